@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// The `ambit` command line. Each command lives in its own file under ./commands and registers itself here, so
+// components can add commands without touching each other.
+import { Command } from 'commander';
+import { registerCommands } from './commands/index.js';
+
+const program = new Command();
+program
+  .name('ambit')
+  .description('Sidecarless service mesh that speaks Istio ambient APIs')
+  .version('0.1.0')
+  .showHelpAfterError();
+registerCommands(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
