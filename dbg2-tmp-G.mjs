@@ -1,0 +1,15 @@
+import { mesh, upstream, startServer, eventually, dialTarget } from './dist/test/hbone/fixtures.js';
+import { dialHbone, openTunnel } from './dist/src/hbone/client.js';
+import http2 from 'node:http2';
+const m = await mesh();
+const srv = await startServer(m.server, { onConnect: async (req) => { const d = await dialTarget(req); const st = req.stream; return d; } });
+srv.server.sessions.forEach?.(()=>{});
+const orig = srv.server.handleStream.bind(srv.server);
+srv.server.handleStream = (stream, headers, conn) => { for (const ev of ['end','close','aborted','error','finish']) stream.on(ev, (e) => console.log('server stream', ev, e?.message ?? '', 'rst', stream.rstCode, 'destroyed', stream.destroyed)); return orig(stream, headers, conn); };
+const holder = await upstream((s) => { s.on('end', () => console.log('holder end')); s.on('error', (e) => console.log('holder err', e.code)); });
+const sess = await dialHbone({ destination: { address: '127.0.0.1', port: srv.port }, certificate: m.client, expectedIdentities: ['spiffe://cluster.local/ns/default/sa/server'] });
+const stream = await openTunnel(sess, { target: { address: '127.0.0.1', port: holder.port } });
+await eventually(() => holder.sockets.length === 1);
+stream.close(http2.constants.NGHTTP2_CANCEL);
+await new Promise(r => setTimeout(r, 300));
+process.exit(0);

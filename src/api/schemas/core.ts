@@ -1,0 +1,173 @@
+// Kubernetes core/v1 and apps/v1 kinds: the rules kube-apiserver applies that matter to a mesh (names, ports,
+// labels, required fields). Container fields Ambit does not use are carried through unchecked.
+import { z } from 'zod';
+import { ALWAYS, dns1123Label, dns1123Subdomain, labelMap, nonEmptyString, objectMeta, port, portOrName, show } from './common.js';
+
+const protocol = () => z.enum(['TCP', 'UDP', 'SCTP']);
+
+export const namespaceSchema = z.looseObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Namespace'),
+  metadata: objectMeta('dns1123-label'),
+});
+
+export const serviceAccountSchema = z.looseObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('ServiceAccount'),
+  metadata: objectMeta('dns1123-subdomain'),
+});
+
+const servicePort = z.looseObject({
+  name: dns1123Label().optional(),
+  protocol: protocol().optional(),
+  port: port(),
+  targetPort: portOrName().optional(),
+  nodePort: z.int().optional(),
+  appProtocol: z.string().optional(),
+});
+
+const serviceSpec = z
+  .looseObject({
+    type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']).optional(),
+    selector: labelMap().optional(),
+    ports: z.array(servicePort).optional(),
+    clusterIP: z.string().optional(),
+    clusterIPs: z.array(z.string()).optional(),
+    externalName: z.string().optional(),
+  })
+  .superRefine((spec, ctx) => {
+    const ports = Array.isArray(spec.ports) ? spec.ports : [];
+    const headless = spec.clusterIP === 'None';
+    if (spec.type === 'ExternalName') {
+      if (!spec.externalName) ctx.addIssue({ code: 'custom', path: ['externalName'], message: 'required when type is ExternalName' });
+    } else if (ports.length === 0 && !headless) {
+      ctx.addIssue({ code: 'custom', path: ['ports'], message: 'required (at least one port) unless clusterIP is "None"' });
+    }
+    // kube-apiserver needs port names to tell several ports apart (Endpoints, named targetPorts).
+    const seen = new Map<string, number>();
+    ports.forEach((p, i) => {
+      if (!p || typeof p !== 'object') return;
+      if (ports.length > 1 && p.name === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['ports', i, 'name'], message: 'required when the Service has more than one port' });
+      }
+      if (typeof p.name === 'string') {
+        const first = seen.get(p.name);
+        if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['ports', i, 'name'], message: `duplicate port name ${show(p.name)} (also ports[${first}])` });
+        else seen.set(p.name, i);
+      }
+    });
+  }, ALWAYS);
+
+export const serviceSchema = z.looseObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Service'),
+  metadata: objectMeta('dns1035-label'),
+  spec: serviceSpec,
+});
+
+const probe = z.looseObject({
+  httpGet: z
+    .looseObject({
+      path: z.string().optional(),
+      port: portOrName(),
+      scheme: z.enum(['HTTP', 'HTTPS']).optional(),
+      httpHeaders: z.array(z.looseObject({ name: z.string(), value: z.string() })).optional(),
+    })
+    .optional(),
+  tcpSocket: z.looseObject({ port: portOrName() }).optional(),
+  exec: z.looseObject({ command: z.array(z.string()) }).optional(),
+  initialDelaySeconds: z.int().min(0).optional(),
+  periodSeconds: z.int().min(1).optional(),
+  timeoutSeconds: z.int().min(1).optional(),
+  failureThreshold: z.int().min(1).optional(),
+  successThreshold: z.int().min(1).optional(),
+});
+
+const container = z.looseObject({
+  name: dns1123Label(),
+  image: z.string().optional(),
+  command: z.array(z.string()).optional(),
+  args: z.array(z.string()).optional(),
+  env: z
+    .array(
+      z.looseObject({
+        name: nonEmptyString(),
+        value: z.string().optional(),
+        valueFrom: z.looseObject({ fieldRef: z.looseObject({ fieldPath: z.string(), apiVersion: z.string().optional() }).optional() }).optional(),
+      }),
+    )
+    .optional(),
+  ports: z
+    .array(z.looseObject({ name: z.string().max(15).optional(), containerPort: port(), protocol: protocol().optional() }))
+    .optional(),
+  workingDir: z.string().optional(),
+  readinessProbe: probe.optional(),
+});
+
+const podSpec = z
+  .looseObject({
+    containers: z.array(container).min(1, { error: 'must have at least one container' }),
+    serviceAccountName: dns1123Subdomain().optional(),
+    serviceAccount: dns1123Subdomain().optional(),
+    nodeName: z.string().optional(),
+    restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).optional(),
+    hostname: dns1123Label().optional(),
+    subdomain: dns1123Label().optional(),
+  })
+  .superRefine((spec, ctx) => {
+    if (!Array.isArray(spec.containers)) return;
+    const seen = new Map<string, number>();
+    spec.containers.forEach((c, i) => {
+      if (!c || typeof c.name !== 'string') return;
+      const first = seen.get(c.name);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['containers', i, 'name'], message: `duplicate container name ${show(c.name)} (also containers[${first}])` });
+      else seen.set(c.name, i);
+    });
+  }, ALWAYS);
+
+export const podSchema = z.looseObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Pod'),
+  metadata: objectMeta('dns1123-subdomain'),
+  spec: podSpec,
+  status: z.looseObject({}).optional(),
+});
+
+const labelSelector = z.looseObject({
+  matchLabels: labelMap().optional(),
+  matchExpressions: z
+    .array(z.looseObject({ key: z.string(), operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']), values: z.array(z.string()).optional() }))
+    .optional(),
+});
+
+const deploymentSpec = z
+  .looseObject({
+    replicas: z.int().min(0).optional(),
+    selector: labelSelector,
+    template: z.looseObject({
+      metadata: z.looseObject({ labels: labelMap().optional(), annotations: z.record(z.string(), z.string()).optional() }).optional(),
+      spec: podSpec,
+    }),
+  })
+  .superRefine((spec, ctx) => {
+    const wanted = spec.selector?.matchLabels;
+    if (!spec.selector || typeof spec.selector !== 'object') return;
+    if ((!wanted || Object.keys(wanted).length === 0) && !spec.selector.matchExpressions?.length) {
+      ctx.addIssue({ code: 'custom', path: ['selector'], message: 'empty selector is invalid for deployment' });
+      return;
+    }
+    // Same check as kube-apiserver: the pods a Deployment creates must be selected by its own selector.
+    const have = spec.template?.metadata?.labels ?? {};
+    const missing = Object.entries(wanted ?? {}).filter(([k, v]) => have[k] !== v);
+    if (missing.length > 0 && spec.template && typeof spec.template === 'object') {
+      const path = spec.template.metadata?.labels ? ['template', 'metadata', 'labels'] : ['template'];
+      ctx.addIssue({ code: 'custom', path, message: `selector does not match template labels (missing ${missing.map(([k, v]) => `${k}=${v}`).join(', ')})` });
+    }
+  }, ALWAYS);
+
+export const deploymentSchema = z.looseObject({
+  apiVersion: z.literal('apps/v1'),
+  kind: z.literal('Deployment'),
+  metadata: objectMeta('dns1123-subdomain'),
+  spec: deploymentSpec,
+});

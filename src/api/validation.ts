@@ -1,0 +1,172 @@
+// Validation of one decoded object (a YAML/JSON document) into a typed Resource. Structural rules (what the API
+// server and the CRDs reject) live in the zod schemas under ./schemas, one file per API group; warnings for objects
+// that are accepted but probably wrong live in ./lint.ts. This file picks the schema by apiVersion/kind, applies
+// what kubectl/kube-apiserver do before validation (drop nulls, default the namespace) and words zod's issues.
+import type { z } from 'zod';
+import { isRecord, show } from './schemas/common.js';
+import { deploymentSchema, namespaceSchema, podSchema, serviceAccountSchema, serviceSchema } from './schemas/core.js';
+import { NETWORKING_VERSIONS, destinationRuleSchema, virtualServiceSchema } from './schemas/networking.js';
+import { SECURITY_VERSIONS, authorizationPolicySchema, peerAuthenticationSchema, requestAuthenticationSchema } from './schemas/security.js';
+import { GATEWAY_VERSIONS, gatewaySchema, grpcRouteSchema, httpRouteSchema } from './schemas/gateway.js';
+import { TELEMETRY_VERSIONS, telemetrySchema } from './schemas/telemetry.js';
+import { lint, unknownFieldWarnings } from './lint.js';
+import { isNamespaced, type Kind, type Resource } from './types.js';
+
+export type { IssuePath, ValidationIssue } from './lint.js';
+import type { IssuePath, ValidationIssue } from './lint.js';
+
+export interface ValidationResult {
+  resource?: Resource;
+  issues: ValidationIssue[];
+}
+
+interface KindSchema {
+  apiVersions: readonly string[];
+  schema: z.ZodType;
+  /** The schema names every spec field the API has, so an unknown spec field is a likely typo worth a warning. */
+  completeSpec?: boolean;
+}
+
+const KINDS: Record<Kind, KindSchema> = {
+  Namespace: { apiVersions: ['v1'], schema: namespaceSchema },
+  ServiceAccount: { apiVersions: ['v1'], schema: serviceAccountSchema },
+  Service: { apiVersions: ['v1'], schema: serviceSchema },
+  Pod: { apiVersions: ['v1'], schema: podSchema },
+  Deployment: { apiVersions: ['apps/v1'], schema: deploymentSchema },
+  AuthorizationPolicy: { apiVersions: SECURITY_VERSIONS, schema: authorizationPolicySchema, completeSpec: true },
+  PeerAuthentication: { apiVersions: SECURITY_VERSIONS, schema: peerAuthenticationSchema, completeSpec: true },
+  RequestAuthentication: { apiVersions: SECURITY_VERSIONS, schema: requestAuthenticationSchema, completeSpec: true },
+  DestinationRule: { apiVersions: NETWORKING_VERSIONS, schema: destinationRuleSchema },
+  VirtualService: { apiVersions: NETWORKING_VERSIONS, schema: virtualServiceSchema },
+  Telemetry: { apiVersions: TELEMETRY_VERSIONS, schema: telemetrySchema },
+  Gateway: { apiVersions: GATEWAY_VERSIONS, schema: gatewaySchema },
+  HTTPRoute: { apiVersions: GATEWAY_VERSIONS, schema: httpRouteSchema },
+  GRPCRoute: { apiVersions: GATEWAY_VERSIONS, schema: grpcRouteSchema },
+};
+
+/** Every kind Ambit reads and the apiVersions accepted for it (for docs and `--help` text). */
+export const SUPPORTED_KINDS: readonly { kind: Kind; apiVersions: readonly string[] }[] = Object.entries(KINDS).map(
+  ([kind, k]) => ({ kind: kind as Kind, apiVersions: k.apiVersions }),
+);
+
+/** Kubernetes treats a null field as unset; dropping them lets "key:" with no value mean "absent". */
+function withoutNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutNulls);
+  if (!isRecord(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, val] of Object.entries(v)) if (val !== null) out[k] = withoutNulls(val);
+  return out;
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+};
+
+// Turns zod's generic issues into "what was expected, what was found". Schemas that know better set their own
+// message; this map only runs for issues without one.
+function describe(iss: z.core.$ZodRawIssue): string {
+  switch (iss.code) {
+    case 'invalid_type':
+      return iss.input === undefined ? 'required' : `expected ${TYPE_WORDS[iss.expected] ?? iss.expected}, found ${show(iss.input)}`;
+    case 'too_big':
+    case 'too_small': {
+      const big = iss.code === 'too_big';
+      const limit = Number(big ? iss.maximum : iss.minimum);
+      const input = iss.input;
+      if (iss.origin === 'array') {
+        const n = Array.isArray(input) ? input.length : 0;
+        return `must have at ${big ? 'most' : 'least'} ${limit} item${limit === 1 ? '' : 's'}, found ${n}`;
+      }
+      if (iss.origin === 'string') {
+        const n = typeof input === 'string' ? input.length : 0;
+        return big ? `must be at most ${limit} characters, found ${n}` : limit === 1 ? 'must not be empty' : `must be at least ${limit} characters, found ${n}`;
+      }
+      return `must be ${big ? 'at most' : 'at least'} ${limit}, found ${show(input)}`;
+    }
+    case 'invalid_value':
+      return iss.values.length === 1
+        ? `expected ${JSON.stringify(iss.values[0])}, found ${show(iss.input)}`
+        : `expected one of ${iss.values.join(', ')}; found ${show(iss.input)}`;
+    case 'invalid_key':
+      return iss.issues[0]?.message ?? `invalid key ${show(iss.input)}`;
+    case 'invalid_format':
+      return `invalid format, found ${show(iss.input)}`;
+    default:
+      return `invalid value ${show(iss.input)}`;
+  }
+}
+
+/**
+ * Validates one decoded document. Returns the typed resource only when there are no errors; warnings never block.
+ * Unknown apiVersion/kind is a warning and yields no resource (Ambit ignores kinds it does not know, as istiod does).
+ */
+export function validateResource(raw: unknown): ValidationResult {
+  if (!isRecord(raw)) {
+    return { issues: [{ path: [], severity: 'error', message: `expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found ${show(raw)}` }] };
+  }
+  const issues: ValidationIssue[] = [];
+  for (const field of ['apiVersion', 'kind'] as const) {
+    const v = raw[field];
+    if (v === undefined || v === null || v === '') issues.push({ path: [field], severity: 'error', message: 'required' });
+    else if (typeof v !== 'string') issues.push({ path: [field], severity: 'error', message: `expected a string, found ${show(v)}` });
+  }
+  if (issues.length > 0) return { issues };
+  const apiVersion = raw.apiVersion as string;
+  const kind = raw.kind as string;
+  const entry = Object.hasOwn(KINDS, kind) ? KINDS[kind as Kind] : undefined;
+  if (!entry || !entry.apiVersions.includes(apiVersion)) {
+    return { issues: [{ path: [], severity: 'warning', message: `unknown kind ${apiVersion}/${kind}, skipped` }] };
+  }
+
+  const input = withoutNulls(raw) as Record<string, unknown>;
+  const meta = input.metadata;
+  if (isRecord(meta)) {
+    if (!isNamespaced(kind as Kind)) delete meta.namespace;
+    else if (meta.namespace === undefined || meta.namespace === '') meta.namespace = 'default';
+  }
+
+  const parsed = entry.schema.safeParse(input, { reportInput: true, error: describe });
+  if (!parsed.success) {
+    for (const iss of parsed.error.issues) {
+      const issue: ValidationIssue = { path: iss.path.map((p) => (typeof p === 'number' ? p : String(p))), severity: 'error', message: iss.message };
+      if (iss.code === 'invalid_key') issue.aboutKey = true;
+      issues.push(issue);
+    }
+    return { issues: dedupe(issues) };
+  }
+  const resource = parsed.data as Resource;
+  const warnings = lint(resource);
+  if (entry.completeSpec) {
+    const specSchema = (entry.schema as unknown as { shape: Record<string, z.core.$ZodType> }).shape.spec!;
+    warnings.push(...unknownFieldWarnings(specSchema, (resource as { spec?: unknown }).spec, ['spec']));
+  }
+  return { resource, issues: warnings };
+}
+
+// A value can break two rules that say the same thing (e.g. a union's branches); report each message once per path.
+function dedupe(issues: ValidationIssue[]): ValidationIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = `${i.path.join('\u0000')}\u0001${i.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** Formats a path the way users read it: `spec.rules[0].when[1].key`, odd keys quoted: `labels["app/x"]`. */
+export function formatPath(path: IssuePath): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}

@@ -1,0 +1,59 @@
+// `ambit get`: list nodes, namespaces, pods, services, deployments, config objects, or all, kubectl style.
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { isNamespaced, type Kind, type Resource } from '../../api/types.js';
+import { ClusterClient, withClusterOption } from '../../local/client.js';
+import { nodesTable, resourceTable } from '../../local/format.js';
+import { lookupKind } from '../../local/kinds.js';
+import type { SupervisorStatus } from '../../local/supervisor.js';
+
+const OUTPUTS = ['wide', 'json', 'yaml'];
+
+export function register(program: Command): void {
+  withClusterOption(
+    program
+      .command('get')
+      .description('List objects of the local cluster: nodes, namespaces, pods, services, deployments, all, or any applied kind')
+      .argument('<what>', 'nodes | namespaces | pods | services | deployments | all | any kind (e.g. authorizationpolicies)')
+      .argument('[name]', 'only the object with this name')
+      .option('-n, --namespace <ns>', 'namespace to list', 'default')
+      .option('-A, --all-namespaces', 'list objects of every namespace')
+      .option('-o, --output <format>', 'wide | json | yaml'),
+  ).action(async (what: string, name: string | undefined, opts: { namespace: string; allNamespaces?: boolean; output?: string; cluster?: string }) => {
+    if (opts.output && !OUTPUTS.includes(opts.output)) throw new Error(`unknown output format "${opts.output}": use one of ${OUTPUTS.join(', ')}`);
+    const client = ClusterClient.fromOptions(opts);
+    const structured = opts.output === 'json' || opts.output === 'yaml';
+    const emit = (items: unknown[]) => {
+      const value = name && items.length === 1 ? items[0] : { apiVersion: 'v1', kind: 'List', items, metadata: { resourceVersion: '' } };
+      process.stdout.write(opts.output === 'json' ? JSON.stringify(value, null, 4) + '\n' : stringify(value));
+    };
+    const w = what.toLowerCase();
+    if (['nodes', 'node', 'no'].includes(w)) {
+      const status = await client.call<SupervisorStatus>('GET', '/v1/status');
+      const nodes = status.nodes.filter((n) => !name || n.name === name);
+      if (name && nodes.length === 0) throw new Error(`Error from server (NotFound): nodes "${name}" not found`);
+      if (structured) emit(nodes.map((n) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name: n.name, creationTimestamp: n.createdAt }, spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] }, status: { addresses: [{ type: 'InternalIP', address: n.ip }] } })));
+      else process.stdout.write(nodesTable({ ...status, nodes }, opts.output === 'wide'));
+      return;
+    }
+    const kinds: (Kind | undefined)[] = w === 'all' ? ['Pod', 'Service', 'Deployment'] : [lookupKind(w)?.kind];
+    if (!kinds[0]) throw new Error(`the server doesn't have a resource type "${what}"`);
+    const nsQuery = opts.allNamespaces ? '' : `&namespace=${encodeURIComponent(opts.namespace)}`;
+    const groups: Resource[][] = [];
+    for (const kind of kinds) {
+      const { items } = await client.call<{ items: Resource[] }>('GET', `/v1/resources?kind=${kind}${nsQuery}`);
+      groups.push(items.filter((r) => !name || r.metadata.name === name));
+    }
+    const all = groups.flat();
+    if (name && all.length === 0) throw new Error(`Error from server (NotFound): ${lookupKind(w)?.plural ?? w} "${name}" not found`);
+    if (structured) return emit(all);
+    if (all.length === 0) {
+      const namespaced = w === 'all' || isNamespaced(kinds[0]!);
+      process.stderr.write(namespaced && !opts.allNamespaces ? `No resources found in ${opts.namespace} namespace.\n` : 'No resources found\n');
+      return;
+    }
+    const allNamespaces = Boolean(opts.allNamespaces) && all.some((r) => isNamespaced(r.kind));
+    const out = groups.filter((g) => g.length).map((g) => resourceTable(g, { wide: opts.output === 'wide', allNamespaces, qualified: w === 'all' }));
+    process.stdout.write(out.join('\n'));
+  });
+}

@@ -1,0 +1,53 @@
+// `ambit up`: start the local cluster if needed, apply manifests, wait until every pod is ready, print a summary.
+import type { Command } from 'commander';
+import type { Resource } from '../../api/types.js';
+import type { ApplyResult } from '../../local/cluster.js';
+import { ClusterClient, withClusterOption } from '../../local/client.js';
+import { nodesTable, resourceTable } from '../../local/format.js';
+import { DEFAULT_NODES, MAX_NODES } from '../../local/layout.js';
+import { loadManifests, printResults } from '../../local/manifests.js';
+import type { SupervisorStatus } from '../../local/supervisor.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function register(program: Command): void {
+  withClusterOption(
+    program
+      .command('up')
+      .description('Start the local cluster (network namespaces as nodes and pods) and apply manifests to it')
+      .option('-f, --filename <path>', 'manifest file, directory or - for stdin (repeatable)', collect, [] as string[])
+      .option('--nodes <n>', `number of nodes when creating the cluster (default ${DEFAULT_NODES})`)
+      .option('--timeout <seconds>', 'how long to wait for every pod to be ready', '180'),
+  ).action(async (opts: { filename: string[]; nodes?: string; timeout: string; cluster?: string }) => {
+    const nodes = opts.nodes === undefined ? DEFAULT_NODES : Number(opts.nodes);
+    if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES) throw new Error(`--nodes must be an integer from 1 to ${MAX_NODES}, got "${opts.nodes}"`);
+    const timeout = Number(opts.timeout);
+    if (!(timeout >= 0)) throw new Error(`--timeout must be a number of seconds, got "${opts.timeout}"`);
+    const client = ClusterClient.fromOptions(opts);
+    // Read the manifests first: a typo should not cost a cluster start.
+    const manifests = opts.filename.length ? await loadManifests(opts.filename) : { objects: [] as Resource[], locations: [], failed: false };
+    const started = await client.ensureRunning(nodes, (line) => process.stderr.write(line + '\n'));
+    let status = await client.call<SupervisorStatus>('GET', '/v1/status');
+    if (started) process.stdout.write(`Cluster "${client.name}" created with ${status.nodes.length} node(s) (state in ${client.layout.dir})\n`);
+    else if (opts.nodes !== undefined && status.nodes.length !== nodes) {
+      process.stderr.write(`warning: cluster "${client.name}" is already running with ${status.nodes.length} node(s); --nodes ${nodes} ignored (ambit down first to change it)\n`);
+    }
+    let failed = manifests.failed;
+    if (manifests.objects.length) {
+      const { results } = await client.call<{ results: ApplyResult[] }>('POST', '/v1/apply', { objects: manifests.objects });
+      failed = printResults(results, manifests.locations) || failed;
+    }
+    const { pending } = await client.call<{ pending: string[] }>('POST', '/v1/wait', { timeoutMs: timeout * 1000 }, { timeoutMs: timeout * 1000 + 30_000 });
+    status = await client.call<SupervisorStatus>('GET', '/v1/status');
+    const { items } = await client.call<{ items: Resource[] }>('GET', '/v1/resources?kind=Pod');
+    process.stdout.write('\n' + nodesTable(status, true));
+    if (items.length) process.stdout.write('\n' + resourceTable(items, { wide: true, allNamespaces: true, qualified: false }));
+    if (pending.length) {
+      process.stderr.write(`\nnot ready after ${timeout}s:\n${pending.map((p) => `  ${p}`).join('\n')}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stdout.write(`\nCluster "${client.name}" is ready. Try: ambit get pods -A --cluster ${client.name}\n`);
+    if (failed) process.exitCode = 1;
+  });
+}

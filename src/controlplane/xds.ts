@@ -1,0 +1,415 @@
+// Delta ADS server (envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources), the protocol
+// ztunnel uses to receive Address and Authorization resources from istiod.
+//
+// Each registered type URL has a source (the model) and a cache of its resources encoded once per version: the
+// version is a hash of the resource's bytes, and the cached bytes are a complete envoy Resource message, so a push to
+// a hundred clients copies bytes a hundred times but encodes once. Per stream the server remembers, for each type,
+// which version of which resource the client holds; pushes then carry only resources whose version differs and
+// removals of names the client holds, which also makes reconnects with initial_resource_versions cheap.
+import { createHash } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../model/xds-types.js';
+import { bearerToken, type NodeAuthenticator } from './auth.js';
+import { scopedLogger, type Logger } from './log.js';
+import type { ControlPlaneMetrics } from './metrics.js';
+import { adsServiceDefinition, messageTypeForUrl, protoRoot } from './protos.js';
+
+export interface XdsChange {
+  typeUrl: string;
+  /** Resources added or changed, by xDS resource name, in protobufjs object form. */
+  upserted: Map<string, object>;
+  removed: string[];
+}
+
+/** Where the resources of one or more xDS types come from (the model's AmbientIndex). */
+export interface XdsSource {
+  typeUrls(): string[];
+  snapshot(typeUrl: string): Map<string, object>;
+  /** Registers a listener; returns the function that unregisters it. */
+  onChange(listener: (change: XdsChange) => void): () => void;
+}
+
+/** One servable xDS type. Adding a type (say, waypoint configuration) is one more of these. */
+export interface XdsType {
+  typeUrl: string;
+  source: XdsSource;
+  /** The resource's protobuf message; defaults to the message the type URL names. */
+  message?: protobuf.Type;
+  /** Name used in log lines and metric labels; defaults to istiod's short name or the type URL. */
+  shortName?: string;
+}
+
+// istiod's short names (pilot/pkg/xds/v3 GetShortType), so log lines read the same.
+const SHORT_NAMES: Record<string, string> = { [TYPE_ADDRESS]: 'WDS', [TYPE_AUTHORIZATION]: 'WADS' };
+
+/** The XdsType entries for every type a source serves. */
+export function xdsTypesOf(source: XdsSource): XdsType[] {
+  return source.typeUrls().map((typeUrl) => ({ typeUrl, source }));
+}
+
+interface CachedResource {
+  name: string;
+  version: string;
+  /** The whole envoy.service.discovery.v3.Resource message, ready to be embedded in a response. */
+  encoded: Uint8Array;
+}
+
+/** Field numbers of the messages the server writes by hand, read from the .proto files rather than repeated here. */
+function fieldTag(type: protobuf.Type, field: string): number {
+  const f = type.fields[field];
+  if (!f) throw new Error(`${type.fullName} has no field ${field}`);
+  return (f.id << 3) | 2; // every field we write by hand is length-delimited
+}
+
+class ResponseEncoder {
+  private readonly resourceType: protobuf.Type;
+  private readonly tags: Record<'systemVersionInfo' | 'resources' | 'typeUrl' | 'nonce' | 'removedResources', number>;
+
+  constructor() {
+    const root = protoRoot();
+    this.resourceType = root.lookupType('envoy.service.discovery.v3.Resource');
+    const response = root.lookupType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
+    this.tags = {
+      systemVersionInfo: fieldTag(response, 'systemVersionInfo'),
+      resources: fieldTag(response, 'resources'),
+      typeUrl: fieldTag(response, 'typeUrl'),
+      nonce: fieldTag(response, 'nonce'),
+      removedResources: fieldTag(response, 'removedResources'),
+    };
+  }
+
+  resource(typeUrl: string, name: string, version: string, value: Uint8Array): Uint8Array {
+    // protobufjs's bundled Any keeps the proto field name `type_url`.
+    return this.resourceType.encode({ name, version, resource: { type_url: typeUrl, value } }).finish();
+  }
+
+  /** A DeltaDiscoveryResponse whose resources are copied from their cached encodings. */
+  response(typeUrl: string, systemVersion: string, nonce: string, resources: CachedResource[], removed: string[]): Uint8Array {
+    const w = protobuf.Writer.create();
+    w.uint32(this.tags.systemVersionInfo).string(systemVersion);
+    for (const r of resources) w.uint32(this.tags.resources).bytes(r.encoded);
+    w.uint32(this.tags.typeUrl).string(typeUrl);
+    w.uint32(this.tags.nonce).string(nonce);
+    for (const name of removed) w.uint32(this.tags.removedResources).string(name);
+    return w.finish();
+  }
+}
+
+/** The encoded resources of one type, kept in step with its source. */
+class TypeCache {
+  readonly resources = new Map<string, CachedResource>();
+  readonly shortName: string;
+  private readonly message: protobuf.Type;
+
+  constructor(
+    readonly typeUrl: string,
+    reg: XdsType,
+    private readonly encoder: ResponseEncoder,
+    private readonly log: Logger,
+  ) {
+    this.message = reg.message ?? messageTypeForUrl(typeUrl);
+    this.shortName = reg.shortName ?? SHORT_NAMES[typeUrl] ?? typeUrl;
+  }
+
+  /** Stores a resource; returns the new entry when its bytes changed, undefined when unchanged or unencodable. */
+  upsert(name: string, value: object): CachedResource | undefined {
+    let bytes: Uint8Array;
+    try {
+      bytes = this.message.encode(this.message.fromObject(value as Record<string, unknown>)).finish();
+    } catch (e) {
+      // A model bug must not take the other resources down with it; the client keeps the previous version.
+      this.log.error(`${this.shortName}: cannot encode resource ${name} as ${this.message.fullName}: ${(e as Error).message}`);
+      return undefined;
+    }
+    const version = createHash('sha256').update(bytes).digest('base64url').slice(0, 16);
+    if (this.resources.get(name)?.version === version) return undefined;
+    const entry = { name, version, encoded: this.encoder.resource(this.typeUrl, name, version, bytes) };
+    this.resources.set(name, entry);
+    return entry;
+  }
+
+  remove(name: string): boolean {
+    return this.resources.delete(name);
+  }
+}
+
+/** What one stream has asked for, and holds, of one type. */
+interface Watch {
+  wildcard: boolean;
+  /** Explicitly subscribed names (besides the wildcard). */
+  names: Set<string>;
+  /** name -> version the client holds, as far as we know. */
+  held: Map<string, string>;
+  nonceSent: string;
+  nonceAcked: string;
+}
+
+function wants(w: Watch, name: string): boolean {
+  return w.wildcard || w.names.has(name);
+}
+
+export interface XdsConnectionInfo {
+  id: string;
+  /** Node name proven by the bearer token. */
+  node: string;
+  /** Node id the client sent (ztunnel: `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`). */
+  proxyId: string;
+  peer: string;
+  connectedAt: Date;
+  watched: { typeUrl: string; wildcard: boolean; resources: number; nonceSent: string; nonceAcked: string }[];
+}
+
+class Connection {
+  readonly watched = new Map<string, Watch>();
+  readonly connectedAt = new Date();
+  id = '';
+  proxyId = '';
+
+  constructor(
+    readonly call: grpc.ServerDuplexStream<any, Uint8Array>,
+    readonly node: string,
+  ) {}
+
+  info(): XdsConnectionInfo {
+    return {
+      id: this.id,
+      node: this.node,
+      proxyId: this.proxyId,
+      peer: this.call.getPeer(),
+      connectedAt: this.connectedAt,
+      watched: [...this.watched].map(([typeUrl, w]) => ({
+        typeUrl,
+        wildcard: w.wildcard,
+        resources: w.held.size,
+        nonceSent: w.nonceSent,
+        nonceAcked: w.nonceAcked,
+      })),
+    };
+  }
+}
+
+/** Decoded DeltaDiscoveryRequest (protobufjs object form, see TO_OBJECT in protos.ts). */
+interface DeltaRequest {
+  node?: { id?: string };
+  typeUrl?: string;
+  resourceNamesSubscribe: string[];
+  resourceNamesUnsubscribe: string[];
+  initialResourceVersions: Record<string, string>;
+  responseNonce?: string;
+  errorDetail?: { code?: number; message?: string };
+}
+
+export interface XdsServerOptions {
+  authenticator: NodeAuthenticator;
+  types?: XdsType[];
+  metrics?: ControlPlaneMetrics;
+  log?: Logger;
+}
+
+export class XdsServer {
+  private readonly caches = new Map<string, TypeCache>();
+  private readonly unsubscribes: (() => void)[] = [];
+  private readonly connections = new Set<Connection>();
+  private readonly encoder = new ResponseEncoder();
+  private readonly auth: NodeAuthenticator;
+  private readonly metrics: ControlPlaneMetrics | undefined;
+  private readonly log: Logger;
+  private nonceCounter = 0;
+  private connectionCounter = 0;
+  /** Bumped on every change that reaches the caches; sent as system_version_info for debugging. */
+  private pushVersion = 0;
+
+  constructor(opts: XdsServerOptions) {
+    this.auth = opts.authenticator;
+    this.metrics = opts.metrics;
+    this.log = opts.log ?? scopedLogger('ads');
+    for (const t of opts.types ?? []) this.registerType(t);
+  }
+
+  registerType(reg: XdsType): void {
+    if (this.caches.has(reg.typeUrl)) throw new Error(`xDS type ${reg.typeUrl} is already registered`);
+    const cache = new TypeCache(reg.typeUrl, reg, this.encoder, this.log);
+    this.caches.set(reg.typeUrl, cache);
+    // Subscribe before taking the snapshot so no change falls between the two; replaying one is harmless because
+    // unchanged bytes keep their version.
+    this.unsubscribes.push(reg.source.onChange((c) => c.typeUrl === reg.typeUrl && this.apply(cache, c)));
+    for (const [name, value] of reg.source.snapshot(reg.typeUrl)) cache.upsert(name, value);
+  }
+
+  /** Adds the ADS service to a gRPC server. */
+  addTo(server: grpc.Server): void {
+    server.addService(adsServiceDefinition(), {
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<any, Uint8Array>) => void this.handleStream(call),
+    });
+  }
+
+  connectionInfo(): XdsConnectionInfo[] {
+    return [...this.connections].map((c) => c.info());
+  }
+
+  /** Number of resources of a type as currently served. */
+  resourceCount(typeUrl: string): number {
+    return this.caches.get(typeUrl)?.resources.size ?? 0;
+  }
+
+  /** Stops following the sources and ends every stream with UNAVAILABLE so clients reconnect elsewhere. */
+  close(): void {
+    for (const u of this.unsubscribes.splice(0)) u();
+    for (const c of this.connections) c.call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'control plane shutting down' });
+    this.connections.clear();
+    this.metrics?.xdsClients.set(0);
+  }
+
+  private async handleStream(call: grpc.ServerDuplexStream<any, Uint8Array>): Promise<void> {
+    // Requests that arrive while the token is checked stay buffered in the stream until 'data' is listened to.
+    const token = bearerToken(call.metadata);
+    let identity;
+    try {
+      identity = token === undefined ? undefined : await this.auth.authenticate(token);
+    } catch (e) {
+      this.log.error(`ADS: "${call.getPeer()}" token check failed: ${(e as Error).message}`);
+    }
+    if (!identity) {
+      this.metrics?.xdsAuthFailures.inc();
+      const why = token === undefined ? 'no "authorization: Bearer <token>" metadata' : 'unknown bearer token';
+      this.log.warn(`ADS: "${call.getPeer()}" refused: authentication failure: ${why}`);
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: `authentication failure: ${why}` });
+      return;
+    }
+    const conn = new Connection(call, identity.node);
+    call.on('data', (req: DeltaRequest) => {
+      try {
+        this.handleRequest(conn, req);
+      } catch (e) {
+        this.log.error(`ADS: ${conn.id || call.getPeer()} request failed: ${(e as Error).stack ?? e}`);
+        call.emit('error', { code: grpc.status.INTERNAL, details: (e as Error).message });
+      }
+    });
+    call.on('end', () => call.end());
+    call.on('error', () => this.drop(conn, 'with error'));
+    call.on('close', () => this.drop(conn, 'with stream closed'));
+  }
+
+  private drop(conn: Connection, how: string): void {
+    if (!this.connections.delete(conn)) return;
+    this.metrics?.xdsClients.set(this.connections.size);
+    this.log.info(`ADS: "${conn.call.getPeer()}" ${conn.id} terminated ${how}`);
+  }
+
+  private handleRequest(conn: Connection, req: DeltaRequest): void {
+    if (!conn.id) {
+      const nodeId = req.node?.id;
+      if (!nodeId) {
+        conn.call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: 'missing node information' });
+        return;
+      }
+      // istiod names connections after the proxy id, the third `~` field of the node id (`<pod>.<ns>`).
+      const parts = nodeId.split('~');
+      conn.proxyId = parts.length === 4 ? parts[2]! : nodeId;
+      conn.id = `${conn.proxyId}-${++this.connectionCounter}`;
+      this.connections.add(conn);
+      this.metrics?.xdsClients.set(this.connections.size);
+      this.log.info(`ADS: new delta connection for node:${conn.id} (authenticated node ${conn.node})`);
+    }
+
+    const typeUrl = req.typeUrl ?? '';
+    const cache = this.caches.get(typeUrl);
+    if (!cache) {
+      // istiod has no generator for such a type and stays silent; so do we, but say so once per stream and type.
+      if (!conn.watched.has(typeUrl)) {
+        this.log.warn(`ADS: ${conn.id} asked for unknown type "${typeUrl}"; not served`);
+        conn.watched.set(typeUrl, { wildcard: false, names: new Set(), held: new Map(), nonceSent: '', nonceAcked: '' });
+      }
+      return;
+    }
+
+    if (req.errorDetail) {
+      const code = grpc.status[req.errorDetail.code ?? grpc.status.UNKNOWN] ?? String(req.errorDetail.code);
+      this.log.warn(`ADS:${cache.shortName}: ACK ERROR ${conn.id} ${code}:${req.errorDetail.message ?? ''}`);
+      this.metrics?.xdsRejects.inc({ type: cache.shortName.toLowerCase() });
+      // The client keeps what it had; resending the same bytes would be rejected again, so wait for a change.
+      return;
+    }
+
+    const subscribe = req.resourceNamesSubscribe.filter((n) => n !== '*');
+    let w = conn.watched.get(typeUrl);
+    if (!w) {
+      // First request for this type on this stream: a new subscription, or a reconnect telling us what it holds.
+      w = {
+        wildcard: req.resourceNamesSubscribe.length === 0 || req.resourceNamesSubscribe.includes('*'),
+        names: new Set(subscribe),
+        held: new Map(Object.entries(req.initialResourceVersions)),
+        nonceSent: '',
+        nonceAcked: '',
+      };
+      conn.watched.set(typeUrl, w);
+      const resources = [...cache.resources.values()].filter((r) => wants(w!, r.name) && w!.held.get(r.name) !== r.version);
+      const removed = [...w.held.keys()].filter((n) => !cache.resources.has(n));
+      // Always answer the first request, even with nothing in it: ztunnel waits for it before reporting ready.
+      this.send(conn, cache, w, resources, removed, 'PUSH');
+      return;
+    }
+
+    if (req.responseNonce) {
+      if (req.responseNonce === w.nonceSent) w.nonceAcked = req.responseNonce;
+    }
+    for (const n of req.resourceNamesUnsubscribe) {
+      if (n === '*') w.wildcard = false;
+      else w.names.delete(n);
+    }
+    for (const n of [...w.held.keys()]) if (!wants(w, n)) w.held.delete(n);
+
+    // Newly subscribed names are answered even if the client seems to hold them (it may have dropped them).
+    const fresh = subscribe.filter((n) => !w!.names.has(n));
+    for (const n of fresh) w.names.add(n);
+    const becameWildcard = req.resourceNamesSubscribe.includes('*') && !w.wildcard;
+    if (becameWildcard) w.wildcard = true;
+    if (!fresh.length && !becameWildcard) return;
+    const freshSet = new Set(fresh);
+    const resources = [...cache.resources.values()].filter(
+      (r) => freshSet.has(r.name) || (becameWildcard && w!.held.get(r.name) !== r.version),
+    );
+    const removed = fresh.filter((n) => !cache.resources.has(n));
+    this.send(conn, cache, w, resources, removed, 'PUSH');
+  }
+
+  /** Applies a source change to the cache and pushes what changed to every stream that holds or wants it. */
+  private apply(cache: TypeCache, change: XdsChange): void {
+    const changed: CachedResource[] = [];
+    for (const [name, value] of change.upserted) {
+      const entry = cache.upsert(name, value);
+      if (entry) changed.push(entry);
+    }
+    const removed = change.removed.filter((n) => cache.remove(n));
+    if (!changed.length && !removed.length) return;
+    this.pushVersion++;
+    let clients = 0;
+    for (const conn of this.connections) {
+      const w = conn.watched.get(cache.typeUrl);
+      if (!w) continue;
+      const resources = changed.filter((r) => wants(w, r.name) && w.held.get(r.name) !== r.version);
+      const gone = removed.filter((n) => w.held.has(n));
+      if (!resources.length && !gone.length) continue;
+      this.send(conn, cache, w, resources, gone, 'PUSH INC');
+      clients++;
+    }
+    this.log.info(
+      `XDS: Pushing ${cache.shortName} Version:${this.pushVersion} changed:${changed.length} removed:${removed.length} ConnectedEndpoints:${this.connections.size} pushed:${clients}`,
+    );
+  }
+
+  private send(conn: Connection, cache: TypeCache, w: Watch, resources: CachedResource[], removed: string[], kind: string): void {
+    const nonce = `${++this.nonceCounter}`;
+    const bytes = this.encoder.response(cache.typeUrl, String(this.pushVersion), nonce, resources, removed);
+    for (const r of resources) w.held.set(r.name, r.version);
+    for (const n of removed) w.held.delete(n);
+    w.nonceSent = nonce;
+    conn.call.write(bytes);
+    this.metrics?.xdsPushes.inc({ type: cache.shortName.toLowerCase() });
+    // Initial pushes are per connection (like istiod); incremental ones are summarised once per batch in apply().
+    if (kind === 'PUSH') {
+      this.log.info(`${cache.shortName}: ${kind} for node:${conn.proxyId} resources:${resources.length} removed:${removed.length} size:${bytes.length}B`);
+    }
+  }
+}

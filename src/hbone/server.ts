@@ -1,0 +1,344 @@
+// HBONE server: mTLS (TLS 1.3, ALPN h2) + HTTP/2, one CONNECT stream per tunnelled TCP connection.
+//
+// The server owns the TLS layer instead of using tls.Server, because the certificate depends on which pod the
+// connection was addressed to and the client sends no SNI (see tls.ts). It can listen itself (`listen`) or take
+// sockets accepted elsewhere (`handleConnection`), e.g. listeners created inside a pod's network namespace.
+//
+// Per stream: validate method and `:authority`, ask the `onConnect` hook (authorization + upstream dial), and only
+// after the hook returns a connected upstream respond 200 and copy bytes both ways. Every failure stays local to
+// its stream or connection; nothing a peer sends can throw out of this module.
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type { WorkloadCertificate } from '../identity/workload-cert.js';
+import { copyBidirectional } from './copy.js';
+import {
+  type Forwarded,
+  type HostPort,
+  type TraceParent,
+  parseAuthority,
+  parseBaggage,
+  parseForwarded,
+  parseTraceparent,
+} from './headers.js';
+import {
+  HBONE_KEEPALIVE,
+  HBONE_TUNING,
+  type Http2Tuning,
+  type KeepaliveOptions,
+  applyConnectionWindow,
+  attachTransport,
+  destroySession,
+  http2Settings,
+  startKeepalive,
+  tuneTcp,
+} from './session.js';
+import { HBONE_ALPN, serverTlsOptions, verifyClientTrustDomain } from './tls.js';
+
+export interface Address {
+  address: string;
+  port: number;
+}
+
+/** A validated CONNECT request, handed to the `onConnect` hook. */
+export interface HboneRequest {
+  /** `:authority` as sent, e.g. `10.0.0.2:8080`, `[fd00::2]:8080` or `svc.ns.svc.cluster.local:80`. */
+  authority: string;
+  target: HostPort;
+  /** The client's verified SPIFFE identity (same trust domain as ours). */
+  srcIdentity: string;
+  /** Our identity on this connection: the identity of the pod the connection was addressed to. */
+  dstIdentity: string;
+  peer: Address;
+  local: Address;
+  headers: http2.IncomingHttpHeaders;
+  forwarded?: Forwarded;
+  baggage: Map<string, string>;
+  traceparent?: TraceParent;
+}
+
+export type HboneDecision =
+  | { status: 200; upstream: Duplex; responseHeaders?: http2.OutgoingHttpHeaders }
+  | { status: 400 | 401 | 403 | 503; error: string };
+
+export interface HboneStreamStats {
+  /** Undefined when the request was rejected before it could be parsed (bad method or authority). */
+  request?: HboneRequest;
+  authority?: string;
+  srcIdentity: string;
+  peer: Address;
+  local: Address;
+  status: number;
+  /** Bytes from the HBONE client, forwarded upstream. */
+  bytesReceived: number;
+  /** Bytes from upstream, forwarded to the HBONE client. */
+  bytesSent: number;
+  durationMs: number;
+  error?: string;
+}
+
+export interface HboneConnectionError {
+  peer: Address;
+  local: Address;
+  error: Error;
+}
+
+export interface HboneServerOptions {
+  /** The certificate to present for a connection addressed to `local` (the destination pod's address). */
+  certificateFor(local: Address): WorkloadCertificate | Promise<WorkloadCertificate>;
+  onConnect(req: HboneRequest): HboneDecision | Promise<HboneDecision>;
+  /** Called once per CONNECT stream when it is finished, for metrics and access logs. */
+  onStreamClose?(stats: HboneStreamStats): void;
+  /** TLS, identity and HTTP/2 session failures ("connection failed" in ztunnel's logs). */
+  onConnectionError?(e: HboneConnectionError): void;
+  tuning?: Http2Tuning;
+  keepalive?: KeepaliveOptions;
+  /** TCP accept to TLS established; a peer that stalls the handshake is dropped after this. */
+  handshakeTimeoutMs?: number;
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+function addressOf(address: string | undefined, port: number | undefined): Address {
+  return { address: address ?? '', port: port ?? 0 };
+}
+
+export class HboneServer {
+  private readonly opts: HboneServerOptions;
+  private readonly tuning: Http2Tuning;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly pending = new Set<net.Socket>();
+  private readonly tlsServers = new WeakMap<WorkloadCertificate, tls.Server>();
+  private listener?: net.Server;
+  private closing = false;
+
+  constructor(opts: HboneServerOptions) {
+    this.opts = opts;
+    this.tuning = opts.tuning ?? HBONE_TUNING;
+  }
+
+  /** Number of live HTTP/2 sessions (one per mTLS connection). */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Listens on `port` (15008 in the mesh) and serves every accepted connection. */
+  listen(port: number, host?: string): Promise<net.AddressInfo> {
+    if (this.listener) return Promise.reject(new Error('HBONE server is already listening'));
+    const listener = net.createServer({ allowHalfOpen: false, noDelay: true }, (s) => this.handleConnection(s));
+    this.listener = listener;
+    return new Promise((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(port, host, () => {
+        listener.off('error', reject);
+        listener.on('error', (error) => this.report(addressOf(host, port), addressOf(host, port), error));
+        resolve(listener.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  /** Serves an already-accepted TCP connection (from `listen` or from a listener owned by someone else). */
+  handleConnection(socket: net.Socket): void {
+    const peer = addressOf(socket.remoteAddress, socket.remotePort);
+    const local = addressOf(socket.localAddress, socket.localPort);
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    this.pending.add(socket);
+    // Errors before TLS starts (e.g. ECONNRESET while the certificate is looked up) just end the attempt;
+    // once TLS owns the socket its errors are reported through tlsClientError or the HTTP/2 session.
+    socket.on('error', () => {});
+    socket.once('close', () => this.pending.delete(socket));
+    tuneTcp(socket);
+    Promise.resolve()
+      .then(() => this.opts.certificateFor(local))
+      .then(
+        (cert) => {
+          if (socket.destroyed || this.closing) return socket.destroy();
+          this.tlsServerFor(cert).emit('connection', socket);
+        },
+        (error: Error) => {
+          this.report(peer, local, new Error(`no certificate for ${local.address}:${local.port}: ${error?.message}`));
+          socket.destroy();
+        },
+      );
+  }
+
+  // One non-listening tls.Server per certificate (i.e. per local pod and certificate generation).
+  private tlsServerFor(cert: WorkloadCertificate): tls.Server {
+    let server = this.tlsServers.get(cert);
+    if (server) return server;
+    server = tls.createServer(serverTlsOptions(cert, this.opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS));
+    server.on('tlsClientError', (error: Error, tlsSocket: tls.TLSSocket) => {
+      this.report(
+        addressOf(tlsSocket.remoteAddress, tlsSocket.remotePort),
+        addressOf(tlsSocket.localAddress, tlsSocket.localPort),
+        new Error(`tls handshake error: ${error.message}`),
+      );
+      tlsSocket.destroy();
+    });
+    server.on('secureConnection', (tlsSocket: tls.TLSSocket) => this.onSecure(tlsSocket, cert));
+    this.tlsServers.set(cert, server);
+    return server;
+  }
+
+  private onSecure(tlsSocket: tls.TLSSocket, cert: WorkloadCertificate): void {
+    const peer = addressOf(tlsSocket.remoteAddress, tlsSocket.remotePort);
+    const local = addressOf(tlsSocket.localAddress, tlsSocket.localPort);
+    tlsSocket.on('error', () => {}); // replaced by the session's own handler below, or moot after destroy
+    let srcIdentity: string;
+    try {
+      if (!tlsSocket.getPeerCertificate()?.raw) throw new Error('client presented no certificate');
+      if (!tlsSocket.authorized) throw new Error(`client certificate rejected: ${tlsSocket.authorizationError}`);
+      if (tlsSocket.alpnProtocol !== HBONE_ALPN) {
+        throw new Error(`client did not negotiate ALPN ${HBONE_ALPN} (got ${tlsSocket.alpnProtocol || 'none'})`);
+      }
+      srcIdentity = verifyClientTrustDomain(tlsSocket, cert.trustDomain);
+    } catch (error) {
+      this.report(peer, local, error as Error);
+      tlsSocket.destroy();
+      return;
+    }
+    this.startSession(tlsSocket, { srcIdentity, dstIdentity: cert.identity, peer, local });
+  }
+
+  private startSession(tlsSocket: tls.TLSSocket, conn: ConnInfo): void {
+    if (this.closing) {
+      tlsSocket.destroy();
+      return;
+    }
+    let session: http2.ServerHttp2Session;
+    try {
+      session = http2.performServerHandshake(tlsSocket, {
+        settings: http2Settings(this.tuning, 'server'),
+        maxSessionMemory: this.tuning.maxSessionMemoryMb,
+      });
+    } catch (error) {
+      this.report(conn.peer, conn.local, error as Error);
+      tlsSocket.destroy();
+      return;
+    }
+    this.sessions.add(session);
+    attachTransport(session, tlsSocket);
+    applyConnectionWindow(session, this.tuning);
+    startKeepalive(session, this.opts.keepalive ?? HBONE_KEEPALIVE);
+    session.on('error', (error) => this.report(conn.peer, conn.local, error));
+    session.once('close', () => this.sessions.delete(session));
+    session.on('stream', (stream, headers) => this.handleStream(stream, headers, conn));
+  }
+
+  private handleStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, conn: ConnInfo): void {
+    const start = performance.now();
+    const stats: HboneStreamStats = {
+      srcIdentity: conn.srcIdentity,
+      peer: conn.peer,
+      local: conn.local,
+      status: 0,
+      bytesReceived: 0,
+      bytesSent: 0,
+      durationMs: 0,
+    };
+    const finish = (error?: string) => {
+      stats.durationMs = performance.now() - start;
+      if (error !== undefined) stats.error = error;
+      try {
+        this.opts.onStreamClose?.(stats);
+      } catch {
+        // A telemetry callback bug must not take the tunnel down.
+      }
+    };
+    stream.on('error', () => {}); // outcome is read from the copy result or the stream state below
+    const reject = (status: number, error: string) => {
+      stats.status = status;
+      if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': status }, { endStream: true });
+      finish(error);
+    };
+
+    const method = headers[':method'];
+    if (method !== 'CONNECT') return reject(400, `expected method CONNECT, got ${method}`);
+    const authority = headers[':authority'];
+    stats.authority = authority;
+    const target = parseAuthority(authority);
+    if (!target) return reject(400, `no valid authority pseudo header: ${authority ?? '<missing>'}`);
+    const request: HboneRequest = {
+      authority: authority!,
+      target,
+      srcIdentity: conn.srcIdentity,
+      dstIdentity: conn.dstIdentity,
+      peer: conn.peer,
+      local: conn.local,
+      headers,
+      baggage: parseBaggage(header(headers, 'baggage')),
+    };
+    const forwarded = parseForwarded(header(headers, 'forwarded'));
+    if (forwarded) request.forwarded = forwarded;
+    const traceparent = parseTraceparent(header(headers, 'traceparent'));
+    if (traceparent) request.traceparent = traceparent;
+    stats.request = request;
+
+    Promise.resolve()
+      .then(() => this.opts.onConnect(request))
+      .then(
+        (decision) => {
+          if (decision.status !== 200) return reject(decision.status, decision.error);
+          const upstream = decision.upstream;
+          if (stream.destroyed || stream.closed) {
+            // The client gave up (reset) while we were dialing: drop the upstream we no longer need.
+            upstream.destroy();
+            stats.status = 200;
+            return finish('client closed the stream before the upstream connection was ready');
+          }
+          stats.status = 200;
+          stream.respond({ ':status': 200, ...decision.responseHeaders });
+          copyBidirectional(stream, upstream).then((r) => {
+            stats.bytesReceived = r.aToB;
+            stats.bytesSent = r.bToA;
+            finish(r.error?.message);
+          });
+        },
+        (error: Error) => reject(503, error?.message ?? String(error)),
+      );
+  }
+
+  private report(peer: Address, local: Address, error: Error): void {
+    try {
+      this.opts.onConnectionError?.({ peer, local, error });
+    } catch {
+      // Logging must not take the server down.
+    }
+  }
+
+  /**
+   * Stops accepting, sends GOAWAY on every session so clients move new streams elsewhere, and waits up to
+   * `graceMs` for open streams to finish before destroying what is left.
+   */
+  async close(graceMs = 5_000): Promise<void> {
+    this.closing = true;
+    const listenerClosed = this.listener
+      ? new Promise<void>((r) => this.listener!.close(() => r()))
+      : Promise.resolve();
+    for (const s of this.pending) s.destroy();
+    const sessionsClosed = [...this.sessions].map(
+      (s) => new Promise<void>((resolve) => (s.closed && s.destroyed ? resolve() : (s.once('close', resolve), s.close()))),
+    );
+    const timer = setTimeout(() => {
+      for (const s of this.sessions) destroySession(s);
+    }, graceMs);
+    await Promise.all([listenerClosed, ...sessionsClosed]);
+    clearTimeout(timer);
+  }
+}
+
+interface ConnInfo {
+  srcIdentity: string;
+  dstIdentity: string;
+  peer: Address;
+  local: Address;
+}
+
+function header(headers: http2.IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(',') : v;
+}

@@ -1,0 +1,119 @@
+// HTTP/2 settings and session upkeep shared by the HBONE client and server.
+import type * as http2 from 'node:http2';
+import type * as net from 'node:net';
+
+export interface Http2Tuning {
+  /** Per-stream flow-control window (SETTINGS_INITIAL_WINDOW_SIZE). */
+  streamWindowSize: number;
+  /** Connection-level window; Node only lets us change it with `setLocalWindowSize` after the session starts. */
+  connectionWindowSize: number;
+  maxFrameSize: number;
+  /** nghttp2's per-session memory cap in MB; beyond it new streams are refused with ENHANCE_YOUR_CALM. */
+  maxSessionMemoryMb: number;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * ztunnel's defaults: 4 MiB stream / 16 MiB connection windows (4x so one stalled stream cannot starve the others
+ * of connection window) and 1 MiB frames. Node's own defaults (64 KiB windows) halve single-stream throughput.
+ */
+export const HBONE_TUNING: Readonly<Http2Tuning> = {
+  streamWindowSize: 4 * MiB,
+  connectionWindowSize: 16 * MiB,
+  maxFrameSize: 1 * MiB,
+  // Must exceed the connection window plus header state for 100-200 streams, or busy sessions hit ENHANCE_YOUR_CALM.
+  maxSessionMemoryMb: 64,
+};
+
+/** Node's HTTP/2 defaults, kept for benchmarks that compare against them. */
+export const NODE_DEFAULT_TUNING: Readonly<Http2Tuning> = {
+  streamWindowSize: 65535,
+  connectionWindowSize: 65535,
+  maxFrameSize: 16384,
+  maxSessionMemoryMb: 10,
+};
+
+export const SERVER_MAX_CONCURRENT_STREAMS = 200;
+const CLIENT_MAX_HEADER_LIST = 16 * 1024;
+const SERVER_MAX_HEADER_LIST = 64 * 1024;
+
+export function http2Settings(t: Http2Tuning, side: 'client' | 'server'): http2.Settings {
+  const s: http2.Settings = {
+    enablePush: false,
+    initialWindowSize: t.streamWindowSize,
+    maxFrameSize: t.maxFrameSize,
+    maxHeaderListSize: side === 'server' ? SERVER_MAX_HEADER_LIST : CLIENT_MAX_HEADER_LIST,
+  };
+  if (side === 'server') s.maxConcurrentStreams = SERVER_MAX_CONCURRENT_STREAMS;
+  return s;
+}
+
+/** Raises the connection window once the session can take it (the default is 65,535 bytes). */
+export function applyConnectionWindow(session: http2.Http2Session, t: Http2Tuning): void {
+  if (t.connectionWindowSize <= 65535) return;
+  const set = () => {
+    if (!session.destroyed) session.setLocalWindowSize(t.connectionWindowSize);
+  };
+  if (session.connecting) session.once('connect', set);
+  else set();
+}
+
+/** TCP options for both HBONE legs: no Nagle delay, and keepalive like ztunnel (180 s idle). */
+export function tuneTcp(socket: net.Socket): void {
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true, 180_000);
+}
+
+export interface KeepaliveOptions {
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+export const HBONE_KEEPALIVE: Readonly<KeepaliveOptions> = { intervalMs: 10_000, timeoutMs: 20_000 };
+
+const transports = new WeakMap<http2.Http2Session, net.Socket>();
+
+/** Records the TLS socket under `session` so `destroySession` can cut it (the session only exposes a proxy). */
+export function attachTransport(session: http2.Http2Session, socket: net.Socket): void {
+  transports.set(session, socket);
+}
+
+/**
+ * Destroys a session *and* its socket. Node's `session.destroy()` alone ends the socket gracefully and waits for
+ * queued writes to flush; against a peer that stopped reading that never completes, and a server session whose
+ * writes are blocked also stops reading, so both ends would hold the connection forever.
+ */
+export function destroySession(session: http2.Http2Session, error?: Error): void {
+  session.destroy(error);
+  transports.get(session)?.destroy();
+}
+
+/**
+ * Sends an HTTP/2 PING every `intervalMs`; when one is not acknowledged within `timeoutMs` the session is
+ * destroyed with "HBONE ping timeout", so pooled streams fail fast instead of hanging on a dead peer.
+ * Timers are unref'd: keepalive alone never keeps the process running.
+ */
+export function startKeepalive(session: http2.Http2Session, opts: KeepaliveOptions): void {
+  let outstanding: NodeJS.Timeout | undefined;
+  const interval = setInterval(() => {
+    if (outstanding || session.destroyed || session.closed) return;
+    const sent = session.ping((err) => {
+      clearTimeout(outstanding);
+      outstanding = undefined;
+      // A ping cancelled because the session is going away is not a liveness failure.
+      if (err && !session.destroyed) destroySession(session, new Error(`HBONE ping error: ${err.message}`));
+    });
+    if (!sent) return;
+    outstanding = setTimeout(() => {
+      outstanding = undefined;
+      destroySession(session, new Error('HBONE ping timeout'));
+    }, opts.timeoutMs);
+    outstanding.unref();
+  }, opts.intervalMs);
+  interval.unref();
+  session.once('close', () => {
+    clearInterval(interval);
+    clearTimeout(outstanding);
+  });
+}

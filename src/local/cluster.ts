@@ -1,0 +1,1024 @@
+// The local cluster: nodes and pods as network namespaces, containers as supervised processes, Services as
+// nftables load balancing plus DNS. It keeps the cluster's view in a ResourceStore (what the control plane
+// consumes) and reconciles the running state towards it after every change.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  ROOT_NAMESPACE,
+  displayName,
+  isNamespaced,
+  resourceKey,
+  type Container,
+  type Deployment,
+  type Kind,
+  type Pod,
+  type Probe,
+  type Resource,
+  type Service,
+} from '../api/types.js';
+import { COMPONENTS, type ComponentContext, type ComponentSpec, type HealthCheck } from './components.js';
+import { resolvConf, serviceFqdn, type DnsRecords } from './dns.js';
+import { AddressPool } from './ipam.js';
+import { kindInfo, qualifiedKind } from './kinds.js';
+import {
+  CLUSTER_DNS_IP,
+  FABRIC_GATEWAY_IP,
+  SERVICE_CIDR,
+  StateLayout,
+  nodeIP,
+  nodeName,
+  podCIDR,
+  podGatewayIP,
+} from './layout.js';
+import { Ledger } from './ledger.js';
+import { applyServiceRules, createFabric, createNode, createPodNetwork, removePodNetwork, type ServiceRule } from './network.js';
+import { SupervisedProcess, type ProcessState } from './process.js';
+import { call } from './rpc.js';
+import { podPath, sandboxArgv, type PodSandbox } from './sandbox.js';
+import { removeNetns, run, CommandError } from './sys.js';
+import type { ProbeRequest, ProbeResult } from './node-agent.js';
+import { ResourceStore, type ChangeListener } from './store.js';
+
+export interface ClusterOptions {
+  name: string;
+  stateDir: string;
+  nodes: number;
+  components?: ComponentSpec[];
+  /** PATH the pods' PATH is built from (the supervisor's own by default). */
+  basePath?: string;
+  log?: (line: string) => void;
+}
+
+export interface NodeInfo {
+  name: string;
+  index: number;
+  ip: string;
+  podCIDR: string;
+  netnsPath: string;
+  agentSocket: string;
+  createdAt: string;
+}
+
+interface NodeRuntime extends NodeInfo {
+  pool: AddressPool;
+}
+
+interface ContainerRuntime {
+  spec: Container;
+  process: SupervisedProcess;
+  probeReady: boolean;
+  probeSuccesses: number;
+  probeFailures: number;
+  probeMessage?: string;
+  probeTimer?: NodeJS.Timeout;
+  probing: boolean;
+}
+
+interface PodRuntime {
+  key: string;
+  uid: string;
+  namespace: string;
+  name: string;
+  node: NodeRuntime;
+  ip: string;
+  sandbox: PodSandbox;
+  dir: string;
+  containers: ContainerRuntime[];
+  env: Map<string, Record<string, string>>;
+  phase: 'Starting' | 'Started' | 'Failed' | 'Terminating';
+  startError?: string;
+  startedAt: string;
+}
+
+export interface ComponentStatus {
+  name: string;
+  node?: string;
+  state: ProcessState;
+  restarts: number;
+  pid?: number;
+  healthy: boolean;
+  healthMessage?: string;
+  logPath: string;
+}
+
+interface ComponentRuntime {
+  spec: ComponentSpec;
+  ctx: ComponentContext;
+  node?: NodeRuntime;
+  process: SupervisedProcess;
+  healthy: boolean;
+  healthMessage?: string;
+}
+
+export interface ApplyResult {
+  object: string;
+  /** kubectl-style line: `deployment.apps/web created`. */
+  message?: string;
+  error?: string;
+}
+
+/** Namespaces every cluster has: `default` as in Kubernetes, and the mesh's root namespace as after an install. */
+const BUILTIN_NAMESPACES = ['default', ROOT_NAMESPACE];
+const DEFAULT_GRACE_SECONDS = 30;
+const HEALTH_INTERVAL_MS = 2000;
+
+/** Kinds applied first within one batch, so objects can refer to what the same batch creates. */
+const APPLY_ORDER: Kind[] = ['Namespace', 'ServiceAccount', 'Service'];
+
+export class LocalCluster {
+  readonly store = new ResourceStore();
+  readonly layout: StateLayout;
+  readonly ledger: Ledger;
+  readonly nodes: NodeRuntime[] = [];
+  readonly fabricNetns: string;
+  private readonly pods = new Map<string, PodRuntime>();
+  private readonly components: ComponentRuntime[] = [];
+  private readonly servicePool = new AddressPool(SERVICE_CIDR, [CLUSTER_DNS_IP, '10.96.0.1']);
+  private reconciling: Promise<void> | undefined;
+  private dirty = false;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> = Promise.resolve();
+  private healthTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly log: (line: string) => void;
+
+  constructor(readonly options: ClusterOptions) {
+    this.layout = new StateLayout(options.stateDir);
+    this.ledger = new Ledger(this.layout.ledger);
+    this.fabricNetns = this.layout.netns('fabric');
+    this.log = options.log ?? ((line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
+    this.store.onChange((e) => {
+      if (e.resource.kind === 'Pod' || e.resource.kind === 'Service') this.scheduleSync();
+    });
+  }
+
+  /** Subscribes to every change of the cluster's view (see ResourceStore.onChange). */
+  onChange(listener: ChangeListener): () => void {
+    return this.store.onChange(listener);
+  }
+
+  // ---- start / stop ------------------------------------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    mkdirSync(this.layout.netnsDir, { recursive: true });
+    this.log(`creating cluster ${this.options.name} with ${this.options.nodes} node(s) in ${this.options.stateDir}`);
+    await createFabric(this.fabricNetns, this.ledger, this.options.nodes);
+    for (let i = 1; i <= this.options.nodes; i++) {
+      const node: NodeRuntime = {
+        name: nodeName(i),
+        index: i,
+        ip: nodeIP(i),
+        podCIDR: podCIDR(i),
+        netnsPath: this.layout.netns(nodeName(i)),
+        agentSocket: this.layout.agentSocket(nodeName(i)),
+        createdAt: new Date().toISOString(),
+        pool: new AddressPool(podCIDR(i), [podGatewayIP(i)]),
+      };
+      mkdirSync(this.layout.nodeDir(node.name), { recursive: true });
+      await createNode(node.netnsPath, this.fabricNetns, this.ledger, i, this.options.nodes);
+      this.nodes.push(node);
+    }
+    for (const spec of this.options.components ?? COMPONENTS) this.startComponent(spec);
+    await this.waitComponentsHealthy(30_000);
+    this.healthTimer = setInterval(() => void this.checkComponents(), HEALTH_INTERVAL_MS);
+    for (const ns of BUILTIN_NAMESPACES) {
+      this.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+      this.store.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } });
+    }
+    this.log(`cluster ${this.options.name} is up`);
+  }
+
+  /** Stops every pod and component and removes every namespace; the state directory stays for the caller. */
+  async shutdown(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.healthTimer);
+    clearTimeout(this.syncTimer);
+    clearTimeout(this.retryTimer);
+    await this.reconciling?.catch(() => undefined);
+    await Promise.all([...this.pods.values()].map((p) => this.stopPod(p, 5)));
+    await Promise.all(this.components.map((c) => c.process.stop(3000)));
+    for (const node of this.nodes) await removeNetns(node.netnsPath).then(() => this.ledger.netnsRemoved(node.netnsPath));
+    await removeNetns(this.fabricNetns).then(() => this.ledger.netnsRemoved(this.fabricNetns));
+  }
+
+  // ---- components --------------------------------------------------------------------------------------------------
+
+  private componentContext(node?: NodeRuntime): ComponentContext {
+    return {
+      cluster: this.options.name,
+      stateDir: this.options.stateDir,
+      supervisorSocket: this.layout.socket,
+      fabricIP: FABRIC_GATEWAY_IP,
+      clusterDnsIP: CLUSTER_DNS_IP,
+      ...(node
+        ? { node: { name: node.name, index: node.index, ip: node.ip, podCIDR: node.podCIDR, netnsPath: node.netnsPath, agentSocket: node.agentSocket } }
+        : {}),
+    };
+  }
+
+  private startComponent(spec: ComponentSpec): void {
+    const placements: (NodeRuntime | undefined)[] = spec.scope === 'node' ? this.nodes : [undefined];
+    for (const node of placements) {
+      const ctx = this.componentContext(node);
+      const netns = node ? node.netnsPath : this.fabricNetns;
+      const description = node ? `component ${spec.name} on ${node.name}` : `component ${spec.name}`;
+      const env = { PATH: podPath(this.options.basePath ?? process.env.PATH), AMBIT_SUPERVISOR_SOCKET: this.layout.socket, ...(spec.env?.(ctx) ?? {}) };
+      const proc = new SupervisedProcess(
+        {
+          description,
+          argv: ['nsenter', `--net=${netns}`, '--', ...spec.argv(ctx)],
+          env,
+          logPath: this.layout.componentLog(spec.name, node?.name),
+          restartPolicy: 'Always',
+        },
+        this.ledger,
+        () => undefined,
+      );
+      this.components.push({ spec, ctx, node, process: proc, healthy: false });
+      proc.start();
+    }
+  }
+
+  private async waitComponentsHealthy(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.checkComponents();
+      const sick = this.components.filter((c) => !c.healthy);
+      if (sick.length === 0) return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `components not healthy after ${timeoutMs / 1000}s: ` +
+            sick.map((c) => `${c.process.spec.description} (${c.healthMessage ?? 'no answer'}; log: ${c.process.spec.logPath})`).join(', '),
+        );
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  private async checkComponents(): Promise<void> {
+    await Promise.all(
+      this.components.map(async (c) => {
+        if (c.process.state.state !== 'running') {
+          c.healthy = false;
+          c.healthMessage = c.process.state.state === 'waiting' ? c.process.state.message ?? c.process.state.reason : 'exited';
+          return;
+        }
+        const check = c.spec.health?.(c.ctx);
+        const result: ProbeResult = check ? await this.runHealthCheck(check, c.node ?? this.nodes[0]!) : { ok: true };
+        c.healthy = result.ok;
+        c.healthMessage = result.message;
+      }),
+    );
+  }
+
+  private async runHealthCheck(check: HealthCheck, via: NodeRuntime): Promise<ProbeResult> {
+    if (check.kind === 'unixHttp') {
+      try {
+        await call(check.socket, 'GET', check.path, undefined, { timeoutMs: 2000 });
+        return { ok: true };
+      } catch (err) {
+        return { ok: false, message: (err as Error).message };
+      }
+    }
+    return this.agentProbe(via, { kind: check.kind, host: check.host, port: check.port, path: 'path' in check ? check.path : undefined, timeoutMs: 2000 });
+  }
+
+  private async agentProbe(node: NodeRuntime, req: ProbeRequest): Promise<ProbeResult> {
+    try {
+      return await call<ProbeResult>(node.agentSocket, 'POST', '/probe', req, { timeoutMs: req.timeoutMs + 2000 });
+    } catch (err) {
+      return { ok: false, message: `node agent on ${node.name} did not run the probe: ${(err as Error).message}` };
+    }
+  }
+
+  componentStatus(): ComponentStatus[] {
+    return this.components.map((c) => ({
+      name: c.spec.name,
+      ...(c.node ? { node: c.node.name } : {}),
+      state: c.process.state,
+      restarts: c.process.restarts,
+      ...(c.process.pid ? { pid: c.process.pid } : {}),
+      healthy: c.healthy,
+      ...(c.healthMessage ? { healthMessage: c.healthMessage } : {}),
+      logPath: c.process.spec.logPath,
+    }));
+  }
+
+  /** The log file of a component; `node` is needed when it runs on every node. */
+  componentLog(name: string, node?: string): string | undefined {
+    const matches = this.components.filter((c) => c.spec.name === name);
+    if (matches.length === 0) return undefined;
+    if (matches[0]!.spec.scope === 'cluster') return matches[0]!.process.spec.logPath;
+    if (!node) {
+      throw new Error(`component "${name}" runs on every node; pick one with --node (${matches.map((c) => c.node!.name).join(', ')})`);
+    }
+    const match = matches.find((c) => c.node?.name === node);
+    if (!match) throw new Error(`node "${node}" not found; nodes: ${this.nodes.map((n) => n.name).join(', ')}`);
+    return match.process.spec.logPath;
+  }
+
+  nodeInfo(): (NodeInfo & { pods: number })[] {
+    return this.nodes.map((node) => {
+      const { pool: _pool, ...info } = node;
+      return { ...info, pods: [...this.pods.values()].filter((p) => p.node === node).length };
+    });
+  }
+
+  // ---- apply / delete ----------------------------------------------------------------------------------------------
+
+  /** Stores objects (in dependency order) and reconciles; one bad object never stops the others. */
+  async apply(resources: Resource[]): Promise<ApplyResult[]> {
+    const order = (r: Resource) => {
+      const i = APPLY_ORDER.indexOf(r.kind);
+      return i < 0 ? APPLY_ORDER.length : i;
+    };
+    const sorted = resources.map((r, i) => ({ r, i })).sort((a, b) => order(a.r) - order(b.r) || a.i - b.i);
+    const results: { i: number; result: ApplyResult }[] = [];
+    for (const { r, i } of sorted) {
+      const name = objectLabel(r);
+      try {
+        const prepared = this.admit(r);
+        const outcome = this.store.put(prepared);
+        if (prepared.kind === 'Namespace' && outcome === 'created') {
+          this.store.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: prepared.metadata.name } });
+        }
+        results.push({ i, result: { object: name, message: `${qualifiedKind(prepared.kind)}/${prepared.metadata.name} ${outcome}` } });
+      } catch (err) {
+        results.push({ i, result: { object: name, error: (err as Error).message } });
+      }
+    }
+    await this.reconcile();
+    return results.sort((a, b) => a.i - b.i).map((r) => r.result);
+  }
+
+  /** Deletes objects (cascading like Kubernetes: a Namespace takes its objects, a Deployment its pods). */
+  async delete(refs: { kind: string; metadata: { name: string; namespace?: string } }[]): Promise<ApplyResult[]> {
+    const results: { i: number; result: ApplyResult }[] = [];
+    // Namespaces last: deleting one takes its objects with it, which would turn the later entries into NotFound.
+    const sorted = refs.map((ref, i) => ({ ref, i })).sort((a, b) => Number(a.ref.kind === 'Namespace') - Number(b.ref.kind === 'Namespace') || a.i - b.i);
+    for (const { ref, i } of sorted) {
+      const push = (result: ApplyResult) => results.push({ i, result });
+      const info = kindInfo(ref.kind);
+      const name = objectLabel(ref);
+      if (!info) {
+        push({ object: name, error: `the server doesn't have a resource type "${ref.kind}"` });
+        continue;
+      }
+      const namespace = isNamespaced(info.kind) ? (ref.metadata.namespace ?? 'default') : undefined;
+      const removed = this.store.remove(info.kind, namespace, ref.metadata.name);
+      if (!removed) {
+        push({ object: name, error: `Error from server (NotFound): ${info.plural}${info.group ? `.${info.group}` : ''} "${ref.metadata.name}" not found` });
+        continue;
+      }
+      this.released(removed);
+      if (removed.kind === 'Namespace') {
+        for (const r of this.store.list(undefined, removed.metadata.name)) this.released(this.store.remove(r.kind, r.metadata.namespace, r.metadata.name)!);
+      }
+      push({ object: name, message: `${qualifiedKind(info.kind)} "${ref.metadata.name}" deleted` });
+    }
+    await this.reconcile();
+    return results.sort((a, b) => a.i - b.i).map((r) => r.result);
+  }
+
+  private released(r: Resource): void {
+    if (r.kind === 'Service' && r.spec.clusterIP && r.spec.clusterIP !== 'None') this.servicePool.release(r.spec.clusterIP);
+  }
+
+  /** Checks an object against the cluster and fills in what the cluster assigns (Service cluster IPs). */
+  private admit(input: Resource): Resource {
+    if (!input || typeof input !== 'object' || !kindInfo((input as Resource).kind)) {
+      throw new Error(`the server doesn't have a resource type "${(input as { kind?: string })?.kind}"`);
+    }
+    const r = structuredClone(input);
+    if (!r.metadata?.name) throw new Error('metadata.name: Required value');
+    if (isNamespaced(r.kind)) {
+      r.metadata.namespace ??= 'default';
+      if (!this.store.get('Namespace', undefined, r.metadata.namespace)) throw new Error(`namespaces "${r.metadata.namespace}" not found`);
+    } else delete r.metadata.namespace;
+    const invalid = (field: string, message: string) => new Error(`The ${r.kind} "${r.metadata.name}" is invalid: ${field}: ${message}`);
+    if (r.kind === 'Pod' || r.kind === 'Deployment') {
+      const spec = r.kind === 'Pod' ? r.spec : r.spec?.template?.spec;
+      const field = r.kind === 'Pod' ? 'spec' : 'spec.template.spec';
+      if (!spec?.containers?.length) throw invalid(`${field}.containers`, 'Required value');
+      spec.containers.forEach((c, i) => {
+        if (!c.name) throw invalid(`${field}.containers[${i}].name`, 'Required value');
+        if (!c.command?.length) {
+          throw invalid(
+            `${field}.containers[${i}].command`,
+            'Required value: images are not pulled in the local cluster; command must name the program to run on this machine',
+          );
+        }
+      });
+      if (r.kind === 'Deployment') {
+        const labels = r.spec.template.metadata?.labels ?? {};
+        const want = r.spec.selector?.matchLabels ?? {};
+        if (Object.keys(want).length === 0) throw invalid('spec.selector', 'Required value');
+        if (!Object.entries(want).every(([k, v]) => labels[k] === v)) {
+          throw invalid('spec.template.metadata.labels', "Invalid value: `selector` does not match template `labels`");
+        }
+      }
+      if (r.kind === 'Pod' && spec.nodeName && !this.nodes.some((n) => n.name === spec.nodeName)) {
+        throw invalid('spec.nodeName', `Invalid value: "${spec.nodeName}": no such node (nodes: ${this.nodes.map((n) => n.name).join(', ')})`);
+      }
+    }
+    if (r.kind === 'Service') this.assignClusterIP(r, invalid);
+    return r;
+  }
+
+  private assignClusterIP(svc: Service, invalid: (field: string, message: string) => Error): void {
+    const old = this.store.get('Service', svc.metadata.namespace, svc.metadata.name);
+    const oldIP = old?.spec.clusterIP;
+    const want = svc.spec.clusterIP;
+    if (svc.spec.type && svc.spec.type !== 'ClusterIP') {
+      throw invalid('spec.type', `Unsupported value: "${svc.spec.type}": supported values: "ClusterIP"`);
+    }
+    if (oldIP && want && want !== oldIP) throw invalid('spec.clusterIP', `Invalid value: "${want}": field is immutable`);
+    if (oldIP) {
+      svc.spec.clusterIP = oldIP;
+    } else if (want === 'None') {
+      // Headless: DNS returns the pods' addresses, no VIP.
+    } else if (want) {
+      if (!this.servicePool.contains(want)) {
+        throw invalid('spec.clusterIP', `Invalid value: "${want}": provided IP is not in the valid range. The range of valid IPs is ${SERVICE_CIDR}`);
+      }
+      if (!this.servicePool.claim(want)) throw invalid('spec.clusterIP', `Invalid value: "${want}": provided IP is already allocated`);
+    } else {
+      svc.spec.clusterIP = this.servicePool.allocate();
+    }
+    svc.spec.clusterIPs = [svc.spec.clusterIP!];
+    svc.spec.type = 'ClusterIP';
+  }
+
+  // ---- reconcile ---------------------------------------------------------------------------------------------------
+
+  /** Runs reconcile passes until nothing changed since the last one started; concurrent callers share passes. */
+  reconcile(): Promise<void> {
+    this.dirty = true;
+    if (!this.reconciling) {
+      this.reconciling = (async () => {
+        try {
+          while (this.dirty && !this.stopped) {
+            this.dirty = false;
+            try {
+              await this.reconcileOnce();
+            } catch (err) {
+              this.log(`reconcile failed: ${(err as Error).stack ?? err}`);
+            }
+          }
+        } finally {
+          this.reconciling = undefined;
+        }
+      })();
+    }
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    for (const d of this.store.list('Deployment')) this.reconcileDeployment(d);
+    this.garbageCollectOrphans();
+    const wanted = new Map(this.store.list('Pod').map((p) => [resourceKey(p), p]));
+    const stops: Promise<void>[] = [];
+    for (const [key, rt] of this.pods) {
+      const pod = wanted.get(key);
+      if (!pod || pod.metadata.uid !== rt.uid) stops.push(this.stopPod(rt, pod ? 0 : undefined));
+    }
+    await Promise.all(stops);
+    const starts: Promise<void>[] = [];
+    for (const pod of wanted.values()) {
+      const rt = this.pods.get(resourceKey(pod));
+      if (rt) continue;
+      starts.push(this.startPod(pod));
+    }
+    await Promise.all(starts);
+    this.updateDeploymentStatus();
+  }
+
+  private reconcileDeployment(d: Deployment): void {
+    const ns = d.metadata.namespace!;
+    const hash = templateHash(d.spec.template);
+    const replicas = d.spec.replicas ?? 1;
+    const owned = this.store.list('Pod', ns).filter((p) => ownerDeployment(p) === d.metadata.name);
+    const current = owned.filter((p) => p.metadata.labels?.['pod-template-hash'] === hash);
+    const old = owned.filter((p) => p.metadata.labels?.['pod-template-hash'] !== hash);
+    for (let n = current.length; n < replicas; n++) this.store.put(this.podFromTemplate(d, hash), true);
+    // Scale down newest first.
+    const surplus = current.sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '')).slice(0, Math.max(0, current.length - replicas));
+    for (const p of surplus) this.store.remove('Pod', ns, p.metadata.name);
+    // Rolling replacement: old pods go once the new ones serve, so the Service never runs dry.
+    const readyNew = current.filter((p) => isPodReady(p)).length;
+    if (old.length && readyNew >= Math.min(replicas, current.length)) for (const p of old) this.store.remove('Pod', ns, p.metadata.name);
+  }
+
+  private podFromTemplate(d: Deployment, hash: string): Pod {
+    const suffix = randomBytes(4).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, 'x').slice(0, 5);
+    const tmpl = d.spec.template;
+    return {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: `${d.metadata.name}-${hash}-${suffix}`,
+        namespace: d.metadata.namespace,
+        labels: { ...(tmpl.metadata?.labels ?? {}), 'pod-template-hash': hash },
+        ...(tmpl.metadata?.annotations ? { annotations: { ...tmpl.metadata.annotations } } : {}),
+        // Kubernetes' owner chain (Deployment → ReplicaSet → Pod): Istio names workloads after it.
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${d.metadata.name}-${hash}`, controller: true }],
+      } as Pod['metadata'],
+      spec: structuredClone(tmpl.spec),
+      status: { phase: 'Pending' },
+    };
+  }
+
+  /** Pods of a Deployment that no longer exists go with it. */
+  private garbageCollectOrphans(): void {
+    for (const p of this.store.list('Pod')) {
+      const owner = ownerDeployment(p);
+      if (owner && !this.store.get('Deployment', p.metadata.namespace, owner)) this.store.remove('Pod', p.metadata.namespace, p.metadata.name);
+    }
+  }
+
+  private updateDeploymentStatus(): void {
+    for (const d of this.store.list('Deployment')) {
+      const hash = templateHash(d.spec.template);
+      const owned = this.store.list('Pod', d.metadata.namespace).filter((p) => ownerDeployment(p) === d.metadata.name);
+      const updated = owned.filter((p) => p.metadata.labels?.['pod-template-hash'] === hash);
+      const ready = owned.filter(isPodReady).length;
+      this.store.setStatus('Deployment', d.metadata.namespace, d.metadata.name, {
+        observedGeneration: d.metadata.generation,
+        replicas: owned.length,
+        updatedReplicas: updated.length,
+        readyReplicas: ready,
+        availableReplicas: ready,
+      });
+    }
+  }
+
+  // ---- pods --------------------------------------------------------------------------------------------------------
+
+  private pickNode(pod: Pod): NodeRuntime | undefined {
+    if (pod.spec.nodeName) return this.nodes.find((n) => n.name === pod.spec.nodeName);
+    // Spread: the node with the fewest pods of the same owner, then the fewest pods overall.
+    const owner = ownerDeployment(pod);
+    const count = (n: NodeRuntime, sameOwner: boolean) =>
+      [...this.pods.values()].filter(
+        (p) => p.node === n && (!sameOwner || (owner && p.namespace === pod.metadata.namespace && ownerDeployment(this.store.get('Pod', p.namespace, p.name)) === owner)),
+      ).length;
+    return [...this.nodes].sort((a, b) => count(a, true) - count(b, true) || count(a, false) - count(b, false) || a.index - b.index)[0];
+  }
+
+  private async startPod(pod: Pod): Promise<void> {
+    const ns = pod.metadata.namespace!;
+    const key = resourceKey(pod);
+    const saName = pod.spec.serviceAccountName ?? pod.spec.serviceAccount ?? 'default';
+    if (!this.store.get('ServiceAccount', ns, saName)) {
+      this.setPendingStatus(pod, 'FailedCreate', `error looking up service account ${ns}/${saName}: serviceaccount "${saName}" not found`);
+      return;
+    }
+    const node = this.pickNode(pod)!;
+    const ip = node.pool.allocate();
+    const dir = this.layout.podDir(ns, pod.metadata.name);
+    mkdirSync(dir, { recursive: true });
+    const netnsPath = this.layout.netns(`pod_${ns}_${pod.metadata.name}`);
+    const resolvConfPath = `${dir}/resolv.conf`;
+    writeFileSync(resolvConfPath, resolvConf(ns, CLUSTER_DNS_IP));
+    const rt: PodRuntime = {
+      key,
+      uid: pod.metadata.uid!,
+      namespace: ns,
+      name: pod.metadata.name,
+      node,
+      ip,
+      sandbox: { netnsPath, resolvConfPath, hostname: (pod.spec.hostname ?? pod.metadata.name).slice(0, 63) },
+      dir,
+      containers: [],
+      env: new Map(),
+      phase: 'Starting',
+      startedAt: new Date().toISOString(),
+    };
+    this.pods.set(key, rt);
+    // The pod is scheduled and has its address before the network exists, as with a CNI: report that much now.
+    const scheduled = { ...pod, spec: { ...pod.spec, nodeName: node.name, serviceAccountName: saName } };
+    this.store.put(scheduled as Pod, true);
+    this.publishPodStatus(rt);
+    try {
+      await createPodNetwork(netnsPath, node.netnsPath, this.ledger, node.index, ip);
+    } catch (err) {
+      rt.phase = 'Failed';
+      rt.startError = `failed to set up the pod network: ${(err as Error).message}`;
+      this.log(`pod ${ns}/${pod.metadata.name}: ${rt.startError}`);
+      this.publishPodStatus(rt);
+      return;
+    }
+    if (rt.phase !== 'Starting') return; // Deleted while the network was being built.
+    const current = this.store.get('Pod', ns, pod.metadata.name) ?? (scheduled as Pod);
+    for (const c of pod.spec.containers) {
+      const env = this.containerEnv(current, c, ip, node);
+      rt.env.set(c.name, env);
+      if (c.workingDir && !existsSync(c.workingDir)) {
+        this.appendPodLog(rt, c.name, `ambit: workingDir ${c.workingDir} does not exist on this machine\n`);
+      }
+      const proc = new SupervisedProcess(
+        {
+          description: `pod ${ns}/${pod.metadata.name} container ${c.name}`,
+          argv: sandboxArgv(rt.sandbox, [...c.command!, ...(c.args ?? [])]),
+          env,
+          // Like a container without workingDir: start in /, not wherever the supervisor happened to start.
+          cwd: c.workingDir && existsSync(c.workingDir) ? c.workingDir : '/',
+          logPath: this.containerLogPath(rt, c.name),
+          restartPolicy: pod.spec.restartPolicy ?? 'Always',
+        },
+        this.ledger,
+        () => this.onContainerState(rt, cr),
+      );
+      const cr: ContainerRuntime = { spec: c, process: proc, probeReady: !c.readinessProbe, probeSuccesses: 0, probeFailures: 0, probing: false };
+      rt.containers.push(cr);
+    }
+    rt.phase = 'Started';
+    for (const cr of rt.containers) cr.process.start();
+    this.log(`pod ${ns}/${pod.metadata.name} started on ${node.name} with IP ${ip}`);
+    this.publishPodStatus(rt);
+  }
+
+  private containerLogPath(rt: PodRuntime, container: string): string {
+    return `${rt.dir}/${container}.log`;
+  }
+
+  private appendPodLog(rt: PodRuntime, container: string, text: string): void {
+    try {
+      writeFileSync(this.containerLogPath(rt, container), text, { flag: 'a' });
+    } catch {
+      // Pod directory already removed.
+    }
+  }
+
+  private containerEnv(pod: Pod, c: Container, ip: string, node: NodeRuntime): Record<string, string> {
+    const env: Record<string, string> = {
+      PATH: podPath(this.options.basePath ?? process.env.PATH),
+      HOSTNAME: pod.spec.hostname ?? pod.metadata.name,
+      HOME: '/root',
+    };
+    const fields: Record<string, string | undefined> = {
+      'metadata.name': pod.metadata.name,
+      'metadata.namespace': pod.metadata.namespace,
+      'metadata.uid': pod.metadata.uid,
+      'status.podIP': ip,
+      'status.hostIP': node.ip,
+      'spec.nodeName': node.name,
+      'spec.serviceAccountName': pod.spec.serviceAccountName ?? 'default',
+    };
+    for (const e of c.env ?? []) {
+      if (e.value !== undefined) env[e.name] = expandRefs(e.value, env);
+      else if (e.valueFrom?.fieldRef) {
+        const path = e.valueFrom.fieldRef.fieldPath;
+        const label = /^metadata\.labels\['(.+)'\]$/.exec(path);
+        const value = label ? pod.metadata.labels?.[label[1]!] : fields[path];
+        if (value !== undefined) env[e.name] = value;
+        else this.log(`pod ${pod.metadata.namespace}/${pod.metadata.name}: env ${e.name}: unsupported fieldRef ${path}`);
+      } else env[e.name] = '';
+    }
+    return env;
+  }
+
+  private onContainerState(rt: PodRuntime, cr: ContainerRuntime): void {
+    const s = cr.process.state;
+    if (s.state === 'running') {
+      // A (re)started container is not ready until its probe says so.
+      cr.probeReady = !cr.spec.readinessProbe;
+      cr.probeSuccesses = 0;
+      cr.probeFailures = 0;
+      if (cr.spec.readinessProbe) this.scheduleProbe(rt, cr, (cr.spec.readinessProbe.initialDelaySeconds ?? 0) * 1000);
+    } else {
+      clearTimeout(cr.probeTimer);
+      cr.probeReady = false;
+    }
+    this.publishPodStatus(rt);
+  }
+
+  private scheduleProbe(rt: PodRuntime, cr: ContainerRuntime, delayMs: number): void {
+    clearTimeout(cr.probeTimer);
+    cr.probeTimer = setTimeout(() => void this.runProbe(rt, cr), delayMs);
+  }
+
+  private async runProbe(rt: PodRuntime, cr: ContainerRuntime): Promise<void> {
+    const probe = cr.spec.readinessProbe!;
+    if (cr.process.state.state !== 'running' || rt.phase !== 'Started' || cr.probing) return;
+    cr.probing = true;
+    let result: ProbeResult;
+    try {
+      result = await this.probeOnce(rt, cr.spec, probe);
+    } finally {
+      cr.probing = false;
+    }
+    if (cr.process.state.state !== 'running' || rt.phase !== 'Started') return;
+    if (result.ok) {
+      cr.probeFailures = 0;
+      cr.probeSuccesses++;
+      if (cr.probeSuccesses >= (probe.successThreshold ?? 1)) cr.probeReady = true;
+      cr.probeMessage = undefined;
+    } else {
+      cr.probeSuccesses = 0;
+      cr.probeFailures++;
+      // Never ready yet: stay not ready; ready: only after failureThreshold failures in a row.
+      if (cr.probeFailures >= (probe.failureThreshold ?? 3)) cr.probeReady = false;
+      cr.probeMessage = `Readiness probe failed: ${result.message ?? ''}`.trim();
+    }
+    this.publishPodStatus(rt);
+    this.scheduleProbe(rt, cr, (probe.periodSeconds ?? 10) * 1000);
+  }
+
+  private async probeOnce(rt: PodRuntime, c: Container, probe: Probe): Promise<ProbeResult> {
+    const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
+    const port = (p: number | string): number | undefined => (typeof p === 'number' ? p : (c.ports ?? []).find((cp) => cp.name === p)?.containerPort ?? (/^\d+$/.test(p) ? Number(p) : undefined));
+    if (probe.exec) {
+      try {
+        await run(sandboxArgv(rt.sandbox, probe.exec.command), { timeoutMs });
+        return { ok: true };
+      } catch (err) {
+        return { ok: false, message: err instanceof CommandError ? `command ${JSON.stringify(probe.exec.command.join(' '))} exited with ${err.code}: ${err.stderr.trim()}` : (err as Error).message };
+      }
+    }
+    const target = probe.httpGet ?? probe.tcpSocket;
+    if (!target) return { ok: false, message: 'probe has no httpGet, tcpSocket or exec handler' };
+    const p = port(target.port);
+    if (p === undefined) return { ok: false, message: `port "${target.port}" is not a named port of container ${c.name}` };
+    if (probe.httpGet) {
+      return this.agentProbe(rt.node, { kind: 'httpGet', host: rt.ip, port: p, path: probe.httpGet.path ?? '/', headers: probe.httpGet.httpHeaders, timeoutMs });
+    }
+    return this.agentProbe(rt.node, { kind: 'tcpSocket', host: rt.ip, port: p, timeoutMs });
+  }
+
+  private setPendingStatus(pod: Pod, reason: string, message: string): void {
+    const status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason, message }] };
+    this.store.setStatus('Pod', pod.metadata.namespace, pod.metadata.name, status);
+    // Retry later: the missing piece may be applied in the meantime (a later apply also triggers a pass).
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.reconcile(), 5000);
+  }
+
+  private publishPodStatus(rt: PodRuntime): void {
+    const pod = this.store.get('Pod', rt.namespace, rt.name);
+    if (!pod || pod.metadata.uid !== rt.uid || rt.phase === 'Terminating') return;
+    const containerStatuses = rt.containers.map((cr) => {
+      const s = cr.process.state;
+      const state =
+        s.state === 'running'
+          ? { running: { startedAt: s.startedAt } }
+          : s.state === 'waiting'
+            ? { waiting: { reason: s.reason, ...(s.message ? { message: s.message } : {}) } }
+            : { terminated: { exitCode: s.exitCode, reason: s.reason, finishedAt: s.finishedAt, ...(s.signal ? { signal: s.signal } : {}) } };
+      const last = cr.process.lastTermination;
+      return {
+        name: cr.spec.name,
+        image: cr.spec.image ?? '',
+        ready: s.state === 'running' && cr.probeReady,
+        started: s.state === 'running',
+        restartCount: cr.process.restarts,
+        state,
+        ...(last && s.state !== 'terminated' ? { lastState: { terminated: { exitCode: last.exitCode, reason: last.reason, finishedAt: last.finishedAt } } } : {}),
+        ...(cr.probeMessage ? { probeMessage: cr.probeMessage } : {}),
+      };
+    });
+    const started = rt.phase === 'Started';
+    const terminated = started && rt.containers.every((cr) => cr.process.state.state === 'terminated');
+    const phase = rt.phase === 'Failed' ? 'Pending' : !started ? 'Pending' : terminated ? (rt.containers.every((cr) => (cr.process.state as { exitCode?: number }).exitCode === 0) ? 'Succeeded' : 'Failed') : 'Running';
+    const containersReady = started && containerStatuses.every((c) => c.ready);
+    const cond = (type: string, ok: boolean, reason?: string, message?: string) => ({ type, status: ok ? 'True' : 'False', ...(reason ? { reason } : {}), ...(message ? { message } : {}) });
+    const notReady = containerStatuses.filter((c) => !c.ready).map((c) => c.name);
+    const notReadyMsg = notReady.length ? `containers with unready status: [${notReady.join(' ')}]` : undefined;
+    const status = {
+      phase,
+      hostIP: rt.node.ip,
+      hostIPs: [{ ip: rt.node.ip }],
+      podIP: rt.ip,
+      podIPs: [{ ip: rt.ip }],
+      startTime: rt.startedAt,
+      conditions: [
+        cond('PodScheduled', true),
+        cond('Initialized', true),
+        cond('ContainersReady', containersReady, containersReady ? undefined : 'ContainersNotReady', containersReady ? undefined : notReadyMsg),
+        cond('Ready', containersReady, containersReady ? undefined : 'ContainersNotReady', containersReady ? undefined : notReadyMsg),
+      ],
+      containerStatuses,
+      ...(rt.startError ? { message: rt.startError, reason: 'FailedCreatePodSandBox' } : {}),
+      // Ambit extension (not in Kubernetes): the pod's network namespace, for node components that need to enter
+      // it (ztunnel's in-pod mode gets this as an fd from the CNI agent).
+      netnsPath: rt.sandbox.netnsPath,
+    };
+    this.store.setStatus('Pod', rt.namespace, rt.name, status);
+    this.scheduleDeploymentCheck();
+  }
+
+  private deploymentCheck: NodeJS.Timeout | undefined;
+  /** A pod becoming ready may let a rollout remove old pods; batch those checks. */
+  private scheduleDeploymentCheck(): void {
+    if (this.deploymentCheck || this.stopped) return;
+    this.deploymentCheck = setTimeout(() => {
+      this.deploymentCheck = undefined;
+      void this.reconcile();
+    }, 50);
+  }
+
+  private async stopPod(rt: PodRuntime, graceSeconds?: number): Promise<void> {
+    if (rt.phase === 'Terminating') return;
+    rt.phase = 'Terminating';
+    const spec = this.store.get('Pod', rt.namespace, rt.name)?.spec;
+    const grace = graceSeconds ?? (typeof spec?.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : DEFAULT_GRACE_SECONDS);
+    for (const cr of rt.containers) clearTimeout(cr.probeTimer);
+    await Promise.all(rt.containers.map((cr) => cr.process.stop(grace * 1000)));
+    try {
+      await removePodNetwork(rt.node.netnsPath, rt.ip);
+      if (existsSync(rt.sandbox.netnsPath)) {
+        await removeNetns(rt.sandbox.netnsPath);
+        this.ledger.netnsRemoved(rt.sandbox.netnsPath);
+      }
+    } catch (err) {
+      this.log(`pod ${rt.namespace}/${rt.name}: removing its network failed: ${(err as Error).message}`);
+    }
+    rmSync(rt.sandbox.netnsPath, { force: true });
+    rt.node.pool.release(rt.ip);
+    if (this.pods.get(rt.key) === rt) this.pods.delete(rt.key);
+    if (!this.store.get('Pod', rt.namespace, rt.name)) rmSync(rt.dir, { recursive: true, force: true });
+    this.log(`pod ${rt.namespace}/${rt.name} stopped`);
+  }
+
+  /** Where `ambit exec` runs a command for a pod (or a ready pod of a Deployment). */
+  execTarget(namespace: string, name: string, container?: string): { pod: string; container: string; sandbox: PodSandbox; env: Record<string, string>; cwd: string } {
+    const rt = this.resolvePod(namespace, name);
+    if (rt.phase !== 'Started') throw new Error(`pod ${namespace}/${rt.name} is not running (${rt.startError ?? 'still starting'})`);
+    const cr = container ? rt.containers.find((c) => c.spec.name === container) : rt.containers[0];
+    if (!cr) throw new Error(`container ${container} is not valid for pod ${rt.name}`);
+    return {
+      pod: `${namespace}/${rt.name}`,
+      container: cr.spec.name,
+      sandbox: rt.sandbox,
+      env: rt.env.get(cr.spec.name)!,
+      cwd: cr.spec.workingDir && existsSync(cr.spec.workingDir) ? cr.spec.workingDir : '/',
+    };
+  }
+
+  /** The log file of a pod's container (a Deployment name picks one of its pods, as kubectl does). */
+  podLog(namespace: string, name: string, container?: string): { pod: string; container: string; path: string } {
+    const rt = this.resolvePod(namespace, name);
+    const names = rt.containers.map((c) => c.spec.name);
+    if (!container && names.length > 1) {
+      throw new Error(`a container name must be specified for pod ${rt.name}, choose one of: [${names.join(' ')}]`);
+    }
+    const c = container ?? names[0];
+    if (!c || !names.includes(c)) throw new Error(`container ${container} is not valid for pod ${rt.name}`);
+    return { pod: `${namespace}/${rt.name}`, container: c, path: this.containerLogPath(rt, c) };
+  }
+
+  private resolvePod(namespace: string, name: string): PodRuntime {
+    const direct = this.pods.get(resourceKey({ kind: 'Pod', metadata: { name, namespace } }));
+    if (direct) return direct;
+    if (this.store.get('Deployment', namespace, name)) {
+      const candidates = [...this.pods.values()].filter((p) => p.namespace === namespace && ownerDeployment(this.store.get('Pod', namespace, p.name)) === name && p.phase === 'Started');
+      const ready = candidates.filter((p) => isPodReady(this.store.get('Pod', namespace, p.name)));
+      const pick = ready[0] ?? candidates[0];
+      if (!pick) throw new Error(`deployment ${namespace}/${name} has no running pod`);
+      return pick;
+    }
+    if (this.store.get('Pod', namespace, name)) throw new Error(`pod ${namespace}/${name} has not started yet`);
+    throw new Error(`pods "${name}" not found in namespace "${namespace}" (and no deployment of that name)`);
+  }
+
+  // ---- services: nftables on every node and DNS ----------------------------------------------------------------------
+
+  private scheduleSync(): void {
+    if (this.syncTimer || this.stopped) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      this.syncing = this.syncing.then(() => this.syncServices()).catch((err) => this.log(`service sync failed: ${(err as Error).message}`));
+    }, 10);
+  }
+
+  /** Resolves when every change made so far is programmed into the nodes. */
+  async settled(): Promise<void> {
+    await this.reconciling;
+    while (this.syncTimer) await new Promise((r) => setTimeout(r, 5));
+    await this.syncing;
+  }
+
+  private lastRules: ServiceRule[] | undefined;
+  private lastDns: DnsRecords | undefined;
+
+  private async syncServices(): Promise<void> {
+    const rules: ServiceRule[] = [];
+    const dns: DnsRecords = {};
+    for (const svc of this.store.list('Service')) {
+      const ns = svc.metadata.namespace!;
+      const pods = svc.spec.selector && Object.keys(svc.spec.selector).length
+        ? this.store.list('Pod', ns).filter((p) => p.status?.podIP && Object.entries(svc.spec.selector!).every(([k, v]) => p.metadata.labels?.[k] === v))
+        : [];
+      const ready = pods.filter(isPodReady);
+      const headless = svc.spec.clusterIP === 'None';
+      dns[serviceFqdn(svc.metadata.name, ns)] = headless ? ready.map((p) => p.status!.podIP!) : [svc.spec.clusterIP!];
+      if (headless) continue;
+      for (const port of svc.spec.ports ?? []) {
+        const endpoints: ServiceRule['endpoints'] = [];
+        for (const p of ready) {
+          const target = resolveTargetPort(p, port.targetPort ?? port.port);
+          if (target !== undefined) endpoints.push({ ip: p.status!.podIP!, port: target });
+        }
+        rules.push({ vip: svc.spec.clusterIP!, port: port.port, protocol: (port.protocol ?? 'TCP').toLowerCase() as ServiceRule['protocol'], endpoints });
+      }
+    }
+    if (!isDeepStrictEqual(rules, this.lastRules)) {
+      await Promise.all(this.nodes.map((n) => applyServiceRules(n.netnsPath, rules)));
+      this.lastRules = rules;
+    }
+    if (!isDeepStrictEqual(dns, this.lastDns)) {
+      await Promise.all(this.nodes.map((n) => call(n.agentSocket, 'PUT', '/dns', { records: dns })));
+      this.lastDns = dns;
+    }
+  }
+
+  // ---- waiting -----------------------------------------------------------------------------------------------------
+
+  /** What keeps the cluster from being ready: empty when every pod is ready (or completed) and rollouts are done. */
+  notReady(): string[] {
+    const out: string[] = [];
+    for (const d of this.store.list('Deployment')) {
+      const st = (d as { status?: unknown }).status as { updatedReplicas?: number; readyReplicas?: number; replicas?: number } | undefined;
+      const want = d.spec.replicas ?? 1;
+      if (!st || st.updatedReplicas !== want || st.replicas !== want || st.readyReplicas !== want) {
+        out.push(`deployment ${d.metadata.namespace}/${d.metadata.name}: ${st?.readyReplicas ?? 0}/${want} ready`);
+      }
+    }
+    for (const p of this.store.list('Pod')) {
+      if (isPodReady(p) || p.status?.phase === 'Succeeded') continue;
+      out.push(`pod ${p.metadata.namespace}/${p.metadata.name}: ${podStatusText(p)}${podProblem(p)}`);
+    }
+    for (const c of this.components) if (!c.healthy) out.push(`${c.process.spec.description}: ${c.healthMessage ?? 'not healthy'}`);
+    return out;
+  }
+
+  async waitReady(timeoutMs: number): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.settled();
+      const pending = this.notReady();
+      if (pending.length === 0 || Date.now() >= deadline) return pending;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+// ---- helpers ---------------------------------------------------------------------------------------------------------
+
+function objectLabel(r: { kind?: string; metadata?: { name?: string; namespace?: string } }): string {
+  return displayName({ kind: r?.kind ?? '<no kind>', metadata: r?.metadata });
+}
+
+function templateHash(template: Deployment['spec']['template']): string {
+  // Kubernetes' pod-template-hash is a short hash of the template; any stable hash serves the same purpose.
+  return createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 10);
+}
+
+function ownerDeployment(pod: Pod | undefined): string | undefined {
+  const refs = (pod?.metadata as { ownerReferences?: { kind: string; name: string }[] } | undefined)?.ownerReferences;
+  const rs = refs?.find((r) => r.kind === 'ReplicaSet');
+  const hash = pod?.metadata.labels?.['pod-template-hash'];
+  return rs && hash && rs.name.endsWith(`-${hash}`) ? rs.name.slice(0, -hash.length - 1) : undefined;
+}
+
+export function isPodReady(pod: Pod | undefined): boolean {
+  return pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+/** kubectl's STATUS column: a container's waiting/terminated reason wins over the phase. */
+export function podStatusText(pod: Pod): string {
+  const statuses = (pod.status?.containerStatuses ?? []) as { state?: { waiting?: { reason?: string }; terminated?: { reason?: string } } }[];
+  for (const s of statuses) if (s.state?.waiting?.reason && s.state.waiting.reason !== 'ContainerCreating') return s.state.waiting.reason;
+  for (const s of statuses) if (s.state?.terminated?.reason && pod.status?.phase !== 'Running') return s.state.terminated.reason;
+  if (pod.status?.phase === 'Pending' && statuses.length === 0 && pod.spec.nodeName) return 'ContainerCreating';
+  return pod.status?.phase ?? 'Pending';
+}
+
+function podProblem(pod: Pod): string {
+  const msgs: string[] = [];
+  if (typeof pod.status?.message === 'string') msgs.push(pod.status.message);
+  for (const c of (pod.status?.conditions ?? []) as { type: string; status: string; message?: string }[]) {
+    if (c.type === 'PodScheduled' && c.status === 'False' && c.message) msgs.push(c.message);
+  }
+  for (const s of (pod.status?.containerStatuses ?? []) as { probeMessage?: string; state?: { waiting?: { message?: string } } }[]) {
+    if (s.probeMessage) msgs.push(s.probeMessage);
+    if (s.state?.waiting?.message) msgs.push(s.state.waiting.message);
+  }
+  return msgs.length ? ` (${msgs.join('; ')})` : '';
+}
+
+/** A Service port's targetPort on one pod: a number, or a container port name (pods without it are skipped). */
+function resolveTargetPort(pod: Pod, target: number | string): number | undefined {
+  if (typeof target === 'number') return target;
+  if (/^\d+$/.test(target)) return Number(target);
+  for (const c of pod.spec.containers) for (const p of c.ports ?? []) if (p.name === target) return p.containerPort;
+  return undefined;
+}
+
+/** Kubernetes' `$(VAR)` expansion in env values, against the variables defined before. */
+function expandRefs(value: string, env: Record<string, string>): string {
+  return value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (all, name: string) => env[name] ?? all);
+}
+

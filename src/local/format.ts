@@ -1,0 +1,129 @@
+// kubectl-style tables for `ambit get`, `ambit up` and `ambit status`.
+import type { Deployment, Namespace, Pod, Resource, Service } from '../api/types.js';
+import { podStatusText } from './cluster.js';
+import { kindInfo } from './kinds.js';
+import type { SupervisorStatus } from './supervisor.js';
+
+/** Left-aligned columns separated by three spaces, like kubectl. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('   ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** kubectl's human duration: 45s, 3m20s, 25m, 5h10m, 3d. */
+export function age(since: string | undefined, now = Date.now()): string {
+  if (!since) return '<unknown>';
+  const s = Math.max(0, Math.floor((now - Date.parse(since)) / 1000));
+  if (s < 120) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 10) return `${m}m${s % 60 ? `${s % 60}s` : ''}`;
+  if (m < 180) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 8) return `${h}h${m % 60 ? `${m % 60}m` : ''}`;
+  if (h < 48) return `${h}h`;
+  return `${Math.floor(h / 24)}d`;
+}
+
+export interface TableOptions {
+  wide: boolean;
+  /** Prefix a NAMESPACE column (all namespaces). */
+  allNamespaces: boolean;
+  /** Prefix names with `kind/` (as `get all` does). */
+  qualified: boolean;
+}
+
+type Columns = { header: string[]; wide: string[]; row(r: Resource): string[]; wideRow(r: Resource): string[] };
+
+function containerCounts(p: Pod): { ready: number; total: number; restarts: number } {
+  const statuses = (p.status?.containerStatuses ?? []) as { ready?: boolean; restartCount?: number }[];
+  return {
+    ready: statuses.filter((s) => s.ready).length,
+    total: p.spec.containers.length,
+    restarts: statuses.reduce((n, s) => n + (s.restartCount ?? 0), 0),
+  };
+}
+
+const COLUMNS: Partial<Record<Resource['kind'], Columns>> = {
+  Pod: {
+    header: ['READY', 'STATUS', 'RESTARTS', 'AGE'],
+    wide: ['IP', 'NODE'],
+    row: (r) => {
+      const p = r as Pod;
+      const c = containerCounts(p);
+      return [`${c.ready}/${c.total}`, podStatusText(p), String(c.restarts), age(p.metadata.creationTimestamp)];
+    },
+    wideRow: (r) => [(r as Pod).status?.podIP ?? '<none>', (r as Pod).spec.nodeName ?? '<none>'],
+  },
+  Service: {
+    header: ['TYPE', 'CLUSTER-IP', 'EXTERNAL-IP', 'PORT(S)', 'AGE'],
+    wide: ['SELECTOR'],
+    row: (r) => {
+      const s = r as Service;
+      const ports = (s.spec.ports ?? []).map((p) => `${p.port}/${p.protocol ?? 'TCP'}`).join(',') || '<none>';
+      return [s.spec.type ?? 'ClusterIP', s.spec.clusterIP ?? '<none>', '<none>', ports, age(s.metadata.creationTimestamp)];
+    },
+    wideRow: (r) => [Object.entries((r as Service).spec.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '<none>'],
+  },
+  Deployment: {
+    header: ['READY', 'UP-TO-DATE', 'AVAILABLE', 'AGE'],
+    wide: [],
+    row: (r) => {
+      const d = r as Deployment;
+      const st = ((d as { status?: unknown }).status ?? {}) as { readyReplicas?: number; updatedReplicas?: number; availableReplicas?: number };
+      return [`${st.readyReplicas ?? 0}/${d.spec.replicas ?? 1}`, String(st.updatedReplicas ?? 0), String(st.availableReplicas ?? 0), age(d.metadata.creationTimestamp)];
+    },
+    wideRow: () => [],
+  },
+  Namespace: {
+    header: ['STATUS', 'AGE'],
+    wide: ['LABELS'],
+    row: (r) => ['Active', age((r as Namespace).metadata.creationTimestamp)],
+    wideRow: (r) => [Object.entries(r.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '<none>'],
+  },
+};
+
+const GENERIC: Columns = { header: ['AGE'], wide: [], row: (r) => [age(r.metadata.creationTimestamp)], wideRow: () => [] };
+
+/** One table for objects of a single kind. */
+export function resourceTable(items: Resource[], opts: TableOptions): string {
+  if (items.length === 0) return '';
+  const cols = COLUMNS[items[0]!.kind] ?? GENERIC;
+  const header = [...(opts.allNamespaces ? ['NAMESPACE'] : []), 'NAME', ...cols.header, ...(opts.wide ? cols.wide : [])];
+  const rows = items.map((r) => {
+    const info = kindInfo(r.kind);
+    const name = opts.qualified ? `${r.kind === 'Deployment' ? 'deployment.apps' : (info?.kind ?? r.kind).toLowerCase()}/${r.metadata.name}` : r.metadata.name;
+    return [...(opts.allNamespaces ? [r.metadata.namespace ?? ''] : []), name, ...cols.row(r), ...(opts.wide ? cols.wideRow(r) : [])];
+  });
+  return table(header, rows);
+}
+
+export function nodesTable(status: SupervisorStatus, wide: boolean): string {
+  const agentHealthy = (node: string) => status.components.filter((c) => c.node === node).every((c) => c.healthy);
+  return table(
+    ['NAME', 'STATUS', 'ROLES', 'AGE', 'VERSION', ...(wide ? ['INTERNAL-IP', 'POD-CIDR', 'PODS'] : [])],
+    status.nodes.map((n) => [
+      n.name,
+      agentHealthy(n.name) ? 'Ready' : 'NotReady',
+      '<none>',
+      age(n.createdAt),
+      'ambit-local',
+      ...(wide ? [n.ip, n.podCIDR, String(n.pods)] : []),
+    ]),
+  );
+}
+
+export function componentsTable(status: SupervisorStatus): string {
+  return table(
+    ['COMPONENT', 'NODE', 'STATE', 'HEALTHY', 'RESTARTS', 'PID', 'MESSAGE'],
+    status.components.map((c) => [
+      c.name,
+      c.node ?? '-',
+      c.state.state === 'waiting' ? c.state.reason : c.state.state,
+      c.healthy ? 'yes' : 'no',
+      String(c.restarts),
+      c.pid ? String(c.pid) : '-',
+      c.healthy ? '' : c.healthMessage ?? '',
+    ]),
+  );
+}

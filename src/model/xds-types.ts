@@ -1,0 +1,150 @@
+// The configuration a ztunnel receives, as plain objects in protobufjs "object form" (camelCase field names, enum
+// values as their names, bytes as Uint8Array). They mirror Istio's `workload.proto` (istio.workload) and
+// `authorization.proto` (istio.security) field for field; proto/ holds the wire definitions and the xDS server encodes
+// these objects with protobufjs. Field numbers live in the .proto files only.
+
+export const TYPE_ADDRESS = 'type.googleapis.com/istio.workload.Address';
+export const TYPE_AUTHORIZATION = 'type.googleapis.com/istio.security.Authorization';
+
+export type TunnelProtocol = 'NONE' | 'HBONE' | 'LEGACY_ISTIO_MTLS';
+export type WorkloadType = 'DEPLOYMENT' | 'CRONJOB' | 'POD' | 'JOB';
+export type WorkloadStatus = 'HEALTHY' | 'UNHEALTHY';
+export type AppProtocol = 'UNKNOWN' | 'HTTP11' | 'HTTP2' | 'GRPC' | 'TCP' | 'TLS';
+
+export interface NetworkAddress {
+  network: string;
+  address: Uint8Array; // 4 or 16 raw bytes
+  length?: number;
+}
+
+export interface NamespacedHostname {
+  namespace: string;
+  hostname: string;
+}
+
+export interface GatewayAddress {
+  hostname?: NamespacedHostname;
+  address?: NetworkAddress;
+  hboneMtlsPort: number;
+}
+
+export interface Port {
+  servicePort: number;
+  targetPort: number;
+  appProtocol?: AppProtocol;
+}
+
+export interface PortList {
+  ports: Port[];
+}
+
+export interface Workload {
+  uid: string;
+  name: string;
+  namespace: string;
+  addresses: Uint8Array[];
+  hostname?: string;
+  network: string;
+  tunnelProtocol: TunnelProtocol;
+  trustDomain: string;
+  serviceAccount: string;
+  waypoint?: GatewayAddress;
+  networkGateway?: GatewayAddress;
+  node: string;
+  canonicalName: string;
+  canonicalRevision: string;
+  workloadType: WorkloadType;
+  workloadName: string;
+  nativeTunnel?: boolean;
+  applicationTunnel?: { protocol: 'NONE' | 'PROXY'; port: number };
+  services: Record<string, PortList>; // key: `namespace/hostname`
+  authorizationPolicies: string[]; // `namespace/name`, selector policies only
+  status: WorkloadStatus;
+  clusterId: string;
+  locality?: { region: string; zone: string; subzone: string };
+}
+
+export interface Service {
+  name: string;
+  namespace: string;
+  hostname: string;
+  addresses: NetworkAddress[];
+  ports: Port[];
+  subjectAltNames: string[];
+  waypoint?: GatewayAddress;
+  loadBalancing?: { routingPreference: string[]; mode: string; healthPolicy?: string };
+  ipFamilies?: 'AUTOMATIC' | 'IPV4_ONLY' | 'IPV6_ONLY' | 'DUAL';
+  canonical?: boolean;
+}
+
+/** Oneof `type` of istio.workload.Address: exactly one is set. */
+export interface Address {
+  workload?: Workload;
+  service?: Service;
+}
+
+// ---- istio.security -----------------------------------------------------------------------------------------------
+
+export type Scope = 'GLOBAL' | 'NAMESPACE' | 'WORKLOAD_SELECTOR';
+export type Action = 'ALLOW' | 'DENY';
+
+/** Oneof: exactly one of exact / prefix / suffix / presence. */
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  suffix?: string;
+  presence?: Record<string, never>;
+}
+
+export interface CidrAddress {
+  address: Uint8Array;
+  length: number;
+}
+
+export interface ServiceAccountMatch {
+  namespace: string;
+  serviceAccount: string;
+}
+
+export interface Match {
+  namespaces: StringMatch[];
+  notNamespaces: StringMatch[];
+  principals: StringMatch[];
+  notPrincipals: StringMatch[];
+  sourceIps: CidrAddress[];
+  notSourceIps: CidrAddress[];
+  destinationIps: CidrAddress[];
+  notDestinationIps: CidrAddress[];
+  destinationPorts: number[];
+  notDestinationPorts: number[];
+  serviceAccounts: ServiceAccountMatch[];
+  notServiceAccounts: ServiceAccountMatch[];
+}
+
+export interface Clause {
+  matches: Match[];
+}
+
+export interface Rule {
+  clauses: Clause[];
+}
+
+export interface Authorization {
+  name: string;
+  namespace: string;
+  scope: Scope;
+  action: Action;
+  rules: Rule[];
+  dryRun: boolean;
+}
+
+/** xDS resource names, as istiod names them. */
+export function workloadResourceName(w: Workload): string {
+  return w.uid;
+}
+export function serviceResourceName(s: Service): string {
+  return `${s.namespace}/${s.hostname}`;
+}
+export function authorizationResourceName(a: Authorization): string {
+  return `${a.namespace}/${a.name}`;
+}

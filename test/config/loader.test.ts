@@ -1,0 +1,165 @@
+// The loader on real files, directories and streams: multi-document YAML, JSON, `kind: List`, stdin, unreadable
+// paths, YAML syntax errors confined to their document, unknown kinds and duplicates.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
+import { formatIssue, loadPaths, parseText, type LoadResult } from '../../src/config/loader.js';
+
+// Tests run from dist/test/config; fixtures stay in the source tree.
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const FIXTURES = join(REPO, 'test/fixtures/config');
+const fx = (p: string) => join(FIXTURES, p);
+
+/** File names relative to the fixtures folder, so expectations read like the files. */
+const short = (file: string) => (file.startsWith(FIXTURES) ? relative(FIXTURES, file) : file);
+const issuesOf = (r: LoadResult) => r.issues.map((i) => formatIssue({ ...i, location: { ...i.location, file: short(i.location.file) } }));
+const summary = (r: LoadResult) =>
+  r.objects.map((o) => `${o.resource.kind} ${o.resource.metadata.namespace ?? '-'}/${o.resource.metadata.name} @${short(o.location.file)}:${o.location.line}:${o.location.column}`);
+
+describe('loadPaths', () => {
+  it('loads one valid object of every supported kind with no issues', async () => {
+    const r = await loadPaths([fx('ambient-demo.yaml')]);
+    assert.deepEqual(issuesOf(r), []);
+    assert.deepEqual(summary(r), [
+      'Namespace -/bookinfo @ambient-demo.yaml:2:1',
+      'ServiceAccount bookinfo/reviews @ambient-demo.yaml:10:1',
+      'Deployment bookinfo/reviews-v1 @ambient-demo.yaml:16:1',
+      'Service bookinfo/reviews @ambient-demo.yaml:39:1',
+      'Pod bookinfo/sleep @ambient-demo.yaml:51:1',
+      'Gateway bookinfo/waypoint @ambient-demo.yaml:63:1',
+      'HTTPRoute bookinfo/reviews @ambient-demo.yaml:77:1',
+      'GRPCRoute bookinfo/ratings-grpc @ambient-demo.yaml:98:1',
+      'AuthorizationPolicy bookinfo/reviews-viewer @ambient-demo.yaml:110:1',
+      'PeerAuthentication bookinfo/reviews-strict @ambient-demo.yaml:133:1',
+      'RequestAuthentication bookinfo/jwt @ambient-demo.yaml:145:1',
+      'DestinationRule bookinfo/reviews @ambient-demo.yaml:160:1',
+      'VirtualService bookinfo/reviews @ambient-demo.yaml:173:1',
+      'Telemetry bookinfo/waypoint-metrics @ambient-demo.yaml:188:1',
+    ]);
+    const pa = r.objects.find((o) => o.resource.kind === 'PeerAuthentication')!.resource;
+    assert.equal(pa.kind, 'PeerAuthentication');
+    // Integer YAML keys arrive as the strings the Kubernetes JSON would carry.
+    if (pa.kind === 'PeerAuthentication') assert.deepEqual(pa.spec.portLevelMtls, { '9080': { mode: 'PERMISSIVE' } });
+  });
+
+  it('walks directories recursively in sorted order, reads only *.yaml/*.yml/*.json, last duplicate wins', async () => {
+    const r = await loadPaths([fx('tree')]);
+    assert.deepEqual(summary(r), [
+      'Namespace -/demo @tree/10-namespace.yaml:1:1',
+      'Deployment demo/server @tree/apps/deployment.yml:1:1',
+      'Service demo/server @tree/apps/deployment.yml:14:1',
+      'ServiceAccount demo/client @tree/z-other.yaml:6:1',
+    ]);
+    assert.deepEqual(issuesOf(r), [
+      'tree/apps/policies/authz.json:8:48: error: AuthorizationPolicy demo/allow-client: spec.rules[0].from[0].source.serviceAccounts: Cannot set serviceAccounts with namespaces or principals',
+      'tree/z-other.yaml:1:1: warning: ConfigMap demo/settings: unknown kind v1/ConfigMap, skipped',
+      `tree/z-other.yaml:6:1: warning: ServiceAccount demo/client: duplicate object, also defined at ${fx('tree/10-namespace.yaml')}:8:1; the last definition wins`,
+    ]);
+    const sa = r.objects.find((o) => o.resource.kind === 'ServiceAccount')!;
+    assert.deepEqual(sa.resource.metadata.labels, { copy: 'second' });
+  });
+
+  it('keeps loading the other documents of a file when one has a YAML syntax error', async () => {
+    const r = await loadPaths([fx('broken.yaml')]);
+    assert.deepEqual(summary(r), ['Namespace -/before @broken.yaml:1:1', 'Namespace -/after @broken.yaml:10:1']);
+    assert.deepEqual(issuesOf(r), ['broken.yaml:9:1: error: YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]']);
+  });
+
+  it('reports unreadable paths and empty directories as issues and still loads the rest', async () => {
+    const missing = join(FIXTURES, 'does-not-exist.yaml');
+    const r = await loadPaths([missing, fx('empty-dir'), fx('broken.yaml')]);
+    assert.deepEqual(r.issues.slice(0, 2).map(formatIssue), [
+      `${missing}: error: cannot read: no such file or directory`,
+      `${fx('empty-dir')}: warning: no *.yaml, *.yml, *.json files found`,
+    ]);
+    assert.equal(r.objects.length, 2);
+  });
+
+  it("reads '-' from the given stream, named <stdin>, together with files", async () => {
+    const text = 'apiVersion: v1\nkind: Namespace\nmetadata: {name: piped}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: svc}\nspec: {ports: [{port: 0}]}\n';
+    const stdin = Readable.from([Buffer.from(text.slice(0, 20)), Buffer.from(text.slice(20))]);
+    const r = await loadPaths(['-', fx('tree/10-namespace.yaml')], stdin);
+    assert.deepEqual(summary(r), [
+      'Namespace -/piped @<stdin>:1:1',
+      'Namespace -/demo @tree/10-namespace.yaml:1:1',
+      'ServiceAccount demo/client @tree/10-namespace.yaml:8:1',
+    ]);
+    assert.deepEqual(issuesOf(r), ['<stdin>:8:23: error: Service default/svc: spec.ports[0].port: must be a port number 1-65535, found number 0']);
+  });
+});
+
+describe('parseText', () => {
+  it('reads JSON, including tab indentation, with positions', () => {
+    const json = '{\n\t"apiVersion": "v1",\n\t"kind": "Pod",\n\t"metadata": {"name": "p", "namespace": "apps"},\n\t"spec": {"containers": [{"name": "Main"}]}\n}\n';
+    const r = parseText(json, 'pod.json');
+    assert.deepEqual(r.issues.map(formatIssue), [
+      `pod.json:5:35: error: Pod apps/p: spec.containers[0].name: must be a lowercase RFC 1123 label (a-z, 0-9 and '-', starting and ending alphanumeric), found "Main"`,
+    ]);
+    assert.equal(r.objects.length, 0);
+  });
+
+  it('unwraps kind: List and points into its items', () => {
+    const yaml = 'apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: one}\n- apiVersion: v1\n  kind: ServiceAccount\n  metadata: {name: Two}\n';
+    const r = parseText(yaml, 'list.yaml');
+    assert.deepEqual(summary(r), ['Namespace -/one @list.yaml:4:3']);
+    assert.deepEqual(r.issues.map(formatIssue), [
+      `list.yaml:9:20: error: ServiceAccount default/Two: metadata.name: must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-' and '.', starting and ending alphanumeric), found "Two"`,
+    ]);
+  });
+
+  it('defaults the namespace of namespaced kinds to "default" and drops it from cluster-scoped ones', () => {
+    const r = parseText('apiVersion: v1\nkind: Namespace\nmetadata: {name: a, namespace: ignored}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: b}\n', 'ns.yaml');
+    assert.deepEqual(r.issues, []);
+    assert.equal(r.objects[0]!.resource.metadata.namespace, undefined);
+    assert.equal(r.objects[1]!.resource.metadata.namespace, 'default');
+  });
+
+  it('skips empty and comment-only documents without issues', () => {
+    const r = parseText('# nothing here\n---\n---\n# still nothing\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n', 'sparse.yaml');
+    assert.deepEqual(r.issues, []);
+    assert.deepEqual(summary(r), ['Namespace -/x @sparse.yaml:6:1']);
+    assert.deepEqual(parseText('', 'empty.yaml'), { objects: [], issues: [] });
+  });
+
+  it('rejects duplicate mapping keys as a syntax error of that document only', () => {
+    const r = parseText('apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  name: b\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: c}\n', 'dup.yaml');
+    assert.deepEqual(r.issues.map(formatIssue), ['dup.yaml:5:3: error: YAML syntax error: Map keys must be unique']);
+    assert.deepEqual(summary(r), ['Namespace -/c @dup.yaml:7:1']);
+  });
+
+  it('treats "key:" with no value as absent and points a missing value at its key', () => {
+    const r = parseText('apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name:\n  labels:\n', 'null.yaml');
+    assert.deepEqual(r.issues.map(formatIssue), ['null.yaml:4:3: error: ServiceAccount default/<unnamed>: metadata.name: required']);
+  });
+
+  it('follows YAML aliases to the node in error', () => {
+    const yaml = 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a, namespace: n}\nspec:\n  rules:\n  - from: &src\n    - source: {ipBlocks: [bad]}\n  - from: *src\n';
+    const r = parseText(yaml, 'alias.yaml');
+    assert.deepEqual(r.issues.map(formatIssue), [
+      'alias.yaml:7:27: warning: AuthorizationPolicy n/a: spec.rules[0].from[0].source.ipBlocks[0]: must be an IP address or CIDR, found "bad"',
+      'alias.yaml:7:27: warning: AuthorizationPolicy n/a: spec.rules[1].from[0].source.ipBlocks[0]: must be an IP address or CIDR, found "bad"',
+    ]);
+  });
+
+  it('caps alias expansion so a "billion laughs" document is an error, not an outage', () => {
+    const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 8; i++) lines.push(`a${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(', ')}]`);
+    const r = parseText(`${lines.join('\n')}\n`, 'laughs.yaml');
+    assert.equal(r.objects.length, 0);
+    assert.equal(r.issues.length, 1);
+    assert.match(formatIssue(r.issues[0]!), /^laughs\.yaml:1:1: error: YAML: .*alias/i);
+  });
+});
+
+describe('formatIssue', () => {
+  it('leaves out the parts that are unknown', () => {
+    assert.equal(
+      formatIssue({ severity: 'error', location: { file: 'a.yaml', line: 3, column: 7 }, object: 'AuthorizationPolicy foo/bar', path: 'spec.rules[0].when[1].key', message: 'required' }),
+      'a.yaml:3:7: error: AuthorizationPolicy foo/bar: spec.rules[0].when[1].key: required',
+    );
+    assert.equal(formatIssue({ severity: 'warning', location: { file: 'a.yaml', line: 1, column: 1 }, message: 'm' }), 'a.yaml:1:1: warning: m');
+    assert.equal(formatIssue({ severity: 'error', location: { file: 'dir', line: 0, column: 0 }, message: 'm' }), 'dir: error: m');
+  });
+});

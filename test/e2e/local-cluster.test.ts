@@ -1,0 +1,252 @@
+// The local cluster end to end: real namespaces, veths, nftables, processes, driven through the `ambit` CLI.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ECHO_SERVER, FETCH, LOOKUP, TestCluster, eventually, hostSnapshot } from './local-harness.js';
+
+const NS = 'shop';
+
+const APP = `
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: ${NS}
+  labels:
+    istio.io/dataplane-mode: ambient
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: web, namespace: ${NS}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: ${NS}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      serviceAccountName: web
+      containers:
+      - name: web
+        image: example/echo
+        command: [node, -e, "${ECHO_SERVER}"]
+        env:
+        - {name: PORT, value: "8080"}
+        - name: MY_POD_IP
+          valueFrom: {fieldRef: {fieldPath: status.podIP}}
+        - name: MY_NODE
+          valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
+        - name: MY_SA
+          valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}
+        ports:
+        - {name: http-web, containerPort: 8080}
+        readinessProbe:
+          httpGet: {path: /, port: http-web}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: ${NS}}
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: http-web, appProtocol: http}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-headless, namespace: ${NS}}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports:
+  - {name: http, port: 8080}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client, namespace: ${NS}}
+spec:
+  selector: {matchLabels: {app: client}}
+  template:
+    metadata: {labels: {app: client}}
+    spec:
+      containers:
+      - name: client
+        command: [sleep, infinity]
+`;
+
+describe('local cluster: two nodes, services, DNS, lifecycle', () => {
+  const c = new TestCluster();
+  let hostBefore: ReturnType<typeof hostSnapshot>;
+  let upOutput = '';
+
+  before(async () => {
+    hostBefore = hostSnapshot();
+    upOutput = await c.ok(['up', '-f', c.manifest('app.yaml', APP)]);
+    c.recordNetns();
+  });
+  after(async () => {
+    await c.destroy();
+    assert.deepEqual(hostSnapshot(), hostBefore, "the host's interfaces and nft tables must be untouched");
+  });
+
+  it('spreads the replicas over both nodes and reports them ready', async () => {
+    assert.match(upOutput, /deployment\.apps\/web created/);
+    assert.match(upOutput, /is ready/);
+    const web = (await c.pods(NS)).filter((p) => p.labels.app === 'web');
+    assert.equal(web.length, 2);
+    assert.deepEqual(web.map((p) => p.node).sort(), ['node-1', 'node-2']);
+    assert.ok(web.every((p) => p.ready && /^10\.244\.[12]\.\d+$/.test(p.ip)), JSON.stringify(web));
+    assert.equal(web[0]!.ip.split('.')[2], web[0]!.node.slice(-1), 'pod IP comes from its node’s pod CIDR');
+  });
+
+  it('reaches pods on both nodes by pod IP, by VIP (named targetPort) and by every DNS form', async () => {
+    const web = (await c.pods(NS)).filter((p) => p.labels.app === 'web');
+    for (const p of web) {
+      assert.equal((await c.ok(['exec', `${NS}/client`, '--', 'node', '-e', FETCH, `http://${p.ip}:8080/`])).trim(), p.name);
+    }
+    const svc = JSON.parse(await c.ok(['get', 'services', 'web', '-n', NS, '-o', 'json'])) as { spec: { clusterIP: string } };
+    assert.match(svc.spec.clusterIP, /^10\.96\.\d+\.\d+$/);
+    const names = web.map((p) => p.name).sort();
+    const seen = new Set<string>();
+    for (const url of [`http://${svc.spec.clusterIP}/`, 'http://web/', `http://web.${NS}/`, `http://web.${NS}.svc.cluster.local/`]) {
+      const body = (await c.ok(['exec', `${NS}/client`, '--', 'node', '-e', FETCH, url])).trim();
+      assert.ok(names.includes(body), `${url} answered by ${body}`);
+      seen.add(body);
+    }
+    // numgen random over 2 endpoints: 12 more requests all hitting one pod has probability 2^-12.
+    for (let i = 0; i < 12 && seen.size < 2; i++) seen.add((await c.ok(['exec', `${NS}/client`, '--', 'node', '-e', FETCH, 'http://web/'])).trim());
+    assert.equal(seen.size, 2, 'the VIP balances over both endpoints');
+    const headless = JSON.parse(await c.ok(['exec', `${NS}/client`, '--', 'node', '-e', LOOKUP, 'web-headless']));
+    assert.deepEqual(headless, web.map((p) => p.ip).sort());
+    const missing = await c.cli(['exec', `${NS}/client`, '--', 'node', '-e', LOOKUP, 'nope.svc.cluster.local']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /ENOTFOUND/);
+  });
+
+  it('exec passes stdin through, gives the pod environment and returns the exit code', async () => {
+    assert.equal(await c.ok(['exec', `${NS}/client`, '--', 'cat'], 'hello pod\n'), 'hello pod\n');
+    const env = await c.ok(['exec', `${NS}/web`, '--', 'sh', '-c', 'echo $MY_POD_IP $MY_NODE $MY_SA $HOSTNAME; hostname; cat /etc/resolv.conf']);
+    const web = (await c.pods(NS)).filter((p) => p.labels.app === 'web');
+    const [ip, node, sa, host, uts] = env.split(/\s+/);
+    const pod = web.find((p) => p.name === host)!;
+    assert.ok(pod, `exec on a Deployment picks one of its pods: ${env}`);
+    assert.deepEqual([ip, node, sa, uts], [pod.ip, pod.node, 'web', pod.name]);
+    assert.match(env, new RegExp(`search ${NS}\\.svc\\.cluster\\.local svc\\.cluster\\.local cluster\\.local`));
+    const r = await c.cli(['exec', `${NS}/client`, '--', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [7, 'out\n', 'err\n']);
+  });
+
+  it('restarts a crashing container with back-off and keeps its logs', async () => {
+    await c.ok(['apply', '-f', c.manifest('crash.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: {name: crasher, namespace: ${NS}}
+spec:
+  containers:
+  - name: main
+    command: [sh, -c, 'echo "run at $(date +%s%N)"; exit 3']
+`)]);
+    const pod = await eventually('two restarts', async () => (await c.pods(NS)).find((p) => p.name === 'crasher' && p.restarts >= 2));
+    assert.equal(pod.ready, false);
+    const table = await c.ok(['get', 'pods', 'crasher', '-n', NS]);
+    assert.match(table, /crasher\s+0\/1\s+(CrashLoopBackOff|Running|Error)\s+[2-9]/);
+    const logs = await c.ok(['logs', `${NS}/crasher`]);
+    assert.ok(logs.split('\n').filter((l) => l.startsWith('run at')).length >= 2, logs);
+    assert.equal((await c.ok(['logs', `${NS}/crasher`, '--tail', '1'])).split('\n').filter(Boolean).length, 1);
+  });
+
+  it('readiness gates `up`, and `up` names what never gets ready', async () => {
+    const start = Date.now();
+    const out = await c.ok(['up', '-f', c.manifest('slow.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: {name: slow, namespace: ${NS}}
+spec:
+  containers:
+  - name: main
+    command: [sh, -c, 'sleep 3; PORT=9090 exec node -e "$0"', "${ECHO_SERVER}"]
+    readinessProbe:
+      tcpSocket: {port: 9090}
+      periodSeconds: 1
+`)]);
+    assert.ok(Date.now() - start >= 3000, 'up returned before the readiness probe could pass');
+    assert.match(out, /slow\s+1\/1\s+Running/);
+    const never = await c.cli(['up', '--timeout', '3', '-f', c.manifest('never.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: {name: never, namespace: ${NS}}
+spec:
+  containers:
+  - name: main
+    command: [sleep, infinity]
+    readinessProbe:
+      httpGet: {path: /healthz, port: 8081}
+      periodSeconds: 1
+`)]);
+    assert.equal(never.code, 1);
+    assert.match(never.stderr, /pod shop\/never: Running \(Readiness probe failed: Get "http:\/\/10\.244\.\d+\.\d+:8081\/healthz": dial tcp .*connection refused/);
+    await c.ok(['delete', 'pod', 'never', 'slow', 'crasher', '-n', NS]);
+  });
+
+  it('applies the valid objects of a file with errors and exits non-zero', async () => {
+    const r = await c.cli(['apply', '-f', c.manifest('mixed.yaml', `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: nope, namespace: ${NS}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-client, namespace: ${NS}}
+spec:
+  selector: {matchLabels: {app: web}}
+  action: ALLOW
+  rules:
+  - from:
+    - source: {principals: [cluster.local/ns/${NS}/sa/default]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ghost, namespace: missing-ns}
+spec:
+  ports: [{port: 80}]
+`)]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /authorizationpolicy\.security\.istio\.io\/allow-client created/);
+    assert.match(r.stderr, /mixed\.yaml:\d+:\d+: error: .*namespaces "missing-ns" not found/);
+    const stored = JSON.parse(await c.ok(['get', 'authorizationpolicies', '-n', NS, '-o', 'json'])) as { items: { metadata: { name: string } }[] };
+    assert.deepEqual(stored.items.map((i) => i.metadata.name), ['allow-client']);
+  });
+
+  it('replaces pods when the template changes and deletes them (with their namespaces) on delete', async () => {
+    const before = (await c.pods(NS)).filter((p) => p.labels.app === 'client');
+    await c.ok(['apply', '-f', c.manifest('client2.yaml', `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client, namespace: ${NS}}
+spec:
+  selector: {matchLabels: {app: client}}
+  template:
+    metadata: {labels: {app: client, version: v2}}
+    spec:
+      containers:
+      - name: client
+        command: [sleep, infinity]
+`)]);
+    const replaced = await eventually('the client pod to be replaced', async () => {
+      const now = (await c.pods(NS)).filter((p) => p.labels.app === 'client');
+      return now.length === 1 && now[0]!.labels.version === 'v2' && now[0]!.ready ? now[0] : undefined;
+    });
+    assert.notEqual(replaced.name, before[0]!.name);
+    const netnsBefore = (await c.ok(['status', '-o', 'json'])).length;
+    assert.ok(netnsBefore > 0);
+    const out = await c.ok(['delete', '-f', c.manifest('app.yaml', APP)]);
+    assert.match(out, /namespace "shop" deleted/);
+    assert.match(out, /deployment\.apps "web" deleted/);
+    const { readdirSync } = await import('node:fs');
+    assert.deepEqual(readdirSync(`${c.stateDir}/netns`).sort(), ['fabric', 'node-1', 'node-2'], 'pod network namespaces are removed');
+    assert.deepEqual(readdirSync(`${c.stateDir}/pods`), []);
+    const left = await c.cli(['get', 'pods', '-A']);
+    assert.match(left.stderr, /No resources found/);
+  });
+});

@@ -1,0 +1,148 @@
+// Test harness for the local cluster: runs the real `ambit` CLI against a cluster with a unique `t…` name and a
+// state directory under a fresh temp dir, and checks that nothing is left behind afterwards.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { Ledger, cleanUp } from '../../src/local/ledger.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A tiny HTTP server that answers with the pod's name: which pod served a request is visible to the test. */
+export const ECHO_SERVER = `require('http').createServer((q, s) => s.end(process.env.HOSTNAME)).listen(Number(process.env.PORT))`;
+/** Prints the body of GET argv[1], or the error and exit code 1. */
+export const FETCH = `fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).then((r) => r.text()).then((t) => console.log(t), (e) => { console.error(String(e.cause ?? e)); process.exit(1); })`;
+/** Prints the A records of argv[1] as JSON, or the error code and exit code 2. */
+export const LOOKUP = `require('dns').lookup(process.argv[1], { all: true, family: 4 }, (e, a) => { if (e) { console.error(e.code); process.exit(2); } console.log(JSON.stringify(a.map((x) => x.address).sort())); })`;
+
+export function hostSnapshot(): { links: string; nft: string } {
+  return {
+    links: execFileSync('ip', ['-o', 'link', 'show']).toString().replace(/\s+link\/.*$/gm, '').split('\n').map((l) => l.split(':')[1]?.trim()).sort().join(','),
+    nft: execFileSync('nft', ['list', 'tables']).toString(),
+  };
+}
+
+export class TestCluster {
+  readonly name = `t${randomBytes(3).toString('hex')}`;
+  readonly base = mkdtempSync(join(tmpdir(), 'ambit-local-'));
+  readonly stateDir = join(this.base, 'state', this.name);
+  private readonly env = { ...process.env, AMBIT_STATE_DIR: join(this.base, 'state') };
+
+  cli(args: string[], input?: string, timeoutMs = 240_000): Promise<CliResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, args[0]!, '--cluster', this.name, ...args.slice(1)], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d));
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.on('error', reject);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? -1, stdout, stderr });
+      });
+      child.stdin.end(input ?? '');
+    });
+  }
+
+  /** Runs the CLI and fails the test (showing its output) unless it exits 0. */
+  async ok(args: string[], input?: string): Promise<string> {
+    const r = await this.cli(args, input);
+    assert.equal(r.code, 0, `ambit ${args.join(' ')} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+    return r.stdout;
+  }
+
+  manifest(name: string, yaml: string): string {
+    const path = join(this.base, name);
+    writeFileSync(path, yaml);
+    return path;
+  }
+
+  async pods(namespace: string): Promise<{ name: string; node: string; ip: string; ready: boolean; restarts: number; labels: Record<string, string> }[]> {
+    const list = JSON.parse(await this.ok(['get', 'pods', '-n', namespace, '-o', 'json'])) as { items: Record<string, any>[] };
+    return list.items.map((p) => ({
+      name: p.metadata.name,
+      node: p.spec.nodeName,
+      ip: p.status?.podIP,
+      ready: (p.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True'),
+      restarts: (p.status?.containerStatuses ?? []).reduce((n: number, c: { restartCount: number }) => n + c.restartCount, 0),
+      labels: p.metadata.labels ?? {},
+    }));
+  }
+
+  /** Everything this cluster could leave behind: its mounts, processes mentioning its state dir, the dir itself. */
+  leftovers(): string[] {
+    const out: string[] = [];
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (line.includes(this.base)) out.push(`mount: ${line.split(' ')[4]}`);
+    for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+        if (cmd.includes(this.base) && Number(pid) !== process.pid) out.push(`process ${pid}: ${cmd}`);
+        const net = readlinkSync(`/proc/${pid}/ns/net`);
+        if (this.netnsInodes.has(net)) out.push(`process ${pid} in a cluster netns: ${cmd}`);
+      } catch {
+        // Exited while we looked.
+      }
+    }
+    if (existsSync(this.stateDir)) out.push(`state dir ${this.stateDir} still exists`);
+    return out;
+  }
+
+  /** `net:[inode]` of every namespace the cluster has: processes in them after `down` are leaks. */
+  readonly netnsInodes = new Set<string>();
+  recordNetns(): void {
+    const dir = join(this.stateDir, 'netns');
+    if (!existsSync(dir)) return;
+    for (const f of readdirSync(dir)) {
+      try {
+        const pid = spawnSyncNetnsInode(join(dir, f));
+        if (pid) this.netnsInodes.add(pid);
+      } catch {
+        // Not a namespace (yet).
+      }
+    }
+  }
+
+  /** `ambit down`, then asserts nothing is left; removes the temp dir. Safe to call twice. */
+  async destroy(): Promise<void> {
+    this.recordNetns();
+    const r = await this.cli(['down']);
+    const left = this.leftovers();
+    // Whatever `down` could not remove (e.g. the CLI itself is broken) is still removed, so a failing run never
+    // leaves namespaces or processes on the machine; the assertions below still report the failure.
+    if (existsSync(this.stateDir)) await cleanUp(new Ledger(join(this.stateDir, 'ledger.jsonl')), { removeDir: this.stateDir }).catch(() => undefined);
+    rmSync(this.base, { recursive: true, force: true });
+    assert.equal(r.code, 0, `ambit down failed: ${r.stderr}`);
+    assert.deepEqual(left, [], `cluster ${this.name} left things behind`);
+  }
+}
+
+function spawnSyncNetnsInode(path: string): string | undefined {
+  const out = execFileSync('nsenter', [`--net=${path}`, 'readlink', '/proc/self/ns/net']).toString().trim();
+  return out.startsWith('net:[') ? out : undefined;
+}
+
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

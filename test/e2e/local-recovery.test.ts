@@ -1,0 +1,82 @@
+// The local cluster's isolation and clean-up: two clusters side by side, and `ambit down` after a supervisor crash.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, describe, it } from 'node:test';
+import { ECHO_SERVER, FETCH, TestCluster, eventually } from './local-harness.js';
+
+const ECHO = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      containers:
+      - name: echo
+        command: [node, -e, "${ECHO_SERVER}"]
+        env: [{name: PORT, value: "8080"}]
+        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  selector: {app: echo}
+  ports: [{port: 80, targetPort: 8080}]
+`;
+
+describe('two clusters side by side', () => {
+  const a = new TestCluster();
+  const b = new TestCluster();
+  after(async () => {
+    // Both clusters are removed even when the first destroy() fails its leak assertion.
+    for (const r of await Promise.allSettled([a.destroy(), b.destroy()])) if (r.status === 'rejected') throw r.reason;
+  });
+
+  it('run the same manifest with the same addresses without seeing each other', async () => {
+    await Promise.all([a.ok(['up', '--nodes', '1', '-f', a.manifest('echo.yaml', ECHO)]), b.ok(['up', '--nodes', '2', '-f', b.manifest('echo.yaml', ECHO)])]);
+    assert.match(await a.ok(['get', 'nodes']), /^node-1 .*\n$/m);
+    assert.equal((await b.ok(['get', 'nodes'])).trim().split('\n').length, 3);
+    const podsA = (await a.pods('default')).map((p) => p.name);
+    const podsB = (await b.pods('default')).map((p) => p.name);
+    assert.equal(podsA.length, 2);
+    for (const [cluster, own] of [[a, podsA], [b, podsB]] as const) {
+      for (let i = 0; i < 4; i++) {
+        const who = (await cluster.ok(['exec', 'echo', '--', 'node', '-e', FETCH, 'http://echo.default.svc.cluster.local/'])).trim();
+        assert.ok(own.includes(who), `cluster ${cluster.name} was answered by ${who}, not one of its pods ${own}`);
+      }
+    }
+  });
+});
+
+describe('clean-up after a supervisor crash', () => {
+  const c = new TestCluster();
+  after(() => c.destroy());
+
+  it('ambit down removes pods, components and namespaces a killed supervisor left', async () => {
+    await c.ok(['up', '-f', c.manifest('echo.yaml', ECHO)]);
+    c.recordNetns();
+    const status = JSON.parse(await c.ok(['status', '-o', 'json'])) as { pid: number; components: { pid: number }[] };
+    process.kill(status.pid, 'SIGKILL');
+    await eventually('the supervisor to die', async () => {
+      let state: string;
+      try {
+        state = readFileSync(`/proc/${status.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0]!;
+      } catch {
+        return true; // Gone and reaped.
+      }
+      return state === 'Z' ? true : undefined;
+    });
+    const st = await c.cli(['status']);
+    assert.equal(st.code, 3, st.stdout + st.stderr);
+    assert.match(st.stdout, /is not running/);
+    // The orphans are still there: pods and node agents keep running without the supervisor.
+    assert.ok(c.leftovers().some((l) => l.includes('cluster netns')), 'expected orphaned pod processes before down');
+    const down = await c.ok(['down']);
+    assert.match(down, /Deleted cluster/);
+    assert.deepEqual(c.leftovers(), []);
+  });
+});
