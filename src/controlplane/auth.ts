@@ -34,9 +34,9 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
   private stamp = '';
   lastError: string | undefined;
 
+  /** A missing or invalid file is not fatal (the local cluster may write it later): check `lastError`. */
   constructor(readonly path: string) {
     this.reload();
-    if (this.lastError) throw new Error(this.lastError);
   }
 
   authenticate(token: string): NodeIdentity | undefined {

@@ -347,7 +347,7 @@ export class XdsServer {
       const resources = [...cache.resources.values()].filter((r) => wants(w!, r.name) && w!.held.get(r.name) !== r.version);
       const removed = [...w.held.keys()].filter((n) => !cache.resources.has(n));
       // Always answer the first request, even with nothing in it: ztunnel waits for it before reporting ready.
-      this.send(conn, cache, w, resources, removed, 'PUSH');
+      this.send(conn, cache, w, resources, removed, true);
       return;
     }
 
@@ -371,7 +371,7 @@ export class XdsServer {
       (r) => freshSet.has(r.name) || (becameWildcard && w!.held.get(r.name) !== r.version),
     );
     const removed = fresh.filter((n) => !cache.resources.has(n));
-    this.send(conn, cache, w, resources, removed, 'PUSH');
+    this.send(conn, cache, w, resources, removed, true);
   }
 
   /** Applies a source change to the cache and pushes what changed to every stream that holds or wants it. */
@@ -391,7 +391,7 @@ export class XdsServer {
       const resources = changed.filter((r) => wants(w, r.name) && w.held.get(r.name) !== r.version);
       const gone = removed.filter((n) => w.held.has(n));
       if (!resources.length && !gone.length) continue;
-      this.send(conn, cache, w, resources, gone, 'PUSH INC');
+      this.send(conn, cache, w, resources, gone, false);
       clients++;
     }
     this.log.info(
@@ -399,7 +399,8 @@ export class XdsServer {
     );
   }
 
-  private send(conn: Connection, cache: TypeCache, w: Watch, resources: CachedResource[], removed: string[], kind: string): void {
+  /** `requested`: an answer to the client's own request (logged per connection), not a push of a change. */
+  private send(conn: Connection, cache: TypeCache, w: Watch, resources: CachedResource[], removed: string[], requested: boolean): void {
     const nonce = `${++this.nonceCounter}`;
     const bytes = this.encoder.response(cache.typeUrl, String(this.pushVersion), nonce, resources, removed);
     for (const r of resources) w.held.set(r.name, r.version);
@@ -407,9 +408,9 @@ export class XdsServer {
     w.nonceSent = nonce;
     conn.call.write(bytes);
     this.metrics?.xdsPushes.inc({ type: cache.shortName.toLowerCase() });
-    // Initial pushes are per connection (like istiod); incremental ones are summarised once per batch in apply().
-    if (kind === 'PUSH') {
-      this.log.info(`${cache.shortName}: ${kind} for node:${conn.proxyId} resources:${resources.length} removed:${removed.length} size:${bytes.length}B`);
+    // Answers are logged per connection (like istiod); pushes of changes are summarised once per batch in apply().
+    if (requested) {
+      this.log.info(`${cache.shortName}: PUSH for node:${conn.proxyId} resources:${resources.length} removed:${removed.length} size:${bytes.length}B`);
     }
   }
 }

@@ -13,7 +13,7 @@ import {
   type Http2Tuning,
   type KeepaliveOptions,
   applyConnectionWindow,
-  attachTransport,
+  bindTransport,
   http2Settings,
   startKeepalive,
   tuneTcp,
@@ -102,7 +102,7 @@ export async function dialHbone(opts: DialOptions): Promise<http2.ClientHttp2Ses
         maxSessionMemory: tuning.maxSessionMemoryMb,
       });
       session.on('error', () => {}); // session failures surface on its streams and through 'close'
-      attachTransport(session, sock);
+      bindTransport(session, sock);
       await new Promise<void>((resolve, reject) => {
         session.once('connect', () => resolve());
         session.once('close', () => reject(new Error('HTTP/2 session closed during setup')));

@@ -28,7 +28,7 @@ import {
   type Http2Tuning,
   type KeepaliveOptions,
   applyConnectionWindow,
-  attachTransport,
+  bindTransport,
   destroySession,
   http2Settings,
   startKeepalive,
@@ -187,7 +187,7 @@ export class HboneServer {
   private onSecure(tlsSocket: tls.TLSSocket, cert: WorkloadCertificate): void {
     const peer = addressOf(tlsSocket.remoteAddress, tlsSocket.remotePort);
     const local = addressOf(tlsSocket.localAddress, tlsSocket.localPort);
-    tlsSocket.on('error', () => {}); // replaced by the session's own handler below, or moot after destroy
+    tlsSocket.on('error', () => {}); // after the checks, bindTransport turns socket errors into session errors
     let srcIdentity: string;
     try {
       if (!tlsSocket.getPeerCertificate()?.raw) throw new Error('client presented no certificate');
@@ -221,7 +221,7 @@ export class HboneServer {
       return;
     }
     this.sessions.add(session);
-    attachTransport(session, tlsSocket);
+    bindTransport(session, tlsSocket);
     applyConnectionWindow(session, this.tuning);
     startKeepalive(session, this.opts.keepalive ?? HBONE_KEEPALIVE);
     session.on('error', (error) => this.report(conn.peer, conn.local, error));

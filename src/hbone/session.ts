@@ -74,9 +74,20 @@ export const HBONE_KEEPALIVE: Readonly<KeepaliveOptions> = { intervalMs: 10_000,
 
 const transports = new WeakMap<http2.Http2Session, net.Socket>();
 
-/** Records the TLS socket under `session` so `destroySession` can cut it (the session only exposes a proxy). */
-export function attachTransport(session: http2.Http2Session, socket: net.Socket): void {
+/**
+ * Ties a session to its TLS socket: the socket is remembered for `destroySession` (the session only exposes a
+ * proxy), and the session is destroyed when the socket fails or closes. Node's http2 server installs such
+ * handlers in its connection listener, but `performServerHandshake` does not, and without them a session whose
+ * peer vanished (RST) stays open with all its streams.
+ */
+export function bindTransport(session: http2.Http2Session, socket: net.Socket): void {
   transports.set(session, socket);
+  socket.on('error', (error) => {
+    if (!session.destroyed) session.destroy(error);
+  });
+  socket.once('close', () => {
+    if (!session.destroyed) session.destroy();
+  });
 }
 
 /**

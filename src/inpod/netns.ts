@@ -82,8 +82,9 @@ export class PodNetns {
   }
 
   /**
-   * A dgram socket bound to host:port inside the netns (e.g. the DNS proxy on 15053). Bind errors are
-   * thrown synchronously.
+   * A dgram socket bound to host:port inside the netns (e.g. the DNS proxy on 15053), ready to use on
+   * return: adopting a bound fd emits 'listening' synchronously, before a caller could listen for it.
+   * Bind errors are thrown synchronously.
    */
   bindUdp(port: number, opts: PodBindUdpOptions = {}): dgram.Socket {
     const host = opts.host ?? '::';

@@ -52,7 +52,7 @@ export class ClusterClient {
   /** Starts the supervisor unless it is running; returns false when it was already running. */
   async ensureRunning(nodes: number, log: (line: string) => void): Promise<boolean> {
     if (await this.status()) return false;
-    await checkPrivileges();
+    const rootless = await checkPrivileges();
     this.layout.checkSocketPaths();
     if (existsSync(this.layout.ledger)) {
       log(`cluster "${this.name}": its supervisor is gone but left state behind; cleaning up first`);
@@ -61,7 +61,11 @@ export class ClusterClient {
     }
     mkdirSync(this.layout.dir, { recursive: true });
     const logFd = openSync(this.layout.supervisorLog, 'a');
-    const child = spawn(process.execPath, [SUPERVISOR_SCRIPT, '--cluster', this.name, '--state-dir', this.layout.dir, '--nodes', String(nodes)], {
+    const supervisor = [process.execPath, SUPERVISOR_SCRIPT, '--cluster', this.name, '--state-dir', this.layout.dir, '--nodes', String(nodes)];
+    // Without root, the supervisor runs as root of its own user namespace (with its own mount namespace, where it
+    // binds the cluster's network namespaces) and everything it starts stays inside.
+    const argv = rootless ? [...ROOTLESS_PREFIX, ...supervisor, '--rootless'] : supervisor;
+    const child = spawn(argv[0]!, argv.slice(1), {
       detached: true,
       stdio: ['ignore', logFd, logFd],
       env: process.env,
@@ -84,24 +88,25 @@ export class ClusterClient {
   }
 }
 
+const ROOTLESS_PREFIX = ['unshare', '--user', '--map-root-user', '--net', '--mount', '--propagation', 'private', '--'];
+
 /**
- * The local cluster needs to create network namespaces, veths and nftables rules: root (CAP_NET_ADMIN and
- * CAP_SYS_ADMIN). Say exactly what is missing instead of failing halfway.
+ * The local cluster needs to create network namespaces, veth links and nftables rules: root, or else an
+ * unprivileged user namespace to be root in. Returns true for the latter; says exactly what is missing otherwise.
  */
-async function checkPrivileges(): Promise<void> {
-  if (process.getuid?.() === 0) return;
-  let userns = 'unknown';
+async function checkPrivileges(): Promise<boolean> {
+  if (process.getuid?.() === 0) return false;
   try {
-    await run(['unshare', '--user', '--map-root-user', '--net', '--mount', 'true']);
-    userns = 'available';
+    await run([...ROOTLESS_PREFIX, 'unshare', '--net', 'true']);
+    return true;
   } catch (err) {
-    userns = `not available (${(err as Error).message.split('\n')[0]})`;
+    throw new Error(
+      'the local cluster needs root or unprivileged user namespaces: it creates network namespaces, veth links and ' +
+        `nftables rules, and running "${ROOTLESS_PREFIX.slice(0, -1).join(' ')}" failed: ${(err as Error).message.split('\n')[0]}. ` +
+        'Run ambit as root (sudo -E ambit up), or allow user namespaces (sysctl -w user.max_user_namespaces=10000; ' +
+        'on Debian/Ubuntu also kernel.unprivileged_userns_clone=1 or kernel.apparmor_restrict_unprivileged_userns=0).',
+    );
   }
-  throw new Error(
-    'the local cluster needs root: it creates network namespaces, veth links and nftables rules. ' +
-      `Run ambit as root (e.g. sudo -E ambit up). Unprivileged user namespaces are ${userns}, but running the ` +
-      'cluster inside one is not supported yet.',
-  );
 }
 
 export function tail(path: string, lines: number): string {

@@ -122,6 +122,8 @@ export interface ApplyResult {
 const BUILTIN_NAMESPACES = ['default', ROOT_NAMESPACE];
 const DEFAULT_GRACE_SECONDS = 30;
 const HEALTH_INTERVAL_MS = 2000;
+/** How long a pod whose sandbox failed to build waits before the next attempt. */
+const POD_RETRY_MS = 5000;
 
 /** Kinds applied first within one batch, so objects can refer to what the same batch creates. */
 const APPLY_ORDER: Kind[] = ['Namespace', 'ServiceAccount', 'Service'];
@@ -218,6 +220,10 @@ export class LocalCluster {
     };
   }
 
+  private get nodeAgentSpec(): ComponentSpec | undefined {
+    return this.components.find((c) => c.spec.name === 'node-agent')?.spec;
+  }
+
   private startComponent(spec: ComponentSpec): void {
     const placements: (NodeRuntime | undefined)[] = spec.scope === 'node' ? this.nodes : [undefined];
     for (const node of placements) {
@@ -234,9 +240,13 @@ export class LocalCluster {
           restartPolicy: 'Always',
         },
         this.ledger,
-        () => undefined,
+        () => {
+          // A (re)started component is unhealthy until its check passes; that transition also re-sends its state.
+          if (proc.state.state === 'running') runtime.healthy = false;
+        },
       );
-      this.components.push({ spec, ctx, node, process: proc, healthy: false });
+      const runtime: ComponentRuntime = { spec, ctx, node, process: proc, healthy: false };
+      this.components.push(runtime);
       proc.start();
     }
   }
@@ -267,6 +277,11 @@ export class LocalCluster {
         }
         const check = c.spec.health?.(c.ctx);
         const result: ProbeResult = check ? await this.runHealthCheck(check, c.node ?? this.nodes[0]!) : { ok: true };
+        if (result.ok && !c.healthy && c.spec === this.nodeAgentSpec && this.lastDns) {
+          // A restarted node agent starts with no DNS records: push them again.
+          this.lastDns = undefined;
+          this.scheduleSync();
+        }
         c.healthy = result.ok;
         c.healthMessage = result.message;
       }),
@@ -483,6 +498,10 @@ export class LocalCluster {
     for (const [key, rt] of this.pods) {
       const pod = wanted.get(key);
       if (!pod || pod.metadata.uid !== rt.uid) stops.push(this.stopPod(rt, pod ? 0 : undefined));
+      else if (rt.phase === 'Failed' && Date.now() - Date.parse(rt.startedAt) > POD_RETRY_MS) {
+        // The sandbox could not be built: tear down what exists and build it again on this pass.
+        stops.push(this.stopPod(rt, 0));
+      }
     }
     await Promise.all(stops);
     const starts: Promise<void>[] = [];
@@ -608,6 +627,7 @@ export class LocalCluster {
       rt.startError = `failed to set up the pod network: ${(err as Error).message}`;
       this.log(`pod ${ns}/${pod.metadata.name}: ${rt.startError}`);
       this.publishPodStatus(rt);
+      setTimeout(() => void this.reconcile(), POD_RETRY_MS + 100);
       return;
     }
     if (rt.phase !== 'Starting') return; // Deleted while the network was being built.

@@ -58,6 +58,9 @@ export async function createNode(path: string, fabricPath: string, ledger: Ledge
     `addr add ${nodeIP(index)}/${prefixLen(FABRIC_CIDR)} dev eth0`,
     'link set eth0 up',
     `addr add ${CLUSTER_DNS_IP}/32 dev lo`,
+    // VIP traffic that no Service rule DNATs is delivered to the node itself, where filter-input rejects it: the
+    // client gets "connection refused" at once, as with kube-proxy, instead of "network unreachable".
+    `route add local ${SERVICE_CIDR} dev lo table local`,
   ];
   for (let j = 1; j <= nodeCount; j++) if (j !== index) commands.push(`route add ${podCIDR(j)} via ${nodeIP(j)} dev eth0`);
   await ipBatch(path, commands);
@@ -116,7 +119,8 @@ export const SERVICES_TABLE = 'ambit-services';
 /**
  * The node's nftables ruleset for Service VIPs, kube-proxy (nftables mode) style: each VIP:port jumps to a chain
  * that picks an endpoint with `numgen random`; a pod reaching itself through its own VIP is masqueraded so the
- * reply comes back through the node; VIP traffic that matched no endpoint is rejected.
+ * reply comes back through the node; VIP traffic that matched no endpoint is rejected (it is routed to the node
+ * itself, see createNode).
  */
 export function renderServiceRules(rules: ServiceRule[]): string {
   const lines: string[] = [];
@@ -158,12 +162,8 @@ export function renderServiceRules(rules: ServiceRule[]): string {
     '    type nat hook postrouting priority srcnat; policy accept;',
     `    meta mark & ${MASQUERADE_MARK} == ${MASQUERADE_MARK} masquerade`,
     '  }',
-    '  chain filter-forward {',
-    '    type filter hook forward priority filter; policy accept;',
-    `    ${reject}`,
-    '  }',
-    '  chain filter-output {',
-    '    type filter hook output priority filter; policy accept;',
+    '  chain filter-input {',
+    '    type filter hook input priority filter; policy accept;',
     `    ${reject}`,
     '  }',
     '}',

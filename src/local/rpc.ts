@@ -123,7 +123,13 @@ export function streamJson(
         while ((nl = pending.indexOf('\n')) >= 0) {
           const line = pending.slice(0, nl);
           pending = pending.slice(nl + 1);
-          if (line) onValue(JSON.parse(line));
+          if (!line) continue;
+          try {
+            onValue(JSON.parse(line));
+          } catch (err) {
+            req.destroy(new Error(`bad line in ${path} stream: ${(err as Error).message}`));
+            return;
+          }
         }
       });
       res.on('end', () => onEnd());

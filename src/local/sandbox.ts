@@ -13,7 +13,9 @@ export interface PodSandbox {
 /** The repository (or installed package) root: its bin/ holds the sample programs pods run. */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-const ENTER_POD = 'mount --bind "$1" /etc/resolv.conf && echo "$2" > /proc/sys/kernel/hostname && shift 2 && exec "$@"';
+// sethostname() (the `hostname` tool) works in a user namespace, where /proc/sys/kernel/hostname is not writable.
+const ENTER_POD =
+  'mount --bind "$1" /etc/resolv.conf && { hostname "$2" 2>/dev/null || echo "$2" > /proc/sys/kernel/hostname; } && shift 2 && exec "$@"';
 
 /** argv that runs `argv` inside the pod sandbox; the program replaces the wrapper (same pid, same exit code). */
 export function sandboxArgv(sandbox: PodSandbox, argv: string[]): string[] {

@@ -2,7 +2,7 @@
 // other command talks to it over its Unix socket (JSON over HTTP, endpoints under /v1). It survives bad manifests
 // and crashing pods; on SIGTERM or POST /v1/shutdown it removes everything it created.
 //
-//   node dist/src/local/supervisor.js --cluster NAME --state-dir DIR --nodes N
+//   node dist/src/local/supervisor.js --cluster NAME --state-dir DIR --nodes N [--rootless]
 import { mkdirSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,8 @@ export interface SupervisorStatus {
   nodes: ReturnType<LocalCluster['nodeInfo']>;
   components: ReturnType<LocalCluster['componentStatus']>;
   notReady: string[];
+  /** Running inside its own user namespace (started without root). */
+  rootless: boolean;
 }
 
 function need(cond: unknown, message: string): asserts cond {
@@ -43,7 +45,7 @@ function watch(cluster: LocalCluster, res: ServerResponse): typeof STREAMED {
   return STREAMED;
 }
 
-export async function runSupervisor(args: { cluster: string; stateDir: string; nodes: number }): Promise<void> {
+export async function runSupervisor(args: { cluster: string; stateDir: string; nodes: number; rootless: boolean }): Promise<void> {
   validateClusterName(args.cluster);
   const layout = new StateLayout(args.stateDir);
   layout.checkSocketPaths();
@@ -95,6 +97,7 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
       nodes: cluster.nodeInfo(),
       components: cluster.componentStatus(),
       notReady: cluster.notReady(),
+      rootless: args.rootless,
     }),
     'POST /v1/apply': async (body) => ({ results: await cluster.apply(objectsOf(body)) }),
     'POST /v1/delete': async (body) => ({ results: await cluster.delete(objectsOf(body)) }),
@@ -117,7 +120,9 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
     },
     'POST /v1/exec': (body) => {
       const t = target(body);
-      return cluster.execTarget(t.namespace, t.name, t.container);
+      // A rootless cluster's namespaces are only reachable from inside the supervisor's user + mount namespaces.
+      const enter = args.rootless ? ['nsenter', `--target=${process.pid}`, '--user', '--mount', '--preserve-credentials', '--'] : [];
+      return { ...cluster.execTarget(t.namespace, t.name, t.container), enter };
     },
     'POST /v1/logs': (body) => {
       const t = target(body);
@@ -139,12 +144,14 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  const { values } = parseArgs({ options: { cluster: { type: 'string' }, 'state-dir': { type: 'string' }, nodes: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { cluster: { type: 'string' }, 'state-dir': { type: 'string' }, nodes: { type: 'string' }, rootless: { type: 'boolean' } },
+  });
   if (!values.cluster || !values['state-dir'] || !values.nodes) {
     process.stderr.write('usage: supervisor --cluster NAME --state-dir DIR --nodes N\n');
     process.exit(2);
   }
-  runSupervisor({ cluster: values.cluster, stateDir: values['state-dir'], nodes: Number(values.nodes) }).catch((err: unknown) => {
+  runSupervisor({ cluster: values.cluster, stateDir: values['state-dir'], nodes: Number(values.nodes), rootless: values.rootless ?? false }).catch((err: unknown) => {
     process.stderr.write(`supervisor failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   });

@@ -119,9 +119,13 @@ function credentials(rootPem: string): grpc.ChannelCredentials {
   return grpc.credentials.createSsl(Buffer.from(rootPem));
 }
 
-export function bearer(token: string | undefined): grpc.Metadata {
+// Verify the server by the name ztunnel uses for istiod (and keep Node from warning about IP server names).
+const CHANNEL_OPTIONS = { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc' };
+
+/** Call metadata carrying `token`; null sends no authorization header at all. */
+export function bearer(token: string | null): grpc.Metadata {
   const md = new grpc.Metadata();
-  if (token !== undefined) md.set('authorization', `Bearer ${token}`);
+  if (token !== null) md.set('authorization', `Bearer ${token}`);
   return md;
 }
 
@@ -147,8 +151,8 @@ export class AdsStream {
   error: grpc.ServiceError | undefined;
   readonly closed: Promise<grpc.ServiceError | undefined>;
 
-  constructor(port: number, rootPem: string, token: string | undefined) {
-    this.client = new AdsClient(`127.0.0.1:${port}`, credentials(rootPem));
+  constructor(port: number, rootPem: string, token: string | null) {
+    this.client = new AdsClient(`127.0.0.1:${port}`, credentials(rootPem), CHANNEL_OPTIONS);
     this.call = (this.client as any).DeltaAggregatedResources(bearer(token));
     this.call.on('data', (raw: any) => {
       const r: DecodedResponse = {
@@ -224,8 +228,8 @@ export interface CaCallResult {
   error?: grpc.ServiceError;
 }
 
-export function createCertificate(port: number, rootPem: string, token: string | undefined, request: object): Promise<CaCallResult> {
-  const client = new CaClient(`127.0.0.1:${port}`, credentials(rootPem));
+export function createCertificate(port: number, rootPem: string, token: string | null, request: object): Promise<CaCallResult> {
+  const client = new CaClient(`127.0.0.1:${port}`, credentials(rootPem), CHANNEL_OPTIONS);
   return new Promise((resolve) => {
     (client as any).CreateCertificate(request, bearer(token), (error: grpc.ServiceError | null, res: any) => {
       client.close();

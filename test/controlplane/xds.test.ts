@@ -42,7 +42,7 @@ describe('Delta ADS server', () => {
   let source: FakeSource;
   let encodes = 0;
   const streams: AdsStream[] = [];
-  const open = (token: string | undefined = 'token-node-1') => {
+  const open = (token: string | null = 'token-node-1') => {
     const s = new AdsStream(fx.server.port, fx.server.rootPem, token);
     streams.push(s);
     return s;
@@ -53,11 +53,12 @@ describe('Delta ADS server', () => {
     source.set(TYPE_ADDRESS, { [W1]: workload(W1, [10, 244, 1, 5]), [W2]: workload(W2, [10, 244, 1, 6]) });
     // Count encodings of Address messages to prove the cache encodes each version once, however many clients.
     const address = messageTypeForUrl(TYPE_ADDRESS);
-    const counting = Object.create(address);
-    counting.encode = (...args: Parameters<typeof address.encode>) => {
+    // (A Proxy, because protobufjs replaces a Type's own encode/fromObject with generated code on first use.)
+    const countingEncode = (...args: Parameters<typeof address.encode>) => {
       encodes++;
       return address.encode(...args);
     };
+    const counting = new Proxy(address, { get: (t, p) => (p === 'encode' ? countingEncode : Reflect.get(t, p)) });
     fx = await startControlPlane({
       types: [{ typeUrl: TYPE_ADDRESS, source, message: counting }, ...xdsTypesOf(source).filter((t) => t.typeUrl !== TYPE_ADDRESS)],
     });
@@ -162,7 +163,7 @@ describe('Delta ADS server', () => {
   });
 
   it('refuses a stream without a token, or with an unknown one, as UNAUTHENTICATED', async () => {
-    for (const token of [undefined, 'not-a-token']) {
+    for (const token of [null, 'not-a-token']) {
       const s = open(token);
       s.subscribe(TYPE_ADDRESS);
       const err = await s.closed;
@@ -202,5 +203,14 @@ describe('Delta ADS server', () => {
     assert.equal(status.xds.resources[TYPE_ADDRESS], 2);
     assert.ok(status.xds.connections.some((c: any) => c.node === 'node-1' && c.proxyId === 'ztunnel-abc.istio-system'));
     assert.equal((await fetch(`${base}/nope`)).status, 404);
+  });
+
+  it('forgets a stream when its client goes away', async () => {
+    const before = fx.server.xds.connectionInfo().length;
+    const gone = streams.pop()!;
+    gone.close();
+    for (let i = 0; i < 50 && fx.server.xds.connectionInfo().length === before; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(fx.server.xds.connectionInfo().length, before - 1);
+    assert.ok(fx.log.has('terminated with stream closed'));
   });
 });

@@ -7,9 +7,10 @@ import {
   installCapture, isCaptured, removeCapture,
 } from '../../src/cni/index.js';
 import { PodNetns, getSocketMark, originalDst } from '../../src/inpod/index.js';
-import { Accepted, createPodPair, inNetns, plainAddress, readAll, type PodPair } from './inpod-fixture.js';
+import { Accepted, createPodPair, inNetns, nextMessage, plainAddress, readAll, type PodPair } from './inpod-fixture.js';
 
-describe('in-pod capture rules (nftables)', () => {
+// The timeout turns a hang (a connection that never comes) into a failure; `after` still cleans up.
+describe('in-pod capture rules (nftables)', { timeout: 60_000 }, () => {
   let pair: PodPair | undefined;
   let pod: PodNetns;
   let peer: PodNetns;
@@ -115,16 +116,9 @@ describe('in-pod capture rules (nftables)', () => {
     const proxy = pod.bindUdp(DNS_CAPTURE_PORT, { mark: INPOD_MARK });
     const app = pod.bindUdp(0, { host: '0.0.0.0' });
     try {
-      const received = new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no datagram on 15053 within 3 s')), 3000);
-        proxy.once('message', (msg) => {
-          clearTimeout(timer);
-          resolve(msg.toString());
-        });
-      });
-      await new Promise<void>((resolve) => app.once('listening', resolve));
+      const received = nextMessage(proxy);
       app.send('query', 53, pair!.peerIp4);
-      assert.equal(await received, 'query');
+      assert.equal((await received).text, 'query');
     } finally {
       proxy.close();
       app.close();

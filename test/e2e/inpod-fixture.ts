@@ -2,6 +2,7 @@
 // pair, standing in for a pod and a peer. All addresses live only inside these namespaces.
 import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
+import type dgram from 'node:dgram';
 import net from 'node:net';
 
 export function run(cmd: string, args: string[], input?: string): Promise<string> {
@@ -123,6 +124,21 @@ export class Accepted {
     for (const s of this.sockets) s.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** The next datagram a socket receives, as text with its sender's address. */
+export function nextMessage(socket: dgram.Socket, timeoutMs = 3000): Promise<{ text: string; from: string }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off('message', onMessage);
+      reject(new Error(`no datagram within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+      clearTimeout(timer);
+      resolve({ text: msg.toString(), from: rinfo.address });
+    };
+    socket.once('message', onMessage);
+  });
 }
 
 /** Reads a socket to its end. */

@@ -1,6 +1,7 @@
 // The local cluster end to end: real namespaces, veths, nftables, processes, driven through the `ambit` CLI.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { streamJson } from '../../src/local/rpc.js';
 import { ECHO_SERVER, FETCH, LOOKUP, TestCluster, eventually, hostSnapshot } from './local-harness.js';
 
 const NS = 'shop';
@@ -117,6 +118,10 @@ describe('local cluster: two nodes, services, DNS, lifecycle', () => {
     // numgen random over 2 endpoints: 12 more requests all hitting one pod has probability 2^-12.
     for (let i = 0; i < 12 && seen.size < 2; i++) seen.add((await c.ok(['exec', `${NS}/client`, '--', 'node', '-e', FETCH, 'http://web/'])).trim());
     assert.equal(seen.size, 2, 'the VIP balances over both endpoints');
+    // A VIP port no Service declares is refused at once, like kube-proxy does.
+    const refused = await c.cli(['exec', `${NS}/client`, '--', 'node', '-e', FETCH, `http://${svc.spec.clusterIP}:8080/`]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /ECONNREFUSED/);
     const headless = JSON.parse(await c.ok(['exec', `${NS}/client`, '--', 'node', '-e', LOOKUP, 'web-headless']));
     assert.deepEqual(headless, web.map((p) => p.ip).sort());
     const missing = await c.cli(['exec', `${NS}/client`, '--', 'node', '-e', LOOKUP, 'nope.svc.cluster.local']);
@@ -154,6 +159,8 @@ spec:
     const logs = await c.ok(['logs', `${NS}/crasher`]);
     assert.ok(logs.split('\n').filter((l) => l.startsWith('run at')).length >= 2, logs);
     assert.equal((await c.ok(['logs', `${NS}/crasher`, '--tail', '1'])).split('\n').filter(Boolean).length, 1);
+    // `up` waits for every pod: a crash-looping one would hold up the next test.
+    assert.match(await c.ok(['delete', 'pod', 'crasher', '-n', NS]), /pod "crasher" deleted/);
   });
 
   it('readiness gates `up`, and `up` names what never gets ready', async () => {
@@ -186,7 +193,32 @@ spec:
 `)]);
     assert.equal(never.code, 1);
     assert.match(never.stderr, /pod shop\/never: Running \(Readiness probe failed: Get "http:\/\/10\.244\.\d+\.\d+:8081\/healthz": dial tcp .*connection refused/);
-    await c.ok(['delete', 'pod', 'never', 'slow', 'crasher', '-n', NS]);
+    await c.ok(['delete', 'pod', 'never', 'slow', '-n', NS]);
+  });
+
+  it('feeds the cluster view to watchers: snapshot, SYNCED, then changes', async () => {
+    const events: { type: string; resource?: { kind: string; metadata: { name: string }; status?: { podIP?: string } } }[] = [];
+    const stream = await streamJson(`${c.stateDir}/supervisor.sock`, '/v1/watch', (e) => events.push(e as (typeof events)[number]), () => undefined);
+    try {
+      await eventually('SYNCED', async () => (events.some((e) => e.type === 'SYNCED') ? true : undefined));
+      const synced = events.findIndex((e) => e.type === 'SYNCED');
+      const snapshot = events.slice(0, synced);
+      assert.ok(snapshot.every((e) => e.type === 'ADDED'));
+      const web = snapshot.filter((e) => e.resource?.kind === 'Pod' && e.resource.metadata.name.startsWith('web-'));
+      assert.equal(web.length, 2);
+      assert.ok(web.every((e) => e.resource?.status?.podIP), 'pods carry status.podIP');
+      assert.ok(snapshot.some((e) => e.resource?.kind === 'Service' && e.resource.metadata.name === 'web'));
+      await c.ok(['apply', '-f', c.manifest('pa.yaml', `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: strict, namespace: ${NS}}
+spec: {mtls: {mode: STRICT}}
+`)]);
+      await eventually('the PeerAuthentication event', async () =>
+        events.slice(synced).some((e) => e.type === 'ADDED' && e.resource?.kind === 'PeerAuthentication') ? true : undefined);
+    } finally {
+      stream.close();
+    }
   });
 
   it('applies the valid objects of a file with errors and exits non-zero', async () => {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,9 +38,18 @@ export class TestCluster {
   readonly stateDir = join(this.base, 'state', this.name);
   private readonly env = { ...process.env, AMBIT_STATE_DIR: join(this.base, 'state') };
 
+  /** `runAs`: run every CLI call as this unprivileged uid/gid (the rootless path). */
+  constructor(private readonly runAs?: { uid: number; gid: number }) {
+    if (runAs) chmodSync(this.base, 0o777);
+  }
+
   cli(args: string[], input?: string, timeoutMs = 240_000): Promise<CliResult> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, args[0]!, '--cluster', this.name, ...args.slice(1)], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [CLI, args[0]!, '--cluster', this.name, ...args.slice(1)], {
+        env: this.env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        ...(this.runAs ?? {}),
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -98,7 +107,10 @@ export class TestCluster {
     return out;
   }
 
-  /** `net:[inode]` of every namespace the cluster has: processes in them after `down` are leaks. */
+  /**
+   * `net:[inode]` of every namespace the cluster has: processes in them after `down` are leaks. (A rootless
+   * cluster's namespaces are mounted in the supervisor's mount namespace: there, processes are found by pid/cmdline.)
+   */
   readonly netnsInodes = new Set<string>();
   recordNetns(): void {
     const dir = join(this.stateDir, 'netns');
@@ -128,7 +140,7 @@ export class TestCluster {
 }
 
 function spawnSyncNetnsInode(path: string): string | undefined {
-  const out = execFileSync('nsenter', [`--net=${path}`, 'readlink', '/proc/self/ns/net']).toString().trim();
+  const out = execFileSync('nsenter', [`--net=${path}`, 'readlink', '/proc/self/ns/net'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
   return out.startsWith('net:[') ? out : undefined;
 }
 

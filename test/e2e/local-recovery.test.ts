@@ -56,9 +56,26 @@ describe('clean-up after a supervisor crash', () => {
   const c = new TestCluster();
   after(() => c.destroy());
 
-  it('ambit down removes pods, components and namespaces a killed supervisor left', async () => {
+  it('restarts a killed component, which gets its state (DNS records) back', async () => {
     await c.ok(['up', '-f', c.manifest('echo.yaml', ECHO)]);
     c.recordNetns();
+    const before = JSON.parse(await c.ok(['status', '-o', 'json'])) as { components: { name: string; node: string; pid: number }[] };
+    const agent = before.components.find((x) => x.name === 'node-agent' && x.node === 'node-1')!;
+    process.kill(agent.pid, 'SIGKILL');
+    await eventually('the node agent to be back', async () => {
+      const now = JSON.parse(await c.ok(['status', '-o', 'json'])) as { components: { name: string; node: string; pid: number; healthy: boolean; restarts: number }[] };
+      const a = now.components.find((x) => x.name === 'node-agent' && x.node === 'node-1')!;
+      return a.healthy && a.restarts === 1 && a.pid !== agent.pid ? a : undefined;
+    });
+    const pods = await c.pods('default');
+    const onNode1 = pods.find((p) => p.node === 'node-1')!;
+    // The pod's resolver is its node's agent: the name resolves again only if the records were pushed again.
+    const who = await eventually('DNS on node-1', async () => (await c.ok(['exec', `default/${onNode1.name}`, '--', 'node', '-e', FETCH, 'http://echo/'])).trim());
+    assert.ok(pods.some((p) => p.name === who));
+    assert.match(await c.ok(['logs', 'node-agent', '--node', 'node-1']), /node agent ready/);
+  });
+
+  it('ambit down removes pods, components and namespaces a killed supervisor left', async () => {
     const status = JSON.parse(await c.ok(['status', '-o', 'json'])) as { pid: number; components: { pid: number }[] };
     process.kill(status.pid, 'SIGKILL');
     await eventually('the supervisor to die', async () => {

@@ -18,8 +18,11 @@ export function register(program: Command): void {
   ).action(async (target: string, command: string[], opts: { namespace: string; container?: string; cluster?: string }) => {
     const client = ClusterClient.fromOptions(opts);
     const t = parseTarget(target, opts.namespace);
-    const spec = await client.call<{ sandbox: PodSandbox; env: Record<string, string>; cwd?: string }>('POST', '/v1/exec', { ...t, container: opts.container });
-    const argv = sandboxArgv(spec.sandbox, command);
+    const spec = await client.call<{ sandbox: PodSandbox; env: Record<string, string>; cwd: string; enter: string[] }>('POST', '/v1/exec', {
+      ...t,
+      container: opts.container,
+    });
+    const argv = [...spec.enter, ...sandboxArgv(spec.sandbox, command)];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env: { ...spec.env, ...(process.env.TERM ? { TERM: process.env.TERM } : {}) }, cwd: spec.cwd });
     // The command owns the terminal: ^C goes to it (same foreground process group), not to us.
     const ignore = () => undefined;

@@ -1,0 +1,44 @@
+// `ambit controlplane --config PATH…`: istiod's role. Reads the configuration files, translates them into what
+// ztunnels receive, serves it over Delta ADS together with the mesh CA on one TLS port, and follows edits to the
+// files until stopped.
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { DEFAULT_TRUST_DOMAIN } from '../../api/types.js';
+import { scopedLogger } from '../../controlplane/log.js';
+import { runControlPlane } from '../../controlplane/run.js';
+import { DEFAULT_DEBUG_LISTEN, DEFAULT_XDS_LISTEN } from '../../controlplane/server.js';
+import { DEFAULT_CLUSTER, stateDirFor } from '../../local/layout.js';
+
+interface Options {
+  config: string[];
+  listen: string;
+  debugListen: string;
+  stateDir?: string;
+  nodeTokens?: string;
+  caCert?: string;
+  caKey?: string;
+  trustDomain: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('controlplane')
+    .description("Run the control plane (istiod's role): xDS for ztunnels and the mesh certificate authority")
+    .requiredOption('--config <path...>', 'configuration files or directories (*.yaml, *.yml, *.json) to serve and watch')
+    .option('--listen <addr>', 'TLS gRPC address for xDS and the CA', DEFAULT_XDS_LISTEN)
+    .option('--debug-listen <addr>', 'plain HTTP address for /ready, /debug/status and /metrics', DEFAULT_DEBUG_LISTEN)
+    .option('--state-dir <dir>', `where the self-signed root CA is kept (default: the "${DEFAULT_CLUSTER}" cluster's state dir/controlplane)`)
+    .option('--node-tokens <file>', 'JSON file {"<token>": "<node name>"} of accepted node tokens (default: <state-dir>/node-tokens.json)')
+    .option('--ca-cert <file>', 'PEM bundle of your own CA: signing certificate, intermediates, root last (with --ca-key)')
+    .option('--ca-key <file>', 'private key of the first certificate in --ca-cert')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain of the mesh', DEFAULT_TRUST_DOMAIN)
+    .action(async (opts: Options) => {
+      const cp = await runControlPlane({ ...opts, stateDir: opts.stateDir ?? join(stateDirFor(DEFAULT_CLUSTER), 'controlplane') });
+      const signal = await new Promise<string>((resolve) => {
+        process.once('SIGINT', () => resolve('SIGINT'));
+        process.once('SIGTERM', () => resolve('SIGTERM'));
+      });
+      scopedLogger('controlplane').info(`${signal} received, shutting down`);
+      await cp.close();
+    });
+}
