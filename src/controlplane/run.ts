@@ -1,5 +1,5 @@
-// Assembles a whole control plane from files: CA material, node tokens, the config store and ambient index fed by a
-// ConfigWatcher, and the gRPC/debug servers. `ambit controlplane` is this plus signal handling.
+// Assembles a whole control plane: CA material, node tokens, the config store and ambient index fed by a
+// ConfigWatcher (files) and/or a ClusterSource (a local cluster's watch feed), and the gRPC/debug servers. `ambit controlplane` is this plus signal handling.
 import { join } from 'node:path';
 import { DEFAULT_TRUST_DOMAIN } from '../api/types.js';
 import { AmbientIndex } from '../model/ambient.js';
@@ -7,6 +7,7 @@ import { ConfigStore } from '../model/store.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../model/xds-types.js';
 import { TokenFileAuthenticator } from './auth.js';
 import { MeshCa } from './ca.js';
+import { ClusterSource } from './cluster-source.js';
 import { ConfigWatcher, type ReloadReport } from './config-watch.js';
 import { scopedLogger, type Logger } from './log.js';
 import { ControlPlaneServer } from './server.js';
@@ -14,6 +15,8 @@ import { xdsTypesOf, type XdsSource } from './xds.js';
 
 export interface RunOptions {
   config: string[];
+  /** A local cluster's supervisor socket to follow (`GET /v1/watch`), alongside or instead of `config`. */
+  clusterWatch?: string;
   stateDir: string;
   /** Default: `<stateDir>/node-tokens.json`. */
   nodeTokens?: string;
@@ -53,10 +56,17 @@ export async function runControlPlane(opts: RunOptions): Promise<RunningControlP
 
   const store = new ConfigStore();
   const index = new AmbientIndex(store, { trustDomain });
-  const watcher = new ConfigWatcher(opts.config, store, logger('config'), opts.debounceMs, opts.onReload);
+  const sources: { start(): Promise<unknown>; close(): void }[] = [];
+  if (opts.config.length) sources.push(new ConfigWatcher(opts.config, store, logger('config'), opts.debounceMs, opts.onReload));
+  if (opts.clusterWatch) {
+    sources.push(new ClusterSource({ socketPath: opts.clusterWatch, store, log: logger('cluster'), statuses: () => index.statuses() }));
+  }
+  const closeSources = () => {
+    for (const s of sources) s.close();
+  };
   try {
     // Load before serving, so the first ztunnel to connect gets the whole configuration rather than part of it.
-    await watcher.start();
+    for (const s of sources) await s.start();
     const server = await ControlPlaneServer.start({
       ca,
       authenticator,
@@ -71,13 +81,13 @@ export async function runControlPlane(opts: RunOptions): Promise<RunningControlP
       server,
       index,
       close: async () => {
-        watcher.close();
+        closeSources();
         await server.close();
         index.close();
       },
     };
   } catch (e) {
-    watcher.close();
+    closeSources();
     index.close();
     throw e;
   }

@@ -43,6 +43,15 @@ export interface XdsType {
 // istiod's short names (pilot/pkg/xds/v3 GetShortType), so log lines read the same.
 const SHORT_NAMES: Record<string, string> = { [TYPE_ADDRESS]: 'WDS', [TYPE_AUTHORIZATION]: 'WADS' };
 
+/**
+ * Snapshot answers (the first response of a type on a stream carries every resource: tens of megabytes with 50,000
+ * workloads) are built only while fewer than this many snapshot bytes are still being written. Otherwise a hundred
+ * ztunnels connecting at once make the server hold a hundred encoded snapshots, plus gRPC's framed copies, at once.
+ */
+const SNAPSHOT_BUDGET_BYTES = 64 * 1024 * 1024;
+/** A snapshot still not written out after this long (its client stopped reading) stops holding up the others. */
+const STALLED_SNAPSHOT_MS = 30_000;
+
 /** The XdsType entries for every type a source serves. */
 export function xdsTypesOf(source: XdsSource): XdsType[] {
   return source.typeUrls().map((typeUrl) => ({ typeUrl, source }));
@@ -143,6 +152,8 @@ interface Watch {
   held: Map<string, string>;
   nonceSent: string;
   nonceAcked: string;
+  /** The snapshot answer waits for its turn; it is built from the cache when sent, so pushes skip this watch. */
+  snapshotPending: boolean;
 }
 
 function wants(w: Watch, name: string): boolean {
@@ -163,6 +174,8 @@ export interface XdsConnectionInfo {
 class Connection {
   readonly watched = new Map<string, Watch>();
   readonly connectedAt = new Date();
+  /** Releases the budget share of each snapshot this stream is still writing. */
+  readonly snapshotWrites = new Set<() => void>();
   id = '';
   proxyId = '';
 
@@ -217,6 +230,9 @@ export class XdsServer {
   private readonly log: Logger;
   private nonceCounter = 0;
   private connectionCounter = 0;
+  private snapshotBytesInFlight = 0;
+  /** Snapshot answers waiting for room under SNAPSHOT_BUDGET_BYTES, oldest first. */
+  private readonly snapshotQueue: (() => void)[] = [];
   /** Bumped on every change that reaches the caches; sent as system_version_info for debugging. */
   private pushVersion = 0;
 
@@ -293,6 +309,8 @@ export class XdsServer {
 
   private drop(conn: Connection, how: string): void {
     if (!this.connections.delete(conn)) return;
+    // grpc-js never completes writes on a cancelled stream, so give their budget back here.
+    for (const release of [...conn.snapshotWrites]) release();
     this.metrics?.xdsClients.set(this.connections.size);
     this.log.info(`ADS: "${conn.call.getPeer()}" ${conn.id} terminated ${how}`);
   }
@@ -319,7 +337,7 @@ export class XdsServer {
       // istiod has no generator for such a type and stays silent; so do we, but say so once per stream and type.
       if (!conn.watched.has(typeUrl)) {
         this.log.warn(`ADS: ${conn.id} asked for unknown type "${typeUrl}"; not served`);
-        conn.watched.set(typeUrl, { wildcard: false, names: new Set(), held: new Map(), nonceSent: '', nonceAcked: '' });
+        conn.watched.set(typeUrl, { wildcard: false, names: new Set(), held: new Map(), nonceSent: '', nonceAcked: '', snapshotPending: false });
       }
       return;
     }
@@ -342,30 +360,42 @@ export class XdsServer {
         held: new Map(Object.entries(req.initialResourceVersions)),
         nonceSent: '',
         nonceAcked: '',
+        snapshotPending: true,
       };
-      conn.watched.set(typeUrl, w);
-      const resources = [...cache.resources.values()].filter((r) => wants(w!, r.name) && w!.held.get(r.name) !== r.version);
-      const removed = [...w.held.keys()].filter((n) => !cache.resources.has(n));
-      // Always answer the first request, even with nothing in it: ztunnel waits for it before reporting ready.
-      this.send(conn, cache, w, resources, removed, true);
+      const watch = w;
+      conn.watched.set(typeUrl, watch);
+      this.snapshotQueue.push(() => {
+        watch.snapshotPending = false;
+        if (!this.connections.has(conn)) return;
+        const resources = [...cache.resources.values()].filter((r) => wants(watch, r.name) && watch.held.get(r.name) !== r.version);
+        const removed = [...watch.held.keys()].filter((n) => !cache.resources.has(n));
+        // Always answer the first request, even with nothing in it: ztunnel waits for it before reporting ready.
+        this.send(conn, cache, watch, resources, removed, true, true);
+      });
+      this.startSnapshots();
       return;
     }
 
     if (req.responseNonce) {
       if (req.responseNonce === w.nonceSent) w.nonceAcked = req.responseNonce;
     }
-    for (const n of req.resourceNamesUnsubscribe) {
-      if (n === '*') w.wildcard = false;
-      else w.names.delete(n);
+    // Only an unsubscription can make held names unwanted; an ACK (every push brings a hundred) must not walk
+    // the tens of thousands of names a wildcard client holds.
+    if (req.resourceNamesUnsubscribe.length > 0) {
+      for (const n of req.resourceNamesUnsubscribe) {
+        if (n === '*') w.wildcard = false;
+        else w.names.delete(n);
+      }
+      for (const n of [...w.held.keys()]) if (!wants(w, n)) w.held.delete(n);
     }
-    for (const n of [...w.held.keys()]) if (!wants(w, n)) w.held.delete(n);
 
     // Newly subscribed names are answered even if the client seems to hold them (it may have dropped them).
     const fresh = subscribe.filter((n) => !w!.names.has(n));
     for (const n of fresh) w.names.add(n);
     const becameWildcard = req.resourceNamesSubscribe.includes('*') && !w.wildcard;
     if (becameWildcard) w.wildcard = true;
-    if (!fresh.length && !becameWildcard) return;
+    // A pending snapshot is built from the subscription as it is when sent, so it will carry these names too.
+    if (w.snapshotPending || (!fresh.length && !becameWildcard)) return;
     const freshSet = new Set(fresh);
     const resources = [...cache.resources.values()].filter(
       (r) => freshSet.has(r.name) || (becameWildcard && w!.held.get(r.name) !== r.version),
@@ -387,7 +417,7 @@ export class XdsServer {
     let clients = 0;
     for (const conn of this.connections) {
       const w = conn.watched.get(cache.typeUrl);
-      if (!w) continue;
+      if (!w || w.snapshotPending) continue;
       const resources = changed.filter((r) => wants(w, r.name) && w.held.get(r.name) !== r.version);
       const gone = removed.filter((n) => w.held.has(n));
       if (!resources.length && !gone.length) continue;
@@ -399,14 +429,41 @@ export class XdsServer {
     );
   }
 
-  /** `requested`: an answer to the client's own request (logged per connection), not a push of a change. */
-  private send(conn: Connection, cache: TypeCache, w: Watch, resources: CachedResource[], removed: string[], requested: boolean): void {
+  /** Sends the queued snapshot answers that fit in the budget (always at least one when nothing is being written). */
+  private startSnapshots(): void {
+    while (this.snapshotQueue.length > 0 && this.snapshotBytesInFlight < SNAPSHOT_BUDGET_BYTES) this.snapshotQueue.shift()!();
+  }
+
+  /** Counts a snapshot write against the budget; the returned function (idempotent) gives it back. */
+  private reserveSnapshot(conn: Connection, bytes: number): () => void {
+    this.snapshotBytesInFlight += bytes;
+    const release = () => {
+      if (!conn.snapshotWrites.delete(release)) return;
+      clearTimeout(timer);
+      this.snapshotBytesInFlight -= bytes;
+      this.startSnapshots();
+    };
+    const timer = setTimeout(release, STALLED_SNAPSHOT_MS).unref();
+    conn.snapshotWrites.add(release);
+    return release;
+  }
+
+  /**
+   * `requested`: an answer to the client's own request (logged per connection), not a push of a change.
+   * `snapshot`: the first answer of a type, counted against the snapshot budget until written.
+   */
+  private send(conn: Connection, cache: TypeCache, w: Watch, resources: CachedResource[], removed: string[], requested: boolean, snapshot = false): void {
     const nonce = `${++this.nonceCounter}`;
     const bytes = this.encoder.response(cache.typeUrl, String(this.pushVersion), nonce, resources, removed);
     for (const r of resources) w.held.set(r.name, r.version);
     for (const n of removed) w.held.delete(n);
     w.nonceSent = nonce;
-    conn.call.write(bytes);
+    if (snapshot) {
+      const release = this.reserveSnapshot(conn, bytes.length);
+      conn.call.write(bytes, () => release());
+    } else {
+      conn.call.write(bytes);
+    }
     this.metrics?.xdsPushes.inc({ type: cache.shortName.toLowerCase() });
     // Answers are logged per connection (like istiod); pushes of changes are summarised once per batch in apply().
     if (requested) {

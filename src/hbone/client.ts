@@ -103,8 +103,11 @@ export async function dialHbone(opts: DialOptions): Promise<http2.ClientHttp2Ses
       });
       session.on('error', () => {}); // session failures surface on its streams and through 'close'
       bindTransport(session, sock);
+      // Wait for the server's SETTINGS: it proves the peer speaks HTTP/2 (a server that refused our certificate
+      // after a TLS 1.3 handshake fails here, not on the first stream) and gives the pool the peer's
+      // SETTINGS_MAX_CONCURRENT_STREAMS before it places streams on this connection.
       await new Promise<void>((resolve, reject) => {
-        session.once('connect', () => resolve());
+        session.once('remoteSettings', () => resolve());
         session.once('close', () => reject(new Error('HTTP/2 session closed during setup')));
       });
       applyConnectionWindow(session, tuning);

@@ -108,6 +108,7 @@ export class HboneServer {
   private readonly opts: HboneServerOptions;
   private readonly tuning: Http2Tuning;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Accepted sockets still waiting for `certificateFor`. */
   private readonly pending = new Set<net.Socket>();
   private readonly tlsServers = new WeakMap<WorkloadCertificate, tls.Server>();
   private listener?: net.Server;
@@ -156,10 +157,14 @@ export class HboneServer {
       .then(() => this.opts.certificateFor(local))
       .then(
         (cert) => {
+          this.pending.delete(socket);
           if (socket.destroyed || this.closing) return socket.destroy();
+          // From here tls.Server owns the socket (its handshakeTimeout bounds a stalled handshake), and once the
+          // handshake is done the HTTP/2 session does; close() reaches it through `sessions`.
           this.tlsServerFor(cert).emit('connection', socket);
         },
         (error: Error) => {
+          this.pending.delete(socket);
           this.report(peer, local, new Error(`no certificate for ${local.address}:${local.port}: ${error?.message}`));
           socket.destroy();
         },
@@ -321,13 +326,16 @@ export class HboneServer {
       : Promise.resolve();
     for (const s of this.pending) s.destroy();
     const sessionsClosed = [...this.sessions].map(
-      (s) => new Promise<void>((resolve) => (s.closed && s.destroyed ? resolve() : (s.once('close', resolve), s.close()))),
+      (s) => new Promise<void>((resolve) => (s.destroyed ? resolve() : (s.once('close', resolve), s.close()))),
     );
-    const timer = setTimeout(() => {
-      for (const s of this.sessions) destroySession(s);
-    }, graceMs);
-    await Promise.all([listenerClosed, ...sessionsClosed]);
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.all(sessionsClosed), grace]);
     clearTimeout(timer);
+    // Whatever is left had its chance to finish: cut it, socket included.
+    for (const s of this.sessions) destroySession(s);
+    this.sessions.clear();
+    await listenerClosed;
   }
 }
 

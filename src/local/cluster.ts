@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import {
+  DEFAULT_TRUST_DOMAIN,
   ROOT_NAMESPACE,
   displayName,
   isNamespaced,
@@ -17,6 +18,9 @@ import {
   type Resource,
   type Service,
 } from '../api/types.js';
+import { installCapture, removeCapture } from '../cni/capture.js';
+import { MeshCa } from '../controlplane/ca.js';
+import { isCaptured, podSource, serviceAccountOf } from '../model/workloads.js';
 import { COMPONENTS, type ComponentContext, type ComponentSpec, type HealthCheck } from './components.js';
 import { resolvConf, serviceFqdn, type DnsRecords } from './dns.js';
 import { AddressPool } from './ipam.js';
@@ -39,6 +43,7 @@ import { podPath, sandboxArgv, type PodSandbox } from './sandbox.js';
 import { removeNetns, run, CommandError } from './sys.js';
 import type { ProbeRequest, ProbeResult } from './node-agent.js';
 import { ResourceStore, type ChangeListener } from './store.js';
+import { ZdsServer } from './zds.js';
 
 export interface ClusterOptions {
   name: string;
@@ -87,6 +92,8 @@ interface PodRuntime {
   containers: ContainerRuntime[];
   env: Map<string, Record<string, string>>;
   phase: 'Starting' | 'Started' | 'Failed' | 'Terminating';
+  /** Capture rules are installed and the node's ztunnel has acknowledged the pod. */
+  captured: boolean;
   startError?: string;
   startedAt: string;
 }
@@ -124,6 +131,8 @@ const DEFAULT_GRACE_SECONDS = 30;
 const HEALTH_INTERVAL_MS = 2000;
 /** How long a pod whose sandbox failed to build waits before the next attempt. */
 const POD_RETRY_MS = 5000;
+/** How long a pod that could not be (un)captured live waits before the next attempt. */
+const CAPTURE_RETRY_MS = 2000;
 
 /** Kinds applied first within one batch, so objects can refer to what the same batch creates. */
 const APPLY_ORDER: Kind[] = ['Namespace', 'ServiceAccount', 'Service'];
@@ -145,6 +154,10 @@ export class LocalCluster {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly log: (line: string) => void;
+  /** The CNI agent's ZDS server of each node, by node name. */
+  private readonly zds = new Map<string, ZdsServer>();
+  private captureTimer: NodeJS.Timeout | undefined;
+  private capturing: Promise<void> = Promise.resolve();
 
   constructor(readonly options: ClusterOptions) {
     this.layout = new StateLayout(options.stateDir);
@@ -153,6 +166,8 @@ export class LocalCluster {
     this.log = options.log ?? ((line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
     this.store.onChange((e) => {
       if (e.resource.kind === 'Pod' || e.resource.kind === 'Service') this.scheduleSync();
+      // (Un)labelling a namespace or pod captures or releases running pods, without restarting them.
+      if (e.resource.kind === 'Pod' || e.resource.kind === 'Namespace') this.scheduleCaptureSync(0);
     });
   }
 
@@ -182,8 +197,11 @@ export class LocalCluster {
       await createNode(node.netnsPath, this.fabricNetns, this.ledger, i, this.options.nodes);
       this.nodes.push(node);
     }
+    await this.prepareMesh();
     for (const spec of this.options.components ?? COMPONENTS) this.startComponent(spec);
-    await this.waitComponentsHealthy(30_000);
+    // Only the node agents gate the start: the control plane follows this cluster's API, which is served once
+    // start() returns, and ztunnels need the control plane. `waitReady` (ambit up) covers the rest.
+    await this.waitComponentsHealthy(30_000, (c) => c.spec === this.nodeAgentSpec);
     this.healthTimer = setInterval(() => void this.checkComponents(), HEALTH_INTERVAL_MS);
     for (const ns of BUILTIN_NAMESPACES) {
       this.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
@@ -198,11 +216,106 @@ export class LocalCluster {
     clearInterval(this.healthTimer);
     clearTimeout(this.syncTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.captureTimer);
     await this.reconciling?.catch(() => undefined);
+    await this.capturing;
     await Promise.all([...this.pods.values()].map((p) => this.stopPod(p, 5)));
     await Promise.all(this.components.map((c) => c.process.stop(3000)));
+    for (const zds of this.zds.values()) zds.close();
     for (const node of this.nodes) await removeNetns(node.netnsPath).then(() => this.ledger.netnsRemoved(node.netnsPath));
     await removeNetns(this.fabricNetns).then(() => this.ledger.netnsRemoved(this.fabricNetns));
+  }
+
+  // ---- the mesh: control plane credentials, capture, ZDS ------------------------------------------------------------
+
+  /**
+   * What the control plane and the ztunnels need before they start: one random token per node (the control plane
+   * maps tokens to nodes, so a ztunnel only gets certificates for its own node's pods), the mesh root the ztunnels
+   * verify the control plane and their peers with, and each node's ZDS socket.
+   */
+  private async prepareMesh(): Promise<void> {
+    const { layout } = this;
+    mkdirSync(layout.controlPlaneDir, { recursive: true, mode: 0o700 });
+    const tokens: Record<string, string> = {};
+    for (const node of this.nodes) {
+      const token = randomBytes(32).toString('base64url');
+      tokens[token] = node.name;
+      writeFileSync(layout.nodeToken(node.name), token + '\n', { mode: 0o600 });
+    }
+    writeFileSync(layout.nodeTokens, JSON.stringify(tokens, null, 2) + '\n', { mode: 0o600 });
+    // The control plane would create its root on first start too; creating it here means the ztunnels can be
+    // given the file from the start. The control plane loads the same files.
+    await MeshCa.load({ trustDomain: DEFAULT_TRUST_DOMAIN, stateDir: layout.controlPlaneDir });
+    for (const node of this.nodes) {
+      const server = new ZdsServer(layout.zdsSocket(node.name), node.name, this.log);
+      await server.start();
+      this.zds.set(node.name, server);
+    }
+  }
+
+  /** Istio's CNI selection: the pod or its namespace labelled `istio.io/dataplane-mode=ambient`, the pod not `none`. */
+  private wantsCapture(rt: PodRuntime): boolean {
+    const pod = this.store.get('Pod', rt.namespace, rt.name);
+    if (!pod || pod.metadata.uid !== rt.uid) return false;
+    const src = podSource(pod, undefined);
+    return src !== undefined && isCaptured(src, this.store.get('Namespace', undefined, rt.namespace));
+  }
+
+  /** Installs the capture rules, then hands the pod to its node's ztunnel; rules come off again if ztunnel refuses. */
+  private async capturePod(rt: PodRuntime, connectWaitMs?: number): Promise<void> {
+    await installCapture(rt.sandbox.netnsPath);
+    const pod = this.store.get('Pod', rt.namespace, rt.name);
+    try {
+      await this.zds.get(rt.node.name)!.add({
+        uid: rt.uid,
+        workloadInfo: { name: rt.name, namespace: rt.namespace, serviceAccount: serviceAccountOf(pod?.spec) },
+        netns: rt.sandbox.netnsPath,
+      }, connectWaitMs);
+    } catch (err) {
+      await removeCapture(rt.sandbox.netnsPath).catch(() => undefined);
+      throw err;
+    }
+    rt.captured = true;
+    this.log(`pod ${rt.namespace}/${rt.name}: captured, handed to ztunnel on ${rt.node.name}`);
+  }
+
+  /** Takes the pod from ztunnel first, then removes the rules (the CNI agent's order). */
+  private async releasePod(rt: PodRuntime): Promise<void> {
+    await this.zds.get(rt.node.name)!.del(rt.uid);
+    rt.captured = false;
+    if (existsSync(rt.sandbox.netnsPath)) await removeCapture(rt.sandbox.netnsPath);
+    this.log(`pod ${rt.namespace}/${rt.name}: released from capture`);
+  }
+
+  private scheduleCaptureSync(delayMs: number): void {
+    if (this.captureTimer || this.stopped) return;
+    this.captureTimer = setTimeout(() => {
+      this.captureTimer = undefined;
+      this.capturing = this.capturing.then(() => this.syncCapture());
+    }, delayMs);
+  }
+
+  /** Brings every running pod's capture in line with the labels; failures are retried. */
+  private async syncCapture(): Promise<void> {
+    let failed = false;
+    await Promise.all(
+      [...this.pods.values()].map(async (rt) => {
+        if (rt.phase !== 'Started') return;
+        const want = this.wantsCapture(rt);
+        if (want === rt.captured) return;
+        try {
+          // Live changes do not wait for a missing ztunnel: the retry (and its snapshot on reconnect) covers it.
+          if (want) await this.capturePod(rt, 0);
+          else await this.releasePod(rt);
+        } catch (err) {
+          failed = true;
+          this.log(`pod ${rt.namespace}/${rt.name}: ${want ? 'capture' : 'release'} failed, will retry: ${(err as Error).message}`);
+        }
+        // Deleted while it was being captured: stopPod may have run before the add landed.
+        if ((rt.phase as PodRuntime['phase']) === 'Terminating' && rt.captured) await this.releasePod(rt).catch(() => undefined);
+      }),
+    );
+    if (failed) this.scheduleCaptureSync(CAPTURE_RETRY_MS);
   }
 
   // ---- components --------------------------------------------------------------------------------------------------
@@ -251,11 +364,11 @@ export class LocalCluster {
     }
   }
 
-  private async waitComponentsHealthy(timeoutMs: number): Promise<void> {
+  private async waitComponentsHealthy(timeoutMs: number, which: (c: ComponentRuntime) => boolean): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       await this.checkComponents();
-      const sick = this.components.filter((c) => !c.healthy);
+      const sick = this.components.filter((c) => which(c) && !c.healthy);
       if (sick.length === 0) return;
       if (Date.now() > deadline) {
         throw new Error(
@@ -613,6 +726,7 @@ export class LocalCluster {
       containers: [],
       env: new Map(),
       phase: 'Starting',
+      captured: false,
       startedAt: new Date().toISOString(),
     };
     this.pods.set(key, rt);
@@ -631,6 +745,21 @@ export class LocalCluster {
       return;
     }
     if (rt.phase !== 'Starting') return; // Deleted while the network was being built.
+    if (this.wantsCapture(rt)) {
+      // Like Istio's CNI plugin, which fails sandbox creation until ztunnel has the pod: the app never runs with
+      // rules that send its traffic to a proxy that is not there.
+      try {
+        await this.capturePod(rt);
+      } catch (err) {
+        rt.phase = 'Failed';
+        rt.startError = `failed to add the pod to the mesh: ${(err as Error).message}`;
+        this.log(`pod ${ns}/${pod.metadata.name}: ${rt.startError}`);
+        this.publishPodStatus(rt);
+        setTimeout(() => void this.reconcile(), POD_RETRY_MS + 100);
+        return;
+      }
+      if (rt.phase !== 'Starting') return;
+    }
     const current = this.store.get('Pod', ns, pod.metadata.name) ?? (scheduled as Pod);
     for (const c of pod.spec.containers) {
       const env = this.containerEnv(current, c, ip, node);
@@ -846,6 +975,9 @@ export class LocalCluster {
     const grace = graceSeconds ?? (typeof spec?.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : DEFAULT_GRACE_SECONDS);
     for (const cr of rt.containers) clearTimeout(cr.probeTimer);
     await Promise.all(rt.containers.map((cr) => cr.process.stop(grace * 1000)));
+    // ZDS del after the pod is gone, then the rules go with the namespace.
+    if (rt.captured || this.zds.get(rt.node.name)?.has(rt.uid)) await this.zds.get(rt.node.name)!.del(rt.uid);
+    rt.captured = false;
     try {
       await removePodNetwork(rt.node.netnsPath, rt.ip);
       if (existsSync(rt.sandbox.netnsPath)) {
@@ -916,8 +1048,9 @@ export class LocalCluster {
   /** Resolves when every change made so far is programmed into the nodes. */
   async settled(): Promise<void> {
     await this.reconciling;
-    while (this.syncTimer) await new Promise((r) => setTimeout(r, 5));
+    while (this.syncTimer || this.captureTimer) await new Promise((r) => setTimeout(r, 5));
     await this.syncing;
+    await this.capturing;
   }
 
   private lastRules: ServiceRule[] | undefined;

@@ -1,8 +1,9 @@
 // Supervised components: programs the cluster itself runs (not user pods), each with a name for `ambit logs` and
 // `ambit status`. A component runs once per cluster (in the fabric namespace, reachable from every node and pod at
 // FABRIC_GATEWAY_IP) or once per node (in the node's namespace, like a DaemonSet with hostNetwork). The node agent
-// is the first one; the control plane and ztunnel register here the same way.
+// is the first one; the control plane (cluster scope) and ztunnel (node scope) make the cluster a mesh.
 import { fileURLToPath } from 'node:url';
+import { StateLayout } from './layout.js';
 
 export interface ComponentContext {
   cluster: string;
@@ -30,6 +31,11 @@ export interface ComponentSpec {
 }
 
 const NODE_AGENT_SCRIPT = fileURLToPath(new URL('./node-agent.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** istiod's gRPC port (xDS and CA), on the fabric address. */
+export const CONTROL_PLANE_PORT = 15012;
+/** ztunnel's readiness port (`/healthz/ready`). */
+export const ZTUNNEL_READINESS_PORT = 15021;
 
 export const nodeAgent: ComponentSpec = {
   name: 'node-agent',
@@ -39,7 +45,49 @@ export const nodeAgent: ComponentSpec = {
 };
 
 /**
+ * istiod's role, fed live by the supervisor's watch feed. Its debug port stays on the fabric namespace's loopback
+ * (admin endpoints are local only), so health is checked on the gRPC port, which opens only after the first sync.
+ */
+export const controlPlane: ComponentSpec = {
+  name: 'controlplane',
+  scope: 'cluster',
+  argv: (ctx) => {
+    const layout = new StateLayout(ctx.stateDir);
+    return [
+      process.execPath, CLI, 'controlplane',
+      '--cluster-watch', ctx.supervisorSocket,
+      '--listen', `${ctx.fabricIP}:${CONTROL_PLANE_PORT}`,
+      '--state-dir', layout.controlPlaneDir,
+      '--node-tokens', layout.nodeTokens,
+    ];
+  },
+  health: (ctx) => ({ kind: 'tcpSocket', host: ctx.fabricIP, port: CONTROL_PLANE_PORT }),
+};
+
+/** One ztunnel per node, in the node's namespace; it enters captured pods' namespaces handed over by ZDS. */
+export const ztunnel: ComponentSpec = {
+  name: 'ztunnel',
+  scope: 'node',
+  argv: (ctx) => {
+    const layout = new StateLayout(ctx.stateDir);
+    const node = ctx.node!.name;
+    const controlPlane = `${ctx.fabricIP}:${CONTROL_PLANE_PORT}`;
+    return [
+      process.execPath, CLI, 'ztunnel',
+      '--node', node,
+      '--xds-address', controlPlane,
+      '--ca-address', controlPlane,
+      '--root-cert', layout.rootCert,
+      '--token-file', layout.nodeToken(node),
+      '--zds-socket', layout.zdsSocket(node),
+      '--instance-ip', ctx.node!.ip,
+    ];
+  },
+  health: () => ({ kind: 'httpGet', host: '127.0.0.1', port: ZTUNNEL_READINESS_PORT, path: '/healthz/ready' }),
+};
+
+/**
  * Every component a cluster runs, in start order. The node agent must stay first: the others' health checks and
  * the pods' DNS go through it.
  */
-export const COMPONENTS: ComponentSpec[] = [nodeAgent];
+export const COMPONENTS: ComponentSpec[] = [nodeAgent, controlPlane, ztunnel];

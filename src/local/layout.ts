@@ -81,6 +81,25 @@ export class StateLayout {
   agentSocket(node: string): string {
     return join(this.nodeDir(node), 'agent.sock');
   }
+  /** Where the node's ztunnel connects for ZDS (the CNI agent's socket). */
+  zdsSocket(node: string): string {
+    return join(this.nodeDir(node), 'zds.sock');
+  }
+  /** The node's bearer token for the control plane (mode 0600). */
+  nodeToken(node: string): string {
+    return join(this.nodeDir(node), 'token');
+  }
+  /** The control plane's --state-dir: its CA and the node token file. */
+  get controlPlaneDir(): string {
+    return join(this.dir, 'controlplane');
+  }
+  get nodeTokens(): string {
+    return join(this.controlPlaneDir, 'node-tokens.json');
+  }
+  /** The mesh root the control plane's CA keeps in its state dir (MeshCa's layout), handed to ztunnels. */
+  get rootCert(): string {
+    return join(this.controlPlaneDir, 'ca', 'root-cert.pem');
+  }
   podDir(namespace: string, pod: string): string {
     return join(this.dir, 'pods', `${namespace}_${pod}`);
   }
@@ -90,7 +109,7 @@ export class StateLayout {
 
   /** Unix socket paths are limited to 107 bytes; say which path is too long rather than failing in bind(). */
   checkSocketPaths(): void {
-    for (const p of [this.socket, this.agentSocket(nodeName(MAX_NODES))]) {
+    for (const p of [this.socket, this.agentSocket(nodeName(MAX_NODES)), this.zdsSocket(nodeName(MAX_NODES))]) {
       if (Buffer.byteLength(p) > MAX_SOCKET_PATH) {
         throw new Error(
           `state directory ${this.dir} is too deep: the Unix socket path ${p} is longer than ${MAX_SOCKET_PATH} bytes; ` +

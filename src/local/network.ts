@@ -17,6 +17,7 @@ import {
   podCIDR,
   podGatewayIP,
 } from './layout.js';
+import { PROBE_SNAT_IPV4 } from '../cni/capture.js';
 import type { Ledger } from './ledger.js';
 import { createNetns, inNetns, ipBatch, nftApply, run } from './sys.js';
 
@@ -66,6 +67,27 @@ export async function createNode(path: string, fabricPath: string, ledger: Ledge
   await ipBatch(path, commands);
   await sysctl(path, 'net.ipv4.ip_forward', '1');
   await applyServiceRules(path, []);
+  await nftApply(path, renderProbeSnat(index));
+}
+
+export const PROBE_SNAT_TABLE = 'ambit-probes';
+
+/**
+ * Istio's host-probe rule: TCP the node itself opens to its pods (the kubelet's readiness probes, here the node
+ * agent's) leaves with source 169.254.7.127, which the in-pod capture rules let through to the app untouched.
+ * Istio matches "a local socket exists"; here a locally owned source address says the same, before kube-proxy
+ * style masquerading (srcnat) could rewrite a forwarded packet's source to a node address.
+ */
+export function renderProbeSnat(index: number): string {
+  return [
+    `table ip ${PROBE_SNAT_TABLE} {`,
+    '  chain postrouting {',
+    '    type nat hook postrouting priority srcnat - 1; policy accept;',
+    `    ip daddr ${podCIDR(index)} meta l4proto tcp fib saddr type local counter snat ip to ${PROBE_SNAT_IPV4}`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
 }
 
 /** Host-side name of a pod's veth: unique per node because pod IPs are. */

@@ -25,6 +25,9 @@ export interface SupervisorStatus {
   rootless: boolean;
 }
 
+/** Kinds whose status the cluster writes itself. */
+const CLUSTER_MANAGED_KINDS = new Set<Kind>(['Namespace', 'ServiceAccount', 'Pod', 'Deployment', 'Service']);
+
 function need(cond: unknown, message: string): asserts cond {
   if (!cond) throw new RpcError(400, message);
 }
@@ -134,6 +137,23 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
       }
       const log = cluster.podLog(t.namespace, t.name, t.container);
       return { path: log.path, description: `pod ${log.pod} container ${log.container}` };
+    },
+    'POST /v1/status': (body) => {
+      // The control plane reports policy status here, as istiod writes it to the Kubernetes API; the objects the
+      // cluster itself runs keep the status the cluster gives them.
+      const items = (body as { items?: unknown })?.items;
+      need(Array.isArray(items), 'body must be {"items": [{kind, namespace, name, status}]}');
+      let updated = 0;
+      for (const item of items as { kind?: string; namespace?: string; name?: string; status?: unknown }[]) {
+        const info = item?.kind ? lookupKind(item.kind) : undefined;
+        need(info && typeof item.name === 'string', `each item needs a known "kind" and a "name"`);
+        need(!CLUSTER_MANAGED_KINDS.has(info.kind), `the status of ${info.kind} objects is managed by the cluster`);
+        if (cluster.store.get(info.kind, isNamespaced(info.kind) ? item.namespace : undefined, item.name!)) {
+          cluster.store.setStatus(info.kind, isNamespaced(info.kind) ? item.namespace : undefined, item.name!, item.status);
+          updated++;
+        }
+      }
+      return { updated };
     },
     'POST /v1/shutdown': () => {
       setImmediate(() => void shutdown(0));

@@ -70,8 +70,10 @@ export class ConfigStore {
   private readonly byKind = new Map<Kind, Set<string>>();
   // `kind\0namespace` → keys (`\0` cannot appear in Kubernetes names)
   private readonly byKindNamespace = new Map<string, Set<string>>();
-  // Pods and Deployments (template labels) by each of their labels.
-  private readonly byLabel: LabelMap = new Map();
+  // Pods and Deployments (template labels) per namespace, by each of their labels. Selectors are namespace-scoped, so
+  // a lookup must not walk the candidates of other namespaces (a `tier: db` selector would otherwise scan every
+  // tier-db pod of the mesh for each namespace).
+  private readonly byLabel = new Map<string, LabelMap>();
   private readonly podsByNode = new Map<string, Set<string>>();
   // Objects with a non-empty selector, per `kind\0namespace`, filed under the first (sorted) pair of the selector.
   // Any object whose selector matches a label set must contain that pair, so looking up each of the labels finds
@@ -154,22 +156,29 @@ export class ConfigStore {
    */
   matching<K extends 'Pod' | 'Deployment'>(kind: K, namespace: string | undefined, selector: Labels): Extract<Resource, { kind: K }>[] {
     if (isEmpty(selector)) return this.list(kind, namespace);
+    const out: Extract<Resource, { kind: K }>[] = [];
+    if (namespace === undefined) for (const labels of this.byLabel.values()) this.collectMatching(labels, kind, selector, out);
+    else {
+      const labels = this.byLabel.get(namespace);
+      if (labels !== undefined) this.collectMatching(labels, kind, selector, out);
+    }
+    return out;
+  }
+
+  /** Adds the objects of `kind` in one namespace's label index that match a non-empty selector. */
+  private collectMatching<K extends 'Pod' | 'Deployment'>(byLabel: LabelMap, kind: K, selector: Labels, out: Extract<Resource, { kind: K }>[]): void {
     // Walk the smallest candidate set among the selector's pairs.
     let smallest: Set<string> | undefined;
     for (const k in selector) {
-      const s = this.byLabel.get(k)?.get(selector[k]!);
-      if (s === undefined) return [];
+      const s = byLabel.get(k)?.get(selector[k]!);
+      if (s === undefined) return;
       if (smallest === undefined || s.size < smallest.size) smallest = s;
     }
-    const out: Extract<Resource, { kind: K }>[] = [];
     const labelsOf = LABELLED_KINDS[kind]!;
     for (const key of smallest!) {
       const r = this.objects.get(key)!;
-      if (r.kind !== kind) continue;
-      if (namespace !== undefined && r.metadata.namespace !== namespace) continue;
-      if (selectorMatches(selector, labelsOf(r))) out.push(r as Extract<Resource, { kind: K }>);
+      if (r.kind === kind && selectorMatches(selector, labelsOf(r))) out.push(r as Extract<Resource, { kind: K }>);
     }
-    return out;
   }
 
   /**
@@ -212,7 +221,12 @@ export class ConfigStore {
     addTo(this.byKind, r.kind, key);
     addTo(this.byKindNamespace, `${r.kind}\0${r.metadata.namespace ?? ''}`, key);
     const labels = LABELLED_KINDS[r.kind]?.(r);
-    if (labels !== undefined) for (const k in labels) addLabel(this.byLabel, k, labels[k]!, key);
+    if (labels !== undefined) {
+      const ns = r.metadata.namespace ?? '';
+      let byLabel = this.byLabel.get(ns);
+      if (byLabel === undefined) this.byLabel.set(ns, (byLabel = new Map()));
+      for (const k in labels) addLabel(byLabel, k, labels[k]!, key);
+    }
     if (r.kind === 'Pod' && r.spec?.nodeName) addTo(this.podsByNode, r.spec.nodeName, key);
     const first = firstSelectorPair(r);
     if (first !== undefined) {
@@ -227,7 +241,11 @@ export class ConfigStore {
     deleteFrom(this.byKind, r.kind, key);
     deleteFrom(this.byKindNamespace, `${r.kind}\0${r.metadata.namespace ?? ''}`, key);
     const labels = LABELLED_KINDS[r.kind]?.(r);
-    if (labels !== undefined) for (const k in labels) deleteLabel(this.byLabel, k, labels[k]!, key);
+    const byLabel = labels === undefined ? undefined : this.byLabel.get(r.metadata.namespace ?? '');
+    if (byLabel !== undefined) {
+      for (const k in labels) deleteLabel(byLabel, k, labels[k]!, key);
+      if (byLabel.size === 0) this.byLabel.delete(r.metadata.namespace ?? '');
+    }
     if (r.kind === 'Pod' && r.spec?.nodeName) deleteFrom(this.podsByNode, r.spec.nodeName, key);
     const first = firstSelectorPair(r);
     if (first !== undefined) {

@@ -1,6 +1,6 @@
-// `ambit controlplane --config PATH…`: istiod's role. Reads the configuration files, translates them into what
-// ztunnels receive, serves it over Delta ADS together with the mesh CA on one TLS port, and follows edits to the
-// files until stopped.
+// `ambit controlplane --config PATH… | --cluster-watch SOCKET`: istiod's role. Reads the configuration files or a
+// local cluster's objects, translates them into what ztunnels receive, serves it over Delta ADS together with the
+// mesh CA on one TLS port, and follows changes until stopped.
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_TRUST_DOMAIN } from '../../api/types.js';
@@ -10,7 +10,8 @@ import { DEFAULT_DEBUG_LISTEN, DEFAULT_XDS_LISTEN } from '../../controlplane/ser
 import { DEFAULT_CLUSTER, stateDirFor } from '../../local/layout.js';
 
 interface Options {
-  config: string[];
+  config?: string[];
+  clusterWatch?: string;
   listen: string;
   debugListen: string;
   stateDir?: string;
@@ -24,7 +25,8 @@ export function register(program: Command): void {
   program
     .command('controlplane')
     .description("Run the control plane (istiod's role): xDS for ztunnels and the mesh certificate authority")
-    .requiredOption('--config <path...>', 'configuration files or directories (*.yaml, *.yml, *.json) to serve and watch')
+    .option('--config <path...>', 'configuration files or directories (*.yaml, *.yml, *.json) to serve and watch')
+    .option('--cluster-watch <supervisor.sock>', "follow a local cluster's objects through its supervisor socket (GET /v1/watch)")
     .option('--listen <addr>', 'TLS gRPC address for xDS and the CA', DEFAULT_XDS_LISTEN)
     .option('--debug-listen <addr>', 'plain HTTP address for /ready, /debug/status and /metrics', DEFAULT_DEBUG_LISTEN)
     .option('--state-dir <dir>', `where the self-signed root CA is kept (default: the "${DEFAULT_CLUSTER}" cluster's state dir/controlplane)`)
@@ -33,7 +35,8 @@ export function register(program: Command): void {
     .option('--ca-key <file>', 'private key of the first certificate in --ca-cert')
     .option('--trust-domain <domain>', 'SPIFFE trust domain of the mesh', DEFAULT_TRUST_DOMAIN)
     .action(async (opts: Options) => {
-      const cp = await runControlPlane({ ...opts, stateDir: opts.stateDir ?? join(stateDirFor(DEFAULT_CLUSTER), 'controlplane') });
+      if (!opts.config?.length && !opts.clusterWatch) throw new Error('give --config PATH… and/or --cluster-watch SOCKET: the control plane needs a source of configuration');
+      const cp = await runControlPlane({ ...opts, config: opts.config ?? [], stateDir: opts.stateDir ?? join(stateDirFor(DEFAULT_CLUSTER), 'controlplane') });
       const signal = await new Promise<string>((resolve) => {
         process.once('SIGINT', () => resolve('SIGINT'));
         process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -9,10 +9,11 @@ import { register as statusCommand } from './status.js';
 import { register as downCommand } from './down.js';
 import { register as configCommand } from './config.js';
 import { register as controlplaneCommand } from './controlplane.js';
+import { register as ztunnelCommand } from './ztunnel.js';
 
 // One line per command module; keep in the order `ambit --help` should list them.
 const modules: ((program: Command) => void)[] = [
-  upCommand, applyCommand, deleteCommand, getCommand, execCommand, logsCommand, statusCommand, downCommand, configCommand, controlplaneCommand,
+  upCommand, applyCommand, deleteCommand, getCommand, execCommand, logsCommand, statusCommand, downCommand, configCommand, controlplaneCommand, ztunnelCommand,
 ];
 
 export function registerCommands(program: Command): void {

@@ -47,7 +47,27 @@ export function register(program: Command): void {
       process.exitCode = 1;
       return;
     }
-    process.stdout.write(`\nCluster "${client.name}" is ready. Try: ambit get pods -A --cluster ${client.name}\n`);
+    const services = (await client.call<{ items: Resource[] }>('GET', '/v1/resources?kind=Service')).items;
+    process.stdout.write(`\nCluster "${client.name}" is ready. Try:\n${nextSteps(client.name, items, services)}`);
     if (failed) process.exitCode = 1;
   });
+}
+
+/**
+ * Commands worth trying next, with a real pod and Service of this cluster: a request through the mesh, then the
+ * identities ztunnel logged for it.
+ */
+function nextSteps(cluster: string, pods: Resource[], services: Resource[]): string {
+  const flag = cluster === (process.env.AMBIT_CLUSTER ?? 'ambit') ? '' : ` --cluster ${cluster}`;
+  const lines = [`ambit get pods -A -o wide${flag}`];
+  const pod = pods.find((r) => r.kind === 'Pod' && r.status?.phase === 'Running');
+  if (pod) {
+    // A Service of another namespace shows the mesh across namespaces (and nodes, usually).
+    const ns = pod.metadata.namespace!;
+    const svc = services.find((s) => s.kind === 'Service' && s.metadata.namespace !== ns && s.spec.ports?.length);
+    const port = svc?.kind === 'Service' ? svc.spec.ports?.[0]?.port : undefined;
+    if (svc && port !== undefined) lines.push(`ambit exec ${ns}/${pod.metadata.name}${flag} -- ambit-client http://${svc.metadata.name}.${svc.metadata.namespace}:${port}/ -n 5`);
+  }
+  lines.push(`ambit logs ztunnel --node node-1${flag} | grep identity    # each connection's mTLS identities`, `ambit status${flag}`);
+  return lines.map((l) => `  ${l}\n`).join('');
 }

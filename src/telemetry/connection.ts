@@ -1,0 +1,269 @@
+// Per-connection telemetry of the node proxy: ztunnel's TCP metrics (names, label set and label order as ztunnel
+// exports them, so Kiali and Istio dashboards work unchanged) and its access log. The proxies call `open()` once a
+// connection has enough context, feed byte counts to the tracker, and `close()` it exactly once.
+//
+// Cost on the data path: `sent()`/`received()` only add to two numbers on the tracker. The labelled counters are
+// updated with the accumulated deltas when a scrape collects them and when the connection closes, so a Prometheus
+// scrape always sees current totals of long-lived connections without a label lookup per chunk.
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { ACCESS_TARGET, AccessLog } from './access-log.js';
+import type { LogSink } from './log.js';
+
+export interface PeerWorkload {
+  name: string;
+  namespace: string;
+  workloadName: string;
+  canonicalName: string;
+  canonicalRevision: string;
+  app?: string;
+  version?: string;
+  clusterId: string;
+  identity?: string;
+}
+
+export interface ConnectionInfo {
+  direction: 'inbound' | 'outbound'; // reporter = direction === 'outbound' ? 'source' : 'destination'
+  srcAddr: string; // "ip:port"
+  dstAddr: string; // next hop L4, e.g. "10.244.2.3:15008"
+  hboneAddr?: string; // :authority when HBONE
+  srcWorkload?: PeerWorkload;
+  dstWorkload?: PeerWorkload;
+  dstService?: { name: string; namespace: string; hostname: string };
+  srcIdentity?: string; // "spiffe://…", only when mTLS
+  dstIdentity?: string;
+  mtls: boolean; // connection_security_policy mutual_tls | unknown
+}
+
+export type ResponseFlag = '-' | 'DENY' | 'CONNECT' | 'TLS_FAILURE' | 'H2_HANDSHAKE_FAILURE' | 'NETWORK_POLICY' | 'IDENTITY_ERROR';
+
+export interface ConnectionTracker {
+  /** Bytes from the source side toward the destination. */
+  sent(n: number): void;
+  /** Bytes from the destination back to the source. */
+  received(n: number): void;
+  /** Records the end of the connection; calls after the first are ignored. */
+  close(error?: { message: string; flag: ResponseFlag }): void;
+}
+
+export interface ConnectionTelemetry {
+  open(info: ConnectionInfo): ConnectionTracker;
+  failed(info: Pick<ConnectionInfo, 'direction' | 'srcAddr' | 'dstAddr'>, error: { message: string; flag: ResponseFlag }): void;
+}
+
+/** ztunnel's `CommonTrafficLabels`, in its encoding order (locality labels, ztunnel ≥ 1.26, are not exported). */
+export const TRAFFIC_LABELS = [
+  'reporter',
+  'source_workload',
+  'source_canonical_service',
+  'source_canonical_revision',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'source_cluster',
+  'destination_service',
+  'destination_service_namespace',
+  'destination_service_name',
+  'destination_workload',
+  'destination_canonical_service',
+  'destination_canonical_revision',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_app',
+  'destination_version',
+  'destination_cluster',
+  'request_protocol',
+  'response_flags',
+  'connection_security_policy',
+] as const;
+
+type TrafficLabel = (typeof TRAFFIC_LABELS)[number];
+type TrafficLabels = Record<TrafficLabel, string>;
+
+const UNKNOWN = 'unknown';
+const known = (v: string | undefined): string => (v ? v : UNKNOWN);
+
+function reporterOf(direction: ConnectionInfo['direction']): 'source' | 'destination' {
+  return direction === 'outbound' ? 'source' : 'destination';
+}
+
+/** The label values of one connection, derived as istio/ztunnel derives its CommonTrafficLabels. */
+export function trafficLabels(info: ConnectionInfo, flag: ResponseFlag = '-'): TrafficLabels {
+  const src = info.srcWorkload;
+  const dst = info.dstWorkload;
+  const svc = info.dstService;
+  return {
+    reporter: reporterOf(info.direction),
+    source_workload: known(src?.workloadName),
+    source_canonical_service: known(src?.canonicalName),
+    source_canonical_revision: known(src?.canonicalRevision),
+    source_workload_namespace: known(src?.namespace),
+    // Only a verified mTLS identity names the source: a source IP alone proves nothing.
+    source_principal: known(info.mtls ? info.srcIdentity : undefined),
+    source_app: known(src?.app ?? src?.canonicalName),
+    source_version: known(src?.version ?? src?.canonicalRevision),
+    source_cluster: known(src?.clusterId),
+    destination_service: known(svc?.hostname),
+    destination_service_namespace: known(svc?.namespace),
+    destination_service_name: known(svc?.name),
+    destination_workload: known(dst?.workloadName),
+    destination_canonical_service: known(dst?.canonicalName),
+    destination_canonical_revision: known(dst?.canonicalRevision),
+    destination_workload_namespace: known(dst?.namespace),
+    // ztunnel names the destination by the workload's xDS identity, with or without mTLS.
+    destination_principal: known(dst?.identity ?? info.dstIdentity),
+    destination_app: known(dst?.app ?? dst?.canonicalName),
+    destination_version: known(dst?.version ?? dst?.canonicalRevision),
+    destination_cluster: known(dst?.clusterId),
+    request_protocol: 'tcp',
+    response_flags: flag,
+    connection_security_policy: info.mtls ? 'mutual_tls' : UNKNOWN,
+  };
+}
+
+function packageVersion(): string {
+  try {
+    // dist/src/telemetry/connection.js → package.json at the package root.
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? UNKNOWN;
+  } catch {
+    return UNKNOWN;
+  }
+}
+
+export interface ZtunnelTelemetryOptions {
+  /** Access-log output (target `access`). */
+  log: LogSink;
+  /** Own registry by default: several proxies may run in one test process. */
+  registry?: Registry;
+  /** `tag` of istio_build; defaults to Ambit's package version. */
+  buildTag?: string;
+}
+
+export class ZtunnelTelemetry implements ConnectionTelemetry {
+  readonly registry: Registry;
+  readonly accessLog: AccessLog;
+  private readonly live = new Set<Tracker>();
+
+  readonly connectionsOpened: Counter<TrafficLabel>;
+  readonly connectionsClosed: Counter<TrafficLabel>;
+  readonly connectionsFailed: Counter<TrafficLabel>;
+  readonly sentBytes: Counter<TrafficLabel>;
+  readonly receivedBytes: Counter<TrafficLabel>;
+  readonly socketsOpen: Gauge<'reporter'>;
+
+  constructor(opts: ZtunnelTelemetryOptions) {
+    this.registry = opts.registry ?? new Registry();
+    this.accessLog = new AccessLog(opts.log.logger(ACCESS_TARGET));
+    const registers = [this.registry];
+    const labelNames = TRAFFIC_LABELS;
+    // Byte counters pull pending per-connection deltas in right before a scrape reads them.
+    const collect = (): void => this.flush();
+    this.connectionsOpened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened.', labelNames, registers });
+    this.connectionsClosed = new Counter({ name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed.', labelNames, registers });
+    this.connectionsFailed = new Counter({
+      name: 'istio_tcp_connections_failed_total',
+      help: 'TCP connections that failed or were denied (unstable).',
+      labelNames,
+      registers,
+    });
+    this.sentBytes = new Counter({
+      name: 'istio_tcp_sent_bytes_total',
+      help: 'Bytes sent in the response direction of TCP connections.',
+      labelNames,
+      registers,
+      collect,
+    });
+    this.receivedBytes = new Counter({
+      name: 'istio_tcp_received_bytes_total',
+      help: 'Bytes received in the request direction of TCP connections.',
+      labelNames,
+      registers,
+      collect,
+    });
+    this.socketsOpen = new Gauge({ name: 'istio_tcp_sockets_open', help: 'Open TCP sockets (unstable).', labelNames: ['reporter'], registers });
+    // Both reporters appear from the start, so a dashboard shows 0 rather than no data.
+    this.socketsOpen.set({ reporter: 'source' }, 0);
+    this.socketsOpen.set({ reporter: 'destination' }, 0);
+    const build = new Gauge({ name: 'istio_build', help: 'Build information of the proxy.', labelNames: ['component', 'tag'], registers });
+    build.set({ component: 'ztunnel', tag: opts.buildTag ?? packageVersion() }, 1);
+  }
+
+  open(info: ConnectionInfo): ConnectionTracker {
+    const tracker = new Tracker(this, info);
+    this.connectionsOpened.inc(tracker.labels);
+    // As in ztunnel, the byte series exist (at 0) from the moment the connection opens.
+    this.sentBytes.inc(tracker.labels, 0);
+    this.receivedBytes.inc(tracker.labels, 0);
+    this.socketsOpen.inc({ reporter: tracker.labels.reporter });
+    this.live.add(tracker);
+    this.accessLog.opened(info);
+    return tracker;
+  }
+
+  failed(info: Pick<ConnectionInfo, 'direction' | 'srcAddr' | 'dstAddr'>, error: { message: string; flag: ResponseFlag }): void {
+    this.connectionsFailed.inc(trafficLabels({ ...info, mtls: false }, error.flag));
+    this.accessLog.failed(info, error.message);
+  }
+
+  /** Moves byte counts of open connections into the counters (scrapes do this themselves). */
+  flush(): void {
+    for (const t of this.live) t.flush();
+  }
+
+  /** @internal called by Tracker.close */
+  finish(tracker: Tracker, error: { message: string; flag: ResponseFlag } | undefined): void {
+    this.live.delete(tracker);
+    tracker.flush();
+    const labels = error === undefined ? tracker.labels : { ...tracker.labels, response_flags: error.flag };
+    this.connectionsClosed.inc(labels);
+    if (error !== undefined) this.connectionsFailed.inc(labels);
+    this.socketsOpen.dec({ reporter: labels.reporter });
+  }
+}
+
+class Tracker implements ConnectionTracker {
+  readonly labels: TrafficLabels;
+  private readonly started = performance.now();
+  private sentTotal = 0;
+  private receivedTotal = 0;
+  private sentFlushed = 0;
+  private receivedFlushed = 0;
+  private done = false;
+
+  constructor(private readonly owner: ZtunnelTelemetry, private readonly info: ConnectionInfo) {
+    this.labels = trafficLabels(info);
+  }
+
+  sent(n: number): void {
+    this.sentTotal += n;
+  }
+
+  received(n: number): void {
+    this.receivedTotal += n;
+  }
+
+  flush(): void {
+    // Istio's convention: istio_tcp_sent_bytes counts the response direction and istio_tcp_received_bytes the
+    // request direction, for both reporters (ztunnel copies upstream→downstream as "send").
+    const request = this.sentTotal - this.sentFlushed;
+    const response = this.receivedTotal - this.receivedFlushed;
+    if (request > 0) {
+      this.owner.receivedBytes.inc(this.labels, request);
+      this.sentFlushed = this.sentTotal;
+    }
+    if (response > 0) {
+      this.owner.sentBytes.inc(this.labels, response);
+      this.receivedFlushed = this.receivedTotal;
+    }
+  }
+
+  close(error?: { message: string; flag: ResponseFlag }): void {
+    if (this.done) return;
+    this.done = true;
+    this.owner.finish(this, error);
+    this.owner.accessLog.complete(this.info, this.sentTotal, this.receivedTotal, performance.now() - this.started, error?.message);
+  }
+}

@@ -1,0 +1,162 @@
+// ztunnel's three HTTP endpoints, on its ports and with its paths and bodies so istioctl-style tooling, kubelet
+// probes and Prometheus scrape configs written for ztunnel work unchanged:
+//   127.0.0.1:15000 admin      /config_dump, /logging, /quitquitquit, /
+//   0.0.0.0:15020   metrics    /metrics, /stats/prometheus, /healthz
+//   0.0.0.0:15021   readiness  /healthz/ready
+// The admin port exposes certificates and can stop the process, so it never listens beyond loopback.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { LogSink, Logger } from '../telemetry/log.js';
+
+export const ADMIN_PORT = 15000;
+export const METRICS_PORT = 15020;
+export const READINESS_PORT = 15021;
+export const ADMIN_HOST = '127.0.0.1';
+
+export interface Readiness {
+  ready: boolean;
+  /** Tasks still starting, e.g. `state manager`, `proxy`, `dns proxy`, `cni connection`. */
+  pending: string[];
+}
+
+export interface AdminOptions {
+  /** Port on 127.0.0.1 (0 = any, for tests). */
+  adminPort?: number;
+  metricsPort?: number;
+  readinessPort?: number;
+  /** Bind address of the metrics and readiness listeners; ztunnel uses the wildcard. */
+  publicHost?: string;
+  /** ztunnel `/config_dump` shape: workloads, services, policies, certificates[{identity,state,certChain,rootCerts}]. */
+  configDump: () => object | Promise<object>;
+  registry: Registry;
+  ready: () => Readiness;
+  /** The filter `/logging?level=` changes. */
+  logSink: LogSink;
+  /** Where the admin server reports its own problems. */
+  log: Logger;
+  /** Called after `/quitquitquit` has been answered. */
+  onQuit?: () => void;
+}
+
+export interface AdminServer {
+  /** Where each listener is bound (actual ports when 0 was asked for). */
+  admin: AddressInfo;
+  metrics: AddressInfo;
+  readiness: AddressInfo;
+  close(): Promise<void>;
+}
+
+type Handler = (req: http.IncomingMessage, url: URL) => Promise<Reply> | Reply;
+interface Reply {
+  status: number;
+  body: string;
+  type?: string;
+  after?: () => void;
+}
+
+const text = (status: number, body: string): Reply => ({ status, body, type: 'text/plain; charset=utf-8' });
+
+function serve(routes: Record<string, Handler>, log: Logger, name: string): http.Server {
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      let reply: Reply;
+      try {
+        const url = new URL(req.url ?? '/', 'http://admin');
+        const route = routes[url.pathname];
+        reply = route ? await route(req, url) : text(404, `${url.pathname} not found on the ${name} port\n`);
+      } catch (err) {
+        log.error(`${name} request ${req.method} ${req.url} failed`, { error: (err as Error).message });
+        reply = text(500, `${(err as Error).message}\n`);
+      }
+      res.writeHead(reply.status, { 'content-type': reply.type ?? 'text/plain; charset=utf-8' });
+      res.end(reply.body, reply.after);
+    })();
+  });
+  // A client that sends garbage or hangs up must not reach the process's unhandled-error path.
+  server.on('clientError', (_err, socket) => socket.destroy());
+  return server;
+}
+
+function listen(server: http.Server, port: number, host: string, what: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => reject(new Error(`${what} listener on ${host}:${port}: ${err.message}`));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      server.on('error', () => undefined);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export async function startAdmin(opts: AdminOptions): Promise<AdminServer> {
+  const publicHost = opts.publicHost ?? '0.0.0.0';
+  const metrics: Handler = async () => ({ status: 200, body: await opts.registry.metrics(), type: opts.registry.contentType });
+
+  const admin = serve(
+    {
+      '/': () => ({
+        status: 200,
+        type: 'text/html; charset=utf-8',
+        body:
+          '<html><body><h1>ztunnel admin</h1><ul>' +
+          '<li><a href="/config_dump">/config_dump</a>: workloads, services, policies, certificates</li>' +
+          '<li>/logging?level=LEVEL: show or change the log filter (POST to change)</li>' +
+          '<li>/quitquitquit (POST): shut down</li></ul></body></html>\n',
+      }),
+      '/config_dump': async () => ({ status: 200, type: 'application/json', body: `${JSON.stringify(await opts.configDump(), null, 2)}\n` }),
+      '/logging': (req, url) => {
+        const level = url.searchParams.get('level');
+        if (level === null) return text(200, `current log level is ${opts.logSink.level}\n`);
+        if (req.method !== 'POST') return text(405, 'changing the log level requires POST\n');
+        try {
+          return text(200, `current log level is ${opts.logSink.setLevel(level)}\n`);
+        } catch (err) {
+          return text(400, `${(err as Error).message}\n`);
+        }
+      },
+      '/quitquitquit': (req) => {
+        if (req.method !== 'POST') return text(405, 'shutting down requires POST\n');
+        opts.log.info('shutdown requested via /quitquitquit');
+        return { ...text(200, 'OK\n'), after: opts.onQuit };
+      },
+    },
+    opts.log,
+    'admin',
+  );
+  const metricsServer = serve({ '/metrics': metrics, '/stats/prometheus': metrics, '/healthz': () => text(200, 'ok\n') }, opts.log, 'metrics');
+  const readiness = serve(
+    {
+      '/healthz/ready': () => {
+        const r = opts.ready();
+        return r.ready ? text(200, 'ready\n') : text(500, `not ready, pending: ${[...r.pending].sort().join(', ')}\n`);
+      },
+    },
+    opts.log,
+    'readiness',
+  );
+
+  const servers = [admin, metricsServer, readiness];
+  try {
+    return {
+      admin: await listen(admin, opts.adminPort ?? ADMIN_PORT, ADMIN_HOST, 'admin'),
+      metrics: await listen(metricsServer, opts.metricsPort ?? METRICS_PORT, publicHost, 'metrics'),
+      readiness: await listen(readiness, opts.readinessPort ?? READINESS_PORT, publicHost, 'readiness'),
+      close: async () => {
+        await Promise.all(servers.map(closeServer));
+      },
+    };
+  } catch (err) {
+    await Promise.all(servers.map(closeServer));
+    throw err;
+  }
+}

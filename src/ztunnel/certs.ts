@@ -1,0 +1,256 @@
+// Workload certificates for the pods on this node, from the mesh CA (IstioCertificateService/CreateCertificate over
+// TLS). ztunnel authenticates as the node (bearer token) and names the pod's identity both in the CSR's URI SAN and
+// in the request metadata `ImpersonatedIdentity`; the CA only signs identities of pods scheduled on this node.
+//
+// One request in flight per identity; certificates are cached and refreshed at half-life by a timer. While the CA is
+// unreachable the current certificate keeps serving until it expires, and refreshes are retried with backoff.
+// `onRotate` tells the data path a new certificate exists: new TLS contexts use it, existing connections keep theirs.
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { IMPERSONATED_IDENTITY } from '../controlplane/ca.js';
+import { caServiceDefinition } from '../controlplane/protos.js';
+import { createCsr, generateKeyPair, privateKeyToPem, splitPemBundle } from '../identity/certs.js';
+import { WorkloadCertificate } from '../identity/workload-cert.js';
+import { parseHostPort } from './config.js';
+import type { ZtunnelLogger } from './log.js';
+
+export interface SecretManagerOptions {
+  /** `host:port` of IstioCertificateService. */
+  caAddress: string;
+  /** Name the CA's serving certificate must carry (istiod's service name when the address is an IP). */
+  serverName: string;
+  /** Mesh root(s), PEM: verifies the CA and the certificates it returns. */
+  rootPem: string;
+  tokenFile: string;
+  /** SECRET_TTL: lifetime requested (the CA may shorten it). */
+  ttlSeconds: number;
+  log: ZtunnelLogger;
+  /** Retry backoff after a failed refresh: starts here and doubles up to maxRetryMs. */
+  initialRetryMs?: number;
+  maxRetryMs?: number;
+  /** Deadline of one CA call. */
+  requestTimeoutMs?: number;
+}
+
+/** ztunnel's certificate states as /config_dump shows them. */
+export type CertificateState = 'Initializing' | 'Available' | 'Unavailable';
+
+export interface CertificateDump {
+  identity: string;
+  state: CertificateState;
+  certChain: { pem: string; validFrom: string; expirationTime: string }[];
+  rootCerts: { pem: string }[];
+  error?: string;
+}
+
+interface Entry {
+  cert?: WorkloadCertificate;
+  /** When the current certificate was received: the refresh timer counts half of its life from here. */
+  receivedAt: number;
+  inflight?: Promise<WorkloadCertificate>;
+  timer?: NodeJS.Timeout;
+  retryMs: number;
+  lastError?: string;
+  /** Pods (ZDS adds) holding this identity; the entry is dropped when the last one leaves. */
+  refs: number;
+}
+
+/** Never refresh more often than this, whatever the certificate's lifetime. */
+const MIN_REFRESH_MS = 500;
+/** setTimeout's limit. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class SecretManager {
+  private readonly client: grpc.Client;
+  private readonly entries = new Map<string, Entry>();
+  private readonly rotateListeners = new Set<(cert: WorkloadCertificate) => void>();
+  private readonly roots: string[];
+  private closed = false;
+
+  constructor(private readonly opts: SecretManagerOptions) {
+    this.roots = splitPemBundle(opts.rootPem);
+    if (this.roots.length === 0) throw new Error('SecretManager: the root certificate file holds no PEM certificate');
+    const Ca = grpc.makeGenericClientConstructor(caServiceDefinition(), 'IstioCertificateService');
+    const { host, port } = parseHostPort(opts.caAddress, 'CA_ADDRESS');
+    this.client = new Ca(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, grpc.credentials.createSsl(Buffer.from(opts.rootPem)), {
+      'grpc.ssl_target_name_override': opts.serverName,
+      'grpc.default_authority': opts.serverName,
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 5_000,
+    });
+  }
+
+  /** The mesh roots peers' certificates are verified against. */
+  rootPems(): string[] {
+    return [...this.roots];
+  }
+
+  /**
+   * A valid certificate for `identity`: the cached one while it has not expired (even past its refresh time, since a
+   * refresh is already under way), else a new one from the CA. Concurrent callers share one CA request.
+   */
+  fetch(identity: string): Promise<WorkloadCertificate> {
+    if (this.closed) return Promise.reject(new Error('SecretManager is closed'));
+    const e = this.entry(identity);
+    if (e.cert && !e.cert.isExpired()) return Promise.resolve(e.cert);
+    return this.request(identity, e);
+  }
+
+  /** The cached certificate, if any and not expired; never calls the CA. */
+  cached(identity: string): WorkloadCertificate | undefined {
+    const c = this.entries.get(identity)?.cert;
+    return c && !c.isExpired() ? c : undefined;
+  }
+
+  /** A pod with this identity arrived: keep its certificate fresh and fetch it now, before the first connection. */
+  prefetch(identity: string): void {
+    const e = this.entry(identity);
+    e.refs++;
+    if (!e.cert && !e.inflight) this.request(identity, e).catch(() => undefined); // logged in request(); retried by timer
+  }
+
+  /** A pod with this identity left; when no pod holds it any longer, forget the certificate and stop refreshing. */
+  release(identity: string): void {
+    const e = this.entries.get(identity);
+    if (!e) return;
+    e.refs = Math.max(0, e.refs - 1);
+    if (e.refs > 0) return;
+    clearTimeout(e.timer);
+    this.entries.delete(identity);
+  }
+
+  /** Called with every newly issued certificate; returns the function that unregisters the listener. */
+  onRotate(cb: (cert: WorkloadCertificate) => void): () => void {
+    this.rotateListeners.add(cb);
+    return () => this.rotateListeners.delete(cb);
+  }
+
+  /** `/config_dump` `certificates`. */
+  certificates(): CertificateDump[] {
+    return [...this.entries.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([identity, e]) => {
+        const state: CertificateState = e.cert && !e.cert.isExpired() ? 'Available' : e.lastError ? 'Unavailable' : 'Initializing';
+        const out: CertificateDump = {
+          identity,
+          state,
+          certChain: (e.cert?.chainPem ?? []).map((pem, i) => ({
+            pem,
+            validFrom: i === 0 ? e.cert!.notBefore.toISOString() : '',
+            expirationTime: i === 0 ? e.cert!.notAfter.toISOString() : '',
+          })),
+          rootCerts: (e.cert?.rootPems ?? this.roots).map((pem) => ({ pem })),
+        };
+        if (e.lastError) out.error = e.lastError;
+        return out;
+      });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const e of this.entries.values()) clearTimeout(e.timer);
+    this.entries.clear();
+    this.client.close();
+  }
+
+  private entry(identity: string): Entry {
+    let e = this.entries.get(identity);
+    if (!e) {
+      e = { receivedAt: 0, retryMs: this.opts.initialRetryMs ?? 1000, refs: 0 };
+      this.entries.set(identity, e);
+    }
+    return e;
+  }
+
+  private request(identity: string, e: Entry): Promise<WorkloadCertificate> {
+    if (e.inflight) return e.inflight;
+    const p = this.issue(identity).then(
+      (cert) => {
+        e.inflight = undefined;
+        if (this.entries.get(identity) !== e) return cert; // released meanwhile: hand it out, keep nothing
+        const replaced = e.cert !== undefined;
+        e.cert = cert;
+        e.receivedAt = Date.now();
+        e.lastError = undefined;
+        e.retryMs = this.opts.initialRetryMs ?? 1000;
+        this.schedule(identity, e, this.refreshDelay(cert, e.receivedAt));
+        this.opts.log.info(`${replaced ? 'refreshed' : 'fetched'} certificate`, {
+          identity,
+          expiration: cert.notAfter.toISOString(),
+        });
+        for (const cb of [...this.rotateListeners]) {
+          try {
+            cb(cert);
+          } catch (err) {
+            this.opts.log.error(`certificate rotation listener failed: ${(err as Error).stack ?? err}`);
+          }
+        }
+        return cert;
+      },
+      (err: Error) => {
+        e.inflight = undefined;
+        e.lastError = err.message;
+        if (this.entries.get(identity) === e && !this.closed) {
+          const keeping = e.cert && !e.cert.isExpired() ? `; keeping the current certificate until ${e.cert.notAfter.toISOString()}` : '';
+          this.opts.log.warn(`failed to fetch certificate: ${err.message}${keeping}; retrying in ${e.retryMs}ms`, { identity });
+          this.schedule(identity, e, e.retryMs);
+          e.retryMs = Math.min(e.retryMs * 2, this.opts.maxRetryMs ?? 60_000);
+        }
+        throw err;
+      },
+    );
+    e.inflight = p;
+    return p;
+  }
+
+  /** Half-way through the certificate's life as seen from when it arrived (CAs backdate notBefore for skew). */
+  private refreshDelay(cert: WorkloadCertificate, receivedAt: number): number {
+    const start = Math.max(cert.notBefore.getTime(), receivedAt);
+    const at = start + (cert.notAfter.getTime() - start) / 2;
+    return Math.max(MIN_REFRESH_MS, at - Date.now());
+  }
+
+  private schedule(identity: string, e: Entry, delayMs: number): void {
+    clearTimeout(e.timer);
+    e.timer = setTimeout(() => {
+      if (this.entries.get(identity) !== e || this.closed) return;
+      this.request(identity, e).catch(() => undefined); // failures reschedule themselves
+    }, Math.min(delayMs, MAX_TIMER_MS));
+    e.timer.unref();
+  }
+
+  private async issue(identity: string): Promise<WorkloadCertificate> {
+    const where = `certificate for ${identity} from the CA at ${this.opts.caAddress}`;
+    let token: string;
+    try {
+      token = readFileSync(this.opts.tokenFile, 'utf8').trim();
+    } catch (err) {
+      throw new Error(`cannot request ${where}: cannot read token file ${this.opts.tokenFile}: ${(err as Error).message}`);
+    }
+    const keys = await generateKeyPair();
+    const csr = await createCsr({ keys, uriSans: [identity] });
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${token}`);
+    const request = {
+      csr,
+      validityDuration: this.opts.ttlSeconds,
+      metadata: { fields: { [IMPERSONATED_IDENTITY]: { stringValue: identity } } },
+    };
+    const chain = await new Promise<string[]>((resolve, reject) => {
+      const deadline = Date.now() + (this.opts.requestTimeoutMs ?? 10_000);
+      (this.client as any).CreateCertificate(request, md, { deadline }, (err: grpc.ServiceError | null, res: { certChain?: string[] }) => {
+        if (err) reject(new Error(`CA refused or failed ${where}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`));
+        else resolve(res.certChain ?? []);
+      });
+    });
+    if (chain.length === 0) throw new Error(`empty certificate chain in the CA's answer for ${identity}`);
+    let cert: WorkloadCertificate;
+    try {
+      cert = WorkloadCertificate.fromPem({ keyPem: await privateKeyToPem(keys.privateKey), chainPem: chain, rootPems: this.roots });
+    } catch (err) {
+      throw new Error(`invalid ${where}: ${(err as Error).message}`);
+    }
+    if (cert.identity !== identity) throw new Error(`the CA issued ${cert.identity} when asked for ${identity}`);
+    return cert;
+  }
+}

@@ -1,0 +1,201 @@
+// Outbound (15001 in the pod netns): every TCP connection the application opens arrives here through the capture
+// rules. The original destination decides the route, as in ztunnel's OutboundConnection::build_request:
+//   Service VIP → one healthy endpoint (service port mapped to its target port); pod IP → that workload;
+//   captured (HBONE) workload → CONNECT over the pod's HBONE pool to podIP:15008; other workloads → plain TCP;
+//   unknown address → plain TCP passthrough to the original destination.
+// All upstream sockets are created inside the pod's netns with ztunnel's mark, so capture does not loop them back.
+import type * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { buildBaggage, formatAuthority } from '../hbone/headers.js';
+import { originalDst } from '../inpod/netns.js';
+import type { Service, Workload } from '../model/xds-types.js';
+import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemetry/connection.js';
+import { normalizeIp } from './state.js';
+import { hboneFailureFlag, localWorkloadError, type PodScope } from './pod-scope.js';
+import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serviceRef, workloadIp } from './upstream.js';
+
+type Route =
+  | { kind: 'hbone'; workload: Workload; ip: string; targetPort: number; service?: Service }
+  | { kind: 'tcp'; workload?: Workload; ip: string; port: number; service?: Service }
+  | { kind: 'error'; message: string; flag: ResponseFlag };
+
+function isLoopbackOrUnspecified(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1' || ip === '0.0.0.0' || ip === '::';
+}
+
+/** `k8s.deployment.name` etc.: the baggage key ztunnel derives from the workload type. */
+function baggageOf(w: Workload): string {
+  return buildBaggage([
+    ['k8s.cluster.name', w.clusterId],
+    ['k8s.namespace.name', w.namespace],
+    [`k8s.${w.workloadType.toLowerCase()}.name`, w.workloadName],
+    ['service.name', w.canonicalName],
+    ['service.version', w.canonicalRevision],
+    ['cloud.region', w.locality?.region],
+    ['cloud.availability_zone', w.locality?.zone],
+  ]);
+}
+
+export class OutboundProxy {
+  constructor(private readonly scope: PodScope) {}
+
+  /** Serves one accepted connection; never throws (every failure is logged and closes the connection). */
+  handle(client: net.Socket): void {
+    client.on('error', () => {}); // the outcome is read from the copy result
+    // Before any await: a client that sends FIN while we route must keep its write side open for the reply
+    // (otherwise Node ends it on 'end' and the upstream's answer is lost).
+    client.allowHalfOpen = true;
+    client.setNoDelay(true);
+    this.scope.track(client);
+    this.serve(client).catch((e) => {
+      this.scope.log.error(`outbound connection failed unexpectedly: ${(e as Error).stack ?? e}`);
+      client.destroy();
+    });
+  }
+
+  private async serve(client: net.Socket): Promise<void> {
+    const { telemetry } = this.scope;
+    const srcIp = normalizeIp(client.remoteAddress ?? '') ?? '';
+    const srcAddr = formatAuthority(srcIp, client.remotePort ?? 0);
+    let dstIp: string;
+    let dstPort: number;
+    try {
+      const orig = originalDst(client);
+      dstIp = normalizeIp(orig.address) ?? orig.address;
+      dstPort = orig.port;
+    } catch (e) {
+      telemetry.failed({ direction: 'outbound', srcAddr, dstAddr: 'unknown' }, { message: `failed to get original destination: ${errorText(e)}`, flag: '-' });
+      client.destroy();
+      return;
+    }
+    const dstAddr = formatAuthority(dstIp, dstPort);
+    const fail = (message: string, flag: ResponseFlag = '-') => {
+      telemetry.failed({ direction: 'outbound', srcAddr, dstAddr }, { message, flag });
+      client.resetAndDestroy();
+    };
+    if (isLoopbackOrUnspecified(dstIp) || (dstIp === srcIp && RECURSIVE_PORTS.has(dstPort))) return fail(RECURSIVE_CALL);
+
+    const local = await this.scope.localWorkload();
+    if (!local) return fail(localWorkloadError(this.scope.pod));
+    if (client.destroyed) return;
+
+    const route = this.route(dstIp, dstPort);
+    if (route.kind === 'error') return fail(route.message, route.flag);
+    if (route.kind === 'hbone') return this.viaHbone(client, local, srcIp, srcAddr, route);
+    return this.viaTcp(client, local, srcAddr, route);
+  }
+
+  private route(ip: string, port: number): Route {
+    const { state } = this.scope;
+    const service = state.serviceByVip(ip);
+    if (service) {
+      const candidates: { workload: Workload; ip: string; port: number }[] = [];
+      for (const ep of state.endpointsOf(service)) {
+        const target = ep.targetPort(port);
+        const epIp = workloadIp(ep.workload);
+        if (target !== undefined && epIp !== undefined) candidates.push({ workload: ep.workload, ip: epIp, port: target });
+      }
+      if (candidates.length === 0) return { kind: 'error', message: `no healthy upstream: ${formatAuthority(ip, port)}`, flag: '-' };
+      // Random choice: spreads load without shared round-robin state across the node's pod proxies.
+      const pick = candidates[Math.floor(Math.random() * candidates.length)]!;
+      return this.toWorkload(pick.workload, pick.ip, pick.port, service);
+    }
+    const workload = state.workloadByIp(ip);
+    if (workload) return this.toWorkload(workload, ip, port);
+    return { kind: 'tcp', ip, port };
+  }
+
+  private toWorkload(workload: Workload, ip: string, port: number, service?: Service): Route {
+    switch (workload.tunnelProtocol) {
+      case 'HBONE':
+        return { kind: 'hbone', workload, ip, targetPort: port, ...(service ? { service } : {}) };
+      case 'NONE':
+        return { kind: 'tcp', workload, ip, port, ...(service ? { service } : {}) };
+      default:
+        return { kind: 'error', message: `unsupported tunnel protocol: ${workload.tunnelProtocol}`, flag: '-' };
+    }
+  }
+
+  private async viaHbone(
+    client: net.Socket,
+    local: Workload,
+    srcIp: string,
+    srcAddr: string,
+    route: Extract<Route, { kind: 'hbone' }>,
+  ): Promise<void> {
+    const { state, telemetry, config } = this.scope;
+    const dstIdentity = state.identityOf(route.workload);
+    const expectedIdentities = [dstIdentity, ...(route.service?.subjectAltNames ?? [])];
+    const info: ConnectionInfo = {
+      direction: 'outbound',
+      srcAddr,
+      dstAddr: formatAuthority(route.ip, config.inboundPort),
+      hboneAddr: formatAuthority(route.ip, route.targetPort),
+      srcWorkload: peerWorkload(local, this.scope.identity),
+      dstWorkload: peerWorkload(route.workload, dstIdentity),
+      srcIdentity: this.scope.identity,
+      dstIdentity,
+      mtls: true,
+    };
+    if (route.service) info.dstService = serviceRef(route.service);
+    const tracker = telemetry.open(info);
+    let stream;
+    try {
+      const certificate = await this.scope.certificate();
+      stream = await this.scope.pool.connect({
+        destination: { address: route.ip, port: config.inboundPort },
+        certificate,
+        expectedIdentities,
+        target: { address: route.ip, port: route.targetPort },
+        forwardedFor: { address: srcIp, port: client.remotePort ?? 0 },
+        ...(route.service ? { forwardedHost: route.service.hostname } : {}),
+        baggage: baggageOf(local),
+      });
+    } catch (e) {
+      const err = e as Error;
+      tracker.close({ message: err.message, flag: hboneFailureFlag(err) });
+      client.resetAndDestroy();
+      return;
+    }
+    await this.pump(client, stream, tracker);
+  }
+
+  private async viaTcp(client: net.Socket, local: Workload, srcAddr: string, route: Extract<Route, { kind: 'tcp' }>): Promise<void> {
+    const info: ConnectionInfo = {
+      direction: 'outbound',
+      srcAddr,
+      dstAddr: formatAuthority(route.ip, route.port),
+      srcWorkload: peerWorkload(local, this.scope.identity),
+      mtls: false,
+    };
+    if (route.workload) info.dstWorkload = peerWorkload(route.workload, this.scope.state.identityOf(route.workload));
+    if (route.service) info.dstService = serviceRef(route.service);
+    const tracker = this.scope.telemetry.open(info);
+    let upstream: net.Socket;
+    try {
+      // No source spoofing outbound: the connection leaves from the pod's own address, as the app's would.
+      upstream = await connectInPod(this.scope.netns, route.ip, route.port, {
+        mark: this.scope.config.packetMark,
+        timeoutMs: this.scope.config.connectTimeoutMs,
+      });
+    } catch (e) {
+      tracker.close({ message: `connection failed: ${errorText(e)}`, flag: 'CONNECT' });
+      client.resetAndDestroy();
+      return;
+    }
+    await this.pump(client, upstream, tracker);
+  }
+
+  private async pump(client: net.Socket, upstream: Duplex, tracker: ConnectionTracker): Promise<void> {
+    if (client.destroyed) {
+      // The application gave up while we were dialing.
+      upstream.destroy();
+      tracker.close({ message: 'connection closed by the client before the upstream was ready', flag: '-' });
+      return;
+    }
+    const r = await relay(client, upstream);
+    tracker.sent(r.aToB);
+    tracker.received(r.bToA);
+    tracker.close(r.error ? { message: r.error.message, flag: '-' } : undefined);
+  }
+}

@@ -1,0 +1,138 @@
+// The proxy of one captured pod: listeners inside the pod's netns on 15001 (outbound), 15006 (plaintext inbound),
+// 15008 (HBONE) and 15053 (the DNS proxy, src/ztunnel/dns.ts, when DNS capture is on), one HBONE pool for its outbound connections, one connection manager for its inbound ones. ztunnel
+// runs one such instance per pod (in-pod mode); the ztunnel process starts and stops them as ZDS adds and deletes pods.
+import type * as net from 'node:net';
+import { HbonePool } from '../hbone/pool.js';
+import { PodNetns } from '../inpod/netns.js';
+import type { WorkloadCertificate } from '../identity/workload-cert.js';
+import type { Workload } from '../model/xds-types.js';
+import { parseHostPort } from './config.js';
+import { ConnectionManager } from './connection-manager.js';
+import { DnsProxy } from './dns.js';
+import { InboundProxy } from './inbound.js';
+import { InboundPlaintextProxy } from './inbound-plaintext.js';
+import { OutboundProxy } from './outbound.js';
+import { http2Tuning, keepalive, type PodProxyContext, type PodScope } from './pod-scope.js';
+
+export type { PodInfo, PodProxyContext } from './pod-scope.js';
+
+export class PodProxy {
+  private readonly listeners: net.Server[] = [];
+  private readonly sockets = new Set<{ destroy(): void }>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private inbound?: InboundProxy;
+  private dns?: DnsProxy;
+  private closing?: Promise<void>;
+
+  private constructor(readonly scope: PodScope) {}
+
+  /**
+   * Opens the pod's netns and binds the listeners there (bind errors, e.g. a missing netns, reject here and leave
+   * nothing behind). Certificates and xDS are waited for lazily, per connection, as ztunnel does.
+   */
+  static async start(ctx: PodProxyContext): Promise<PodProxy> {
+    const netns = PodNetns.open(ctx.pod.netnsPath);
+    const identity = ctx.state.identityOf({ trustDomain: ctx.config.trustDomain, namespace: ctx.pod.namespace, serviceAccount: ctx.pod.serviceAccount });
+    const { config, state } = ctx;
+    const mark = config.packetMark;
+    const pool = new HbonePool({
+      maxStreamsPerConnection: config.poolMaxStreamsPerConnection,
+      idleTimeoutMs: config.poolUnusedReleaseTimeoutMs,
+      connectTimeoutMs: config.connectTimeoutMs,
+      keepalive: keepalive(config),
+      tuning: http2Tuning(config),
+      // HBONE connections leave from inside the pod (its own address, ztunnel's mark so capture lets them pass).
+      createConnection: ({ destination }) =>
+        netns.connect(destination.address, destination.port, { mark, timeoutMs: config.connectTimeoutMs }),
+    });
+    let local: Workload | undefined;
+    const log = ctx.log;
+    const proxy: PodProxy = new PodProxy({
+      ...ctx,
+      log,
+      netns,
+      identity,
+      pool,
+      connections: new ConnectionManager(() => (local ? state.policiesFor(local) : []), log),
+      localWorkload: async () => {
+        local = state.workloadByName(ctx.pod.namespace, ctx.pod.name) ?? (await state.waitForWorkload(ctx.pod.namespace, ctx.pod.name, config.localWorkloadWaitMs));
+        return local;
+      },
+      certificate: (): Promise<WorkloadCertificate> => ctx.secrets.fetch(identity),
+      track: (s) => {
+        proxy.sockets.add(s);
+        s.once('close', () => proxy.sockets.delete(s));
+      },
+    });
+    try {
+      proxy.bind();
+      if (config.dnsCapture) {
+        proxy.dns = await DnsProxy.start({
+          netns,
+          pod: { namespace: ctx.pod.namespace },
+          state,
+          upstream: parseHostPort(config.dnsUpstream, 'DNS_UPSTREAM'),
+          log,
+          domain: config.clusterDomain,
+          port: config.dnsPort,
+          mark,
+        });
+      }
+    } catch (e) {
+      await proxy.close();
+      throw e;
+    }
+    // Keep the cached workload current (policy lists, addresses) and re-check open connections on policy changes.
+    proxy.unsubscribe.push(
+      state.onChange(() => {
+        local = state.workloadByName(ctx.pod.namespace, ctx.pod.name);
+      }),
+      state.onPolicyChange(() => proxy.scope.connections.reevaluate()),
+    );
+    log.info(`proxy started for pod ${ctx.pod.namespace}/${ctx.pod.name} in ${netns.path} (identity ${identity})`);
+    return proxy;
+  }
+
+  private bind(): void {
+    const { netns, config } = this.scope;
+    const opts = { mark: config.packetMark, reuseport: true };
+    const outbound = new OutboundProxy(this.scope);
+    const plaintext = new InboundPlaintextProxy(this.scope);
+    this.inbound = new InboundProxy(this.scope);
+    const inbound = this.inbound;
+    for (const [port, handler] of [
+      [config.outboundPort, (s: net.Socket) => outbound.handle(s)],
+      [config.inboundPlaintextPort, (s: net.Socket) => plaintext.handle(s)],
+      [config.inboundPort, (s: net.Socket) => inbound.handle(s)],
+    ] as const) {
+      const server = netns.listen(port, opts);
+      server.on('connection', handler);
+      server.on('error', (e) => this.scope.log.error(`listener on port ${port} in ${netns.path} failed: ${e.message}`));
+      this.listeners.push(server);
+    }
+  }
+
+  /** Open inbound connections that policy updates re-check. */
+  get trackedConnections(): number {
+    return this.scope.connections.size;
+  }
+
+  /**
+   * Stops the pod's proxy: closes the listeners, lets HBONE sessions finish for up to
+   * `connectionTerminationDeadlineMs`, then resets whatever is left and releases the netns.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const off of this.unsubscribe.splice(0)) off();
+      await Promise.all([this.dns?.close(), ...this.listeners.map((l) => new Promise<void>((r) => l.close(() => r())))]);
+      const grace = this.scope.config.connectionTerminationDeadlineMs;
+      await Promise.all([this.inbound?.close(grace), this.scope.pool.close(grace)]);
+      this.scope.connections.closeAll('pod removed');
+      for (const s of this.sockets) s.destroy();
+      this.sockets.clear();
+      this.scope.netns.close();
+      this.scope.log.info(`proxy stopped for pod ${this.scope.pod.namespace}/${this.scope.pod.name}`);
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,83 @@
+// Helpers shared by the in-pod listeners: address normalisation, in-pod upstream dials (with ztunnel's mark and,
+// inbound, the client's source address), and the telemetry view of a workload.
+import type * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { copyBidirectional, type CopyResult } from '../hbone/copy.js';
+import type { PodNetns } from '../inpod/netns.js';
+import { bytesToIp } from '../model/authorization.js';
+import type { Service, Workload } from '../model/xds-types.js';
+import type { PeerWorkload } from '../telemetry/connection.js';
+
+/** Ports the proxy itself owns in the pod; a request to them would loop (ztunnel's `illegal_ports`). */
+export const RECURSIVE_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008]);
+export const RECURSIVE_CALL = 'attempted recursive call to ourselves';
+
+/** The workload's first address (ztunnel dials a workload by its first IP of the wanted family). */
+export function workloadIp(w: Workload): string | undefined {
+  const first = w.addresses[0];
+  return first ? bytesToIp(first) : undefined;
+}
+
+export function peerWorkload(w: Workload, identity?: string): PeerWorkload {
+  const p: PeerWorkload = {
+    name: w.name,
+    namespace: w.namespace,
+    workloadName: w.workloadName || w.name,
+    canonicalName: w.canonicalName,
+    canonicalRevision: w.canonicalRevision,
+    clusterId: w.clusterId,
+  };
+  if (identity) p.identity = identity;
+  return p;
+}
+
+export function serviceRef(s: Service): { name: string; namespace: string; hostname: string } {
+  return { name: s.name, namespace: s.namespace, hostname: s.hostname };
+}
+
+function isErrno(e: unknown, ...codes: string[]): boolean {
+  return codes.includes((e as NodeJS.ErrnoException)?.code ?? '');
+}
+
+/**
+ * Connects from inside the pod netns with ztunnel's mark. With `sourceIp` the socket is IP_TRANSPARENT +
+ * IP_FREEBIND and bound to that (foreign) address so the application sees the real client; when the kernel
+ * refuses the spoofed bind (no route back, missing capability) we fall back to the pod's own address, as
+ * ztunnel does when ENABLE_ORIG_SRC is left unset (best effort).
+ */
+export async function connectInPod(
+  netns: PodNetns,
+  ip: string,
+  port: number,
+  opts: { mark: number; sourceIp?: string; timeoutMs: number },
+): Promise<net.Socket> {
+  const { mark, timeoutMs } = opts;
+  let socket: net.Socket | undefined;
+  if (opts.sourceIp) {
+    try {
+      socket = await netns.connect(ip, port, { mark, transparent: true, freebind: true, bindHost: opts.sourceIp, timeoutMs });
+    } catch (e) {
+      if (!isErrno(e, 'EADDRNOTAVAIL', 'EINVAL', 'EPERM', 'EACCES', 'EAFNOSUPPORT')) throw e;
+    }
+  }
+  socket ??= await netns.connect(ip, port, { mark, timeoutMs });
+  // Half-open: a FIN from the application must not end our write side before the copy has taken over.
+  socket.allowHalfOpen = true;
+  socket.setNoDelay(true);
+  return socket;
+}
+
+/** A readable error text: Node's connect errors already name the address (`connect ECONNREFUSED 10.0.0.2:80`). */
+export function errorText(e: unknown): string {
+  return (e as Error)?.message ?? String(e);
+}
+
+/**
+ * copyBidirectional for a connection that waited (routing, dialing) before the copy started: a side whose FIN already
+ * arrived emitted 'end' before the copy listened for it (Node reads EOF eagerly), so its half-close is forwarded here.
+ */
+export function relay(a: Duplex, b: Duplex): Promise<CopyResult> {
+  const done = copyBidirectional(a, b);
+  for (const [src, dst] of [[a, b], [b, a]] as const) if (src.readableEnded && !dst.writableEnded && !dst.destroyed) dst.end();
+  return done;
+}

@@ -1,0 +1,231 @@
+// Delta ADS client: ztunnel's side of the stream the control plane serves (src/controlplane/xds.ts). It subscribes
+// (wildcard) to Address and Authorization, applies each response to ProxyState as one batch and ACKs it. A resource
+// that cannot be decoded or fails validation is left out and the response is NACKed naming it, so the last good
+// version keeps serving. When the stream breaks, ProxyState keeps everything it has (the data path goes on with the
+// last configuration) and the client reconnects with backoff, telling the server what it holds via
+// initial_resource_versions so only differences are resent.
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { adsServiceDefinition, messageTypeForUrl, TO_OBJECT } from '../controlplane/protos.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION, type Address, type Authorization } from '../model/xds-types.js';
+import { parseHostPort } from './config.js';
+import type { ZtunnelLogger } from './log.js';
+import type { ProxyState } from './state.js';
+
+export const SUBSCRIBED_TYPES = [TYPE_ADDRESS, TYPE_AUTHORIZATION] as const;
+const SHORT: Record<string, string> = { [TYPE_ADDRESS]: 'Address', [TYPE_AUTHORIZATION]: 'Authorization' };
+
+export interface XdsClientOptions {
+  /** `host:port` of the ADS server. */
+  address: string;
+  /** Name the server certificate must carry (istiod's service name when the address is an IP). */
+  serverName: string;
+  /** Mesh root(s), PEM. */
+  rootPem: string;
+  /** Read on every connect, so rotated tokens are used. */
+  tokenFile: string;
+  /** `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`. */
+  nodeId: string;
+  /** Node metadata (NODE_NAME, NAME, NAMESPACE, INSTANCE_IPS, CLUSTER_ID, …). */
+  metadata: Record<string, string>;
+  state: ProxyState;
+  log: ZtunnelLogger;
+  /** Reconnect backoff: starts here, doubles, capped at maxBackoffMs (ztunnel caps at 15 s). */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** ztunnel's node id: `ztunnel~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local`. */
+export function ztunnelNodeId(ip: string, podName: string, podNamespace: string, clusterDomain = 'cluster.local'): string {
+  return `ztunnel~${ip}~${podName}.${podNamespace}~${podNamespace}.svc.${clusterDomain}`;
+}
+
+interface RawResource {
+  name: string;
+  version: string;
+  resource?: { type_url?: string; value?: Uint8Array };
+}
+
+interface RawResponse {
+  typeUrl?: string;
+  nonce?: string;
+  resources: RawResource[];
+  removedResources: string[];
+}
+
+/** Checks what the data path relies on; protobuf decoding alone accepts e.g. a 5-byte address. */
+function validate(typeUrl: string, name: string, value: any): void {
+  if (typeUrl === TYPE_ADDRESS) {
+    const a = value as Address;
+    if (a.workload) {
+      if (!a.workload.uid) throw new Error(`workload ${name} has no uid`);
+      for (const ip of a.workload.addresses ?? []) {
+        if (ip.length !== 4 && ip.length !== 16) throw new Error(`workload ${name}: invalid IP address of ${ip.length} bytes`);
+      }
+    } else if (a.service) {
+      if (!a.service.hostname) throw new Error(`service ${name} has no hostname`);
+      for (const va of a.service.addresses ?? []) {
+        const len = va.address?.length ?? 0;
+        if (len !== 4 && len !== 16) throw new Error(`service ${name}: invalid VIP of ${len} bytes`);
+      }
+    } else {
+      throw new Error(`address ${name} is neither a workload nor a service`);
+    }
+  } else if (typeUrl === TYPE_AUTHORIZATION) {
+    const p = value as Authorization;
+    if (!p.name) throw new Error(`authorization ${name} has no name`);
+  }
+}
+
+export class XdsClient {
+  private readonly client: grpc.Client;
+  private call: grpc.ClientDuplexStream<any, RawResponse> | undefined;
+  /** What the client holds: type → name → version (sent as initial_resource_versions on reconnect). */
+  private readonly held = new Map<string, Map<string, string>>(SUBSCRIBED_TYPES.map((t) => [t, new Map()]));
+  private backoffMs: number;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private streamId = 0;
+  /** True while a stream is open and has delivered at least one response. */
+  connected = false;
+  /** Counts for /config_dump and tests. */
+  readonly stats = { connects: 0, responses: 0, acks: 0, nacks: 0 };
+  lastNack: string | undefined;
+
+  constructor(private readonly opts: XdsClientOptions) {
+    const Ads = grpc.makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
+    const { host, port } = parseHostPort(opts.address, 'XDS_ADDRESS');
+    const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.client = new Ads(target, grpc.credentials.createSsl(Buffer.from(opts.rootPem)), {
+      'grpc.ssl_target_name_override': opts.serverName,
+      'grpc.default_authority': opts.serverName,
+      // Notice a vanished control plane, and do not let the channel's own backoff outgrow ours.
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      'grpc.initial_reconnect_backoff_ms': opts.initialBackoffMs ?? 200,
+      'grpc.max_reconnect_backoff_ms': opts.maxBackoffMs ?? 15_000,
+    });
+    this.backoffMs = opts.initialBackoffMs ?? 200;
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.call?.cancel();
+    this.call = undefined;
+    this.connected = false;
+    this.client.close();
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const id = ++this.streamId;
+    let token: string;
+    try {
+      token = readFileSync(this.opts.tokenFile, 'utf8').trim();
+    } catch (e) {
+      this.opts.log.warn(`XDS client connection error: cannot read token file ${this.opts.tokenFile}: ${(e as Error).message}`);
+      this.scheduleReconnect(id);
+      return;
+    }
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${token}`);
+    const call: grpc.ClientDuplexStream<any, RawResponse> = (this.client as any).DeltaAggregatedResources(md);
+    this.call = call;
+    this.stats.connects++;
+    call.on('data', (res: RawResponse) => {
+      if (id !== this.streamId) return;
+      if (!this.connected) {
+        this.connected = true;
+        this.opts.log.info(`Stream established`, { address: this.opts.address });
+      }
+      this.backoffMs = this.opts.initialBackoffMs ?? 200;
+      this.handleResponse(call, res);
+    });
+    let ended_ = false;
+    const ended = (why: string) => {
+      // 'error' and 'end' may both arrive for one stream; react once.
+      if (ended_ || id !== this.streamId || this.closed) return;
+      ended_ = true;
+      this.connected = false;
+      this.call = undefined;
+      this.opts.log.warn(`XDS client connection error: ${why}, retrying in ${this.backoffMs}ms`);
+      this.scheduleReconnect(id);
+    };
+    call.on('error', (e: grpc.ServiceError) => ended(`gRPC error: ${e.details || e.message} (${grpc.status[e.code] ?? e.code})`));
+    call.on('end', () => ended('stream closed by the server'));
+
+    const metadata = { fields: Object.fromEntries(Object.entries(this.opts.metadata).map(([k, v]) => [k, { stringValue: v }])) };
+    for (const typeUrl of SUBSCRIBED_TYPES) {
+      call.write({
+        node: { id: this.opts.nodeId, metadata },
+        typeUrl,
+        resourceNamesSubscribe: ['*'],
+        initialResourceVersions: Object.fromEntries(this.held.get(typeUrl)!),
+      });
+    }
+  }
+
+  private scheduleReconnect(id: number): void {
+    if (this.closed || id !== this.streamId) return;
+    this.call?.cancel();
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 15_000);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private handleResponse(call: grpc.ClientDuplexStream<any, RawResponse>, res: RawResponse): void {
+    const typeUrl = res.typeUrl ?? '';
+    this.stats.responses++;
+    const held = this.held.get(typeUrl);
+    if (!held) {
+      this.nack(call, typeUrl, res.nonce ?? '', `unsupported type ${typeUrl}`);
+      return;
+    }
+    const decoded = new Map<string, any>();
+    const rejected: string[] = [];
+    for (const r of res.resources) {
+      try {
+        const url = r.resource?.type_url ?? '';
+        if (url !== typeUrl) throw new Error(`resource packed as ${url || '(no type)'} in a ${typeUrl} response`);
+        const type = messageTypeForUrl(typeUrl);
+        const value = type.toObject(type.decode(r.resource!.value ?? new Uint8Array()), TO_OBJECT);
+        validate(typeUrl, r.name, value);
+        decoded.set(r.name, value);
+      } catch (e) {
+        rejected.push(`${r.name}: ${(e as Error).message}`);
+      }
+    }
+    const removed = res.removedResources ?? [];
+    try {
+      if (typeUrl === TYPE_ADDRESS) this.opts.state.applyAddresses(decoded, removed);
+      else this.opts.state.applyAuthorizations(decoded, removed);
+    } catch (e) {
+      rejected.push(`applying the update failed: ${(e as Error).message}`);
+    }
+    for (const r of res.resources) if (decoded.has(r.name)) held.set(r.name, r.version);
+    for (const n of removed) held.delete(n);
+    this.opts.state.markSynced(typeUrl);
+    if (decoded.size || removed.length) {
+      this.opts.log.debug(`received ${SHORT[typeUrl]} update`, { resources: decoded.size, removes: removed.length, nonce: res.nonce ?? '' });
+    }
+    if (rejected.length > 0) {
+      this.nack(call, typeUrl, res.nonce ?? '', rejected.join('; '));
+      return;
+    }
+    this.stats.acks++;
+    call.write({ typeUrl, responseNonce: res.nonce ?? '' });
+  }
+
+  private nack(call: grpc.ClientDuplexStream<any, RawResponse>, typeUrl: string, nonce: string, message: string): void {
+    this.stats.nacks++;
+    this.lastNack = message;
+    this.opts.log.warn(`XDS client: rejecting ${SHORT[typeUrl] ?? typeUrl} config: ${message}`);
+    call.write({ typeUrl, responseNonce: nonce, errorDetail: { code: grpc.status.INVALID_ARGUMENT, message } });
+  }
+}

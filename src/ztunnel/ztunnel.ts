@@ -1,0 +1,230 @@
+// One ztunnel process (per node): wires the xDS client (mesh state), the SecretManager (pod certificates), the ZDS
+// client (which pods to serve) and one PodProxy per captured pod, plus the admin/metrics/readiness servers.
+//
+// Failure model, as ztunnel's: a pod whose proxy cannot start is reported to the CNI agent in the ZDS ack and the
+// rest carry on; a control plane outage leaves the last configuration and the current certificates serving; readiness
+// means "xDS synced once, connected to the CNI agent, snapshot applied" and does not drop while the control plane is
+// away.
+import { readFileSync } from 'node:fs';
+import { ZtunnelTelemetry } from '../telemetry/connection.js';
+import { startAdmin, type AdminServer, type Readiness } from './admin.js';
+import { SecretManager } from './certs.js';
+import type { ZtunnelConfig } from './config.js';
+import type { LogSink, ZtunnelLogger } from './log.js';
+import { PodProxy } from './pod-proxy.js';
+import { ProxyState } from './state.js';
+import { XdsClient, ztunnelNodeId } from './xds-client.js';
+import { ZdsClient, type ZdsPod } from './zds.js';
+
+export interface ZtunnelOptions {
+  config: ZtunnelConfig;
+  sink: LogSink;
+  /** `/quitquitquit` was answered: the process should shut down. */
+  onQuit?: () => void;
+}
+
+interface PodEntry {
+  pod: ZdsPod;
+  identity: string;
+  /** Settles when the proxy is up (or failed to start). */
+  starting: Promise<PodProxy>;
+  proxy?: PodProxy;
+}
+
+export class Ztunnel {
+  readonly state: ProxyState;
+  readonly secrets: SecretManager;
+  readonly xds: XdsClient;
+  readonly zds: ZdsClient;
+  readonly telemetry: ZtunnelTelemetry;
+  private admin: AdminServer | undefined;
+  private readonly pods = new Map<string, PodEntry>();
+  private readonly log: ZtunnelLogger;
+  private closing: Promise<void> | undefined;
+
+  private constructor(private readonly opts: ZtunnelOptions) {
+    const { config, sink } = opts;
+    this.log = sink.logger('ztunnel');
+    let rootPem: string;
+    try {
+      rootPem = readFileSync(config.rootCertFile, 'utf8');
+    } catch (e) {
+      throw new Error(`cannot read the mesh root certificate --root-cert ${config.rootCertFile}: ${(e as Error).message}`);
+    }
+    this.state = new ProxyState(sink.logger('state'));
+    this.secrets = new SecretManager({
+      caAddress: config.caAddress,
+      serverName: config.caHostname,
+      rootPem,
+      tokenFile: config.tokenFile,
+      ttlSeconds: config.secretTtlSeconds,
+      log: sink.logger('cert'),
+    });
+    this.xds = new XdsClient({
+      address: config.xdsAddress,
+      serverName: config.xdsHostname,
+      rootPem,
+      tokenFile: config.tokenFile,
+      nodeId: ztunnelNodeId(config.instanceIp, config.podName, config.podNamespace, config.clusterDomain),
+      metadata: {
+        NODE_NAME: config.nodeName,
+        NAME: config.podName,
+        NAMESPACE: config.podNamespace,
+        INSTANCE_IPS: config.instanceIp,
+        CLUSTER_ID: config.clusterId,
+        ISTIO_VERSION: 'ambit',
+      },
+      state: this.state,
+      log: sink.logger('xds'),
+    });
+    this.telemetry = new ZtunnelTelemetry({ log: sink });
+    this.zds = new ZdsClient({
+      path: config.zdsSocket,
+      log: sink.logger('inpod'),
+      handler: {
+        add: (pod) => this.addPod(pod),
+        del: (uid) => this.removePod(uid),
+        snapshotSent: (keep) => this.reconcile(keep),
+      },
+    });
+  }
+
+  /** Starts everything; resolves once the admin ports listen (readiness follows as xDS and ZDS come up). */
+  static async start(opts: ZtunnelOptions): Promise<Ztunnel> {
+    const z = new Ztunnel(opts);
+    const { config } = opts;
+    try {
+      z.admin = await startAdmin({
+        adminPort: config.adminPort,
+        metricsPort: config.metricsPort,
+        readinessPort: config.readinessPort,
+        configDump: () => z.configDump(),
+        registry: z.telemetry.registry,
+        ready: () => z.readiness(),
+        logSink: opts.sink,
+        log: opts.sink.logger('admin'),
+        onQuit: opts.onQuit,
+      });
+    } catch (e) {
+      z.secrets.close();
+      z.xds.close();
+      throw e;
+    }
+    z.xds.start();
+    z.zds.start();
+    z.log.info(
+      `ztunnel for node ${config.nodeName} started: xDS ${config.xdsAddress}, CA ${config.caAddress}, CNI agent ${config.zdsSocket}, ` +
+        `admin 127.0.0.1:${z.admin.admin.port}, metrics :${z.admin.metrics.port}, readiness :${z.admin.readiness.port}`,
+    );
+    return z;
+  }
+
+  /** ztunnel's readiness tasks: the state manager (first xDS sync) and the CNI connection (snapshot applied). */
+  readiness(): Readiness {
+    const pending: string[] = [];
+    if (!this.state.synced) pending.push('state manager');
+    if (!this.zds.connected || !this.zds.snapshotApplied) pending.push('cni connection');
+    return { ready: pending.length === 0, pending };
+  }
+
+  configDump(): object {
+    const workloadState: Record<string, unknown> = {};
+    for (const [uid, e] of this.pods) {
+      workloadState[uid] = {
+        state: e.proxy ? 'Up' : 'Pending',
+        info: { name: e.pod.name, namespace: e.pod.namespace, serviceAccount: e.pod.serviceAccount },
+        netns: e.pod.netnsPath,
+      };
+    }
+    return {
+      ...this.state.configDump(),
+      certificates: this.secrets.certificates(),
+      workloadState,
+      xds: { connected: this.xds.connected, ...this.xds.stats, lastNack: this.xds.lastNack },
+      config: this.opts.config,
+    };
+  }
+
+  private async addPod(pod: ZdsPod): Promise<void> {
+    const existing = this.pods.get(pod.uid);
+    if (existing) {
+      // A replay after a reconnect: the same pod in the same netns is already served.
+      if (existing.pod.netnsPath === pod.netnsPath) {
+        await existing.starting;
+        return;
+      }
+      await this.removePod(pod.uid);
+    }
+    const identity = this.state.identityOf({ trustDomain: this.opts.config.trustDomain, namespace: pod.namespace, serviceAccount: pod.serviceAccount });
+    // Ask for the certificate now so the first connection does not wait for the CA.
+    this.secrets.prefetch(identity);
+    const entry: PodEntry = {
+      pod,
+      identity,
+      starting: PodProxy.start({
+        pod,
+        state: this.state,
+        secrets: this.secrets,
+        config: this.opts.config,
+        telemetry: this.telemetry,
+        log: this.opts.sink.logger('inpod'),
+      }),
+    };
+    this.pods.set(pod.uid, entry);
+    try {
+      entry.proxy = await entry.starting;
+    } catch (e) {
+      if (this.pods.get(pod.uid) === entry) this.pods.delete(pod.uid);
+      this.secrets.release(identity);
+      throw new Error(`failed to start the proxy for pod ${pod.namespace}/${pod.name} (${pod.netnsPath}): ${(e as Error).message}`);
+    }
+    this.log.info(`pod ${pod.namespace}/${pod.name} added`, { uid: pod.uid, identity });
+  }
+
+  private async removePod(uid: string): Promise<void> {
+    const entry = this.pods.get(uid);
+    if (!entry) return; // already gone: deleting twice is fine
+    this.pods.delete(uid);
+    try {
+      const proxy = await entry.starting;
+      await proxy.close();
+    } catch {
+      // It never started; nothing to stop.
+    }
+    this.secrets.release(entry.identity);
+    this.log.info(`pod ${entry.pod.namespace}/${entry.pod.name} removed`, { uid });
+  }
+
+  private async reconcile(keep: ReadonlySet<string>): Promise<void> {
+    const stale = [...this.pods.keys()].filter((uid) => !keep.has(uid));
+    await Promise.all(stale.map((uid) => this.removePod(uid)));
+    if (stale.length) this.log.info(`removed ${stale.length} pod(s) the CNI agent no longer lists`);
+  }
+
+  /**
+   * Shuts down: stops talking to the CNI agent (its pods are not deleted, a restarted ztunnel takes them over),
+   * closes every pod's listeners and drains its connections for up to CONNECTION_TERMINATION_DEADLINE, then stops
+   * xDS, certificates and the admin servers.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.zds.close();
+      const entries = [...this.pods.values()];
+      this.pods.clear();
+      await Promise.all(
+        entries.map(async (e) => {
+          try {
+            await (await e.starting).close();
+          } catch {
+            // never started
+          }
+        }),
+      );
+      this.xds.close();
+      this.secrets.close();
+      await this.admin?.close();
+      this.log.info('ztunnel stopped');
+    })();
+    return this.closing;
+  }
+}

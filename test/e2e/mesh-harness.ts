@@ -1,0 +1,98 @@
+// Helpers for the mesh end-to-end tests: a local cluster (TestCluster, named `tm…`) whose pods are driven with small
+// node scripts through `ambit exec`, plus access to the node namespaces (ztunnel's metrics) and the mesh CA.
+import { randomBytes } from 'node:crypto';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TestCluster } from './local-harness.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/** One TCP round trip to argv[1]:argv[2]: prints the echoed line; exit 1 with the reason when the proxy closes it. */
+export const TCP_ROUND_TRIP = `const s = require('net').connect({ host: process.argv[1], port: Number(process.argv[2]) });
+let got = '';
+s.setTimeout(5000, () => { console.error('timeout'); process.exit(1); });
+s.on('connect', () => s.write('ping\\n'));
+s.on('data', (d) => { got += d; if (got.includes('\\n')) { console.log(got.trim()); process.exit(0); } });
+s.on('error', (e) => { console.error(e.code || e.message); process.exit(1); });
+s.on('close', () => { console.error('closed'); process.exit(1); });`;
+
+/** Holds one TCP connection to argv[1]:argv[2], echoing a line every 200 ms: prints `pong N`, then `closed`. */
+export const TCP_HOLD = `const s = require('net').connect({ host: process.argv[1], port: Number(process.argv[2]) });
+let n = 0, buf = '';
+s.on('connect', () => { console.log('connected'); setInterval(() => s.write('x\\n'), 200); });
+s.on('data', (d) => { buf += d; while (buf.includes('\\n')) { buf = buf.slice(buf.indexOf('\\n') + 1); console.log('pong ' + ++n); } });
+s.on('error', (e) => console.log('error ' + (e.code || e.message)));
+s.on('close', () => { console.log('closed'); process.exit(0); });`;
+
+export class MeshCluster extends TestCluster {
+  override readonly name: string = `tm${randomBytes(3).toString('hex')}`;
+  override readonly stateDir = join(this.base, 'state', this.name);
+
+  exec(pod: string, script: string, ...args: string[]) {
+    return this.cli(['exec', pod, '--', 'node', '-e', script, ...args], undefined, 30_000);
+  }
+
+  /** A long-running `ambit exec`, with its output collected as it comes. */
+  spawnExec(pod: string, script: string, ...args: string[]): { child: ChildProcessWithoutNullStreams; output: () => string } {
+    const child = spawn(process.execPath, [CLI, 'exec', '--cluster', this.name, pod, '--', 'node', '-e', script, ...args], {
+      env: { ...process.env, AMBIT_STATE_DIR: join(this.base, 'state') },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (out += d));
+    return { child, output: () => out };
+  }
+
+  netns(name: string): string {
+    return join(this.stateDir, 'netns', name);
+  }
+
+  /** Runs a node script inside a node's network namespace (where ztunnel's 15000/15020/15021 listen). */
+  inNode(node: string, script: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile('nsenter', [`--net=${this.netns(node)}`, '--', process.execPath, '-e', script, ...args], { timeout: 20_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  }
+
+  async metrics(node: string): Promise<string> {
+    const r = await this.inNode(node, `fetch('http://127.0.0.1:15020/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`);
+    if (r.code !== 0) throw new Error(`metrics of ${node}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  ztunnelLog(node: string): Promise<string> {
+    return this.ok(['logs', 'ztunnel', '--node', node]);
+  }
+
+  async component(name: string, node?: string): Promise<{ pid: number; restarts: number; healthy: boolean }> {
+    const status = JSON.parse(await this.ok(['status', '-o', 'json'])) as { components: { name: string; node?: string; pid: number; restarts: number; healthy: boolean }[] };
+    const c = status.components.find((x) => x.name === name && x.node === node);
+    if (!c) throw new Error(`component ${name}${node ? ` on ${node}` : ''} not in status`);
+    return c;
+  }
+
+  /**
+   * The base leak check, minus processes of other clusters running at the same time: once this cluster's
+   * namespaces are gone, the kernel may reuse their inode numbers for another cluster's namespaces.
+   */
+  override leftovers(): string[] {
+    return super.leftovers().filter((l) => !(/\/state\/t[0-9a-z]+\//.test(l) && !l.includes(this.base)));
+  }
+
+  apply(name: string, yaml: string): Promise<string> {
+    return this.ok(['apply', '-f', this.manifest(name, yaml)]);
+  }
+}
+
+/** The Prometheus samples of one metric whose labels include every given label=value. */
+export function samples(text: string, metric: string, labels: Record<string, string>): number[] {
+  const out: number[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(metric + '{')) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) out.push(Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+}
