@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `ambit` command line. Each command lives in its own file under ./commands and registers itself here, so
+// The `ambit` command line. Each command lives in its own file under ./commands and registers itself there, so
 // components can add commands without touching each other.
 import { Command } from 'commander';
 import { registerCommands } from './commands/index.js';
@@ -10,9 +10,9 @@ program
   .description('Sidecarless service mesh that speaks Istio ambient APIs')
   .version('0.1.0')
   .showHelpAfterError();
-registerCommands(program);
-
-program.parseAsync(process.argv).catch((err: unknown) => {
+registerCommands(program, process.argv)
+  .then(() => program.parseAsync(process.argv))
+  .catch((err: unknown) => {
   process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -1,21 +1,28 @@
 import type { Command } from 'commander';
-import { register as upCommand } from './up.js';
-import { register as applyCommand } from './apply.js';
-import { register as deleteCommand } from './delete.js';
-import { register as getCommand } from './get.js';
-import { register as execCommand } from './exec.js';
-import { register as logsCommand } from './logs.js';
-import { register as statusCommand } from './status.js';
-import { register as downCommand } from './down.js';
-import { register as configCommand } from './config.js';
-import { register as controlplaneCommand } from './controlplane.js';
-import { register as ztunnelCommand } from './ztunnel.js';
 
-// One line per command module; keep in the order `ambit --help` should list them.
-const modules: ((program: Command) => void)[] = [
-  upCommand, applyCommand, deleteCommand, getCommand, execCommand, logsCommand, statusCommand, downCommand, configCommand, controlplaneCommand, ztunnelCommand,
-];
+type CommandModule = { register(program: Command): void };
 
-export function registerCommands(program: Command): void {
-  for (const register of modules) register(program);
+// One entry per command module, in the order `ambit --help` lists them. Modules are imported lazily: a long-running
+// process such as `ambit ztunnel` then loads only its own code (the YAML, zod and x509 libraries of other commands
+// would otherwise add tens of MB to every proxy's RSS).
+const modules: Record<string, () => Promise<CommandModule>> = {
+  up: () => import('./up.js'),
+  apply: () => import('./apply.js'),
+  delete: () => import('./delete.js'),
+  get: () => import('./get.js'),
+  exec: () => import('./exec.js'),
+  logs: () => import('./logs.js'),
+  status: () => import('./status.js'),
+  down: () => import('./down.js'),
+  config: () => import('./config.js'),
+  controlplane: () => import('./controlplane.js'),
+  ztunnel: () => import('./ztunnel.js'),
+};
+
+/** Registers the command named in `argv` alone when it is known, otherwise every command (for help and errors). */
+export async function registerCommands(program: Command, argv: string[]): Promise<void> {
+  const named = argv[2];
+  const wanted = named !== undefined && Object.hasOwn(modules, named) ? [named] : Object.keys(modules);
+  const loaded = await Promise.all(wanted.map((name) => modules[name]!()));
+  for (const m of loaded) m.register(program);
 }
