@@ -85,10 +85,23 @@ export async function dialHbone(opts: DialOptions): Promise<http2.ClientHttp2Ses
         ? { destination: opts.destination, sourceAddress: opts.sourceAddress }
         : { destination: opts.destination };
       transport = await (opts.createConnection ?? defaultConnection)(target);
-      if (transport instanceof net.Socket) tuneTcp(transport);
+      if (transport instanceof net.Socket) {
+        const tcp = transport;
+        tuneTcp(tcp);
+        if (tcp.connecting) {
+          await new Promise<void>((resolve, reject) => {
+            tcp.once('connect', resolve);
+            tcp.once('error', reject);
+          });
+        }
+      }
       phase = 'tls';
       const sock = tls.connect({ socket: transport, ...clientTlsOptions(opts.certificate, opts.expectedIdentities) });
       tlsSocket = sock;
+      // Destroying a TLSSocket does not close the transport it wraps; left open, a transport whose peer hung up
+      // keeps signalling the event loop with nobody reading it (a busy loop). Tie their lifetimes together.
+      const t = transport;
+      sock.once('close', () => t.destroy());
       await new Promise<void>((resolve, reject) => {
         sock.once('secureConnect', resolve);
         sock.once('error', reject);

@@ -34,7 +34,10 @@ function abort(s: Duplex): void {
     s.destroy(new Error('HBONE peer connection reset'));
     return;
   }
-  if (s instanceof net.Socket && typeof s.resetAndDestroy === 'function' && !s.connecting) {
+  // resetAndDestroy() only on a socket whose writable side is still open: once end() has queued a shutdown,
+  // libuv refuses the reset (EINVAL) and Node then leaves the handle open, which spins the event loop when the
+  // peer hangs up. After our FIN the peer has seen EOF anyway, so a plain destroy is enough.
+  if (s instanceof net.Socket && !s.connecting && !s.writableEnded) {
     s.resetAndDestroy();
     return;
   }

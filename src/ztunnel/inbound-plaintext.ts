@@ -3,13 +3,10 @@
 // by the control plane as a DENY with `notPrincipals: [presence]`) refuses it. There is no HTTP layer to carry an
 // error: a denied connection is simply closed.
 import type * as net from 'node:net';
-import { formatAuthority } from '../hbone/headers.js';
-import { originalDst } from '../inpod/netns.js';
 import type { ConnectionInfo, ResponseFlag } from '../telemetry/connection.js';
 import { DENIED_PREFIX, evaluate, type RbacConnection } from './rbac.js';
-import { normalizeIp } from './state.js';
 import { inboundService, localWorkloadError, type PodScope } from './pod-scope.js';
-import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serviceRef } from './upstream.js';
+import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, redirectedEndpoints, relay, serviceRef } from './upstream.js';
 
 export class InboundPlaintextProxy {
   constructor(private readonly scope: PodScope) {}
@@ -29,20 +26,10 @@ export class InboundPlaintextProxy {
 
   private async serve(client: net.Socket): Promise<void> {
     const { state, telemetry, config, log } = this.scope;
-    const srcIp = normalizeIp(client.remoteAddress ?? '') ?? '';
-    const srcAddr = formatAuthority(srcIp, client.remotePort ?? 0);
-    let dstIp: string;
-    let port: number;
-    try {
-      const orig = originalDst(client);
-      dstIp = normalizeIp(orig.address) ?? orig.address;
-      port = orig.port;
-    } catch (e) {
-      telemetry.failed({ direction: 'inbound', srcAddr, dstAddr: 'unknown' }, { message: `failed to get original destination: ${errorText(e)}`, flag: '-' });
-      client.destroy();
-      return;
-    }
-    const dstAddr = formatAuthority(dstIp, port);
+    const ends = redirectedEndpoints(client, 'inbound', telemetry);
+    if (!ends) return;
+    const { srcIp, srcAddr, dstIp, dstAddr } = ends;
+    const port = ends.dstPort;
     const local = await this.scope.localWorkload();
     if (!local) {
       telemetry.failed({ direction: 'inbound', srcAddr, dstAddr }, { message: localWorkloadError(this.scope.pod), flag: '-' });

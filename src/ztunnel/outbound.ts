@@ -7,12 +7,10 @@
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { buildBaggage, formatAuthority } from '../hbone/headers.js';
-import { originalDst } from '../inpod/netns.js';
 import type { Service, Workload } from '../model/xds-types.js';
 import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemetry/connection.js';
-import { normalizeIp } from './state.js';
 import { hboneFailureFlag, localWorkloadError, type PodScope } from './pod-scope.js';
-import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serviceRef, workloadIp } from './upstream.js';
+import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, redirectedEndpoints, relay, serviceRef, workloadIp } from './upstream.js';
 
 type Route =
   | { kind: 'hbone'; workload: Workload; ip: string; targetPort: number; service?: Service }
@@ -55,20 +53,9 @@ export class OutboundProxy {
 
   private async serve(client: net.Socket): Promise<void> {
     const { telemetry } = this.scope;
-    const srcIp = normalizeIp(client.remoteAddress ?? '') ?? '';
-    const srcAddr = formatAuthority(srcIp, client.remotePort ?? 0);
-    let dstIp: string;
-    let dstPort: number;
-    try {
-      const orig = originalDst(client);
-      dstIp = normalizeIp(orig.address) ?? orig.address;
-      dstPort = orig.port;
-    } catch (e) {
-      telemetry.failed({ direction: 'outbound', srcAddr, dstAddr: 'unknown' }, { message: `failed to get original destination: ${errorText(e)}`, flag: '-' });
-      client.destroy();
-      return;
-    }
-    const dstAddr = formatAuthority(dstIp, dstPort);
+    const ends = redirectedEndpoints(client, 'outbound', telemetry);
+    if (!ends) return;
+    const { srcIp, srcAddr, dstIp, dstPort, dstAddr } = ends;
     const fail = (message: string, flag: ResponseFlag = '-') => {
       telemetry.failed({ direction: 'outbound', srcAddr, dstAddr }, { message, flag });
       client.resetAndDestroy();

@@ -6,7 +6,10 @@ import { copyBidirectional, type CopyResult } from '../hbone/copy.js';
 import type { PodNetns } from '../inpod/netns.js';
 import { bytesToIp } from '../model/authorization.js';
 import type { Service, Workload } from '../model/xds-types.js';
-import type { PeerWorkload } from '../telemetry/connection.js';
+import type { ConnectionTelemetry, PeerWorkload } from '../telemetry/connection.js';
+import { formatAuthority } from '../hbone/headers.js';
+import { originalDst } from '../inpod/netns.js';
+import { normalizeIp } from './state.js';
 
 /** Ports the proxy itself owns in the pod; a request to them would loop (ztunnel's `illegal_ports`). */
 export const RECURSIVE_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008]);
@@ -80,4 +83,31 @@ export function relay(a: Duplex, b: Duplex): Promise<CopyResult> {
   const done = copyBidirectional(a, b);
   for (const [src, dst] of [[a, b], [b, a]] as const) if (src.readableEnded && !dst.writableEnded && !dst.destroyed) dst.end();
   return done;
+}
+
+/** Where a connection the capture rules redirected to us came from and was going. */
+export interface RedirectedEndpoints {
+  srcIp: string;
+  srcAddr: string;
+  dstIp: string;
+  dstPort: number;
+  dstAddr: string;
+}
+
+/**
+ * Reads the source and the original destination (SO_ORIGINAL_DST) of a redirected connection. When the kernel has no
+ * original destination the failure is reported, the socket destroyed and `undefined` returned.
+ */
+export function redirectedEndpoints(client: net.Socket, direction: 'inbound' | 'outbound', telemetry: ConnectionTelemetry): RedirectedEndpoints | undefined {
+  const srcIp = normalizeIp(client.remoteAddress ?? '') ?? '';
+  const srcAddr = formatAuthority(srcIp, client.remotePort ?? 0);
+  try {
+    const orig = originalDst(client);
+    const dstIp = normalizeIp(orig.address) ?? orig.address;
+    return { srcIp, srcAddr, dstIp, dstPort: orig.port, dstAddr: formatAuthority(dstIp, orig.port) };
+  } catch (e) {
+    telemetry.failed({ direction, srcAddr, dstAddr: 'unknown' }, { message: `failed to get original destination: ${errorText(e)}`, flag: '-' });
+    client.destroy();
+    return undefined;
+  }
 }

@@ -158,3 +158,30 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** A 2-replica echo Deployment (ECHO_SERVER on 8080) and its Service `echo` on port 80, with the given readiness probe. */
+export function echoManifest(probe: 'httpGet' | 'tcpSocket'): string {
+  return `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      containers:
+      - name: echo
+        command: [node, -e, "${ECHO_SERVER}"]
+        env: [{name: PORT, value: "8080"}]
+        readinessProbe: {${probe}: {port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  selector: {app: echo}
+  ports: [{port: 80, targetPort: 8080}]
+`;
+}

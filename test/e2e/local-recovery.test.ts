@@ -2,31 +2,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { ECHO_SERVER, FETCH, TestCluster, eventually } from './local-harness.js';
+import { FETCH, echoManifest, TestCluster, eventually } from './local-harness.js';
 
-const ECHO = `
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      containers:
-      - name: echo
-        command: [node, -e, "${ECHO_SERVER}"]
-        env: [{name: PORT, value: "8080"}]
-        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo}
-spec:
-  selector: {app: echo}
-  ports: [{port: 80, targetPort: 8080}]
-`;
+const ECHO = echoManifest('tcpSocket');
 
 describe('two clusters side by side', () => {
   const a = new TestCluster();

@@ -3,33 +3,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { ECHO_SERVER, FETCH, TestCluster, hostSnapshot } from './local-harness.js';
+import { FETCH, echoManifest, TestCluster, hostSnapshot } from './local-harness.js';
 
 const NOBODY = { uid: 65534, gid: 65534 };
 
-const ECHO = `
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: echo}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      containers:
-      - name: echo
-        command: [node, -e, "${ECHO_SERVER}"]
-        env: [{name: PORT, value: "8080"}]
-        readinessProbe: {httpGet: {port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo}
-spec:
-  selector: {app: echo}
-  ports: [{port: 80, targetPort: 8080}]
-`;
+const ECHO = echoManifest('httpGet');
 
 describe('rootless local cluster', () => {
   const c = new TestCluster(NOBODY);

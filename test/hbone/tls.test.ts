@@ -45,7 +45,8 @@ test('client sends no SNI and negotiates TLS 1.3, h2 and a mesh cipher suite', a
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
     const port = (server.address() as net.AddressInfo).port;
-    const socket = tls.connect({ host: '127.0.0.1', port, ...clientTlsOptions(m.client, [SERVER_ID]) });
+    // As dialHbone does it: TLS over a transport we created, no host or servername given.
+    const socket = tls.connect({ socket: net.connect(port, '127.0.0.1'), ...clientTlsOptions(m.client, [SERVER_ID]) });
     await new Promise<void>((resolve, reject) => {
       socket.once('secureConnect', resolve);
       socket.once('error', reject);
