@@ -6,28 +6,17 @@ import type * as net from 'node:net';
 import type { ConnectionInfo, ResponseFlag } from '../telemetry/connection.js';
 import { DENIED_PREFIX, evaluate, type RbacConnection } from './rbac.js';
 import { inboundService, localWorkloadError, type PodScope } from './pod-scope.js';
-import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, redirectedEndpoints, relay, serviceRef } from './upstream.js';
+import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serveRedirected, type RedirectedEndpoints, serviceRef } from './upstream.js';
 
 export class InboundPlaintextProxy {
   constructor(private readonly scope: PodScope) {}
 
   handle(client: net.Socket): void {
-    client.on('error', () => {}); // the outcome is read from the copy result
-    // Before any await: a client that sends FIN while we route must keep its write side open for the reply
-    // (otherwise Node ends it on 'end' and the upstream's answer is lost).
-    client.allowHalfOpen = true;
-    client.setNoDelay(true);
-    this.scope.track(client);
-    this.serve(client).catch((e) => {
-      this.scope.log.error(`inbound plaintext connection failed unexpectedly: ${(e as Error).stack ?? e}`);
-      client.destroy();
-    });
+    serveRedirected(this.scope, client, 'inbound', 'inbound plaintext', (c, ends) => this.serve(c, ends));
   }
 
-  private async serve(client: net.Socket): Promise<void> {
+  private async serve(client: net.Socket, ends: RedirectedEndpoints): Promise<void> {
     const { state, telemetry, config, log } = this.scope;
-    const ends = redirectedEndpoints(client, 'inbound', telemetry);
-    if (!ends) return;
     const { srcIp, srcAddr, dstIp, dstAddr } = ends;
     const port = ends.dstPort;
     const local = await this.scope.localWorkload();

@@ -10,7 +10,7 @@ import { buildBaggage, formatAuthority } from '../hbone/headers.js';
 import type { Service, Workload } from '../model/xds-types.js';
 import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemetry/connection.js';
 import { hboneFailureFlag, localWorkloadError, type PodScope } from './pod-scope.js';
-import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, redirectedEndpoints, relay, serviceRef, workloadIp } from './upstream.js';
+import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serveRedirected, type RedirectedEndpoints, serviceRef, workloadIp } from './upstream.js';
 
 type Route =
   | { kind: 'hbone'; workload: Workload; ip: string; targetPort: number; service?: Service }
@@ -39,22 +39,11 @@ export class OutboundProxy {
 
   /** Serves one accepted connection; never throws (every failure is logged and closes the connection). */
   handle(client: net.Socket): void {
-    client.on('error', () => {}); // the outcome is read from the copy result
-    // Before any await: a client that sends FIN while we route must keep its write side open for the reply
-    // (otherwise Node ends it on 'end' and the upstream's answer is lost).
-    client.allowHalfOpen = true;
-    client.setNoDelay(true);
-    this.scope.track(client);
-    this.serve(client).catch((e) => {
-      this.scope.log.error(`outbound connection failed unexpectedly: ${(e as Error).stack ?? e}`);
-      client.destroy();
-    });
+    serveRedirected(this.scope, client, 'outbound', 'outbound', (c, ends) => this.serve(c, ends));
   }
 
-  private async serve(client: net.Socket): Promise<void> {
+  private async serve(client: net.Socket, ends: RedirectedEndpoints): Promise<void> {
     const { telemetry } = this.scope;
-    const ends = redirectedEndpoints(client, 'outbound', telemetry);
-    if (!ends) return;
     const { srcIp, srcAddr, dstIp, dstPort, dstAddr } = ends;
     const fail = (message: string, flag: ResponseFlag = '-') => {
       telemetry.failed({ direction: 'outbound', srcAddr, dstAddr }, { message, flag });

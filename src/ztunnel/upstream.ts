@@ -10,6 +10,7 @@ import type { ConnectionTelemetry, PeerWorkload } from '../telemetry/connection.
 import { formatAuthority } from '../hbone/headers.js';
 import { originalDst } from '../inpod/netns.js';
 import { normalizeIp } from './state.js';
+import type { PodScope } from './pod-scope.js';
 
 /** Ports the proxy itself owns in the pod; a request to them would loop (ztunnel's `illegal_ports`). */
 export const RECURSIVE_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008]);
@@ -110,4 +111,29 @@ export function redirectedEndpoints(client: net.Socket, direction: 'inbound' | '
     client.destroy();
     return undefined;
   }
+}
+
+/**
+ * Serves one connection the capture rules redirected to a listener (15001, 15006): prepares the socket, reads its
+ * endpoints and hands both to `serve`. Never throws: an unexpected failure is logged and closes the connection.
+ */
+export function serveRedirected(
+  scope: PodScope,
+  client: net.Socket,
+  direction: 'inbound' | 'outbound',
+  label: string,
+  serve: (client: net.Socket, ends: RedirectedEndpoints) => Promise<void>,
+): void {
+  client.on('error', () => {}); // the outcome is read from the copy result
+  // Before any await: a client that sends FIN while we route must keep its write side open for the reply
+  // (otherwise Node ends it on 'end' and the upstream's answer is lost).
+  client.allowHalfOpen = true;
+  client.setNoDelay(true);
+  scope.track(client);
+  const ends = redirectedEndpoints(client, direction, scope.telemetry);
+  if (!ends) return;
+  serve(client, ends).catch((e) => {
+    scope.log.error(`${label} connection failed unexpectedly: ${(e as Error).stack ?? e}`);
+    client.destroy();
+  });
 }

@@ -22,6 +22,14 @@ export interface CliResult {
 export const ECHO_SERVER = `require('http').createServer((q, s) => s.end(process.env.HOSTNAME)).listen(Number(process.env.PORT))`;
 /** Prints the body of GET argv[1], or the error and exit code 1. */
 export const FETCH = `fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).then((r) => r.text()).then((t) => console.log(t), (e) => { console.error(String(e.cause ?? e)); process.exit(1); })`;
+/** One TCP round trip to argv[1]:argv[2]: prints the echoed line; exit 1 with the reason when the proxy closes it. */
+export const TCP_ROUND_TRIP = `const s = require('net').connect({ host: process.argv[1], port: Number(process.argv[2]) });
+let got = '';
+s.setTimeout(5000, () => { console.error('timeout'); process.exit(1); });
+s.on('connect', () => s.write('ping\\n'));
+s.on('data', (d) => { got += d; if (got.includes('\\n')) { console.log(got.trim()); process.exit(0); } });
+s.on('error', (e) => { console.error(e.code || e.message); process.exit(1); });
+s.on('close', () => { console.error('closed'); process.exit(1); });`;
 /** Prints the A records of argv[1] as JSON, or the error code and exit code 2. */
 export const LOOKUP = `require('dns').lookup(process.argv[1], { all: true, family: 4 }, (e, a) => { if (e) { console.error(e.code); process.exit(2); } console.log(JSON.stringify(a.map((x) => x.address).sort())); })`;
 

@@ -9,8 +9,8 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { isCaptured } from '../../src/cni/capture.js';
 import { MeshCa } from '../../src/controlplane/ca.js';
 import { createCsr, generateKeyPair, privateKeyToPem } from '../../src/identity/certs.js';
-import { FETCH, LOOKUP, eventually, hostSnapshot } from './local-harness.js';
-import { MeshCluster, TCP_HOLD, TCP_ROUND_TRIP, samples } from './mesh-harness.js';
+import { FETCH, LOOKUP, TCP_ROUND_TRIP, eventually, hostSnapshot } from './local-harness.js';
+import { MeshCluster, TCP_HOLD, samples } from './mesh-harness.js';
 
 const ECHO = (name: string, ns: string, node: string, sa = 'default') => `
 apiVersion: v1

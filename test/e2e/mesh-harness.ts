@@ -8,14 +8,6 @@ import { TestCluster } from './local-harness.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-/** One TCP round trip to argv[1]:argv[2]: prints the echoed line; exit 1 with the reason when the proxy closes it. */
-export const TCP_ROUND_TRIP = `const s = require('net').connect({ host: process.argv[1], port: Number(process.argv[2]) });
-let got = '';
-s.setTimeout(5000, () => { console.error('timeout'); process.exit(1); });
-s.on('connect', () => s.write('ping\\n'));
-s.on('data', (d) => { got += d; if (got.includes('\\n')) { console.log(got.trim()); process.exit(0); } });
-s.on('error', (e) => { console.error(e.code || e.message); process.exit(1); });
-s.on('close', () => { console.error('closed'); process.exit(1); });`;
 
 /** Holds one TCP connection to argv[1]:argv[2], echoing a line every 200 ms: prints `pong N`, then `closed`. */
 export const TCP_HOLD = `const s = require('net').connect({ host: process.argv[1], port: Number(process.argv[2]) });
