@@ -1,8 +1,9 @@
 // HBONE data-path benchmark on loopback:
 //   load client -> TCP -> client proxy (HbonePool) => mTLS/HTTP2 CONNECT => HboneServer -> TCP -> sink / echo
 // The load generator, the client proxy and the server side (HBONE server, sink, echo) are separate processes, as
-// they would be on real nodes (3 processes share the 2 cores here). Reports single-stream throughput and 1 KiB request/response latency, with Node's default HTTP/2
-// windows and with the HBONE tuning. Usage: npm run bench:hbone [-- --seconds 3 --rounds 3000]
+// they would be on real nodes (3 processes share the 2 cores here). Reports single-stream throughput and 1 KiB
+// request/response latency, with Node's default HTTP/2 windows and with the HBONE tuning.
+// Usage: npm run bench:hbone [-- --seconds 3 --rounds 3000 --modes direct,default,tuned --profile DIR]
 import { fork, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -165,8 +166,16 @@ async function clientSide(msg: { cert: CertMsg; ready: ServerReady }, tuning: Ht
   process.send!(ready);
 }
 
-async function startChild<T>(role: 'server' | 'client', tuning: 'default' | 'tuned', msg: unknown): Promise<{ child: ChildProcess; ready: T }> {
-  const child = fork(fileURLToPath(import.meta.url), [`--${role}`, tuning], { stdio: 'inherit' });
+function textArg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+async function startChild<T>(role: 'server' | 'client', mode: string, tuning: 'default' | 'tuned', msg: unknown): Promise<{ child: ChildProcess; ready: T }> {
+  const profileDir = textArg('profile');
+  // --profile DIR: V8 CPU profiles of the proxies (written when they exit), for bench/profile-top.ts.
+  const execArgv = profileDir ? [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${mode}-${role}.cpuprofile`] : process.execArgv;
+  const child = fork(fileURLToPath(import.meta.url), [`--${role}`, tuning], { stdio: 'inherit', execArgv });
   child.send(msg as object);
   const ready = await new Promise<T>((resolve, reject) => {
     child.once('message', (m) => resolve(m as T));
@@ -183,14 +192,15 @@ async function main(): Promise<void> {
   const clientCert = await issueWorkloadCertificate(ca, CLIENT_ID, 3600);
   console.log(`HBONE loopback benchmark (Node ${process.version}, ${seconds}s bulk, ${rounds} x 1 KiB ping-pong)`);
   console.log('mode      | bulk Gbit/s | 1KiB rps | p50 µs  | p99 µs');
-  for (const mode of ['direct', 'default', 'tuned'] as const) {
+  const modes = (textArg('modes') ?? 'direct,default,tuned').split(',');
+  for (const mode of (['direct', 'default', 'tuned'] as const).filter((m) => modes.includes(m))) {
     const tuning = mode === 'default' ? 'default' : 'tuned';
     const pem = (c: WorkloadCertificate): CertMsg => ({ keyPem: c.keyPem, chainPem: c.chainPem, rootPems: c.rootPems });
-    const server = await startChild<ServerReady>('server', tuning, pem(serverCert));
+    const server = await startChild<ServerReady>('server', mode, tuning, pem(serverCert));
     const children = [server.child];
     let ports: ClientReady = server.ready;
     if (mode !== 'direct') {
-      const client = await startChild<ClientReady>('client', tuning, { cert: pem(clientCert), ready: server.ready });
+      const client = await startChild<ClientReady>('client', mode, tuning, { cert: pem(clientCert), ready: server.ready });
       children.push(client.child);
       ports = client.ready;
     }
@@ -199,12 +209,14 @@ async function main(): Promise<void> {
     console.log(
       `${mode.padEnd(9)} | ${gbps.toFixed(2).padStart(11)} | ${lat.rps.toFixed(0).padStart(8)} | ${lat.p50.toFixed(0).padStart(7)} | ${lat.p99.toFixed(0).padStart(7)}`,
     );
-    for (const c of children) c.kill();
+    await Promise.all(children.map((c) => new Promise((r) => (c.once('exit', r), c.kill()))));
   }
 }
 
 const role = process.argv.includes('--server') ? 'server' : process.argv.includes('--client') ? 'client' : undefined;
 if (role) {
+  // A clean exit on kill, so that --cpu-prof gets to write its profile.
+  process.once('SIGTERM', () => process.exit(0));
   const tuning = process.argv[process.argv.indexOf(`--${role}`) + 1] === 'default' ? NODE_DEFAULT_TUNING : HBONE_TUNING;
   process.once('message', (m) =>
     void (role === 'server' ? serverSide(m as CertMsg, tuning) : clientSide(m as { cert: CertMsg; ready: ServerReady }, tuning)),

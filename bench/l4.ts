@@ -7,16 +7,17 @@
 // For each: single-stream throughput (iperf3), latency at a fixed rate from the scheduled send time, new
 // connections per second, and each proxy's CPU per 1000 requests and RSS idle / under load.
 //
-//   node dist/bench/l4.js [--quick] [--tiny] [--json FILE] [--scenarios direct,ambit,haproxy] [--no-pin]
+//   node dist/bench/l4.js [--quick] [--tiny] [--json FILE] [--scenarios direct,ambit,haproxy] [--no-pin] [--profile DIR]
 // Needs root (the local cluster), iperf3 and haproxy (Debian packages). Method and results: docs/performance.md.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { BenchCluster, type PodInfo } from './l4/cluster.js';
 import { startHaproxy, writeHaproxyConfigs, type HaproxyProcess } from './l4/haproxy.js';
-import { newConnections, pacedRoundTrips, throughputGbps } from './l4/load.js';
+import { newConnections, pacedRoundTrips, runInNetns, throughputGbps } from './l4/load.js';
 import { RssPeaks, cpuSeconds, pidsInNetns, pin, rssMb } from './l4/proc.js';
 import { SCENARIOS, formatReport, median, type L4Report, type ProxyFigures, type Scenario, type ScenarioMetrics, type ScenarioResult } from './l4/report.js';
 
@@ -57,7 +58,7 @@ interface Path {
   /** host:port of the TCP echo and the iperf3 server as the client dials them. */
   echo: { host: string; port: number };
   iperf: { host: string; port: number };
-  proxies: { role: string; pid: number; side: Side }[];
+  proxies: { role: string; pid: number; side: Side; /** Node netns of a ztunnel, whose admin port serves CPU profiles. */ adminNetns?: string }[];
   /** The server pod's processes (pinned with the server side). */
   apps: number[];
 }
@@ -103,7 +104,29 @@ class Bench {
     private readonly phases: Phases,
     private readonly pinning: boolean,
     private readonly log: (line: string) => void,
+    private readonly profileDir?: string,
   ) {}
+
+  /**
+   * With --profile: takes a CPU profile of every ztunnel of the path over the next `seconds` (admin
+   * `/debug/pprof/profile`), written to `<dir>/<scenario>-<phase>-<node>.cpuprofile`. Resolves when all are written.
+   */
+  private profile(scenario: Scenario, phase: string, seconds: number, path: Path): Promise<void> {
+    const dir = this.profileDir;
+    if (!dir) return Promise.resolve();
+    const fetchProfile = `fetch('http://127.0.0.1:15000/debug/pprof/profile?seconds=${seconds}').then(async (r) => { const t = await r.text(); if (!r.ok) throw new Error(t); process.stdout.write(t); })`;
+    return Promise.all(
+      path.proxies.filter((x) => x.adminNetns).map(async (x) => {
+        const file = join(dir, `${scenario}-${phase}-${x.role.replace(/\W+/g, '_')}.cpuprofile`);
+        try {
+          writeFileSync(file, await runInNetns(x.adminNetns!, [process.execPath, '-e', fetchProfile], { timeoutMs: (seconds + 30) * 1000 }));
+          this.log(`${scenario}: profile of ${x.role} during ${phase}: ${file}`);
+        } catch (err) {
+          this.log(`${scenario}: no profile of ${x.role} during ${phase}: ${(err as Error).message}`);
+        }
+      }),
+    ).then(() => undefined);
+  }
 
   private get loadCpus(): string | undefined {
     return this.pinning ? CPU_OF.client : undefined;
@@ -143,21 +166,29 @@ class Bench {
       const requests = Math.round(p.qps * p.latencySeconds);
       const loadPeaks = new RssPeaks(pids);
       const cpuBefore = pids.map(cpuSeconds);
+      const latencyProfile = this.profile(name, 'latency', p.latencySeconds, path);
       const latency = await pacedRoundTrips(path.client.netnsPath, target, { ...paced, requests });
       const cpuUsed = pids.map((pid, i) => cpuSeconds(pid) - cpuBefore[i]!);
       const loadRss = loadPeaks.stop();
+      await latencyProfile;
       if (latency.failed > requests / 100) this.log(`${name}: warning: ${latency.failed} of ${requests} round trips failed: ${JSON.stringify(latency.counts)}`);
 
       this.log(`${name}: new connections for ${p.connRateMs} ms (≤ ${p.connRateMax})`);
+      const connsProfile = this.profile(name, 'connrate', p.connRateMs / 1000, path);
+      const cpuBeforeConns = pids.map(cpuSeconds);
       const conns = await newConnections(path.client.netnsPath, path.echo.host, path.echo.port, {
         payload: p.payload, concurrency: p.connRateConcurrency, durationMs: p.connRateMs, maxConnections: p.connRateMax, cpus: this.loadCpus,
       });
+      const cpuPerConn = pids.map((pid, i) => ((cpuSeconds(pid) - cpuBeforeConns[i]!) * 1000) / Math.max(1, conns.completed + conns.failed));
+      await connsProfile;
       if (conns.failed > 0) this.log(`${name}: warning: ${conns.failed} new connections failed: ${JSON.stringify(conns.errors)}`);
 
       const runs: number[] = [];
       for (let i = 0; i < p.throughputRuns; i++) {
         this.log(`${name}: single-stream throughput run ${i + 1}/${p.throughputRuns}, ${p.throughputSeconds}s`);
+        const throughputProfile = i === 0 ? this.profile(name, 'throughput', p.throughputSeconds, path) : undefined;
         runs.push(await throughputGbps(path.client.netnsPath, path.iperf.host, path.iperf.port, p.throughputSeconds, this.loadCpus));
+        await throughputProfile;
       }
       const peak = peaks.stop();
 
@@ -174,6 +205,7 @@ class Bench {
         const proxies: ProxyFigures[] = path.proxies.map((x, i) => ({
           role: x.role,
           cpu_vcpu_per_1k_rps: cpuUsed[i]! / (latency.requests / 1000),
+          cpu_ms_per_new_conn: cpuPerConn[i]!,
           rss_mb_idle: idle[i]!,
           rss_mb_load: loadRss[i]!,
           rss_mb_peak: peak[i]!,
@@ -232,8 +264,10 @@ async function main(): Promise<number> {
     .option('--json <file>', 'also write {"l4": {"direct", "ambit", "haproxy"}} to FILE')
     .option('--scenarios <list>', 'comma-separated subset of direct,ambit,haproxy', parseScenarios, [...SCENARIOS])
     .option('--no-pin', 'do not pin load generators and proxies to separate CPUs')
+    .option('--profile <dir>', 'write CPU profiles of both ztunnels for each phase to DIR (profiling slows them: not for reported figures)')
     .parse();
-  const opts = program.opts<{ quick?: boolean; tiny?: boolean; json?: string; scenarios: Scenario[]; pin: boolean }>();
+  const opts = program.opts<{ quick?: boolean; tiny?: boolean; json?: string; scenarios: Scenario[]; pin: boolean; profile?: string }>();
+  if (opts.profile) mkdirSync(opts.profile, { recursive: true });
   const phases = opts.tiny ? TINY : opts.quick ? QUICK : FULL;
   const pinning = opts.pin && os.cpus().length >= 2;
   const log = (line: string): void => void process.stderr.write(`[l4] ${line}\n`);
@@ -257,7 +291,7 @@ async function main(): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const bench = new Bench(phases, pinning, log);
+  const bench = new Bench(phases, pinning, log, opts.profile);
   try {
     log(`starting local cluster ${cluster.name} (state in ${cluster.base})`);
     await cluster.up(manifest(), 120);
@@ -311,17 +345,17 @@ async function main(): Promise<number> {
       try {
         const client = await cluster.pod('bench-ambit', 'client');
         const server = await cluster.pod('bench-ambit', 'server');
-        const ztunnel = (node: string, side: Side): Path['proxies'][number] => {
+        const ztunnel = async (node: string, side: Side): Promise<Path['proxies'][number]> => {
           const c = status.components.find((x) => x.name === 'ztunnel' && x.node === node);
           if (!c) throw new Error(`the local cluster runs no ztunnel on ${node}`);
           if (!c.pid || !c.healthy) throw new Error(`ztunnel on ${node} is not healthy: ${c.healthMessage ?? JSON.stringify(c.state)}`);
-          return { role: `ztunnel ${node}`, pid: c.pid, side };
+          return { role: `ztunnel ${node}`, pid: c.pid, side, adminNetns: await cluster.nodeNetns(node) };
         };
         results.ambit = await bench.measure('ambit', {
           client,
           echo: { host: server.ip, port: ECHO_PORT },
           iperf: { host: server.ip, port: IPERF_PORT },
-          proxies: [ztunnel(client.node, 'client'), ztunnel(server.node, 'server')],
+          proxies: [await ztunnel(client.node, 'client'), await ztunnel(server.node, 'server')],
           apps: serverApps(server),
         }, true);
       } catch (err) {

@@ -196,7 +196,8 @@ typedef struct {
   int netns_fd;
   int domain;
   int type;
-  int fd;
+  int *fds;
+  int count;
   int err;
   const char *failed;
 } socket_request_t;
@@ -209,26 +210,36 @@ static void *socket_in_netns_thread(void *arg) {
     req->failed = "setns";
     return NULL;
   }
-  req->fd = socket(req->domain, req->type | SOCK_CLOEXEC, 0);
-  if (req->fd < 0) {
-    req->err = errno;
-    req->failed = "socket";
+  for (int i = 0; i < req->count; i++) {
+    req->fds[i] = socket(req->domain, req->type | SOCK_CLOEXEC, 0);
+    if (req->fds[i] < 0) {
+      req->err = errno;
+      req->failed = "socket";
+      while (i-- > 0) close(req->fds[i]);
+      return NULL;
+    }
   }
   return NULL;
 }
 
-// Returns the fd, or -1 with *err / *failed set.
-static int create_socket(int netns_fd, int domain, int type, int *err, const char **failed) {
+// Fills fds[0..count) with new sockets in the netns (the current one for netns_fd < 0). One helper thread
+// makes them all: the thread and its setns() cost far more than a socket(), so batches amortise them.
+// Returns false with *err / *failed set, and no fd left open, on failure.
+static bool create_sockets(int netns_fd, int domain, int type, int *fds, int count, int *err, const char **failed) {
   if (netns_fd < 0) {
-    int fd = socket(domain, type | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      *err = errno;
-      *failed = "socket";
+    for (int i = 0; i < count; i++) {
+      fds[i] = socket(domain, type | SOCK_CLOEXEC, 0);
+      if (fds[i] < 0) {
+        *err = errno;
+        *failed = "socket";
+        while (i-- > 0) close(fds[i]);
+        return false;
+      }
     }
-    return fd;
+    return true;
   }
-  socket_request_t req = {.netns_fd = netns_fd, .domain = domain, .type = type, .fd = -1, .err = 0,
-                          .failed = NULL};
+  socket_request_t req = {.netns_fd = netns_fd, .domain = domain, .type = type, .fds = fds, .count = count,
+                          .err = 0, .failed = NULL};
   pthread_attr_t attr;
   pthread_t thread;
   sigset_t all, old;
@@ -243,14 +254,15 @@ static int create_socket(int netns_fd, int domain, int type, int *err, const cha
   if (rc != 0) {
     *err = rc;
     *failed = "pthread_create";
-    return -1;
+    return false;
   }
   pthread_join(thread, NULL);
-  if (req.fd < 0) {
+  if (req.failed != NULL) {
     *err = req.err;
     *failed = req.failed;
+    return false;
   }
-  return req.fd;
+  return true;
 }
 
 typedef struct {
@@ -319,8 +331,8 @@ static int open_socket(napi_env env, int netns_fd, int domain, int type, const s
   char subject[64];
   if (netns_fd >= 0) snprintf(subject, sizeof subject, "netns fd %d", netns_fd);
   else snprintf(subject, sizeof subject, "current netns");
-  int fd = create_socket(netns_fd, domain, type | (o->nonblocking ? SOCK_NONBLOCK : 0), &err, &failed);
-  if (fd < 0) {
+  int fd;
+  if (!create_sockets(netns_fd, domain, type | (o->nonblocking ? SOCK_NONBLOCK : 0), &fd, 1, &err, &failed)) {
     throw_errno(env, err, failed, subject);
     return -1;
   }
@@ -469,31 +481,69 @@ static napi_value BindUdp(napi_env env, napi_callback_info info) {
   return fd < 0 ? NULL : make_int(env, fd);
 }
 
-// prepareConnect(netnsFd | -1, family 4|6, {mark, bindHost, bindPort, transparent, freebind}?) -> fd
-// of an unconnected TCP socket, bound when bindHost/bindPort is given. The connect itself is left to
-// net.Socket#connect on the adopted fd, so Node owns the whole connect (its 'connect' event, error
-// with address, timeout) exactly as for its own sockets.
+#define MAX_SOCKET_BATCH 256
+
+// tcpSockets(netnsFd | -1, family 4|6, count) -> [fd, ...]: `count` new TCP sockets in the netns, nothing
+// set on them yet, for prepareConnect. Made in one helper-thread trip (see create_sockets).
+static napi_value TcpSockets(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], result, value;
+  int32_t netns_fd, count;
+  int domain, err = 0, fds[MAX_SOCKET_BATCH];
+  const char *failed = NULL;
+  char subject[64];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) return throw_invalid(env, "tcpSockets(netnsFd, family, count)");
+  if (!arg_int32(env, argv[0], "netnsFd", &netns_fd) || !family_arg(env, argv[1], &domain) ||
+      !arg_int32(env, argv[2], "count", &count))
+    return NULL;
+  if (count < 1 || count > MAX_SOCKET_BATCH) return throw_invalid(env, "tcpSockets: count must be 1..256");
+  if (!create_sockets(netns_fd, domain, SOCK_STREAM, fds, count, &err, &failed)) {
+    if (netns_fd >= 0) snprintf(subject, sizeof subject, "netns fd %d", netns_fd);
+    else snprintf(subject, sizeof subject, "current netns");
+    return throw_errno(env, err, failed, subject);
+  }
+  napi_create_array_with_length(env, (size_t)count, &result);
+  for (int i = 0; i < count; i++) {
+    napi_create_int32(env, fds[i], &value);
+    napi_set_element(env, result, (uint32_t)i, value);
+  }
+  return result;
+}
+
+// prepareConnect(fd, family 4|6, {mark, bindHost, bindPort, transparent, freebind}?) -> fd: readies a socket
+// from tcpSockets for an outgoing connection (options applied, bound when bindHost/bindPort is given). The fd
+// is consumed: on failure it is closed before the error is thrown. The connect itself is left to
+// net.Socket#connect on the adopted fd, so Node owns the whole connect (its 'connect' event, error with
+// address, timeout) exactly as for its own sockets.
 static napi_value PrepareConnect(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  int32_t netns_fd;
-  int domain;
+  int32_t fd;
+  int domain, err;
+  const char *failed = NULL;
   socket_opts_t o;
   napi_value bind_host_value;
   bool has_bind_host, has_bind_port;
   uint32_t bind_port = 0;
-  char bind_host[64], where[96];
+  char bind_host[64], where[96], subject[32];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 2) return throw_invalid(env, "prepareConnect(netnsFd, family, opts?)");
+  if (argc < 2) return throw_invalid(env, "prepareConnect(fd, family, opts?)");
   napi_value opts = opts_arg(env, argc, argv, 2);
-  if (!arg_int32(env, argv[0], "netnsFd", &netns_fd) || !family_arg(env, argv[1], &domain) ||
-      !read_socket_opts(env, opts, &o) || !opt_get(env, opts, "bindHost", &bind_host_value, &has_bind_host) ||
-      !opt_uint32(env, opts, "bindPort", &bind_port, &has_bind_port))
+  if (!arg_int32(env, argv[0], "fd", &fd)) return NULL;
+  if (!family_arg(env, argv[1], &domain) || !read_socket_opts(env, opts, &o) ||
+      !opt_get(env, opts, "bindHost", &bind_host_value, &has_bind_host) ||
+      !opt_uint32(env, opts, "bindPort", &bind_port, &has_bind_port)) {
+    close(fd);
     return NULL;
+  }
   address_t addr;
   if (has_bind_host || has_bind_port) {
     if (has_bind_host) {
-      if (!arg_string(env, bind_host_value, "bindHost", bind_host, sizeof bind_host)) return NULL;
+      if (!arg_string(env, bind_host_value, "bindHost", bind_host, sizeof bind_host)) {
+        close(fd);
+        return NULL;
+      }
     } else {
       snprintf(bind_host, sizeof bind_host, "%s", domain == AF_INET ? "0.0.0.0" : "::");
     }
@@ -501,15 +551,19 @@ static napi_value PrepareConnect(napi_env env, napi_callback_info info) {
       char message[160];
       snprintf(message, sizeof message, "prepareConnect: bindHost '%s' port %u is not an IPv%d address and port",
                bind_host, bind_port, domain == AF_INET ? 4 : 6);
+      close(fd);
       return throw_invalid(env, message);
     }
   }
-  int fd = open_socket(env, netns_fd, domain, SOCK_STREAM, &o);
-  if (fd < 0) return NULL;
+  if ((err = apply_socket_opts(fd, domain, &o, &failed)) != 0) {
+    close(fd);
+    snprintf(subject, sizeof subject, "fd %d", fd);
+    return throw_errno(env, err, failed, subject);
+  }
   if (has_bind_host || has_bind_port) {
     format_hostport(bind_host, (int)bind_port, where, sizeof where);
     if (bind(fd, (struct sockaddr *)&addr.storage, addr.len) != 0) {
-      int err = errno;
+      err = errno;
       close(fd);
       return throw_errno(env, err, "bind", where);
     }
@@ -603,6 +657,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"socketInNetns", NULL, SocketInNetns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"listenTcp", NULL, ListenTcp, NULL, NULL, NULL, napi_enumerable, NULL},
       {"bindUdp", NULL, BindUdp, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpSockets", NULL, TcpSockets, NULL, NULL, NULL, napi_enumerable, NULL},
       {"prepareConnect", NULL, PrepareConnect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"originalDst", NULL, OriginalDst, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setMark", NULL, SetMark, NULL, NULL, NULL, napi_enumerable, NULL},

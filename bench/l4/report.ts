@@ -13,6 +13,8 @@ export interface LatencyMs {
 export interface ProxyFigures {
   role: string;
   cpu_vcpu_per_1k_rps: number;
+  /** CPU milliseconds per connection during the new-connections phase (connect, 1 KB echoed, close). */
+  cpu_ms_per_new_conn: number;
   rss_mb_idle: number;
   rss_mb_load: number;
   rss_mb_peak: number;
@@ -77,6 +79,15 @@ export function formatReport(report: L4Report, meta: string[]): string {
     }
     lines.push(row([s, fixed(m.throughput_gbps, 2), fixed(m.latency_ms.p50, 3), fixed(m.latency_ms.p90, 3), fixed(m.latency_ms.p99, 3),
       fixed(m.new_conn_per_s, 0), fixed(m.cpu_vcpu_per_1k_rps, 3), fixed(m.rss_mb_idle, 1), fixed(m.rss_mb_load, 1)]));
+  }
+
+  const proxyRows = SCENARIOS.flatMap((s) => {
+    const m = r[s];
+    return isMeasured(m) ? (m.proxies ?? []).map((x) => row([s, x.role, fixed(x.cpu_vcpu_per_1k_rps, 3), fixed(x.cpu_ms_per_new_conn, 3),
+      fixed(x.rss_mb_idle, 1), fixed(x.rss_mb_load, 1), fixed(x.rss_mb_peak, 1)])) : [];
+  });
+  if (proxyRows.length) {
+    lines.push('', row(['scenario', 'proxy', 'vCPU per 1k rps', 'CPU ms per new conn', 'RSS idle MB', 'RSS load MB', 'RSS peak MB']), row(Array(7).fill('---')), ...proxyRows);
   }
 
   const d = isMeasured(r.direct) ? r.direct : undefined;

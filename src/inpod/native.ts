@@ -58,8 +58,13 @@ export interface NativeAddon {
   listenTcp(netnsFd: number, host: string, port: number, opts?: ListenOptions): number;
   /** A bound, non-blocking UDP socket (dgram can adopt an fd but not bind it). */
   bindUdp(netnsFd: number, host: string, port: number, opts?: BindUdpOptions): number;
-  /** An unconnected TCP socket (bound if bindHost/bindPort given) for net.Socket#connect to finish. */
-  prepareConnect(netnsFd: number, family: IpFamily, opts?: ConnectOptions): number;
+  /** `count` (1..256) new TCP sockets in the netns, made in one helper-thread trip, for prepareConnect. */
+  tcpSockets(netnsFd: number, family: IpFamily, count: number): number[];
+  /**
+   * Readies a socket from tcpSockets for net.Socket#connect: options applied, bound if bindHost/bindPort given.
+   * The fd is consumed: closed when this throws.
+   */
+  prepareConnect(fd: number, family: IpFamily, opts?: ConnectOptions): number;
   /** The pre-REDIRECT destination of an accepted connection (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST). */
   originalDst(fd: number): OriginalDst;
   setMark(fd: number, mark: number): void;

@@ -1,12 +1,13 @@
 // ztunnel's three HTTP endpoints, on its ports and with its paths and bodies so istioctl-style tooling, kubelet
 // probes and Prometheus scrape configs written for ztunnel work unchanged:
-//   127.0.0.1:15000 admin      /config_dump, /logging, /quitquitquit, /
+//   127.0.0.1:15000 admin      /config_dump, /logging, /quitquitquit, /debug/pprof/profile, /
 //   0.0.0.0:15020   metrics    /metrics, /stats/prometheus, /healthz
 //   0.0.0.0:15021   readiness  /healthz/ready
 // The admin port exposes certificates and can stop the process, so it never listens beyond loopback.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { captureCpuProfile } from '../telemetry/cpu-profile.js';
 import type { LogSink, Logger } from '../telemetry/log.js';
 
 export const ADMIN_PORT = 15000;
@@ -111,6 +112,7 @@ export async function startAdmin(opts: AdminOptions): Promise<AdminServer> {
           '<html><body><h1>ztunnel admin</h1><ul>' +
           '<li><a href="/config_dump">/config_dump</a>: workloads, services, policies, certificates</li>' +
           '<li>/logging?level=LEVEL: show or change the log filter (POST to change)</li>' +
+          '<li>/debug/pprof/profile?seconds=N: CPU profile of the next N seconds (default 10), V8 .cpuprofile JSON</li>' +
           '<li>/quitquitquit (POST): shut down</li></ul></body></html>\n',
       }),
       '/config_dump': async () => ({ status: 200, type: 'application/json', body: `${JSON.stringify(await opts.configDump(), null, 2)}\n` }),
@@ -122,6 +124,14 @@ export async function startAdmin(opts: AdminOptions): Promise<AdminServer> {
           return text(200, `current log level is ${opts.logSink.setLevel(level)}\n`);
         } catch (err) {
           return text(400, `${(err as Error).message}\n`);
+        }
+      },
+      '/debug/pprof/profile': async (_req, url) => {
+        const seconds = Number(url.searchParams.get('seconds') ?? 10);
+        try {
+          return { status: 200, type: 'application/json', body: await captureCpuProfile(seconds) };
+        } catch (err) {
+          return text(err instanceof RangeError ? 400 : 409, `${(err as Error).message}\n`);
         }
       },
       '/quitquitquit': (req) => {
