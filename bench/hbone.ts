@@ -7,8 +7,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createRootCA } from '../src/identity/certs.js';
-import { WorkloadCertificate, issueWorkloadCertificate } from '../src/identity/workload-cert.js';
+import { createRootCA, issueWorkloadCertificate } from '../src/identity/certs.js';
+import { WorkloadCertificate } from '../src/identity/workload-cert.js';
 import { copyBidirectional } from '../src/hbone/copy.js';
 import { HbonePool } from '../src/hbone/pool.js';
 import { HboneServer } from '../src/hbone/server.js';

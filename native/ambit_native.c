@@ -38,6 +38,9 @@
 #ifndef IPV6_FREEBIND
 #define IPV6_FREEBIND 78
 #endif
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
 
 #define DEFAULT_BACKLOG 511 // libuv's and Node's default listen backlog
 #define HELPER_STACK_SIZE (64 * 1024)
@@ -562,6 +565,10 @@ static napi_value PrepareConnect(napi_env env, napi_callback_info info) {
   }
   if (has_bind_host || has_bind_port) {
     format_hostport(bind_host, (int)bind_port, where, sizeof where);
+    // Binding an address with port 0 would pick the port now, from ports free for *any* destination; with many
+    // connections in TIME_WAIT that search gets slow and can run dry. Deferred to connect(), the port only has to
+    // be unique for the full 4-tuple (best effort: an old kernel without the option binds as before).
+    if (bind_port == 0) set_int_opt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1);
     if (bind(fd, (struct sockaddr *)&addr.storage, addr.len) != 0) {
       err = errno;
       close(fd);

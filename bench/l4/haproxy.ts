@@ -9,9 +9,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRootCA } from '../../src/identity/certs.js';
+import { createRootCA, issueWorkloadCertificate } from '../../src/identity/certs.js';
 import { spiffeId } from '../../src/identity/spiffe.js';
-import { issueWorkloadCertificate } from '../../src/identity/workload-cert.js';
 
 /** A port the tunnel carries: client side listens on 127.0.0.1:local, server side on tls, forwarding to app. */
 export interface TunnelPort {

@@ -8,21 +8,14 @@ import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import {
-  CertificateError,
-  createRootCA,
-  generateKeyPair,
-  parseCsr,
-  privateKeyToPem,
-  signCertificate,
-  splitPemBundle,
-  verifyCertificateChain,
-} from '../identity/certs.js';
+import { createRootCA, parseCsr, signCertificate } from '../identity/certs.js';
+import { generateKeyPair, privateKeyToPem } from '../identity/csr.js';
 import { parseSpiffeId } from '../identity/spiffe.js';
+import { CertificateError, splitPemBundle, verifyCertificateChain } from '../identity/verify.js';
 import { bearerToken, type NodeAuthenticator } from './auth.js';
 import { scopedLogger, type Logger } from './log.js';
 import type { ControlPlaneMetrics } from './metrics.js';
-import { caServiceDefinition } from './protos.js';
+import { IMPERSONATED_IDENTITY, caServiceDefinition } from './protos.js';
 
 /** Istio's SECRET_TTL default. */
 export const DEFAULT_WORKLOAD_CERT_TTL_SECONDS = 24 * 3600;
@@ -30,8 +23,6 @@ export const DEFAULT_WORKLOAD_CERT_TTL_SECONDS = 24 * 3600;
 export const MAX_WORKLOAD_CERT_TTL_SECONDS = 90 * 24 * 3600;
 /** Istio's self-signed root lives ten years. */
 const SELF_SIGNED_ROOT_TTL_SECONDS = 10 * 365 * 24 * 3600;
-/** The request metadata key ztunnel uses to name the identity it asks for (istio/ztunnel src/identity/caclient.rs). */
-export const IMPERSONATED_IDENTITY = 'ImpersonatedIdentity';
 
 /** Which workload identities (SPIFFE URIs) have a pod scheduled on a node; answered by the model. */
 export interface IdentityPlacement {
@@ -149,7 +140,7 @@ export class MeshCa {
     });
     // The server sends leaf + intermediates; clients hold the root.
     const chain = [leaf, ...this.chainAbove().filter((p) => p !== this.rootPem)];
-    return { keyPem: await privateKeyToPem(keys.privateKey), chainPem: chain.join('') };
+    return { keyPem: privateKeyToPem(keys.privateKey), chainPem: chain.join('') };
   }
 }
 

@@ -98,6 +98,12 @@ export function adsServiceDefinition(): grpc.ServiceDefinition {
   };
 }
 
+/**
+ * The CreateCertificate request metadata key that names the identity a node proxy asks for on a pod's behalf
+ * (istio/ztunnel src/identity/caclient.rs).
+ */
+export const IMPERSONATED_IDENTITY = 'ImpersonatedIdentity';
+
 /** `istio.v1.auth.IstioCertificateService`. */
 export function caServiceDefinition(): grpc.ServiceDefinition {
   const svc = protoRoot().lookupService('istio.v1.auth.IstioCertificateService');

@@ -18,6 +18,12 @@ import type { Duplex } from 'node:stream';
  */
 export const PUMP_HIGH_WATER_MARK = 1024 * 1024;
 
+/**
+ * Chunks at least this big start a write batch (see the pump). Smaller ones, request/response traffic, are written
+ * at once: batching them would only add a deferred write per message.
+ */
+const BATCH_MIN_CHUNK = 8 * 1024;
+
 export interface CopyResult {
   /** Bytes read from `a` and written to `b`. */
   aToB: number;
@@ -84,10 +90,10 @@ export function copyBidirectional(a: Duplex, b: Duplex): Promise<CopyResult> {
       src.on('data', (chunk: Buffer) => {
         count(chunk.length);
         if (dst.destroyed) return;
-        // Chunks that arrive in the same event-loop turn leave in one writev. An HTTP/2 stream delivers each DATA
-        // frame as it is decrypted, and 16 KiB frames straddle 16 KiB TLS records, so a write per chunk would be
-        // two system calls per frame, one of them for a few bytes.
-        if (!corked) {
+        // Bulk chunks that arrive in the same event-loop turn leave in one writev. An HTTP/2 stream delivers each
+        // DATA frame as it is decrypted, and 16 KiB frames straddle 16 KiB TLS records, so a write per chunk would
+        // be two system calls per frame, one of them for a few bytes.
+        if (!corked && chunk.length >= BATCH_MIN_CHUNK) {
           corked = true;
           dst.cork();
           setImmediate(uncork);

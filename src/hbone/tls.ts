@@ -6,7 +6,7 @@
 // the socket to a TLS server built for that certificate (see `HboneServer`'s `certificateFor`). TLS state is
 // cached per WorkloadCertificate object, so a rotated certificate (a new object) gets new state automatically.
 import * as tls from 'node:tls';
-import { certificateUriSans } from '../identity/certs.js';
+import { subjectAltNameUris } from '../identity/verify.js';
 import { parseSpiffeId } from '../identity/spiffe.js';
 import type { WorkloadCertificate } from '../identity/workload-cert.js';
 
@@ -57,9 +57,17 @@ export function serverTlsOptions(cert: WorkloadCertificate, handshakeTimeoutMs: 
   };
 }
 
-/** URI SANs of a peer certificate that parse as SPIFFE workload identities. */
-export function peerIdentities(raw: Buffer): string[] {
-  return certificateUriSans(raw).filter((u) => parseSpiffeId(u) !== undefined);
+/**
+ * URI SANs of a peer certificate that parse as SPIFFE workload identities. Read from the SAN text Node already
+ * produced for the verified certificate: parsing the DER again on every connection would cost more.
+ */
+function peerIdentities(peer: tls.PeerCertificate): string[] {
+  try {
+    return subjectAltNameUris(peer.subjectaltname ?? '').filter((u) => parseSpiffeId(u) !== undefined);
+  } catch {
+    // A SAN we cannot read names no identity: the caller refuses the peer with its usual identity error.
+    return [];
+  }
 }
 
 /**
@@ -68,7 +76,7 @@ export function peerIdentities(raw: Buffer): string[] {
  */
 export function verifyClientTrustDomain(socket: tls.TLSSocket, trustDomain: string): string {
   const peer = socket.getPeerCertificate();
-  const ids = peer?.raw ? peerIdentities(peer.raw) : [];
+  const ids = peer?.raw ? peerIdentities(peer) : [];
   const match = ids.find((id) => parseSpiffeId(id)!.trustDomain === trustDomain);
   if (!match) {
     throw new HboneIdentityError(
@@ -79,8 +87,8 @@ export function verifyClientTrustDomain(socket: tls.TLSSocket, trustDomain: stri
 }
 
 /** Client-side server check: the server's URI SAN must be one of the expected identities. */
-export function verifyServerIdentity(raw: Buffer, expected: readonly string[]): HboneIdentityError | undefined {
-  const ids = peerIdentities(raw);
+function verifyServerIdentity(peer: tls.PeerCertificate, expected: readonly string[]): HboneIdentityError | undefined {
+  const ids = peerIdentities(peer);
   if (ids.some((id) => expected.includes(id))) return undefined;
   return new HboneIdentityError(
     `identity verification error: peer did not present the expected SAN (${expected.join(',')}), got ${ids.join(',')}`,
@@ -98,6 +106,6 @@ export function clientTlsOptions(cert: WorkloadCertificate, expectedIdentities: 
     ALPNProtocols: [HBONE_ALPN],
     rejectUnauthorized: true,
     // Called only after the chain verified against the mesh roots; hostnames are never checked, only SPIFFE.
-    checkServerIdentity: (_host, peer) => verifyServerIdentity(peer.raw, expectedIdentities),
+    checkServerIdentity: (_host, peer) => verifyServerIdentity(peer, expectedIdentities),
   };
 }

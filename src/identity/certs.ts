@@ -1,11 +1,14 @@
-// Certificate primitives for the mesh CA and the workload secret cache: P-256 keys, PKCS#10 CSRs carrying a
-// SPIFFE URI SAN, root/intermediate/workload certificates, and chain checks. Generation and CSR parsing use
-// @peculiar/x509 over Node's WebCrypto; chain checks use node:crypto's X509Certificate (OpenSSL), which is
-// what the TLS stack itself trusts. All values cross module boundaries as PEM strings so they can go into
-// gRPC messages, files and `tls.createSecureContext` unchanged.
+// The CA's side of certificates: parsing and checking CSRs, creating the self-signed root, and signing workload,
+// serving and intermediate certificates, with @peculiar/x509 over Node's WebCrypto. The node proxy never loads this
+// module (that library and its reflection and ASN.1 stack cost it memory): it makes keys and CSRs with csr.ts and
+// reads and verifies certificates with verify.ts. All values cross module boundaries as PEM strings so they can go
+// into gRPC messages, files and `tls.createSecureContext` unchanged.
 import 'reflect-metadata'; // @peculiar/x509 depends on tsyringe, which needs the Reflect metadata API.
 import * as x509 from '@peculiar/x509';
-import { X509Certificate as NodeX509, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { KeyObject, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { createCsr, generateKeyPair, privateKeyToPem } from './csr.js';
+import { CertificateError } from './verify.js';
+import { WorkloadCertificate } from './workload-cert.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -15,25 +18,12 @@ type CryptoKeyPair = webcrypto.CryptoKeyPair;
 type Algorithm = webcrypto.Algorithm;
 type EcdsaParams = webcrypto.EcdsaParams;
 
-/** Workload keys: ECDSA P-256 with SHA-256 signatures, what Istio uses for ECC workload certificates. */
-export const WORKLOAD_KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-
-export class CertificateError extends Error {
-  override name = 'CertificateError';
-}
+/** The self-signed root's key: ECDSA P-256 with SHA-256 signatures, like the workload keys csr.ts makes. */
+const ROOT_KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
 export interface CertificateAuthority {
   certPem: string;
   keyPem: string;
-}
-
-export async function generateKeyPair(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(WORKLOAD_KEY_ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
-}
-
-export async function privateKeyToPem(key: CryptoKey): Promise<string> {
-  const der = await webcrypto.subtle.exportKey('pkcs8', key);
-  return x509.PemConverter.encode(der, 'PRIVATE KEY') + '\n';
 }
 
 // A CA key may be user supplied (Istio "plug-in CA" cacerts are often RSA), so the signing algorithm is derived
@@ -65,20 +55,6 @@ async function importSigningKey(keyPem: string): Promise<{ key: CryptoKey; signA
   const pkcs8 = createPrivateKey(keyPem).export({ format: 'der', type: 'pkcs8' });
   const key = await webcrypto.subtle.importKey('pkcs8', pkcs8, importAlg, false, ['sign']);
   return { key: key as CryptoKey, signAlg };
-}
-
-/** Creates a PEM CSR signed by `keys`, asking for the given SANs (the CA decides what it actually grants). */
-export async function createCsr(opts: { keys: CryptoKeyPair; uriSans: string[]; dnsSans?: string[] }): Promise<string> {
-  const names: x509.JsonGeneralName[] = [
-    ...opts.uriSans.map((value) => ({ type: 'url' as const, value })),
-    ...(opts.dnsSans ?? []).map((value) => ({ type: 'dns' as const, value })),
-  ];
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    keys: opts.keys,
-    signingAlgorithm: WORKLOAD_KEY_ALGORITHM,
-    extensions: names.length ? [new x509.SubjectAlternativeNameExtension(names, true)] : [],
-  });
-  return csr.toString('pem') + '\n';
 }
 
 export interface ParsedCsr {
@@ -131,14 +107,14 @@ const BACKDATE_MS = 60_000;
 
 /** Creates a self-signed root CA with subject O=<trustDomain> (Istio's self-signed root uses the same). */
 export async function createRootCA(opts: { trustDomain: string; ttlSeconds: number; commonName?: string }): Promise<CertificateAuthority> {
-  const keys = await generateKeyPair();
+  const keys = (await webcrypto.subtle.generateKey(ROOT_KEY_ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
     name: opts.commonName ? `O=${opts.trustDomain}, CN=${opts.commonName}` : `O=${opts.trustDomain}`,
     notBefore: new Date(now - BACKDATE_MS),
     notAfter: new Date(now + opts.ttlSeconds * 1000),
-    signingAlgorithm: WORKLOAD_KEY_ALGORITHM,
+    signingAlgorithm: ROOT_KEY_ALGORITHM,
     keys,
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
@@ -149,14 +125,14 @@ export async function createRootCA(opts: { trustDomain: string; ttlSeconds: numb
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: cert.toString('pem') + '\n', keyPem: await privateKeyToPem(keys.privateKey) };
+  return { certPem: cert.toString('pem') + '\n', keyPem: privateKeyToPem(KeyObject.from(keys.privateKey)) };
 }
 
 export interface SignCertificateOptions {
   /** PEM CSR; its signature is verified. Exactly one of `csr` / `publicKey` is required. */
   csr?: string;
-  /** The subject public key as a CryptoKey or SPKI PEM. */
-  publicKey?: CryptoKey | string;
+  /** The subject public key, as a KeyObject or SPKI PEM. */
+  publicKey?: KeyObject | string;
   issuerCertPem: string;
   issuerKeyPem: string;
   uriSans: string[];
@@ -176,9 +152,12 @@ export async function signCertificate(opts: SignCertificateOptions): Promise<str
   }
   if (!(opts.ttlSeconds > 0)) throw new CertificateError(`invalid certificate TTL ${opts.ttlSeconds}s`);
   let publicKey: x509.PublicKeyType;
-  if (opts.csr !== undefined) publicKey = (await parseCsr(opts.csr)).publicKey;
-  else if (typeof opts.publicKey === 'string') publicKey = await new x509.PublicKey(opts.publicKey).export();
-  else publicKey = opts.publicKey!;
+  if (opts.csr !== undefined) {
+    publicKey = (await parseCsr(opts.csr)).publicKey;
+  } else {
+    const spki = typeof opts.publicKey === 'string' ? opts.publicKey : opts.publicKey!.export({ type: 'spki', format: 'der' });
+    publicKey = await new x509.PublicKey(spki).export();
+  }
 
   let issuer: x509.X509Certificate;
   try {
@@ -232,68 +211,17 @@ export async function signCertificate(opts: SignCertificateOptions): Promise<str
   return cert.toString('pem') + '\n';
 }
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/** Splits a PEM bundle into individual certificate PEMs (each newline-terminated). */
-export function splitPemBundle(bundle: string): string[] {
-  return (bundle.match(PEM_CERT) ?? []).map((p) => p + '\n');
-}
-
-/** URI SANs of a certificate given as PEM or DER. */
-export function certificateUriSans(cert: string | Uint8Array): string[] {
-  let parsed: x509.X509Certificate;
-  try {
-    parsed = new x509.X509Certificate(typeof cert === 'string' ? cert : new Uint8Array(cert));
-  } catch (e) {
-    throw new CertificateError(`cannot parse certificate: ${(e as Error).message}`);
-  }
-  return sansOf(parsed.getExtension(x509.SubjectAlternativeNameExtension), 'url');
-}
-
-function toNodeCert(pem: string, what: string): NodeX509 {
-  try {
-    return new NodeX509(pem);
-  } catch (e) {
-    throw new CertificateError(`cannot parse ${what}: ${(e as Error).message}`);
-  }
-}
-
-function checkValidity(cert: NodeX509, what: string, now: Date): void {
-  if (now < new Date(cert.validFrom)) throw new CertificateError(`${what} is not valid before ${cert.validFrom}`);
-  if (now > new Date(cert.validTo)) throw new CertificateError(`${what} expired at ${cert.validTo}`);
-}
-
 /**
- * Verifies that `chainPems` (leaf first, then intermediates; a trailing root is allowed) chains to one of
- * `rootPems`: issuer names, signatures, CA flags and validity windows. Throws CertificateError naming the
- * certificate that failed.
+ * Issues a workload certificate directly from a CA key held in this process (key generation, CSR, signing).
+ * Used where the CA is local (tests, benchmarks); proxies go through the CA service.
  */
-export function verifyCertificateChain(chainPems: string[], rootPems: string[], now: Date = new Date()): void {
-  if (chainPems.length === 0) throw new CertificateError('empty certificate chain');
-  if (rootPems.length === 0) throw new CertificateError('no root certificates to verify against');
-  const roots = rootPems.map((p, i) => toNodeCert(p, `root certificate #${i}`));
-  const chain = chainPems.map((p, i) => toNodeCert(p, i === 0 ? 'leaf certificate' : `chain certificate #${i}`));
-  const isRoot = (c: NodeX509) => roots.some((r) => r.fingerprint256 === c.fingerprint256);
-  for (let i = 0; i < chain.length; i++) {
-    const cert = chain[i]!;
-    const what = i === 0 ? 'leaf certificate' : `chain certificate #${i} (${cert.subject || 'empty subject'})`;
-    if (isRoot(cert)) {
-      if (i === 0) throw new CertificateError('leaf certificate is a root certificate');
-      checkValidity(cert, what, now);
-      return;
-    }
-    checkValidity(cert, what, now);
-    const next = chain[i + 1];
-    if (next && !isRoot(next)) {
-      if (!next.ca) throw new CertificateError(`chain certificate #${i + 1} (${next.subject || 'empty subject'}) is not a CA certificate but is used as an issuer`);
-      if (!cert.checkIssued(next) || !cert.verify(next.publicKey)) {
-        throw new CertificateError(`${what} is not signed by chain certificate #${i + 1}`);
-      }
-      continue;
-    }
-    const root = roots.find((r) => cert.checkIssued(r) && cert.verify(r.publicKey));
-    if (!root) throw new CertificateError(`${what} (issuer ${cert.issuer || 'empty'}) does not chain to a trusted root`);
-    checkValidity(root, `root certificate ${root.subject}`, now);
-    return;
-  }
+export async function issueWorkloadCertificate(
+  ca: CertificateAuthority,
+  identity: string,
+  ttlSeconds: number,
+): Promise<WorkloadCertificate> {
+  const keys = await generateKeyPair();
+  const csr = await createCsr({ keys, uriSans: [identity] });
+  const certPem = await signCertificate({ csr, issuerCertPem: ca.certPem, issuerKeyPem: ca.keyPem, uriSans: [identity], ttlSeconds });
+  return WorkloadCertificate.fromPem({ keyPem: privateKeyToPem(keys.privateKey), chainPem: [certPem], rootPems: [ca.certPem] });
 }

@@ -1,18 +1,8 @@
 // The certificate a workload (pod) presents on HBONE, both as server and as client, plus the roots it trusts.
 // The proxy's secret cache holds one per local workload identity and refreshes it at half-life, like ztunnel.
 import { X509Certificate as NodeX509, createPrivateKey, createPublicKey } from 'node:crypto';
-import {
-  CertificateError,
-  type CertificateAuthority,
-  certificateUriSans,
-  createCsr,
-  generateKeyPair,
-  privateKeyToPem,
-  signCertificate,
-  splitPemBundle,
-  verifyCertificateChain,
-} from './certs.js';
 import { parseSpiffeId, type SpiffeIdentity } from './spiffe.js';
+import { CertificateError, certificateUriSans, splitPemBundle, verifyCertificateChain } from './verify.js';
 
 export interface WorkloadCertificateFields {
   /** SPIFFE URI of the leaf certificate. */
@@ -106,19 +96,4 @@ export class WorkloadCertificate implements WorkloadCertificateFields {
   isExpired(now: Date = new Date()): boolean {
     return now.getTime() >= this.notAfter.getTime();
   }
-}
-
-/**
- * Issues a workload certificate directly from a CA key held in this process (key generation, CSR, signing).
- * Used where the CA is local (embedded cluster, tests, benchmarks); proxies normally go through the CA service.
- */
-export async function issueWorkloadCertificate(
-  ca: CertificateAuthority,
-  identity: string,
-  ttlSeconds: number,
-): Promise<WorkloadCertificate> {
-  const keys = await generateKeyPair();
-  const csr = await createCsr({ keys, uriSans: [identity] });
-  const certPem = await signCertificate({ csr, issuerCertPem: ca.certPem, issuerKeyPem: ca.keyPem, uriSans: [identity], ttlSeconds });
-  return WorkloadCertificate.fromPem({ keyPem: await privateKeyToPem(keys.privateKey), chainPem: [certPem], rootPems: [ca.certPem] });
 }

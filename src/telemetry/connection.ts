@@ -2,9 +2,10 @@
 // exports them, so Kiali and Istio dashboards work unchanged) and its access log. The proxies call `open()` once a
 // connection has enough context, feed byte counts to the tracker, and `close()` it exactly once.
 //
-// Cost on the data path: `sent()`/`received()` only add to two numbers on the tracker. The labelled counters are
-// updated with the accumulated deltas when a scrape collects them and when the connection closes, so a Prometheus
-// scrape always sees current totals of long-lived connections without a label lookup per chunk.
+// Cost on the data path: `sent()`/`received()` only add to two numbers on the tracker, and opening or closing a
+// connection adds to plain numbers of its label set's `Series` (found by a key computed once per connection).
+// The prom-client counters, whose every update validates and hashes all 23 labels, are only brought up to date
+// when a scrape collects them, so a scrape still sees current totals, including those of long-lived connections.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -142,90 +143,137 @@ export interface ZtunnelTelemetryOptions {
   buildTag?: string;
 }
 
+/** Counts of one label set not yet moved into the prom-client counters. */
+class Series {
+  opened = 0;
+  closed = 0;
+  failed = 0;
+  /** Request direction (istio_tcp_received_bytes_total). */
+  requestBytes = 0;
+  /** Response direction (istio_tcp_sent_bytes_total). */
+  responseBytes = 0;
+  /** A new series is exported at 0 at once, as ztunnel's are. */
+  created = true;
+  constructor(readonly labels: TrafficLabels) {}
+}
+
+function seriesKey(labels: TrafficLabels): string {
+  let key = '';
+  for (const name of TRAFFIC_LABELS) key += `${labels[name]}\n`;
+  return key;
+}
+
 export class ZtunnelTelemetry implements ConnectionTelemetry {
   readonly registry: Registry;
   readonly accessLog: AccessLog;
   private readonly live = new Set<Tracker>();
+  private readonly series = new Map<string, Series>();
+  /** Series with counts not yet in the counters. */
+  private readonly dirty = new Set<Series>();
+  /** Open connections by direction: `istio_tcp_sockets_open` with reporter source (outbound) / destination (inbound). */
+  private readonly openSockets = { outbound: 0, inbound: 0 };
 
-  readonly connectionsOpened: Counter<TrafficLabel>;
-  readonly connectionsClosed: Counter<TrafficLabel>;
-  readonly connectionsFailed: Counter<TrafficLabel>;
-  readonly sentBytes: Counter<TrafficLabel>;
-  readonly receivedBytes: Counter<TrafficLabel>;
-  readonly socketsOpen: Gauge<'reporter'>;
+  private readonly connectionsOpened: Counter<TrafficLabel>;
+  private readonly connectionsClosed: Counter<TrafficLabel>;
+  private readonly connectionsFailed: Counter<TrafficLabel>;
+  private readonly sentBytes: Counter<TrafficLabel>;
+  private readonly receivedBytes: Counter<TrafficLabel>;
+  private readonly socketsOpen: Gauge<'reporter'>;
 
   constructor(opts: ZtunnelTelemetryOptions) {
     this.registry = opts.registry ?? new Registry();
     this.accessLog = new AccessLog(opts.log.logger(ACCESS_TARGET));
     const registers = [this.registry];
     const labelNames = TRAFFIC_LABELS;
-    // Byte counters pull pending per-connection deltas in right before a scrape reads them.
+    // Every counter pulls the pending counts in right before a scrape reads it.
     const collect = (): void => this.flush();
-    this.connectionsOpened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened.', labelNames, registers });
-    this.connectionsClosed = new Counter({ name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed.', labelNames, registers });
-    this.connectionsFailed = new Counter({
-      name: 'istio_tcp_connections_failed_total',
-      help: 'TCP connections that failed or were denied (unstable).',
-      labelNames,
+    const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers, collect });
+    this.connectionsOpened = counter('istio_tcp_connections_opened_total', 'TCP connections opened.');
+    this.connectionsClosed = counter('istio_tcp_connections_closed_total', 'TCP connections closed.');
+    this.connectionsFailed = counter('istio_tcp_connections_failed_total', 'TCP connections that failed or were denied (unstable).');
+    this.sentBytes = counter('istio_tcp_sent_bytes_total', 'Bytes sent in the response direction of TCP connections.');
+    this.receivedBytes = counter('istio_tcp_received_bytes_total', 'Bytes received in the request direction of TCP connections.');
+    this.socketsOpen = new Gauge({
+      name: 'istio_tcp_sockets_open',
+      help: 'Open TCP sockets (unstable).',
+      labelNames: ['reporter'],
       registers,
+      // Both reporters appear from the start, so a dashboard shows 0 rather than no data.
+      collect: () => {
+        this.socketsOpen.set({ reporter: reporterOf('outbound') }, this.openSockets.outbound);
+        this.socketsOpen.set({ reporter: reporterOf('inbound') }, this.openSockets.inbound);
+      },
     });
-    this.sentBytes = new Counter({
-      name: 'istio_tcp_sent_bytes_total',
-      help: 'Bytes sent in the response direction of TCP connections.',
-      labelNames,
-      registers,
-      collect,
-    });
-    this.receivedBytes = new Counter({
-      name: 'istio_tcp_received_bytes_total',
-      help: 'Bytes received in the request direction of TCP connections.',
-      labelNames,
-      registers,
-      collect,
-    });
-    this.socketsOpen = new Gauge({ name: 'istio_tcp_sockets_open', help: 'Open TCP sockets (unstable).', labelNames: ['reporter'], registers });
-    // Both reporters appear from the start, so a dashboard shows 0 rather than no data.
-    this.socketsOpen.set({ reporter: 'source' }, 0);
-    this.socketsOpen.set({ reporter: 'destination' }, 0);
     const build = new Gauge({ name: 'istio_build', help: 'Build information of the proxy.', labelNames: ['component', 'tag'], registers });
     build.set({ component: 'ztunnel', tag: opts.buildTag ?? packageVersion() }, 1);
   }
 
   open(info: ConnectionInfo): ConnectionTracker {
-    const tracker = new Tracker(this, info);
-    this.connectionsOpened.inc(tracker.labels);
-    // As in ztunnel, the byte series exist (at 0) from the moment the connection opens.
-    this.sentBytes.inc(tracker.labels, 0);
-    this.receivedBytes.inc(tracker.labels, 0);
-    this.socketsOpen.inc({ reporter: tracker.labels.reporter });
+    const labels = trafficLabels(info);
+    const tracker = new Tracker(this, info, this.seriesOf(labels));
+    tracker.series.opened++;
+    this.openSockets[info.direction]++;
     this.live.add(tracker);
     this.accessLog.opened(info);
     return tracker;
   }
 
   failed(info: Pick<ConnectionInfo, 'direction' | 'srcAddr' | 'dstAddr'>, error: { message: string; flag: ResponseFlag }): void {
-    this.connectionsFailed.inc(trafficLabels({ ...info, mtls: false }, error.flag));
+    this.seriesOf(trafficLabels({ ...info, mtls: false }, error.flag)).failed++;
     this.accessLog.failed(info, error.message);
   }
 
-  /** Moves byte counts of open connections into the counters (scrapes do this themselves). */
+  /** Moves pending counts (byte counts of open connections included) into the counters; scrapes do this themselves. */
   flush(): void {
-    for (const t of this.live) t.flush();
+    for (const t of this.live) t.flushBytes();
+    for (const s of this.dirty) {
+      const { labels } = s;
+      if (s.opened || s.created) this.connectionsOpened.inc(labels, s.opened);
+      if (s.closed) this.connectionsClosed.inc(labels, s.closed);
+      if (s.failed) this.connectionsFailed.inc(labels, s.failed);
+      // As in ztunnel, the byte series exist (at 0) from the moment the connection opens.
+      if (s.requestBytes || s.created) this.receivedBytes.inc(labels, s.requestBytes);
+      if (s.responseBytes || s.created) this.sentBytes.inc(labels, s.responseBytes);
+      s.opened = s.closed = s.failed = s.requestBytes = s.responseBytes = 0;
+      s.created = false;
+    }
+    this.dirty.clear();
+  }
+
+  /** The series of a label set, marked as having pending counts. */
+  private seriesOf(labels: TrafficLabels): Series {
+    const key = seriesKey(labels);
+    let s = this.series.get(key);
+    if (!s) {
+      s = new Series(labels);
+      this.series.set(key, s);
+    }
+    this.dirty.add(s);
+    return s;
+  }
+
+  /** @internal a tracker added counts to `series`. */
+  touch(series: Series): void {
+    this.dirty.add(series);
   }
 
   /** @internal called by Tracker.close */
   finish(tracker: Tracker, error: { message: string; flag: ResponseFlag } | undefined): void {
     this.live.delete(tracker);
-    tracker.flush();
-    const labels = error === undefined ? tracker.labels : { ...tracker.labels, response_flags: error.flag };
-    this.connectionsClosed.inc(labels);
-    if (error !== undefined) this.connectionsFailed.inc(labels);
-    this.socketsOpen.dec({ reporter: labels.reporter });
+    tracker.flushBytes();
+    const { series } = tracker;
+    this.openSockets[tracker.direction]--;
+    // A failed connection is counted as closed, and as failed, under its response flag.
+    const counted = error === undefined || error.flag === series.labels.response_flags
+      ? series
+      : this.seriesOf({ ...series.labels, response_flags: error.flag });
+    counted.closed++;
+    if (error !== undefined) counted.failed++;
+    this.dirty.add(counted);
   }
 }
 
 class Tracker implements ConnectionTracker {
-  readonly labels: TrafficLabels;
   private readonly started = performance.now();
   private sentTotal = 0;
   private receivedTotal = 0;
@@ -233,8 +281,14 @@ class Tracker implements ConnectionTracker {
   private receivedFlushed = 0;
   private done = false;
 
-  constructor(private readonly owner: ZtunnelTelemetry, private readonly info: ConnectionInfo) {
-    this.labels = trafficLabels(info);
+  constructor(
+    private readonly owner: ZtunnelTelemetry,
+    private readonly info: ConnectionInfo,
+    readonly series: Series,
+  ) {}
+
+  get direction(): ConnectionInfo['direction'] {
+    return this.info.direction;
   }
 
   sent(n: number): void {
@@ -245,19 +299,18 @@ class Tracker implements ConnectionTracker {
     this.receivedTotal += n;
   }
 
-  flush(): void {
+  /** Adds the bytes counted since the last call to the series. */
+  flushBytes(): void {
     // Istio's convention: istio_tcp_sent_bytes counts the response direction and istio_tcp_received_bytes the
     // request direction, for both reporters (ztunnel copies upstream→downstream as "send").
     const request = this.sentTotal - this.sentFlushed;
     const response = this.receivedTotal - this.receivedFlushed;
-    if (request > 0) {
-      this.owner.receivedBytes.inc(this.labels, request);
-      this.sentFlushed = this.sentTotal;
-    }
-    if (response > 0) {
-      this.owner.sentBytes.inc(this.labels, response);
-      this.receivedFlushed = this.receivedTotal;
-    }
+    if (request === 0 && response === 0) return;
+    this.series.requestBytes += request;
+    this.series.responseBytes += response;
+    this.sentFlushed = this.sentTotal;
+    this.receivedFlushed = this.receivedTotal;
+    this.owner.touch(this.series);
   }
 
   close(error?: { message: string; flag: ResponseFlag }): void {

@@ -100,15 +100,27 @@ export function formatEvent(format: LogFormat, time: string, level: LogLevel, ta
   return `${line}\n`;
 }
 
-let stdoutGuarded = false;
+// Lines written in one event-loop turn leave in one write: a busy proxy logs a line per connection, and a write
+// system call per line cost more than formatting it. Pending lines are written before the process exits.
+let pendingStdout: string[] = [];
+let stdoutHooked = false;
+
+function flushStdout(): void {
+  if (pendingStdout.length === 0) return;
+  const text = pendingStdout.length === 1 ? pendingStdout[0]! : pendingStdout.join('');
+  pendingStdout = [];
+  process.stdout.write(text);
+}
+
 function writeStdout(line: string): void {
-  if (!stdoutGuarded) {
-    stdoutGuarded = true;
+  if (!stdoutHooked) {
+    stdoutHooked = true;
     // A reader that went away (EPIPE) is reported asynchronously as an 'error' event, which would otherwise end
     // the process; losing log lines is the lesser harm for a proxy carrying traffic.
     process.stdout.on('error', () => undefined);
+    process.on('exit', flushStdout);
   }
-  process.stdout.write(line);
+  if (pendingStdout.push(line) === 1) setImmediate(flushStdout);
 }
 
 /** One output (stdout by default, as ztunnel) with a level filter that the admin `/logging` endpoint can change at runtime. */

@@ -7,9 +7,9 @@
 // `onRotate` tells the data path a new certificate exists: new TLS contexts use it, existing connections keep theirs.
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { IMPERSONATED_IDENTITY } from '../controlplane/ca.js';
-import { caServiceDefinition } from '../controlplane/protos.js';
-import { createCsr, generateKeyPair, privateKeyToPem, splitPemBundle } from '../identity/certs.js';
+import { IMPERSONATED_IDENTITY, caServiceDefinition } from '../controlplane/protos.js';
+import { createCsr, generateKeyPair, privateKeyToPem } from '../identity/csr.js';
+import { splitPemBundle } from '../identity/verify.js';
 import { WorkloadCertificate } from '../identity/workload-cert.js';
 import { parseHostPort } from './config.js';
 import type { ZtunnelLogger } from './log.js';
@@ -246,7 +246,7 @@ export class SecretManager {
     if (chain.length === 0) throw new Error(`empty certificate chain in the CA's answer for ${identity}`);
     let cert: WorkloadCertificate;
     try {
-      cert = WorkloadCertificate.fromPem({ keyPem: await privateKeyToPem(keys.privateKey), chainPem: chain, rootPems: this.roots });
+      cert = WorkloadCertificate.fromPem({ keyPem: privateKeyToPem(keys.privateKey), chainPem: chain, rootPems: this.roots });
     } catch (err) {
       throw new Error(`invalid ${where}: ${(err as Error).message}`);
     }

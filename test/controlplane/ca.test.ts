@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import 'reflect-metadata'; // before @peculiar/x509, which needs the Reflect metadata API when it loads
 import * as x509 from '@peculiar/x509';
-import { createCsr, createRootCA, generateKeyPair, privateKeyToPem, signCertificate, verifyCertificateChain } from '../../src/identity/certs.js';
+import { createRootCA, signCertificate } from '../../src/identity/certs.js';
+import { createCsr, generateKeyPair, privateKeyToPem } from '../../src/identity/csr.js';
+import { verifyCertificateChain } from '../../src/identity/verify.js';
 import { MeshCa } from '../../src/controlplane/ca.js';
 import { createCertificate, startControlPlane, tempDir, type Fixture } from './helpers.js';
 
@@ -149,7 +151,7 @@ describe('mesh CA material', () => {
       const certFile = join(dir, 'ca-cert.pem');
       const keyFile = join(dir, 'ca-key.pem');
       writeFileSync(certFile, interPem + root.certPem);
-      writeFileSync(keyFile, await privateKeyToPem(keys.privateKey));
+      writeFileSync(keyFile, privateKeyToPem(keys.privateKey));
       const ca = await MeshCa.load({ trustDomain: 'cluster.local', certFile, keyFile });
       assert.equal(ca.rootPem, root.certPem);
       const chain = await ca.signWorkload(await csrFor([SLEEP]), SLEEP, 3600);

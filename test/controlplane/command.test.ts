@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { createCsr, generateKeyPair } from '../../src/identity/certs.js';
+import { createCsr, generateKeyPair } from '../../src/identity/csr.js';
 import type { ReloadReport } from '../../src/controlplane/config-watch.js';
 import { runControlPlane, type RunningControlPlane } from '../../src/controlplane/run.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../src/model/xds-types.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { isCaptured } from '../../src/cni/capture.js';
 import { MeshCa } from '../../src/controlplane/ca.js';
-import { createCsr, generateKeyPair, privateKeyToPem } from '../../src/identity/certs.js';
+import { createCsr, generateKeyPair, privateKeyToPem } from '../../src/identity/csr.js';
 import { FETCH, LOOKUP, TCP_ROUND_TRIP, eventually, hostSnapshot } from './local-harness.js';
 import { MeshCluster, TCP_HOLD, samples } from './mesh-harness.js';
 
@@ -285,7 +285,7 @@ describe('ambient mesh in the local cluster', () => {
     const keys = await generateKeyPair();
     const chain = await ca.signWorkload(await createCsr({ keys, uriSans: [ID('mesh', 'client')] }), ID('mesh', 'client'), 3600);
     const creds = join(c.base, 'hbone-creds.json');
-    writeFileSync(creds, JSON.stringify({ key: await privateKeyToPem(keys.privateKey), cert: chain.slice(0, -1).join(''), ca: ca.rootPem }));
+    writeFileSync(creds, JSON.stringify({ key: privateKeyToPem(keys.privateKey), cert: chain.slice(0, -1).join(''), ca: ca.rootPem }));
     const target = ip.server!;
     const script = `
 const http2 = require('http2');

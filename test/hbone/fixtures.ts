@@ -1,8 +1,8 @@
 // Shared loopback fixtures for the HBONE tests: a mesh CA with workload certificates, upstream TCP servers and
 // an HBONE server whose hook dials the CONNECT target on loopback.
 import * as net from 'node:net';
-import { createRootCA, type CertificateAuthority } from '../../src/identity/certs.js';
-import { issueWorkloadCertificate, type WorkloadCertificate } from '../../src/identity/workload-cert.js';
+import { createRootCA, issueWorkloadCertificate, type CertificateAuthority } from '../../src/identity/certs.js';
+import type { WorkloadCertificate } from '../../src/identity/workload-cert.js';
 import { HboneServer, type HboneDecision, type HboneRequest, type HboneServerOptions, type HboneStreamStats } from '../../src/hbone/server.js';
 
 export const TD = 'cluster.local';

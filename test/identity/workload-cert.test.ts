@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRootCA, createCsr, generateKeyPair, privateKeyToPem, signCertificate } from '../../src/identity/certs.js';
-import { WorkloadCertificate, issueWorkloadCertificate } from '../../src/identity/workload-cert.js';
+import { createRootCA, issueWorkloadCertificate, signCertificate } from '../../src/identity/certs.js';
+import { createCsr, generateKeyPair, privateKeyToPem } from '../../src/identity/csr.js';
+import { WorkloadCertificate } from '../../src/identity/workload-cert.js';
 
 const ID = 'spiffe://cluster.local/ns/shop/sa/cart';
 
@@ -29,13 +30,13 @@ test('fromPem moves a trailing root out of the chain and rejects a key that does
     uriSans: ['https://not-spiffe.example', ID],
     ttlSeconds: 600,
   });
-  const keyPem = await privateKeyToPem(keys.privateKey);
+  const keyPem = privateKeyToPem(keys.privateKey);
   const wc = WorkloadCertificate.fromPem({ keyPem, chainPem: certPem + ca.certPem, rootPems: ca.certPem });
   assert.equal(wc.identity, ID, 'the first SPIFFE SAN is the identity');
   assert.deepEqual(wc.chainPem, [certPem]);
   assert.equal(wc.certChainPem, certPem);
 
-  const otherKey = await privateKeyToPem((await generateKeyPair()).privateKey);
+  const otherKey = privateKeyToPem((await generateKeyPair()).privateKey);
   assert.throws(() => WorkloadCertificate.fromPem({ keyPem: otherKey, chainPem: certPem, rootPems: ca.certPem }), /private key does not match/);
   const otherCa = await createRootCA({ trustDomain: 'cluster.local', ttlSeconds: 3600 });
   assert.throws(() => WorkloadCertificate.fromPem({ keyPem, chainPem: certPem, rootPems: otherCa.certPem }), /does not chain to a trusted root/);

@@ -68,6 +68,24 @@ describe('ztunnel admin, metrics and readiness endpoints', () => {
     sink.setLevel('info');
   });
 
+  it('takes a CPU profile on /debug/pprof/profile, one at a time, and refuses a bad duration', async () => {
+    const first = get(server.admin.port, '/debug/pprof/profile?seconds=0.5');
+    await new Promise((r) => setTimeout(r, 150));
+    const busy = await get(server.admin.port, '/debug/pprof/profile?seconds=0.1');
+    assert.equal(busy.status, 409);
+    assert.match(await busy.text(), /already being taken/);
+    const res = await first;
+    assert.equal(res.status, 200);
+    const profile = (await res.json()) as { nodes: unknown[]; samples: number[]; timeDeltas: number[] };
+    assert.ok(profile.nodes.length > 1 && profile.samples.length > 0, 'a V8 .cpuprofile with samples');
+    assert.equal(profile.samples.length, profile.timeDeltas.length);
+    for (const bad of ['0', '-1', 'soon', '301']) {
+      const r = await get(server.admin.port, `/debug/pprof/profile?seconds=${bad}`);
+      assert.equal(r.status, 400, `seconds=${bad}`);
+      assert.match(await r.text(), /seconds must be a number in \(0, 300\]/);
+    }
+  });
+
   it('shuts down only on POST /quitquitquit', async () => {
     assert.equal((await get(server.admin.port, '/quitquitquit')).status, 405);
     assert.equal(quits, 0);

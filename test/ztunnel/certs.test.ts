@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { TokenFileAuthenticator } from '../../src/controlplane/auth.js';
 import { MeshCa } from '../../src/controlplane/ca.js';
 import { ControlPlaneServer } from '../../src/controlplane/server.js';
-import { verifyCertificateChain } from '../../src/identity/certs.js';
+import { verifyCertificateChain } from '../../src/identity/verify.js';
 import type { WorkloadCertificate } from '../../src/identity/workload-cert.js';
 import { SecretManager } from '../../src/ztunnel/certs.js';
 import { CapturedLog } from '../controlplane/helpers.js';
