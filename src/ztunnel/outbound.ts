@@ -21,17 +21,25 @@ function isLoopbackOrUnspecified(ip: string): boolean {
   return ip.startsWith('127.') || ip === '::1' || ip === '0.0.0.0' || ip === '::';
 }
 
+// Per workload object: xDS replaces the object when the workload changes, so an entry never goes stale.
+const baggageCache = new WeakMap<Workload, string>();
+
 /** `k8s.deployment.name` etc.: the baggage key ztunnel derives from the workload type. */
 function baggageOf(w: Workload): string {
-  return buildBaggage([
-    ['k8s.cluster.name', w.clusterId],
-    ['k8s.namespace.name', w.namespace],
-    [`k8s.${w.workloadType.toLowerCase()}.name`, w.workloadName],
-    ['service.name', w.canonicalName],
-    ['service.version', w.canonicalRevision],
-    ['cloud.region', w.locality?.region],
-    ['cloud.availability_zone', w.locality?.zone],
-  ]);
+  let baggage = baggageCache.get(w);
+  if (baggage === undefined) {
+    baggage = buildBaggage([
+      ['k8s.cluster.name', w.clusterId],
+      ['k8s.namespace.name', w.namespace],
+      [`k8s.${w.workloadType.toLowerCase()}.name`, w.workloadName],
+      ['service.name', w.canonicalName],
+      ['service.version', w.canonicalRevision],
+      ['cloud.region', w.locality?.region],
+      ['cloud.availability_zone', w.locality?.zone],
+    ]);
+    baggageCache.set(w, baggage);
+  }
+  return baggage;
 }
 
 export class OutboundProxy {
