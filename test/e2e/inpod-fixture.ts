@@ -44,7 +44,8 @@ export async function createPodPair(): Promise<PodPair> {
   const base = randomInt(64) * 4;
   const podIp4 = `10.250.${net3}.${base + 1}`;
   const peerIp4 = `10.250.${net3}.${base + 2}`;
-  const prefix6 = `fd00:250:${randomBytes(2).toString('hex')}`;
+  // No leading zero in the group: the kernel reports addresses in canonical form (`0a96` prints as `a96`).
+  const prefix6 = `fd00:250:${(0x1000 + randomInt(0xf000)).toString(16)}`;
   const podIp6 = `${prefix6}::1`;
   const peerIp6 = `${prefix6}::2`;
   const created: string[] = [];
