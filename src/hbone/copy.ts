@@ -13,8 +13,9 @@ import type { Duplex } from 'node:stream';
 /**
  * How much a side may have queued before its source is paused. Streams' own high-water marks (16 KiB) would pause
  * the source after every 64 KiB socket read, and the source then waits for the queue to drain completely before it
- * reads again: one chunk in flight at a time, which halved single-stream throughput over HTTP/2. Queuing up to 1 MiB
- * keeps the pipe full; the HTTP/2 flow-control window, not this, bounds what a slow reader can make us hold.
+ * reads again: one chunk in flight at a time, which cost single-stream throughput over HTTP/2 (in the L4 benchmark
+ * 1 MiB also beat 256 KiB by about a third). A peer that stops reading can make the proxy hold this much per
+ * direction of a connection; toward the application, on top of the HTTP/2 stream window it has granted (4 MiB).
  */
 export const PUMP_HIGH_WATER_MARK = 1024 * 1024;
 
@@ -98,9 +99,8 @@ export function copyBidirectional(a: Duplex, b: Duplex): Promise<CopyResult> {
           dst.cork();
           setImmediate(uncork);
         }
-        dst.write(chunk);
-        // 'drain' follows once the queue is empty: write() returned false long before this size.
-        if (dst.writableLength >= PUMP_HIGH_WATER_MARK) src.pause();
+        // Pause only when write() asked for it too: 'drain' comes only after a write that returned false.
+        if (!dst.write(chunk) && dst.writableLength >= PUMP_HIGH_WATER_MARK) src.pause();
       });
       dst.on('drain', () => src.resume());
       src.on('end', () => {

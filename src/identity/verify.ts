@@ -68,7 +68,8 @@ export function certificateUriSans(cert: string | Uint8Array): string[] {
   } catch (e) {
     throw new CertificateError(`cannot parse certificate: ${(e as Error).message}`);
   }
-  return parsed.subjectAltName === undefined ? [] : subjectAltNameUris(parsed.subjectAltName);
+  // Node gives undefined for a certificate without the extension and null for one it cannot decode.
+  return parsed.subjectAltName == null ? [] : subjectAltNameUris(parsed.subjectAltName);
 }
 
 function parseCertificate(pem: string, what: string): X509Certificate {

@@ -152,8 +152,11 @@ class Series {
   requestBytes = 0;
   /** Response direction (istio_tcp_sent_bytes_total). */
   responseBytes = 0;
-  /** A new series is exported at 0 at once, as ztunnel's are. */
-  created = true;
+  /**
+   * Set when a connection opens under this label set: its counters are exported (at 0 if need be) from the start, as
+   * ztunnel's are. A series that only counts failures (under a response flag) exports just the counters that count.
+   */
+  exportAtZero = false;
   constructor(readonly labels: TrafficLabels) {}
 }
 
@@ -211,6 +214,7 @@ export class ZtunnelTelemetry implements ConnectionTelemetry {
   open(info: ConnectionInfo): ConnectionTracker {
     const labels = trafficLabels(info);
     const tracker = new Tracker(this, info, this.seriesOf(labels));
+    tracker.series.exportAtZero = true;
     tracker.series.opened++;
     this.openSockets[info.direction]++;
     this.live.add(tracker);
@@ -228,14 +232,14 @@ export class ZtunnelTelemetry implements ConnectionTelemetry {
     for (const t of this.live) t.flushBytes();
     for (const s of this.dirty) {
       const { labels } = s;
-      if (s.opened || s.created) this.connectionsOpened.inc(labels, s.opened);
+      if (s.opened || s.exportAtZero) this.connectionsOpened.inc(labels, s.opened);
       if (s.closed) this.connectionsClosed.inc(labels, s.closed);
       if (s.failed) this.connectionsFailed.inc(labels, s.failed);
       // As in ztunnel, the byte series exist (at 0) from the moment the connection opens.
-      if (s.requestBytes || s.created) this.receivedBytes.inc(labels, s.requestBytes);
-      if (s.responseBytes || s.created) this.sentBytes.inc(labels, s.responseBytes);
+      if (s.requestBytes || s.exportAtZero) this.receivedBytes.inc(labels, s.requestBytes);
+      if (s.responseBytes || s.exportAtZero) this.sentBytes.inc(labels, s.responseBytes);
       s.opened = s.closed = s.failed = s.requestBytes = s.responseBytes = 0;
-      s.created = false;
+      s.exportAtZero = false;
     }
     this.dirty.clear();
   }

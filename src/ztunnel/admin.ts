@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { captureCpuProfile } from '../telemetry/cpu-profile.js';
+import { ProfileBusyError, captureCpuProfile } from '../telemetry/cpu-profile.js';
 import type { LogSink, Logger } from '../telemetry/log.js';
 
 export const ADMIN_PORT = 15000;
@@ -131,7 +131,9 @@ export async function startAdmin(opts: AdminOptions): Promise<AdminServer> {
         try {
           return { status: 200, type: 'application/json', body: await captureCpuProfile(seconds) };
         } catch (err) {
-          return text(err instanceof RangeError ? 400 : 409, `${(err as Error).message}\n`);
+          if (err instanceof RangeError) return text(400, `${err.message}\n`);
+          if (err instanceof ProfileBusyError) return text(409, `${err.message}\n`);
+          throw err;
         }
       },
       '/quitquitquit': (req) => {

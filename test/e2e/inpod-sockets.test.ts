@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { PodNetns, getSocketMark, native, netnsPath, originalDst, setSocketMark, socketFd } from '../../src/inpod/index.js';
 import { Accepted, createPodPair, nextMessage, plainAddress, readAll, type PodPair } from './inpod-fixture.js';
@@ -175,7 +175,10 @@ describe('in-pod sockets (native addon)', { timeout: 60_000 }, () => {
     assert.equal(new Set(fds).size, 3);
     for (const fd of fds) native().closeFd(fd);
     assert.throws(() => native().tcpSockets(-1, 4, 0), /count must be 1\.\.256/);
-    assert.throws(() => native().prepareConnect(fds[0]!, 4, { mark: 1 }), /EBADF/);
+    // prepareConnect consumes its fd: on a bad option it closes the socket before throwing.
+    const [spare] = native().tcpSockets(-1, 4, 1);
+    assert.throws(() => native().prepareConnect(spare!, 4, { bindHost: '::1' }), /bindHost '::1' port 0 is not an IPv4 address/);
+    assert.equal(existsSync(`/proc/self/fd/${spare}`), false, 'the fd was closed');
   });
 
   it('measures socketInNetns (reported, not asserted)', (t) => {

@@ -103,8 +103,11 @@ describe('connection metrics', () => {
     assert.match(closed, /response_flags="DENY",connection_security_policy="unknown"\} 1$/);
     const failed = await sample(telemetry, 'istio_tcp_connections_failed_total', ['response_flags="DENY"']);
     assert.ok(failed?.endsWith(' 1'), `failed counter: ${failed}`);
-    // Opened carries the open-time flag '-'.
+    // Opened carries the open-time flag '-'; the flagged label set only has the counters that count.
     assert.match((await sample(telemetry, 'istio_tcp_connections_opened_total', []))!, /response_flags="-"/);
+    for (const name of ['istio_tcp_connections_opened_total', 'istio_tcp_sent_bytes_total', 'istio_tcp_received_bytes_total']) {
+      assert.equal(await sample(telemetry, name, ['response_flags="DENY"']), undefined, `${name} has no DENY series`);
+    }
   });
 
   it('keeps registries separate per proxy', async () => {
