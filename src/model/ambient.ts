@@ -90,9 +90,13 @@ export class AmbientIndex {
   private readonly statusListeners: StatusListener[] = [];
   private readonly unsubscribe: () => void;
 
+  /**
+   * @param clock when a condition's status changes (its `lastTransitionTime`); fixed in tests and goldens.
+   */
   constructor(
     readonly store: ConfigStore,
     options: Partial<MeshOptions> = {},
+    private readonly clock: () => Date = () => new Date(),
   ) {
     this.options = {
       clusterId: options.clusterId ?? DEFAULT_CLUSTER_ID,
@@ -492,6 +496,13 @@ export class AmbientIndex {
 
   private setCondition(key: string, c: Condition | undefined, t: Touched): void {
     const prev = this.conditions.get(key);
+    if (c !== undefined) {
+      // As in Kubernetes, lastTransitionTime moves only when the status does: a new reason or message alone keeps it.
+      c.lastTransitionTime =
+        prev?.lastTransitionTime !== undefined && prev.status === c.status
+          ? prev.lastTransitionTime
+          : `${this.clock().toISOString().slice(0, 19)}Z`;
+    }
     if (deepEqual(prev, c)) return;
     t.statuses.add(key);
     if (c === undefined) this.conditions.delete(key);

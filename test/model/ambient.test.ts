@@ -57,7 +57,14 @@ function record(index: AmbientIndex) {
   };
 }
 
+/** A clock the test moves by hand, for lastTransitionTime. */
+function testClock(start = '2026-01-01T00:00:00Z') {
+  let now = new Date(start);
+  return { clock: () => now, advance: (seconds: number) => void (now = new Date(now.getTime() + seconds * 1000)) };
+}
+
 function setup() {
+  const time = testClock();
   const store = new ConfigStore();
   store.apply([
     ns('shop', { 'istio.io/dataplane-mode': 'ambient' }),
@@ -68,8 +75,8 @@ function setup() {
     pod('tool', 'plain', { app: 'tool' }, '10.0.1.1', 'node-1'),
     service('web', 'shop', { app: 'web' }, '10.96.0.1'),
   ]);
-  const index = new AmbientIndex(store);
-  return { store, index, rec: record(index) };
+  const index = new AmbientIndex(store, {}, time.clock);
+  return { store, index, rec: record(index), time };
 }
 
 const uid = (namespace: string, name: string) => `Kubernetes//Pod/${namespace}/${name}`;
@@ -135,7 +142,7 @@ test('a new Service updates the service and exactly the workloads it selects', (
 });
 
 test('a selector policy is sent, listed on the workloads it selects, and reported in status', () => {
-  const { store, index, rec } = setup();
+  const { store, index, rec, time } = setup();
   store.apply([policy('web-allow', 'shop', { selector: { matchLabels: { app: 'web' } }, rules: [{ from: [{ source: { namespaces: ['shop'] } }] }] })]);
   assert.deepEqual(rec.upserted(TYPE_AUTHORIZATION), ['shop/web-allow']);
   assert.deepEqual(rec.upserted(TYPE_ADDRESS), [uid('shop', 'web-1'), uid('shop', 'web-2')]);
@@ -146,17 +153,24 @@ test('a selector policy is sent, listed on the workloads it selects, and reporte
   assert.equal(auth.scope, 'WORKLOAD_SELECTOR');
   assert.deepEqual(auth.rules[0]!.clauses[0]!.matches[0]!.namespaces, [{ exact: 'shop' }]);
   assert.deepEqual(rec.statuses, [
-    [{ kind: 'AuthorizationPolicy', namespace: 'shop', name: 'web-allow', conditions: [{ type: 'ZtunnelAccepted', status: 'True', reason: 'Accepted', message: 'attached to ztunnel' }] }],
+    [{ kind: 'AuthorizationPolicy', namespace: 'shop', name: 'web-allow', conditions: [{ type: 'ZtunnelAccepted', status: 'True', reason: 'Accepted', message: 'attached to ztunnel', lastTransitionTime: '2026-01-01T00:00:00Z' }] }],
   ]);
 
   // Turning it into AUDIT stops sending it, unlists it, and flips the condition to False.
   rec.clear();
+  time.advance(60);
   store.apply([policy('web-allow', 'shop', { selector: { matchLabels: { app: 'web' } }, action: 'AUDIT', rules: [{}] })]);
   assert.deepEqual(rec.removed(TYPE_AUTHORIZATION), ['shop/web-allow']);
   assert.deepEqual(rec.upserted(TYPE_ADDRESS), [uid('shop', 'web-1'), uid('shop', 'web-2')]);
   assert.deepEqual(workload(index, 'shop', 'web-1').authorizationPolicies, []);
   assert.equal(index.statuses()[0]!.conditions[0]!.status, 'False');
   assert.equal(index.statuses()[0]!.conditions[0]!.message, 'ztunnel does not support the AUDIT action');
+  assert.equal(index.statuses()[0]!.conditions[0]!.lastTransitionTime, '2026-01-01T00:01:00Z', 'the status flipped');
+  // Another reason to be rejected is no transition: the status stays False, and so does its time.
+  time.advance(60);
+  store.apply([policy('web-allow', 'shop', { selector: { matchLabels: { app: 'web' } }, action: 'CUSTOM', provider: { name: 'ext' }, rules: [{}] })]);
+  assert.match(index.statuses()[0]!.conditions[0]!.message, /CUSTOM/);
+  assert.equal(index.statuses()[0]!.conditions[0]!.lastTransitionTime, '2026-01-01T00:01:00Z');
 
   rec.clear();
   store.remove(['AuthorizationPolicy/shop/web-allow']);
@@ -293,11 +307,11 @@ status: {podIP: 10.5.0.1}
 `);
   const whole = new ConfigStore();
   whole.apply(docs);
-  const expected = new AmbientIndex(whole);
+  const expected = new AmbientIndex(whole, {}, testClock().clock);
 
   // Applied one by one in reverse order, every dependency arrives after its dependents.
   const piecewise = new ConfigStore();
-  const incremental = new AmbientIndex(piecewise);
+  const incremental = new AmbientIndex(piecewise, {}, testClock().clock);
   for (const d of [...docs].reverse()) piecewise.apply([d]);
   assert.deepEqual(incremental.snapshot(TYPE_ADDRESS), expected.snapshot(TYPE_ADDRESS));
   assert.deepEqual(incremental.snapshot(TYPE_AUTHORIZATION), expected.snapshot(TYPE_AUTHORIZATION));

@@ -19,7 +19,8 @@ for (const file of fixtures) {
   test(`golden ${file}`, () => {
     const store = new ConfigStore();
     store.apply(readFixture(file));
-    const dump = renderConfigDump(new AmbientIndex(store));
+    // A fixed clock: conditions carry lastTransitionTime.
+    const dump = renderConfigDump(new AmbientIndex(store, {}, () => new Date('2026-01-01T00:00:00Z')));
     const actual = `${JSON.stringify(dump, null, 2)}\n`;
     const goldenUrl = new URL(file.replace(/\.yaml$/, '.golden.json'), FIXTURES);
     if (process.env.UPDATE_GOLDEN === '1') {
