@@ -1,5 +1,6 @@
 // Test harness for the local cluster: runs the real `ambit` CLI against a cluster with a unique `t…` name and a
 // state directory under a fresh temp dir, and checks that nothing is left behind afterwards.
+import { eventually as poll } from '../support/eventually.js';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -152,20 +153,8 @@ function spawnSyncNetnsInode(path: string): string | undefined {
   return out.startsWith('net:[') ? out : undefined;
 }
 
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** `eventually` paced for a cluster: polls every 250 ms, for 30 s unless told otherwise. */
+export const eventually = <T>(what: string, check: () => Promise<T>, timeoutMs = 30_000) => poll(what, check, { timeoutMs, intervalMs: 250 });
 
 /** A 2-replica echo Deployment (ECHO_SERVER on 8080) and its Service `echo` on port 80, with the given readiness probe. */
 export function echoManifest(probe: 'httpGet' | 'tcpSocket'): string {

@@ -109,15 +109,7 @@ export async function startServer(cert: WorkloadCertificate, opts: Partial<Hbone
   };
 }
 
-/** Polls `cond` until true or `timeoutMs` passes; returns the final value. */
-export async function eventually(cond: () => boolean, timeoutMs = 3000): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-}
+export { eventually } from '../support/eventually.js';
 
 /** Reads a stream to its end. */
 export function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {

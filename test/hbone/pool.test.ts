@@ -39,7 +39,7 @@ test('streams to the same key share one connection; concurrent first dials share
   try {
     const streams = await Promise.all(Array.from({ length: 10 }, () => pool.connect(req(srv.port))));
     assert.equal(pool.connectionCount, 1);
-    assert.ok(await eventually(() => srv.server.sessionCount === 1), `server sessions: ${srv.server.sessionCount}`);
+    await eventually('one server session', () => srv.server.sessionCount === 1);
     const replies = await Promise.all(streams.map((s, i) => roundTrip(s, `msg ${i}`)));
     assert.deepEqual(replies, streams.map((_, i) => `msg ${i}`));
     // A later stream reuses the idle connection.
@@ -60,7 +60,7 @@ test('more than 100 concurrent streams open a second connection; the peer limit 
   try {
     const held = await Promise.all(Array.from({ length: 150 }, () => pool.connect(req(s2.port))));
     assert.equal(pool.connectionCount, 2);
-    assert.ok(await eventually(() => s2.server.sessionCount === 2));
+    await eventually('two server sessions', () => s2.server.sessionCount === 2);
     for (const s of held) s.end();
     await Promise.all(held.map((s) => readAll(s)));
 
@@ -82,8 +82,8 @@ test('an idle connection is closed after the idle timeout', async () => {
   try {
     assert.equal(await roundTrip(await pool.connect(req(s2.port)), 'x'), 'x');
     assert.equal(pool.connectionCount, 1);
-    assert.ok(await eventually(() => pool.connectionCount === 0, 3000), 'pool dropped the idle connection');
-    assert.ok(await eventually(() => s2.server.sessionCount === 0, 3000), 'server saw the connection close');
+    await eventually('pool dropped the idle connection', () => pool.connectionCount === 0, { timeoutMs: 3000 });
+    await eventually('server saw the connection close', () => s2.server.sessionCount === 0, { timeoutMs: 3000 });
   } finally {
     await pool.close();
     await s2.close();
@@ -116,7 +116,7 @@ test('a peer that stops answering PINGs is dropped and its streams fail', async 
     });
     frozen = true;
     assert.equal(await failed, 'HBONE ping timeout');
-    assert.ok(await eventually(() => pool.connectionCount === 0));
+    await eventually('the pool to drop its connection', () => pool.connectionCount === 0);
   } finally {
     await pool.close(100);
     for (const s of pairs) s.destroy();
@@ -138,7 +138,7 @@ test('GOAWAY retires a connection: open streams finish, new streams use a new co
     inflight.write('before ');
     target = second.server;
     const closing = first.server.close(5000); // sends GOAWAY, waits for the open stream
-    assert.ok(await eventually(() => pool.connectionCount === 0), 'pool noticed GOAWAY');
+    await eventually('pool noticed GOAWAY', () => pool.connectionCount === 0);
     assert.equal(await roundTrip(await pool.connect(req(port)), 'new'), 'new');
     assert.equal(second.stats.length, 1, 'new stream went to the new server');
     assert.equal(await roundTrip(inflight, 'and after'), 'before and after');

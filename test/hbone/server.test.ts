@@ -211,7 +211,7 @@ test('an upstream reset resets the HBONE stream, and a client reset resets the u
   const holder = await upstream(() => {});
   try {
     const stream = await openTunnel(session, { target: { address: '127.0.0.1', port: holder.port } });
-    assert.ok(await eventually(() => holder.sockets.length === 1));
+    await eventually('the held upstream socket', () => holder.sockets.length === 1);
     const up = holder.sockets[0]!;
     const upError = new Promise<string | undefined>((r) => {
       up.once('error', (e: NodeJS.ErrnoException) => r(e.code));
@@ -268,7 +268,7 @@ test('hostile clients never take the server down', async () => {
   assert.equal((await readAll(stream)).toString(), 'still alive');
   // A peer that vanishes while the server's writes are blocked is only noticed by the PING keepalive (Node stops
   // reading a session socket while a write is pending), hence the generous wait.
-  assert.ok(await eventually(() => srv.server.sessionCount === 1, 5000), `sessions left: ${srv.server.sessionCount}`);
-  assert.ok(await eventually(() => echo.sockets.every((s) => s.destroyed), 5000), 'upstream connections of dead streams are closed');
+  await eventually('one session left', () => srv.server.sessionCount === 1);
+  await eventually('upstream connections of dead streams to close', () => echo.sockets.every((s) => s.destroyed));
   assert.ok(srv.errors.some((e) => /tls handshake error/.test(e.message)), srv.errors.map((e) => e.message).join('; '));
 });

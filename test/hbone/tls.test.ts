@@ -53,7 +53,7 @@ test('client sends no SNI and negotiates TLS 1.3, h2 and a mesh cipher suite', a
     assert.equal(socket.getProtocol(), 'TLSv1.3');
     assert.equal(socket.alpnProtocol, 'h2');
     assert.ok(HBONE_CIPHERSUITES.split(':').includes(socket.getCipher().standardName), socket.getCipher().standardName);
-    assert.ok(await eventually(() => seen.length === 1));
+    await eventually('one connection seen', () => seen.length === 1);
     socket.destroy();
     assert.equal(seen[0]!.servername, false, 'no SNI extension on the wire');
     assert.equal(seen[0]!.authorized, true);
@@ -66,7 +66,7 @@ test('TLS 1.2, a non-mesh cipher suite and a missing h2 ALPN are all refused', a
   const cred = { key: m.client.keyPem, cert: m.client.certChainPem };
   const v12 = await rawTls({ ...cred, maxVersion: 'TLSv1.2', ALPNProtocols: ['h2'] });
   assert.ok(v12.error, 'TLS 1.2 handshake must fail');
-  assert.ok(await eventually(() => /tls handshake error/.test(lastError())), lastError());
+  await eventually('a tls handshake error', () => /tls handshake error/.test(lastError()));
 
   const chacha = await rawTls({ ...cred, ciphers: 'TLS_CHACHA20_POLY1305_SHA256', ALPNProtocols: ['h2'] });
   assert.ok(chacha.error, 'a handshake offering only CHACHA20 must fail');
@@ -74,7 +74,7 @@ test('TLS 1.2, a non-mesh cipher suite and a missing h2 ALPN are all refused', a
   const before = srv.errors.length;
   const h1 = await rawTls({ ...cred, ALPNProtocols: ['http/1.1'] });
   assert.notEqual(h1.socket.alpnProtocol, 'h2');
-  assert.ok(await eventually(() => srv.errors.length > before));
+  await eventually('the server to report the failure', () => srv.errors.length > before);
   assert.match(lastError(), /ALPN|no_application_protocol|tls handshake error/);
 });
 
@@ -90,7 +90,7 @@ test('a client certificate from another trust domain is rejected by the server',
     await assert.rejects(openTunnel(session, { target: { address: '127.0.0.1', port: echo.port } }));
     destroySession(session);
   }
-  assert.ok(await eventually(() => srv.errors.length > before));
+  await eventually('the server to report the failure', () => srv.errors.length > before);
   assert.equal(
     lastError(),
     `identity verification error: peer did not present the expected trustdomain (${TD}), got spiffe://other.domain/ns/default/sa/client`,
@@ -102,11 +102,11 @@ test('a client certificate from another CA, or none at all, is rejected by the s
   const rogue = await issueWorkloadCertificate(otherCa, CLIENT_ID, 600);
   let before = srv.errors.length;
   await rawTls({ key: rogue.keyPem, cert: rogue.certChainPem, ALPNProtocols: ['h2'] });
-  assert.ok(await eventually(() => srv.errors.length > before));
+  await eventually('the server to report the failure', () => srv.errors.length > before);
   assert.match(lastError(), /client certificate rejected: UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
   before = srv.errors.length;
   await rawTls({ ALPNProtocols: ['h2'] });
-  assert.ok(await eventually(() => srv.errors.length > before));
+  await eventually('the server to report the failure', () => srv.errors.length > before);
   assert.match(lastError(), /client presented no certificate|tls handshake error/);
 });
 

@@ -1,5 +1,6 @@
 // Shared fixtures for ztunnel control-side tests: a log that records lines, polling until a condition holds, and xDS
 // objects in the model's form.
+import { eventually as poll } from '../support/eventually.js';
 import type { Address, Authorization } from '../../src/model/xds-types.js';
 import { LogSink, type ZtunnelLogger } from '../../src/ztunnel/log.js';
 
@@ -24,21 +25,8 @@ export class RecordingLog {
   }
 }
 
-/** Polls `check` until it returns a truthy value; fails naming `what` after `ms`. */
-export async function eventually<T>(what: string, check: () => T | Promise<T>, ms = 5000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms}ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** `eventually` with this suite's default of 5 s, given as a plain number. */
+export const eventually = <T>(what: string, check: () => T | Promise<T>, timeoutMs = 5000) => poll(what, check, { timeoutMs });
 
 export function workload(name: string, ip: number[], opts: { sa?: string; ns?: string; policies?: string[]; node?: string } = {}): Address {
   const ns = opts.ns ?? 'default';
