@@ -326,14 +326,19 @@ static int apply_socket_opts(int fd, int domain, const socket_opts_t *o, const c
   return 0;
 }
 
+// Names the netns in error messages ("netns fd 23", which PodNetns replaces with the path).
+static void netns_subject(int netns_fd, char *buf, size_t size) {
+  if (netns_fd >= 0) snprintf(buf, size, "netns fd %d", netns_fd);
+  else snprintf(buf, size, "current netns");
+}
+
 // Creates a socket in the netns (or the current one for netns_fd < 0) with the options applied.
-// Returns the fd, or -1 after throwing; `subject` names the netns in error messages.
+// Returns the fd, or -1 after throwing.
 static int open_socket(napi_env env, int netns_fd, int domain, int type, const socket_opts_t *o) {
   int err = 0;
   const char *failed = NULL;
   char subject[64];
-  if (netns_fd >= 0) snprintf(subject, sizeof subject, "netns fd %d", netns_fd);
-  else snprintf(subject, sizeof subject, "current netns");
+  netns_subject(netns_fd, subject, sizeof subject);
   int fd;
   if (!create_sockets(netns_fd, domain, type | (o->nonblocking ? SOCK_NONBLOCK : 0), &fd, 1, &err, &failed)) {
     throw_errno(env, err, failed, subject);
@@ -502,8 +507,7 @@ static napi_value TcpSockets(napi_env env, napi_callback_info info) {
     return NULL;
   if (count < 1 || count > MAX_SOCKET_BATCH) return throw_invalid(env, "tcpSockets: count must be 1..256");
   if (!create_sockets(netns_fd, domain, SOCK_STREAM, fds, count, &err, &failed)) {
-    if (netns_fd >= 0) snprintf(subject, sizeof subject, "netns fd %d", netns_fd);
-    else snprintf(subject, sizeof subject, "current netns");
+    netns_subject(netns_fd, subject, sizeof subject);
     return throw_errno(env, err, failed, subject);
   }
   napi_create_array_with_length(env, (size_t)count, &result);
