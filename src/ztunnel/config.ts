@@ -69,6 +69,11 @@ export interface ZtunnelConfig {
   enableResponseBaggage: boolean;
   /** AUTHZ_POLICY_INFO_LOGGING: log authorization decisions at info instead of debug. */
   authzPolicyInfoLogging: boolean;
+  /**
+   * AMBIT_HEAP_GROWING_PERCENT (Ambit only, no ztunnel equivalent): V8's old-generation growing factor as a percent,
+   * 0 = V8's own heuristic. See src/ztunnel/heap.ts for why the proxy fixes it.
+   */
+  heapGrowingPercent: number;
 
   // ---- listeners
   /** In each captured pod's netns. */
@@ -94,6 +99,9 @@ export interface ZtunnelConfig {
 
 /** Values given on the command line; undefined means "not given" (the environment or the default applies). */
 export type ZtunnelFlags = Partial<ZtunnelConfig>;
+
+/** V8's largest dynamic growing factor (4×) as a fixed one; why: src/ztunnel/heap.ts. */
+export const DEFAULT_HEAP_GROWING_PERCENT = 300;
 
 /** The address ztunnel dials for istiod when XDS_ADDRESS is unset. */
 export const DEFAULT_XDS_ADDRESS = 'istiod.istio-system.svc:15012';
@@ -210,6 +218,7 @@ export function loadConfig(flags: ZtunnelFlags, env: Env = process.env): Ztunnel
     packetMark: pick(flags.packetMark, 'PACKET_MARK', int(1, 0xffffffff), INPOD_MARK),
     enableResponseBaggage: pick(flags.enableResponseBaggage, 'ENABLE_RESPONSE_BAGGAGE', parseBool, true),
     authzPolicyInfoLogging: pick(flags.authzPolicyInfoLogging, 'AUTHZ_POLICY_INFO_LOGGING', parseBool, false),
+    heapGrowingPercent: pick(flags.heapGrowingPercent, 'AMBIT_HEAP_GROWING_PERCENT', int(0, 1000), DEFAULT_HEAP_GROWING_PERCENT),
     outboundPort: ZTUNNEL_OUTBOUND_PORT,
     inboundPlaintextPort: ZTUNNEL_INBOUND_PLAINTEXT_PORT,
     inboundPort: ZTUNNEL_INBOUND_PORT,

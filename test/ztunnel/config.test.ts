@@ -24,6 +24,7 @@ describe('ztunnel config', () => {
     assert.deepEqual([c.outboundPort, c.inboundPlaintextPort, c.inboundPort, c.dnsPort], [15001, 15006, 15008, 15053]);
     assert.deepEqual([c.adminPort, c.metricsPort, c.readinessPort], [15000, 15020, 15021]);
     assert.equal(c.logFormat, 'text');
+    assert.equal(c.heapGrowingPercent, 300);
   });
 
   it("reads ztunnel's environment variables; flags win", () => {
@@ -44,6 +45,7 @@ describe('ztunnel config', () => {
         PACKET_MARK: '0x100',
         LOG_FORMAT: 'json',
         ISTIO_META_DNS_CAPTURE: 'false',
+        AMBIT_HEAP_GROWING_PERCENT: '0',
       },
     );
     assert.equal(c.nodeName, 'node-2');
@@ -58,16 +60,18 @@ describe('ztunnel config', () => {
     assert.equal(c.packetMark, 0x100);
     assert.equal(c.logFormat, 'text');
     assert.equal(c.dnsCapture, false);
+    assert.equal(c.heapGrowingPercent, 0, "0 hands the growing factor back to V8's heuristic");
   });
 
   it('lists every problem in one error', () => {
     assert.throws(
-      () => loadConfig({}, { SECRET_TTL: 'soon', HTTP2_STREAM_WINDOW_SIZE: '33554432', XDS_ADDRESS: 'no-port' }),
+      () => loadConfig({}, { SECRET_TTL: 'soon', HTTP2_STREAM_WINDOW_SIZE: '33554432', XDS_ADDRESS: 'no-port', AMBIT_HEAP_GROWING_PERCENT: 'lots' }),
       (e: Error) => {
         assert.match(e.message, /SECRET_TTL: invalid duration "soon"/);
         assert.match(e.message, /node name missing: pass --node NAME or set NODE_NAME/);
         assert.match(e.message, /--root-cert \(ROOT_CERT\) is required/);
         assert.match(e.message, /XDS_ADDRESS: invalid address "no-port"/);
+        assert.match(e.message, /AMBIT_HEAP_GROWING_PERCENT: expected an integer in \[0, 1000\], got "lots"/);
         assert.match(e.message, /HTTP2_CONNECTION_WINDOW_SIZE \(16777216\) must be at least HTTP2_STREAM_WINDOW_SIZE \(33554432\)/);
         return true;
       },

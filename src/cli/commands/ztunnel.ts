@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { loadConfig, type ZtunnelFlags } from '../../ztunnel/config.js';
+import { applyHeapGrowingPercent } from '../../ztunnel/heap.js';
 import { LogSink } from '../../ztunnel/log.js';
 import { Ztunnel } from '../../ztunnel/ztunnel.js';
 
@@ -75,6 +76,7 @@ export function register(program: Command): void {
         instanceIp: opts.instanceIp,
       };
       const config = loadConfig(flags);
+      applyHeapGrowingPercent(config.heapGrowingPercent);
       const sink = new LogSink({ format: config.logFormat, level: config.logLevel });
       const log = sink.logger('ztunnel');
       // A bad peer, pod or resource must never take the node's proxy down: log it and keep serving the others.
