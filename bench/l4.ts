@@ -37,14 +37,17 @@ interface Phases {
   connRateMs: number;
   connRateMax: number;
   connRateConcurrency: number;
+  /** New connections made, unmeasured, right before the new-connections phase; also bounded by a count. */
+  connWarmupMs: number;
+  connWarmupMax: number;
 }
 
 const FULL: Phases = {
   throughputSeconds: 10, throughputRuns: 3, qps: 1000, connections: 4, payload: 1024,
-  warmupSeconds: 3, latencySeconds: 30, connRateMs: 5000, connRateMax: 20_000, connRateConcurrency: 8,
+  warmupSeconds: 3, latencySeconds: 30, connRateMs: 5000, connRateMax: 20_000, connRateConcurrency: 8, connWarmupMs: 1000, connWarmupMax: 1000,
 };
-const QUICK: Phases = { ...FULL, throughputSeconds: 2, throughputRuns: 1, warmupSeconds: 1, latencySeconds: 4, connRateMs: 2000, connRateMax: 5000 };
-const TINY: Phases = { ...QUICK, throughputSeconds: 1, payload: 64, qps: 500, warmupSeconds: 0.5, latencySeconds: 1, connRateMs: 500, connRateMax: 500 };
+const QUICK: Phases = { ...FULL, throughputSeconds: 2, throughputRuns: 1, warmupSeconds: 1, latencySeconds: 4, connRateMs: 2000, connRateMax: 5000, connWarmupMs: 500, connWarmupMax: 500 };
+const TINY: Phases = { ...QUICK, throughputSeconds: 1, payload: 64, qps: 500, warmupSeconds: 0.5, latencySeconds: 1, connRateMs: 500, connRateMax: 500, connWarmupMs: 200, connWarmupMax: 100 };
 
 /**
  * Pinning gives each node a core, as two real nodes would have: the client side (load generators and the client
@@ -173,15 +176,21 @@ class Bench {
       await latencyProfile;
       if (latency.failed > requests / 100) this.log(`${name}: warning: ${latency.failed} of ${requests} round trips failed: ${JSON.stringify(latency.counts)}`);
 
+      // The paced warm-up opens only a few connections, so the connection set-up and tear-down code of a proxy
+      // would still be compiled by V8 during the measured phase: warm it up too, the same way for every scenario.
+      const connLoad = { payload: p.payload, concurrency: p.connRateConcurrency, cpus: this.loadCpus };
+      this.log(`${name}: new connections warm-up for ${p.connWarmupMs} ms (≤ ${p.connWarmupMax})`);
+      const connWarm = await newConnections(path.client.netnsPath, path.echo.host, path.echo.port, { ...connLoad, durationMs: p.connWarmupMs, maxConnections: p.connWarmupMax });
+      if (connWarm.failed > 0) this.log(`${name}: warning: ${connWarm.failed} warm-up connections failed: ${JSON.stringify(connWarm.errors)}`);
+
       this.log(`${name}: new connections for ${p.connRateMs} ms (≤ ${p.connRateMax})`);
       const connsProfile = this.profile(name, 'connrate', p.connRateMs / 1000, path);
       const cpuBeforeConns = pids.map(cpuSeconds);
-      const conns = await newConnections(path.client.netnsPath, path.echo.host, path.echo.port, {
-        payload: p.payload, concurrency: p.connRateConcurrency, durationMs: p.connRateMs, maxConnections: p.connRateMax, cpus: this.loadCpus,
-      });
+      const conns = await newConnections(path.client.netnsPath, path.echo.host, path.echo.port, { ...connLoad, durationMs: p.connRateMs, maxConnections: p.connRateMax });
       const cpuPerConn = pids.map((pid, i) => ((cpuSeconds(pid) - cpuBeforeConns[i]!) * 1000) / Math.max(1, conns.completed + conns.failed));
       await connsProfile;
       if (conns.failed > 0) this.log(`${name}: warning: ${conns.failed} new connections failed: ${JSON.stringify(conns.errors)}`);
+      this.log(`${name}: new connections completed in each second: ${conns.perSecondTimeline.join(', ')}`);
 
       const runs: number[] = [];
       for (let i = 0; i < p.throughputRuns; i++) {

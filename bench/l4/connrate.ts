@@ -2,7 +2,7 @@
 //   node connrate.js HOST PORT PAYLOAD_BYTES CONCURRENCY DURATION_MS MAX_CONNECTIONS
 // Each of CONCURRENCY loops connects, sends PAYLOAD_BYTES, waits for all of them to be echoed, closes and starts
 // over, until DURATION_MS has passed or MAX_CONNECTIONS were started. Prints one JSON line:
-// {"completed","failed","durationMs","perSecond","errors":{code: count}}.
+// {"completed","failed","durationMs","perSecond","perSecondTimeline":[completed in each whole second],"errors":{code: count}}.
 //
 // The count bound keeps the client from running out of ephemeral ports: the client closes first, so every
 // connection leaves a TIME_WAIT entry behind for a minute.
@@ -25,6 +25,8 @@ let started = 0;
 let completed = 0;
 let failed = 0;
 const errors: Record<string, number> = {};
+/** Connections completed in each second of the run: shows whether the rate holds up as TIME_WAIT and conntrack fill. */
+const timeline: number[] = [];
 
 function oneConnection(): Promise<void> {
   return new Promise((resolve) => {
@@ -40,6 +42,8 @@ function oneConnection(): Promise<void> {
         socket.destroy();
       } else {
         completed++;
+        const second = Math.floor((performance.now() - start) / 1000);
+        timeline[second] = (timeline[second] ?? 0) + 1;
       }
       resolve();
     };
@@ -65,4 +69,5 @@ async function loop(): Promise<void> {
 }
 await Promise.all(Array.from({ length: concurrency }, loop));
 const elapsed = performance.now() - start;
-process.stdout.write(JSON.stringify({ completed, failed, durationMs: elapsed, perSecond: (completed * 1000) / elapsed, errors }) + '\n');
+const perSecondTimeline = Array.from({ length: Math.floor(elapsed / 1000) }, (_, i) => timeline[i] ?? 0);
+process.stdout.write(JSON.stringify({ completed, failed, durationMs: elapsed, perSecond: (completed * 1000) / elapsed, perSecondTimeline, errors }) + '\n');

@@ -105,6 +105,8 @@ export interface ConnRateResult {
   failed: number;
   durationMs: number;
   perSecond: number;
+  /** Connections completed in each whole second of the phase. */
+  perSecondTimeline: number[];
   errors: Record<string, number>;
 }
 
