@@ -42,6 +42,8 @@ interface Phases {
   connWarmupMax: number;
 }
 
+// Every connection the client closes stays in TIME_WAIT for 60 s and holds one of the client pod's 28,232 ephemeral
+// ports (32768–60999) toward that destination: connWarmupMax + connRateMax must stay well below that.
 const FULL: Phases = {
   throughputSeconds: 10, throughputRuns: 3, qps: 1000, connections: 4, payload: 1024,
   warmupSeconds: 3, latencySeconds: 30, connRateMs: 5000, connRateMax: 20_000, connRateConcurrency: 8, connWarmupMs: 1000, connWarmupMax: 1000,
@@ -190,7 +192,7 @@ class Bench {
       const cpuPerConn = pids.map((pid, i) => ((cpuSeconds(pid) - cpuBeforeConns[i]!) * 1000) / Math.max(1, conns.completed + conns.failed));
       await connsProfile;
       if (conns.failed > 0) this.log(`${name}: warning: ${conns.failed} new connections failed: ${JSON.stringify(conns.errors)}`);
-      this.log(`${name}: new connections completed in each second: ${conns.perSecondTimeline.join(', ')}`);
+      this.log(`${name}: new connections completed in each second (the last may be partial): ${conns.perSecondTimeline.join(', ')}`);
 
       const runs: number[] = [];
       for (let i = 0; i < p.throughputRuns; i++) {

@@ -2,7 +2,8 @@
 //   node connrate.js HOST PORT PAYLOAD_BYTES CONCURRENCY DURATION_MS MAX_CONNECTIONS
 // Each of CONCURRENCY loops connects, sends PAYLOAD_BYTES, waits for all of them to be echoed, closes and starts
 // over, until DURATION_MS has passed or MAX_CONNECTIONS were started. Prints one JSON line:
-// {"completed","failed","durationMs","perSecond","perSecondTimeline":[completed in each whole second],"errors":{code: count}}.
+// {"completed","failed","durationMs","perSecond","perSecondTimeline":[completed in each second; the last one may be
+// partial],"errors":{code: count}}.
 //
 // The count bound keeps the client from running out of ephemeral ports: the client closes first, so every
 // connection leaves a TIME_WAIT entry behind for a minute.
@@ -69,5 +70,5 @@ async function loop(): Promise<void> {
 }
 await Promise.all(Array.from({ length: concurrency }, loop));
 const elapsed = performance.now() - start;
-const perSecondTimeline = Array.from({ length: Math.floor(elapsed / 1000) }, (_, i) => timeline[i] ?? 0);
+const perSecondTimeline = Array.from({ length: Math.ceil(elapsed / 1000) }, (_, i) => timeline[i] ?? 0);
 process.stdout.write(JSON.stringify({ completed, failed, durationMs: elapsed, perSecond: (completed * 1000) / elapsed, perSecondTimeline, errors }) + '\n');

@@ -105,7 +105,7 @@ export interface ConnRateResult {
   failed: number;
   durationMs: number;
   perSecond: number;
-  /** Connections completed in each whole second of the phase. */
+  /** Connections completed in each second of the phase; the last second may be partial. */
   perSecondTimeline: number[];
   errors: Record<string, number>;
 }

@@ -70,8 +70,8 @@ export interface ZtunnelConfig {
   /** AUTHZ_POLICY_INFO_LOGGING: log authorization decisions at info instead of debug. */
   authzPolicyInfoLogging: boolean;
   /**
-   * AMBIT_HEAP_GROWING_PERCENT (Ambit only, no ztunnel equivalent): V8's old-generation growing factor as a percent,
-   * 0 = V8's own heuristic. See src/ztunnel/heap.ts for why the proxy fixes it.
+   * AMBIT_HEAP_GROWING_PERCENT (Ambit only, no ztunnel equivalent): V8's old-generation growing factor as a percent
+   * (10–1000; 0 = leave V8's setting alone). See src/ztunnel/heap.ts for why the proxy fixes it.
    */
   heapGrowingPercent: number;
 
@@ -100,7 +100,7 @@ export interface ZtunnelConfig {
 /** Values given on the command line; undefined means "not given" (the environment or the default applies). */
 export type ZtunnelFlags = Partial<ZtunnelConfig>;
 
-/** V8's largest dynamic growing factor (4×) as a fixed one; why: src/ztunnel/heap.ts. */
+/** A fixed 4× growing factor for V8's old generation; why: src/ztunnel/heap.ts. */
 export const DEFAULT_HEAP_GROWING_PERCENT = 300;
 
 /** The address ztunnel dials for istiod when XDS_ADDRESS is unset. */
@@ -129,6 +129,14 @@ export function parseDuration(value: string, name: string): number {
 function parseInteger(value: string, name: string, min: number, max: number): number {
   const n = /^0x[0-9a-f]+$/i.test(value.trim()) ? parseInt(value.trim(), 16) : Number(value.trim());
   if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}: expected an integer in [${min}, ${max}], got "${value}"`);
+  return n;
+}
+
+// Below 10 % V8 would collect the whole heap every few MB allocated (its own factors start at 1.1); above 1000 % the
+// factor stops mattering, because V8 caps the limit halfway to the heap's maximum.
+function parseGrowingPercent(value: string, name: string): number {
+  const n = parseInteger(value, name, 0, 1000);
+  if (n !== 0 && n < 10) throw new Error(`${name}: expected 0 (leave V8's setting) or an integer in [10, 1000], got "${value}"`);
   return n;
 }
 
@@ -218,7 +226,7 @@ export function loadConfig(flags: ZtunnelFlags, env: Env = process.env): Ztunnel
     packetMark: pick(flags.packetMark, 'PACKET_MARK', int(1, 0xffffffff), INPOD_MARK),
     enableResponseBaggage: pick(flags.enableResponseBaggage, 'ENABLE_RESPONSE_BAGGAGE', parseBool, true),
     authzPolicyInfoLogging: pick(flags.authzPolicyInfoLogging, 'AUTHZ_POLICY_INFO_LOGGING', parseBool, false),
-    heapGrowingPercent: pick(flags.heapGrowingPercent, 'AMBIT_HEAP_GROWING_PERCENT', int(0, 1000), DEFAULT_HEAP_GROWING_PERCENT),
+    heapGrowingPercent: pick(flags.heapGrowingPercent, 'AMBIT_HEAP_GROWING_PERCENT', parseGrowingPercent, DEFAULT_HEAP_GROWING_PERCENT),
     outboundPort: ZTUNNEL_OUTBOUND_PORT,
     inboundPlaintextPort: ZTUNNEL_INBOUND_PLAINTEXT_PORT,
     inboundPort: ZTUNNEL_INBOUND_PORT,

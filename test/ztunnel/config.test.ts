@@ -60,7 +60,14 @@ describe('ztunnel config', () => {
     assert.equal(c.packetMark, 0x100);
     assert.equal(c.logFormat, 'text');
     assert.equal(c.dnsCapture, false);
-    assert.equal(c.heapGrowingPercent, 0, "0 hands the growing factor back to V8's heuristic");
+    assert.equal(c.heapGrowingPercent, 0, "0 leaves V8's own setting alone");
+  });
+
+  it('refuses a heap growing percent below V8\'s own smallest factor', () => {
+    assert.throws(
+      () => loadConfig({ nodeName: 'node-1' }, { ...REQUIRED, AMBIT_HEAP_GROWING_PERCENT: '5' }),
+      /AMBIT_HEAP_GROWING_PERCENT: expected 0 \(leave V8's setting\) or an integer in \[10, 1000\], got "5"/,
+    );
   });
 
   it('lists every problem in one error', () => {

@@ -76,9 +76,12 @@ export function register(program: Command): void {
         instanceIp: opts.instanceIp,
       };
       const config = loadConfig(flags);
-      applyHeapGrowingPercent(config.heapGrowingPercent);
       const sink = new LogSink({ format: config.logFormat, level: config.logLevel });
       const log = sink.logger('ztunnel');
+      applyHeapGrowingPercent(config.heapGrowingPercent);
+      if (config.heapGrowingPercent !== 0) {
+        log.info(`V8 old-generation growing factor fixed at ${1 + config.heapGrowingPercent / 100}x (AMBIT_HEAP_GROWING_PERCENT=${config.heapGrowingPercent})`);
+      }
       // A bad peer, pod or resource must never take the node's proxy down: log it and keep serving the others.
       process.on('uncaughtException', (e) => log.error(`unexpected error, continuing: ${e.stack ?? e}`));
       process.on('unhandledRejection', (e) => log.error(`unexpected error, continuing: ${(e as Error)?.stack ?? e}`));
