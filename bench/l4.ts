@@ -178,8 +178,8 @@ class Bench {
       await latencyProfile;
       if (latency.failed > requests / 100) this.log(`${name}: warning: ${latency.failed} of ${requests} round trips failed: ${JSON.stringify(latency.counts)}`);
 
-      // The paced warm-up opens only a few connections, so the connection set-up and tear-down code of a proxy
-      // would still be compiled by V8 during the measured phase: warm it up too, the same way for every scenario.
+      // The paced warm-up opens only a few connections, so V8 may still be compiling a proxy's connection set-up
+      // and tear-down code when the measured phase starts: warm that path up too, the same way for every scenario.
       const connLoad = { payload: p.payload, concurrency: p.connRateConcurrency, cpus: this.loadCpus };
       this.log(`${name}: new connections warm-up for ${p.connWarmupMs} ms (≤ ${p.connWarmupMax})`);
       const connWarm = await newConnections(path.client.netnsPath, path.echo.host, path.echo.port, { ...connLoad, durationMs: p.connWarmupMs, maxConnections: p.connWarmupMax });
