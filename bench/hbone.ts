@@ -1,11 +1,19 @@
 // HBONE data-path benchmark on loopback:
 //   load client -> TCP -> client proxy (HbonePool) => mTLS/HTTP2 CONNECT => HboneServer -> TCP -> sink / echo
 // The load generator, the client proxy and the server side (HBONE server, sink, echo) are separate processes, as
-// they would be on real nodes (3 processes share the 2 cores here). Reports single-stream throughput and 1 KiB
-// request/response latency, with Node's default HTTP/2 windows and with the HBONE tuning.
-// Usage: npm run bench:hbone [-- --seconds 3 --rounds 3000 --modes direct,default,tuned --profile DIR]
+// they would be on real nodes (3 processes share the 2 cores here). Reports single-stream throughput, 1 KiB
+// request/response latency and each proxy's CPU per round trip, with Node's default HTTP/2 windows and with the
+// HBONE tuning. Two reference relays without HTTP/2 show what the layers under it cost in Node alone: `tls-relay`
+// (one mTLS connection per client connection, bytes copied as they come) and `tcp-relay` (plain TCP both legs).
+// Usage: npm run bench:hbone [-- --seconds 3 --rounds 3000 --modes direct,default,tuned,tls-relay,tcp-relay --profile DIR
+//        --quick --json FILE]
+// --quick: 1 s of bulk and 1000 rounds. --json FILE writes {"hbone": {MODE: {bulk_gbps, round_trips_per_s, p50_us,
+// p99_us, client_cpu_us_per_round_trip, server_cpu_us_per_round_trip}}} (CPU as user + system; the client figure is
+// null for direct, which has no client proxy).
 import { fork, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { createRootCA, issueWorkloadCertificate } from '../src/identity/certs.js';
 import { WorkloadCertificate } from '../src/identity/workload-cert.js';
@@ -13,6 +21,10 @@ import { copyBidirectional } from '../src/hbone/copy.js';
 import { HbonePool } from '../src/hbone/pool.js';
 import { HboneServer } from '../src/hbone/server.js';
 import { HBONE_TUNING, NODE_DEFAULT_TUNING, type Http2Tuning } from '../src/hbone/session.js';
+import { clientTlsOptions, serverTlsOptions } from '../src/hbone/tls.js';
+
+const MODES = ['direct', 'default', 'tuned', 'tls-relay', 'tcp-relay'] as const;
+type Mode = (typeof MODES)[number];
 
 const SERVER_ID = 'spiffe://cluster.local/ns/bench/sa/server';
 const CLIENT_ID = 'spiffe://cluster.local/ns/bench/sa/client';
@@ -26,6 +38,9 @@ interface ServerReady {
   hbonePort: number;
   sinkPort: number;
   echoPort: number;
+  /** The reference relays' server side, one listener per target (they carry no CONNECT to name it). */
+  relaySinkPort: number;
+  relayEchoPort: number;
 }
 
 function arg(name: string, dflt: number): number {
@@ -38,7 +53,28 @@ function listen(server: net.Server): Promise<number> {
 }
 
 // ---- child: HBONE server, sink and echo ----
-async function serverSide(cert: CertMsg, tuning: Http2Tuning): Promise<void> {
+// Answers the parent's CPU queries: user and system microseconds this process has used so far.
+function serveCpuQueries(): void {
+  process.on('message', (m) => {
+    if (m === 'cpu') process.send!({ cpu: process.cpuUsage() });
+  });
+}
+
+/** The server half of a reference relay: accepts plain TCP or mTLS and copies to `targetPort`. */
+function relayServer(mode: Mode, cert: WorkloadCertificate, targetPort: number): Promise<number> {
+  const relay = (down: net.Socket) => {
+    const up = net.connect({ host: '127.0.0.1', port: targetPort, noDelay: true });
+    void copyBidirectional(down, up);
+  };
+  if (mode === 'tls-relay') {
+    const server = tls.createServer({ ...serverTlsOptions(cert, 10_000), allowHalfOpen: true }, relay);
+    return listen(server);
+  }
+  return listen(net.createServer({ allowHalfOpen: true, noDelay: true }, relay));
+}
+
+async function serverSide(cert: CertMsg, tuning: Http2Tuning, mode: Mode): Promise<void> {
+  serveCpuQueries();
   const wc = WorkloadCertificate.fromPem(cert);
   // Sink: counts bytes; when the client half-closes, answers with the count.
   const sink = net.createServer({ allowHalfOpen: true }, (s) => {
@@ -66,11 +102,31 @@ async function serverSide(cert: CertMsg, tuning: Http2Tuning): Promise<void> {
     hbonePort: (await server.listen(0, '127.0.0.1')).port,
     sinkPort: await listen(sink),
     echoPort: await listen(echo),
+    relaySinkPort: 0,
+    relayEchoPort: 0,
   };
+  if (mode === 'tls-relay' || mode === 'tcp-relay') {
+    ready.relaySinkPort = await relayServer(mode, wc, ready.sinkPort);
+    ready.relayEchoPort = await relayServer(mode, wc, ready.echoPort);
+  }
   process.send!(ready);
 }
 
 // ---- parent: client proxy and load ----
+/** The client half of a reference relay: each accepted connection gets its own plain TCP or mTLS connection. */
+async function relayClient(mode: Mode, cert: WorkloadCertificate, relayPort: number): Promise<net.Server> {
+  const proxy = net.createServer({ allowHalfOpen: true, noDelay: true }, (down) => {
+    const up =
+      mode === 'tls-relay'
+        ? tls.connect({ host: '127.0.0.1', port: relayPort, ...clientTlsOptions(cert, [SERVER_ID]) })
+        : net.connect({ host: '127.0.0.1', port: relayPort });
+    up.setNoDelay(true);
+    void copyBidirectional(down, up);
+  });
+  await listen(proxy);
+  return proxy;
+}
+
 async function clientProxy(pool: HbonePool, cert: WorkloadCertificate, hbonePort: number, targetPort: number): Promise<net.Server> {
   const proxy = net.createServer({ allowHalfOpen: true, noDelay: true }, (down) => {
     pool
@@ -154,11 +210,19 @@ interface ClientReady {
   echoPort: number;
 }
 
-async function clientSide(msg: { cert: CertMsg; ready: ServerReady }, tuning: Http2Tuning): Promise<void> {
-  const pool = new HbonePool({ tuning });
+async function clientSide(msg: { cert: CertMsg; ready: ServerReady }, tuning: Http2Tuning, mode: Mode): Promise<void> {
+  serveCpuQueries();
   const cert = WorkloadCertificate.fromPem(msg.cert);
-  const sink = await clientProxy(pool, cert, msg.ready.hbonePort, msg.ready.sinkPort);
-  const echo = await clientProxy(pool, cert, msg.ready.hbonePort, msg.ready.echoPort);
+  let sink: net.Server;
+  let echo: net.Server;
+  if (mode === 'tls-relay' || mode === 'tcp-relay') {
+    sink = await relayClient(mode, cert, msg.ready.relaySinkPort);
+    echo = await relayClient(mode, cert, msg.ready.relayEchoPort);
+  } else {
+    const pool = new HbonePool({ tuning });
+    sink = await clientProxy(pool, cert, msg.ready.hbonePort, msg.ready.sinkPort);
+    echo = await clientProxy(pool, cert, msg.ready.hbonePort, msg.ready.echoPort);
+  }
   const ready: ClientReady = {
     sinkPort: (sink.address() as net.AddressInfo).port,
     echoPort: (echo.address() as net.AddressInfo).port,
@@ -171,11 +235,25 @@ function textArg(name: string): string | undefined {
   return i > 0 ? process.argv[i + 1] : undefined;
 }
 
-async function startChild<T>(role: 'server' | 'client', mode: string, tuning: 'default' | 'tuned', msg: unknown): Promise<{ child: ChildProcess; ready: T }> {
+/** CPU microseconds the child has used so far. */
+function cpuOf(child: ChildProcess): Promise<NodeJS.CpuUsage> {
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown) => {
+      const cpu = (m as { cpu?: NodeJS.CpuUsage }).cpu;
+      if (!cpu) return;
+      child.off('message', onMessage);
+      resolve(cpu);
+    };
+    child.on('message', onMessage);
+    child.send('cpu');
+  });
+}
+
+async function startChild<T>(role: 'server' | 'client', mode: Mode, msg: unknown): Promise<{ child: ChildProcess; ready: T }> {
   const profileDir = textArg('profile');
   // --profile DIR: V8 CPU profiles of the proxies (written when they exit), for bench/profile-top.ts.
   const execArgv = profileDir ? [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${mode}-${role}.cpuprofile`] : process.execArgv;
-  const child = fork(fileURLToPath(import.meta.url), [`--${role}`, tuning], { stdio: 'inherit', execArgv });
+  const child = fork(fileURLToPath(import.meta.url), [`--${role}`, mode], { stdio: 'inherit', execArgv });
   child.send(msg as object);
   const ready = await new Promise<T>((resolve, reject) => {
     child.once('message', (m) => resolve(m as T));
@@ -184,42 +262,77 @@ async function startChild<T>(role: 'server' | 'client', mode: string, tuning: 'd
   return { child, ready };
 }
 
+interface ModeResult {
+  bulk_gbps: number;
+  round_trips_per_s: number;
+  p50_us: number;
+  p99_us: number;
+  client_cpu_us_per_round_trip: number | null;
+  server_cpu_us_per_round_trip: number;
+}
+
 async function main(): Promise<void> {
-  const seconds = arg('seconds', 3);
-  const rounds = arg('rounds', 3000);
+  const quick = process.argv.includes('--quick');
+  const seconds = arg('seconds', quick ? 1 : 3);
+  const rounds = arg('rounds', quick ? 1000 : 3000);
+  const modes = (textArg('modes') ?? 'direct,default,tuned').split(',');
+  const unknown = modes.filter((m) => !(MODES as readonly string[]).includes(m));
+  if (unknown.length > 0) throw new Error(`unknown mode ${unknown.join(', ')}; modes are ${MODES.join(', ')}`);
   const ca = await createRootCA({ trustDomain: 'cluster.local', ttlSeconds: 3600 });
   const serverCert = await issueWorkloadCertificate(ca, SERVER_ID, 3600);
   const clientCert = await issueWorkloadCertificate(ca, CLIENT_ID, 3600);
   console.log(`HBONE loopback benchmark (Node ${process.version}, ${seconds}s bulk, ${rounds} x 1 KiB ping-pong)`);
-  console.log('mode      | bulk Gbit/s | 1KiB rps | p50 µs  | p99 µs');
-  const modes = (textArg('modes') ?? 'direct,default,tuned').split(',');
-  for (const mode of (['direct', 'default', 'tuned'] as const).filter((m) => modes.includes(m))) {
-    const tuning = mode === 'default' ? 'default' : 'tuned';
+  console.log('mode      | bulk Gbit/s | 1KiB rps | p50 µs  | p99 µs  | client proxy CPU µs per round trip | server side CPU µs per round trip');
+  const results: Partial<Record<Mode, ModeResult>> = {};
+  for (const mode of MODES.filter((m) => modes.includes(m))) {
     const pem = (c: WorkloadCertificate): CertMsg => ({ keyPem: c.keyPem, chainPem: c.chainPem, rootPems: c.rootPems });
-    const server = await startChild<ServerReady>('server', mode, tuning, pem(serverCert));
+    const server = await startChild<ServerReady>('server', mode, pem(serverCert));
     const children = [server.child];
     let ports: ClientReady = server.ready;
     if (mode !== 'direct') {
-      const client = await startChild<ClientReady>('client', mode, tuning, { cert: pem(clientCert), ready: server.ready });
+      const client = await startChild<ClientReady>('client', mode, { cert: pem(clientCert), ready: server.ready });
       children.push(client.child);
       ports = client.ready;
     }
     const gbps = await throughput(ports.sinkPort, seconds);
+    const before = await Promise.all(children.map(cpuOf));
     const lat = await latency(ports.echoPort, rounds);
+    const after = await Promise.all(children.map(cpuOf));
+    // The server child also runs the echo application: its figure is the server-side proxy plus the echo (the direct
+    // mode's figure is the echo alone).
+    const perRound = (i: number): { total: number; user: number } | undefined => {
+      const [b, a] = [before[i], after[i]];
+      if (!a || !b) return undefined;
+      const user = (a.user - b.user) / rounds;
+      return { total: user + (a.system - b.system) / rounds, user };
+    };
+    const [serverCpu, clientCpu] = [perRound(0)!, perRound(1)];
+    const cell = (c?: { total: number; user: number }) => (c ? `${c.total.toFixed(0)} (user ${c.user.toFixed(0)})` : '—');
     console.log(
-      `${mode.padEnd(9)} | ${gbps.toFixed(2).padStart(11)} | ${lat.rps.toFixed(0).padStart(8)} | ${lat.p50.toFixed(0).padStart(7)} | ${lat.p99.toFixed(0).padStart(7)}`,
+      `${mode.padEnd(9)} | ${gbps.toFixed(2).padStart(11)} | ${lat.rps.toFixed(0).padStart(8)} | ${lat.p50.toFixed(0).padStart(7)} | ${lat.p99.toFixed(0).padStart(7)} | ${cell(clientCpu).padStart(34)} | ${cell(serverCpu).padStart(33)}`,
     );
+    results[mode] = {
+      bulk_gbps: gbps,
+      round_trips_per_s: lat.rps,
+      p50_us: lat.p50,
+      p99_us: lat.p99,
+      client_cpu_us_per_round_trip: clientCpu?.total ?? null,
+      server_cpu_us_per_round_trip: serverCpu.total,
+    };
     await Promise.all(children.map((c) => new Promise((r) => (c.once('exit', r), c.kill()))));
   }
+  const jsonFile = textArg('json');
+  if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify({ hbone: results }, null, 2)}\n`);
 }
 
 const role = process.argv.includes('--server') ? 'server' : process.argv.includes('--client') ? 'client' : undefined;
 if (role) {
   // A clean exit on kill, so that --cpu-prof gets to write its profile.
   process.once('SIGTERM', () => process.exit(0));
-  const tuning = process.argv[process.argv.indexOf(`--${role}`) + 1] === 'default' ? NODE_DEFAULT_TUNING : HBONE_TUNING;
+  const mode = process.argv[process.argv.indexOf(`--${role}`) + 1] as Mode;
+  const tuning = mode === 'default' ? NODE_DEFAULT_TUNING : HBONE_TUNING;
   process.once('message', (m) =>
-    void (role === 'server' ? serverSide(m as CertMsg, tuning) : clientSide(m as { cert: CertMsg; ready: ServerReady }, tuning)),
+    void (role === 'server' ? serverSide(m as CertMsg, tuning, mode) : clientSide(m as { cert: CertMsg; ready: ServerReady }, tuning, mode)),
   );
 } else {
   main().then(

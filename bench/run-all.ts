@@ -1,6 +1,6 @@
 // `npm run bench`: every benchmark suite, one after the other (they would skew each other's figures if run
 // together), each in its own process with its own flags. `--quick` is passed to each suite; `--json FILE` merges
-// the suites' JSON into one object ({"controlplane": …, "l4": …}). Exits 1 if any suite failed.
+// the suites' JSON into one object ({"controlplane": …, "hbone": …, "l4": …}). Exits 1 if any suite failed.
 //
 //   node dist/bench/run-all.js [--quick] [--json FILE]
 import { spawnSync } from 'node:child_process';
@@ -19,6 +19,7 @@ interface Suite {
 const SUITES: Suite[] = [
   // --expose-gc: the control-plane suite forces collections to measure retained memory.
   { name: 'controlplane', script: 'controlplane.js', nodeFlags: ['--expose-gc'] },
+  { name: 'hbone', script: 'hbone.js', nodeFlags: [] },
   { name: 'l4', script: 'l4.js', nodeFlags: [] },
 ];
 
