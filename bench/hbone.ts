@@ -2,19 +2,22 @@
 //   load client -> TCP -> client proxy (HbonePool) => mTLS/HTTP2 CONNECT => HboneServer -> TCP -> sink / echo
 // The load generator, the client proxy and the server side (HBONE server, sink, echo) are separate processes, as
 // they would be on real nodes (3 processes share the 2 cores here). Reports single-stream throughput, 1 KiB
-// request/response latency and each proxy's CPU per round trip, with Node's default HTTP/2 windows and with the
-// HBONE tuning. Two reference relays without HTTP/2 show what the layers under it cost in Node alone: `tls-relay`
+// request/response latency and each proxy's CPU per round trip, new connections per second (8 loops of connect, 1 KiB
+// echoed, close; bench/l4/connrate.ts) and each proxy's CPU per new connection, with Node's default HTTP/2 windows
+// and with the HBONE tuning. Two reference relays without HTTP/2 show what the layers under it cost in Node alone: `tls-relay`
 // (one mTLS connection per client connection, bytes copied as they come) and `tcp-relay` (plain TCP both legs).
 // Usage: npm run bench:hbone [-- --seconds 3 --rounds 3000 --modes direct,default,tuned,tls-relay,tcp-relay --profile DIR
 //        --quick --json FILE]
 // --quick: 1 s of bulk and 1000 rounds. --json FILE writes {"hbone": {MODE: {bulk_gbps, round_trips_per_s, p50_us,
-// p99_us, client_cpu_us_per_round_trip, server_cpu_us_per_round_trip}}} (CPU as user + system; the client figure is
-// null for direct, which has no client proxy).
-import { fork, type ChildProcess } from 'node:child_process';
+// p99_us, client_cpu_us_per_round_trip, server_cpu_us_per_round_trip, new_conn_per_s, client_cpu_us_per_new_conn,
+// server_cpu_us_per_new_conn}}} (CPU as user + system; the client figures are null for direct, which has no client
+// proxy). The tls-relay mode makes a TLS handshake per new connection, which HBONE's pooled sessions do not.
+import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createRootCA, issueWorkloadCertificate } from '../src/identity/certs.js';
 import { WorkloadCertificate } from '../src/identity/workload-cert.js';
 import { copyBidirectional } from '../src/hbone/copy.js';
@@ -22,6 +25,11 @@ import { HbonePool } from '../src/hbone/pool.js';
 import { HboneServer } from '../src/hbone/server.js';
 import { HBONE_TUNING, NODE_DEFAULT_TUNING, type Http2Tuning } from '../src/hbone/session.js';
 import { clientTlsOptions, serverTlsOptions } from '../src/hbone/tls.js';
+
+const CONNRATE = fileURLToPath(new URL('./l4/connrate.js', import.meta.url));
+const CONNRATE_LOOPS = 8;
+// The client closes first, so each connection leaves a TIME_WAIT entry on one of its ~28,000 ephemeral ports.
+const CONNRATE_MAX = 5000;
 
 const MODES = ['direct', 'default', 'tuned', 'tls-relay', 'tcp-relay'] as const;
 type Mode = (typeof MODES)[number];
@@ -205,6 +213,13 @@ async function latency(port: number, rounds: number): Promise<{ rps: number; p50
   return { rps: rounds / total, p50: q(0.5) * 1000, p99: q(0.99) * 1000 };
 }
 
+/** New connections per second through `port`: CONNRATE_LOOPS loops of connect, 1 KiB echoed, close. */
+async function newConnections(port: number, durationMs: number): Promise<{ completed: number; perSecond: number; failed: number }> {
+  const args = [CONNRATE, '127.0.0.1', String(port), '1024', String(CONNRATE_LOOPS), String(durationMs), String(CONNRATE_MAX)];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { timeout: durationMs + 30_000 });
+  return JSON.parse(stdout) as { completed: number; perSecond: number; failed: number };
+}
+
 interface ClientReady {
   sinkPort: number;
   echoPort: number;
@@ -269,6 +284,9 @@ interface ModeResult {
   p99_us: number;
   client_cpu_us_per_round_trip: number | null;
   server_cpu_us_per_round_trip: number;
+  new_conn_per_s: number;
+  client_cpu_us_per_new_conn: number | null;
+  server_cpu_us_per_new_conn: number;
 }
 
 async function main(): Promise<void> {
@@ -281,8 +299,12 @@ async function main(): Promise<void> {
   const ca = await createRootCA({ trustDomain: 'cluster.local', ttlSeconds: 3600 });
   const serverCert = await issueWorkloadCertificate(ca, SERVER_ID, 3600);
   const clientCert = await issueWorkloadCertificate(ca, CLIENT_ID, 3600);
-  console.log(`HBONE loopback benchmark (Node ${process.version}, ${seconds}s bulk, ${rounds} x 1 KiB ping-pong)`);
-  console.log('mode      | bulk Gbit/s | 1KiB rps | p50 µs  | p99 µs  | client proxy CPU µs per round trip | server side CPU µs per round trip');
+  const connMs = arg('conn-seconds', quick ? 1 : 2) * 1000;
+  console.log(
+    `HBONE loopback benchmark (Node ${process.version}, ${seconds}s bulk, ${rounds} x 1 KiB ping-pong, ${connMs / 1000}s of new connections over ${CONNRATE_LOOPS} loops)`,
+  );
+  console.log('CPU is user + system µs (user alone in brackets), per round trip and per new connection; the server side includes the echo application.');
+  console.log('mode      | bulk Gbit/s | 1KiB rps | p50 µs  | p99 µs  | client proxy CPU/round trip | server side CPU/round trip | new conn/s | client proxy CPU/conn | server side CPU/conn');
   const results: Partial<Record<Mode, ModeResult>> = {};
   for (const mode of MODES.filter((m) => modes.includes(m))) {
     const pem = (c: WorkloadCertificate): CertMsg => ({ keyPem: c.keyPem, chainPem: c.chainPem, rootPems: c.rootPems });
@@ -295,29 +317,47 @@ async function main(): Promise<void> {
       ports = client.ready;
     }
     const gbps = await throughput(ports.sinkPort, seconds);
-    const before = await Promise.all(children.map(cpuOf));
-    const lat = await latency(ports.echoPort, rounds);
-    const after = await Promise.all(children.map(cpuOf));
-    // The server child also runs the echo application: its figure is the server-side proxy plus the echo (the direct
-    // mode's figure is the echo alone).
-    const perRound = (i: number): { total: number; user: number } | undefined => {
-      const [b, a] = [before[i], after[i]];
-      if (!a || !b) return undefined;
-      const user = (a.user - b.user) / rounds;
-      return { total: user + (a.system - b.system) / rounds, user };
+    const cpuPer = async <T>(measure: () => Promise<T>, count: (r: T) => number) => {
+      const before = await Promise.all(children.map(cpuOf));
+      const result = await measure();
+      const after = await Promise.all(children.map(cpuOf));
+      const n = Math.max(1, count(result));
+      const perUnit = children.map((_, i) => ({
+        user: (after[i]!.user - before[i]!.user) / n,
+        total: (after[i]!.user - before[i]!.user + after[i]!.system - before[i]!.system) / n,
+      }));
+      // children[0] is the server side, children[1] (absent for direct) the client proxy.
+      return { result, server: perUnit[0]!, client: perUnit[1] };
     };
-    const [serverCpu, clientCpu] = [perRound(0)!, perRound(1)];
-    const cell = (c?: { total: number; user: number }) => (c ? `${c.total.toFixed(0)} (user ${c.user.toFixed(0)})` : '—');
+    const lat = await cpuPer(() => latency(ports.echoPort, rounds), () => rounds);
+    const conns = await cpuPer(() => newConnections(ports.echoPort, connMs), (r) => r.completed);
+    if (conns.result.failed > 0) console.log(`${mode}: ${conns.result.failed} new connections failed`);
+    const cell = (c: { total: number; user: number } | undefined, width: number) =>
+      (c ? `${c.total.toFixed(0)} (${c.user.toFixed(0)})` : '—').padStart(width);
     console.log(
-      `${mode.padEnd(9)} | ${gbps.toFixed(2).padStart(11)} | ${lat.rps.toFixed(0).padStart(8)} | ${lat.p50.toFixed(0).padStart(7)} | ${lat.p99.toFixed(0).padStart(7)} | ${cell(clientCpu).padStart(34)} | ${cell(serverCpu).padStart(33)}`,
+      [
+        mode.padEnd(9),
+        gbps.toFixed(2).padStart(11),
+        lat.result.rps.toFixed(0).padStart(8),
+        lat.result.p50.toFixed(0).padStart(7),
+        lat.result.p99.toFixed(0).padStart(7),
+        cell(lat.client, 27),
+        cell(lat.server, 26),
+        conns.result.perSecond.toFixed(0).padStart(10),
+        cell(conns.client, 21),
+        cell(conns.server, 20),
+      ].join(' | '),
     );
     results[mode] = {
       bulk_gbps: gbps,
-      round_trips_per_s: lat.rps,
-      p50_us: lat.p50,
-      p99_us: lat.p99,
-      client_cpu_us_per_round_trip: clientCpu?.total ?? null,
-      server_cpu_us_per_round_trip: serverCpu.total,
+      round_trips_per_s: lat.result.rps,
+      p50_us: lat.result.p50,
+      p99_us: lat.result.p99,
+      client_cpu_us_per_round_trip: lat.client?.total ?? null,
+      server_cpu_us_per_round_trip: lat.server.total,
+      new_conn_per_s: conns.result.perSecond,
+      client_cpu_us_per_new_conn: conns.client?.total ?? null,
+      server_cpu_us_per_new_conn: conns.server.total,
     };
     await Promise.all(children.map((c) => new Promise((r) => (c.once('exit', r), c.kill()))));
   }

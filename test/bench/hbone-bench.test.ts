@@ -12,18 +12,20 @@ import assert from 'node:assert/strict';
 const BENCH = fileURLToPath(new URL('../../bench/hbone.js', import.meta.url));
 const MODES = ['direct', 'default', 'tuned', 'tls-relay', 'tcp-relay'];
 
-test('bench:hbone runs every mode and reports throughput, latency and CPU per round trip', async () => {
+test('bench:hbone runs every mode and reports throughput, latency, new connections and CPU per unit of work', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-test-'));
   try {
     const jsonFile = join(dir, 'result.json');
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      [BENCH, '--seconds', '0.3', '--rounds', '300', '--modes', MODES.join(','), '--json', jsonFile],
+      [BENCH, '--seconds', '0.3', '--rounds', '300', '--conn-seconds', '0.3', '--modes', MODES.join(','), '--json', jsonFile],
       { timeout: 120_000 },
     );
     for (const mode of MODES) {
-      const client = mode === 'direct' ? '—' : '\\d+ \\(user \\d+\\)';
-      assert.match(stdout, new RegExp(`^${mode} +\\| +[0-9.]+ \\| +\\d+ \\| +\\d+ \\| +\\d+ \\| +${client} \\| +\\d+ \\(user \\d+\\)$`, 'm'), `row of ${mode}`);
+      const cpu = '\\d+ \\(\\d+\\)';
+      const client = mode === 'direct' ? '—' : cpu;
+      const row = [mode, '[0-9.]+', '\\d+', '\\d+', '\\d+', client, cpu, '\\d+', client, cpu].join(' +\\| +');
+      assert.match(stdout, new RegExp(`^${row}$`, 'm'), `row of ${mode}`);
     }
     const { hbone } = JSON.parse(readFileSync(jsonFile, 'utf8'));
     assert.deepEqual(Object.keys(hbone), MODES);
@@ -32,6 +34,8 @@ test('bench:hbone runs every mode and reports throughput, latency and CPU per ro
       assert.ok(r.bulk_gbps > 0 && r.round_trips_per_s > 0 && r.p99_us >= r.p50_us, `${mode}: ${JSON.stringify(r)}`);
       assert.ok(r.server_cpu_us_per_round_trip > 0, `${mode}: server CPU`);
       assert.equal(r.client_cpu_us_per_round_trip === null, mode === 'direct', `${mode}: client CPU`);
+      assert.ok(r.new_conn_per_s > 0 && r.server_cpu_us_per_new_conn > 0, `${mode}: new connections`);
+      assert.equal(r.client_cpu_us_per_new_conn === null, mode === 'direct', `${mode}: client CPU per connection`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
