@@ -2,14 +2,17 @@
 //   load client -> TCP -> client proxy (HbonePool) => mTLS/HTTP2 CONNECT => HboneServer -> TCP -> sink / echo
 // The load generator, the client proxy and the server side (HBONE server, sink, echo) are separate processes, as
 // they would be on real nodes (3 processes share the 2 cores here). Reports single-stream throughput, 1 KiB
-// request/response latency and each proxy's CPU per round trip, new connections per second (8 loops of connect, 1 KiB
+// request/response latency, each proxy's CPU per round trip, new connections per second (8 loops of connect, 1 KiB
 // echoed, close; bench/l4/connrate.ts) and each proxy's CPU per new connection, with Node's default HTTP/2 windows
-// and with the HBONE tuning. Two reference relays without HTTP/2 show what the layers under it cost in Node alone: `tls-relay`
-// (one mTLS connection per client connection, bytes copied as they come) and `tcp-relay` (plain TCP both legs).
-// Usage: npm run bench:hbone [-- --seconds 3 --rounds 3000 --modes direct,default,tuned,tls-relay,tcp-relay --profile DIR
-//        --quick --json FILE]
-// --quick: 1 s of bulk and 1000 rounds. --json FILE writes {"hbone": {MODE: {bulk_gbps, round_trips_per_s, p50_us,
-// p99_us, client_cpu_us_per_round_trip, server_cpu_us_per_round_trip, new_conn_per_s, client_cpu_us_per_new_conn,
+// and with the HBONE tuning. Two reference relays without HTTP/2 show what the layers under it cost in Node alone:
+// `tls-relay` (one mTLS connection per client connection, bytes copied as they come) and `tcp-relay` (plain TCP on
+// both legs).
+//
+//   npm run bench:hbone [-- --modes tuned,tcp-relay --seconds 3 --rounds 3000 --conn-seconds 2 --quick --json FILE
+//                          --profile DIR]
+// --modes: default all of direct, default, tuned, tls-relay, tcp-relay. --quick: 1 s of bulk, 1000 rounds, 1 s of
+// new connections. --json FILE writes {"hbone": {MODE: {bulk_gbps, round_trips_per_s, p50_us, p99_us,
+// client_cpu_us_per_round_trip, server_cpu_us_per_round_trip, new_conn_per_s, client_cpu_us_per_new_conn,
 // server_cpu_us_per_new_conn}}} (CPU as user + system; the client figures are null for direct, which has no client
 // proxy). The tls-relay mode makes a TLS handshake per new connection, which HBONE's pooled sessions do not.
 import { execFile, fork, type ChildProcess } from 'node:child_process';
@@ -293,7 +296,7 @@ async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const seconds = arg('seconds', quick ? 1 : 3);
   const rounds = arg('rounds', quick ? 1000 : 3000);
-  const modes = (textArg('modes') ?? 'direct,default,tuned').split(',');
+  const modes = (textArg('modes') ?? MODES.join(',')).split(',');
   const unknown = modes.filter((m) => !(MODES as readonly string[]).includes(m));
   if (unknown.length > 0) throw new Error(`unknown mode ${unknown.join(', ')}; modes are ${MODES.join(', ')}`);
   const ca = await createRootCA({ trustDomain: 'cluster.local', ttlSeconds: 3600 });
