@@ -15,12 +15,11 @@
 // client_cpu_us_per_round_trip, server_cpu_us_per_round_trip, new_conn_per_s, client_cpu_us_per_new_conn,
 // server_cpu_us_per_new_conn}}} (CPU as user + system; the client figures are null for direct, which has no client
 // proxy). The tls-relay mode makes a TLS handshake per new connection, which HBONE's pooled sessions do not.
-import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { createRootCA, issueWorkloadCertificate } from '../src/identity/certs.js';
 import { WorkloadCertificate } from '../src/identity/workload-cert.js';
 import { copyBidirectional } from '../src/hbone/copy.js';
@@ -28,14 +27,23 @@ import { HbonePool } from '../src/hbone/pool.js';
 import { HboneServer } from '../src/hbone/server.js';
 import { HBONE_TUNING, NODE_DEFAULT_TUNING, type Http2Tuning } from '../src/hbone/session.js';
 import { clientTlsOptions, serverTlsOptions } from '../src/hbone/tls.js';
+import { newConnections } from './l4/load.js';
 
-const CONNRATE = fileURLToPath(new URL('./l4/connrate.js', import.meta.url));
-const CONNRATE_LOOPS = 8;
-// The client closes first, so each connection leaves a TIME_WAIT entry on one of its ~28,000 ephemeral ports.
-const CONNRATE_MAX = 5000;
+/**
+ * The new-connections load: 8 loops of connect, 1 KiB echoed, close, after an unmeasured warm-up (so V8 has compiled
+ * the connection path, as in the L4 benchmark). The client closes first, so every connection leaves a TIME_WAIT
+ * entry on one of its ~28,000 ephemeral ports: the counts bound both phases well below that.
+ */
+const CONN_LOAD = { payload: 1024, concurrency: 8, maxConnections: 5000 };
+const CONN_WARMUP = { ...CONN_LOAD, durationMs: 500, maxConnections: 500 };
 
 const MODES = ['direct', 'default', 'tuned', 'tls-relay', 'tcp-relay'] as const;
 type Mode = (typeof MODES)[number];
+type RelayMode = Extract<Mode, 'tls-relay' | 'tcp-relay'>;
+
+function isRelay(mode: Mode): mode is RelayMode {
+  return mode === 'tls-relay' || mode === 'tcp-relay';
+}
 
 const SERVER_ID = 'spiffe://cluster.local/ns/bench/sa/server';
 const CLIENT_ID = 'spiffe://cluster.local/ns/bench/sa/client';
@@ -71,9 +79,14 @@ function serveCpuQueries(): void {
   });
 }
 
-/** The server half of a reference relay: accepts plain TCP or mTLS and copies to `targetPort`. */
-function relayServer(mode: Mode, cert: WorkloadCertificate, targetPort: number): Promise<number> {
+/**
+ * The server half of a reference relay: accepts plain TCP or mTLS and copies to `targetPort`. The mTLS listener uses
+ * HBONE's TLS settings (so it also negotiates the h2 ALPN, though it carries raw bytes) and, like the HBONE server,
+ * refuses a client whose certificate does not verify.
+ */
+function relayServer(mode: RelayMode, cert: WorkloadCertificate, targetPort: number): Promise<number> {
   const relay = (down: net.Socket) => {
+    if (down instanceof tls.TLSSocket && !down.authorized) return void down.destroy();
     const up = net.connect({ host: '127.0.0.1', port: targetPort, noDelay: true });
     void copyBidirectional(down, up);
   };
@@ -116,16 +129,16 @@ async function serverSide(cert: CertMsg, tuning: Http2Tuning, mode: Mode): Promi
     relaySinkPort: 0,
     relayEchoPort: 0,
   };
-  if (mode === 'tls-relay' || mode === 'tcp-relay') {
+  if (isRelay(mode)) {
     ready.relaySinkPort = await relayServer(mode, wc, ready.sinkPort);
     ready.relayEchoPort = await relayServer(mode, wc, ready.echoPort);
   }
   process.send!(ready);
 }
 
-// ---- parent: client proxy and load ----
+// ---- child: client proxy ----
 /** The client half of a reference relay: each accepted connection gets its own plain TCP or mTLS connection. */
-async function relayClient(mode: Mode, cert: WorkloadCertificate, relayPort: number): Promise<net.Server> {
+async function relayClient(mode: RelayMode, cert: WorkloadCertificate, relayPort: number): Promise<net.Server> {
   const proxy = net.createServer({ allowHalfOpen: true, noDelay: true }, (down) => {
     const up =
       mode === 'tls-relay'
@@ -157,6 +170,32 @@ async function clientProxy(pool: HbonePool, cert: WorkloadCertificate, hbonePort
   return proxy;
 }
 
+interface ClientReady {
+  sinkPort: number;
+  echoPort: number;
+}
+
+async function clientSide(msg: { cert: CertMsg; ready: ServerReady }, tuning: Http2Tuning, mode: Mode): Promise<void> {
+  serveCpuQueries();
+  const cert = WorkloadCertificate.fromPem(msg.cert);
+  let sink: net.Server;
+  let echo: net.Server;
+  if (isRelay(mode)) {
+    sink = await relayClient(mode, cert, msg.ready.relaySinkPort);
+    echo = await relayClient(mode, cert, msg.ready.relayEchoPort);
+  } else {
+    const pool = new HbonePool({ tuning });
+    sink = await clientProxy(pool, cert, msg.ready.hbonePort, msg.ready.sinkPort);
+    echo = await clientProxy(pool, cert, msg.ready.hbonePort, msg.ready.echoPort);
+  }
+  const ready: ClientReady = {
+    sinkPort: (sink.address() as net.AddressInfo).port,
+    echoPort: (echo.address() as net.AddressInfo).port,
+  };
+  process.send!(ready);
+}
+
+// ---- parent: load and report ----
 async function throughput(port: number, seconds: number): Promise<number> {
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   const sock = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true, noDelay: true });
@@ -184,68 +223,51 @@ async function throughput(port: number, seconds: number): Promise<number> {
   return (bytes * 8) / elapsed / 1e9;
 }
 
-async function latency(port: number, rounds: number): Promise<{ rps: number; p50: number; p99: number }> {
+/**
+ * 1 KiB ping-pong over one connection. `onMeasured` runs once the warm-up rounds are done, before the first measured
+ * round (the CPU snapshot: a connection set-up, a TLS handshake for tls-relay, must not count).
+ */
+async function latency(
+  port: number,
+  rounds: number,
+  onMeasured: () => Promise<void>,
+): Promise<{ rps: number; p50: number; p99: number; measuredRounds: number }> {
   const msg = Buffer.alloc(1024, 0x62);
   const sock = net.connect({ port, host: '127.0.0.1', noDelay: true });
   await new Promise((r) => sock.once('connect', r));
   const samples: number[] = [];
   let got = 0;
   let t0 = 0;
-  const warmup = Math.min(200, rounds / 10);
-  const start = performance.now();
-  await new Promise<void>((resolve) => {
+  const warmup = Math.floor(Math.min(200, rounds / 10));
+  let start = 0;
+  await new Promise<void>((resolve, reject) => {
     let i = 0;
     const send = () => {
       t0 = performance.now();
       sock.write(msg);
     };
+    const measureFrom = () =>
+      onMeasured().then(() => {
+        start = performance.now();
+        send();
+      }, reject);
     sock.on('data', (c: Buffer) => {
       got += c.length;
       if (got < msg.length) return;
       got -= msg.length;
       if (i >= warmup) samples.push(performance.now() - t0);
       if (++i === rounds) return resolve();
+      if (i === warmup) return void measureFrom();
       send();
     });
-    send();
+    if (warmup === 0) void measureFrom();
+    else send();
   });
   const total = (performance.now() - start) / 1000;
   sock.destroy();
   samples.sort((a, b) => a - b);
   const q = (p: number) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))]!;
-  return { rps: rounds / total, p50: q(0.5) * 1000, p99: q(0.99) * 1000 };
-}
-
-/** New connections per second through `port`: CONNRATE_LOOPS loops of connect, 1 KiB echoed, close. */
-async function newConnections(port: number, durationMs: number): Promise<{ completed: number; perSecond: number; failed: number }> {
-  const args = [CONNRATE, '127.0.0.1', String(port), '1024', String(CONNRATE_LOOPS), String(durationMs), String(CONNRATE_MAX)];
-  const { stdout } = await promisify(execFile)(process.execPath, args, { timeout: durationMs + 30_000 });
-  return JSON.parse(stdout) as { completed: number; perSecond: number; failed: number };
-}
-
-interface ClientReady {
-  sinkPort: number;
-  echoPort: number;
-}
-
-async function clientSide(msg: { cert: CertMsg; ready: ServerReady }, tuning: Http2Tuning, mode: Mode): Promise<void> {
-  serveCpuQueries();
-  const cert = WorkloadCertificate.fromPem(msg.cert);
-  let sink: net.Server;
-  let echo: net.Server;
-  if (mode === 'tls-relay' || mode === 'tcp-relay') {
-    sink = await relayClient(mode, cert, msg.ready.relaySinkPort);
-    echo = await relayClient(mode, cert, msg.ready.relayEchoPort);
-  } else {
-    const pool = new HbonePool({ tuning });
-    sink = await clientProxy(pool, cert, msg.ready.hbonePort, msg.ready.sinkPort);
-    echo = await clientProxy(pool, cert, msg.ready.hbonePort, msg.ready.echoPort);
-  }
-  const ready: ClientReady = {
-    sinkPort: (sink.address() as net.AddressInfo).port,
-    echoPort: (echo.address() as net.AddressInfo).port,
-  };
-  process.send!(ready);
+  return { rps: samples.length / total, p50: q(0.5) * 1000, p99: q(0.99) * 1000, measuredRounds: samples.length };
 }
 
 function textArg(name: string): string | undefined {
@@ -253,18 +275,40 @@ function textArg(name: string): string | undefined {
   return i > 0 ? process.argv[i + 1] : undefined;
 }
 
-/** CPU microseconds the child has used so far. */
+/** CPU microseconds the child has used so far; rejects if the child is gone (a crashed proxy must not hang the run). */
 function cpuOf(child: ChildProcess): Promise<NodeJS.CpuUsage> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null) => {
+      child.off('message', onMessage);
+      reject(new Error(`bench child exited with ${code} while its CPU was queried`));
+    };
     const onMessage = (m: unknown) => {
       const cpu = (m as { cpu?: NodeJS.CpuUsage }).cpu;
       if (!cpu) return;
       child.off('message', onMessage);
+      child.off('exit', onExit);
       resolve(cpu);
     };
+    if (child.exitCode !== null || child.signalCode !== null) return onExit(child.exitCode);
     child.on('message', onMessage);
+    child.once('exit', onExit);
     child.send('cpu');
   });
+}
+
+interface CpuPerUnit {
+  user: number;
+  total: number;
+}
+
+/** CPU µs per unit of work between two snapshots; children[0] is the server side, children[1] the client proxy. */
+function cpuPerUnit(before: NodeJS.CpuUsage[], after: NodeJS.CpuUsage[], units: number): { server: CpuPerUnit; client?: CpuPerUnit } {
+  const n = Math.max(1, units);
+  const per = after.map((a, i) => {
+    const user = (a.user - before[i]!.user) / n;
+    return { user, total: user + (a.system - before[i]!.system) / n };
+  });
+  return per[1] ? { server: per[0]!, client: per[1] } : { server: per[0]! };
 }
 
 async function startChild<T>(role: 'server' | 'client', mode: Mode, msg: unknown): Promise<{ child: ChildProcess; ready: T }> {
@@ -304,7 +348,7 @@ async function main(): Promise<void> {
   const clientCert = await issueWorkloadCertificate(ca, CLIENT_ID, 3600);
   const connMs = arg('conn-seconds', quick ? 1 : 2) * 1000;
   console.log(
-    `HBONE loopback benchmark (Node ${process.version}, ${seconds}s bulk, ${rounds} x 1 KiB ping-pong, ${connMs / 1000}s of new connections over ${CONNRATE_LOOPS} loops)`,
+    `HBONE loopback benchmark (Node ${process.version}, ${seconds}s bulk, ${rounds} x 1 KiB ping-pong, ${connMs / 1000}s or ${CONN_LOAD.maxConnections} new connections over ${CONN_LOAD.concurrency} loops)`,
   );
   console.log('CPU is user + system µs (user alone in brackets), per round trip and per new connection; the server side includes the echo application.');
   console.log('mode      | bulk Gbit/s | 1KiB rps | p50 µs  | p99 µs  | client proxy CPU/round trip | server side CPU/round trip | new conn/s | client proxy CPU/conn | server side CPU/conn');
@@ -320,47 +364,41 @@ async function main(): Promise<void> {
       ports = client.ready;
     }
     const gbps = await throughput(ports.sinkPort, seconds);
-    const cpuPer = async <T>(measure: () => Promise<T>, count: (r: T) => number) => {
-      const before = await Promise.all(children.map(cpuOf));
-      const result = await measure();
-      const after = await Promise.all(children.map(cpuOf));
-      const n = Math.max(1, count(result));
-      const perUnit = children.map((_, i) => ({
-        user: (after[i]!.user - before[i]!.user) / n,
-        total: (after[i]!.user - before[i]!.user + after[i]!.system - before[i]!.system) / n,
-      }));
-      // children[0] is the server side, children[1] (absent for direct) the client proxy.
-      return { result, server: perUnit[0]!, client: perUnit[1] };
-    };
-    const lat = await cpuPer(() => latency(ports.echoPort, rounds), () => rounds);
-    const conns = await cpuPer(() => newConnections(ports.echoPort, connMs), (r) => r.completed);
-    if (conns.result.failed > 0) console.log(`${mode}: ${conns.result.failed} new connections failed`);
-    const cell = (c: { total: number; user: number } | undefined, width: number) =>
+    const snapshot = () => Promise.all(children.map(cpuOf));
+    let before: NodeJS.CpuUsage[] = [];
+    const lat = await latency(ports.echoPort, rounds, async () => void (before = await snapshot()));
+    const latCpu = cpuPerUnit(before, await snapshot(), lat.measuredRounds);
+    await newConnections(undefined, '127.0.0.1', ports.echoPort, CONN_WARMUP);
+    before = await snapshot();
+    const conns = await newConnections(undefined, '127.0.0.1', ports.echoPort, { ...CONN_LOAD, durationMs: connMs });
+    const connCpu = cpuPerUnit(before, await snapshot(), conns.completed);
+    if (conns.failed > 0) console.log(`${mode}: ${conns.failed} new connections failed: ${JSON.stringify(conns.errors)}`);
+    const cell = (c: CpuPerUnit | undefined, width: number) =>
       (c ? `${c.total.toFixed(0)} (${c.user.toFixed(0)})` : '—').padStart(width);
     console.log(
       [
         mode.padEnd(9),
         gbps.toFixed(2).padStart(11),
-        lat.result.rps.toFixed(0).padStart(8),
-        lat.result.p50.toFixed(0).padStart(7),
-        lat.result.p99.toFixed(0).padStart(7),
-        cell(lat.client, 27),
-        cell(lat.server, 26),
-        conns.result.perSecond.toFixed(0).padStart(10),
-        cell(conns.client, 21),
-        cell(conns.server, 20),
+        lat.rps.toFixed(0).padStart(8),
+        lat.p50.toFixed(0).padStart(7),
+        lat.p99.toFixed(0).padStart(7),
+        cell(latCpu.client, 27),
+        cell(latCpu.server, 26),
+        conns.perSecond.toFixed(0).padStart(10),
+        cell(connCpu.client, 21),
+        cell(connCpu.server, 20),
       ].join(' | '),
     );
     results[mode] = {
       bulk_gbps: gbps,
-      round_trips_per_s: lat.result.rps,
-      p50_us: lat.result.p50,
-      p99_us: lat.result.p99,
-      client_cpu_us_per_round_trip: lat.client?.total ?? null,
-      server_cpu_us_per_round_trip: lat.server.total,
-      new_conn_per_s: conns.result.perSecond,
-      client_cpu_us_per_new_conn: conns.client?.total ?? null,
-      server_cpu_us_per_new_conn: conns.server.total,
+      round_trips_per_s: lat.rps,
+      p50_us: lat.p50,
+      p99_us: lat.p99,
+      client_cpu_us_per_round_trip: latCpu.client?.total ?? null,
+      server_cpu_us_per_round_trip: latCpu.server.total,
+      new_conn_per_s: conns.perSecond,
+      client_cpu_us_per_new_conn: connCpu.client?.total ?? null,
+      server_cpu_us_per_new_conn: connCpu.server.total,
     };
     await Promise.all(children.map((c) => new Promise((r) => (c.once('exit', r), c.kill()))));
   }
@@ -370,8 +408,10 @@ async function main(): Promise<void> {
 
 const role = process.argv.includes('--server') ? 'server' : process.argv.includes('--client') ? 'client' : undefined;
 if (role) {
-  // A clean exit on kill, so that --cpu-prof gets to write its profile.
+  // A clean exit on kill, so that --cpu-prof gets to write its profile; and when the parent is gone (it failed, or a
+  // test's timeout killed it), so that no proxy outlives the run.
   process.once('SIGTERM', () => process.exit(0));
+  process.once('disconnect', () => process.exit(0));
   const mode = process.argv[process.argv.indexOf(`--${role}`) + 1] as Mode;
   const tuning = mode === 'default' ? NODE_DEFAULT_TUNING : HBONE_TUNING;
   process.once('message', (m) =>

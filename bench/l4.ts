@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { BenchCluster, type PodInfo } from './l4/cluster.js';
 import { startHaproxy, writeHaproxyConfigs, type HaproxyProcess } from './l4/haproxy.js';
-import { newConnections, pacedRoundTrips, runInNetns, throughputGbps } from './l4/load.js';
+import { newConnections, pacedRoundTrips, runCommand, throughputGbps } from './l4/load.js';
 import { RssPeaks, cpuSeconds, pidsInNetns, pin, rssMb } from './l4/proc.js';
 import { SCENARIOS, formatReport, median, type L4Report, type ProxyFigures, type Scenario, type ScenarioMetrics, type ScenarioResult } from './l4/report.js';
 
@@ -124,7 +124,7 @@ class Bench {
       path.proxies.filter((x) => x.adminNetns).map(async (x) => {
         const file = join(dir, `${scenario}-${phase}-${x.role.replace(/\W+/g, '_')}.cpuprofile`);
         try {
-          writeFileSync(file, await runInNetns(x.adminNetns!, [process.execPath, '-e', fetchProfile], { timeoutMs: (seconds + 30) * 1000 }));
+          writeFileSync(file, await runCommand(x.adminNetns!, [process.execPath, '-e', fetchProfile], { timeoutMs: (seconds + 30) * 1000 }));
           this.log(`${scenario}: profile of ${x.role} during ${phase}: ${file}`);
         } catch (err) {
           this.log(`${scenario}: no profile of ${x.role} during ${phase}: ${(err as Error).message}`);

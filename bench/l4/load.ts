@@ -1,6 +1,6 @@
 // The three loads of the L4 benchmark, each run inside the client pod's network namespace (so an ambient pod's
 // traffic is captured exactly like an app's): single-stream throughput (iperf3), paced 1 KB round trips (ambit-client
-// --qps) and new connections per second (connrate.js).
+// --qps) and new connections per second (connrate.js, also used by the loopback benchmark bench/hbone.ts).
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -14,11 +14,12 @@ export interface RunOptions {
 }
 
 /**
- * Runs argv inside a network namespace and resolves with its stdout; rejects with its exit status and stderr when
- * it fails or outlives `timeoutMs` (then its whole process group is killed).
+ * Runs argv inside a network namespace (or, with `netnsPath` undefined, in this process's own, as the loopback
+ * benchmark does) and resolves with its stdout; rejects with its exit status and stderr when it fails or outlives
+ * `timeoutMs` (then its whole process group is killed).
  */
-export function runInNetns(netnsPath: string, argv: string[], o: RunOptions): Promise<string> {
-  const full = ['nsenter', `--net=${netnsPath}`, '--', ...(o.cpus ? ['taskset', '--cpu-list', o.cpus] : []), ...argv];
+export function runCommand(netnsPath: string | undefined, argv: string[], o: RunOptions): Promise<string> {
+  const full = [...(netnsPath ? ['nsenter', `--net=${netnsPath}`, '--'] : []), ...(o.cpus ? ['taskset', '--cpu-list', o.cpus] : []), ...argv];
   return new Promise((resolve, reject) => {
     const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
@@ -42,7 +43,7 @@ export function runInNetns(netnsPath: string, argv: string[], o: RunOptions): Pr
       clearTimeout(timer);
       if (code === 0) return resolve(stdout);
       const why = timedOut ? `did not finish within ${o.timeoutMs} ms` : `exited with ${code ?? signal}`;
-      const err = new Error(`${argv.slice(0, 2).join(' ')} in ${netnsPath} ${why}: ${(stderr || stdout).trim().split('\n').slice(-5).join(' | ')}`);
+      const err = new Error(`${argv.slice(0, 2).join(' ')}${netnsPath ? ` in ${netnsPath}` : ''} ${why}: ${(stderr || stdout).trim().split('\n').slice(-5).join(' | ')}`);
       reject(timedOut ? err : Object.assign(err, { stdout }));
     });
   });
@@ -56,7 +57,7 @@ const IPERF_BUSY_RETRIES = 10;
 export async function throughputGbps(netns: string, host: string, port: number, seconds: number, cpus?: string): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     // iperf3 --json reports its own errors in the JSON and exits 1: read stdout either way.
-    const out = await runInNetns(netns, ['iperf3', '--client', host, '--port', String(port), '--time', String(seconds), '--parallel', '1', '--json'], {
+    const out = await runCommand(netns, ['iperf3', '--client', host, '--port', String(port), '--time', String(seconds), '--parallel', '1', '--json'], {
       cpus,
       timeoutMs: seconds * 1000 + 20_000,
     }).catch((err: Error & { stdout?: string }) => err.stdout || Promise.reject(err));
@@ -88,7 +89,7 @@ export async function pacedRoundTrips(
   target: string,
   o: { qps: number; requests: number; connections: number; payload: number; cpus?: string },
 ): Promise<PacedResult> {
-  const out = await runInNetns(
+  const out = await runCommand(
     netns,
     [process.execPath, AMBIT_CLIENT, `tcp://${target}`, '-n', String(o.requests), '-c', String(o.connections), '--qps', String(o.qps),
       '--payload', String(o.payload), '--timeout', '5000', '--json', '--allow-errors'],
@@ -112,12 +113,12 @@ export interface ConnRateResult {
 
 /** Connect, exchange `payload` bytes, close — as many times as possible over `concurrency` loops, bounded. */
 export async function newConnections(
-  netns: string,
+  netns: string | undefined,
   host: string,
   port: number,
   o: { payload: number; concurrency: number; durationMs: number; maxConnections: number; cpus?: string },
 ): Promise<ConnRateResult> {
-  const out = await runInNetns(
+  const out = await runCommand(
     netns,
     [process.execPath, CONNRATE, host, String(port), String(o.payload), String(o.concurrency), String(o.durationMs), String(o.maxConnections)],
     { cpus: o.cpus, timeoutMs: o.durationMs + 30_000 },
