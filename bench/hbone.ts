@@ -71,13 +71,15 @@ function listen(server: net.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
 }
 
-// ---- child: HBONE server, sink and echo ----
-// Answers the parent's CPU queries: user and system microseconds this process has used so far.
+// ---- both children ----
+/** Answers the parent's CPU queries with the user and system microseconds this process has used so far. */
 function serveCpuQueries(): void {
   process.on('message', (m) => {
     if (m === 'cpu') process.send!({ cpu: process.cpuUsage() });
   });
 }
+
+// ---- child: HBONE server, relay server, sink and echo ----
 
 /**
  * The server half of a reference relay: accepts plain TCP or mTLS and copies to `targetPort`. The mTLS listener uses
