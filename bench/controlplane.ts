@@ -16,7 +16,7 @@ import { ControlPlaneServer } from '../src/controlplane/server.js';
 import { xdsTypesOf } from '../src/controlplane/xds.js';
 import { AmbientIndex } from '../src/model/ambient.js';
 import { ConfigStore } from '../src/model/store.js';
-import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../src/model/xds-types.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../src/xds/types.js';
 import { LoadProcess } from './lib/load-process.js';
 import { changedPod, syntheticMesh, workloadUidOf, type MeshScale } from './lib/mesh.js';
 import { fmtMs, markdownTable, MiB, nowMs, percentile, RssSampler, timed } from './lib/stats.js';

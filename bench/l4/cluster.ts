@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Resource } from '../../src/api/types.js';
 import { StateLayout } from '../../src/local/layout.js';
 import { Ledger, cleanUp } from '../../src/local/ledger.js';
-import { call } from '../../src/local/rpc.js';
+import { call } from '../../src/common/rpc.js';
 import type { SupervisorStatus } from '../../src/local/supervisor.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));

@@ -2,8 +2,8 @@
 // to the parent over IPC with the time it arrived. Running the clients in their own process keeps their decoding off
 // the control plane's event loop and out of its RSS; both processes read the same monotonic clock
 // (process.hrtime = CLOCK_MONOTONIC), so the parent can subtract its own timestamps from these.
-import { bytesToIp } from '../../src/model/authorization.js';
-import { TYPE_ADDRESS } from '../../src/model/xds-types.js';
+import { bytesToIp } from '../../src/common/ip.js';
+import { TYPE_ADDRESS } from '../../src/xds/types.js';
 import { BenchAdsClient, decodeResource, type Envelope } from './xds-client.js';
 
 /** Parent → child. */

@@ -4,7 +4,7 @@
 // decoded on request, for the small pushes whose content a benchmark checks.
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
-import { adsServiceDefinition, messageTypeForUrl, protoRoot, TO_OBJECT } from '../../src/controlplane/protos.js';
+import { adsServiceDefinition, messageTypeForUrl, protoRoot, TO_OBJECT } from '../../src/xds/protos.js';
 
 export interface EnvelopeResource {
   name: string;

@@ -15,7 +15,7 @@ import { CertificateError, splitPemBundle, verifyCertificateChain } from '../ide
 import { bearerToken, type NodeAuthenticator } from './auth.js';
 import { scopedLogger, type Logger } from './log.js';
 import type { ControlPlaneMetrics } from './metrics.js';
-import { IMPERSONATED_IDENTITY, caServiceDefinition } from './protos.js';
+import { IMPERSONATED_IDENTITY, caServiceDefinition } from '../xds/protos.js';
 
 /** Istio's SECRET_TTL default. */
 export const DEFAULT_WORKLOAD_CERT_TTL_SECONDS = 24 * 3600;

@@ -3,7 +3,7 @@
 // with back-off when it drops, and keep serving the last known state meanwhile. Policy status computed by the control
 // plane is written back (`POST /v1/status`), so `ambit get ap -o yaml` shows it as `kubectl` would.
 import { resourceKey, type Kind, type Resource } from '../api/types.js';
-import { call, streamJson } from '../local/rpc.js';
+import { call, streamJson } from '../common/rpc.js';
 import type { ConfigStore } from '../model/store.js';
 import type { Logger } from './log.js';
 import type { PolicyStatus } from './server.js';

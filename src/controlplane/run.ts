@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DEFAULT_TRUST_DOMAIN } from '../api/types.js';
 import { AmbientIndex } from '../model/ambient.js';
 import { ConfigStore } from '../model/store.js';
-import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../model/xds-types.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../xds/types.js';
 import { TokenFileAuthenticator } from './auth.js';
 import { MeshCa } from './ca.js';
 import { ClusterSource } from './cluster-source.js';

@@ -9,11 +9,11 @@
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../model/xds-types.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../xds/types.js';
 import { bearerToken, type NodeAuthenticator } from './auth.js';
 import { scopedLogger, type Logger } from './log.js';
 import type { ControlPlaneMetrics } from './metrics.js';
-import { adsServiceDefinition, messageTypeForUrl, protoRoot } from './protos.js';
+import { adsServiceDefinition, messageTypeForUrl, protoRoot } from '../xds/protos.js';
 
 export interface XdsChange {
   typeUrl: string;

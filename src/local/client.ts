@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { DEFAULT_CLUSTER, StateLayout, stateDirFor, validateClusterName } from './layout.js';
 import { Ledger, cleanUp } from './ledger.js';
-import { call, type CallOptions } from './rpc.js';
+import { call, type CallOptions } from '../common/rpc.js';
 import type { SupervisorStatus } from './supervisor.js';
 import { run } from './sys.js';
 

@@ -38,7 +38,7 @@ import {
 import { Ledger } from './ledger.js';
 import { applyServiceRules, createFabric, createNode, createPodNetwork, removePodNetwork, type ServiceRule } from './network.js';
 import { SupervisedProcess, type ProcessState } from './process.js';
-import { call } from './rpc.js';
+import { call } from '../common/rpc.js';
 import { podPath, sandboxArgv, type PodSandbox } from './sandbox.js';
 import { removeNetns, run, CommandError } from './sys.js';
 import type { ProbeRequest, ProbeResult } from './node-agent.js';

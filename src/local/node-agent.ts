@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { parseArgs } from 'node:util';
 import { DnsResponder, DnsServer, type DnsRecords } from './dns.js';
-import { RpcError, serveJson } from './rpc.js';
+import { RpcError, serveJson } from '../common/rpc.js';
 
 export interface ProbeRequest {
   kind: 'httpGet' | 'tcpSocket';

@@ -11,7 +11,7 @@ import { LocalCluster } from './cluster.js';
 import { lookupKind } from './kinds.js';
 import { StateLayout, validateClusterName } from './layout.js';
 import { cleanUp } from './ledger.js';
-import { RpcError, STREAMED, serveJson } from './rpc.js';
+import { RpcError, STREAMED, serveJson } from '../common/rpc.js';
 
 export interface SupervisorStatus {
   cluster: string;

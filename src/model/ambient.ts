@@ -4,12 +4,13 @@
 // resources whose translation actually changed.
 import type { Condition, Deployment, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService } from '../api/types.js';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN, ROOT_NAMESPACE, resourceKey } from '../api/types.js';
-import type { Address, Authorization, PortList, Service, Workload } from './xds-types.js';
-import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from './xds-types.js';
+import type { Address, Authorization, PortList, Service, Workload } from '../xds/types.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../xds/types.js';
 import type { ConfigStore, Labels, StoreChange } from './store.js';
 import { selectorMatches } from './store.js';
 import { addListener, addTo, deepEqual, deleteFrom } from './collections.js';
-import { bytesToIp, convertAuthorizationPolicy, ipToBytes } from './authorization.js';
+import { bytesToIp, ipToBytes } from '../common/ip.js';
+import { convertAuthorizationPolicy } from './authorization.js';
 import type { ConvertedPolicy } from './authorization.js';
 import { convertPeerAuthentication, convertedPeerAuthenticationName, oldest, peerAuthenticationPolicyKeys, staticStrictPolicy, STATIC_STRICT_POLICY_NAME } from './peerauth.js';
 import { buildService, serviceKeyOf, workloadPortList } from './services.js';

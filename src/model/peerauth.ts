@@ -3,7 +3,7 @@
 // plaintext (no peer identity) is accepted. STRICT becomes a DENY on "no identity", expressed either by the one static
 // policy every STRICT workload references or by a per-workload policy when port-level modes differ.
 import type { MtlsMode, PeerAuthentication } from '../api/types.js';
-import type { Authorization, Rule } from './xds-types.js';
+import type { Authorization, Rule } from '../xds/types.js';
 import { emptyMatch } from './authorization.js';
 
 export const STATIC_STRICT_POLICY_NAME = 'istio_converted_static_strict';

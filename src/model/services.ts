@@ -2,8 +2,8 @@
 // constructService) minus waypoints, plus the per-workload port mapping of a selected pod (workloads.go
 // constructServices).
 import type { Container, Service as KubeService, ServicePort } from '../api/types.js';
-import type { AppProtocol, Port, PortList, Service } from './xds-types.js';
-import { ipToBytes } from './authorization.js';
+import type { AppProtocol, Port, PortList, Service } from '../xds/types.js';
+import { ipToBytes } from '../common/ip.js';
 
 export interface MeshOptions {
   clusterId: string;

@@ -2,8 +2,8 @@
 // podWorkloadBuilder (pilot/pkg/serviceregistry/ambient/workloads.go).
 import type { Deployment, Namespace, Pod, PodSpec } from '../api/types.js';
 import { LABEL_DATAPLANE_MODE } from '../api/types.js';
-import type { PortList, Workload, WorkloadType } from './xds-types.js';
-import { ipToBytes } from './authorization.js';
+import type { PortList, Workload, WorkloadType } from '../xds/types.js';
+import { ipToBytes } from '../common/ip.js';
 import type { MeshOptions } from './services.js';
 
 /** What a workload is built from: a real Pod, or one replica of a Deployment standing in for a Pod not created yet. */

@@ -9,6 +9,7 @@ import {
   ZTUNNEL_INBOUND_PORT,
   ZTUNNEL_OUTBOUND_PORT,
 } from '../cni/capture.js';
+import { parseHostPort } from '../common/ip.js';
 import type { LogFormat } from './log.js';
 
 export interface ZtunnelConfig {
@@ -152,14 +153,6 @@ function parseLogFormat(value: string, name: string): LogFormat {
   throw new Error(`${name}: expected text or json, got "${value}"`);
 }
 
-/** `host:port`, also `https://host:port` and `[v6]:port`; names the setting when invalid. */
-export function parseHostPort(value: string, name: string): { host: string; port: number } {
-  const v = value.replace(/^https?:\/\//, '').replace(/\/$/, '');
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(v);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !(port > 0 && port <= 65535)) throw new Error(`${name}: invalid address "${value}" (expected host:port)`);
-  return { host: m[1] ?? m[2]!, port };
-}
 
 type Env = Record<string, string | undefined>;
 

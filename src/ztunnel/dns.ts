@@ -8,8 +8,8 @@ import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import { DNS_CAPTURE_PORT, INPOD_MARK } from '../cni/capture.js';
 import type { PodNetns } from '../inpod/netns.js';
-import { bytesToIp } from '../model/authorization.js';
-import type { Service } from '../model/xds-types.js';
+import { bytesToIp } from '../common/ip.js';
+import type { Service } from '../xds/types.js';
 import type { ProxyState } from './state.js';
 
 /** TTL of locally answered records, as ztunnel's DNS server uses. */

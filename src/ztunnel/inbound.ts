@@ -8,7 +8,7 @@ import { formatAuthority } from '../hbone/headers.js';
 import type { WorkloadCertificate } from '../identity/workload-cert.js';
 import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemetry/connection.js';
 import { DENIED_PREFIX, evaluate, type RbacConnection } from './rbac.js';
-import { normalizeIp } from './state.js';
+import { normalizeIp } from '../common/ip.js';
 import { http2Tuning, inboundService, keepalive, localWorkloadError, type PodScope } from './pod-scope.js';
 import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, serviceRef } from './upstream.js';
 

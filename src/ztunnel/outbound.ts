@@ -7,7 +7,7 @@
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { buildBaggage, formatAuthority } from '../hbone/headers.js';
-import type { Service, Workload } from '../model/xds-types.js';
+import type { Service, Workload } from '../xds/types.js';
 import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemetry/connection.js';
 import { hboneFailureFlag, localWorkloadError, type PodScope } from './pod-scope.js';
 import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serveRedirected, type RedirectedEndpoints, serviceRef, workloadIp } from './upstream.js';

@@ -1,7 +1,7 @@
 // L4 authorization as ztunnel evaluates it (istio/ztunnel src/rbac.rs and state.rs assert_rbac): policies are
 // compiled once when they arrive over xDS, then evaluated per connection without allocating.
 import net from 'node:net';
-import type { Authorization, CidrAddress, Match, StringMatch } from '../model/xds-types.js';
+import type { Authorization, CidrAddress, Match, StringMatch } from '../xds/types.js';
 import { parseSpiffeId } from '../identity/spiffe.js';
 
 /** The peer as authorization sees it. `srcIdentity` is absent for plaintext (15006) connections. */

@@ -4,12 +4,11 @@ import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { copyBidirectional, type CopyResult } from '../hbone/copy.js';
 import type { PodNetns } from '../inpod/netns.js';
-import { bytesToIp } from '../model/authorization.js';
-import type { Service, Workload } from '../model/xds-types.js';
+import { bytesToIp, normalizeIp } from '../common/ip.js';
+import type { Service, Workload } from '../xds/types.js';
 import type { ConnectionTelemetry, PeerWorkload } from '../telemetry/connection.js';
 import { formatAuthority } from '../hbone/headers.js';
 import { originalDst } from '../inpod/netns.js';
-import { normalizeIp } from './state.js';
 import type { PodScope } from './pod-scope.js';
 
 /** Ports the proxy itself owns in the pod; a request to them would loop (ztunnel's `illegal_ports`). */

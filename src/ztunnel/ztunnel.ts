@@ -8,12 +8,12 @@
 import { readFileSync } from 'node:fs';
 import { ZtunnelTelemetry } from '../telemetry/connection.js';
 import { startAdmin, type AdminServer, type Readiness } from './admin.js';
-import { SecretManager } from './certs.js';
+import { SecretManager } from '../xds/ca-client.js';
 import type { ZtunnelConfig } from './config.js';
 import type { LogSink, ZtunnelLogger } from './log.js';
 import { PodProxy } from './pod-proxy.js';
 import { ProxyState } from './state.js';
-import { XdsClient, ztunnelNodeId } from './xds-client.js';
+import { XdsClient, proxyNodeId } from '../xds/client.js';
 import { ZdsClient, type ZdsPod } from './zds.js';
 
 export interface ZtunnelOptions {
@@ -65,7 +65,7 @@ export class Ztunnel {
       serverName: config.xdsHostname,
       rootPem,
       tokenFile: config.tokenFile,
-      nodeId: ztunnelNodeId(config.instanceIp, config.podName, config.podNamespace, config.clusterDomain),
+      nodeId: proxyNodeId('ztunnel', config.instanceIp, config.podName, config.podNamespace, config.clusterDomain),
       metadata: {
         NODE_NAME: config.nodeName,
         NAME: config.podName,
@@ -74,7 +74,8 @@ export class Ztunnel {
         CLUSTER_ID: config.clusterId,
         ISTIO_VERSION: 'ambit',
       },
-      state: this.state,
+      subscriptions: this.state.xdsSubscriptions(),
+      onSynced: (typeUrl) => this.state.markSynced(typeUrl),
       log: sink.logger('xds'),
     });
     this.telemetry = new ZtunnelTelemetry({ log: sink });

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Resource } from '../../src/api/types.js';
 import { ClusterSource } from '../../src/controlplane/cluster-source.js';
 import type { Logger } from '../../src/controlplane/log.js';
-import { STREAMED, serveJson } from '../../src/local/rpc.js';
+import { STREAMED, serveJson } from '../../src/common/rpc.js';
 import { ConfigStore } from '../../src/model/store.js';
 
 const ns = (labels: Record<string, string> = {}): Resource => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels, resourceVersion: '3' } });

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createCsr, generateKeyPair } from '../../src/identity/csr.js';
 import type { ReloadReport } from '../../src/controlplane/config-watch.js';
 import { runControlPlane, type RunningControlPlane } from '../../src/controlplane/run.js';
-import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../src/model/xds-types.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../src/xds/types.js';
 import { AdsStream, CapturedLog, TOKENS, createCertificate, tempDir } from './helpers.js';
 
 const NAMESPACE_AND_POD = `apiVersion: v1

@@ -9,7 +9,7 @@ import { TokenFileAuthenticator } from '../../src/controlplane/auth.js';
 import { MeshCa, type IdentityPlacement } from '../../src/controlplane/ca.js';
 import type { Logger } from '../../src/controlplane/log.js';
 import { ControlPlaneServer, type StatusSource } from '../../src/controlplane/server.js';
-import { adsServiceDefinition, caServiceDefinition, messageTypeForUrl } from '../../src/controlplane/protos.js';
+import { adsServiceDefinition, caServiceDefinition, messageTypeForUrl } from '../../src/xds/protos.js';
 import type { XdsChange, XdsSource, XdsType } from '../../src/controlplane/xds.js';
 
 export const TOKENS = { 'token-node-1': 'node-1', 'token-node-2': 'node-2' };

@@ -3,8 +3,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { TYPE_ADDRESS, TYPE_AUTHORIZATION, type Address, type Authorization } from '../../src/model/xds-types.js';
-import { messageTypeForUrl } from '../../src/controlplane/protos.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION, type Address, type Authorization } from '../../src/xds/types.js';
+import { messageTypeForUrl } from '../../src/xds/protos.js';
 import { xdsTypesOf } from '../../src/controlplane/xds.js';
 import { AdsStream, FakeSource, startControlPlane, type Fixture } from './helpers.js';
 

@@ -1,7 +1,7 @@
 // The local cluster end to end: real namespaces, veths, nftables, processes, driven through the `ambit` CLI.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { streamJson } from '../../src/local/rpc.js';
+import { streamJson } from '../../src/common/rpc.js';
 import { ECHO_SERVER, FETCH, LOOKUP, TCP_ROUND_TRIP, TestCluster, eventually, hostSnapshot } from './local-harness.js';
 
 const NS = 'shop';

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { ConfigStore } from '../../src/model/store.js';
 import { AmbientIndex } from '../../src/model/ambient.js';
 import type { AmbientChange, PolicyStatus } from '../../src/model/ambient.js';
-import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../src/model/xds-types.js';
-import type { Address, Authorization, Workload } from '../../src/model/xds-types.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../src/xds/types.js';
+import type { Address, Authorization, Workload } from '../../src/xds/types.js';
 import type { AuthorizationPolicy, Deployment, Namespace, PeerAuthentication, Pod, Service } from '../../src/api/types.js';
 import { parseYaml } from './helpers.js';
 

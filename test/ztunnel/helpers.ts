@@ -1,7 +1,7 @@
 // Shared fixtures for ztunnel control-side tests: a log that records lines, polling until a condition holds, and xDS
 // objects in the model's form.
 import { eventually as poll } from '../support/eventually.js';
-import type { Address, Authorization } from '../../src/model/xds-types.js';
+import type { Address, Authorization } from '../../src/xds/types.js';
 import { LogSink, type ZtunnelLogger } from '../../src/ztunnel/log.js';
 
 /** A LogSink writing into memory (and to stderr with AMBIT_TEST_LOG), plus a way to search what was written. */

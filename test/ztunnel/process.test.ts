@@ -14,7 +14,7 @@ import { TokenFileAuthenticator } from '../../src/controlplane/auth.js';
 import { MeshCa } from '../../src/controlplane/ca.js';
 import { ControlPlaneServer } from '../../src/controlplane/server.js';
 import { xdsTypesOf } from '../../src/controlplane/xds.js';
-import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../src/model/xds-types.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../src/xds/types.js';
 import { CapturedLog, FakeSource } from '../controlplane/helpers.js';
 import { eventually, policy, service, workload } from './helpers.js';
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compilePolicy, evaluate, NOT_ALLOWED, type RbacConnection } from '../../src/ztunnel/rbac.js';
-import type { Authorization, Match } from '../../src/model/xds-types.js';
+import type { Authorization, Match } from '../../src/xds/types.js';
 
 function match(m: Partial<Match>): Match {
   return {

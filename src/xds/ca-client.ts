@@ -1,18 +1,19 @@
-// Workload certificates for the pods on this node, from the mesh CA (IstioCertificateService/CreateCertificate over
-// TLS). ztunnel authenticates as the node (bearer token) and names the pod's identity both in the CSR's URI SAN and
-// in the request metadata `ImpersonatedIdentity`; the CA only signs identities of pods scheduled on this node.
+// Workload certificates from the mesh CA (IstioCertificateService/CreateCertificate over TLS). ztunnel authenticates
+// as its node (bearer token) and asks on behalf of the pods there, naming each pod's identity both in the CSR's URI SAN
+// and in the request metadata `ImpersonatedIdentity`; the CA only signs identities of pods scheduled on that node. A
+// waypoint authenticates with its own service account token and asks for that one identity.
 //
 // One request in flight per identity; certificates are cached and refreshed at half-life by a timer. While the CA is
 // unreachable the current certificate keeps serving until it expires, and refreshes are retried with backoff.
 // `onRotate` tells the data path a new certificate exists: new TLS contexts use it, existing connections keep theirs.
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { IMPERSONATED_IDENTITY, caServiceDefinition } from '../controlplane/protos.js';
+import { parseHostPort } from '../common/ip.js';
 import { createCsr, generateKeyPair, privateKeyToPem } from '../identity/csr.js';
 import { splitPemBundle } from '../identity/verify.js';
 import { WorkloadCertificate } from '../identity/workload-cert.js';
-import { parseHostPort } from './config.js';
-import type { ZtunnelLogger } from './log.js';
+import type { Logger } from '../telemetry/log.js';
+import { IMPERSONATED_IDENTITY, caServiceDefinition } from './protos.js';
 
 export interface SecretManagerOptions {
   /** `host:port` of IstioCertificateService. */
@@ -24,7 +25,7 @@ export interface SecretManagerOptions {
   tokenFile: string;
   /** SECRET_TTL: lifetime requested (the CA may shorten it). */
   ttlSeconds: number;
-  log: ZtunnelLogger;
+  log: Logger;
   /** Retry backoff after a failed refresh: starts here and doubles up to maxRetryMs. */
   initialRetryMs?: number;
   maxRetryMs?: number;

@@ -1,19 +1,27 @@
-// Delta ADS client: ztunnel's side of the stream the control plane serves (src/controlplane/xds.ts). It subscribes
-// (wildcard) to Address and Authorization, applies each response to ProxyState as one batch and ACKs it. A resource
-// that cannot be decoded or fails validation is left out and the response is NACKed naming it, so the last good
-// version keeps serving. When the stream breaks, ProxyState keeps everything it has (the data path goes on with the
-// last configuration) and the client reconnects with backoff, telling the server what it holds via
-// initial_resource_versions so only differences are resent.
+// Delta ADS client: a proxy's side of the stream the control plane serves (src/controlplane/xds.ts). It subscribes to
+// each configured type (wildcard, or the names/glob collections it is allowed to see), hands each response to that
+// type's handler as one batch and ACKs it. A resource that cannot be decoded or fails validation is left out and the
+// response is NACKed naming it, so the last good version keeps serving. When the stream breaks, the handlers keep
+// everything they have (the data path goes on with the last configuration) and the client reconnects with backoff,
+// telling the server what it holds via initial_resource_versions so only differences are resent.
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { adsServiceDefinition, messageTypeForUrl, TO_OBJECT } from '../controlplane/protos.js';
-import { TYPE_ADDRESS, TYPE_AUTHORIZATION, type Address, type Authorization } from '../model/xds-types.js';
-import { parseHostPort } from './config.js';
-import type { ZtunnelLogger } from './log.js';
-import type { ProxyState } from './state.js';
+import { parseHostPort } from '../common/ip.js';
+import type { Logger } from '../telemetry/log.js';
+import { adsServiceDefinition, messageTypeForUrl, TO_OBJECT } from './protos.js';
 
-export const SUBSCRIBED_TYPES = [TYPE_ADDRESS, TYPE_AUTHORIZATION] as const;
-const SHORT: Record<string, string> = { [TYPE_ADDRESS]: 'Address', [TYPE_AUTHORIZATION]: 'Authorization' };
+/** One xDS type the client follows, and what to do with what arrives. */
+export interface XdsSubscription {
+  typeUrl: string;
+  /** Name in log lines (`Address`, `Authorization`, …). */
+  shortName: string;
+  /** Resource names to subscribe to: `['*']` for everything, else names or glob collections (`prefix/*`). */
+  names: readonly string[];
+  /** Throws when a decoded resource is unusable; the resource is then left out and the response NACKed. */
+  validate?(name: string, value: any): void;
+  /** Applies one response's upserts and removals as one batch; a throw NACKs the response. */
+  apply(upserts: Map<string, any>, removed: string[]): void;
+}
 
 export interface XdsClientOptions {
   /** `host:port` of the ADS server. */
@@ -24,20 +32,22 @@ export interface XdsClientOptions {
   rootPem: string;
   /** Read on every connect, so rotated tokens are used. */
   tokenFile: string;
-  /** `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`. */
+  /** `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`, `waypoint~…`. */
   nodeId: string;
   /** Node metadata (NODE_NAME, NAME, NAMESPACE, INSTANCE_IPS, CLUSTER_ID, …). */
   metadata: Record<string, string>;
-  state: ProxyState;
-  log: ZtunnelLogger;
+  subscriptions: readonly XdsSubscription[];
+  /** Called once per type after its first response has been applied. */
+  onSynced?(typeUrl: string): void;
+  log: Logger;
   /** Reconnect backoff: starts here, doubles, capped at maxBackoffMs (ztunnel caps at 15 s). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
 }
 
-/** ztunnel's node id: `ztunnel~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local`. */
-export function ztunnelNodeId(ip: string, podName: string, podNamespace: string, clusterDomain = 'cluster.local'): string {
-  return `ztunnel~${ip}~${podName}.${podNamespace}~${podNamespace}.svc.${clusterDomain}`;
+/** Istio's proxy node id: `<type>~<ip>~<pod>.<namespace>~<namespace>.svc.<cluster domain>`. */
+export function proxyNodeId(type: 'ztunnel' | 'waypoint', ip: string, podName: string, podNamespace: string, clusterDomain = 'cluster.local'): string {
+  return `${type}~${ip}~${podName}.${podNamespace}~${podNamespace}.svc.${clusterDomain}`;
 }
 
 interface RawResource {
@@ -53,35 +63,13 @@ interface RawResponse {
   removedResources: string[];
 }
 
-/** Checks what the data path relies on; protobuf decoding alone accepts e.g. a 5-byte address. */
-function validate(typeUrl: string, name: string, value: any): void {
-  if (typeUrl === TYPE_ADDRESS) {
-    const a = value as Address;
-    if (a.workload) {
-      if (!a.workload.uid) throw new Error(`workload ${name} has no uid`);
-      for (const ip of a.workload.addresses ?? []) {
-        if (ip.length !== 4 && ip.length !== 16) throw new Error(`workload ${name}: invalid IP address of ${ip.length} bytes`);
-      }
-    } else if (a.service) {
-      if (!a.service.hostname) throw new Error(`service ${name} has no hostname`);
-      for (const va of a.service.addresses ?? []) {
-        const len = va.address?.length ?? 0;
-        if (len !== 4 && len !== 16) throw new Error(`service ${name}: invalid VIP of ${len} bytes`);
-      }
-    } else {
-      throw new Error(`address ${name} is neither a workload nor a service`);
-    }
-  } else if (typeUrl === TYPE_AUTHORIZATION) {
-    const p = value as Authorization;
-    if (!p.name) throw new Error(`authorization ${name} has no name`);
-  }
-}
-
 export class XdsClient {
   private readonly client: grpc.Client;
   private call: grpc.ClientDuplexStream<any, RawResponse> | undefined;
   /** What the client holds: type → name → version (sent as initial_resource_versions on reconnect). */
-  private readonly held = new Map<string, Map<string, string>>(SUBSCRIBED_TYPES.map((t) => [t, new Map()]));
+  private readonly held: Map<string, Map<string, string>>;
+  private readonly subscriptions: Map<string, XdsSubscription>;
+  private readonly synced = new Set<string>();
   private backoffMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -106,6 +94,8 @@ export class XdsClient {
       'grpc.max_reconnect_backoff_ms': opts.maxBackoffMs ?? 15_000,
     });
     this.backoffMs = opts.initialBackoffMs ?? 200;
+    this.subscriptions = new Map(opts.subscriptions.map((s) => [s.typeUrl, s]));
+    this.held = new Map(opts.subscriptions.map((s) => [s.typeUrl, new Map()]));
   }
 
   start(): void {
@@ -160,12 +150,12 @@ export class XdsClient {
     call.on('end', () => ended('stream closed by the server'));
 
     const metadata = { fields: Object.fromEntries(Object.entries(this.opts.metadata).map(([k, v]) => [k, { stringValue: v }])) };
-    for (const typeUrl of SUBSCRIBED_TYPES) {
+    for (const sub of this.opts.subscriptions) {
       call.write({
         node: { id: this.opts.nodeId, metadata },
-        typeUrl,
-        resourceNamesSubscribe: ['*'],
-        initialResourceVersions: Object.fromEntries(this.held.get(typeUrl)!),
+        typeUrl: sub.typeUrl,
+        resourceNamesSubscribe: [...sub.names],
+        initialResourceVersions: Object.fromEntries(this.held.get(sub.typeUrl)!),
       });
     }
   }
@@ -183,7 +173,8 @@ export class XdsClient {
     const typeUrl = res.typeUrl ?? '';
     this.stats.responses++;
     const held = this.held.get(typeUrl);
-    if (!held) {
+    const sub = this.subscriptions.get(typeUrl);
+    if (!held || !sub) {
       this.nack(call, typeUrl, res.nonce ?? '', `unsupported type ${typeUrl}`);
       return;
     }
@@ -195,7 +186,7 @@ export class XdsClient {
         if (url !== typeUrl) throw new Error(`resource packed as ${url || '(no type)'} in a ${typeUrl} response`);
         const type = messageTypeForUrl(typeUrl);
         const value = type.toObject(type.decode(r.resource!.value ?? new Uint8Array()), TO_OBJECT);
-        validate(typeUrl, r.name, value);
+        sub.validate?.(r.name, value);
         decoded.set(r.name, value);
       } catch (e) {
         rejected.push(`${r.name}: ${(e as Error).message}`);
@@ -203,16 +194,18 @@ export class XdsClient {
     }
     const removed = res.removedResources ?? [];
     try {
-      if (typeUrl === TYPE_ADDRESS) this.opts.state.applyAddresses(decoded, removed);
-      else this.opts.state.applyAuthorizations(decoded, removed);
+      sub.apply(decoded, removed);
     } catch (e) {
       rejected.push(`applying the update failed: ${(e as Error).message}`);
     }
     for (const r of res.resources) if (decoded.has(r.name)) held.set(r.name, r.version);
     for (const n of removed) held.delete(n);
-    this.opts.state.markSynced(typeUrl);
+    if (!this.synced.has(typeUrl)) {
+      this.synced.add(typeUrl);
+      this.opts.onSynced?.(typeUrl);
+    }
     if (decoded.size || removed.length) {
-      this.opts.log.debug(`received ${SHORT[typeUrl]} update`, { resources: decoded.size, removes: removed.length, nonce: res.nonce ?? '' });
+      this.opts.log.debug(`received ${sub.shortName} update`, { resources: decoded.size, removes: removed.length, nonce: res.nonce ?? '' });
     }
     if (rejected.length > 0) {
       this.nack(call, typeUrl, res.nonce ?? '', rejected.join('; '));
@@ -225,7 +218,7 @@ export class XdsClient {
   private nack(call: grpc.ClientDuplexStream<any, RawResponse>, typeUrl: string, nonce: string, message: string): void {
     this.stats.nacks++;
     this.lastNack = message;
-    this.opts.log.warn(`XDS client: rejecting ${SHORT[typeUrl] ?? typeUrl} config: ${message}`);
+    this.opts.log.warn(`XDS client: rejecting ${this.subscriptions.get(typeUrl)?.shortName ?? typeUrl} config: ${message}`);
     call.write({ typeUrl, responseNonce: nonce, errorDetail: { code: grpc.status.INVALID_ARGUMENT, message } });
   }
 }

@@ -11,11 +11,11 @@ import { TokenFileAuthenticator } from '../../src/controlplane/auth.js';
 import { MeshCa } from '../../src/controlplane/ca.js';
 import { ControlPlaneServer } from '../../src/controlplane/server.js';
 import { xdsTypesOf } from '../../src/controlplane/xds.js';
-import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../src/model/xds-types.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../src/xds/types.js';
 import { ProxyState } from '../../src/ztunnel/state.js';
-import { XdsClient, ztunnelNodeId } from '../../src/ztunnel/xds-client.js';
+import { XdsClient, proxyNodeId } from '../../src/xds/client.js';
 import { CapturedLog, FakeSource } from '../controlplane/helpers.js';
-import { RecordingLog, eventually, policy, service, workload } from './helpers.js';
+import { RecordingLog, eventually, policy, service, workload } from '../ztunnel/helpers.js';
 
 describe('ztunnel xDS client', () => {
   let dir: string;
@@ -66,9 +66,10 @@ describe('ztunnel xDS client', () => {
       serverName: 'istiod.istio-system.svc',
       rootPem: ca.rootPem,
       tokenFile,
-      nodeId: ztunnelNodeId('172.18.0.2', 'ztunnel-node-1', 'istio-system'),
+      nodeId: proxyNodeId('ztunnel', '172.18.0.2', 'ztunnel-node-1', 'istio-system'),
       metadata: { NODE_NAME: 'node-1' },
-      state,
+      subscriptions: state.xdsSubscriptions(),
+      onSynced: (t) => state.markSynced(t),
       log: log.logger('xds'),
       initialBackoffMs: 50,
       maxBackoffMs: 200,

@@ -12,9 +12,9 @@ import { MeshCa } from '../../src/controlplane/ca.js';
 import { ControlPlaneServer } from '../../src/controlplane/server.js';
 import { verifyCertificateChain } from '../../src/identity/verify.js';
 import type { WorkloadCertificate } from '../../src/identity/workload-cert.js';
-import { SecretManager } from '../../src/ztunnel/certs.js';
+import { SecretManager } from '../../src/xds/ca-client.js';
 import { CapturedLog } from '../controlplane/helpers.js';
-import { RecordingLog, eventually } from './helpers.js';
+import { RecordingLog, eventually } from '../ztunnel/helpers.js';
 
 const MINE = 'spiffe://cluster.local/ns/demo/sa/echo';
 const SHORT_LIVED = 'spiffe://cluster.local/ns/demo/sa/short';
