@@ -11,6 +11,17 @@ export interface ObjectMeta {
   creationTimestamp?: string;
   generation?: number;
   resourceVersion?: string;
+  /** Objects a controller created for another carry it here; the local cluster deletes them with their owner. */
+  ownerReferences?: OwnerReference[];
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  /** Required by Kubernetes; the local cluster's own Pod → ReplicaSet references have none (it keeps no ReplicaSets). */
+  uid?: string;
+  controller?: boolean;
 }
 
 export interface TypeMeta {
@@ -286,6 +297,13 @@ export interface Gateway extends TypeMeta {
   status?: { addresses?: { type?: string; value: string }[]; conditions?: Condition[] };
 }
 
+export interface GatewayClass extends TypeMeta {
+  kind: 'GatewayClass';
+  metadata: ObjectMeta;
+  spec: { controllerName: string; description?: string; parametersRef?: Record<string, unknown> };
+  status?: { conditions?: Condition[] };
+}
+
 export interface BackendRef {
   group?: string;
   kind?: string;
@@ -333,14 +351,15 @@ export type Resource =
   | VirtualService
   | Telemetry
   | Gateway
+  | GatewayClass
   | HTTPRoute
   | GRPCRoute;
 
 export type Kind = Resource['kind'];
 
-/** Kinds whose objects live in a namespace (everything except Namespace). */
+/** Kinds whose objects live in a namespace (all but Namespace and GatewayClass). */
 export function isNamespaced(kind: Kind): boolean {
-  return kind !== 'Namespace';
+  return kind !== 'Namespace' && kind !== 'GatewayClass';
 }
 
 /** Stable key of an object: `Kind/namespace/name` (namespace empty for cluster-scoped kinds). */

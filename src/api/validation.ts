@@ -7,7 +7,7 @@ import { isRecord, show } from './schemas/common.js';
 import { deploymentSchema, namespaceSchema, podSchema, serviceAccountSchema, serviceSchema } from './schemas/core.js';
 import { NETWORKING_VERSIONS, destinationRuleSchema, virtualServiceSchema } from './schemas/networking.js';
 import { SECURITY_VERSIONS, authorizationPolicySchema, peerAuthenticationSchema, requestAuthenticationSchema } from './schemas/security.js';
-import { GATEWAY_VERSIONS, gatewaySchema, grpcRouteSchema, httpRouteSchema } from './schemas/gateway.js';
+import { GATEWAY_VERSIONS, gatewayClassSchema, gatewaySchema, grpcRouteSchema, httpRouteSchema } from './schemas/gateway.js';
 import { TELEMETRY_VERSIONS, telemetrySchema } from './schemas/telemetry.js';
 import { lint, unknownFieldWarnings } from './lint.js';
 import { isNamespaced, type Kind, type Resource } from './types.js';
@@ -40,6 +40,7 @@ const KINDS: Record<Kind, KindSchema> = {
   VirtualService: { apiVersions: NETWORKING_VERSIONS, schema: virtualServiceSchema },
   Telemetry: { apiVersions: TELEMETRY_VERSIONS, schema: telemetrySchema },
   Gateway: { apiVersions: GATEWAY_VERSIONS, schema: gatewaySchema },
+  GatewayClass: { apiVersions: GATEWAY_VERSIONS, schema: gatewayClassSchema },
   HTTPRoute: { apiVersions: GATEWAY_VERSIONS, schema: httpRouteSchema },
   GRPCRoute: { apiVersions: GATEWAY_VERSIONS, schema: grpcRouteSchema },
 };

@@ -1,17 +1,35 @@
-// Who is calling: every xDS stream and CA request carries `authorization: Bearer <token>`; an authenticator maps the
-// token to the node the caller runs on. The local cluster writes a JSON file of {token: node}; on Kubernetes the
-// token will be a service-account JWT checked with a TokenReview, hence the interface may answer asynchronously.
+// Who is calling: every xDS stream and CA request carries `authorization: Bearer <token>`, and an authenticator maps
+// the token to a caller. Two kinds of callers exist, as in Istio: a node proxy (ztunnel) that acts for the pods on its
+// node, and a workload that acts for itself (a waypoint) with its pod's service account token. The local cluster
+// writes a JSON file of {token: node} for the first and signs Kubernetes-shaped service account JWTs for the second;
+// on Kubernetes both will be service-account tokens checked with a TokenReview, hence the interface may answer
+// asynchronously.
 import { readFileSync, statSync } from 'node:fs';
 import type { Metadata } from '@grpc/grpc-js';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { z } from 'zod';
 
-export interface NodeIdentity {
+/** A pod's service account, proven by a token bound to that pod. */
+export interface ServiceAccountCaller {
+  namespace: string;
+  name: string;
+  pod?: { name: string; uid: string };
+}
+
+/** Exactly one of `node` (a node proxy) and `serviceAccount` (a workload speaking for itself) is set. */
+export interface CallerIdentity {
   /** Name of the node the caller (a ztunnel) runs on. */
-  node: string;
+  node?: string;
+  serviceAccount?: ServiceAccountCaller;
 }
 
 export interface NodeAuthenticator {
-  authenticate(token: string): NodeIdentity | undefined | Promise<NodeIdentity | undefined>;
+  authenticate(token: string): CallerIdentity | undefined | Promise<CallerIdentity | undefined>;
+}
+
+/** How a caller is named in log lines and errors: `node node-1`, `serviceaccount ns/sa`. */
+export function describeCaller(c: CallerIdentity): string {
+  return c.serviceAccount ? `serviceaccount ${c.serviceAccount.namespace}/${c.serviceAccount.name}` : `node ${c.node}`;
 }
 
 /** The bearer token of a gRPC call, or undefined when the metadata has none. */
@@ -39,7 +57,7 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
     this.reload();
   }
 
-  authenticate(token: string): NodeIdentity | undefined {
+  authenticate(token: string): CallerIdentity | undefined {
     this.reload();
     const node = this.tokens.get(token);
     return node === undefined ? undefined : { node };
@@ -66,5 +84,90 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
     } catch (e) {
       this.lastError = `invalid node token file ${this.path}: ${(e as Error).message}`;
     }
+  }
+}
+
+/** The audience Istio's proxies request for the tokens they show the control plane (istio-token). */
+export const ISTIO_CA_AUDIENCE = 'istio-ca';
+/** The issuer of Kubernetes service account tokens in a kind-like cluster. */
+export const KUBERNETES_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+
+const SERVICE_ACCOUNT_SUBJECT = /^system:serviceaccount:([^:]+):([^:]+)$/;
+
+const BoundClaims = z.looseObject({
+  namespace: z.string().min(1),
+  serviceaccount: z.looseObject({ name: z.string().min(1) }),
+  pod: z.looseObject({ name: z.string().min(1), uid: z.string().min(1) }).optional(),
+});
+
+/**
+ * Service account JWTs as the Kubernetes API server issues them (`sub: system:serviceaccount:<ns>:<sa>`, the pod
+ * binding under `kubernetes.io`), verified against the issuer's public keys (a JWKS file, re-read when it changes).
+ * `podExists` answers whether the pod a token is bound to still exists, as a TokenReview would: a token outlives
+ * neither its pod nor its expiry.
+ */
+export class ServiceAccountTokenAuthenticator implements NodeAuthenticator {
+  private keys: ReturnType<typeof createLocalJWKSet> | undefined;
+  private stamp = '';
+  lastError: string | undefined;
+
+  constructor(
+    readonly jwksPath: string,
+    private readonly podExists: (namespace: string, name: string, uid: string) => boolean,
+    private readonly issuer = KUBERNETES_TOKEN_ISSUER,
+    private readonly audience = ISTIO_CA_AUDIENCE,
+  ) {
+    this.reload();
+  }
+
+  async authenticate(token: string): Promise<CallerIdentity | undefined> {
+    // Node tokens are opaque; only a JWT (three dot-separated parts) can be a service account token.
+    if (token.split('.').length !== 3) return undefined;
+    this.reload();
+    if (!this.keys) return undefined;
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, this.keys, { issuer: this.issuer, audience: this.audience, algorithms: ['ES256', 'RS256'] }));
+    } catch {
+      return undefined;
+    }
+    const sub = SERVICE_ACCOUNT_SUBJECT.exec(payload.sub ?? '');
+    const bound = BoundClaims.safeParse(payload['kubernetes.io']);
+    if (!sub || !bound.success || bound.data.namespace !== sub[1] || bound.data.serviceaccount.name !== sub[2]) return undefined;
+    const pod = bound.data.pod;
+    if (pod && !this.podExists(sub[1]!, pod.name, pod.uid)) return undefined;
+    return { serviceAccount: { namespace: sub[1]!, name: sub[2]!, ...(pod ? { pod: { name: pod.name, uid: pod.uid } } : {}) } };
+  }
+
+  private reload(): void {
+    let stamp: string;
+    try {
+      const st = statSync(this.jwksPath);
+      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    } catch (e) {
+      this.lastError = `cannot read service account issuer keys ${this.jwksPath}: ${(e as Error).message}`;
+      return;
+    }
+    if (stamp === this.stamp) return;
+    this.stamp = stamp;
+    try {
+      this.keys = createLocalJWKSet(JSON.parse(readFileSync(this.jwksPath, 'utf8')) as JSONWebKeySet);
+      this.lastError = undefined;
+    } catch (e) {
+      this.lastError = `invalid service account issuer keys ${this.jwksPath}: ${(e as Error).message}`;
+    }
+  }
+}
+
+/** Asks each authenticator in turn; the first that knows the token wins. */
+export class AnyAuthenticator implements NodeAuthenticator {
+  constructor(private readonly authenticators: readonly NodeAuthenticator[]) {}
+
+  async authenticate(token: string): Promise<CallerIdentity | undefined> {
+    for (const a of this.authenticators) {
+      const id = await a.authenticate(token);
+      if (id) return id;
+    }
+    return undefined;
   }
 }

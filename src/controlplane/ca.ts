@@ -12,7 +12,7 @@ import { createRootCA, parseCsr, signCertificate } from '../identity/certs.js';
 import { generateKeyPair, privateKeyToPem } from '../identity/csr.js';
 import { parseSpiffeId } from '../identity/spiffe.js';
 import { CertificateError, splitPemBundle, verifyCertificateChain } from '../identity/verify.js';
-import { bearerToken, type NodeAuthenticator } from './auth.js';
+import { bearerToken, describeCaller, type NodeAuthenticator } from './auth.js';
 import { scopedLogger, type Logger } from './log.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import { IMPERSONATED_IDENTITY, caServiceDefinition } from '../xds/protos.js';
@@ -246,13 +246,21 @@ export class CertificateService {
         `CSR URI SAN ${identity} does not match ${IMPERSONATED_IDENTITY} ${impersonated} in the request metadata`,
       );
     }
+    const who = describeCaller(caller);
     if (spiffe.trustDomain !== this.opts.ca.trustDomain) {
       throw new CaRequestError(
         grpc.status.PERMISSION_DENIED,
-        `node ${caller.node} may not request ${identity}: trust domain ${spiffe.trustDomain} is not this mesh's ${this.opts.ca.trustDomain}`,
+        `${who} may not request ${identity}: trust domain ${spiffe.trustDomain} is not this mesh's ${this.opts.ca.trustDomain}`,
       );
     }
-    if (!this.opts.placement.identitiesOnNode(caller.node).has(identity)) {
+    if (caller.serviceAccount) {
+      // A workload speaking for itself gets its own identity and nothing else.
+      const sa = caller.serviceAccount;
+      if (spiffe.namespace !== sa.namespace || spiffe.serviceAccount !== sa.name) {
+        m?.caAuthFailures.inc();
+        throw new CaRequestError(grpc.status.PERMISSION_DENIED, `${who} may only request a certificate for its own identity, not ${identity}`);
+      }
+    } else if (!this.opts.placement.identitiesOnNode(caller.node!).has(identity)) {
       m?.caAuthFailures.inc();
       throw new CaRequestError(
         grpc.status.PERMISSION_DENIED,
@@ -270,7 +278,7 @@ export class CertificateService {
       throw e;
     }
     m?.certIssued.inc();
-    this.log.info(`issued certificate for ${identity} to node ${caller.node} (ttl ${ttl}s${requested > this.maxTtl ? `, ${requested}s requested` : ''})`);
+    this.log.info(`issued certificate for ${identity} to ${who} (ttl ${ttl}s${requested > this.maxTtl ? `, ${requested}s requested` : ''})`);
     return chain;
   }
 }

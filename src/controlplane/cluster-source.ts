@@ -1,12 +1,14 @@
 // Feeds the config store from a local cluster, the way istiod follows the Kubernetes API with informers: list and
 // watch the supervisor's `GET /v1/watch` feed (a snapshot of ADDED events, SYNCED, then every change), reconnect
-// with back-off when it drops, and keep serving the last known state meanwhile. Policy status computed by the control
-// plane is written back (`POST /v1/status`), so `ambit get ap -o yaml` shows it as `kubectl` would.
+// with back-off when it drops, and keep serving the last known state meanwhile. Status computed by the control plane
+// is written back (`POST /v1/status`), so `ambit get ap -o yaml` shows it as `kubectl` would; objects the control
+// plane creates (a waypoint's Deployment, Service and ServiceAccount) are written through the same API.
 import { resourceKey, type Kind, type Resource } from '../api/types.js';
 import { call, streamJson } from '../common/rpc.js';
+import type { ObjectStatus } from '../model/ambient.js';
 import type { ConfigStore } from '../model/store.js';
 import type { Logger } from './log.js';
-import type { PolicyStatus } from './server.js';
+import type { ClusterWriter } from './waypoint-controller.js';
 
 /** Kinds whose status is input to the mesh (pod IPs and readiness); any other object's status is our own output. */
 const STATUS_IS_INPUT = new Set<Kind>(['Pod', 'Service', 'Deployment']);
@@ -24,19 +26,45 @@ export interface ClusterSourceOptions {
   socketPath: string;
   store: ConfigStore;
   log: Logger;
-  /** Policy status to publish to the cluster (the ambient index's). */
-  statuses?: () => PolicyStatus[];
+  /** Status to publish to the cluster (the ambient index's). */
+  statuses?: () => ObjectStatus[];
 }
 
 /** What the store gets: no server bookkeeping that changes without a real change, no status we write ourselves. */
 function forStore(r: Resource): Resource {
   const { resourceVersion: _rv, ...metadata } = r.metadata;
-  const out = { ...r, metadata } as Resource & { status?: unknown };
+  const out = { ...r, metadata } as Resource & { status?: { conditions?: unknown } };
   if (!STATUS_IS_INPUT.has(r.kind)) delete out.status;
+  else if (out.status?.conditions !== undefined && r.kind === 'Service') {
+    // A Service's conditions are the WaypointBound condition we write: reading it back would be a loop.
+    const { conditions: _c, ...rest } = out.status;
+    out.status = rest;
+  }
   return out;
 }
 
-export class ClusterSource {
+interface StatusItem {
+  kind: string;
+  namespace: string;
+  name: string;
+  /** The whole status of an object whose status is ours; absent clears it. */
+  status?: Record<string, unknown>;
+  /** For an object whose status is someone else's: our conditions, merged over the condition types we own. */
+  conditions?: unknown[];
+  ownedConditions?: string[];
+}
+
+function statusItem(s: ObjectStatus): StatusItem {
+  const item: StatusItem = { kind: s.kind, namespace: s.namespace, name: s.name };
+  if (s.ownedConditions) return { ...item, conditions: s.conditions, ownedConditions: s.ownedConditions };
+  const status: Record<string, unknown> = {};
+  if (s.addresses) status.addresses = s.addresses;
+  status.conditions = s.conditions;
+  if (s.listeners) status.listeners = s.listeners;
+  return { ...item, status };
+}
+
+export class ClusterSource implements ClusterWriter {
   /** Keys this source put into the store: a re-list removes the ones that vanished while disconnected. */
   private known = new Set<string>();
   private watch: { close(): void } | undefined;
@@ -48,8 +76,8 @@ export class ClusterSource {
   private firstSync!: () => void;
   private readonly synced = new Promise<void>((resolve) => (this.firstSync = resolve));
   private statusTimer: NodeJS.Timeout | undefined;
-  /** Status last written per `kind/namespace/name`, so only changes are sent. */
-  private pushed = new Map<string, string>();
+  /** Status last written per `kind/namespace/name`, so only changes are sent; the item clears it when gone. */
+  private pushed = new Map<string, { json: string; clear: StatusItem }>();
   private pushing = false;
 
   constructor(private readonly opts: ClusterSourceOptions) {}
@@ -150,35 +178,45 @@ export class ClusterSource {
     });
   }
 
+  apply(objects: Resource[]): Promise<{ object: string; error?: string }[]> {
+    return call<{ results: { object: string; error?: string }[] }>(this.opts.socketPath, 'POST', '/v1/apply', { objects }, { timeoutMs: 10_000 }).then((r) => r.results);
+  }
+
+  delete(refs: { kind: string; metadata: { name: string; namespace?: string } }[]): Promise<{ object: string; error?: string; reason?: string }[]> {
+    return call<{ results: { object: string; error?: string; reason?: string }[] }>(this.opts.socketPath, 'POST', '/v1/delete', { objects: refs }, { timeoutMs: 10_000 }).then(
+      (r) => r.results,
+    );
+  }
+
   private async pushStatus(): Promise<void> {
     if (this.pushing || !this.watch) return;
-    const current = new Map<string, { item: { kind: string; namespace: string; name: string; status?: unknown }; json: string }>();
+    const current = new Map<string, { item: StatusItem; json: string }>();
     for (const s of this.opts.statuses!()) {
-      const status = { conditions: s.conditions };
-      current.set(`${s.kind}/${s.namespace}/${s.name}`, { item: { kind: s.kind, namespace: s.namespace, name: s.name, status }, json: JSON.stringify(status) });
+      const item = statusItem(s);
+      current.set(`${s.kind}/${s.namespace}/${s.name}`, { item, json: JSON.stringify(item) });
     }
-    const items: { kind: string; namespace: string; name: string; status?: unknown }[] = [];
-    for (const [key, c] of current) if (this.pushed.get(key) !== c.json) items.push(c.item);
-    // A policy that no longer has conditions gets its status cleared.
-    for (const key of this.pushed.keys()) {
-      if (current.has(key)) continue;
-      const [kind, namespace, name] = key.split('/') as [string, string, string];
-      items.push({ kind, namespace, name });
-    }
+    const items: StatusItem[] = [];
+    for (const [key, c] of current) if (this.pushed.get(key)?.json !== c.json) items.push(c.item);
+    // An object that no longer has a status from us gets it cleared (only our conditions, where the rest is not ours).
+    for (const [key, p] of this.pushed) if (!current.has(key)) items.push(p.clear);
     if (items.length === 0) return;
     this.pushing = true;
     try {
       await call(this.opts.socketPath, 'POST', '/v1/status', { items }, { timeoutMs: 5000 });
       for (const it of items) {
         const key = `${it.kind}/${it.namespace}/${it.name}`;
-        if (it.status === undefined) this.pushed.delete(key);
-        else this.pushed.set(key, JSON.stringify(it.status));
+        const c = current.get(key);
+        if (c === undefined) this.pushed.delete(key);
+        else {
+          const clear: StatusItem = { kind: it.kind, namespace: it.namespace, name: it.name };
+          if (it.ownedConditions) Object.assign(clear, { conditions: [], ownedConditions: it.ownedConditions });
+          this.pushed.set(key, { json: c.json, clear });
+        }
       }
     } catch (err) {
-      this.opts.log.warn(`cannot write policy status to the cluster: ${(err as Error).message}`);
+      this.opts.log.warn(`cannot write status to the cluster: ${(err as Error).message}`);
     } finally {
       this.pushing = false;
     }
   }
 }
-

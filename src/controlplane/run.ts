@@ -1,17 +1,20 @@
-// Assembles a whole control plane: CA material, node tokens, the config store and ambient index fed by a
-// ConfigWatcher (files) and/or a ClusterSource (a local cluster's watch feed), and the gRPC/debug servers. `ambit controlplane` is this plus signal handling.
+// Assembles a whole control plane: CA material, node tokens and service account token keys, the config store and
+// ambient index fed by a ConfigWatcher (files) and/or a ClusterSource (a local cluster's watch feed), the waypoint
+// controller (when there is a cluster to write to), and the gRPC/debug servers. `ambit controlplane` is this plus
+// signal handling.
 import { join } from 'node:path';
-import { DEFAULT_TRUST_DOMAIN } from '../api/types.js';
+import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN } from '../api/types.js';
 import { AmbientIndex } from '../model/ambient.js';
 import { ConfigStore } from '../model/store.js';
-import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../xds/types.js';
-import { TokenFileAuthenticator } from './auth.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT } from '../xds/types.js';
+import { AnyAuthenticator, ServiceAccountTokenAuthenticator, TokenFileAuthenticator, type NodeAuthenticator } from './auth.js';
 import { MeshCa } from './ca.js';
 import { ClusterSource } from './cluster-source.js';
 import { ConfigWatcher, type ReloadReport } from './config-watch.js';
 import { scopedLogger, type Logger } from './log.js';
-import { ControlPlaneServer } from './server.js';
-import { xdsTypesOf, type XdsSource } from './xds.js';
+import { ControlPlaneServer, DEFAULT_XDS_LISTEN } from './server.js';
+import { WaypointController } from './waypoint-controller.js';
+import { xdsTypesOf, type XdsAuthorizer, type XdsSource } from './xds.js';
 
 export interface RunOptions {
   config: string[];
@@ -20,6 +23,10 @@ export interface RunOptions {
   stateDir: string;
   /** Default: `<stateDir>/node-tokens.json`. */
   nodeTokens?: string;
+  /** JWKS of the cluster's service account token issuer: waypoints authenticate with their pod's token. */
+  serviceAccountJwks?: string;
+  /** `host:port` waypoint pods dial for xDS and certificates; default: `listen`. */
+  advertiseAddress?: string;
   caCert?: string;
   caKey?: string;
   trustDomain?: string;
@@ -37,12 +44,35 @@ export interface RunningControlPlane {
   close(): Promise<void>;
 }
 
-/** The ambient index as an xDS source serving Address and Authorization. */
+/** The ambient index as an xDS source serving Address, Authorization and waypoint configuration. */
 export function ambientXdsSource(index: AmbientIndex): XdsSource {
   return {
-    typeUrls: () => [TYPE_ADDRESS, TYPE_AUTHORIZATION],
+    typeUrls: () => [TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT],
     snapshot: (typeUrl) => index.snapshot(typeUrl),
     onChange: (listener) => index.onChange(listener),
+  };
+}
+
+/**
+ * Who may read what: node proxies (ztunnel) read Address and Authorization; a workload with its own service account
+ * token reads Address and — when it is a waypoint's pod — exactly its waypoint's configuration collection.
+ */
+export function meshXdsAuthorizer(index: AmbientIndex): XdsAuthorizer {
+  return (caller, typeUrl, names) => {
+    if (caller.serviceAccount === undefined) {
+      return typeUrl === TYPE_WAYPOINT ? 'waypoint configuration is served to waypoints, which authenticate with their own service account token' : undefined;
+    }
+    const sa = caller.serviceAccount;
+    if (typeUrl === TYPE_ADDRESS) return undefined;
+    if (typeUrl !== TYPE_WAYPOINT) return 'only node proxies read it';
+    for (const name of names) {
+      const [ns, gateway] = name.split('/');
+      const w = ns && gateway ? index.waypoint(`${ns}/${gateway}`) : undefined;
+      if (w === undefined || w.namespace !== sa.namespace || w.serviceAccount !== sa.name) {
+        return `"${name}" is not the configuration of a waypoint that runs as ${sa.namespace}/${sa.name}`;
+      }
+    }
+    return undefined;
   };
 }
 
@@ -51,28 +81,47 @@ export async function runControlPlane(opts: RunOptions): Promise<RunningControlP
   const log = logger('controlplane');
   const trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const ca = await MeshCa.load({ trustDomain, stateDir: opts.stateDir, certFile: opts.caCert, keyFile: opts.caKey });
-  const authenticator = new TokenFileAuthenticator(opts.nodeTokens ?? join(opts.stateDir, 'node-tokens.json'));
-  if (authenticator.lastError) log.warn(`${authenticator.lastError}; every node is refused until it is fixed`);
+  const nodeTokens = new TokenFileAuthenticator(opts.nodeTokens ?? join(opts.stateDir, 'node-tokens.json'));
+  if (nodeTokens.lastError) log.warn(`${nodeTokens.lastError}; every node is refused until it is fixed`);
 
   const store = new ConfigStore();
   const index = new AmbientIndex(store, { trustDomain });
+  let authenticator: NodeAuthenticator = nodeTokens;
+  if (opts.serviceAccountJwks) {
+    const sa = new ServiceAccountTokenAuthenticator(opts.serviceAccountJwks, (ns, name, uid) => index.hasPod(ns, name, uid));
+    if (sa.lastError) log.warn(`${sa.lastError}; service account tokens are refused until it is fixed`);
+    authenticator = new AnyAuthenticator([nodeTokens, sa]);
+  }
   const sources: { start(): Promise<unknown>; close(): void }[] = [];
   if (opts.config.length) sources.push(new ConfigWatcher(opts.config, store, logger('config'), opts.debounceMs, opts.onReload));
+  let controller: WaypointController | undefined;
   if (opts.clusterWatch) {
-    sources.push(new ClusterSource({ socketPath: opts.clusterWatch, store, log: logger('cluster'), statuses: () => index.statuses() }));
+    const cluster = new ClusterSource({ socketPath: opts.clusterWatch, store, log: logger('cluster'), statuses: () => index.statuses() });
+    sources.push(cluster);
+    controller = new WaypointController({
+      store,
+      writer: cluster,
+      log: logger('gateway'),
+      controlPlaneAddress: opts.advertiseAddress ?? opts.listen ?? DEFAULT_XDS_LISTEN,
+      trustDomain,
+      clusterId: DEFAULT_CLUSTER_ID,
+    });
   }
   const closeSources = () => {
+    controller?.close();
     for (const s of sources) s.close();
   };
   try {
     // Load before serving, so the first ztunnel to connect gets the whole configuration rather than part of it.
     for (const s of sources) await s.start();
+    controller?.start();
     const server = await ControlPlaneServer.start({
       ca,
       authenticator,
+      authorize: meshXdsAuthorizer(index),
       xdsTypes: xdsTypesOf(ambientXdsSource(index)),
       placement: index,
-      status: { policyStatuses: () => index.statuses() },
+      status: { statuses: () => index.statuses() },
       listen: opts.listen,
       debugListen: opts.debugListen,
       log: logger('ads'),

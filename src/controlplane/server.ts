@@ -4,12 +4,12 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import type { Condition } from '../api/types.js';
+import type { ObjectStatus } from '../model/ambient.js';
 import type { NodeAuthenticator } from './auth.js';
 import { CertificateService, type IdentityPlacement, type MeshCa } from './ca.js';
 import { scopedLogger, type Logger } from './log.js';
 import { ControlPlaneMetrics } from './metrics.js';
-import { XdsServer, type XdsType } from './xds.js';
+import { XdsServer, type XdsAuthorizer, type XdsType } from './xds.js';
 
 export const DEFAULT_XDS_LISTEN = '127.0.0.1:15012';
 export const DEFAULT_DEBUG_LISTEN = '127.0.0.1:15014';
@@ -18,21 +18,15 @@ export const SERVING_DNS_NAMES = ['istiod.istio-system.svc', 'localhost'];
 export const SERVING_IPS = ['127.0.0.1'];
 const SERVING_CERT_TTL_SECONDS = 365 * 24 * 3600;
 
-/** Status conditions of one policy object, as `kubectl get -o yaml` would show them. */
-export interface PolicyStatus {
-  kind: string;
-  namespace: string;
-  name: string;
-  conditions: Condition[];
-}
-
 export interface StatusSource {
-  policyStatuses(): PolicyStatus[];
+  /** The status the control plane writes on objects (policies, waypoint Gateways, Services). */
+  statuses(): ObjectStatus[];
 }
 
 export interface ControlPlaneServerOptions {
   ca: MeshCa;
   authenticator: NodeAuthenticator;
+  authorize?: XdsAuthorizer;
   xdsTypes: XdsType[];
   placement: IdentityPlacement;
   status?: StatusSource;
@@ -64,7 +58,7 @@ export class ControlPlaneServer {
 
   private constructor(private readonly opts: ControlPlaneServerOptions) {
     this.log = opts.log ?? scopedLogger('controlplane');
-    this.xds = new XdsServer({ authenticator: opts.authenticator, types: opts.xdsTypes, metrics: this.metrics, log: opts.log });
+    this.xds = new XdsServer({ authenticator: opts.authenticator, authorize: opts.authorize, types: opts.xdsTypes, metrics: this.metrics, log: opts.log });
     this.xds.addTo(this.grpcServer);
     new CertificateService({
       ca: opts.ca,
@@ -124,7 +118,7 @@ export class ControlPlaneServer {
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(body);
       } else if (path === '/debug/status') {
         const body = {
-          policies: this.opts.status?.policyStatuses() ?? [],
+          statuses: this.opts.status?.statuses() ?? [],
           xds: {
             resources: Object.fromEntries(this.opts.xdsTypes.map((t) => [t.typeUrl, this.xds.resourceCount(t.typeUrl)])),
             connections: this.xds.connectionInfo(),

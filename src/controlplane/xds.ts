@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../xds/types.js';
-import { bearerToken, type NodeAuthenticator } from './auth.js';
+import { bearerToken, describeCaller, type CallerIdentity, type NodeAuthenticator } from './auth.js';
 import { scopedLogger, type Logger } from './log.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import { adsServiceDefinition, messageTypeForUrl, protoRoot } from '../xds/protos.js';
@@ -146,8 +146,10 @@ class TypeCache {
 /** What one stream has asked for, and holds, of one type. */
 interface Watch {
   wildcard: boolean;
-  /** Explicitly subscribed names (besides the wildcard). */
+  /** Explicitly subscribed names and glob collections (besides the wildcard). */
   names: Set<string>;
+  /** Prefixes of the glob collections subscribed (`ns/gw/*` → `ns/gw/`). */
+  globs: string[];
   /** name -> version the client holds, as far as we know. */
   held: Map<string, string>;
   nonceSent: string;
@@ -157,13 +159,34 @@ interface Watch {
 }
 
 function wants(w: Watch, name: string): boolean {
-  return w.wildcard || w.names.has(name);
+  if (w.wildcard || w.names.has(name)) return true;
+  for (const prefix of w.globs) if (name.startsWith(prefix)) return true;
+  return false;
+}
+
+/**
+ * A subscribed name ending in `/*` is a glob collection (xDS's `xdstp://…/*` collections without the scheme): every
+ * resource whose name starts with what precedes the `*`.
+ */
+export function globPrefix(name: string): string | undefined {
+  return name.length > 2 && name.endsWith('/*') ? name.slice(0, -1) : undefined;
+}
+
+function globsOf(names: Iterable<string>): string[] {
+  const out: string[] = [];
+  for (const n of names) {
+    const p = globPrefix(n);
+    if (p !== undefined) out.push(p);
+  }
+  return out;
 }
 
 export interface XdsConnectionInfo {
   id: string;
-  /** Node name proven by the bearer token. */
+  /** Node name proven by a node token (empty for a workload's own service account token). */
   node: string;
+  /** Who the bearer token proved the caller to be: `node node-1`, `serviceaccount ns/sa`. */
+  caller: string;
   /** Node id the client sent (ztunnel: `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`). */
   proxyId: string;
   peer: string;
@@ -181,13 +204,14 @@ class Connection {
 
   constructor(
     readonly call: grpc.ServerDuplexStream<any, Uint8Array>,
-    readonly node: string,
+    readonly caller: CallerIdentity,
   ) {}
 
   info(): XdsConnectionInfo {
     return {
       id: this.id,
-      node: this.node,
+      node: this.caller.node ?? '',
+      caller: describeCaller(this.caller),
       proxyId: this.proxyId,
       peer: this.call.getPeer(),
       connectedAt: this.connectedAt,
@@ -213,8 +237,16 @@ interface DeltaRequest {
   errorDetail?: { code?: number; message?: string };
 }
 
+/**
+ * Decides whether a caller may subscribe to `names` of a type (`*` for everything); returns why not, or undefined.
+ * Asked for the first request of each type and for every later subscription.
+ */
+export type XdsAuthorizer = (caller: CallerIdentity, typeUrl: string, names: readonly string[]) => string | undefined;
+
 export interface XdsServerOptions {
   authenticator: NodeAuthenticator;
+  /** Without one, every authenticated caller may subscribe to anything. */
+  authorize?: XdsAuthorizer;
   types?: XdsType[];
   metrics?: ControlPlaneMetrics;
   log?: Logger;
@@ -226,6 +258,7 @@ export class XdsServer {
   private readonly connections = new Set<Connection>();
   private readonly encoder = new ResponseEncoder();
   private readonly auth: NodeAuthenticator;
+  private readonly authorize: XdsAuthorizer | undefined;
   private readonly metrics: ControlPlaneMetrics | undefined;
   private readonly log: Logger;
   private nonceCounter = 0;
@@ -238,6 +271,7 @@ export class XdsServer {
 
   constructor(opts: XdsServerOptions) {
     this.auth = opts.authenticator;
+    this.authorize = opts.authorize;
     this.metrics = opts.metrics;
     this.log = opts.log ?? scopedLogger('ads');
     for (const t of opts.types ?? []) this.registerType(t);
@@ -293,7 +327,7 @@ export class XdsServer {
       call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: `authentication failure: ${why}` });
       return;
     }
-    const conn = new Connection(call, identity.node);
+    const conn = new Connection(call, identity);
     call.on('data', (req: DeltaRequest) => {
       try {
         this.handleRequest(conn, req);
@@ -328,7 +362,7 @@ export class XdsServer {
       conn.id = `${conn.proxyId}-${++this.connectionCounter}`;
       this.connections.add(conn);
       this.metrics?.xdsClients.set(this.connections.size);
-      this.log.info(`ADS: new delta connection for node:${conn.id} (authenticated node ${conn.node})`);
+      this.log.info(`ADS: new delta connection for node:${conn.id} (authenticated ${describeCaller(conn.caller)})`);
     }
 
     const typeUrl = req.typeUrl ?? '';
@@ -337,7 +371,7 @@ export class XdsServer {
       // istiod has no generator for such a type and stays silent; so do we, but say so once per stream and type.
       if (!conn.watched.has(typeUrl)) {
         this.log.warn(`ADS: ${conn.id} asked for unknown type "${typeUrl}"; not served`);
-        conn.watched.set(typeUrl, { wildcard: false, names: new Set(), held: new Map(), nonceSent: '', nonceAcked: '', snapshotPending: false });
+        conn.watched.set(typeUrl, { wildcard: false, names: new Set(), globs: [], held: new Map(), nonceSent: '', nonceAcked: '', snapshotPending: false });
       }
       return;
     }
@@ -352,11 +386,19 @@ export class XdsServer {
 
     const subscribe = req.resourceNamesSubscribe.filter((n) => n !== '*');
     let w = conn.watched.get(typeUrl);
+    const asked = w === undefined && req.resourceNamesSubscribe.length === 0 ? ['*'] : req.resourceNamesSubscribe;
+    const refused = asked.length > 0 ? this.authorize?.(conn.caller, typeUrl, asked) : undefined;
+    if (refused !== undefined) {
+      this.log.warn(`ADS:${cache.shortName}: ${conn.id} (${describeCaller(conn.caller)}) refused: ${refused}`);
+      conn.call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `${describeCaller(conn.caller)} may not subscribe to ${cache.shortName} ${asked.join(', ')}: ${refused}` });
+      return;
+    }
     if (!w) {
       // First request for this type on this stream: a new subscription, or a reconnect telling us what it holds.
       w = {
         wildcard: req.resourceNamesSubscribe.length === 0 || req.resourceNamesSubscribe.includes('*'),
         names: new Set(subscribe),
+        globs: globsOf(subscribe),
         held: new Map(Object.entries(req.initialResourceVersions)),
         nonceSent: '',
         nonceAcked: '',
@@ -386,21 +428,24 @@ export class XdsServer {
         if (n === '*') w.wildcard = false;
         else w.names.delete(n);
       }
+      w.globs = globsOf(w.names);
       for (const n of [...w.held.keys()]) if (!wants(w, n)) w.held.delete(n);
     }
 
     // Newly subscribed names are answered even if the client seems to hold them (it may have dropped them).
     const fresh = subscribe.filter((n) => !w!.names.has(n));
     for (const n of fresh) w.names.add(n);
+    const freshGlobs = globsOf(fresh);
+    w.globs.push(...freshGlobs);
     const becameWildcard = req.resourceNamesSubscribe.includes('*') && !w.wildcard;
     if (becameWildcard) w.wildcard = true;
     // A pending snapshot is built from the subscription as it is when sent, so it will carry these names too.
     if (w.snapshotPending || (!fresh.length && !becameWildcard)) return;
     const freshSet = new Set(fresh);
     const resources = [...cache.resources.values()].filter(
-      (r) => freshSet.has(r.name) || (becameWildcard && w!.held.get(r.name) !== r.version),
+      (r) => freshSet.has(r.name) || freshGlobs.some((p) => r.name.startsWith(p)) || (becameWildcard && w!.held.get(r.name) !== r.version),
     );
-    const removed = fresh.filter((n) => !cache.resources.has(n));
+    const removed = fresh.filter((n) => globPrefix(n) === undefined && !cache.resources.has(n));
     this.send(conn, cache, w, resources, removed, true);
   }
 

@@ -48,6 +48,11 @@ export interface DialOptions {
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
+/** The dial did not finish within the connect timeout; the message is ztunnel's text. */
+export class HboneConnectTimeoutError extends Error {
+  override name = 'HboneConnectTimeoutError';
+}
+
 /** The non-200 answer to a CONNECT; the message is ztunnel's client error text. */
 export class HboneStatusError extends Error {
   override name = 'HboneStatusError';
@@ -74,7 +79,7 @@ export async function dialHbone(opts: DialOptions): Promise<http2.ClientHttp2Ses
   let tlsSocket: tls.TLSSocket | undefined;
   let timer: NodeJS.Timeout | undefined;
   let phase = 'connect' as 'connect' | 'tls' | 'http2'; // which step failed, for the error text
-  const timeoutError = new Error(`connection timed out, maybe a NetworkPolicy is blocking HBONE port 15008 (${where})`);
+  const timeoutError = new HboneConnectTimeoutError(`connection timed out, maybe a NetworkPolicy is blocking HBONE port 15008 (${where})`);
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(timeoutError), timeoutMs);
   });

@@ -68,8 +68,14 @@ function abnormalClose(s: Duplex): Error | undefined {
   return undefined;
 }
 
+/** Told about every chunk as it is copied, so byte counters can move while a connection is open. */
+export interface CopyObserver {
+  aToB(n: number): void;
+  bToA(n: number): void;
+}
+
 /** Copies bytes both ways between `a` and `b` until both directions finish; never rejects. */
-export function copyBidirectional(a: Duplex, b: Duplex): Promise<CopyResult> {
+export function copyBidirectional(a: Duplex, b: Duplex, observer?: CopyObserver): Promise<CopyResult> {
   const result: CopyResult = { aToB: 0, bToA: 0 };
   // TCP half-close needs allowHalfOpen: otherwise Node ends a socket's writable side as soon as its readable
   // side ends, cutting off the reverse direction. Sockets from net.connect() default to false.
@@ -107,8 +113,19 @@ export function copyBidirectional(a: Duplex, b: Duplex): Promise<CopyResult> {
         if (!dst.writableEnded && !dst.destroyed) dst.end();
       });
     };
-    pump(a, b, (n) => (result.aToB += n));
-    pump(b, a, (n) => (result.bToA += n));
+    if (observer) {
+      pump(a, b, (n) => {
+        result.aToB += n;
+        observer.aToB(n);
+      });
+      pump(b, a, (n) => {
+        result.bToA += n;
+        observer.bToA(n);
+      });
+    } else {
+      pump(a, b, (n) => (result.aToB += n));
+      pump(b, a, (n) => (result.bToA += n));
+    }
     for (const s of [a, b]) {
       s.on('error', fail);
       s.on('close', () => {

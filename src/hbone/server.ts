@@ -5,8 +5,9 @@
 // sockets accepted elsewhere (`handleConnection`), e.g. listeners created inside a pod's network namespace.
 //
 // Per stream: validate method and `:authority`, ask the `onConnect` hook (authorization + upstream dial), and only
-// after the hook returns a connected upstream respond 200 and copy bytes both ways. Every failure stays local to
-// its stream or connection; nothing a peer sends can throw out of this module.
+// after the hook returns a connected upstream respond 200 and copy bytes both ways — or, when the hook takes the
+// stream itself (a waypoint parses the HTTP inside it), respond 200 and hand the stream over. Every failure stays
+// local to its stream or connection; nothing a peer sends can throw out of this module.
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -60,6 +61,11 @@ export interface HboneRequest {
 
 export type HboneDecision =
   | { status: 200; upstream: Duplex; responseHeaders?: http2.OutgoingHttpHeaders }
+  /**
+   * The caller terminates the tunnelled bytes itself: after the 200, `accept` receives the CONNECT stream and owns it
+   * (reading, writing, ending, destroying). Byte counts are then the caller's to keep; the stream's stats report 0.
+   */
+  | { status: 200; accept: (stream: Duplex) => void; responseHeaders?: http2.OutgoingHttpHeaders }
   | { status: 400 | 401 | 403 | 503; error: string };
 
 export interface HboneStreamStats {
@@ -288,6 +294,18 @@ export class HboneServer {
       .then(
         (decision) => {
           if (decision.status !== 200) return reject(decision.status, decision.error);
+          if ('accept' in decision) {
+            if (stream.destroyed || stream.closed) return finish('client closed the stream before it was accepted');
+            stats.status = 200;
+            stream.respond({ ':status': 200, ...decision.responseHeaders });
+            stream.once('close', () => finish(stream.rstCode ? `stream reset with HTTP/2 error code ${stream.rstCode}` : undefined));
+            try {
+              decision.accept(stream);
+            } catch (error) {
+              stream.destroy(error as Error);
+            }
+            return;
+          }
           const upstream = decision.upstream;
           if (stream.destroyed || stream.closed) {
             // The client gave up (reset) while we were dialing: drop the upstream we no longer need.

@@ -43,6 +43,7 @@ import { podPath, sandboxArgv, type PodSandbox } from './sandbox.js';
 import { removeNetns, run, CommandError } from './sys.js';
 import type { ProbeRequest, ProbeResult } from './node-agent.js';
 import { ResourceStore, type ChangeListener } from './store.js';
+import { ServiceAccountIssuer, TOKEN_REFRESH_MS } from './tokens.js';
 import { ZdsServer } from './zds.js';
 
 export interface ClusterOptions {
@@ -123,6 +124,8 @@ export interface ApplyResult {
   /** kubectl-style line: `deployment.apps/web created`. */
   message?: string;
   error?: string;
+  /** Kubernetes' Status reason of the error (`NotFound`), for callers that treat some errors as success. */
+  reason?: string;
 }
 
 /** Namespaces every cluster has: `default` as in Kubernetes, and the mesh's root namespace as after an install. */
@@ -158,6 +161,8 @@ export class LocalCluster {
   private readonly zds = new Map<string, ZdsServer>();
   private captureTimer: NodeJS.Timeout | undefined;
   private capturing: Promise<void> = Promise.resolve();
+  private tokens: ServiceAccountIssuer | undefined;
+  private tokenTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly options: ClusterOptions) {
     this.layout = new StateLayout(options.stateDir);
@@ -203,6 +208,8 @@ export class LocalCluster {
     // start() returns, and ztunnels need the control plane. `waitReady` (ambit up) covers the rest.
     await this.waitComponentsHealthy(30_000, (c) => c.spec === this.nodeAgentSpec);
     this.healthTimer = setInterval(() => void this.checkComponents(), HEALTH_INTERVAL_MS);
+    this.tokenTimer = setInterval(() => void this.refreshTokens(), TOKEN_REFRESH_MS);
+    this.tokenTimer.unref();
     for (const ns of BUILTIN_NAMESPACES) {
       this.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
       this.store.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } });
@@ -214,6 +221,7 @@ export class LocalCluster {
   async shutdown(): Promise<void> {
     this.stopped = true;
     clearInterval(this.healthTimer);
+    clearInterval(this.tokenTimer);
     clearTimeout(this.syncTimer);
     clearTimeout(this.retryTimer);
     clearTimeout(this.captureTimer);
@@ -243,6 +251,7 @@ export class LocalCluster {
       writeFileSync(layout.nodeToken(node.name), token + '\n', { mode: 0o600 });
     }
     writeFileSync(layout.nodeTokens, JSON.stringify(tokens, null, 2) + '\n', { mode: 0o600 });
+    this.tokens = await ServiceAccountIssuer.load(layout.serviceAccountKey, layout.serviceAccountJwks);
     // The control plane would create its root on first start too; creating it here means the ztunnels can be
     // given the file from the start. The control plane loads the same files.
     await MeshCa.load({ trustDomain: DEFAULT_TRUST_DOMAIN, stateDir: layout.controlPlaneDir });
@@ -497,7 +506,7 @@ export class LocalCluster {
       const namespace = isNamespaced(info.kind) ? (ref.metadata.namespace ?? 'default') : undefined;
       const removed = this.store.remove(info.kind, namespace, ref.metadata.name);
       if (!removed) {
-        push({ object: name, error: `Error from server (NotFound): ${info.plural}${info.group ? `.${info.group}` : ''} "${ref.metadata.name}" not found` });
+        push({ object: name, error: `Error from server (NotFound): ${info.plural}${info.group ? `.${info.group}` : ''} "${ref.metadata.name}" not found`, reason: 'NotFound' });
         continue;
       }
       this.released(removed);
@@ -604,6 +613,7 @@ export class LocalCluster {
   }
 
   private async reconcileOnce(): Promise<void> {
+    this.garbageCollectOwned();
     for (const d of this.store.list('Deployment')) this.reconcileDeployment(d);
     this.garbageCollectOrphans();
     const wanted = new Map(this.store.list('Pod').map((p) => [resourceKey(p), p]));
@@ -660,6 +670,24 @@ export class LocalCluster {
       spec: structuredClone(tmpl.spec),
       status: { phase: 'Pending' },
     };
+  }
+
+  /**
+   * Kubernetes' garbage collector: an object whose owner (by uid) no longer exists goes too — a waypoint's Deployment,
+   * Service and ServiceAccount when its Gateway is deleted. Owners of kinds the cluster does not know are left alone.
+   */
+  private garbageCollectOwned(): void {
+    for (const r of this.store.list()) {
+      for (const ref of r.metadata.ownerReferences ?? []) {
+        if (!ref.uid || !kindInfo(ref.kind)) continue;
+        const owner = this.store.get(ref.kind as Kind, isNamespaced(ref.kind as Kind) ? r.metadata.namespace : undefined, ref.name);
+        if (owner?.metadata.uid === ref.uid) continue;
+        const removed = this.store.remove(r.kind, r.metadata.namespace, r.metadata.name);
+        if (removed) this.released(removed);
+        this.log(`${qualifiedKind(r.kind)} ${r.metadata.namespace ? `${r.metadata.namespace}/` : ''}${r.metadata.name} deleted: its owner ${ref.kind} ${ref.name} is gone`);
+        break;
+      }
+    }
   }
 
   /** Pods of a Deployment that no longer exists go with it. */
@@ -761,8 +789,15 @@ export class LocalCluster {
       if (rt.phase !== 'Starting') return;
     }
     const current = this.store.get('Pod', ns, pod.metadata.name) ?? (scheduled as Pod);
+    try {
+      await this.writeToken(rt);
+    } catch (err) {
+      // Only workloads that talk to the control plane themselves (waypoints) need it; they report its absence.
+      this.log(`pod ${ns}/${pod.metadata.name}: cannot write its service account token: ${(err as Error).message}`);
+    }
+    if (rt.phase !== 'Starting') return;
     for (const c of pod.spec.containers) {
-      const env = this.containerEnv(current, c, ip, node);
+      const env = this.containerEnv(current, c, ip, node, this.tokenPath(rt));
       rt.env.set(c.name, env);
       if (c.workingDir && !existsSync(c.workingDir)) {
         this.appendPodLog(rt, c.name, `ambit: workingDir ${c.workingDir} does not exist on this machine\n`);
@@ -801,11 +836,39 @@ export class LocalCluster {
     }
   }
 
-  private containerEnv(pod: Pod, c: Container, ip: string, node: NodeRuntime): Record<string, string> {
+  /** Where a pod's projected `istio-token` lives (Kubernetes mounts it at /var/run/secrets/tokens/istio-token). */
+  private tokenPath(rt: PodRuntime): string {
+    return `${rt.dir}/istio-token`;
+  }
+
+  private async writeToken(rt: PodRuntime): Promise<void> {
+    const pod = this.store.get('Pod', rt.namespace, rt.name);
+    if (!this.tokens || !pod || pod.metadata.uid !== rt.uid) return;
+    await this.tokens.writeToken(this.tokenPath(rt), {
+      namespace: rt.namespace,
+      serviceAccount: serviceAccountOf(pod.spec),
+      pod: { name: rt.name, uid: rt.uid },
+      node: rt.node.name,
+    });
+  }
+
+  /** The kubelet rewrites projected tokens before they expire. */
+  private async refreshTokens(): Promise<void> {
+    for (const rt of this.pods.values()) {
+      if (rt.phase !== 'Started') continue;
+      await this.writeToken(rt).catch((err: Error) => this.log(`pod ${rt.namespace}/${rt.name}: cannot refresh its service account token: ${err.message}`));
+    }
+  }
+
+  private containerEnv(pod: Pod, c: Container, ip: string, node: NodeRuntime, tokenFile: string): Record<string, string> {
     const env: Record<string, string> = {
       PATH: podPath(this.options.basePath ?? process.env.PATH),
       HOSTNAME: pod.spec.hostname ?? pod.metadata.name,
       HOME: '/root',
+      // The local cluster's stand-ins for the volumes Kubernetes gives Istio's proxies: the projected istio-token and
+      // the istio-ca-root-cert ConfigMap. Pods see the host's files, so they are named by path rather than mounted.
+      AMBIT_TOKEN_FILE: tokenFile,
+      AMBIT_ROOT_CERT: this.layout.rootCert,
     };
     const fields: Record<string, string | undefined> = {
       'metadata.name': pod.metadata.name,

@@ -59,6 +59,7 @@ export const controlPlane: ComponentSpec = {
       '--listen', `${ctx.fabricIP}:${CONTROL_PLANE_PORT}`,
       '--state-dir', layout.controlPlaneDir,
       '--node-tokens', layout.nodeTokens,
+      '--service-account-jwks', layout.serviceAccountJwks,
     ];
   },
   health: (ctx) => ({ kind: 'tcpSocket', host: ctx.fabricIP, port: CONTROL_PLANE_PORT }),

@@ -1,13 +1,24 @@
 // kubectl-style tables for `ambit get`, `ambit up` and `ambit status`.
-import type { Deployment, Namespace, Pod, Resource, Service } from '../api/types.js';
+import type { Condition, Deployment, Gateway, GatewayClass, Namespace, Pod, Resource, Service } from '../api/types.js';
 import { podStatusText } from './cluster.js';
 import { kindInfo } from './kinds.js';
 import type { SupervisorStatus } from './supervisor.js';
 
-/** Left-aligned columns separated by three spaces, like kubectl. */
-export function table(header: string[], rows: string[][]): string {
+export interface TableLayout {
+  /** Spaces after the widest cell of a column: kubectl's tabwriter pads with 3, istioctl's waypoint tables with 5. */
+  padding?: number;
+  /** Drop the spaces an empty last cell leaves (kubectl-like tables); istioctl's goldens keep them. */
+  trimEnd?: boolean;
+}
+
+/** Left-aligned columns separated by three spaces, like kubectl; `layout` gives other tabwriter settings. */
+export function table(header: string[], rows: string[][], layout: TableLayout = {}): string {
+  const { padding = 3, trimEnd = true } = layout;
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('   ').trimEnd();
+  const line = (cells: string[]) => {
+    const text = cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + padding))).join('');
+    return trimEnd ? text.trimEnd() : text;
+  };
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
@@ -42,6 +53,14 @@ function containerCounts(p: Pod): { ready: number; total: number; restarts: numb
     total: p.spec.containers.length,
     restarts: statuses.reduce((n, s) => n + (s.restartCount ?? 0), 0),
   };
+}
+
+/**
+ * The status of a condition, as a CRD's `.status.conditions[?(@.type=="X")].status` printer column shows it: an empty
+ * cell when the condition is missing.
+ */
+function conditionStatus(conditions: Condition[] | undefined, type: string): string {
+  return conditions?.find((c) => c.type === type)?.status ?? '';
 }
 
 const COLUMNS: Partial<Record<Resource['kind'], Columns>> = {
@@ -80,6 +99,27 @@ const COLUMNS: Partial<Record<Resource['kind'], Columns>> = {
     wide: ['LABELS'],
     row: (r) => ['Active', age((r as Namespace).metadata.creationTimestamp)],
     wideRow: (r) => [Object.entries(r.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '<none>'],
+  },
+  // The Gateway API CRDs' additionalPrinterColumns. kubectl's CRD printer keeps only the first value a JSONPath yields,
+  // so ADDRESS is the first of status.addresses.
+  Gateway: {
+    header: ['CLASS', 'ADDRESS', 'PROGRAMMED', 'AGE'],
+    wide: [],
+    row: (r) => {
+      const g = r as Gateway;
+      return [g.spec.gatewayClassName, g.status?.addresses?.[0]?.value ?? '', conditionStatus(g.status?.conditions, 'Programmed'), age(g.metadata.creationTimestamp)];
+    },
+    wideRow: () => [],
+  },
+  GatewayClass: {
+    header: ['CONTROLLER', 'ACCEPTED', 'AGE'],
+    // DESCRIPTION has priority 1 in the CRD: only -o wide shows it.
+    wide: ['DESCRIPTION'],
+    row: (r) => {
+      const c = r as GatewayClass;
+      return [c.spec.controllerName, conditionStatus(c.status?.conditions, 'Accepted'), age(c.metadata.creationTimestamp)];
+    },
+    wideRow: (r) => [(r as GatewayClass).spec.description ?? ''],
   },
 };
 

@@ -22,6 +22,7 @@ export const KINDS: KindInfo[] = [
   { kind: 'VirtualService', plural: 'virtualservices', group: 'networking.istio.io', short: ['vs'] },
   { kind: 'Telemetry', plural: 'telemetries', group: 'telemetry.istio.io', short: ['telemetry'] },
   { kind: 'Gateway', plural: 'gateways', group: 'gateway.networking.k8s.io', short: ['gtw'] },
+  { kind: 'GatewayClass', plural: 'gatewayclasses', group: 'gateway.networking.k8s.io', short: ['gc'] },
   { kind: 'HTTPRoute', plural: 'httproutes', group: 'gateway.networking.k8s.io', short: ['httproute'] },
   { kind: 'GRPCRoute', plural: 'grpcroutes', group: 'gateway.networking.k8s.io', short: ['grpcroute'] },
 ];

@@ -100,6 +100,13 @@ export class StateLayout {
   get rootCert(): string {
     return join(this.controlPlaneDir, 'ca', 'root-cert.pem');
   }
+  /** The cluster's service account token issuer (the API server's signing key, mode 0600, and its public JWKS). */
+  get serviceAccountKey(): string {
+    return join(this.dir, 'apiserver', 'sa-signer.key');
+  }
+  get serviceAccountJwks(): string {
+    return join(this.dir, 'apiserver', 'sa-signer.jwks.json');
+  }
   podDir(namespace: string, pod: string): string {
     return join(this.dir, 'pods', `${namespace}_${pod}`);
   }

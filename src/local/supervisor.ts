@@ -139,19 +139,34 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
       return { path: log.path, description: `pod ${log.pod} container ${log.container}` };
     },
     'POST /v1/status': (body) => {
-      // The control plane reports policy status here, as istiod writes it to the Kubernetes API; the objects the
-      // cluster itself runs keep the status the cluster gives them.
+      // The control plane reports status here, as istiod writes it to the Kubernetes API. Objects the cluster itself
+      // runs keep the status the cluster gives them; on those the control plane may only merge the condition types
+      // it owns (a Service's istio.io/WaypointBound), as istiod does with a server-side apply of its conditions.
       const items = (body as { items?: unknown })?.items;
-      need(Array.isArray(items), 'body must be {"items": [{kind, namespace, name, status}]}');
+      need(Array.isArray(items), 'body must be {"items": [{kind, namespace, name, status} | {kind, namespace, name, conditions, ownedConditions}]}');
       let updated = 0;
-      for (const item of items as { kind?: string; namespace?: string; name?: string; status?: unknown }[]) {
+      for (const item of items as { kind?: string; namespace?: string; name?: string; status?: unknown; conditions?: unknown; ownedConditions?: unknown }[]) {
         const info = item?.kind ? lookupKind(item.kind) : undefined;
         need(info && typeof item.name === 'string', `each item needs a known "kind" and a "name"`);
-        need(!CLUSTER_MANAGED_KINDS.has(info.kind), `the status of ${info.kind} objects is managed by the cluster`);
-        if (cluster.store.get(info.kind, isNamespaced(info.kind) ? item.namespace : undefined, item.name!)) {
-          cluster.store.setStatus(info.kind, isNamespaced(info.kind) ? item.namespace : undefined, item.name!, item.status);
-          updated++;
+        const namespace = isNamespaced(info.kind) ? item.namespace : undefined;
+        const current = cluster.store.get(info.kind, namespace, item.name!) as (Resource & { status?: Record<string, unknown> }) | undefined;
+        if (!current) continue;
+        if (item.ownedConditions !== undefined) {
+          need(
+            Array.isArray(item.ownedConditions) && Array.isArray(item.conditions),
+            `${info.kind} ${item.name}: "ownedConditions" and "conditions" must be lists`,
+          );
+          const owned = new Set(item.ownedConditions as string[]);
+          const kept = ((current.status?.conditions ?? []) as { type?: string }[]).filter((c) => !owned.has(c.type ?? ''));
+          const conditions = [...kept, ...(item.conditions as unknown[])];
+          const { conditions: _old, ...rest } = current.status ?? {};
+          const next = conditions.length ? { ...rest, conditions } : rest;
+          cluster.store.setStatus(info.kind, namespace, item.name!, Object.keys(next).length ? next : undefined);
+        } else {
+          need(!CLUSTER_MANAGED_KINDS.has(info.kind), `the status of ${info.kind} objects is managed by the cluster; send "conditions" with "ownedConditions" to merge conditions`);
+          cluster.store.setStatus(info.kind, namespace, item.name!, item.status);
         }
+        updated++;
       }
       return { updated };
     },

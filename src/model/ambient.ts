@@ -1,11 +1,13 @@
-// The ambient index: istiod's translation of the config store into what ztunnels receive (Address and Authorization
-// resources) plus the ZtunnelAccepted status of every AuthorizationPolicy. It is incremental: each store change
-// marks only the objects it can affect (via the store's label/selector indexes), recomputes those, and emits only
-// resources whose translation actually changed.
-import type { Condition, Deployment, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService } from '../api/types.js';
+// The ambient index: istiod's translation of the config store into what the proxies receive — Address and
+// Authorization resources for ztunnels, waypoint resources for waypoints — plus the status istiod writes: the
+// ZtunnelAccepted/WaypointAccepted conditions of AuthorizationPolicies, the status of waypoint Gateways and their
+// GatewayClass, and the WaypointBound condition of Services. It is incremental: each store change marks only the
+// objects it can affect (via the store's label/selector indexes and the waypoint indexes below), recomputes those, and
+// emits only resources whose translation actually changed.
+import type { AuthorizationPolicy, Condition, Deployment, Gateway, Kind, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService } from '../api/types.js';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN, ROOT_NAMESPACE, resourceKey } from '../api/types.js';
-import type { Address, Authorization, PortList, Service, Workload } from '../xds/types.js';
-import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../xds/types.js';
+import type { Address, Authorization, PortList, Service, WaypointResource, Workload } from '../xds/types.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT, waypointResourceName } from '../xds/types.js';
 import type { ConfigStore, Labels, StoreChange } from './store.js';
 import { selectorMatches } from './store.js';
 import { addListener, addTo, deepEqual, deleteFrom } from './collections.js';
@@ -13,34 +15,75 @@ import { bytesToIp, ipToBytes } from '../common/ip.js';
 import { convertAuthorizationPolicy } from './authorization.js';
 import type { ConvertedPolicy } from './authorization.js';
 import { convertPeerAuthentication, convertedPeerAuthenticationName, oldest, peerAuthenticationPolicyKeys, staticStrictPolicy, STATIC_STRICT_POLICY_NAME } from './peerauth.js';
-import { buildService, serviceKeyOf, workloadPortList } from './services.js';
+import { buildService, serviceHostname, serviceKeyOf, workloadPortList } from './services.js';
 import type { MeshOptions } from './services.js';
 import { buildWorkload, podSource, replicaNames, replicaSource } from './workloads.js';
 import type { WorkloadSource } from './workloads.js';
+import {
+  GATEWAY_NAME_LABEL,
+  WAYPOINT_ACCEPTED,
+  WAYPOINT_BOUND,
+  WAYPOINT_CLASS,
+  isCoreService,
+  isGatewayTarget,
+  isWaypointGateway,
+  resolveBinding,
+  targetRefsOf,
+  toWaypointPolicy,
+  toWaypointTrafficType,
+  waypointAcceptedCondition,
+  waypointAddress,
+  waypointBoundCondition,
+  waypointGatewayClass,
+  waypointGatewayStatus,
+  waypointOf,
+  waypointService,
+  type Binding,
+  type GatewayStatus,
+  type TargetBinding,
+  type WaypointGateway,
+} from './waypoints.js';
 
 export type { MeshOptions } from './services.js';
 
+type XdsResource = Address | Authorization | WaypointResource;
+
 /** One batch of xDS changes for one type: resources whose translation changed, and names that disappeared. */
 export interface AmbientChange {
-  typeUrl: typeof TYPE_ADDRESS | typeof TYPE_AUTHORIZATION;
-  upserted: Map<string, Address | Authorization>;
+  typeUrl: typeof TYPE_ADDRESS | typeof TYPE_AUTHORIZATION | typeof TYPE_WAYPOINT;
+  upserted: Map<string, XdsResource>;
   removed: string[];
 }
 
 export type AmbientListener = (change: AmbientChange) => void;
 
-/** Status conditions Ambit writes on one object (today: ZtunnelAccepted on AuthorizationPolicies). */
-export interface PolicyStatus {
-  kind: 'AuthorizationPolicy';
+/** The status the control plane writes on one object. */
+export interface ObjectStatus {
+  kind: Kind;
   namespace: string;
   name: string;
-  /** Empty when the policy has no ztunnel condition (targetRefs) or was deleted. */
+  /** Empty when the object has no condition of ours (any more), or was deleted. */
   conditions: Condition[];
+  /** Gateways: where the waypoint is reachable and how each listener fared. */
+  addresses?: GatewayStatus['addresses'];
+  listeners?: GatewayStatus['listeners'];
+  /**
+   * Set for objects whose status belongs to someone else (a Service's belongs to the cluster): only these condition
+   * types are ours to write; everything else is left as it is.
+   */
+  ownedConditions?: string[];
 }
 
-export type StatusListener = (changed: PolicyStatus[]) => void;
+export type StatusListener = (changed: ObjectStatus[]) => void;
 
 const ZTUNNEL_ACCEPTED = 'ZtunnelAccepted';
+/** Condition types this index writes per kind, in the order istiod lists them. */
+const CONDITION_ORDER: Partial<Record<Kind, string[]>> = {
+  AuthorizationPolicy: [ZTUNNEL_ACCEPTED, WAYPOINT_ACCEPTED],
+  Gateway: ['Accepted', 'Programmed', 'ResolvedRefs'],
+  GatewayClass: ['Accepted'],
+  Service: [WAYPOINT_BOUND],
+};
 
 /** Objects to recompute for one store change, by store key. */
 interface Dirty {
@@ -52,12 +95,20 @@ interface Dirty {
   everyWorkload: boolean;
   everyPeerAuthentication: boolean;
   staticStrict: boolean;
+  /** Waypoint keys (`namespace/name`) whose Gateway, Service or pods changed. */
+  gateways: Set<string>;
+  /** Waypoint keys whose xDS configuration must be rebuilt. */
+  waypointConfigs: Set<string>;
+  /** AuthorizationPolicy store keys whose WaypointAccepted condition must be recomputed. */
+  policyBindings: Set<string>;
+  gatewayClass: boolean;
 }
 
 /** Per batch: the value each touched xDS resource had before it, to emit only real differences. */
 interface Touched {
   addresses: Map<string, Address | undefined>;
   authorizations: Map<string, Authorization | undefined>;
+  waypoint: Map<string, WaypointResource | undefined>;
   statuses: Set<string>;
 }
 
@@ -80,7 +131,21 @@ export class AmbientIndex {
   private readonly serviceKeys = new Map<string, string>(); // Service store key → ns/hostname
   private readonly authorizations = new Map<string, Authorization>(); // ns/name → authorization
   private readonly converted = new Map<string, ConvertedPolicy>(); // AuthorizationPolicy store key → conversion
-  private readonly conditions = new Map<string, Condition>(); // AuthorizationPolicy store key → ZtunnelAccepted
+  /** Store key → the status we write on that object: condition type (or `listener/<name>/<type>`) → condition. */
+  private readonly conditions = new Map<string, Map<string, Condition>>();
+  /** Gateway store key → addresses and listener statuses (conditions live in `conditions`). */
+  private readonly gatewayStatuses = new Map<string, Pick<ObjectStatus, 'addresses' | 'listeners'>>();
+  private readonly waypoints = new Map<string, WaypointGateway>(); // `ns/name` → Gateway of class istio-waypoint
+  /** Waypoint key → store keys of the Services, Pods and Deployments that name it (bound or not). */
+  private readonly waypointUsers = new Map<string, Set<string>>();
+  private readonly usesWaypoint = new Map<string, string>(); // Service/Pod/Deployment store key → waypoint key it names
+  private readonly serviceBindings = new Map<string, Binding>(); // Service store key → its waypoint binding
+  /** Waypoint key → store keys of the Services bound to it. */
+  private readonly boundServices = new Map<string, Set<string>>();
+  /** AuthorizationPolicy store keys with targetRefs (enforced by waypoints). */
+  private readonly targetRefPolicies = new Set<string>();
+  /** Waypoint key → its xDS resources by name. */
+  private readonly waypointConfigs = new Map<string, Map<string, WaypointResource>>();
   private readonly peerAuthNames = new Map<string, string>(); // PeerAuthentication store key → converted ns/name
   private readonly byIp = new Map<string, Set<string>>(); // IP text → uids
   private readonly byNode = new Map<string, Set<string>>(); // node → uids
@@ -126,13 +191,15 @@ export class AmbientIndex {
   }
 
   /** Every current resource of a type, keyed by its xDS resource name. */
-  snapshot(typeUrl: string): Map<string, Address | Authorization> {
-    const out = new Map<string, Address | Authorization>();
+  snapshot(typeUrl: string): Map<string, XdsResource> {
+    const out = new Map<string, XdsResource>();
     if (typeUrl === TYPE_ADDRESS) {
       for (const [uid, workload] of this.workloads) out.set(uid, { workload });
       for (const [key, service] of this.services) out.set(key, { service });
     } else if (typeUrl === TYPE_AUTHORIZATION) {
       for (const [key, a] of this.authorizations) out.set(key, a);
+    } else if (typeUrl === TYPE_WAYPOINT) {
+      for (const resources of this.waypointConfigs.values()) for (const [name, r] of resources) out.set(name, r);
     }
     return out;
   }
@@ -153,11 +220,21 @@ export class AmbientIndex {
     return this.workloads.get(uid);
   }
 
-  /** ZtunnelAccepted conditions of every AuthorizationPolicy that has one, sorted by namespace/name. */
-  statuses(): PolicyStatus[] {
-    const out: PolicyStatus[] = [];
+  /** The status of every object we write one on, sorted by store key (kind, namespace, name). */
+  statuses(): ObjectStatus[] {
+    const out: ObjectStatus[] = [];
     for (const key of [...this.conditions.keys()].sort()) out.push(this.statusOf(key));
     return out;
+  }
+
+  /** The waypoint Gateway `namespace/name` (of class istio-waypoint), ready or not. */
+  waypoint(key: string): WaypointGateway | undefined {
+    return this.waypoints.get(key);
+  }
+
+  /** True when the pod exists with this uid (a service account token bound to it is still valid). */
+  hasPod(namespace: string, name: string, uid: string): boolean {
+    return this.store.get(`Pod/${namespace}/${name}`)?.metadata.uid === uid;
   }
 
   /** SPIFFE identities of the workloads scheduled on a node: what that node's ztunnel may request certificates for. */
@@ -194,24 +271,36 @@ export class AmbientIndex {
       everyWorkload: false,
       everyPeerAuthentication: false,
       staticStrict: false,
+      gateways: new Set(),
+      waypointConfigs: new Set(),
+      policyBindings: new Set(),
+      gatewayClass: false,
     };
     for (const keys of [change.added, change.updated, change.removed]) {
       for (const key of keys) this.markDirty(key, change.previous.get(key), this.store.get(key), dirty);
     }
-    const touched: Touched = { addresses: new Map(), authorizations: new Map(), statuses: new Set() };
-    // Policies first: workloads list the policies that are bound.
+    const touched: Touched = { addresses: new Map(), authorizations: new Map(), waypoint: new Map(), statuses: new Set() };
+    if (dirty.gatewayClass) {
+      for (const g of this.store.list('Gateway')) dirty.gateways.add(`${nsOf(g)}/${g.metadata.name}`);
+      this.recomputeGatewayClass(touched);
+    }
+    // Waypoints first: whether one is usable decides the bindings of the Services and workloads naming it.
+    for (const key of dirty.gateways) this.recomputeWaypoint(key, dirty, touched);
+    // Then policies: workloads list the policies that are bound.
     for (const key of dirty.policies) this.recomputePolicy(key, touched);
     if (dirty.staticStrict) this.recomputeStaticStrict(touched);
     // The dirty set also holds deleted keys, which "every current one" would miss.
     if (dirty.everyPeerAuthentication) for (const pa of this.store.list('PeerAuthentication')) dirty.peerAuthentications.add(resourceKey(pa));
     for (const key of dirty.peerAuthentications) this.recomputePeerAuthentication(key, touched);
-    for (const key of dirty.services) this.recomputeService(key, touched);
+    for (const key of dirty.services) this.recomputeService(key, dirty, touched);
     if (dirty.everyWorkload) {
       for (const p of this.store.list('Pod')) dirty.pods.add(resourceKey(p));
       for (const d of this.store.list('Deployment')) dirty.deployments.add(resourceKey(d));
     }
     for (const key of dirty.pods) this.recomputePod(key, touched);
     for (const key of dirty.deployments) this.recomputeDeployment(key, touched);
+    for (const key of dirty.waypointConfigs) this.recomputeWaypointConfig(key, touched);
+    for (const key of dirty.policyBindings) this.recomputePolicyBinding(key, touched);
     this.emit(touched);
   }
 
@@ -223,8 +312,13 @@ export class AmbientIndex {
     switch (r.kind) {
       case 'Pod':
         d.pods.add(key);
-        // Replica counts of the Deployments owning the pod.
-        for (const v of versions) for (const dep of this.store.selecting('Deployment', ns, v.metadata.labels)) d.deployments.add(resourceKey(dep));
+        for (const v of versions) {
+          // Replica counts of the Deployments owning the pod.
+          for (const dep of this.store.selecting('Deployment', ns, v.metadata.labels)) d.deployments.add(resourceKey(dep));
+          // A waypoint's own pod: its readiness makes the waypoint usable.
+          const gateway = v.metadata.labels?.[GATEWAY_NAME_LABEL];
+          if (gateway !== undefined) d.gateways.add(`${ns}/${gateway}`);
+        }
         break;
       case 'Deployment':
         d.deployments.add(key);
@@ -240,7 +334,13 @@ export class AmbientIndex {
         break;
       case 'Service':
         d.services.add(key);
-        for (const v of versions) this.markSelected(ns, (v as KubeService).spec.selector, d);
+        for (const v of versions) {
+          this.markSelected(ns, (v as KubeService).spec.selector, d);
+          const gateway = v.metadata.labels?.[GATEWAY_NAME_LABEL];
+          if (gateway !== undefined) d.gateways.add(`${ns}/${gateway}`);
+        }
+        // Policies targeting the Service report whether it is bound.
+        for (const p of this.targetRefPolicies) d.policyBindings.add(p);
         break;
       case 'Namespace':
         // Capture labels and traffic-distribution annotations apply to everything in the namespace.
@@ -250,11 +350,19 @@ export class AmbientIndex {
         break;
       case 'AuthorizationPolicy':
         d.policies.add(key);
+        d.policyBindings.add(key);
         // Only selector policies are listed on workloads; a root-namespace selector reaches every namespace.
         for (const v of versions) {
-          const sel = (v as Resource & { kind: 'AuthorizationPolicy' }).spec.selector?.matchLabels;
-          this.markSelected(ns === this.options.rootNamespace ? undefined : ns, sel, d);
+          const ap = v as AuthorizationPolicy;
+          this.markSelected(ns === this.options.rootNamespace ? undefined : ns, ap.spec.selector?.matchLabels, d);
+          this.markTargets(ap, d);
         }
+        break;
+      case 'Gateway':
+        d.gateways.add(`${ns}/${r.metadata.name}`);
+        break;
+      case 'GatewayClass':
+        if (r.metadata.name === WAYPOINT_CLASS) d.gatewayClass = true;
         break;
       case 'PeerAuthentication':
         d.staticStrict = true;
@@ -281,6 +389,19 @@ export class AmbientIndex {
     }
   }
 
+  /** Marks the waypoint configurations a targetRefs policy reaches: its Gateways, its Services' waypoints, or all. */
+  private markTargets(p: AuthorizationPolicy, d: Dirty): void {
+    const ns = nsOf(p);
+    for (const t of targetRefsOf(p)) {
+      if (isGatewayTarget(t, 'Gateway')) d.waypointConfigs.add(`${ns}/${t.name}`);
+      else if (isGatewayTarget(t, 'GatewayClass')) for (const key of this.waypoints.keys()) d.waypointConfigs.add(key);
+      else if (isCoreService(t)) {
+        const bound = this.serviceBindings.get(`Service/${ns}/${t.name}`)?.waypoint;
+        if (bound) d.waypointConfigs.add(bound.key);
+      }
+    }
+  }
+
   /** Marks pods and Deployment replicas matching a non-empty selector (namespace undefined = all namespaces). */
   private markSelected(namespace: string | undefined, selector: Labels | undefined, d: Dirty): void {
     if (!nonEmpty(selector)) return;
@@ -294,10 +415,13 @@ export class AmbientIndex {
     const resourceName = `${ns}/${name}`;
     if (ap === undefined) {
       this.converted.delete(key);
+      this.targetRefPolicies.delete(key);
       this.setAuthorization(resourceName, undefined, t);
-      this.setCondition(key, undefined, t);
+      this.setCondition(key, ZTUNNEL_ACCEPTED, undefined, t);
       return;
     }
+    if (targetRefsOf(ap).length > 0) this.targetRefPolicies.add(key);
+    else this.targetRefPolicies.delete(key);
     const conv = convertAuthorizationPolicy(this.options.rootNamespace, ap);
     this.converted.set(key, conv);
     this.setAuthorization(resourceName, conv.authorization, t);
@@ -311,7 +435,7 @@ export class AmbientIndex {
       };
       if (ap.metadata.generation !== undefined) condition.observedGeneration = ap.metadata.generation;
     }
-    this.setCondition(key, condition, t);
+    this.setCondition(key, ZTUNNEL_ACCEPTED, condition, t);
   }
 
   private recomputeStaticStrict(t: Touched): void {
@@ -337,16 +461,20 @@ export class AmbientIndex {
     else this.peerAuthNames.delete(key);
   }
 
-  private recomputeService(key: string, t: Touched): void {
+  private recomputeService(key: string, d: Dirty, t: Touched): void {
     const s = this.store.get(key) as KubeService | undefined;
     const previousKey = this.serviceKeys.get(key);
     let next: Service | undefined;
     let nextKey: string | undefined;
+    const binding: Binding = s === undefined ? {} : this.bindingFor('service', s.metadata.labels, nsOf(s));
     if (s !== undefined) {
       const ns = this.namespace(nsOf(s));
       next = buildService(s, this.options, ns?.metadata.annotations);
+      if (next && binding.waypoint) next.waypoint = waypointAddress(binding.waypoint);
       nextKey = serviceKeyOf(s, this.options.domainSuffix);
     }
+    this.setServiceBinding(key, s === undefined ? undefined : binding, d);
+    this.setCondition(key, WAYPOINT_BOUND, s === undefined ? undefined : waypointBoundCondition(binding, s.metadata.generation), t);
     if (previousKey !== undefined && previousKey !== nextKey) this.setService(previousKey, undefined, t);
     if (nextKey !== undefined && next !== undefined) {
       this.setService(nextKey, next, t);
@@ -355,6 +483,24 @@ export class AmbientIndex {
       if (nextKey !== undefined) this.setService(nextKey, undefined, t);
       this.serviceKeys.delete(key);
     }
+  }
+
+  /** Keeps the binding indexes of one Service; a change re-sends the waypoint configs and policy statuses it touches. */
+  private setServiceBinding(key: string, b: Binding | undefined, d: Dirty): void {
+    const prev = this.serviceBindings.get(key);
+    this.noteWaypointUser(key, b?.referenced);
+    if (prev?.waypoint?.key !== b?.waypoint?.key) {
+      if (prev?.waypoint) {
+        deleteFrom(this.boundServices, prev.waypoint.key, key);
+        d.waypointConfigs.add(prev.waypoint.key);
+      }
+      if (b?.waypoint) addTo(this.boundServices, b.waypoint.key, key);
+      for (const p of this.targetRefPolicies) d.policyBindings.add(p);
+    }
+    // The bound Service's ports may have changed even when the waypoint did not.
+    if (b?.waypoint) d.waypointConfigs.add(b.waypoint.key);
+    if (b === undefined) this.serviceBindings.delete(key);
+    else this.serviceBindings.set(key, b);
   }
 
   private namespace(name: string): Namespace | undefined {
@@ -376,10 +522,12 @@ export class AmbientIndex {
     const pod = this.store.get(key) as Pod | undefined;
     const previousUid = this.podUids.get(key);
     let next: Workload | undefined;
+    let referenced: string | undefined;
     if (pod !== undefined) {
       const src = podSource(pod, this.ownerOf(pod));
-      if (src !== undefined) next = this.buildWorkload(src);
+      if (src !== undefined) ({ workload: next, referenced } = this.buildWorkload(src));
     }
+    this.noteWaypointUser(key, referenced);
     if (previousUid !== undefined && previousUid !== next?.uid) this.setWorkload(previousUid, undefined, t);
     if (next !== undefined) {
       this.setWorkload(next.uid, next, t);
@@ -404,7 +552,15 @@ export class AmbientIndex {
         }
       }
       const count = Math.max(0, (d.spec.replicas ?? 1) - owned);
-      for (const name of replicaNames(d, count)) next.push(this.buildWorkload(replicaSource(d, name)));
+      let referenced: string | undefined;
+      for (const name of replicaNames(d, count)) {
+        const built = this.buildWorkload(replicaSource(d, name));
+        next.push(built.workload);
+        referenced = built.referenced;
+      }
+      this.noteWaypointUser(key, referenced);
+    } else {
+      this.noteWaypointUser(key, undefined);
     }
     const nextUids = new Set(next.map((w) => w.uid));
     for (const uid of previous) if (!nextUids.has(uid)) this.setWorkload(uid, undefined, t);
@@ -413,7 +569,8 @@ export class AmbientIndex {
     else this.replicaUids.delete(key);
   }
 
-  private buildWorkload(src: WorkloadSource): Workload {
+  /** The workload, and the waypoint it (or its namespace) names. */
+  private buildWorkload(src: WorkloadSource): { workload: Workload; referenced?: string } {
     const ns = src.namespace;
     const root = this.options.rootNamespace;
     const services: Record<string, PortList> = {};
@@ -437,7 +594,7 @@ export class AmbientIndex {
     }
     policyKeys.push(...peerAuthenticationPolicyKeys(root, applicable));
 
-    return buildWorkload(
+    const workload = buildWorkload(
       src,
       {
         namespace: this.namespace(ns),
@@ -446,6 +603,185 @@ export class AmbientIndex {
       },
       this.options,
     );
+    const binding = this.bindingFor('workload', src.labels, ns);
+    if (binding.waypoint) workload.waypoint = waypointAddress(binding.waypoint);
+    return binding.referenced === undefined ? { workload } : { workload, referenced: binding.referenced };
+  }
+
+  // ---- waypoints ------------------------------------------------------------------------------------------------
+
+  /** Re-reads one waypoint (Gateway, Service, ready pods); when its usability changes, what names it is recomputed. */
+  private recomputeWaypoint(key: string, d: Dirty, t: Touched): void {
+    const [ns, name] = key.split('/') as [string, string];
+    const storeKey = `Gateway/${ns}/${name}`;
+    const g = this.store.get(storeKey) as Gateway | undefined;
+    const prev = this.waypoints.get(key);
+    let next: WaypointGateway | undefined;
+    if (g !== undefined && isWaypointGateway(g)) {
+      const probe = waypointOf(g, undefined, 0, undefined, this.options.domainSuffix);
+      const svc = this.store.get(`Service/${ns}/${probe.deploymentName}`) as KubeService | undefined;
+      let ready = 0;
+      for (const p of this.store.matching('Pod', ns, { [GATEWAY_NAME_LABEL]: name })) {
+        if (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) ready++;
+      }
+      const cls = this.store.get(`GatewayClass//${WAYPOINT_CLASS}`);
+      next = waypointOf(g, svc, ready, cls?.metadata.labels, this.options.domainSuffix);
+    }
+    if (next) this.waypoints.set(key, next);
+    else this.waypoints.delete(key);
+    this.setGatewayStatus(storeKey, g !== undefined && next !== undefined ? waypointGatewayStatus(g, next) : undefined, t);
+    d.waypointConfigs.add(key);
+    if (deepEqual(prev, next)) return;
+    for (const user of this.waypointUsers.get(key) ?? []) {
+      const kind = user.slice(0, user.indexOf('/'));
+      if (kind === 'Service') d.services.add(user);
+      else if (kind === 'Pod') d.pods.add(user);
+      else d.deployments.add(user);
+    }
+    // Gateway targets resolve against the waypoints that exist.
+    for (const p of this.targetRefPolicies) d.policyBindings.add(p);
+  }
+
+  private setGatewayStatus(storeKey: string, status: GatewayStatus | undefined, t: Touched): void {
+    const prev = this.gatewayStatuses.get(storeKey);
+    const slots = this.conditions.get(storeKey);
+    // Listener condition slots that no longer exist go first, so a renamed listener leaves nothing behind.
+    const keep = new Set<string>();
+    for (const l of status?.listeners ?? []) for (const c of l.conditions) keep.add(`listener/${l.name}/${c.type}`);
+    for (const slot of [...(slots?.keys() ?? [])]) if (slot.startsWith('listener/') && !keep.has(slot)) this.setCondition(storeKey, slot, undefined, t);
+    for (const type of CONDITION_ORDER.Gateway!) this.setCondition(storeKey, type, status?.conditions.find((c) => c.type === type), t);
+    for (const l of status?.listeners ?? []) for (const c of l.conditions) this.setCondition(storeKey, `listener/${l.name}/${c.type}`, { ...c }, t);
+    const extra = status ? { ...(status.addresses ? { addresses: status.addresses } : {}), listeners: status.listeners } : undefined;
+    if (deepEqual(prev, extra)) return;
+    t.statuses.add(storeKey);
+    if (extra) this.gatewayStatuses.set(storeKey, extra);
+    else this.gatewayStatuses.delete(storeKey);
+  }
+
+  /** The built-in GatewayClass is istiod's to report on once it exists in the cluster. */
+  private recomputeGatewayClass(t: Touched): void {
+    const key = `GatewayClass//${WAYPOINT_CLASS}`;
+    const cls = this.store.get(key);
+    const cond = cls ? { ...waypointGatewayClass().condition } : undefined;
+    if (cond && cls?.metadata.generation !== undefined) cond.observedGeneration = cls.metadata.generation;
+    this.setCondition(key, 'Accepted', cond, t);
+  }
+
+  /** Records which waypoint an object names, so a change of that waypoint reaches it. */
+  private noteWaypointUser(storeKey: string, referenced: string | undefined): void {
+    const prev = this.usesWaypoint.get(storeKey);
+    if (prev === referenced) return;
+    if (prev !== undefined) deleteFrom(this.waypointUsers, prev, storeKey);
+    if (referenced === undefined) this.usesWaypoint.delete(storeKey);
+    else {
+      this.usesWaypoint.set(storeKey, referenced);
+      addTo(this.waypointUsers, referenced, storeKey);
+    }
+  }
+
+  private bindingFor(target: 'service' | 'workload', labels: Record<string, string> | undefined, namespace: string): Binding {
+    return resolveBinding(target, labels, namespace, this.namespace(namespace), (k) => this.waypoints.get(k));
+  }
+
+  /** Rebuilds one waypoint's resources: itself, the Services bound to it, and every policy either names. */
+  private recomputeWaypointConfig(key: string, t: Touched): void {
+    const w = this.waypoints.get(key);
+    const prev = this.waypointConfigs.get(key) ?? new Map<string, WaypointResource>();
+    const next = new Map<string, WaypointResource>();
+    if (w !== undefined) {
+      const policies = new Map<string, AuthorizationPolicy>();
+      const policyNames = (list: AuthorizationPolicy[]) =>
+        list
+          .filter((p) => toWaypointPolicy(p) !== undefined)
+          .map((p) => {
+            const id = `${nsOf(p)}/${p.metadata.name}`;
+            policies.set(id, p);
+            return id;
+          })
+          .sort();
+      const own = this.targetingPolicies((t2, p) =>
+        (isGatewayTarget(t2, 'Gateway') && nsOf(p) === w.namespace && t2.name === w.name) ||
+        (isGatewayTarget(t2, 'GatewayClass') && nsOf(p) === this.options.rootNamespace && t2.name === WAYPOINT_CLASS),
+      );
+      const self: WaypointResource = {
+        waypoint: {
+          name: w.name,
+          namespace: w.namespace,
+          hostname: w.hostname,
+          trustDomain: this.options.trustDomain,
+          trafficType: toWaypointTrafficType(w.trafficType),
+          policies: policyNames(own),
+        },
+      };
+      next.set(waypointResourceName(w.namespace, w.name, self), self);
+      for (const svcKey of this.boundServices.get(key) ?? []) {
+        const svc = this.store.get(svcKey) as KubeService | undefined;
+        if (svc === undefined) continue;
+        const targeting = this.targetingPolicies((t2, p) => isCoreService(t2) && nsOf(p) === nsOf(svc) && t2.name === svc.metadata.name);
+        const r: WaypointResource = { service: waypointService(svc, serviceHostname(svc.metadata.name, nsOf(svc), this.options.domainSuffix), policyNames(targeting)) };
+        next.set(waypointResourceName(w.namespace, w.name, r), r);
+      }
+      for (const p of policies.values()) {
+        const r: WaypointResource = { policy: toWaypointPolicy(p)! };
+        next.set(waypointResourceName(w.namespace, w.name, r), r);
+      }
+    }
+    for (const [name, r] of prev) if (!deepEqual(r, next.get(name)) && !t.waypoint.has(name)) t.waypoint.set(name, r);
+    for (const name of next.keys()) if (!prev.has(name) && !t.waypoint.has(name)) t.waypoint.set(name, undefined);
+    if (next.size > 0) this.waypointConfigs.set(key, next);
+    else this.waypointConfigs.delete(key);
+  }
+
+  /** TargetRefs policies with a target `matches` accepts. */
+  private targetingPolicies(matches: (target: ReturnType<typeof targetRefsOf>[number], p: AuthorizationPolicy) => boolean): AuthorizationPolicy[] {
+    const out: AuthorizationPolicy[] = [];
+    for (const key of this.targetRefPolicies) {
+      const p = this.store.get(key) as AuthorizationPolicy | undefined;
+      if (p && targetRefsOf(p).some((t) => matches(t, p))) out.push(p);
+    }
+    return out;
+  }
+
+  private waypointResource(name: string): WaypointResource | undefined {
+    const slash = name.indexOf('/', name.indexOf('/') + 1);
+    return this.waypointConfigs.get(name.slice(0, slash))?.get(name);
+  }
+
+  /** The WaypointAccepted condition of a targetRefs policy: is each target bound to a waypoint? */
+  private recomputePolicyBinding(key: string, t: Touched): void {
+    const p = this.store.get(key) as AuthorizationPolicy | undefined;
+    const targets = p ? targetRefsOf(p) : [];
+    if (p === undefined || targets.length === 0) {
+      this.setCondition(key, WAYPOINT_ACCEPTED, undefined, t);
+      return;
+    }
+    const root = this.options.rootNamespace;
+    const bindings: TargetBinding[] = targets.map((target) => {
+      const ns = target.namespace || nsOf(p);
+      const ref = `${ns}/${target.name}`;
+      const ancestor = `${target.kind}.${target.group || 'core'}:${ref}`;
+      const result = (bound: boolean, reason: string, message: string): TargetBinding => ({ ancestor, bound, reason, message });
+      if (isGatewayTarget(target, 'GatewayClass')) {
+        if (ns !== root) return result(false, 'Invalid', `AuthorizationPolicy must be in the root namespace \`${root}\` when referencing a GatewayClass`);
+        const cls = this.store.get(`GatewayClass//${target.name}`) as Extract<Resource, { kind: 'GatewayClass' }> | undefined;
+        if (!cls) return result(false, 'TargetNotFound', 'not bound');
+        if (cls.spec.controllerName !== waypointGatewayClass().spec.controllerName) {
+          return result(false, 'Invalid', `GatewayClass must use controller name \`${waypointGatewayClass().spec.controllerName}\` for waypoints`);
+        }
+        return result(true, 'Accepted', `bound to ${target.name}`);
+      }
+      if (isGatewayTarget(target, 'Gateway')) {
+        const w = this.waypoints.get(ref);
+        return w?.ready ? result(true, 'Accepted', `bound to ${ref}`) : result(false, 'TargetNotFound', 'not bound');
+      }
+      if (isCoreService(target)) {
+        if (!this.store.get(`Service/${ns}/${target.name}`)) return result(false, 'TargetNotFound', `Service ${ref} was not found`);
+        const w = this.serviceBindings.get(`Service/${ns}/${target.name}`)?.waypoint;
+        return w ? result(true, 'Accepted', `bound to ${w.key}`) : result(false, 'AncestorNotBound', `Service ${ref} is not bound to a waypoint`);
+      }
+      return result(false, 'unknown', 'not bound');
+    });
+    this.setCondition(key, WAYPOINT_ACCEPTED, waypointAcceptedCondition(p, bindings), t);
   }
 
   // ---- state updates --------------------------------------------------------------------------------------------
@@ -495,8 +831,10 @@ export class AmbientIndex {
     else this.authorizations.set(key, a);
   }
 
-  private setCondition(key: string, c: Condition | undefined, t: Touched): void {
-    const prev = this.conditions.get(key);
+  /** Sets (or, with undefined, clears) one condition of an object's status; `slot` is its type or a listener's. */
+  private setCondition(key: string, slot: string, c: Condition | undefined, t: Touched): void {
+    let conditions = this.conditions.get(key);
+    const prev = conditions?.get(slot);
     if (c !== undefined) {
       // As in Kubernetes, lastTransitionTime moves only when the status does: a new reason or message alone keeps it.
       c.lastTransitionTime =
@@ -506,14 +844,33 @@ export class AmbientIndex {
     }
     if (deepEqual(prev, c)) return;
     t.statuses.add(key);
-    if (c === undefined) this.conditions.delete(key);
-    else this.conditions.set(key, c);
+    if (c === undefined) {
+      conditions?.delete(slot);
+      if (conditions?.size === 0) this.conditions.delete(key);
+      return;
+    }
+    if (conditions === undefined) this.conditions.set(key, (conditions = new Map()));
+    conditions.set(slot, c);
   }
 
-  private statusOf(storeKey: string): PolicyStatus {
-    const [, namespace, name] = storeKey.split('/') as [string, string, string];
-    const c = this.conditions.get(storeKey);
-    return { kind: 'AuthorizationPolicy', namespace, name, conditions: c ? [c] : [] };
+  private statusOf(storeKey: string): ObjectStatus {
+    const [kind, namespace, name] = storeKey.split('/') as [Kind, string, string];
+    const slots = this.conditions.get(storeKey);
+    const out: ObjectStatus = { kind, namespace, name, conditions: [] };
+    for (const type of CONDITION_ORDER[kind] ?? []) {
+      const c = slots?.get(type);
+      if (c) out.conditions.push(c);
+    }
+    if (kind === 'Service') out.ownedConditions = [WAYPOINT_BOUND];
+    const gw = this.gatewayStatuses.get(storeKey);
+    if (gw && slots) {
+      if (gw.addresses) out.addresses = gw.addresses;
+      out.listeners = (gw.listeners ?? []).map((l) => ({
+        ...l,
+        conditions: l.conditions.map((c) => slots.get(`listener/${l.name}/${c.type}`) ?? c),
+      }));
+    }
+    return out;
   }
 
   private emit(t: Touched): void {
@@ -533,8 +890,15 @@ export class AmbientIndex {
       if (after === undefined) authorizations.removed.push(key);
       else authorizations.upserted.set(key, after);
     }
+    const waypoint: AmbientChange = { typeUrl: TYPE_WAYPOINT, upserted: new Map(), removed: [] };
+    for (const [name, before] of t.waypoint) {
+      const after = this.waypointResource(name);
+      if (deepEqual(before, after)) continue;
+      if (after === undefined) waypoint.removed.push(name);
+      else waypoint.upserted.set(name, after);
+    }
     // Authorizations first: a workload must never reference a policy its ztunnel has not received yet.
-    for (const change of [authorizations, addresses]) {
+    for (const change of [authorizations, addresses, waypoint]) {
       if (change.upserted.size + change.removed.length === 0) continue;
       for (const l of [...this.listeners]) l(change);
     }

@@ -3,7 +3,7 @@
 import type { Condition } from '../api/types.js';
 import { dumpAuthorization, dumpService, dumpWorkload } from '../xds/configdump.js';
 import type { Workload } from '../xds/types.js';
-import type { AmbientIndex, PolicyStatus } from './ambient.js';
+import type { AmbientIndex } from './ambient.js';
 
 export interface ConfigDump {
   workloads: Record<string, unknown>[];
@@ -41,6 +41,9 @@ export function renderConfigDump(index: AmbientIndex): ConfigDump {
       .allAuthorizations()
       .sort(byKey((a) => `${a.namespace}/${a.name}`))
       .map(dumpAuthorization),
-    policyStatus: index.statuses().map((s: PolicyStatus) => ({ namespace: s.namespace, name: s.name, conditions: s.conditions })),
+    policyStatus: index
+      .statuses()
+      .filter((s) => s.kind === 'AuthorizationPolicy')
+      .map((s) => ({ namespace: s.namespace, name: s.name, conditions: s.conditions })),
   };
 }

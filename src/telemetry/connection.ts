@@ -124,6 +124,14 @@ export function trafficLabels(info: ConnectionInfo, flag: ResponseFlag = '-'): T
   };
 }
 
+/** Help texts of the TCP metrics; the waypoint exports the same metrics and uses them too. */
+export const TCP_METRIC_HELP = {
+  opened: 'TCP connections opened.',
+  closed: 'TCP connections closed.',
+  sent: 'Bytes sent in the response direction of TCP connections.',
+  received: 'Bytes received in the request direction of TCP connections.',
+} as const;
+
 function packageVersion(): string {
   try {
     // dist/src/telemetry/connection.js → package.json at the package root.
@@ -191,11 +199,11 @@ export class ZtunnelTelemetry implements ConnectionTelemetry {
     // Every counter pulls the pending counts in right before a scrape reads it.
     const collect = (): void => this.flush();
     const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers, collect });
-    this.connectionsOpened = counter('istio_tcp_connections_opened_total', 'TCP connections opened.');
-    this.connectionsClosed = counter('istio_tcp_connections_closed_total', 'TCP connections closed.');
+    this.connectionsOpened = counter('istio_tcp_connections_opened_total', TCP_METRIC_HELP.opened);
+    this.connectionsClosed = counter('istio_tcp_connections_closed_total', TCP_METRIC_HELP.closed);
     this.connectionsFailed = counter('istio_tcp_connections_failed_total', 'TCP connections that failed or were denied (unstable).');
-    this.sentBytes = counter('istio_tcp_sent_bytes_total', 'Bytes sent in the response direction of TCP connections.');
-    this.receivedBytes = counter('istio_tcp_received_bytes_total', 'Bytes received in the request direction of TCP connections.');
+    this.sentBytes = counter('istio_tcp_sent_bytes_total', TCP_METRIC_HELP.sent);
+    this.receivedBytes = counter('istio_tcp_received_bytes_total', TCP_METRIC_HELP.received);
     this.socketsOpen = new Gauge({
       name: 'istio_tcp_sockets_open',
       help: 'Open TCP sockets (unstable).',

@@ -11,6 +11,12 @@ import { performance } from 'node:perf_hooks';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
 export type LogFormat = 'text' | 'json';
 
+/** LOG_FORMAT's values. */
+export function parseLogFormat(value: string, name: string): LogFormat {
+  if (value === 'text' || value === 'json') return value;
+  throw new Error(`${name}: expected text or json, got "${value}"`);
+}
+
 const SEVERITY: Record<LogLevel | 'off', number> = { off: 0, error: 1, warn: 2, info: 3, debug: 4, trace: 5 };
 
 /** A value rendered without quotes in text logs (tracing's `%value`). */
@@ -112,7 +118,8 @@ function flushStdout(): void {
   process.stdout.write(text);
 }
 
-function writeStdout(line: string): void {
+/** Writes a finished line (newline included) to stdout, batched per event-loop turn; also used for Envoy-format access logs. */
+export function writeStdout(line: string): void {
   if (!stdoutHooked) {
     stdoutHooked = true;
     // A reader that went away (EPIPE) is reported asynchronously as an 'error' event, which would otherwise end

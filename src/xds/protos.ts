@@ -14,6 +14,7 @@ const PROTO_FILES = [
   'istio/workload.proto',
   'istio/authorization.proto',
   'istio/ca.proto',
+  'ambit/waypoint.proto',
 ];
 
 /**

@@ -5,6 +5,8 @@
 
 export const TYPE_ADDRESS = 'type.googleapis.com/istio.workload.Address';
 export const TYPE_AUTHORIZATION = 'type.googleapis.com/istio.security.Authorization';
+/** Ambit's own: a waypoint's configuration (proto/ambit/waypoint.proto). */
+export const TYPE_WAYPOINT = 'type.googleapis.com/ambit.waypoint.Resource';
 
 export type TunnelProtocol = 'NONE' | 'HBONE' | 'LEGACY_ISTIO_MTLS';
 export type WorkloadType = 'DEPLOYMENT' | 'CRONJOB' | 'POD' | 'JOB';
@@ -136,6 +138,99 @@ export interface Authorization {
   action: Action;
   rules: Rule[];
   dryRun: boolean;
+}
+
+// ---- ambit.waypoint (proto/ambit/waypoint.proto) -------------------------------------------------------------------
+
+/** An AuthorizationPolicy rule as the user wrote it (istio.security.v1beta1.Rule); every field may be absent. */
+export interface PolicyRule {
+  from?: { source?: PolicySource }[];
+  to?: { operation?: PolicyOperation }[];
+  when?: { key: string; values?: string[]; notValues?: string[] }[];
+}
+
+export interface PolicySource {
+  principals?: string[];
+  notPrincipals?: string[];
+  requestPrincipals?: string[];
+  notRequestPrincipals?: string[];
+  namespaces?: string[];
+  notNamespaces?: string[];
+  serviceAccounts?: string[];
+  notServiceAccounts?: string[];
+  ipBlocks?: string[];
+  notIpBlocks?: string[];
+  remoteIpBlocks?: string[];
+  notRemoteIpBlocks?: string[];
+  trustDomains?: string[];
+  notTrustDomains?: string[];
+}
+
+export interface PolicyOperation {
+  hosts?: string[];
+  notHosts?: string[];
+  ports?: string[];
+  notPorts?: string[];
+  methods?: string[];
+  notMethods?: string[];
+  paths?: string[];
+  notPaths?: string[];
+}
+
+export type WaypointTrafficType = 'SERVICE' | 'WORKLOAD' | 'ALL' | 'NONE';
+export type WaypointProtocol = 'UNSPECIFIED' | 'TCP' | 'HTTP' | 'HTTP2' | 'GRPC' | 'GRPC_WEB' | 'HTTPS' | 'TLS' | 'MONGO' | 'REDIS' | 'MYSQL' | 'UDP';
+export type WaypointAction = 'ALLOW' | 'DENY' | 'AUDIT';
+
+export interface WaypointSelf {
+  name: string;
+  namespace: string;
+  hostname: string;
+  trustDomain: string;
+  trafficType: WaypointTrafficType;
+  /** `<namespace>/<name>` of the policies that apply to all of this waypoint's traffic. */
+  policies: string[];
+}
+
+export interface WaypointServicePort {
+  port: number;
+  name: string;
+  protocol: WaypointProtocol;
+}
+
+export interface WaypointService {
+  name: string;
+  namespace: string;
+  hostname: string;
+  ports: WaypointServicePort[];
+  /** `<namespace>/<name>` of the policies targeting this Service. */
+  policies: string[];
+}
+
+export interface WaypointPolicy {
+  name: string;
+  namespace: string;
+  action: WaypointAction;
+  rules: PolicyRule[];
+  dryRun: boolean;
+}
+
+/** Oneof `kind` of ambit.waypoint.Resource: exactly one is set. */
+export interface WaypointResource {
+  waypoint?: WaypointSelf;
+  service?: WaypointService;
+  policy?: WaypointPolicy;
+}
+
+/** The glob collection a waypoint subscribes to, and the prefix of all its resource names. */
+export function waypointCollection(namespace: string, name: string): string {
+  return `${namespace}/${name}/*`;
+}
+
+export function waypointResourceName(gatewayNamespace: string, gatewayName: string, r: WaypointResource): string {
+  const prefix = `${gatewayNamespace}/${gatewayName}/`;
+  if (r.waypoint) return `${prefix}waypoint`;
+  if (r.service) return `${prefix}service/${r.service.namespace}/${r.service.hostname}`;
+  return `${prefix}policy/${r.policy!.namespace}/${r.policy!.name}`;
 }
 
 /** xDS resource names, as istiod names them. */

@@ -10,7 +10,9 @@ import {
   ZTUNNEL_OUTBOUND_PORT,
 } from '../cni/capture.js';
 import { parseHostPort } from '../common/ip.js';
-import type { LogFormat } from './log.js';
+import { SettingsReader, asInteger, asPort, asString, parseBool, parseDuration, parseInteger, type Env } from '../common/settings.js';
+import { parseLogFormat, type LogFormat } from '../telemetry/log.js';
+
 
 export interface ZtunnelConfig {
   // ---- who and where
@@ -110,28 +112,7 @@ export const DEFAULT_ISTIOD_HOSTNAME = 'istiod.istio-system.svc';
 /** The local cluster's resolver (served by each node agent on the node's loopback). */
 export const DEFAULT_DNS_UPSTREAM = '10.96.0.10:53';
 
-/** Parses ztunnel-style durations: `500ms`, `10s`, `5m`, `24h`, `1h30m`, or a bare number of seconds. */
-export function parseDuration(value: string, name: string): number {
-  const v = value.trim();
-  if (v.length === 0) throw new Error(`${name}: empty duration`);
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  let total = 0;
-  let rest = v;
-  while (rest.length > 0) {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)/.exec(rest);
-    if (!m) throw new Error(`${name}: invalid duration "${value}" (expected e.g. 500ms, 10s, 5m, 24h)`);
-    total += Number(m[1]) * unit[m[2]!]!;
-    rest = rest.slice(m[0].length);
-  }
-  return total;
-}
 
-function parseInteger(value: string, name: string, min: number, max: number): number {
-  const n = /^0x[0-9a-f]+$/i.test(value.trim()) ? parseInt(value.trim(), 16) : Number(value.trim());
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name}: expected an integer in [${min}, ${max}], got "${value}"`);
-  return n;
-}
 
 // Below 10 % V8 would collect the whole heap every few MB allocated (its own factors start at 1.1); above 1000 % the
 // factor stops mattering, because V8 caps the limit halfway to the heap's maximum.
@@ -141,20 +122,9 @@ function parseGrowingPercent(value: string, name: string): number {
   return n;
 }
 
-function parseBool(value: string, name: string): boolean {
-  const v = value.trim().toLowerCase();
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw new Error(`${name}: expected true or false, got "${value}"`);
-}
-
-function parseLogFormat(value: string, name: string): LogFormat {
-  if (value === 'text' || value === 'json') return value;
-  throw new Error(`${name}: expected text or json, got "${value}"`);
-}
 
 
-type Env = Record<string, string | undefined>;
+
 
 /** The first non-loopback IPv4 address of this network namespace: the node's IP when INSTANCE_IP is unset. */
 function firstNodeIp(): string {
@@ -169,22 +139,13 @@ function firstNodeIp(): string {
  * invalid or missing setting.
  */
 export function loadConfig(flags: ZtunnelFlags, env: Env = process.env): ZtunnelConfig {
-  const problems: string[] = [];
-  const pick = <T>(flag: T | undefined, envName: string | undefined, parse: (v: string, n: string) => T, dflt: T): T => {
-    if (flag !== undefined) return flag;
-    const raw = envName ? env[envName] : undefined;
-    if (raw === undefined || raw === '') return dflt;
-    try {
-      return parse(raw, envName!);
-    } catch (e) {
-      problems.push((e as Error).message);
-      return dflt;
-    }
-  };
-  const str = (v: string) => v;
-  const int = (min: number, max: number) => (v: string, n: string) => parseInteger(v, n, min, max);
-  const dur = (v: string, n: string) => parseDuration(v, n);
-  const port = int(0, 65535);
+  const settings = new SettingsReader(env);
+  const problems = settings.problems;
+  const pick = settings.pick.bind(settings);
+  const str = asString;
+  const int = asInteger;
+  const dur = parseDuration;
+  const port = asPort;
 
   const nodeName = pick(flags.nodeName, 'NODE_NAME', str, '');
   const clusterDomain = pick(flags.clusterDomain, 'CLUSTER_DOMAIN', str, 'cluster.local');

@@ -1,19 +1,23 @@
 // Outbound (15001 in the pod netns): every TCP connection the application opens arrives here through the capture
 // rules. The original destination decides the route, as in ztunnel's OutboundConnection::build_request:
-//   Service VIP → one healthy endpoint (service port mapped to its target port); pod IP → that workload;
-//   captured (HBONE) workload → CONNECT over the pod's HBONE pool to podIP:15008; other workloads → plain TCP;
-//   unknown address → plain TCP passthrough to the original destination.
+//   Service VIP with a waypoint → CONNECT to a waypoint pod's 15008 with the original VIP:port as :authority;
+//   Service VIP → one healthy endpoint (service port mapped to its target port); pod IP → that workload, through its
+//   waypoint when it has one (workload traffic); captured (HBONE) workload → CONNECT over the pod's HBONE pool to
+//   podIP:15008; other workloads → plain TCP; unknown address → plain TCP passthrough to the original destination.
 // All upstream sockets are created inside the pod's netns with ztunnel's mark, so capture does not loop them back.
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { bytesToIp } from '../common/ip.js';
 import { buildBaggage, formatAuthority } from '../hbone/headers.js';
-import type { Service, Workload } from '../xds/types.js';
+import { identityOf } from '../xds/address-state.js';
+import type { GatewayAddress, Service, Workload } from '../xds/types.js';
 import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemetry/connection.js';
 import { hboneFailureFlag, localWorkloadError, type PodScope } from './pod-scope.js';
 import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serveRedirected, type RedirectedEndpoints, serviceRef, workloadIp } from './upstream.js';
 
 type Route =
-  | { kind: 'hbone'; workload: Workload; ip: string; targetPort: number; service?: Service }
+  /** `ip` is the pod dialed on 15008; `target` the HBONE :authority (the pod's own port, or the original VIP:port for a waypoint). */
+  | { kind: 'hbone'; workload: Workload; ip: string; target: { address: string; port: number }; expected: string[]; service?: Service }
   | { kind: 'tcp'; workload?: Workload; ip: string; port: number; service?: Service }
   | { kind: 'error'; message: string; flag: ResponseFlag };
 
@@ -73,6 +77,7 @@ export class OutboundProxy {
     const { state } = this.scope;
     const service = state.serviceByVip(ip);
     if (service) {
+      if (service.waypoint) return this.toWaypoint(service.waypoint, ip, port, service);
       const candidates: { workload: Workload; ip: string; port: number }[] = [];
       for (const ep of state.endpointsOf(service)) {
         const target = ep.targetPort(port);
@@ -85,14 +90,56 @@ export class OutboundProxy {
       return this.toWorkload(pick.workload, pick.ip, pick.port, service);
     }
     const workload = state.workloadByIp(ip);
-    if (workload) return this.toWorkload(workload, ip, port);
+    if (workload) {
+      // Workload-addressed traffic goes through the workload's waypoint, unless it is that waypoint's own.
+      if (workload.waypoint && !this.fromWaypoint(workload.waypoint)) return this.toWaypoint(workload.waypoint, ip, port);
+      return this.toWorkload(workload, ip, port);
+    }
     return { kind: 'tcp', ip, port };
+  }
+
+  /** A waypoint pod (ztunnel's fetch_waypoint): HBONE to its 15008, the original destination as :authority. */
+  private toWaypoint(gw: GatewayAddress, ip: string, port: number, service?: Service): Route {
+    const pick = this.waypointEndpoint(gw);
+    const name = gw.hostname?.hostname ?? (gw.address ? bytesToIp(gw.address.address) : '');
+    if (!pick) return { kind: 'error', message: `unknown waypoint: waypoint ${name} not found`, flag: '-' };
+    const expected = [identityOf(pick.workload), ...(pick.service?.subjectAltNames ?? [])];
+    return { kind: 'hbone', workload: pick.workload, ip: pick.ip, target: { address: ip, port }, expected, ...(service ? { service } : {}) };
+  }
+
+  /** One ready pod of the waypoint a GatewayAddress names (its Service's endpoints, or the workload at that IP). */
+  private waypointEndpoint(gw: GatewayAddress): { workload: Workload; ip: string; service?: Service } | undefined {
+    const { state } = this.scope;
+    if (gw.address) {
+      const w = state.workloadByIp(bytesToIp(gw.address.address));
+      const ip = w && workloadIp(w);
+      return w && ip ? { workload: w, ip } : undefined;
+    }
+    const svc = gw.hostname && state.serviceByKey(`${gw.hostname.namespace}/${gw.hostname.hostname}`);
+    if (!svc) return undefined;
+    const candidates: { workload: Workload; ip: string }[] = [];
+    for (const ep of state.endpointsOf(svc)) {
+      const epIp = workloadIp(ep.workload);
+      if (epIp !== undefined) candidates.push({ workload: ep.workload, ip: epIp });
+    }
+    if (candidates.length === 0) return undefined;
+    return { ...candidates[Math.floor(Math.random() * candidates.length)]!, service: svc };
+  }
+
+  /** ztunnel's check_from_waypoint: this pod is one of the waypoint's own workloads (same identity and IP). */
+  private fromWaypoint(gw: GatewayAddress): boolean {
+    const { state } = this.scope;
+    const svc = gw.hostname && state.serviceByKey(`${gw.hostname.namespace}/${gw.hostname.hostname}`);
+    if (!svc) return false;
+    return state.endpointsOf(svc).some((ep) => identityOf(ep.workload) === this.scope.identity && ep.workload.name === this.scope.pod.name && ep.workload.namespace === this.scope.pod.namespace);
   }
 
   private toWorkload(workload: Workload, ip: string, port: number, service?: Service): Route {
     switch (workload.tunnelProtocol) {
-      case 'HBONE':
-        return { kind: 'hbone', workload, ip, targetPort: port, ...(service ? { service } : {}) };
+      case 'HBONE': {
+        const expected = [this.scope.state.identityOf(workload), ...(service?.subjectAltNames ?? [])];
+        return { kind: 'hbone', workload, ip, target: { address: ip, port }, expected, ...(service ? { service } : {}) };
+      }
       case 'NONE':
         return { kind: 'tcp', workload, ip, port, ...(service ? { service } : {}) };
       default:
@@ -109,12 +156,11 @@ export class OutboundProxy {
   ): Promise<void> {
     const { state, telemetry, config } = this.scope;
     const dstIdentity = state.identityOf(route.workload);
-    const expectedIdentities = [dstIdentity, ...(route.service?.subjectAltNames ?? [])];
     const info: ConnectionInfo = {
       direction: 'outbound',
       srcAddr,
       dstAddr: formatAuthority(route.ip, config.inboundPort),
-      hboneAddr: formatAuthority(route.ip, route.targetPort),
+      hboneAddr: formatAuthority(route.target.address, route.target.port),
       srcWorkload: peerWorkload(local, this.scope.identity),
       dstWorkload: peerWorkload(route.workload, dstIdentity),
       srcIdentity: this.scope.identity,
@@ -129,8 +175,8 @@ export class OutboundProxy {
       stream = await this.scope.pool.connect({
         destination: { address: route.ip, port: config.inboundPort },
         certificate,
-        expectedIdentities,
-        target: { address: route.ip, port: route.targetPort },
+        expectedIdentities: route.expected,
+        target: route.target,
         forwardedFor: { address: srcIp, port: client.remotePort ?? 0 },
         ...(route.service ? { forwardedHost: route.service.hostname } : {}),
         baggage: baggageOf(local),

@@ -7,7 +7,7 @@
 // away.
 import { readFileSync } from 'node:fs';
 import { ZtunnelTelemetry } from '../telemetry/connection.js';
-import { startAdmin, type AdminServer, type Readiness } from './admin.js';
+import { startAdmin, type AdminServer, type Readiness } from '../telemetry/admin.js';
 import { SecretManager } from '../xds/ca-client.js';
 import type { ZtunnelConfig } from './config.js';
 import type { LogSink, ZtunnelLogger } from './log.js';
@@ -96,6 +96,7 @@ export class Ztunnel {
     const { config } = opts;
     try {
       z.admin = await startAdmin({
+        title: 'ztunnel',
         adminPort: config.adminPort,
         metricsPort: config.metricsPort,
         readinessPort: config.readinessPort,

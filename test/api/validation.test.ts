@@ -19,13 +19,14 @@ const MINIMAL: Record<string, Record<string, unknown>> = {
   VirtualService: { spec: { hosts: ['reviews'] } },
   Telemetry: {},
   Gateway: { spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] } },
+  GatewayClass: { spec: { controllerName: 'istio.io/mesh-controller' } },
   HTTPRoute: {},
   GRPCRoute: {},
 };
 
 describe('validateResource', () => {
   it('accepts every supported kind in every served apiVersion', () => {
-    assert.equal(SUPPORTED_KINDS.length, 14);
+    assert.equal(SUPPORTED_KINDS.length, 15);
     let checked = 0;
     for (const { kind, apiVersions } of SUPPORTED_KINDS) {
       for (const apiVersion of apiVersions) {
@@ -36,7 +37,7 @@ describe('validateResource', () => {
         checked++;
       }
     }
-    assert.equal(checked, 25);
+    assert.equal(checked, 27);
   });
 
   it('accepts the versions the brief and Istio serve', () => {

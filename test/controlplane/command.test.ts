@@ -157,7 +157,7 @@ describe('ambit controlplane (assembled from files)', () => {
     save(policyFile, policy('evil', 'AUDIT'));
     await nextReload();
     const status = (await (await fetch(`http://127.0.0.1:${cp.server.debugPort}/debug/status`)).json()) as any;
-    const p = status.policies.find((x: any) => x.name === 'deny-evil');
+    const p = status.statuses.find((x: any) => x.kind === 'AuthorizationPolicy' && x.name === 'deny-evil');
     assert.equal(p.conditions[0].type, 'ZtunnelAccepted');
     assert.equal(p.conditions[0].status, 'False');
     assert.match(p.conditions[0].message, /AUDIT/);

@@ -170,7 +170,7 @@ test('dial failures reach every waiter with a clear error', async () => {
   try {
     await assert.rejects(
       slow.connect(req((silent.address() as net.AddressInfo).port)),
-      /^Error: connection timed out, maybe a NetworkPolicy is blocking HBONE port 15008/,
+      /^HboneConnectTimeoutError: connection timed out, maybe a NetworkPolicy is blocking HBONE port 15008/,
     );
   } finally {
     await pool.close();

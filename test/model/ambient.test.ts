@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigStore } from '../../src/model/store.js';
 import { AmbientIndex } from '../../src/model/ambient.js';
-import type { AmbientChange, PolicyStatus } from '../../src/model/ambient.js';
+import type { AmbientChange, ObjectStatus } from '../../src/model/ambient.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../src/xds/types.js';
 import type { Address, Authorization, Workload } from '../../src/xds/types.js';
 import type { AuthorizationPolicy, Deployment, Namespace, PeerAuthentication, Pod, Service } from '../../src/api/types.js';
@@ -35,7 +35,7 @@ function policy(name: string, namespace: string, spec: AuthorizationPolicy['spec
 /** Records every change the index emits, per type. */
 function record(index: AmbientIndex) {
   const changes: AmbientChange[] = [];
-  const statuses: PolicyStatus[][] = [];
+  const statuses: ObjectStatus[][] = [];
   index.onChange((c) => changes.push(c));
   index.onStatusChange((s) => statuses.push(s));
   return {

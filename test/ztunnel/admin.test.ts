@@ -3,7 +3,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ZtunnelTelemetry } from '../../src/telemetry/connection.js';
 import { LogSink } from '../../src/telemetry/log.js';
-import { startAdmin, type AdminServer, type Readiness } from '../../src/ztunnel/admin.js';
+import { startAdmin, type AdminServer, type Readiness } from '../../src/telemetry/admin.js';
 
 describe('ztunnel admin, metrics and readiness endpoints', () => {
   const lines: string[] = [];
@@ -16,7 +16,8 @@ describe('ztunnel admin, metrics and readiness endpoints', () => {
 
   before(async () => {
     server = await startAdmin({
-      adminPort: 0,
+      title: 'ztunnel',
+    adminPort: 0,
       metricsPort: 0,
       readinessPort: 0,
       configDump: () => dump(),

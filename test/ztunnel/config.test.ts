@@ -2,7 +2,8 @@
 // error listing every bad or missing setting.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig, parseDuration } from '../../src/ztunnel/config.js';
+import { parseDuration } from '../../src/common/settings.js';
+import { loadConfig } from '../../src/ztunnel/config.js';
 
 const REQUIRED = { ROOT_CERT: '/r.pem', TOKEN_FILE: '/t', INPOD_UDS: '/z.sock' };
 

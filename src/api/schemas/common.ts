@@ -132,6 +132,9 @@ export function objectMeta(nameRule: NameRule) {
     creationTimestamp: z.string().optional(),
     generation: z.int().optional(),
     resourceVersion: z.string().optional(),
+    ownerReferences: z
+      .array(z.looseObject({ apiVersion: z.string().min(1), kind: z.string().min(1), name: z.string().min(1), uid: z.string().min(1), controller: z.boolean().optional() }))
+      .optional(),
   });
 }
 

@@ -86,6 +86,25 @@ export const gatewaySchema = z.looseObject({
   status: z.looseObject({}).optional(),
 });
 
+// GatewayClass: cluster-scoped; `controllerName` is immutable in the CRD (`Value is immutable`).
+export const gatewayClassSchema = z.looseObject({
+  apiVersion: z.enum(GATEWAY_VERSIONS),
+  kind: z.literal('GatewayClass'),
+  metadata: objectMeta('dns1123-subdomain'),
+  spec: z.looseObject({
+    controllerName: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9\/\-._~%!$&'()*+,;=:]+$/, {
+        error: (i) => `must be a domain-prefixed path such as "example.com/gateway-controller", found ${show(i.input)}`,
+      }),
+    description: z.string().max(64).optional(),
+    parametersRef: z.looseObject({}).optional(),
+  }),
+  status: z.looseObject({}).optional(),
+});
+
 const filter = () =>
   z.looseObject({
     type: z.enum(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'RequestRedirect', 'URLRewrite', 'ExtensionRef', 'CORS']),

@@ -1,6 +1,7 @@
 // `ambit controlplane --config PATH… | --cluster-watch SOCKET`: istiod's role. Reads the configuration files or a
-// local cluster's objects, translates them into what ztunnels receive, serves it over Delta ADS together with the
-// mesh CA on one TLS port, and follows changes until stopped.
+// local cluster's objects, translates them into what ztunnels and waypoints receive, serves it over Delta ADS together
+// with the mesh CA on one TLS port, deploys waypoints for Gateways of class istio-waypoint (in a cluster), and follows
+// changes until stopped.
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_TRUST_DOMAIN } from '../../api/types.js';
@@ -16,6 +17,8 @@ interface Options {
   debugListen: string;
   stateDir?: string;
   nodeTokens?: string;
+  serviceAccountJwks?: string;
+  advertiseAddress?: string;
   caCert?: string;
   caKey?: string;
   trustDomain: string;
@@ -24,13 +27,15 @@ interface Options {
 export function register(program: Command): void {
   program
     .command('controlplane')
-    .description("Run the control plane (istiod's role): xDS for ztunnels and the mesh certificate authority")
+    .description("Run the control plane (istiod's role): xDS for ztunnels and waypoints, the mesh certificate authority, waypoint deployment")
     .option('--config <path...>', 'configuration files or directories (*.yaml, *.yml, *.json) to serve and watch')
     .option('--cluster-watch <supervisor.sock>', "follow a local cluster's objects through its supervisor socket (GET /v1/watch)")
     .option('--listen <addr>', 'TLS gRPC address for xDS and the CA', DEFAULT_XDS_LISTEN)
     .option('--debug-listen <addr>', 'plain HTTP address for /ready, /debug/status and /metrics', DEFAULT_DEBUG_LISTEN)
     .option('--state-dir <dir>', `where the self-signed root CA is kept (default: the "${DEFAULT_CLUSTER}" cluster's state dir/controlplane)`)
     .option('--node-tokens <file>', 'JSON file {"<token>": "<node name>"} of accepted node tokens (default: <state-dir>/node-tokens.json)')
+    .option('--service-account-jwks <file>', "public keys (JWKS) of the cluster's service account token issuer: waypoints authenticate with their pod's token")
+    .option('--advertise-address <host:port>', 'the xDS/CA address waypoint pods are told to dial (default: --listen)')
     .option('--ca-cert <file>', 'PEM bundle of your own CA: signing certificate, intermediates, root last (with --ca-key)')
     .option('--ca-key <file>', 'private key of the first certificate in --ca-cert')
     .option('--trust-domain <domain>', 'SPIFFE trust domain of the mesh', DEFAULT_TRUST_DOMAIN)

@@ -5,6 +5,7 @@ import { isNamespaced, type Kind, type Resource } from '../../api/types.js';
 import { ClusterClient, withClusterOption } from '../../local/client.js';
 import { nodesTable, resourceTable } from '../../local/format.js';
 import { lookupKind } from '../../local/kinds.js';
+import { parseSelector } from '../../local/selector.js';
 import type { SupervisorStatus } from '../../local/supervisor.js';
 
 const OUTPUTS = ['wide', 'json', 'yaml'];
@@ -18,9 +19,13 @@ export function register(program: Command): void {
       .argument('[name]', 'only the object with this name')
       .option('-n, --namespace <ns>', 'namespace to list', 'default')
       .option('-A, --all-namespaces', 'list objects of every namespace')
+      .option('-l, --selector <selector>', "label selector, e.g. -l 'app=web,tier in (front,back),!canary'")
       .option('-o, --output <format>', 'wide | json | yaml'),
-  ).action(async (what: string, name: string | undefined, opts: { namespace: string; allNamespaces?: boolean; output?: string; cluster?: string }) => {
+  ).action(async (what: string, name: string | undefined, opts: { namespace: string; allNamespaces?: boolean; selector?: string; output?: string; cluster?: string }) => {
     if (opts.output && !OUTPUTS.includes(opts.output)) throw new Error(`unknown output format "${opts.output}": use one of ${OUTPUTS.join(', ')}`);
+    if (name && opts.selector?.trim()) throw new Error('name cannot be provided when a selector is specified');
+    const selector = parseSelector(opts.selector ?? '');
+    const wanted = (metadata: { name: string; labels?: Record<string, string> }) => (!name || metadata.name === name) && selector.matches(metadata.labels);
     const client = ClusterClient.fromOptions(opts);
     const structured = opts.output === 'json' || opts.output === 'yaml';
     const emit = (items: unknown[]) => {
@@ -30,9 +35,12 @@ export function register(program: Command): void {
     const w = what.toLowerCase();
     if (['nodes', 'node', 'no'].includes(w)) {
       const status = await client.call<SupervisorStatus>('GET', '/v1/status');
-      const nodes = status.nodes.filter((n) => !name || n.name === name);
+      // The labels every kubelet puts on its Node, so that `-l kubernetes.io/hostname=node-1` works as it does there.
+      const nodeLabels = (node: string) => ({ 'kubernetes.io/hostname': node, 'kubernetes.io/os': 'linux' });
+      const nodes = status.nodes.filter((n) => wanted({ name: n.name, labels: nodeLabels(n.name) }));
       if (name && nodes.length === 0) throw new Error(`Error from server (NotFound): nodes "${name}" not found`);
-      if (structured) emit(nodes.map((n) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name: n.name, creationTimestamp: n.createdAt }, spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] }, status: { addresses: [{ type: 'InternalIP', address: n.ip }] } })));
+      if (structured) emit(nodes.map((n) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name: n.name, labels: nodeLabels(n.name), creationTimestamp: n.createdAt }, spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] }, status: { addresses: [{ type: 'InternalIP', address: n.ip }] } })));
+      else if (nodes.length === 0) process.stderr.write('No resources found\n');
       else process.stdout.write(nodesTable({ ...status, nodes }, opts.output === 'wide'));
       return;
     }
@@ -42,7 +50,7 @@ export function register(program: Command): void {
     const groups: Resource[][] = [];
     for (const kind of kinds) {
       const { items } = await client.call<{ items: Resource[] }>('GET', `/v1/resources?kind=${kind}${nsQuery}`);
-      groups.push(items.filter((r) => !name || r.metadata.name === name));
+      groups.push(items.filter((r) => wanted(r.metadata)));
     }
     const all = groups.flat();
     if (name && all.length === 0) throw new Error(`Error from server (NotFound): ${lookupKind(w)?.plural ?? w} "${name}" not found`);

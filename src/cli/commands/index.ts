@@ -15,8 +15,10 @@ const modules: Record<string, () => Promise<CommandModule>> = {
   status: () => import('./status.js'),
   down: () => import('./down.js'),
   config: () => import('./config.js'),
+  waypoint: () => import('./waypoint.js'),
   controlplane: () => import('./controlplane.js'),
   ztunnel: () => import('./ztunnel.js'),
+  proxy: () => import('./proxy.js'),
 };
 
 /** Registers the command named in `argv` alone when it is known, otherwise every command (for help and errors). */

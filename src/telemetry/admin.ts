@@ -1,5 +1,5 @@
-// ztunnel's three HTTP endpoints, on its ports and with its paths and bodies so istioctl-style tooling, kubelet
-// probes and Prometheus scrape configs written for ztunnel work unchanged:
+// The proxies' three HTTP endpoints, on Istio's ports and with its paths and bodies so istioctl-style tooling, kubelet
+// probes and Prometheus scrape configs written for ztunnel and Istio's proxies work unchanged:
 //   127.0.0.1:15000 admin      /config_dump, /logging, /quitquitquit, /debug/pprof/profile, /
 //   0.0.0.0:15020   metrics    /metrics, /stats/prometheus, /healthz
 //   0.0.0.0:15021   readiness  /healthz/ready
@@ -7,8 +7,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { ProfileBusyError, captureCpuProfile } from '../telemetry/cpu-profile.js';
-import type { LogSink, Logger } from '../telemetry/log.js';
+import { ProfileBusyError, captureCpuProfile } from './cpu-profile.js';
+import type { LogSink, Logger } from './log.js';
 
 export const ADMIN_PORT = 15000;
 export const METRICS_PORT = 15020;
@@ -22,6 +22,8 @@ export interface Readiness {
 }
 
 export interface AdminOptions {
+  /** Which proxy this is, on the admin index page (`ztunnel`, `waypoint`). */
+  title: string;
   /** Port on 127.0.0.1 (0 = any, for tests). */
   adminPort?: number;
   metricsPort?: number;
@@ -109,7 +111,7 @@ export async function startAdmin(opts: AdminOptions): Promise<AdminServer> {
         status: 200,
         type: 'text/html; charset=utf-8',
         body:
-          '<html><body><h1>ztunnel admin</h1><ul>' +
+          `<html><body><h1>${opts.title} admin</h1><ul>` +
           '<li><a href="/config_dump">/config_dump</a>: workloads, services, policies, certificates</li>' +
           '<li>/logging?level=LEVEL: show or change the log filter (POST to change)</li>' +
           '<li>/debug/pprof/profile?seconds=N: CPU profile of the next N seconds (default 10), V8 .cpuprofile JSON</li>' +

@@ -1,0 +1,369 @@
+// Waypoints as istiod sees them: which Gateways are waypoints and when one is usable, which Services and workloads
+// use which waypoint (`istio.io/use-waypoint`), the Gateway status istiod writes, and the waypoint's own L7 view of
+// an AuthorizationPolicy with targetRefs. Sources: istio/istio pilot/pkg/serviceregistry/ambient/{waypoints.go,
+// status.go,policies.go}, pilot/pkg/config/kube/gateway/conversion.go (reportGatewayStatus) and
+// gatewaycommon/{conversion.go,gatewayclass.go}. Pure functions; the AmbientIndex keeps them incremental.
+import type { AuthorizationPolicy, Condition, Gateway, Namespace, PolicyTargetReference, Service as KubeService } from '../api/types.js';
+import type { GatewayAddress, WaypointPolicy, WaypointProtocol, WaypointService, WaypointTrafficType } from '../xds/types.js';
+import type { Labels } from './store.js';
+import { selectorMatches } from './store.js';
+
+export const WAYPOINT_CLASS = 'istio-waypoint';
+export const MESH_CONTROLLER = 'istio.io/mesh-controller';
+export const MANAGED_LABEL = 'gateway.istio.io/managed';
+export const MANAGED_MESH_VALUE = 'istio.io-mesh-controller';
+export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
+export const GATEWAY_CLASS_LABEL = 'gateway.networking.k8s.io/gateway-class-name';
+export const USE_WAYPOINT_LABEL = 'istio.io/use-waypoint';
+export const USE_WAYPOINT_NAMESPACE_LABEL = 'istio.io/use-waypoint-namespace';
+export const WAYPOINT_FOR_LABEL = 'istio.io/waypoint-for';
+export const NAME_OVERRIDE_ANNOTATION = 'gateway.istio.io/name-override';
+export const SERVICE_ACCOUNT_ANNOTATION = 'gateway.istio.io/service-account';
+export const HBONE_PORT = 15008;
+/** Service condition istiod writes on objects that use (or fail to use) a waypoint. */
+export const WAYPOINT_BOUND = 'istio.io/WaypointBound';
+/** AuthorizationPolicy condition for policies with targetRefs. */
+export const WAYPOINT_ACCEPTED = 'WaypointAccepted';
+
+export type TrafficType = 'service' | 'workload' | 'all' | 'none';
+
+/** A Gateway of class istio-waypoint, as far as the model knows it. */
+export interface WaypointGateway {
+  namespace: string;
+  name: string;
+  /** `namespace/name`. */
+  key: string;
+  /** The Deployment, Service and ServiceAccount istiod creates (`gateway.istio.io/name-override`, `…/service-account`). */
+  deploymentName: string;
+  serviceAccount: string;
+  /** `<service>.<namespace>.svc.<domain>`: the address Services and workloads using it are given. */
+  hostname: string;
+  trafficType: TrafficType;
+  /** The HBONE listener's allowedRoutes.namespaces (Same unless set). */
+  allowedFrom: 'All' | 'Same' | 'Selector';
+  allowedSelector?: Labels;
+  /** Usable: its Service exists and at least one of its pods is ready (istiod: `status.addresses` is set). */
+  ready: boolean;
+  /** The Service's cluster IPs, once it exists. */
+  vips: string[];
+}
+
+/** Why an object is not bound to the waypoint it names (istiod's StatusMessage). */
+export interface BindingError {
+  reason: string;
+  message: string;
+}
+
+export interface Binding {
+  /** `namespace/name` of the waypoint the object (or its namespace) names, bound or not. */
+  referenced?: string;
+  waypoint?: WaypointGateway;
+  error?: BindingError;
+}
+
+export function isWaypointGateway(g: Gateway): boolean {
+  return g.spec.gatewayClassName === WAYPOINT_CLASS;
+}
+
+/** Pods and Services that are a waypoint's own instances never use a waypoint. */
+export function isWaypointInstance(labels: Labels | undefined): boolean {
+  return labels?.[MANAGED_LABEL] === MANAGED_MESH_VALUE;
+}
+
+export function waypointNames(g: Gateway): { deploymentName: string; serviceAccount: string } {
+  const a = g.metadata.annotations ?? {};
+  const deploymentName = a[NAME_OVERRIDE_ANNOTATION] || g.metadata.name;
+  return { deploymentName, serviceAccount: a[SERVICE_ACCOUNT_ANNOTATION] || deploymentName };
+}
+
+function trafficTypeOf(value: string | undefined): TrafficType | undefined {
+  return value === 'service' || value === 'workload' || value === 'all' || value === 'none' ? value : undefined;
+}
+
+/** `istio.io/waypoint-for` of the Gateway, else of its GatewayClass, else `service`. */
+export function waypointTrafficType(g: Gateway, classLabels: Labels | undefined): TrafficType {
+  return trafficTypeOf(g.metadata.labels?.[WAYPOINT_FOR_LABEL]) ?? trafficTypeOf(classLabels?.[WAYPOINT_FOR_LABEL]) ?? 'service';
+}
+
+/** The waypoint a Gateway stands for, with its readiness judged from its Service and ready pod count. */
+export function waypointOf(g: Gateway, svc: KubeService | undefined, readyPods: number, classLabels: Labels | undefined, domainSuffix: string): WaypointGateway {
+  const ns = g.metadata.namespace ?? '';
+  const names = waypointNames(g);
+  const hbone = g.spec.listeners.find((l) => l.protocol === 'HBONE' && l.port === HBONE_PORT);
+  const from = hbone?.allowedRoutes?.namespaces?.from ?? 'Same';
+  const vips = svc ? (svc.spec.clusterIPs?.length ? svc.spec.clusterIPs : [svc.spec.clusterIP ?? '']).filter((ip) => ip && ip !== 'None') : [];
+  const w: WaypointGateway = {
+    namespace: ns,
+    name: g.metadata.name,
+    key: `${ns}/${g.metadata.name}`,
+    deploymentName: names.deploymentName,
+    serviceAccount: names.serviceAccount,
+    hostname: `${names.deploymentName}.${ns}.svc.${domainSuffix}`,
+    trafficType: waypointTrafficType(g, classLabels),
+    allowedFrom: from,
+    ready: svc !== undefined && vips.length > 0 && readyPods > 0,
+    vips,
+  };
+  if (from === 'Selector') w.allowedSelector = hbone?.allowedRoutes?.namespaces?.selector?.matchLabels ?? {};
+  return w;
+}
+
+/** The address ztunnel sends traffic for a bound Service or workload to (hostname form, as istiod prefers). */
+export function waypointAddress(w: WaypointGateway): GatewayAddress {
+  return { hostname: { namespace: w.namespace, hostname: w.hostname }, hboneMtlsPort: HBONE_PORT };
+}
+
+/** `istio.io/use-waypoint` (+ `-namespace`) of one object: a waypoint key, an explicit opt-out, or nothing. */
+export function useWaypointOf(labels: Labels | undefined, defaultNamespace: string): { key: string } | 'none' | undefined {
+  const name = labels?.[USE_WAYPOINT_LABEL];
+  if (name === undefined) return undefined;
+  // Istio reserves "none": a waypoint with that name can never be used.
+  if (name === 'none') return 'none';
+  return { key: `${labels?.[USE_WAYPOINT_NAMESPACE_LABEL] ?? defaultNamespace}/${name}` };
+}
+
+function allowsFrom(w: WaypointGateway, namespace: string, nsLabels: Labels | undefined): boolean {
+  if (w.allowedFrom === 'All') return true;
+  if (w.allowedFrom === 'Selector') return selectorMatches(w.allowedSelector ?? {}, nsLabels ?? {});
+  return w.namespace === namespace;
+}
+
+/**
+ * istiod's fetchWaypointForService / fetchWaypointForWorkload: the object's own label beats its namespace's, `none`
+ * opts out, the waypoint must be ready, allow attachment from the object's namespace and carry the traffic type.
+ * A workload that only inherits a service-only waypoint from its namespace is silently unbound.
+ */
+export function resolveBinding(
+  target: 'service' | 'workload',
+  objectLabels: Labels | undefined,
+  namespace: string,
+  ns: Namespace | undefined,
+  lookup: (key: string) => WaypointGateway | undefined,
+): Binding {
+  if (isWaypointInstance(objectLabels)) return {};
+  const own = useWaypointOf(objectLabels, namespace);
+  if (own === 'none') return {};
+  const fromNamespace = own === undefined;
+  const ref = own ?? useWaypointOf(ns?.metadata.labels, namespace);
+  if (ref === undefined || ref === 'none') return {};
+  const w = lookup(ref.key);
+  if (w === undefined || !w.ready) {
+    return { referenced: ref.key, error: { reason: 'WaypointIsNotReady', message: `waypoint "${ref.key}" is not ready` } };
+  }
+  if (!allowsFrom(w, namespace, ns?.metadata.labels)) {
+    return {
+      referenced: ref.key,
+      error: { reason: 'AttachmentDenied', message: `we are not permitted to attach to waypoint "${ref.key}" (missing allowedRoutes?)` },
+    };
+  }
+  if (w.trafficType !== target && w.trafficType !== 'all') {
+    if (target === 'workload' && fromNamespace) return { referenced: ref.key };
+    return {
+      referenced: ref.key,
+      error: { reason: 'UnsupportedTrafficType', message: `attempting to bind to traffic type "${target}" which the waypoint "${ref.key}" does not support` },
+    };
+  }
+  return { referenced: ref.key, waypoint: w };
+}
+
+/** The `istio.io/WaypointBound` condition of a Service (undefined: no condition, none was asked for). */
+export function waypointBoundCondition(b: Binding, generation: number | undefined): Condition | undefined {
+  let c: Condition | undefined;
+  if (b.waypoint) c = { type: WAYPOINT_BOUND, status: 'True', reason: 'WaypointAccepted', message: `Successfully attached to waypoint ${b.waypoint.key}` };
+  else if (b.error) c = { type: WAYPOINT_BOUND, status: 'False', reason: b.error.reason, message: b.error.message };
+  if (c && generation !== undefined) c.observedGeneration = generation;
+  return c;
+}
+
+// ---- Gateway status ------------------------------------------------------------------------------------------------
+
+export interface ListenerStatus {
+  name: string;
+  attachedRoutes: number;
+  conditions: Condition[];
+  supportedKinds: { group: string; kind: string }[];
+}
+
+export interface GatewayStatus {
+  addresses?: { type: 'IPAddress' | 'Hostname'; value: string }[];
+  conditions: Condition[];
+  listeners: ListenerStatus[];
+}
+
+const NO_ERRORS = 'No errors found';
+
+function humanJoin(items: string[]): string {
+  if (items.length <= 1) return items.join('');
+  if (items.length === 2) return `${items[0]} and ${items[1]}`;
+  return `${items.slice(0, -1).join(', ')}, and ${items[items.length - 1]}`;
+}
+
+/**
+ * What istiod writes on a waypoint Gateway (reportGatewayStatus): Accepted, Programmed with the Service it is
+ * assigned to once a pod is ready, ResolvedRefs; per listener Accepted (UnsupportedProtocol unless 15008/HBONE, the
+ * listener is kept anyway), Conflicted, Programmed, ResolvedRefs; addresses (cluster IP and hostname) once ready.
+ * Conditions carry no lastTransitionTime: the caller stamps it when a status changes.
+ */
+export function waypointGatewayStatus(g: Gateway, w: WaypointGateway): GatewayStatus {
+  const gen = g.metadata.generation;
+  const cond = (type: string, status: boolean, reason: string, message: string): Condition => {
+    const c: Condition = { type, status: status ? 'True' : 'False', reason, message };
+    if (gen !== undefined) c.observedGeneration = gen;
+    return c;
+  };
+  const ports = [...new Set(g.spec.listeners.map((l) => l.port))].sort((a, b) => a - b);
+  let programmed: Condition;
+  if (w.vips.length === 0) {
+    programmed = cond('Programmed', false, 'AddressNotUsable', `Failed to assign to any requested addresses: hostname "${w.hostname}" not found`);
+  } else if (!w.ready) {
+    programmed = cond('Programmed', false, 'AddressNotAssigned', `Failed to assign to any requested addresses: no instances found for hostname "${w.hostname}"`);
+  } else {
+    programmed = cond('Programmed', true, 'Programmed', `Resource programmed, assigned to service(s) ${humanJoin(ports.map((p) => `${w.hostname}:${p}`))}`);
+  }
+  const status: GatewayStatus = {
+    conditions: [cond('Accepted', true, 'Accepted', 'Resource accepted'), programmed, cond('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved')],
+    listeners: g.spec.listeners.map((l) => {
+      const valid = l.port === HBONE_PORT && l.protocol === 'HBONE';
+      return {
+        name: l.name,
+        attachedRoutes: 0,
+        conditions: [
+          valid
+            ? cond('Accepted', true, 'Accepted', NO_ERRORS)
+            : cond('Accepted', false, 'UnsupportedProtocol', 'Expected a single listener on port 15008 with protocol "HBONE"'),
+          cond('Conflicted', false, 'NoConflicts', NO_ERRORS),
+          cond('Programmed', true, 'Programmed', NO_ERRORS),
+          cond('ResolvedRefs', true, 'ResolvedRefs', NO_ERRORS),
+        ],
+        // An HBONE listener takes no routes; any other is reported with what an HTTP listener would take.
+        supportedKinds: valid
+          ? []
+          : [
+              { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute' },
+              { group: 'gateway.networking.k8s.io', kind: 'GRPCRoute' },
+            ],
+      };
+    }),
+  };
+  // Not reported until ready, as istiod does; a waypoint's class reports both the IP and the hostname.
+  if (w.ready) status.addresses = [...w.vips.map((value) => ({ type: 'IPAddress' as const, value })), { type: 'Hostname', value: w.hostname }];
+  return status;
+}
+
+/** The built-in GatewayClass istiod creates for waypoints, and the status it writes on it. */
+export function waypointGatewayClass(): { spec: { controllerName: string; description: string }; condition: Condition } {
+  return {
+    spec: { controllerName: MESH_CONTROLLER, description: 'The default Istio waypoint GatewayClass' },
+    condition: { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Handled by Istio controller' },
+  };
+}
+
+// ---- AuthorizationPolicy with targetRefs -----------------------------------------------------------------------------
+
+export function targetRefsOf(p: AuthorizationPolicy): PolicyTargetReference[] {
+  if (p.spec.targetRefs?.length) return p.spec.targetRefs;
+  return p.spec.targetRef ? [p.spec.targetRef] : [];
+}
+
+/** `""` and `core` are the same group (istiod compares canonical groups). */
+export function isCoreService(t: PolicyTargetReference): boolean {
+  return t.kind === 'Service' && ((t.group ?? '') === '' || t.group === 'core');
+}
+
+export function isGatewayTarget(t: PolicyTargetReference, kind: 'Gateway' | 'GatewayClass'): boolean {
+  return t.kind === kind && t.group === 'gateway.networking.k8s.io';
+}
+
+/** What the waypoint enforces for a policy; undefined for CUSTOM (never sent: Ambit has no ext_authz). */
+export function toWaypointPolicy(p: AuthorizationPolicy): WaypointPolicy | undefined {
+  const action = p.spec.action ?? 'ALLOW';
+  if (action === 'CUSTOM') return undefined;
+  const dryRun = p.metadata.annotations?.['istio.io/dry-run'];
+  return {
+    name: p.metadata.name,
+    namespace: p.metadata.namespace ?? '',
+    action,
+    rules: p.spec.rules ?? [],
+    dryRun: dryRun !== undefined && ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(dryRun),
+  };
+}
+
+export interface TargetBinding {
+  /** `Kind.group:namespace/name` (group `core` for ""), as istiod names the ancestor. */
+  ancestor: string;
+  bound: boolean;
+  reason: string;
+  message: string;
+}
+
+/**
+ * istiod's WaypointPolicyStatusCollection folded into one WaypointAccepted condition (flattenConditions): a single
+ * target reports its own reason and message; several report Accepted, PartiallyInvalid or Invalid with the list of
+ * targets that did not bind. CUSTOM policies are reported as not enforced (Ambit has no ext_authz provider).
+ */
+export function waypointAcceptedCondition(p: AuthorizationPolicy, targets: TargetBinding[]): Condition {
+  const gen = p.metadata.generation;
+  const c = (status: boolean, reason: string, message: string): Condition => {
+    const out: Condition = { type: WAYPOINT_ACCEPTED, status: status ? 'True' : 'False', reason, message };
+    if (gen !== undefined) out.observedGeneration = gen;
+    return out;
+  };
+  if ((p.spec.action ?? 'ALLOW') === 'CUSTOM') {
+    return c(false, 'UnsupportedValue', 'waypoint does not support the CUSTOM action: no extension provider (ext_authz) is available, so the policy is not enforced');
+  }
+  if (targets.length === 1) return c(targets[0]!.bound, targets[0]!.reason, targets[0]!.message);
+  const unbound = targets.filter((t) => !t.bound).map((t) => t.ancestor);
+  const any = targets.some((t) => t.bound);
+  const reason = any ? (unbound.length ? 'PartiallyInvalid' : 'Accepted') : 'Invalid';
+  return c(any, reason, unbound.length ? `Invalid targetRefs: ${unbound.join(', ')}` : '');
+}
+
+// ---- Service ports as the waypoint sees them -----------------------------------------------------------------------
+
+// Ports Istio treats as TCP without sniffing (pkg/config/kube ConvertProtocol wellKnownPorts).
+const WELL_KNOWN_TCP_PORTS = new Set([25, 53, 3306, 27017]);
+const PROTOCOL_NAMES: Record<string, WaypointProtocol> = {
+  http: 'HTTP',
+  http2: 'HTTP2',
+  grpc: 'GRPC',
+  'grpc-web': 'GRPC_WEB',
+  https: 'HTTPS',
+  tcp: 'TCP',
+  tls: 'TLS',
+  mongo: 'MONGO',
+  redis: 'REDIS',
+  mysql: 'MYSQL',
+  udp: 'UDP',
+};
+
+/** Istio's port protocol (pkg/config/kube ConvertProtocol): appProtocol first, then the name's prefix; unknown ports are sniffed. */
+export function portProtocol(p: { name?: string; port: number; protocol?: string; appProtocol?: string }): WaypointProtocol {
+  if (p.protocol === 'UDP') return 'UDP';
+  if (p.appProtocol !== undefined) {
+    if (p.appProtocol === 'kubernetes.io/h2c') return 'HTTP2';
+    if (p.appProtocol === 'kubernetes.io/ws') return 'HTTP';
+    if (p.appProtocol === 'kubernetes.io/wss') return 'HTTPS';
+    const byApp = PROTOCOL_NAMES[p.appProtocol.toLowerCase()];
+    if (byApp) return byApp;
+  }
+  const name = (p.name ?? '').toLowerCase();
+  if (name.startsWith('grpc-web')) return 'GRPC_WEB';
+  const dash = name.indexOf('-');
+  const byName = PROTOCOL_NAMES[dash >= 0 ? name.slice(0, dash) : name];
+  if (byName) return byName;
+  return WELL_KNOWN_TCP_PORTS.has(p.port) ? 'TCP' : 'UNSPECIFIED';
+}
+
+export function waypointService(s: KubeService, hostname: string, policies: string[]): WaypointService {
+  return {
+    name: s.metadata.name,
+    namespace: s.metadata.namespace ?? '',
+    hostname,
+    ports: (s.spec.ports ?? []).map((p) => ({ port: p.port, name: p.name ?? '', protocol: portProtocol(p) })),
+    policies,
+  };
+}
+
+export function toWaypointTrafficType(t: TrafficType): WaypointTrafficType {
+  return t === 'workload' ? 'WORKLOAD' : t === 'all' ? 'ALL' : t === 'none' ? 'NONE' : 'SERVICE';
+}

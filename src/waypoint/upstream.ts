@@ -1,0 +1,134 @@
+// Where the waypoint sends a request or connection: one ready endpoint of the destination Service, chosen round robin
+// (Envoy's default for a waypoint's inbound-vip cluster without a DestinationRule), or the addressed workload itself;
+// reached over HBONE with the waypoint's own identity when the endpoint is in the mesh (its ztunnel then applies L4
+// policy to the waypoint's identity), else over plain TCP.
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { normalizeIp, bytesToIp } from '../common/ip.js';
+import { HboneConnectTimeoutError } from '../hbone/client.js';
+import { formatAuthority } from '../hbone/headers.js';
+import type { HbonePool } from '../hbone/pool.js';
+import type { WorkloadCertificate } from '../identity/workload-cert.js';
+import { identityOf, serviceKey } from '../xds/address-state.js';
+import type { Service, Workload } from '../xds/types.js';
+import type { WaypointState } from './state.js';
+
+export interface UpstreamTarget {
+  workload: Workload;
+  ip: string;
+  /** The endpoint's own port (the Service's target port). */
+  port: number;
+  /** `ip:port`: Envoy's UPSTREAM_HOST. */
+  address: string;
+  /** HBONE to the endpoint's ztunnel, or plain TCP to a workload outside the mesh. */
+  hbone: boolean;
+}
+
+/** Why an upstream connection failed, in the words Envoy puts into a local reply and its response flags. */
+export class UpstreamConnectError extends Error {
+  override name = 'UpstreamConnectError';
+  constructor(
+    /** Envoy's stream reset reason. */
+    readonly resetReason: 'remote connection failure' | 'connection timeout' | 'connection termination',
+    /** Envoy's UPSTREAM_TRANSPORT_FAILURE_REASON. */
+    readonly transportFailure: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `upstream connect error or disconnect/reset before headers. reset reason: ${resetReason}` +
+        (resetReason === 'connection termination' ? '' : `, transport failure reason: ${transportFailure}`),
+      options,
+    );
+  }
+}
+
+function workloadIp(w: Workload): string | undefined {
+  const a = w.addresses[0];
+  return a ? bytesToIp(a) : undefined;
+}
+
+function target(w: Workload, port: number): UpstreamTarget | undefined {
+  const ip = workloadIp(w);
+  if (ip === undefined) return undefined;
+  return { workload: w, ip, port, address: formatAuthority(ip, port), hbone: w.tunnelProtocol === 'HBONE' };
+}
+
+export interface UpstreamsOptions {
+  state: WaypointState;
+  pool: HbonePool;
+  certificate: () => Promise<WorkloadCertificate>;
+  connectTimeoutMs: number;
+}
+
+export class Upstreams {
+  /** `service key|port` → the endpoints, rebuilt only after a configuration change. */
+  private readonly endpoints = new Map<string, UpstreamTarget[]>();
+  private readonly next = new Map<string, number>();
+
+  constructor(private readonly opts: UpstreamsOptions) {
+    opts.state.onChange(() => this.endpoints.clear());
+  }
+
+  /** The next ready endpoint of `service` for `servicePort`, round robin; undefined when there is none. */
+  pick(service: Service, servicePort: number): UpstreamTarget | undefined {
+    const key = `${serviceKey(service)}|${servicePort}`;
+    let list = this.endpoints.get(key);
+    if (list === undefined) {
+      list = [];
+      for (const ep of this.opts.state.endpointsOf(service)) {
+        const port = ep.targetPort(servicePort);
+        const t = port === undefined ? undefined : target(ep.workload, port);
+        if (t) list.push(t);
+      }
+      // A stable order, so round robin visits every endpoint once per cycle whatever order xDS delivered them in.
+      list.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+      this.endpoints.set(key, list);
+    }
+    if (list.length === 0) return undefined;
+    const i = (this.next.get(key) ?? 0) % list.length;
+    this.next.set(key, i + 1);
+    return list[i];
+  }
+
+  /** Workload-addressed traffic goes to the workload itself. */
+  workload(w: Workload, port: number): UpstreamTarget | undefined {
+    return target(w, port);
+  }
+
+  /** A byte stream to the endpoint; rejects with UpstreamConnectError. */
+  async connect(t: UpstreamTarget): Promise<Duplex> {
+    if (t.hbone) {
+      try {
+        return await this.opts.pool.connect({
+          destination: { address: t.ip, port: 15008 },
+          certificate: await this.opts.certificate(),
+          expectedIdentities: [identityOf(t.workload)],
+          target: { address: t.ip, port: t.port },
+        });
+      } catch (e) {
+        const timeout = e instanceof HboneConnectTimeoutError;
+        throw new UpstreamConnectError(timeout ? 'connection timeout' : 'remote connection failure', (e as Error).message, { cause: e });
+      }
+    }
+    return new Promise<Duplex>((resolve, reject) => {
+      const socket = net.connect({ host: t.ip, port: t.port, noDelay: true });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new UpstreamConnectError('connection timeout', 'connection timeout'));
+      }, this.opts.connectTimeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        resolve(socket);
+      });
+      socket.once('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new UpstreamConnectError('remote connection failure', `delayed connect error: ${e.code === 'ECONNREFUSED' ? 'Connection refused' : e.message}`, { cause: e }));
+      });
+    });
+  }
+}
+
+/** The peer's canonical IP (IPv4-mapped IPv6 as IPv4). */
+export function canonicalIp(ip: string | undefined): string {
+  return (ip && normalizeIp(ip)) ?? ip ?? '';
+}

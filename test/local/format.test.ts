@@ -1,0 +1,109 @@
+// kubectl's tables for the Gateway API kinds (the CRDs' printer columns) and the tabwriter layouts behind them.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Gateway, GatewayClass } from '../../src/api/types.js';
+import { resourceTable, table } from '../../src/local/format.js';
+
+// Old enough that AGE reads "3d" however long the test takes.
+const created = new Date(Date.now() - 3 * 86_400_000 - 3_600_000).toISOString();
+
+function gateway(name: string, namespace: string, status?: Gateway['status']): Gateway {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    metadata: { name, namespace, creationTimestamp: created },
+    spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+    ...(status ? { status } : {}),
+  };
+}
+
+const condition = (type: string, status: 'True' | 'False' | 'Unknown') => ({ type, status, reason: type, message: '', lastTransitionTime: created });
+
+const programmed = gateway('waypoint', 'orders', {
+  addresses: [
+    { type: 'IPAddress', value: '10.96.0.12' },
+    { type: 'Hostname', value: 'waypoint.orders.svc.cluster.local' },
+  ],
+  conditions: [condition('Accepted', 'True'), condition('Programmed', 'True'), condition('ResolvedRefs', 'True')],
+});
+const failing = gateway('broken', 'orders', { conditions: [condition('Accepted', 'True'), condition('Programmed', 'False')] });
+const fresh = gateway('fresh', 'payments');
+
+const plain = { wide: false, allNamespaces: false, qualified: false };
+
+describe('Gateway table', () => {
+  it('shows CLASS, the first address, the Programmed status and AGE; empty cells where the status has nothing', () => {
+    assert.equal(
+      resourceTable([programmed, failing, fresh], plain),
+      [
+        'NAME       CLASS            ADDRESS      PROGRAMMED   AGE',
+        'waypoint   istio-waypoint   10.96.0.12   True         3d',
+        'broken     istio-waypoint                False        3d',
+        'fresh      istio-waypoint                             3d',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('puts NAMESPACE first for all namespaces, and -o wide adds nothing', () => {
+    assert.equal(
+      resourceTable([programmed, fresh], { wide: true, allNamespaces: true, qualified: false }),
+      [
+        'NAMESPACE   NAME       CLASS            ADDRESS      PROGRAMMED   AGE',
+        'orders      waypoint   istio-waypoint   10.96.0.12   True         3d',
+        'payments    fresh      istio-waypoint                             3d',
+        '',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('GatewayClass table', () => {
+  const waypointClass: GatewayClass = {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'GatewayClass',
+    metadata: { name: 'istio-waypoint', creationTimestamp: created },
+    spec: { controllerName: 'istio.io/mesh-controller', description: 'The default Istio waypoint GatewayClass' },
+    status: { conditions: [condition('Accepted', 'True')] },
+  };
+  const pendingClass: GatewayClass = {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'GatewayClass',
+    metadata: { name: 'other', creationTimestamp: created },
+    spec: { controllerName: 'example.com/gateway-controller' },
+  };
+
+  it('shows CONTROLLER, ACCEPTED and AGE', () => {
+    assert.equal(
+      resourceTable([waypointClass, pendingClass], plain),
+      [
+        'NAME             CONTROLLER                       ACCEPTED   AGE',
+        'istio-waypoint   istio.io/mesh-controller         True       3d',
+        'other            example.com/gateway-controller              3d',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('adds DESCRIPTION (a priority-1 column) with -o wide', () => {
+    assert.equal(
+      resourceTable([waypointClass, pendingClass], { ...plain, wide: true }),
+      [
+        'NAME             CONTROLLER                       ACCEPTED   AGE   DESCRIPTION',
+        'istio-waypoint   istio.io/mesh-controller         True       3d    The default Istio waypoint GatewayClass',
+        'other            example.com/gateway-controller              3d',
+        '',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('table layouts', () => {
+  const rows = [['waypoint', 'True', '']];
+  it('pads with three spaces and trims an empty last cell by default (kubectl)', () => {
+    assert.equal(table(['NAME', 'STATUS', 'MESSAGE'], rows), 'NAME       STATUS   MESSAGE\nwaypoint   True\n');
+  });
+  it("pads with five spaces and keeps an empty last cell's padding when asked (istioctl)", () => {
+    assert.equal(table(['NAME', 'STATUS', 'MESSAGE'], rows, { padding: 5, trimEnd: false }), 'NAME         STATUS     MESSAGE\nwaypoint     True       \n');
+  });
+});
