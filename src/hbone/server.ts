@@ -334,6 +334,14 @@ export class HboneServer {
   }
 
   /**
+   * Sends GOAWAY on every open session so clients open their next streams on new connections, while the listener
+   * keeps accepting: a proxy that is shutting down still serves whoever has not yet learned that it is going away.
+   */
+  drain(): void {
+    for (const s of this.sessions) if (!s.closed && !s.destroyed) s.close();
+  }
+
+  /**
    * Stops accepting, sends GOAWAY on every session so clients move new streams elsewhere, and waits up to
    * `graceMs` for open streams to finish before destroying what is left.
    */

@@ -155,6 +155,12 @@ export class WaypointInbound {
     stream.on('end', onReadable);
   }
 
+  /** Tells clients to go elsewhere (GOAWAY, `connection: close`) while still accepting; see Waypoint.close. */
+  drain(): void {
+    this.server.drain();
+    this.http.drain();
+  }
+
   async close(graceMs: number): Promise<void> {
     await this.server.close(graceMs);
     await this.http.close();

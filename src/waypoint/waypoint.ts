@@ -139,10 +139,16 @@ export class Waypoint {
     };
   }
 
-  /** Stops accepting, lets open connections finish for the drain period, then stops everything else. */
+  /**
+   * Envoy's drain, then shutdown: for the drain period the waypoint keeps accepting (ztunnels may still route here
+   * until they hear the pod is gone) while telling every client to move on (GOAWAY, `connection: close`); then it
+   * closes what is left and stops everything else.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.inbound.close(this.opts.config.drainDurationMs);
+      this.inbound.drain();
+      await new Promise((resolve) => setTimeout(resolve, this.opts.config.drainDurationMs));
+      await this.inbound.close(0);
       await this.pool.close(1000);
       this.xds.close();
       this.secrets.close();

@@ -71,3 +71,18 @@ describe('examples/policies', () => {
     assert.ok(objects.some((o) => o.kind === 'PeerAuthentication'));
   });
 });
+
+describe('examples/waypoint', () => {
+  it("loads without errors, and the orders L4 policy admits the waypoint's identity", async () => {
+    const objects = await load('waypoint');
+    const gateway = objects.find((o) => o.kind === 'Gateway');
+    assert.equal(gateway?.kind === 'Gateway' && gateway.spec.gatewayClassName, 'istio-waypoint');
+    const ns = objects.find((o) => o.kind === 'Namespace');
+    assert.deepEqual(ns?.metadata.labels, { [LABEL_DATAPLANE_MODE]: 'ambient', 'istio.io/use-waypoint': 'waypoint' });
+    const l4 = objects.find((o) => o.kind === 'AuthorizationPolicy' && o.metadata.name === 'orders-allow-frontend');
+    const principals = l4?.kind === 'AuthorizationPolicy' ? l4.spec.rules?.flatMap((r) => r.from ?? []).flatMap((f) => f.source?.principals ?? []) : [];
+    assert.ok(principals?.includes('cluster.local/ns/orders/sa/waypoint'), `${principals}`);
+    const l7 = objects.filter((o) => o.kind === 'AuthorizationPolicy' && (o.spec.targetRefs?.length ?? 0) > 0);
+    assert.deepEqual(l7.map((p) => p.metadata.name).sort(), ['no-debug-requests', 'orders-frontend-reads']);
+  });
+});

@@ -145,6 +145,10 @@ export class HttpProxy {
   private readonly agent: TunnelAgent;
   /** Upstream HTTP/2 sessions, one per endpoint. */
   private readonly sessions = new Map<string, Promise<http2.ClientHttp2Session>>();
+  /** Downstream HTTP/1.1 connections with their requests in progress, and HTTP/2 sessions: what a drain must close. */
+  private readonly downstreams = new Map<TunnelSocket, number>();
+  private readonly downstreamSessions = new Set<http2.ServerHttp2Session>();
+  private draining = false;
 
   constructor(private readonly opts: HttpProxyOptions) {
     // A waypoint's HCM has no request or header timeout. Node's keep-alive timeout would add a `Keep-Alive` header
@@ -178,6 +182,8 @@ export class HttpProxy {
     const [address, port] = splitHostPort(ctx.peerAddress);
     const socket = new TunnelSocket(stream, { address, port });
     CONTEXTS.set(socket, ctx);
+    this.downstreams.set(socket, 0);
+    socket.once('close', () => this.downstreams.delete(socket));
     this.h1.emit('connection', socket);
   }
 
@@ -192,11 +198,23 @@ export class HttpProxy {
     }
     session.on('error', () => {});
     stream.once('close', () => session.destroy());
+    this.downstreamSessions.add(session);
+    session.once('close', () => this.downstreamSessions.delete(session));
+    if (this.draining) session.close();
     session.on('stream', (s, headers) => this.fromHttp2(s, headers, ctx));
   }
 
   private fromHttp1(req: http.IncomingMessage, res: http.ServerResponse): void {
     const ctx = CONTEXTS.get(req.socket)!;
+    const socket = req.socket as unknown as TunnelSocket;
+    this.downstreams.set(socket, (this.downstreams.get(socket) ?? 0) + 1);
+    res.once('finish', () => {
+      const left = (this.downstreams.get(socket) ?? 1) - 1;
+      this.downstreams.set(socket, left);
+      if (left === 0 && this.draining) socket.end();
+    });
+    // Envoy's drain: answers still go out, and tell the client to take its next request elsewhere.
+    if (this.draining) res.setHeader('connection', 'close');
     const x: Exchange = {
       ctx,
       protocol: 'HTTP/1.1',
@@ -601,6 +619,16 @@ export class HttpProxy {
       ...(userAgent ? { userAgent } : {}),
       ...(requestId ? { requestId } : {}),
     });
+  }
+
+  /**
+   * Starts a graceful drain: idle HTTP/1.1 connections are closed, busy ones answer with `connection: close`, HTTP/2
+   * clients get GOAWAY. Requests in flight finish.
+   */
+  drain(): void {
+    this.draining = true;
+    for (const [socket, busy] of this.downstreams) if (busy === 0) socket.end();
+    for (const session of this.downstreamSessions) session.close();
   }
 
   async close(): Promise<void> {

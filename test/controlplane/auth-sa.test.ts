@@ -1,0 +1,226 @@
+// Service account tokens as a waypoint shows them to the control plane: Kubernetes-shaped JWTs (audience istio-ca,
+// `sub: system:serviceaccount:<ns>:<sa>`, the pod binding under `kubernetes.io`) signed by the local cluster's
+// ServiceAccountIssuer and verified by ServiceAccountTokenAuthenticator against the issuer's JWKS file and the pod's
+// existence; and the CA issuing such a caller its own identity only (through SecretManager over TLS).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SignJWT, base64url } from 'jose';
+import type { Pod } from '../../src/api/types.js';
+import { AnyAuthenticator, ServiceAccountTokenAuthenticator, TokenFileAuthenticator } from '../../src/controlplane/auth.js';
+import { MeshCa } from '../../src/controlplane/ca.js';
+import { ControlPlaneServer } from '../../src/controlplane/server.js';
+import { verifyCertificateChain } from '../../src/identity/verify.js';
+import { ServiceAccountIssuer, TOKEN_TTL_SECONDS, type TokenSubject } from '../../src/local/tokens.js';
+import { AmbientIndex } from '../../src/model/ambient.js';
+import { ConfigStore } from '../../src/model/store.js';
+import { SecretManager } from '../../src/xds/ca-client.js';
+import { RecordingLog } from '../ztunnel/helpers.js';
+import { CapturedLog, TOKENS, tempDir } from './helpers.js';
+
+const SUBJECT: TokenSubject = { namespace: 'shop', serviceAccount: 'wp', pod: { name: 'wp-1', uid: 'uid-wp-1' }, node: 'node-1' };
+const CLAIMS = {
+  'kubernetes.io': { namespace: 'shop', pod: { name: 'wp-1', uid: 'uid-wp-1' }, serviceaccount: { name: 'wp' }, node: { name: 'node-1' } },
+};
+
+function pod(name: string, uid: string): Pod {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'shop', uid }, spec: { serviceAccountName: 'wp', containers: [{ name: 'istio-proxy' }] } };
+}
+
+describe('ServiceAccountTokenAuthenticator', () => {
+  const { dir, cleanup } = tempDir('sa-auth');
+  const keyPath = join(dir, 'sa-key.pem');
+  const jwksPath = join(dir, 'sa-jwks.json');
+  const store = new ConfigStore();
+  const index = new AmbientIndex(store);
+  let issuer: ServiceAccountIssuer;
+  let other: ServiceAccountIssuer;
+  let auth: ServiceAccountTokenAuthenticator;
+
+  /** A token signed with the issuer's own key, with claims and header as the case needs. */
+  async function forge(claims: Record<string, unknown>, opts: { iss?: string; aud?: string; sub?: string; iat?: number; exp?: number } = {}): Promise<string> {
+    const kid = (JSON.parse(readFileSync(jwksPath, 'utf8')) as { keys: { kid: string }[] }).keys[0]!.kid;
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', kid })
+      .setIssuer(opts.iss ?? 'https://kubernetes.default.svc.cluster.local')
+      .setAudience(opts.aud ?? 'istio-ca')
+      .setSubject(opts.sub ?? 'system:serviceaccount:shop:wp')
+      .setIssuedAt(opts.iat ?? now)
+      .setExpirationTime(opts.exp ?? now + 600)
+      .sign(createPrivateKey(readFileSync(keyPath, 'utf8')));
+  }
+
+  before(async () => {
+    store.apply([pod('wp-1', 'uid-wp-1')]);
+    issuer = await ServiceAccountIssuer.load(keyPath, jwksPath);
+    other = await ServiceAccountIssuer.load(join(dir, 'other-key.pem'), join(dir, 'other-jwks.json'));
+    auth = new ServiceAccountTokenAuthenticator(jwksPath, (ns, name, uid) => index.hasPod(ns, name, uid));
+  });
+  after(() => {
+    index.close();
+    cleanup();
+  });
+
+  it('accepts a fresh token bound to an existing pod', async () => {
+    assert.equal(auth.lastError, undefined);
+    assert.deepEqual(await auth.authenticate(await issuer.token(SUBJECT)), { serviceAccount: { namespace: 'shop', name: 'wp', pod: { name: 'wp-1', uid: 'uid-wp-1' } } });
+    // Tokens are as long-lived as Kubernetes' projected default: still good just before they expire.
+    assert.ok(await auth.authenticate(await issuer.token(SUBJECT, Date.now() - (TOKEN_TTL_SECONDS - 30) * 1000)));
+  });
+
+  it('accepts a token bound to no pod (a plain TokenRequest)', async () => {
+    const { pod: _, ...unbound } = CLAIMS['kubernetes.io'];
+    assert.deepEqual(await auth.authenticate(await forge({ 'kubernetes.io': unbound })), { serviceAccount: { namespace: 'shop', name: 'wp' } });
+  });
+
+  const now = () => Math.floor(Date.now() / 1000);
+  const refusals: [string, () => Promise<string>][] = [
+    ['expired', () => issuer.token(SUBJECT, Date.now() - (TOKEN_TTL_SECONDS + 60) * 1000)],
+    ['not yet valid', () => issuer.token(SUBJECT, Date.now() + 600_000)],
+    ['wrong audience', () => forge(CLAIMS, { aud: 'kubernetes' })],
+    ['wrong issuer', () => forge(CLAIMS, { iss: 'https://evil.example' })],
+    ['signed by another key', () => other.token(SUBJECT)],
+    ['issued in the future', () => forge(CLAIMS, { iat: now() + 3600, exp: now() + 7200 })],
+    ['subject is not a service account', () => forge(CLAIMS, { sub: 'system:node:node-1' })],
+    ['subject names another namespace', () => forge(CLAIMS, { sub: 'system:serviceaccount:other:wp' })],
+    ['subject names another service account', () => forge(CLAIMS, { sub: 'system:serviceaccount:shop:admin' })],
+    ['no kubernetes.io claims', () => forge({})],
+    ['kubernetes.io claims without a service account', () => forge({ 'kubernetes.io': { namespace: 'shop' } })],
+    ['pod claim without a uid', () => forge({ 'kubernetes.io': { ...CLAIMS['kubernetes.io'], pod: { name: 'wp-1' } } })],
+    ['bound to a pod that does not exist', () => issuer.token({ ...SUBJECT, pod: { name: 'wp-2', uid: 'uid-wp-2' } })],
+    ['bound to an older pod of the same name', () => issuer.token({ ...SUBJECT, pod: { name: 'wp-1', uid: 'uid-wp-0' } })],
+    [
+      'unsigned (alg none)',
+      async () => `${base64url.encode(JSON.stringify({ alg: 'none' }))}.${base64url.encode(JSON.stringify({ ...CLAIMS, sub: 'system:serviceaccount:shop:wp', aud: 'istio-ca', iss: 'https://kubernetes.default.svc.cluster.local', exp: now() + 60 }))}.`,
+    ],
+    ['tampered payload', async () => {
+      const [h, , sig] = (await issuer.token(SUBJECT)).split('.');
+      return `${h}.${base64url.encode(JSON.stringify({ ...CLAIMS, sub: 'system:serviceaccount:shop:admin' }))}.${sig}`;
+    }],
+    ['an opaque node token', async () => 'token-node-1'],
+  ];
+  for (const [name, token] of refusals) it(`refuses: ${name}`, async () => assert.equal(await auth.authenticate(await token()), undefined));
+
+  it('refuses the token once its pod is gone', async () => {
+    const token = await issuer.token(SUBJECT);
+    assert.ok(await auth.authenticate(token));
+    store.remove(['Pod/shop/wp-1']);
+    assert.equal(await auth.authenticate(token), undefined);
+    store.apply([pod('wp-1', 'uid-wp-1')]);
+    assert.ok(await auth.authenticate(token));
+  });
+
+  it('picks up a rewritten JWKS file; a broken one keeps the last good keys', async () => {
+    const before = await issuer.token(SUBJECT);
+    const after = await other.token(SUBJECT);
+    // Replaced the way a key rotation writes it: a new file renamed over the old one.
+    writeFileSync(`${jwksPath}.new`, readFileSync(join(dir, 'other-jwks.json')));
+    renameSync(`${jwksPath}.new`, jwksPath);
+    assert.ok(await auth.authenticate(after));
+    assert.equal(await auth.authenticate(before), undefined);
+
+    writeFileSync(`${jwksPath}.new`, '{"keys": [');
+    renameSync(`${jwksPath}.new`, jwksPath);
+    assert.ok(await auth.authenticate(after), 'the last good keys stay in force');
+    assert.match(auth.lastError ?? '', /^invalid service account issuer keys .*sa-jwks\.json: /);
+
+    writeFileSync(`${jwksPath}.new`, readFileSync(join(dir, 'other-jwks.json')));
+    renameSync(`${jwksPath}.new`, jwksPath);
+    assert.ok(await auth.authenticate(after));
+    assert.equal(auth.lastError, undefined);
+    // Back to the first issuer for the tests that follow.
+    await ServiceAccountIssuer.load(keyPath, jwksPath);
+  });
+
+  it('a missing JWKS file is not fatal: every token is refused and lastError says why', async () => {
+    const missing = new ServiceAccountTokenAuthenticator(join(dir, 'nope.json'), () => true);
+    assert.match(missing.lastError ?? '', /^cannot read service account issuer keys .*nope\.json: ENOENT/);
+    assert.equal(await missing.authenticate(await issuer.token(SUBJECT)), undefined);
+  });
+
+  it('AnyAuthenticator: node tokens and service account tokens side by side', async () => {
+    const tokenFile = join(dir, 'node-tokens.json');
+    writeFileSync(tokenFile, JSON.stringify(TOKENS));
+    const any = new AnyAuthenticator([new TokenFileAuthenticator(tokenFile), auth]);
+    assert.deepEqual(await any.authenticate('token-node-2'), { node: 'node-2' });
+    assert.deepEqual((await any.authenticate(await issuer.token(SUBJECT)))?.serviceAccount?.name, 'wp');
+    assert.equal(await any.authenticate('token-node-9'), undefined);
+  });
+});
+
+describe('CertificateService for a service account caller', () => {
+  const { dir, cleanup } = tempDir('sa-ca');
+  const serverLog = new CapturedLog();
+  const log = new RecordingLog();
+  let server: ControlPlaneServer;
+  let secrets: SecretManager;
+  const OWN = 'spiffe://cluster.local/ns/shop/sa/wp';
+
+  before(async () => {
+    const store = new ConfigStore();
+    store.apply([pod('wp-1', 'uid-wp-1')]);
+    const index = new AmbientIndex(store);
+    const jwks = join(dir, 'sa-jwks.json');
+    const issuer = await ServiceAccountIssuer.load(join(dir, 'sa-key.pem'), jwks);
+    await issuer.writeToken(join(dir, 'istio-token'), SUBJECT);
+    const ca = await MeshCa.load({ trustDomain: 'cluster.local', stateDir: dir });
+    server = await ControlPlaneServer.start({
+      ca,
+      authenticator: new ServiceAccountTokenAuthenticator(jwks, (ns, name, uid) => index.hasPod(ns, name, uid)),
+      xdsTypes: [],
+      // Were the caller judged as a node, it could have nothing: service accounts are not placed on nodes.
+      placement: { identitiesOnNode: () => new Set() },
+      listen: '127.0.0.1:0',
+      debugListen: '127.0.0.1:0',
+      log: serverLog,
+    });
+    secrets = new SecretManager({
+      caAddress: `127.0.0.1:${server.port}`,
+      serverName: 'istiod.istio-system.svc',
+      rootPem: ca.rootPem,
+      tokenFile: join(dir, 'istio-token'),
+      ttlSeconds: 3600,
+      log: log.logger('cert'),
+      initialRetryMs: 60_000,
+      requestTimeoutMs: 5000,
+    });
+  });
+  after(async () => {
+    secrets?.close();
+    await server?.close();
+    cleanup();
+  });
+
+  it('issues the caller its own identity', async () => {
+    const cert = await secrets.fetch(OWN);
+    assert.equal(cert.identity, OWN);
+    verifyCertificateChain(cert.chainPem, secrets.rootPems());
+    assert.ok(serverLog.has(`issued certificate for ${OWN} to serviceaccount shop/wp`));
+  });
+
+  const others = ['spiffe://cluster.local/ns/shop/sa/admin', 'spiffe://cluster.local/ns/other/sa/wp'];
+  for (const identity of others) {
+    it(`refuses ${identity}`, async () => {
+      await assert.rejects(secrets.fetch(identity), (e: Error) => {
+        assert.ok(
+          e.message.endsWith(`PERMISSION_DENIED: serviceaccount shop/wp may only request a certificate for its own identity, not ${identity}`),
+          e.message,
+        );
+        return true;
+      });
+    });
+  }
+
+  it('refuses another trust domain before anything else', async () => {
+    await assert.rejects(secrets.fetch('spiffe://evil.example/ns/shop/sa/wp'), /PERMISSION_DENIED: serviceaccount shop\/wp may not request spiffe:\/\/evil\.example\/ns\/shop\/sa\/wp: trust domain evil\.example is not this mesh's cluster\.local$/);
+  });
+
+  it('refuses an expired token as unauthenticated', async () => {
+    const issuer = await ServiceAccountIssuer.load(join(dir, 'sa-key.pem'), join(dir, 'sa-jwks.json'));
+    writeFileSync(join(dir, 'istio-token'), (await issuer.token(SUBJECT, Date.now() - 2 * TOKEN_TTL_SECONDS * 1000)) + '\n');
+    await assert.rejects(secrets.fetch('spiffe://cluster.local/ns/shop/sa/x'), /UNAUTHENTICATED: request authenticate failure: missing or unknown bearer token$/);
+  });
+});
