@@ -48,6 +48,21 @@ export interface DialOptions {
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
+/** Which step of a dial failed: the TCP connect, the TLS handshake or the HTTP/2 setup. */
+export type HboneDialPhase = 'connect' | 'tls' | 'http2';
+
+/** A dial failed at `phase`; the message is ztunnel's text for that step. */
+export class HboneDialError extends Error {
+  override name = 'HboneDialError';
+  constructor(
+    readonly phase: HboneDialPhase,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** The dial did not finish within the connect timeout; the message is ztunnel's text. */
 export class HboneConnectTimeoutError extends Error {
   override name = 'HboneConnectTimeoutError';
@@ -78,7 +93,7 @@ export async function dialHbone(opts: DialOptions): Promise<http2.ClientHttp2Ses
   let transport: Duplex | undefined;
   let tlsSocket: tls.TLSSocket | undefined;
   let timer: NodeJS.Timeout | undefined;
-  let phase = 'connect' as 'connect' | 'tls' | 'http2'; // which step failed, for the error text
+  let phase = 'connect' as HboneDialPhase; // which step failed, for the error
   const timeoutError = new HboneConnectTimeoutError(`connection timed out, maybe a NetworkPolicy is blocking HBONE port 15008 (${where})`);
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(timeoutError), timeoutMs);
@@ -139,7 +154,7 @@ export async function dialHbone(opts: DialOptions): Promise<http2.ClientHttp2Ses
     const e = error as Error;
     if (e instanceof HboneIdentityError || e === timeoutError) throw e;
     const prefix = phase === 'tls' ? 'tls handshake error' : phase === 'http2' ? 'HTTP/2 setup failed' : 'connection failed';
-    throw new Error(`${prefix}: ${e.message} (${where})`, { cause: e });
+    throw new HboneDialError(phase, `${prefix}: ${e.message} (${where})`, { cause: e });
   } finally {
     clearTimeout(timer);
   }

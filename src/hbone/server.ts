@@ -35,7 +35,7 @@ import {
   startKeepalive,
   tuneTcp,
 } from './session.js';
-import { HBONE_ALPN, serverTlsOptions, verifyClientTrustDomain } from './tls.js';
+import { HBONE_ALPN, HboneIdentityError, serverTlsOptions, verifyClientTrustDomain } from './tls.js';
 
 export interface Address {
   address: string;
@@ -88,6 +88,11 @@ export interface HboneConnectionError {
   peer: Address;
   local: Address;
   error: Error;
+  /**
+   * Where the connection failed: finding our certificate, the TLS handshake or the client's certificate checks, the
+   * client's identity (trust domain), or the HTTP/2 session; `listener` for the listening socket itself.
+   */
+  phase: 'certificate' | 'tls' | 'identity' | 'http2' | 'listener';
 }
 
 export interface HboneServerOptions {
@@ -139,7 +144,7 @@ export class HboneServer {
       listener.once('error', reject);
       listener.listen(port, host, () => {
         listener.off('error', reject);
-        listener.on('error', (error) => this.report(addressOf(host, port), addressOf(host, port), error));
+        listener.on('error', (error) => this.report(addressOf(host, port), addressOf(host, port), error, 'listener'));
         resolve(listener.address() as net.AddressInfo);
       });
     });
@@ -171,7 +176,7 @@ export class HboneServer {
         },
         (error: Error) => {
           this.pending.delete(socket);
-          this.report(peer, local, new Error(`no certificate for ${local.address}:${local.port}: ${error?.message}`));
+          this.report(peer, local, new Error(`no certificate for ${local.address}:${local.port}: ${error?.message}`), 'certificate');
           socket.destroy();
         },
       );
@@ -187,6 +192,7 @@ export class HboneServer {
         addressOf(tlsSocket.remoteAddress, tlsSocket.remotePort),
         addressOf(tlsSocket.localAddress, tlsSocket.localPort),
         new Error(`tls handshake error: ${error.message}`),
+        'tls',
       );
       tlsSocket.destroy();
     });
@@ -208,7 +214,7 @@ export class HboneServer {
       }
       srcIdentity = verifyClientTrustDomain(tlsSocket, cert.trustDomain);
     } catch (error) {
-      this.report(peer, local, error as Error);
+      this.report(peer, local, error as Error, error instanceof HboneIdentityError ? 'identity' : 'tls');
       tlsSocket.destroy();
       return;
     }
@@ -227,7 +233,7 @@ export class HboneServer {
         maxSessionMemory: this.tuning.maxSessionMemoryMb,
       });
     } catch (error) {
-      this.report(conn.peer, conn.local, error as Error);
+      this.report(conn.peer, conn.local, error as Error, 'http2');
       tlsSocket.destroy();
       return;
     }
@@ -235,7 +241,7 @@ export class HboneServer {
     bindTransport(session, tlsSocket);
     applyConnectionWindow(session, this.tuning);
     startKeepalive(session, this.opts.keepalive ?? HBONE_KEEPALIVE);
-    session.on('error', (error) => this.report(conn.peer, conn.local, error));
+    session.on('error', (error) => this.report(conn.peer, conn.local, error, 'http2'));
     session.once('close', () => this.sessions.delete(session));
     session.on('stream', (stream, headers) => this.handleStream(stream, headers, conn));
   }
@@ -325,9 +331,9 @@ export class HboneServer {
       );
   }
 
-  private report(peer: Address, local: Address, error: Error): void {
+  private report(peer: Address, local: Address, error: Error, phase: HboneConnectionError['phase']): void {
     try {
-      this.opts.onConnectionError?.({ peer, local, error });
+      this.opts.onConnectionError?.({ peer, local, error, phase });
     } catch {
       // Logging must not take the server down.
     }

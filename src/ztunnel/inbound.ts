@@ -35,10 +35,10 @@ export class InboundProxy {
       certificateFor: () => (this.current && !this.current.isExpired() ? this.current : this.fetchCertificate()),
       onConnect: (req) => this.onConnect(req),
       onStreamClose: (stats) => this.onStreamClose(stats),
-      onConnectionError: ({ peer, local, error }) => {
+      onConnectionError: ({ peer, local, error, phase }) => {
         const srcAddr = formatAuthority(normalizeIp(peer.address) ?? peer.address, peer.port);
         const dstAddr = formatAuthority(normalizeIp(local.address) ?? local.address, local.port);
-        const flag: ResponseFlag = error.name === 'HboneIdentityError' ? 'IDENTITY_ERROR' : error.message.startsWith('tls') ? 'TLS_FAILURE' : 'H2_HANDSHAKE_FAILURE';
+        const flag: ResponseFlag = phase === 'identity' ? 'IDENTITY_ERROR' : phase === 'http2' ? 'H2_HANDSHAKE_FAILURE' : 'TLS_FAILURE';
         scope.telemetry.failed({ direction: 'inbound', srcAddr, dstAddr }, { message: error.message, flag });
       },
       tuning: http2Tuning(scope.config),

@@ -1,6 +1,7 @@
 // What every in-pod listener of one captured pod shares: the pod's netns, its identity and certificate, the HBONE
 // pool its outbound connections use, and the connection manager its inbound connections register with.
-import { HboneConnectTimeoutError } from '../hbone/client.js';
+import { HboneConnectTimeoutError, HboneDialError, HboneStatusError } from '../hbone/client.js';
+import { HboneIdentityError } from '../hbone/tls.js';
 import type { HbonePool } from '../hbone/pool.js';
 import type { Http2Tuning, KeepaliveOptions } from '../hbone/session.js';
 import { HBONE_TUNING } from '../hbone/session.js';
@@ -84,10 +85,10 @@ export function inboundService(state: ProxyState, local: Workload, port: number,
 
 /** The response flag ztunnel reports for an HBONE dial or CONNECT failure. */
 export function hboneFailureFlag(e: Error): ResponseFlag {
-  if (e.name === 'HboneIdentityError') return 'IDENTITY_ERROR';
+  if (e instanceof HboneIdentityError) return 'IDENTITY_ERROR';
   if (e instanceof HboneConnectTimeoutError) return 'NETWORK_POLICY';
-  if (e.message.startsWith('tls handshake error')) return 'TLS_FAILURE';
-  if (e.message.startsWith('HTTP/2 setup failed')) return 'H2_HANDSHAKE_FAILURE';
-  if (e.message === 'http status: 401') return 'DENY';
+  if (e instanceof HboneDialError && e.phase === 'tls') return 'TLS_FAILURE';
+  if (e instanceof HboneDialError && e.phase === 'http2') return 'H2_HANDSHAKE_FAILURE';
+  if (e instanceof HboneStatusError && e.status === 401) return 'DENY';
   return 'CONNECT';
 }
