@@ -123,7 +123,7 @@ test('the client refuses a server whose identity is not expected, or whose chain
   try {
     await assert.rejects(
       dialHbone({ destination: { address: '127.0.0.1', port: fake.port }, certificate: m.client, expectedIdentities: [SERVER_ID] }),
-      /^Error: tls handshake error: .*certificate/,
+      /^HboneDialError: tls handshake error: .*certificate/,
     );
   } finally {
     await fake.close();
