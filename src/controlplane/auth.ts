@@ -93,6 +93,7 @@ export const ISTIO_CA_AUDIENCE = 'istio-ca';
 export const KUBERNETES_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
 const SERVICE_ACCOUNT_SUBJECT = /^system:serviceaccount:([^:]+):([^:]+)$/;
+const CLOCK_SKEW_SECONDS = 60;
 
 const BoundClaims = z.looseObject({
   namespace: z.string().min(1),
@@ -127,10 +128,12 @@ export class ServiceAccountTokenAuthenticator implements NodeAuthenticator {
     if (!this.keys) return undefined;
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.keys, { issuer: this.issuer, audience: this.audience, algorithms: ['ES256', 'RS256'] }));
+      ({ payload } = await jwtVerify(token, this.keys, { issuer: this.issuer, audience: this.audience, algorithms: ['ES256', 'RS256'], clockTolerance: CLOCK_SKEW_SECONDS }));
     } catch {
       return undefined;
     }
+    // A token issued in the future is refused, as the API server's validator does (beyond a minute of clock skew).
+    if (payload.iat !== undefined && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) return undefined;
     const sub = SERVICE_ACCOUNT_SUBJECT.exec(payload.sub ?? '');
     const bound = BoundClaims.safeParse(payload['kubernetes.io']);
     if (!sub || !bound.success || bound.data.namespace !== sub[1] || bound.data.serviceaccount.name !== sub[2]) return undefined;

@@ -33,8 +33,13 @@ export interface ClusterSourceOptions {
 /** What the store gets: no server bookkeeping that changes without a real change, no status we write ourselves. */
 function forStore(r: Resource): Resource {
   const { resourceVersion: _rv, ...metadata } = r.metadata;
-  const out = { ...r, metadata } as Resource & { status?: { conditions?: unknown } };
-  if (!STATUS_IS_INPUT.has(r.kind)) delete out.status;
+  const out = { ...r, metadata } as Resource & { status?: { conditions?: unknown; addresses?: unknown } };
+  if (r.kind === 'Gateway') {
+    // A waypoint once reported with addresses stays usable (istiod reads its own status.addresses back).
+    const addresses = out.status?.addresses;
+    if (Array.isArray(addresses) && addresses.length > 0) out.status = { addresses };
+    else delete out.status;
+  } else if (!STATUS_IS_INPUT.has(r.kind)) delete out.status;
   else if (out.status?.conditions !== undefined && r.kind === 'Service') {
     // A Service's conditions are the WaypointBound condition we write: reading it back would be a loop.
     const { conditions: _c, ...rest } = out.status;

@@ -3,7 +3,7 @@
 // istio-discovery/files/waypoint.yaml), owned by the Gateway so the cluster deletes them with it. It also creates the
 // built-in GatewayClass istio-waypoint. It writes through the cluster's API (a ClusterWriter) and reads what exists
 // from the same store the model is fed from, so a user's edit of a managed object is put back on the next change.
-import type { Deployment, Gateway, Resource, Service, ServiceAccount } from '../api/types.js';
+import type { Deployment, Gateway, Resource, Service, ServiceAccount, ServicePort } from '../api/types.js';
 import { resourceKey } from '../api/types.js';
 import type { ConfigStore } from '../model/store.js';
 import {
@@ -52,7 +52,8 @@ export function waypointObjects(g: Gateway, opts: Pick<WaypointControllerOptions
     {
       apiVersion: 'v1',
       kind: 'ServiceAccount',
-      metadata: { name: serviceAccount, namespace: ns, labels: base, ownerReferences: owner },
+      // istiod labels everything it applies as managed, the ServiceAccount included.
+      metadata: { name: serviceAccount, namespace: ns, labels: managed, ownerReferences: owner },
     },
     {
       apiVersion: 'apps/v1',
@@ -123,18 +124,30 @@ export function waypointObjects(g: Gateway, opts: Pick<WaypointControllerOptions
       spec: {
         type: 'ClusterIP',
         selector: { [GATEWAY_NAME_LABEL]: g.metadata.name },
-        ports: [
-          { name: 'status-port', port: STATUS_PORT, protocol: 'TCP', appProtocol: 'tcp' },
-          ...g.spec.listeners.map((l) => ({
-            name: l.name,
-            port: l.port,
-            protocol: 'TCP' as const,
-            appProtocol: l.protocol === 'HBONE' ? 'hbone' : l.protocol.toLowerCase(),
-          })),
-        ],
+        ports: servicePorts(g),
       },
     },
   ];
+}
+
+/**
+ * istiod's extractServicePorts: `status-port` 15021, then one port per listener port (a second listener on the same
+ * port adds nothing), named after the listener with `.` made `-` and cut to 63 characters, made unique with
+ * `-<port>` when two names collide, appProtocol the listener's protocol in lower case.
+ */
+function servicePorts(g: Gateway): ServicePort[] {
+  const ports: ServicePort[] = [{ name: 'status-port', port: STATUS_PORT, protocol: 'TCP', appProtocol: 'tcp' }];
+  const used = new Set(['status-port']);
+  const seen = new Set<number>();
+  g.spec.listeners.forEach((l, i) => {
+    if (seen.has(l.port)) return;
+    seen.add(l.port);
+    let name = l.name.replaceAll('.', '-').slice(0, 63) || `${l.protocol.toLowerCase()}-${i}`;
+    for (let suffix = `-${l.port}`; used.has(name); suffix += 'x') name = name.slice(0, 63 - suffix.length) + suffix;
+    used.add(name);
+    ports.push({ name, port: l.port, protocol: 'TCP', appProtocol: l.protocol.toLowerCase() });
+  });
+  return ports;
 }
 
 /** True when every field `want` sets has that value in `have` (what the cluster added, like a cluster IP, is fine). */
@@ -156,6 +169,7 @@ function ownerGateway(r: Resource): string | undefined {
 
 export class WaypointController {
   private readonly unsubscribe: () => void;
+  private readonly warned = new Set<string>();
   private running: Promise<void> | undefined;
   private again = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -207,6 +221,12 @@ export class WaypointController {
     })();
   }
 
+  private warnOnce(key: string, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.opts.log.warn(message);
+  }
+
   /** One pass; false when a write failed (it is retried). */
   private async reconcile(): Promise<boolean> {
     const { store } = this.opts;
@@ -220,7 +240,15 @@ export class WaypointController {
       if (!isWaypointGateway(g) || !g.metadata.uid) continue;
       waypoints.add(`${g.metadata.namespace}/${g.metadata.name}`);
       for (const want of waypointObjects(g, this.opts)) {
-        if (!covers(store.get(resourceKey(want)), want)) apply.push(want);
+        const have = store.get(resourceKey(want));
+        if (covers(have, want)) continue;
+        // An object of that name we did not create is left alone (istiod's canManage): taking it over could break
+        // whatever it belongs to.
+        if (have !== undefined && have.metadata.labels?.[MANAGED_LABEL] === undefined) {
+          this.warnOnce(resourceKey(want), `waypoint controller: ${want.kind} ${want.metadata.namespace}/${want.metadata.name} exists and is not managed by the mesh controller; leaving it alone`);
+          continue;
+        }
+        apply.push(want);
       }
     }
     // Managed objects whose Gateway is gone or no longer a waypoint: the cluster deletes the former with their owner,

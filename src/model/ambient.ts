@@ -363,6 +363,8 @@ export class AmbientIndex {
         break;
       case 'GatewayClass':
         if (r.metadata.name === WAYPOINT_CLASS) d.gatewayClass = true;
+        // Policies targeting a GatewayClass report whether it exists and is the mesh controller's.
+        for (const p of this.targetRefPolicies) d.policyBindings.add(p);
         break;
       case 'PeerAuthentication':
         d.staticStrict = true;

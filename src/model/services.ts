@@ -2,7 +2,7 @@
 // constructService) minus waypoints, plus the per-workload port mapping of a selected pod (workloads.go
 // constructServices).
 import type { Container, Service as KubeService, ServicePort } from '../api/types.js';
-import type { AppProtocol, Port, PortList, Service } from '../xds/types.js';
+import type { AppProtocol, Port, PortList, Service, WaypointProtocol } from '../xds/types.js';
 import { ipToBytes } from '../common/ip.js';
 
 export interface MeshOptions {
@@ -24,35 +24,56 @@ export function serviceKeyOf(s: KubeService, domainSuffix: string): string {
 
 // Ports that are TCP without needing protocol sniffing (istio pkg/config/kube ConvertProtocol wellKnownPorts).
 const WELL_KNOWN_TCP_PORTS = new Set([25, 53, 3306, 27017]);
+const PROTOCOL_NAMES: Record<string, WaypointProtocol> = {
+  http: 'HTTP',
+  http2: 'HTTP2',
+  grpc: 'GRPC',
+  https: 'HTTPS',
+  tcp: 'TCP',
+  tls: 'TLS',
+  mongo: 'MONGO',
+  redis: 'REDIS',
+  mysql: 'MYSQL',
+  udp: 'UDP',
+};
 
-/** Protocol of a Service port from appProtocol, else the port name prefix (`http-web` → http), like istiod. */
-function appProtocolOf(p: ServicePort): AppProtocol {
-  if (p.protocol === 'UDP') return 'UNKNOWN';
-  let name = p.appProtocol ?? p.name ?? '';
-  if (name === 'kubernetes.io/h2c') return 'HTTP2';
-  if (name.toLowerCase().startsWith('grpc-web')) return 'UNKNOWN';
+/**
+ * Istio's protocol of a Service port (pkg/config/kube ConvertProtocol): UDP is UDP; else `appProtocol` when set (with
+ * Kubernetes' `kubernetes.io/h2c|ws|wss`), otherwise the port name, read up to its first `-` (`grpc-web` whole);
+ * unknown names are sniffed (UNSPECIFIED) except on well-known TCP ports.
+ */
+export function portProtocol(p: Pick<ServicePort, 'name' | 'port' | 'protocol' | 'appProtocol'>): WaypointProtocol {
+  if (p.protocol === 'UDP') return 'UDP';
+  let name = p.name ?? '';
+  if (p.appProtocol !== undefined) {
+    name = p.appProtocol;
+    if (name === 'kubernetes.io/h2c') return 'HTTP2';
+    if (name === 'kubernetes.io/ws') return 'HTTP';
+    if (name === 'kubernetes.io/wss') return 'HTTPS';
+  }
+  if (name.slice(0, 8).toLowerCase() === 'grpc-web') return 'GRPC_WEB';
   const dash = name.indexOf('-');
-  if (dash >= 0) name = name.slice(0, dash);
-  switch (name.toLowerCase()) {
-    case 'http':
+  const byName = PROTOCOL_NAMES[(dash >= 0 ? name.slice(0, dash) : name).toLowerCase()];
+  if (byName) return byName;
+  return WELL_KNOWN_TCP_PORTS.has(p.port) ? 'TCP' : 'UNSPECIFIED';
+}
+
+/** The protocol ztunnel is told (istiod's toAppProtocolFromProtocol). */
+function appProtocolOf(p: ServicePort): AppProtocol {
+  switch (portProtocol(p)) {
+    case 'HTTP':
       return 'HTTP11';
-    case 'http2':
+    case 'HTTP2':
       return 'HTTP2';
-    case 'grpc':
+    case 'GRPC':
       return 'GRPC';
-    case 'tls':
-    case 'https':
+    case 'TLS':
+    case 'HTTPS':
       return 'TLS';
-    case 'tcp':
+    case 'TCP':
       return 'TCP';
-    case 'udp':
-    case 'mongo':
-    case 'redis':
-    case 'mysql':
-    case 'http_proxy':
-      return 'UNKNOWN';
     default:
-      return WELL_KNOWN_TCP_PORTS.has(p.port) ? 'TCP' : 'UNKNOWN';
+      return 'UNKNOWN';
   }
 }
 

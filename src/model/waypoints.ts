@@ -4,7 +4,8 @@
 // status.go,policies.go}, pilot/pkg/config/kube/gateway/conversion.go (reportGatewayStatus) and
 // gatewaycommon/{conversion.go,gatewayclass.go}. Pure functions; the AmbientIndex keeps them incremental.
 import type { AuthorizationPolicy, Condition, Gateway, Namespace, PolicyTargetReference, Service as KubeService } from '../api/types.js';
-import type { GatewayAddress, WaypointPolicy, WaypointProtocol, WaypointService, WaypointTrafficType } from '../xds/types.js';
+import type { GatewayAddress, WaypointPolicy, WaypointService, WaypointTrafficType } from '../xds/types.js';
+import { portProtocol } from './services.js';
 import type { Labels } from './store.js';
 import { selectorMatches } from './store.js';
 
@@ -25,7 +26,8 @@ export const WAYPOINT_BOUND = 'istio.io/WaypointBound';
 /** AuthorizationPolicy condition for policies with targetRefs. */
 export const WAYPOINT_ACCEPTED = 'WaypointAccepted';
 
-export type TrafficType = 'service' | 'workload' | 'all' | 'none';
+/** `service`, `workload`, `all` or `none`; any other value is kept as written and binds nothing, as in istiod. */
+export type TrafficType = string;
 
 /** A Gateway of class istio-waypoint, as far as the model knows it. */
 export interface WaypointGateway {
@@ -42,8 +44,14 @@ export interface WaypointGateway {
   /** The HBONE listener's allowedRoutes.namespaces (Same unless set). */
   allowedFrom: 'All' | 'Same' | 'Selector';
   allowedSelector?: Labels;
-  /** Usable: its Service exists and at least one of its pods is ready (istiod: `status.addresses` is set). */
+  /**
+   * Usable by Services and workloads: istiod's "status.addresses is set", which happens once the Service exists and a
+   * pod is ready and is never undone. A waypoint whose pods all fail stays bound, so traffic to its Services fails
+   * closed rather than bypassing its policies.
+   */
   ready: boolean;
+  /** Ready pods right now (the Programmed condition). */
+  instances: number;
   /** The Service's cluster IPs, once it exists. */
   vips: string[];
 }
@@ -70,23 +78,23 @@ export function isWaypointInstance(labels: Labels | undefined): boolean {
   return labels?.[MANAGED_LABEL] === MANAGED_MESH_VALUE;
 }
 
+/** istiod's names: the Deployment/Service `gateway.istio.io/name-override`, the ServiceAccount `…/service-account`, else the Gateway's. */
 export function waypointNames(g: Gateway): { deploymentName: string; serviceAccount: string } {
   const a = g.metadata.annotations ?? {};
-  const deploymentName = a[NAME_OVERRIDE_ANNOTATION] || g.metadata.name;
-  return { deploymentName, serviceAccount: a[SERVICE_ACCOUNT_ANNOTATION] || deploymentName };
-}
-
-function trafficTypeOf(value: string | undefined): TrafficType | undefined {
-  return value === 'service' || value === 'workload' || value === 'all' || value === 'none' ? value : undefined;
+  return { deploymentName: a[NAME_OVERRIDE_ANNOTATION] || g.metadata.name, serviceAccount: a[SERVICE_ACCOUNT_ANNOTATION] || g.metadata.name };
 }
 
 /** `istio.io/waypoint-for` of the Gateway, else of its GatewayClass, else `service`. */
 export function waypointTrafficType(g: Gateway, classLabels: Labels | undefined): TrafficType {
-  return trafficTypeOf(g.metadata.labels?.[WAYPOINT_FOR_LABEL]) ?? trafficTypeOf(classLabels?.[WAYPOINT_FOR_LABEL]) ?? 'service';
+  return g.metadata.labels?.[WAYPOINT_FOR_LABEL] ?? classLabels?.[WAYPOINT_FOR_LABEL] ?? 'service';
 }
 
-/** The waypoint a Gateway stands for, with its readiness judged from its Service and ready pod count. */
+/**
+ * The waypoint a Gateway stands for, with its readiness judged from its Service, its ready pod count and whether it
+ * has been reported ready before (the addresses already in its status).
+ */
 export function waypointOf(g: Gateway, svc: KubeService | undefined, readyPods: number, classLabels: Labels | undefined, domainSuffix: string): WaypointGateway {
+  const reported = (g.status?.addresses?.length ?? 0) > 0;
   const ns = g.metadata.namespace ?? '';
   const names = waypointNames(g);
   const hbone = g.spec.listeners.find((l) => l.protocol === 'HBONE' && l.port === HBONE_PORT);
@@ -101,10 +109,13 @@ export function waypointOf(g: Gateway, svc: KubeService | undefined, readyPods: 
     hostname: `${names.deploymentName}.${ns}.svc.${domainSuffix}`,
     trafficType: waypointTrafficType(g, classLabels),
     allowedFrom: from,
-    ready: svc !== undefined && vips.length > 0 && readyPods > 0,
+    ready: svc !== undefined && vips.length > 0 && (readyPods > 0 || reported),
+    instances: readyPods,
     vips,
   };
-  if (from === 'Selector') w.allowedSelector = hbone?.allowedRoutes?.namespaces?.selector?.matchLabels ?? {};
+  // A Selector without a selector admits no namespace (istiod: an empty selector there matches nothing).
+  const selector = hbone?.allowedRoutes?.namespaces?.selector?.matchLabels;
+  if (from === 'Selector' && selector !== undefined) w.allowedSelector = selector;
   return w;
 }
 
@@ -124,7 +135,7 @@ export function useWaypointOf(labels: Labels | undefined, defaultNamespace: stri
 
 function allowsFrom(w: WaypointGateway, namespace: string, nsLabels: Labels | undefined): boolean {
   if (w.allowedFrom === 'All') return true;
-  if (w.allowedFrom === 'Selector') return selectorMatches(w.allowedSelector ?? {}, nsLabels ?? {});
+  if (w.allowedFrom === 'Selector') return w.allowedSelector !== undefined && selectorMatches(w.allowedSelector, nsLabels ?? {});
   return w.namespace === namespace;
 }
 
@@ -215,7 +226,7 @@ export function waypointGatewayStatus(g: Gateway, w: WaypointGateway): GatewaySt
   let programmed: Condition;
   if (w.vips.length === 0) {
     programmed = cond('Programmed', false, 'AddressNotUsable', `Failed to assign to any requested addresses: hostname "${w.hostname}" not found`);
-  } else if (!w.ready) {
+  } else if (w.instances === 0) {
     programmed = cond('Programmed', false, 'AddressNotAssigned', `Failed to assign to any requested addresses: no instances found for hostname "${w.hostname}"`);
   } else {
     programmed = cond('Programmed', true, 'Programmed', `Resource programmed, assigned to service(s) ${humanJoin(ports.map((p) => `${w.hostname}:${p}`))}`);
@@ -318,42 +329,6 @@ export function waypointAcceptedCondition(p: AuthorizationPolicy, targets: Targe
   return c(any, reason, unbound.length ? `Invalid targetRefs: ${unbound.join(', ')}` : '');
 }
 
-// ---- Service ports as the waypoint sees them -----------------------------------------------------------------------
-
-// Ports Istio treats as TCP without sniffing (pkg/config/kube ConvertProtocol wellKnownPorts).
-const WELL_KNOWN_TCP_PORTS = new Set([25, 53, 3306, 27017]);
-const PROTOCOL_NAMES: Record<string, WaypointProtocol> = {
-  http: 'HTTP',
-  http2: 'HTTP2',
-  grpc: 'GRPC',
-  'grpc-web': 'GRPC_WEB',
-  https: 'HTTPS',
-  tcp: 'TCP',
-  tls: 'TLS',
-  mongo: 'MONGO',
-  redis: 'REDIS',
-  mysql: 'MYSQL',
-  udp: 'UDP',
-};
-
-/** Istio's port protocol (pkg/config/kube ConvertProtocol): appProtocol first, then the name's prefix; unknown ports are sniffed. */
-export function portProtocol(p: { name?: string; port: number; protocol?: string; appProtocol?: string }): WaypointProtocol {
-  if (p.protocol === 'UDP') return 'UDP';
-  if (p.appProtocol !== undefined) {
-    if (p.appProtocol === 'kubernetes.io/h2c') return 'HTTP2';
-    if (p.appProtocol === 'kubernetes.io/ws') return 'HTTP';
-    if (p.appProtocol === 'kubernetes.io/wss') return 'HTTPS';
-    const byApp = PROTOCOL_NAMES[p.appProtocol.toLowerCase()];
-    if (byApp) return byApp;
-  }
-  const name = (p.name ?? '').toLowerCase();
-  if (name.startsWith('grpc-web')) return 'GRPC_WEB';
-  const dash = name.indexOf('-');
-  const byName = PROTOCOL_NAMES[dash >= 0 ? name.slice(0, dash) : name];
-  if (byName) return byName;
-  return WELL_KNOWN_TCP_PORTS.has(p.port) ? 'TCP' : 'UNSPECIFIED';
-}
-
 export function waypointService(s: KubeService, hostname: string, policies: string[]): WaypointService {
   return {
     name: s.metadata.name,
@@ -364,6 +339,7 @@ export function waypointService(s: KubeService, hostname: string, policies: stri
   };
 }
 
+/** The traffic type a waypoint is told; a value istiod does not know takes nothing, like `none`. */
 export function toWaypointTrafficType(t: TrafficType): WaypointTrafficType {
-  return t === 'workload' ? 'WORKLOAD' : t === 'all' ? 'ALL' : t === 'none' ? 'NONE' : 'SERVICE';
+  return t === 'service' ? 'SERVICE' : t === 'workload' ? 'WORKLOAD' : t === 'all' ? 'ALL' : 'NONE';
 }

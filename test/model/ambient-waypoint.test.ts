@@ -262,6 +262,20 @@ describe('ambient index: waypoint changes', () => {
     assert.deepEqual(t.status('Service', 'shop', 'web')?.conditions.map((c) => c.status), ['True']);
   });
 
+  it('a waypoint once reported ready stays bound when its pods fail: its Services fail closed, not around it', () => {
+    const t = setup();
+    // What the cluster holds once the control plane wrote the Gateway's status: its addresses, read back.
+    t.edit('Gateway', 'shop', 'wp', (g) => (g.status = { addresses: [{ type: 'IPAddress', value: '10.96.0.100' }] }));
+    t.clear();
+    t.edit('Pod', 'shop', 'wp-1', (p) => (p.status.conditions[0].status = 'False'));
+    assert.deepEqual(t.address(WEB)?.service?.waypoint, WP_ADDRESS, 'still sent through the waypoint');
+    assert.deepEqual(t.status('Service', 'shop', 'web')?.conditions.map((c) => c.status), ['True']);
+    const gw = t.status('Gateway', 'shop', 'wp')!;
+    assert.deepEqual([gw.conditions[1]!.status, gw.conditions[1]!.reason], ['False', 'AddressNotAssigned'], 'Programmed says no instance is ready');
+    assert.deepEqual(gw.addresses?.map((a) => a.value), ['10.96.0.100', 'wp.shop.svc.cluster.local'], 'addresses are never taken back');
+    assert.deepEqual(t.names(TYPE_WAYPOINT, 'removed'), []);
+  });
+
   it('waypoint-for all binds workloads too; workload unbinds the Service with UnsupportedTrafficType', () => {
     const t = setup();
     t.edit('Gateway', 'shop', 'wp', (g) => (g.metadata.labels = { 'istio.io/waypoint-for': 'all' }));
@@ -423,7 +437,7 @@ spec: {clusterIP: 10.96.1.1, ports: [{name: http, port: 8080}]}
 
 // The waypoint controller creates GatewayClass istio-waypoint after the configuration is loaded, so a policy
 // targeting it usually exists first (tests/integration/ambient/baseline_test.go TestAuthorizationWaypointDefaultDeny).
-it('a policy targeting GatewayClass istio-waypoint is re-evaluated when the class appears or goes', { todo: 'bug: GatewayClass changes do not recompute WaypointAccepted' }, () => {
+it('a policy targeting GatewayClass istio-waypoint is re-evaluated when the class appears or goes', () => {
   const store = new ConfigStore();
   store.apply(SCENARIO_DOCS().filter((d) => d.metadata.name === 'class-policy'));
   const index = new AmbientIndex(store, {}, clock);

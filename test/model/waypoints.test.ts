@@ -7,10 +7,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuthorizationPolicy, Gateway, GatewayClass, GatewayListener, Namespace, Pod, Resource, Service } from '../../src/api/types.js';
 import { AmbientIndex } from '../../src/model/ambient.js';
+import { portProtocol } from '../../src/model/services.js';
 import { ConfigStore } from '../../src/model/store.js';
 import type { Labels } from '../../src/model/store.js';
 import {
-  portProtocol,
+
   resolveBinding,
   waypointAcceptedCondition,
   waypointGatewayStatus,
@@ -249,15 +250,23 @@ describe('waypoint binding (fetchWaypointForService / fetchWaypointForWorkload)'
 
   // istiod: ServiceAccount = service-account annotation, else the default name (the Gateway's), never the
   // name-override (gatewaycommon/deploymentcontroller.go: `ServiceAccount: GetOrDefault(..., defaultName)`).
-  it('names: name-override alone leaves the ServiceAccount named after the Gateway', { todo: 'bug: waypointNames falls back to the name-override' }, () => {
+  it('names: name-override alone leaves the ServiceAccount named after the Gateway', () => {
     assert.equal(waypoint('shop', 'wp', { annotations: { 'gateway.istio.io/name-override': 'custom' } }).serviceAccount, 'wp');
   });
 
   // istiod takes the label's value as is: an unknown traffic type supports neither Services nor workloads.
-  it('waypoint-for with an unknown value binds nothing', { todo: 'Istio mismatch: an invalid value falls back to the class/default' }, () => {
+  it('waypoint-for with an unknown value binds nothing', () => {
     const w = waypoint('shop', 'wp', { labels: { [FOR]: 'Service' } });
     const b = resolveBinding('service', { [USE]: 'wp' }, 'shop', ns('shop'), () => w);
     assert.equal(b.waypoint, undefined);
+  });
+
+  // istiod: metav1.LabelSelectorAsSelector(nil) is labels.Nothing(), so `from: Selector` without a selector admits
+  // no other namespace (waypoints.go makeWaypointSelector).
+  it('allowedRoutes Selector without a selector admits no other namespace', () => {
+    const w = waypoint('infra', 'wp', { listeners: [{ ...MESH, allowedRoutes: { namespaces: { from: 'Selector' } } }] });
+    const b = resolveBinding('service', { [USE]: 'wp', [USE_NS]: 'infra' }, 'shop', ns('shop', { team: 'a' }), () => w);
+    assert.deepEqual(b.error, denied('infra/wp'));
   });
 });
 
@@ -395,7 +404,7 @@ describe('port protocol (ConvertProtocol)', () => {
     ['appProtocol prefix http-…', { name: 'tcp', port: 8080, appProtocol: 'http-v1' }, 'HTTP'],
   ];
   for (const [name, port, want] of mismatches) {
-    it(name, { todo: 'Istio mismatch: portProtocol falls back to the port name when appProtocol is unknown' }, () => assert.equal(portProtocol(port), want));
+    it(name, () => assert.equal(portProtocol(port), want));
   }
 });
 

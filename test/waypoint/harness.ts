@@ -112,6 +112,7 @@ const SERVICES: Record<keyof typeof VIP, { ports: ServicePortSpec[]; endpoints: 
     ports: [
       { port: 7000, targetPort: 8080, protocol: 'UNSPECIFIED', name: 'web' },
       { port: 7001, targetPort: 9000, protocol: 'UNSPECIFIED', name: 'raw' },
+      { port: 7002, targetPort: 8081, protocol: 'UNSPECIFIED', name: 'h2' },
     ],
     endpoints: ['sniffA'],
     bound: true,
@@ -139,7 +140,7 @@ const WORKLOADS: Record<keyof typeof HOST, WorkloadSpec> = {
   resetA: { name: 'reset-a', serviceAccount: 'reset', tunnel: 'HBONE', status: 'HEALTHY', serves: { hbone: 'refuse' } },
   tcpA: { name: 'tcp-a', serviceAccount: 'tcp', tunnel: 'HBONE', status: 'HEALTHY', serves: { tcp: true, hbone: 'relay' } },
   client: { name: 'sleep', serviceAccount: 'sleep', tunnel: 'HBONE', status: 'HEALTHY', serves: {} },
-  sniffA: { name: 'sniff-a', serviceAccount: 'sniff', tunnel: 'HBONE', status: 'HEALTHY', serves: { http1: true, tcp: true, hbone: 'relay' } },
+  sniffA: { name: 'sniff-a', serviceAccount: 'sniff', tunnel: 'HBONE', status: 'HEALTHY', serves: { http1: true, h2c: true, tcp: true, hbone: 'relay' } },
 };
 
 function ipBytes(ip: string): Uint8Array {
@@ -370,7 +371,10 @@ export function httpGet(port: number, path: string): Promise<{ status: number; b
   });
 }
 
-/** Reads a stream until it ends or is destroyed; resolves with what arrived and how it finished. */
+/**
+ * Reads a stream until it closes; resolves with what arrived and how it finished. When the peer ends its side, ours
+ * is ended too, as a client application does when the server closed.
+ */
 export function drain(s: Duplex): Promise<{ data: Buffer; ended: boolean; error?: Error }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
@@ -378,9 +382,23 @@ export function drain(s: Duplex): Promise<{ data: Buffer; ended: boolean; error?
     let ended = false;
     s.on('data', (c: Buffer) => chunks.push(c));
     s.on('error', (e) => (error = e));
-    s.once('end', () => (ended = true));
+    s.once('end', () => {
+      ended = true;
+      if (!s.writableEnded) s.end();
+    });
     s.once('close', () => resolve({ data: Buffer.concat(chunks), ended, ...(error ? { error } : {}) }));
+    s.resume();
   });
+}
+
+/** `p`, or undefined when it has not settled after `ms` (a bound on a wait that must not hang the suite). */
+export async function within<T>(ms: number, p: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Resolves once `n` bytes have arrived on `s` (they are consumed). */
@@ -413,7 +431,11 @@ export function readBytes(s: Duplex, n: number): Promise<Buffer> {
 
 /** The source ztunnel: one HBONE connection to the waypoint, from the client workload's address. */
 export class MeshClient {
-  private constructor(readonly session: http2.ClientHttp2Session) {}
+  private constructor(
+    readonly session: http2.ClientHttp2Session,
+    /** The Host a client application would send for a Service `VIP:port`. */
+    private readonly hostFor: (authority: string) => string,
+  ) {}
 
   static async dial(h: Harness): Promise<MeshClient> {
     const session = await dialHbone({
@@ -423,7 +445,7 @@ export class MeshClient {
       sourceAddress: h.ip(HOST.client),
       connectTimeoutMs: 5000,
     });
-    return new MeshClient(session);
+    return new MeshClient(session, (authority) => h.hostFor(authority));
   }
 
   /** CONNECT `authority`; rejects with HboneStatusError when the waypoint refuses. */
@@ -444,7 +466,7 @@ export class MeshClient {
           {
             method: opts.method ?? 'GET',
             path: opts.path ?? '/',
-            headers: { host: authority.replace(/:\d+$/, ''), ...opts.headers },
+            headers: { host: this.hostFor(authority), ...opts.headers },
             createConnection: () => socket as unknown as net.Socket,
           },
           (res) => {
@@ -482,8 +504,12 @@ export class MeshClient {
       let h2headers: http2.IncomingHttpHeaders = {};
       let trailers: Record<string, string | string[] | undefined> = {};
       let gotTrailers = false;
+      let endedWithHeaders = false;
       const chunks: Buffer[] = [];
-      s.on('response', (h) => (h2headers = h));
+      s.on('response', (h, flags) => {
+        h2headers = h;
+        endedWithHeaders = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+      });
       s.on('trailers', (t) => {
         gotTrailers = true;
         trailers = t;
@@ -501,7 +527,7 @@ export class MeshClient {
           body: Buffer.concat(chunks),
           trailers,
           gotTrailers,
-          endedWithHeaders: s.endAfterHeaders,
+          endedWithHeaders,
         });
       });
       if (body !== undefined) s.end(body);
@@ -542,7 +568,7 @@ export function metricLabelSets(text: string, name: string, labels: Record<strin
 // ---- the harness ---------------------------------------------------------------------------------------------
 
 /** A port the kernel just handed out on loopback (for listeners whose port must be known before they start). */
-export function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -575,6 +601,9 @@ export class Harness {
   /** Envoy-format access-log lines the waypoint wrote to stdout. */
   readonly accessLog: string[] = [];
   readonly logLines: string[] = [];
+  /** Process warnings (e.g. MaxListenersExceededWarning) emitted while the harness ran. */
+  readonly warnings: Error[] = [];
+  private readonly onWarning = (w: Error) => this.warnings.push(w);
   /** Pods whose service account tokens the control plane accepts (`namespace/pod`). */
   readonly livePods = new Set<string>();
   cp: ControlPlaneServer | undefined;
@@ -598,6 +627,14 @@ export class Harness {
     return `${this.ip(VIP[service])}:${port}`;
   }
 
+  /** `echo.apps.svc.cluster.local` for the echo VIP on port 80, `<fqdn>:<port>` on other ports. */
+  hostFor(authority: string): string {
+    const [ip, port] = [authority.slice(0, authority.lastIndexOf(':')), authority.slice(authority.lastIndexOf(':') + 1)];
+    const name = (Object.keys(VIP) as (keyof typeof VIP)[]).find((n) => this.ip(VIP[n]) === ip);
+    if (name === undefined) return authority;
+    return port === '80' ? fqdn(name) : `${fqdn(name)}:${port}`;
+  }
+
   backend(host: keyof typeof HOST): Backend {
     return this.backends.get(host)!;
   }
@@ -615,6 +652,7 @@ export class Harness {
 
   private async setUp(): Promise<void> {
     this.dir = mkdtempSync(join(tmpdir(), 'ambit-waypoint-proxy-'));
+    process.on('warning', this.onWarning);
     this.captureAccessLog();
     this.ca = await MeshCa.load({ trustDomain: TD, stateDir: this.dir });
     this.caKeyPem = readFileSync(join(this.dir, 'ca', 'root-key.pem'), 'utf8');
@@ -634,7 +672,11 @@ export class Harness {
     return issueWorkloadCertificate({ certPem: this.ca.rootPem, keyPem: this.caKeyPem }, identity, 3600);
   }
 
-  /** access-log lines go to stdout through telemetry/log.ts writeStdout; the Waypoint gives no other hook. */
+  /**
+   * The waypoint writes access-log lines to stdout (telemetry/log.ts writeStdout) and Waypoint.start offers no other
+   * output for them, so whole writes made only of access-log lines are taken off stdout and kept; everything else
+   * (the test runner's own reports) passes through.
+   */
   private captureAccessLog(): void {
     const original = process.stdout.write;
     const captured = this.accessLog;
@@ -808,15 +850,6 @@ export class Harness {
     return r.body;
   }
 
-  /** Waits until the waypoint holds `resourceName`'s current content as the control plane serves it. */
-  async waitForPolicy(ns: string, name: string, present: boolean, check: (p: Record<string, unknown>) => boolean = () => true): Promise<void> {
-    await eventually(`policy ${ns}/${name} ${present ? 'applied' : 'removed'} at the waypoint`, () => {
-      const dump = this.waypoint.configDump() as { policies: { namespace: string; name: string }[] };
-      const p = dump.policies.find((x) => x.namespace === ns && x.name === name);
-      return present ? p !== undefined && check(p as unknown as Record<string, unknown>) : p === undefined;
-    });
-  }
-
   /** Waits until the waypoint's configuration satisfies `check` (its /config_dump content). */
   async waitForConfig(what: string, check: (dump: Record<string, any>) => boolean): Promise<void> {
     await eventually(what, () => check(this.waypoint.configDump() as Record<string, any>));
@@ -839,6 +872,7 @@ export class Harness {
     await Promise.all([...this.backends.values()].map((b) => b.close()));
     await this.stopControlPlane();
     this.restoreStdout?.();
+    process.off('warning', this.onWarning);
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }

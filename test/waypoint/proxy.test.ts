@@ -28,6 +28,7 @@ import {
   metricSum,
   policy,
   readBytes,
+  within,
   waypointResourceName,
   waypointSelf,
 } from './harness.js';
@@ -66,6 +67,8 @@ describe('waypoint proxy on loopback', { timeout: 60_000 }, () => {
           'x-request-id': 'client-chosen-request-id',
           'x-forwarded-client-cert': 'By=spiffe://cluster.local/ns/evil/sa/evil;Hash=00;URI=spiffe://cluster.local/ns/evil/sa/evil',
           'x-forwarded-proto': 'https',
+          'proxy-connection': 'keep-alive',
+          'keep-alive': 'timeout=30',
         },
       });
       assert.equal(r.status, 200);
@@ -87,6 +90,10 @@ describe('waypoint proxy on loopback', { timeout: 60_000 }, () => {
       assert.equal(seen.headers['x-request-id'], 'client-chosen-request-id', 'a client x-request-id is kept');
       assert.equal(seen.headers['x-forwarded-client-cert'], undefined, 'XFCC sanitized');
       assert.equal(seen.headers['x-forwarded-for'], undefined, 'the waypoint does not append to XFF');
+      assert.equal(seen.headers['proxy-connection'], undefined, 'hop-by-hop request headers are dropped');
+      assert.equal(seen.headers['keep-alive'], undefined, 'hop-by-hop request headers are dropped');
+      const line = await eventually('access-log line', () => h.logged('"POST /upload?x=1 HTTP/1.1"')[0]);
+      assert.match(line, / 200 - via_upstream - "-" 1048576 1048576 \d+ \d+ "-" "-" "client-chosen-request-id" /, 'body bytes both ways');
 
       // The endpoint's ztunnel saw the waypoint (not the client) as the HBONE peer, addressed to the endpoint itself.
       assert.ok(be.connects.length > 0, 'the endpoint was reached over HBONE');
@@ -111,7 +118,7 @@ describe('waypoint proxy on loopback', { timeout: 60_000 }, () => {
 
     it('reaches a tunnelProtocol NONE endpoint over plain TCP', async () => {
       const before = h.backend('plainA').requests.length;
-      const r = await client.http1(h.authority('plain', 80), { path: '/plain', headers: { 'x-forwarded-client-cert': 'Hash=1' } });
+      const r = await client.http1(h.authority('plain', 80), { path: '/plain', headers: { 'x-forwarded-client-cert': 'Hash=1', 'x-forwarded-for': '192.0.2.1, 198.51.100.7' } });
       assert.equal(r.status, 200);
       assert.equal(r.body.toString(), 'hello from plain-a\n');
       assert.equal(r.headers.server, 'istio-envoy');
@@ -121,6 +128,18 @@ describe('waypoint proxy on loopback', { timeout: 60_000 }, () => {
       assert.equal(seen[0]!.headers['x-forwarded-proto'], 'http');
       assert.equal(seen[0]!.headers['x-forwarded-client-cert'], undefined);
       assert.match(String(seen[0]!.headers['x-request-id']), UUID_V4);
+      assert.equal(seen[0]!.headers['x-forwarded-for'], '192.0.2.1, 198.51.100.7', 'XFF passes untouched');
+    });
+
+    it('reuses kept-alive upstream connections without piling up listeners', async () => {
+      const before = h.backend('plainA').requests.length;
+      for (let i = 0; i < 15; i++) assert.equal((await client.http1(h.authority('plain', 80), { path: `/keep-alive/${i}` })).status, 200);
+      assert.equal(h.backend('plainA').requests.length - before, 15);
+      // Node's HTTP client removes its per-request 'timeout' listener with socket.setTimeout(0, listener) when it
+      // returns a socket to the agent; a socket that adds the listener there instead gains one per request.
+      await new Promise((r) => setImmediate(r));
+      const leaks = h.warnings.filter((w) => w.name === 'MaxListenersExceededWarning');
+      assert.deepEqual(leaks.map((w) => w.message), []);
     });
 
     it('balances round robin over the healthy endpoints only, and follows health changes', async () => {
@@ -183,6 +202,8 @@ describe('waypoint proxy on loopback', { timeout: 60_000 }, () => {
         assert.equal(seenGrpc.bodyLength, message.length);
 
         const before = be.requests.length;
+        const grpcLabels = { reporter: 'waypoint', destination_service: fqdn('grpc'), request_protocol: 'grpc', response_code: '200', grpc_response_status: '7', response_flags: '-' };
+        const scrapeBefore = await h.scrape();
         const denied = await MeshClient.h2request(
           session,
           { ':method': 'POST', ':path': '/test.Denied/Call', ':authority': authority, 'content-type': 'application/grpc', te: 'trailers' },
@@ -196,9 +217,21 @@ describe('waypoint proxy on loopback', { timeout: 60_000 }, () => {
         assert.equal(denied.headers['grpc-message'], 'RBAC: access denied');
         assert.equal(denied.body.length, 0);
         assert.equal(be.requests.length, before, 'the denied call never reached the endpoint');
+        assert.equal(metricSum(await h.scrape(), 'istio_requests_total', grpcLabels) - metricSum(scrapeBefore, 'istio_requests_total', grpcLabels), 1);
       } finally {
         session.close();
       }
+    });
+
+    it('talks h2 upstream for HTTP/1.1 clients of an HTTP2 port', async () => {
+      const r = await client.http1(h.authority('grpc', 50051), { path: '/h1-to-h2' });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), 'h2 hello from grpc-a\n');
+      assert.equal(r.headers.server, 'istio-envoy');
+      const seen = h.backend('grpcA').requests.at(-1)!;
+      assert.equal(seen.url, '/h1-to-h2');
+      assert.equal(seen.httpVersion, '2.0');
+      assert.equal((seen.headers as Record<string, string>)[':authority'], `${fqdn('grpc')}:50051`, 'Host becomes :authority');
     });
 
     it('translates HTTP/2 downstream to HTTP/1.1 upstream on an HTTP port', async () => {
@@ -213,6 +246,12 @@ describe('waypoint proxy on loopback', { timeout: 60_000 }, () => {
         assert.equal(seen.httpVersion, '1.1');
         assert.equal(seen.headers.host, fqdn('echo'), ':authority becomes Host');
         assert.equal(seen.headers['x-forwarded-proto'], 'http');
+
+        // A body larger than HTTP/2's initial windows, through the tunnel's nested HTTP/2 flow control both ways.
+        const body = randomBytes(1 << 20);
+        const post = await MeshClient.h2request(session, { ':method': 'POST', ':path': '/h2-upload', ':authority': fqdn('echo') }, body);
+        assert.equal(post.status, 200);
+        assert.ok(post.body.equals(body), `response body intact (${post.body.length} bytes back)`);
       } finally {
         session.close();
       }
@@ -258,7 +297,7 @@ describe('waypoint proxy on loopback', { timeout: 60_000 }, () => {
         assert.equal((await get('/private', { 'x-allow': 'YES' })).status, 403, 'header values are case-sensitive');
         assert.equal((await get('/public/../private')).status, 403, 'paths are matched after normalization');
         assert.equal((await get('/public/%2E%2E/private')).status, 403, '%2E counts as a dot');
-        // The ALLOW applies to every Service of the waypoint, TCP-only rules aside.
+        // A policy on the waypoint applies to every Service bound to it.
         assert.equal((await client.http1(h.authority('plain', 80), { path: '/private' })).status, 403);
       } finally {
         h.source.set(TYPE_WAYPOINT, { [waypointResourceName('waypoint')]: waypointSelf() }, [name]);
@@ -490,6 +529,21 @@ describe('waypoint proxy on loopback', { timeout: 60_000 }, () => {
       assert.ok(line.includes(` inbound-vip|7000|http|${fqdn('sniff')} `), line);
     });
 
+    it('recognises the HTTP/2 preface on an UNSPECIFIED port and talks h2 upstream', async () => {
+      const session = await client.h2session(h.authority('sniff', 7002));
+      try {
+        const r = await MeshClient.h2request(session, { ':method': 'GET', ':path': '/sniffed-h2', ':authority': `${fqdn('sniff')}:7002` });
+        assert.equal(r.status, 200);
+        assert.equal(r.headers.server, 'istio-envoy');
+        assert.equal(r.body.toString(), 'h2 hello from sniff-a\n');
+        const seen = h.backend('sniffA').requests.at(-1)!;
+        assert.equal(seen.url, '/sniffed-h2');
+        assert.equal(seen.httpVersion, '2.0', 'sniffed ports keep the downstream protocol');
+      } finally {
+        session.close();
+      }
+    });
+
     it('relays other bytes on an UNSPECIFIED port as TCP', async () => {
       const before = h.backend('sniffA').tcpConnections;
       const s = await client.tunnel(h.authority('sniff', 7001));
@@ -572,20 +626,25 @@ describe('waypoint proxy on loopback', { timeout: 60_000 }, () => {
       assert.equal((await client.http1(h.authority('echo', 80), { path: '/after-garbage' })).status, 200);
     });
 
-    it('survives HTTP/2 garbage and non-TLS bytes on the HBONE port', async () => {
+    it('survives HTTP/2 garbage inside a tunnel, closing that tunnel, and non-TLS bytes on the HBONE port', async () => {
       const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-      const frames = [
-        // SETTINGS on stream 1 (connection error PROTOCOL_ERROR).
-        Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 1]),
-        // A HEADERS frame whose HPACK block is nonsense.
-        Buffer.concat([Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]), Buffer.from([0, 0, 8, 0x1, 0x5, 0, 0, 0, 1]), Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])]),
-        // A frame longer than the peer's maximum frame size.
-        Buffer.from([0xff, 0xff, 0xff, 0x0, 0, 0, 0, 0, 1]),
-      ];
-      for (const f of frames) {
+      const emptySettings = Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
+      const cases: Record<string, Buffer> = {
+        'SETTINGS on stream 1': Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 1]),
+        'HEADERS with an undecodable HPACK block': Buffer.concat([emptySettings, Buffer.from([0, 0, 8, 0x1, 0x5, 0, 0, 0, 1]), Buffer.alloc(8, 0xff)]),
+        'a frame over the maximum frame size': Buffer.from([0xff, 0xff, 0xff, 0x0, 0, 0, 0, 0, 1]),
+        'no frame at all': Buffer.from('not a frame, just text after the preface'),
+      };
+      const left: string[] = [];
+      for (const [what, bytes] of Object.entries(cases)) {
         const s = await client.tunnel(h.authority('grpc', 50051));
-        s.write(Buffer.concat([preface, f]));
-        await drain(s);
+        s.write(Buffer.concat([preface, bytes]));
+        // Envoy answers a connection error with GOAWAY and closes the connection, so the CONNECT stream ends.
+        const done = await within(3000, drain(s));
+        if (done === undefined) {
+          left.push(what);
+          s.destroy();
+        }
       }
       // Plain bytes straight at the HBONE listener.
       await new Promise<void>((resolve) => {
@@ -607,6 +666,7 @@ describe('waypoint proxy on loopback', { timeout: 60_000 }, () => {
       } finally {
         fresh.close();
       }
+      assert.deepEqual(left, [], 'tunnels the waypoint left open after a connection-level HTTP/2 error');
     });
 
     it('keeps serving with its last configuration when the control plane goes away', async () => {

@@ -111,6 +111,8 @@ interface Exchange {
   sink: NodeJS.WritableStream & { once(event: 'drain' | 'close', cb: () => void): unknown };
   responded: boolean;
   done: boolean;
+  /** The upstream request in progress, cancelled when the client goes away. */
+  upstream?: { destroy(): void };
 }
 
 function first(v: string | string[] | undefined): string | undefined {
@@ -399,6 +401,7 @@ export class HttpProxy {
         setHost: false,
         upstream: target,
       } as http.RequestOptions);
+      x.upstream = req;
       req.on('error', (e) => {
         if (x.responded) return resolve();
         // No connection, or a kept-alive one the endpoint had closed meanwhile: nothing reached the application.
@@ -432,6 +435,7 @@ export class HttpProxy {
             return;
           }
           s.on('error', () => {});
+          x.upstream = { destroy: () => s.close(http2.constants.NGHTTP2_CANCEL) };
           let trailers: Headers | undefined;
           s.on('trailers', (t) => {
             trailers = t as Headers;
@@ -554,6 +558,7 @@ export class HttpProxy {
   }
 
   private onDownstreamClosed(x: Exchange): void {
+    x.upstream?.destroy();
     this.finish(x, { target: undefined, flags: ['DC'], status: 0, responseHeaders: {}, responseBodyBytes: 0, details: 'downstream_remote_disconnect' });
   }
 
