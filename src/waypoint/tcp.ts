@@ -57,21 +57,26 @@ export class TcpProxy {
       stream.destroy();
       return;
     }
-    let upstream: Duplex;
+    target.active++;
     try {
-      upstream = await upstreams.connect(target);
-    } catch (e) {
-      log.debug(`tcp upstream ${target.address} failed: ${(e as Error).message}`);
-      tracker.close(['UF']);
-      stream.destroy();
-      return;
+      let upstream: Duplex;
+      try {
+        upstream = await upstreams.connect(target);
+      } catch (e) {
+        log.debug(`tcp upstream ${target.address} failed: ${(e as Error).message}`);
+        tracker.close(['UF']);
+        stream.destroy();
+        return;
+      }
+      if (stream.destroyed) {
+        upstream.destroy();
+        tracker.close(['DC']);
+        return;
+      }
+      const r = await copyBidirectional(stream, upstream, { aToB: (n) => tracker.received(n), bToA: (n) => tracker.sent(n) });
+      tracker.close(r.error ? ['UR'] : []);
+    } finally {
+      target.active--;
     }
-    if (stream.destroyed) {
-      upstream.destroy();
-      tracker.close(['DC']);
-      return;
-    }
-    const r = await copyBidirectional(stream, upstream, { aToB: (n) => tracker.received(n), bToA: (n) => tracker.sent(n) });
-    tracker.close(r.error ? ['UR'] : []);
   }
 }

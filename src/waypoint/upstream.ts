@@ -1,5 +1,6 @@
-// Where the waypoint sends a request or connection: one ready endpoint of the destination Service, chosen round robin
-// (Envoy's default for a waypoint's inbound-vip cluster without a DestinationRule), or the addressed workload itself;
+// Where the waypoint sends a request or connection: one ready endpoint of the destination Service, chosen by least
+// request (Istio's default load balancer for a waypoint's inbound-vip cluster without a DestinationRule), or the
+// addressed workload itself;
 // reached over HBONE with the waypoint's own identity when the endpoint is in the mesh (its ztunnel then applies L4
 // policy to the waypoint's identity), else over plain TCP.
 import * as net from 'node:net';
@@ -22,6 +23,8 @@ export interface UpstreamTarget {
   address: string;
   /** HBONE to the endpoint's ztunnel, or plain TCP to a workload outside the mesh. */
   hbone: boolean;
+  /** Requests (or TCP connections) in flight to it: least-request balancing reads it. */
+  active: number;
 }
 
 /** Why an upstream connection failed, in the words Envoy puts into a local reply and its response flags. */
@@ -34,12 +37,16 @@ export class UpstreamConnectError extends Error {
     readonly transportFailure: string,
     options?: { cause?: unknown },
   ) {
-    super(
-      `upstream connect error or disconnect/reset before headers. reset reason: ${resetReason}` +
-        (resetReason === 'connection termination' ? '' : `, transport failure reason: ${transportFailure}`),
-      options,
-    );
+    super(localReplyBody(resetReason, transportFailure, false), options);
   }
+}
+
+/** Envoy's local reply body for an upstream that failed before answering; `retried` after exhausted retries. */
+export function localReplyBody(resetReason: UpstreamConnectError['resetReason'], transportFailure: string, retried: boolean): string {
+  return (
+    `upstream connect error or disconnect/reset before headers. ${retried ? 'retried and the latest ' : ''}reset reason: ${resetReason}` +
+    (resetReason === 'connection termination' ? '' : `, transport failure reason: ${transportFailure}`)
+  );
 }
 
 function workloadIp(w: Workload): string | undefined {
@@ -50,7 +57,7 @@ function workloadIp(w: Workload): string | undefined {
 function target(w: Workload, port: number): UpstreamTarget | undefined {
   const ip = workloadIp(w);
   if (ip === undefined) return undefined;
-  return { workload: w, ip, port, address: formatAuthority(ip, port), hbone: w.tunnelProtocol === 'HBONE' };
+  return { workload: w, ip, port, address: formatAuthority(ip, port), hbone: w.tunnelProtocol === 'HBONE', active: 0 };
 }
 
 export interface UpstreamsOptions {
@@ -63,13 +70,15 @@ export interface UpstreamsOptions {
 export class Upstreams {
   /** `service key|port` → the endpoints, rebuilt only after a configuration change. */
   private readonly endpoints = new Map<string, UpstreamTarget[]>();
-  private readonly next = new Map<string, number>();
 
   constructor(private readonly opts: UpstreamsOptions) {
     opts.state.onChange(() => this.endpoints.clear());
   }
 
-  /** The next ready endpoint of `service` for `servicePort`, round robin; undefined when there is none. */
+  /**
+   * A ready endpoint of `service` for `servicePort` by Istio's default, LEAST_REQUEST: Envoy's power of two choices
+   * (two endpoints drawn at random, the one with fewer requests in flight wins). Undefined when there is none.
+   */
   pick(service: Service, servicePort: number): UpstreamTarget | undefined {
     const key = `${serviceKey(service)}|${servicePort}`;
     let list = this.endpoints.get(key);
@@ -80,14 +89,12 @@ export class Upstreams {
         const t = port === undefined ? undefined : target(ep.workload, port);
         if (t) list.push(t);
       }
-      // A stable order, so round robin visits every endpoint once per cycle whatever order xDS delivered them in.
-      list.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
       this.endpoints.set(key, list);
     }
-    if (list.length === 0) return undefined;
-    const i = (this.next.get(key) ?? 0) % list.length;
-    this.next.set(key, i + 1);
-    return list[i];
+    if (list.length <= 1) return list[0];
+    const a = list[Math.floor(Math.random() * list.length)]!;
+    const b = list[Math.floor(Math.random() * list.length)]!;
+    return b.active < a.active ? b : a;
   }
 
   /** Workload-addressed traffic goes to the workload itself. */

@@ -1,7 +1,7 @@
 // The waypoint's HTTP path: the HTTP/1.1 or HTTP/2 (h2c) conversation inside one CONNECT stream, each request run
 // through Envoy's waypoint pipeline as istiod configures it (envoy-l7 reference §0): path normalization, RBAC (DENY,
 // then ALLOW, AUDIT logged), the default route (the Service itself, `reset-before-request` retried twice except for
-// gRPC), an endpoint round robin, the upstream request over HBONE, and the response streamed back with Envoy's
+// gRPC), an endpoint by least request, the upstream request over HBONE, and the response streamed back with Envoy's
 // headers. Local replies carry Envoy's status, body, response flags and details; gRPC requests get them as
 // trailers-only responses. One request's failure never touches another's or the process.
 import * as http from 'node:http';
@@ -14,7 +14,7 @@ import type { Service, WaypointService, WaypointServicePort, Workload } from '..
 import { RBAC_DENIED_BODY, authorize, type RequestAttributes } from '../authz/rbac.js';
 import type { WaypointState } from '../state.js';
 import type { DestinationServiceLabels, PeerLabels, ResponseFlag, WaypointTelemetry } from '../telemetry.js';
-import { UpstreamConnectError, type UpstreamTarget, type Upstreams } from '../upstream.js';
+import { UpstreamConnectError, localReplyBody, type UpstreamTarget, type Upstreams } from '../upstream.js';
 import { normalizePath } from './path.js';
 import { TunnelSocket } from './tunnel-socket.js';
 
@@ -48,6 +48,21 @@ export interface HttpProxyOptions {
   log: Logger;
   /** Labels of the endpoint a request went to (the caller caches them per workload). */
   peerLabels(w: Workload | undefined): PeerLabels;
+}
+
+/** Envoy's local reply to a request it cannot parse. */
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\ncontent-type: text/plain\r\nserver: istio-envoy\r\nconnection: close\r\n\r\nBad Request';
+/** A downstream HTTP/2 session with no stream open for this long is closed (Envoy's idle timeout is an hour). */
+const DOWNSTREAM_IDLE_MS = 3_600_000;
+/** How long a downstream HTTP/2 session may have stopped reading with nothing to do before it counts as failed. */
+const STOPPED_SESSION_MS = 100;
+
+/**
+ * Envoy's UPSTREAM_HOST and UPSTREAM_LOCAL_ADDRESS for an endpoint: an HBONE one is reached through the waypoint's
+ * internal `connect_originate` listener, so that is what Istio's waypoint logs.
+ */
+function upstreamAddresses(t: UpstreamTarget): { upstreamHost: string; upstreamLocalAddress?: string } {
+  return t.hbone ? { upstreamHost: `envoy://connect_originate/${t.address}`, upstreamLocalAddress: 'envoy://internal_client_address/' } : { upstreamHost: t.address };
 }
 
 /** Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1, plus Envoy's list). */
@@ -157,10 +172,13 @@ export class HttpProxy {
     // Envoy never sends; idle downstream connections end with their CONNECT stream instead.
     this.h1 = http.createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0 }, (req, res) => this.fromHttp1(req, res));
     this.h1.on('clientError', (err, socket) => {
-      // A malformed request: Envoy answers 400 and closes; nothing else is affected.
-      if (!socket.destroyed && (socket as Duplex).writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      // A malformed request: Envoy's local reply (400 `Bad Request`, flag DPE) and the connection closes; nothing
+      // else is affected.
+      if (!socket.destroyed && (socket as Duplex).writable) socket.end(BAD_REQUEST);
       else socket.destroy();
       this.opts.log.debug(`downstream protocol error: ${err.message}`);
+      const ctx = CONTEXTS.get(socket);
+      if (ctx) this.recordProtocolError(ctx);
     });
     this.agent = new TunnelAgent(opts.upstreams, { keepAlive: true, maxSockets: Infinity, scheduling: 'lifo', timeout: 3_600_000 });
   }
@@ -200,6 +218,23 @@ export class HttpProxy {
     }
     session.on('error', () => {});
     stream.once('close', () => session.destroy());
+    session.once('close', () => stream.destroy());
+    // A connection error (say, an undecodable header block) makes Node send GOAWAY and stop reading without an event;
+    // Envoy closes such a connection. Node's only sign is that it stops reading: a session that stays stopped with no
+    // stream open and nothing left to write is over, and its CONNECT stream with it. Idle sessions end after an hour.
+    let open = 0;
+    session.on('stream', (s) => {
+      open++;
+      s.once('close', () => open--);
+    });
+    stream.on('pause', () => {
+      setTimeout(() => {
+        if (stream.isPaused() && open === 0 && !session.destroyed && session.state.outboundQueueSize === 0) session.destroy();
+      }, STOPPED_SESSION_MS).unref();
+    });
+    session.setTimeout(DOWNSTREAM_IDLE_MS, () => {
+      if (open === 0) session.destroy();
+    });
     this.downstreamSessions.add(session);
     session.once('close', () => this.downstreamSessions.delete(session));
     if (this.draining) session.close();
@@ -347,7 +382,13 @@ export class HttpProxy {
           if (attempts > 1) flags.push('URX');
           return this.localReply(
             x,
-            { status: 503, body: e.message, flags, details: `upstream_reset_before_response_started{${e.resetReason},${e.transportFailure}}`, transportFailure: e.transportFailure },
+            {
+              status: 503,
+              body: localReplyBody(e.resetReason, e.transportFailure, attempts > 1),
+              flags,
+              details: `upstream_reset_before_response_started{${e.resetReason},${e.transportFailure}}`,
+              transportFailure: e.transportFailure,
+            },
             target,
           );
         }
@@ -375,9 +416,13 @@ export class HttpProxy {
   }
 
   /** One attempt: rejects with UpstreamConnectError before anything was sent upstream, so the caller may retry. */
-  private forward(x: Exchange, target: UpstreamTarget, headers: Headers, flags: ResponseFlag[]): Promise<void> {
-    const useH2 = this.upstreamIsHttp2(x);
-    return useH2 ? this.forwardHttp2(x, target, headers, flags) : this.forwardHttp1(x, target, headers, flags);
+  private async forward(x: Exchange, target: UpstreamTarget, headers: Headers, flags: ResponseFlag[]): Promise<void> {
+    target.active++;
+    try {
+      await (this.upstreamIsHttp2(x) ? this.forwardHttp2(x, target, headers, flags) : this.forwardHttp1(x, target, headers, flags));
+    } finally {
+      target.active--;
+    }
   }
 
   /** HTTP2 and gRPC ports talk h2 upstream; HTTP ports HTTP/1.1; sniffed ports what the client spoke. */
@@ -619,10 +664,36 @@ export class HttpProxy {
       ...(f.grpcStatus !== undefined ? { grpcStatus: f.grpcStatus } : {}),
       ...(f.transportFailure !== undefined ? { upstreamTransportFailureReason: f.transportFailure } : {}),
       ...(f.upstreamServiceTimeMs !== undefined ? { upstreamServiceTimeMs: f.upstreamServiceTimeMs } : {}),
-      ...(f.target ? { upstreamHost: f.target.address } : {}),
+      ...(f.target ? upstreamAddresses(f.target) : {}),
       ...(forwardedFor ? { forwardedFor } : {}),
       ...(userAgent ? { userAgent } : {}),
       ...(requestId ? { requestId } : {}),
+    });
+  }
+
+  /** A request the codec could not parse: counted and logged as Envoy does (400, DPE, `http1.codec_error`). */
+  private recordProtocolError(ctx: StreamContext): void {
+    this.opts.telemetry.recordRequest({
+      source: ctx.source,
+      destination: this.opts.peerLabels(undefined),
+      destinationService: ctx.destinationService,
+      requestProtocol: 'http',
+      responseCode: 400,
+      responseFlags: ['DPE'],
+      connectionSecurityPolicy: 'mutual_tls',
+      durationMs: 0,
+      requestBytes: 0,
+      responseBytes: BAD_REQUEST.length,
+      startTime: Date.now(),
+      method: '',
+      path: '',
+      protocol: 'HTTP/1.1',
+      responseCodeDetails: 'http1.codec_error',
+      bodyBytesReceived: 0,
+      bodyBytesSent: 11,
+      downstreamLocalAddress: `${ctx.targetIp}:${ctx.targetPort}`,
+      downstreamRemoteAddress: ctx.peerAddress,
+      upstreamCluster: ctx.cluster,
     });
   }
 

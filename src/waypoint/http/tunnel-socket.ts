@@ -58,11 +58,17 @@ export class TunnelSocket extends Duplex {
     cb(err);
   }
 
-  /** Emits 'timeout' after `ms` without a byte either way (0 turns it off), like net.Socket. */
+  /**
+   * Emits 'timeout' after `ms` without a byte either way, like net.Socket: 0 turns it off and removes `cb` (Node's
+   * HTTP client calls `setTimeout(0, listener)` every time it hands a kept-alive socket back, so adding it would leak).
+   */
   setTimeout(ms: number, cb?: () => void): this {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    if (cb) this.once('timeout', cb);
+    if (cb) {
+      if (ms === 0) this.removeListener('timeout', cb);
+      else this.once('timeout', cb);
+    }
     if (ms > 0) {
       this.idleTimer = setTimeout(() => this.emit('timeout'), ms);
       this.idleTimer.unref();
