@@ -49,11 +49,11 @@ const TokenFile = z.record(z.string().min(1), z.string().min(1));
  */
 export class TokenFileAuthenticator implements NodeAuthenticator {
   private tokens = new Map<string, string>();
-  private stamp = '';
-  lastError: string | undefined;
+  private readonly file: ReloadedFile;
 
   /** A missing or invalid file is not fatal (the local cluster may write it later): check `lastError`. */
   constructor(readonly path: string) {
+    this.file = new ReloadedFile(path, 'node token file');
     this.reload();
   }
 
@@ -64,25 +64,51 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
   }
 
   private reload(): void {
+    this.file.reload((text) => {
+      const parsed = TokenFile.safeParse(JSON.parse(text));
+      if (!parsed.success) {
+        throw new Error(`expected an object of "token": "node name" strings (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+      }
+      this.tokens = new Map(Object.entries(parsed.data));
+    });
+  }
+
+  get lastError(): string | undefined {
+    return this.file.lastError;
+  }
+}
+
+/**
+ * A file re-read whenever its modification time, size or inode changes. When an edit makes it unreadable or invalid,
+ * what was last loaded stays in force and `lastError` says why.
+ */
+class ReloadedFile {
+  private stamp = '';
+  lastError: string | undefined;
+
+  constructor(
+    readonly path: string,
+    /** What the file holds, for error texts: `node token file`, `service account issuer keys`. */
+    private readonly what: string,
+  ) {}
+
+  /** Calls `load` with the file's text if it changed since the last successful read; `load` throws when invalid. */
+  reload(load: (text: string) => void): void {
     let stamp: string;
     try {
       const st = statSync(this.path);
       stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
     } catch (e) {
-      this.lastError = `cannot read node token file ${this.path}: ${(e as Error).message}`;
+      this.lastError = `cannot read ${this.what} ${this.path}: ${(e as Error).message}`;
       return;
     }
     if (stamp === this.stamp) return;
     this.stamp = stamp;
     try {
-      const parsed = TokenFile.safeParse(JSON.parse(readFileSync(this.path, 'utf8')));
-      if (!parsed.success) {
-        throw new Error(`expected an object of "token": "node name" strings (${parsed.error.issues[0]?.message ?? 'invalid'})`);
-      }
-      this.tokens = new Map(Object.entries(parsed.data));
+      load(readFileSync(this.path, 'utf8'));
       this.lastError = undefined;
     } catch (e) {
-      this.lastError = `invalid node token file ${this.path}: ${(e as Error).message}`;
+      this.lastError = `invalid ${this.what} ${this.path}: ${(e as Error).message}`;
     }
   }
 }
@@ -109,8 +135,7 @@ const BoundClaims = z.looseObject({
  */
 export class ServiceAccountTokenAuthenticator implements NodeAuthenticator {
   private keys: ReturnType<typeof createLocalJWKSet> | undefined;
-  private stamp = '';
-  lastError: string | undefined;
+  private readonly file: ReloadedFile;
 
   constructor(
     readonly jwksPath: string,
@@ -118,6 +143,7 @@ export class ServiceAccountTokenAuthenticator implements NodeAuthenticator {
     private readonly issuer = KUBERNETES_TOKEN_ISSUER,
     private readonly audience = ISTIO_CA_AUDIENCE,
   ) {
+    this.file = new ReloadedFile(jwksPath, 'service account issuer keys');
     this.reload();
   }
 
@@ -143,22 +169,13 @@ export class ServiceAccountTokenAuthenticator implements NodeAuthenticator {
   }
 
   private reload(): void {
-    let stamp: string;
-    try {
-      const st = statSync(this.jwksPath);
-      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
-    } catch (e) {
-      this.lastError = `cannot read service account issuer keys ${this.jwksPath}: ${(e as Error).message}`;
-      return;
-    }
-    if (stamp === this.stamp) return;
-    this.stamp = stamp;
-    try {
-      this.keys = createLocalJWKSet(JSON.parse(readFileSync(this.jwksPath, 'utf8')) as JSONWebKeySet);
-      this.lastError = undefined;
-    } catch (e) {
-      this.lastError = `invalid service account issuer keys ${this.jwksPath}: ${(e as Error).message}`;
-    }
+    this.file.reload((text) => {
+      this.keys = createLocalJWKSet(JSON.parse(text) as JSONWebKeySet);
+    });
+  }
+
+  get lastError(): string | undefined {
+    return this.file.lastError;
   }
 }
 

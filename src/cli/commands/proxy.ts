@@ -2,7 +2,7 @@
 // arguments). Its settings come from the pod's environment as the waypoint Deployment sets it (GATEWAY_NAME,
 // POD_NAMESPACE, SERVICE_ACCOUNT, XDS_ADDRESS, …; see docs/waypoint.md); flags win over them.
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { logFormatOption as logFormat, portOption as port } from '../options.js';
 import { LogSink } from '../../telemetry/log.js';
 import { loadWaypointConfig, type WaypointFlags } from '../../waypoint/config.js';
 import { Waypoint } from '../../waypoint/waypoint.js';
@@ -22,17 +22,6 @@ interface Options {
   logLevel?: string;
   logFormat?: 'text' | 'json';
   accessLog?: boolean;
-}
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number, got "${value}"`);
-  return n;
-}
-
-function logFormat(value: string): 'text' | 'json' {
-  if (value !== 'text' && value !== 'json') throw new InvalidArgumentError(`expected text or json, got "${value}"`);
-  return value;
 }
 
 export function register(program: Command): void {

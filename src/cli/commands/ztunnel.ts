@@ -3,7 +3,7 @@
 // Flags win over ztunnel's environment variables (NODE_NAME, XDS_ADDRESS, CA_ADDRESS, LOG_FORMAT, …); see
 // docs/ztunnel.md for every setting.
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { logFormatOption as logFormat, portOption as port } from '../options.js';
 import { loadConfig, type ZtunnelFlags } from '../../ztunnel/config.js';
 import { applyHeapGrowingPercent } from '../../ztunnel/heap.js';
 import { LogSink } from '../../ztunnel/log.js';
@@ -25,17 +25,6 @@ interface Options {
   trustDomain?: string;
   clusterId?: string;
   instanceIp?: string;
-}
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number, got "${value}"`);
-  return n;
-}
-
-function logFormat(value: string): 'text' | 'json' {
-  if (value !== 'text' && value !== 'json') throw new InvalidArgumentError(`expected text or json, got "${value}"`);
-  return value;
 }
 
 export function register(program: Command): void {
