@@ -1,6 +1,6 @@
 // `npm run bench`: every benchmark suite, one after the other (they would skew each other's figures if run
 // together), each in its own process with its own flags. `--quick` is passed to each suite; `--json FILE` merges
-// the suites' JSON into one object ({"controlplane": …, "hbone": …, "l4": …}). Exits 1 if any suite failed.
+// the suites' JSON into one object ({"controlplane": …, "hbone": …, "l4": …, "l7": …}). Exits 1 if any suite failed.
 //
 //   node dist/bench/run-all.js [--quick] [--json FILE]
 import { spawnSync } from 'node:child_process';
@@ -21,6 +21,7 @@ const SUITES: Suite[] = [
   { name: 'controlplane', script: 'controlplane.js', nodeFlags: ['--expose-gc'] },
   { name: 'hbone', script: 'hbone.js', nodeFlags: [] },
   { name: 'l4', script: 'l4.js', nodeFlags: [] },
+  { name: 'l7', script: 'l7.js', nodeFlags: [] },
 ];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, json: { type: 'string' } } });
@@ -36,7 +37,7 @@ try {
     if (r.status !== 0) failed.push(`${suite.name} (exit ${r.status ?? r.signal})`);
     if (existsSync(jsonFile)) {
       const result = JSON.parse(readFileSync(jsonFile, 'utf8')) as Record<string, unknown>;
-      // A suite that already keys its result by its own name (as l4 does) is merged as is.
+      // A suite that already keys its result by its own name (as l4 and l7 do) is merged as is.
       Object.assign(merged, Object.keys(result).length === 1 && suite.name in result ? result : { [suite.name]: result });
     }
   }

@@ -17,6 +17,8 @@ export interface ProcessFigures {
   cpu_vcpu_per_1k_rps: number;
   /** CPUs kept busy during the max-throughput phase (CPU seconds per second). */
   cpu_vcpu_at_max: number;
+  /** CPU seconds per 1000 requests during the max-throughput phase (busy processes handle several requests per wake-up). */
+  cpu_vcpu_per_1k_req_at_max: number;
   rss_mb_idle: number;
   /** Peak VmRSS during the fixed-rate phase (Istio's "memory at 1000 rps"). */
   rss_mb_load: number;
@@ -53,6 +55,12 @@ export interface PathMetrics {
   rate_failed: number;
   max_requests: number;
   max_failed: number;
+  /**
+   * How busy each CPU of the machine was (0–1, CPU 0 first) during the fixed-rate and the max-throughput phase: the
+   * path's proxies, the load generator, the echo server, and anything else running (which skews the figures).
+   */
+  cpu_busy_at_rate: number[];
+  cpu_busy_at_max: number[];
   processes: ProcessFigures[];
 }
 
@@ -109,22 +117,23 @@ export function formatReport(report: L7Report, meta: string[]): string {
 
   const processRows = PATHS.flatMap((p) => {
     const m = r[p];
-    return isMeasured(m) ? m.processes.map((x) => row([p, x.role, fixed(x.cpu_vcpu_per_1k_rps, 3), fixed(x.cpu_vcpu_at_max, 2),
+    return isMeasured(m) ? m.processes.map((x) => row([p, x.role, fixed(x.cpu_vcpu_per_1k_rps, 3), fixed(x.cpu_vcpu_at_max, 2), fixed(x.cpu_vcpu_per_1k_req_at_max, 3),
       fixed(x.rss_mb_idle, 1), fixed(x.rss_mb_load, 1), fixed(x.rss_mb_private, 1), fixed(x.rss_mb_peak, 1)])) : [];
   });
   if (processRows.length) {
-    lines.push('', row(['path', 'process', 'vCPU per 1k rps', 'vCPU at max', 'RSS idle MB', 'RSS load MB', 'private MB', 'RSS peak MB']),
-      row(Array(8).fill('---')), ...processRows);
+    lines.push('', row(['path', 'process', 'vCPU per 1k rps', 'vCPU at max', 'CPU s per 1k req at max', 'RSS idle MB', 'RSS load MB', 'private MB', 'RSS peak MB']),
+      row(Array(9).fill('---')), ...processRows);
   }
 
   const detailRows = PATHS.flatMap((p) => {
     const m = r[p];
     return isMeasured(m) ? [row([p, `${m.request_bytes} / ${m.response_bytes}`, fixed(m.rate_rps, 0), `${m.rate_failed} of ${m.rate_requests}`,
-      fixed(m.max_latency_ms.p50, 2), fixed(m.max_latency_ms.p99, 2), `${m.max_failed} of ${m.max_requests}`])] : [];
+      fixed(m.max_latency_ms.p50, 2), fixed(m.max_latency_ms.p99, 2), `${m.max_failed} of ${m.max_requests}`,
+      m.cpu_busy_at_rate.map((x) => fixed(x, 2)).join(' + '), m.cpu_busy_at_max.map((x) => fixed(x, 2)).join(' + ')])] : [];
   });
   if (detailRows.length) {
-    lines.push('', row(['path', 'request / response body B', 'achieved rate req/s', 'failed at rate', 'p50 ms at max', 'p99 ms at max', 'failed at max']),
-      row(Array(7).fill('---')), ...detailRows);
+    lines.push('', row(['path', 'request / response body B', 'achieved rate req/s', 'failed at rate', 'p50 ms at max', 'p99 ms at max', 'failed at max',
+      'CPUs busy at rate', 'CPUs busy at max']), row(Array(9).fill('---')), ...detailRows);
   }
 
   const w = isMeasured(r.waypoint) ? r.waypoint : undefined;
@@ -138,7 +147,8 @@ export function formatReport(report: L7Report, meta: string[]): string {
   lines.push(row(['waypoint / nginx: max req/s', ratio(w?.max_rps, n?.max_rps)]));
   lines.push(row(['waypoint / direct: max req/s', ratio(w?.max_rps, d?.max_rps)]));
   lines.push(row(['nginx / direct: max req/s', ratio(n?.max_rps, d?.max_rps)]));
-  lines.push(row([`waypoint added p99 / ${TARGETS.addedP99Ms} ms target`, ratio(w?.added_latency_ms?.p99, TARGETS.addedP99Ms)]));
+  const addedP99 = w?.added_latency_ms?.p99;
+  lines.push(row([`waypoint added p99 / ${TARGETS.addedP99Ms} ms target`, addedP99 === undefined ? '—' : `${signed(addedP99)} ms / ${TARGETS.addedP99Ms} ms = ${(addedP99 / TARGETS.addedP99Ms).toFixed(2)}`]));
 
   lines.push('', row(['waypoint target', 'value', 'met']), row(Array(3).fill('---')));
   for (const t of targetChecks(report)) lines.push(row([t.target, t.value, t.met === undefined ? '—' : t.met ? 'yes' : 'NO']));

@@ -45,12 +45,14 @@ function assertMetrics(name: string, m: PathMetrics, processes: number): void {
   assert.ok(m.rate_requests > 0 && m.max_requests > 0, `${name}: requests made`);
   assert.equal(m.rate_failed, 0, `${name}: failed requests at the fixed rate`);
   assert.equal(m.max_failed, 0, `${name}: failed requests at max throughput`);
-  finite(`${name} machine_cores_busy_at_rate`, m.machine_cores_busy_at_rate, Number.MIN_VALUE);
-  finite(`${name} machine_cores_busy_at_max`, m.machine_cores_busy_at_max, Number.MIN_VALUE);
+  for (const k of ['cpu_busy_at_rate', 'cpu_busy_at_max'] as const) {
+    assert.ok(m[k].length >= 1 && m[k].every((x) => Number.isFinite(x) && x >= 0 && x <= 1), `${name} ${k}: ${JSON.stringify(m[k])}`);
+  }
   assert.equal(m.processes.length, processes, `${name}: proxy processes on the path: ${m.processes.map((x) => x.role).join(', ')}`);
   for (const x of m.processes) {
     finite(`${name} ${x.role} cpu_vcpu_per_1k_rps`, x.cpu_vcpu_per_1k_rps, Number.MIN_VALUE);
     finite(`${name} ${x.role} cpu_vcpu_at_max`, x.cpu_vcpu_at_max);
+    finite(`${name} ${x.role} cpu_vcpu_per_1k_req_at_max`, x.cpu_vcpu_per_1k_req_at_max);
     for (const k of ['rss_mb_idle', 'rss_mb_load', 'rss_mb_private', 'rss_mb_peak'] as const) finite(`${name} ${x.role} ${k}`, x[k], 1);
   }
   if (name === 'direct') {
@@ -92,7 +94,7 @@ test('l7 --quick --tiny measures the three paths and writes the tables and JSON'
     // The markdown: a row per path, a row per proxy process, the ratios and the targets with a verdict each.
     assert.match(r.stdout, /^\| path \| max req\/s \| p50 ms \| p99 ms \| added p50 ms \| added p99 ms \| proxy vCPU per 1k rps \| proxy RSS MB \|/m);
     for (const p of PATHS) assert.match(r.stdout, new RegExp(`^\\| ${p} \\| \\d+ \\| [\\d.]+ \\| [\\d.]+ \\| `, 'm'), `row of ${p}`);
-    assert.match(r.stdout, /^\| waypoint \| waypoint \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$/m);
+    assert.match(r.stdout, /^\| waypoint \| waypoint \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$/m);
     if (hasNginx) assert.match(r.stdout, /^\| nginx \| nginx \(master \+ worker\) \| [\d.]+ \|/m);
     assert.match(r.stdout, /^\| waypoint \/ nginx: vCPU per 1k rps \| /m);
     for (const t of targetChecks(report)) {
@@ -122,7 +124,7 @@ test('the report computes added latency, ratios and the targets from the figures
     max_rps: rps, max_latency_ms: { p50: 4, p90: 8, p99: 16 }, latency_ms: { p50: p99 / 4, p90: p99 / 2, p99 },
     ...(proxy ? { proxy_vcpu_per_1k_rps: proxy.cpu, proxy_rss_mb_load: proxy.rss } : {}),
     path_vcpu_per_1k_rps: (proxy?.cpu ?? 0) + 0.3, request_bytes: 768, response_bytes: 1024, rate_rps: 1000, rate_requests: 1000,
-    rate_failed: 0, max_requests: 1000, max_failed: 0, machine_cores_busy_at_rate: 1, machine_cores_busy_at_max: 2, processes: [],
+    rate_failed: 0, max_requests: 1000, max_failed: 0, cpu_busy_at_rate: [0.5, 0.5], cpu_busy_at_max: [1, 1], processes: [],
   });
   const report: L7Report = { l7: { direct: m(3000, 2), waypoint: m(1500, 5, { cpu: 0.3, rss: 80 }), nginx: { ...m(2500, 2.5, { cpu: 0.1, rss: 10 }), hop_vcpu_per_1k_rps: 0.25 } } };
   addLatencyOverDirect(report);
