@@ -5,7 +5,7 @@
 // policy to the waypoint's identity), else over plain TCP.
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { normalizeIp, bytesToIp } from '../common/ip.js';
+import { bytesToIp } from '../common/ip.js';
 import { HboneConnectTimeoutError } from '../hbone/client.js';
 import { formatAuthority } from '../hbone/headers.js';
 import type { HbonePool } from '../hbone/pool.js';
@@ -25,27 +25,52 @@ export interface UpstreamTarget {
   hbone: boolean;
   /** Requests (or TCP connections) in flight to it: least-request balancing reads it. */
   active: number;
+  /**
+   * Envoy's UPSTREAM_HOST and UPSTREAM_LOCAL_ADDRESS: an HBONE endpoint is reached through the waypoint's internal
+   * `connect_originate` listener, so that is what Istio's waypoint logs.
+   */
+  upstreamHost: string;
+  upstreamLocalAddress: string | undefined;
 }
 
-/** Why an upstream connection failed, in the words Envoy puts into a local reply and its response flags. */
+/** Envoy's stream reset reasons for an upstream that failed before its response started and may be retried. */
+export type ResetBeforeResponse = 'remote connection failure' | 'connection timeout' | 'connection termination' | 'remote refused stream reset';
+
+/**
+ * An upstream attempt failed before anything reached the application, so the request may be retried (Envoy's
+ * `reset-before-request`); in the words Envoy puts into a local reply and its response flags.
+ */
 export class UpstreamConnectError extends Error {
   override name = 'UpstreamConnectError';
   constructor(
-    /** Envoy's stream reset reason. */
-    readonly resetReason: 'remote connection failure' | 'connection timeout' | 'connection termination',
-    /** Envoy's UPSTREAM_TRANSPORT_FAILURE_REASON. */
-    readonly transportFailure: string,
+    readonly resetReason: ResetBeforeResponse,
+    /** Envoy's UPSTREAM_TRANSPORT_FAILURE_REASON; empty when the connection itself was made. */
+    readonly transportFailure = '',
     options?: { cause?: unknown },
   ) {
     super(localReplyBody(resetReason, transportFailure, false), options);
   }
+
+  /** The response flag of a request that ends with this failure. */
+  get flag(): 'UF' | 'UC' | 'UR' {
+    return this.resetReason === 'connection termination' ? 'UC' : this.resetReason === 'remote refused stream reset' ? 'UR' : 'UF';
+  }
+
+  /** Envoy's response code details: `upstream_reset_before_response_started{<reason>[,<transport failure>]}`. */
+  get details(): string {
+    return resetDetails(this.resetReason, this.transportFailure);
+  }
+}
+
+export function resetDetails(resetReason: string, transportFailure = ''): string {
+  return `upstream_reset_before_response_started{${resetReason}${transportFailure ? `,${transportFailure}` : ''}}`;
 }
 
 /** Envoy's local reply body for an upstream that failed before answering; `retried` after exhausted retries. */
-export function localReplyBody(resetReason: UpstreamConnectError['resetReason'], transportFailure: string, retried: boolean): string {
+export function localReplyBody(resetReason: string, transportFailure: string, retried: boolean): string {
   return (
     `upstream connect error or disconnect/reset before headers. ${retried ? 'retried and the latest ' : ''}reset reason: ${resetReason}` +
-    (resetReason === 'connection termination' ? '' : `, transport failure reason: ${transportFailure}`)
+    (transportFailure ? `, transport failure reason: ${transportFailure}` : '')
   );
 }
 
@@ -57,7 +82,18 @@ function workloadIp(w: Workload): string | undefined {
 function target(w: Workload, port: number): UpstreamTarget | undefined {
   const ip = workloadIp(w);
   if (ip === undefined) return undefined;
-  return { workload: w, ip, port, address: formatAuthority(ip, port), hbone: w.tunnelProtocol === 'HBONE', active: 0 };
+  const address = formatAuthority(ip, port);
+  const hbone = w.tunnelProtocol === 'HBONE';
+  return {
+    workload: w,
+    ip,
+    port,
+    address,
+    hbone,
+    active: 0,
+    upstreamHost: hbone ? `envoy://connect_originate/${address}` : address,
+    upstreamLocalAddress: hbone ? 'envoy://internal_client_address/' : undefined,
+  };
 }
 
 export interface UpstreamsOptions {
@@ -133,9 +169,4 @@ export class Upstreams {
       });
     });
   }
-}
-
-/** The peer's canonical IP (IPv4-mapped IPv6 as IPv4). */
-export function canonicalIp(ip: string | undefined): string {
-  return (ip && normalizeIp(ip)) ?? ip ?? '';
 }

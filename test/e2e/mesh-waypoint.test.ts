@@ -184,7 +184,7 @@ describe('waypoint in the local cluster', () => {
     // One access-log line per request, in Istio's format.
     const pod = (await waypointPod())!;
     const log = await c.ok(['logs', `shop/${pod.name}`]);
-    assert.match(log, /\[\S+Z\] "GET \/hello HTTP\/1\.1" 200 - via_upstream - "-" 0 \d+ \d+ \d+ "-" "curl\/[^"]+" "e2e-1" "server\.shop" "10\.244\.2\.\d+:8080" inbound-vip\|80\|http\|server\.shop\.svc\.cluster\.local /);
+    assert.match(log, /\[\S+Z\] "GET \/hello HTTP\/1\.1" 200 - via_upstream - "-" 0 \d+ \d+ \d+ "-" "curl\/[^"]+" "e2e-1" "server\.shop" "envoy:\/\/connect_originate\/10\.244\.2\.\d+:8080" inbound-vip\|80\|http\|server\.shop\.svc\.cluster\.local envoy:\/\/internal_client_address\/ /);
   });
 
   it('enforces L7 AuthorizationPolicies on the Service and on the Gateway', async () => {

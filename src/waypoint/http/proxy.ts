@@ -2,19 +2,24 @@
 // through Envoy's waypoint pipeline as istiod configures it (envoy-l7 reference §0): path normalization, RBAC (DENY,
 // then ALLOW, AUDIT logged), the default route (the Service itself, `reset-before-request` retried twice except for
 // gRPC), an endpoint by least request, the upstream request over HBONE, and the response streamed back with Envoy's
-// headers. Local replies carry Envoy's status, body, response flags and details; gRPC requests get them as
-// trailers-only responses. One request's failure never touches another's or the process.
+// headers. WebSocket upgrades are spliced through once the endpoint answers 101; other upgrades and CONNECT are
+// refused as Envoy refuses an upgrade its route does not allow. Local replies carry Envoy's status, body, response
+// flags and details; gRPC requests get them as trailers-only responses. Whatever a client or an endpoint sends, one
+// request's failure never touches another's or the process.
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { randomUUID } from 'node:crypto';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { copyBidirectional } from '../../hbone/copy.js';
 import type { Logger } from '../../telemetry/log.js';
 import type { Service, WaypointService, WaypointServicePort, Workload } from '../../xds/types.js';
-import { RBAC_DENIED_BODY, authorize, type RequestAttributes } from '../authz/rbac.js';
+import { RBAC_DENIED_BODY, authorize } from '../authz/rbac.js';
+import type { HttpRequestAttributes, RequestAttributes } from '../authz/request.js';
 import type { WaypointState } from '../state.js';
-import type { DestinationServiceLabels, PeerLabels, ResponseFlag, WaypointTelemetry } from '../telemetry.js';
-import { UpstreamConnectError, localReplyBody, type UpstreamTarget, type Upstreams } from '../upstream.js';
+import type { DestinationServiceLabels, HttpRequestRecord, PeerLabels, ResponseFlag, WaypointTelemetry } from '../telemetry.js';
+import { UpstreamConnectError, localReplyBody, resetDetails, type UpstreamTarget, type Upstreams } from '../upstream.js';
+import { GrpcMessageCounter, grpcMessage, grpcStatusOf, isGrpcContentType } from './grpc.js';
 import { normalizePath } from './path.js';
 import { TunnelSocket } from './tunnel-socket.js';
 
@@ -50,30 +55,34 @@ export interface HttpProxyOptions {
   peerLabels(w: Workload | undefined): PeerLabels;
 }
 
-/** Envoy's local reply to a request it cannot parse. */
-const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\ncontent-type: text/plain\r\nserver: istio-envoy\r\nconnection: close\r\n\r\nBad Request';
+/** Envoy's HTTP/1 codec limit on a request's headers (60 KiB); beyond it, 431. */
+const MAX_HEADER_BYTES = 60 * 1024;
+/** Envoy's local replies to a request its HTTP/1 codec refuses; the connection closes. */
+const BAD_REQUEST = codecErrorReply(400, 'Bad Request');
+const HEADERS_TOO_LARGE = codecErrorReply(431, 'Request Header Fields Too Large');
 /** A downstream HTTP/2 session with no stream open for this long is closed (Envoy's idle timeout is an hour). */
 const DOWNSTREAM_IDLE_MS = 3_600_000;
+/** Upstream HTTP/2 sessions idle this long are closed (Envoy's upstream connection pool idle timeout, an hour). */
+const UPSTREAM_IDLE_MS = 3_600_000;
 /** How long a downstream HTTP/2 session may have stopped reading with nothing to do before it counts as failed. */
 const STOPPED_SESSION_MS = 100;
-
 /**
- * Envoy's UPSTREAM_HOST and UPSTREAM_LOCAL_ADDRESS for an endpoint: an HBONE one is reached through the waypoint's
- * internal `connect_originate` listener, so that is what Istio's waypoint logs.
+ * How much of a request body is kept to send again on a retry (Envoy's per-connection buffer limit, 1 MiB); a longer
+ * body is sent once, and a failure after it started is final.
  */
-function upstreamAddresses(t: UpstreamTarget): { upstreamHost: string; upstreamLocalAddress?: string } {
-  return t.hbone ? { upstreamHost: `envoy://connect_originate/${t.address}`, upstreamLocalAddress: 'envoy://internal_client_address/' } : { upstreamHost: t.address };
-}
+const RETRY_BUFFER_BYTES = 1 << 20;
 
 /** Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1, plus Envoy's list). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+/** An HTTP/1.1 absolute-form request target (`GET http://host/path`), which Envoy's codec turns into host and path. */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)/i;
 /** Envoy's default route retries a request whose upstream stream was reset before it was sent, twice. */
 const DEFAULT_RETRIES = 2;
 /** Envoy's retry back-off base interval (full jitter, 25 ms). */
 const RETRY_BASE_MS = 25;
-/** HTTP status → gRPC status of a local reply (Envoy's Grpc::Utility::httpToGrpcStatus). */
-const GRPC_STATUS_OF: Record<number, number> = { 400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14 };
+/** Node's HTTP/2 errors that mean the session, not the request, is unusable: the request may go on another one. */
+const SESSION_GONE = new Set(['ERR_HTTP2_INVALID_SESSION', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_OUT_OF_STREAMS']);
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -86,51 +95,22 @@ interface LocalReply {
   transportFailure?: string;
 }
 
+/** Envoy refuses an upgrade (or CONNECT) its route does not allow before any filter runs: 403, empty body. */
+const UPGRADE_FAILED: LocalReply = { status: 403, body: '', flags: [], details: 'upgrade_failed' };
+
 /** How a request ended, for its metrics and access-log line. */
 interface Finished {
   target: UpstreamTarget | undefined;
   flags: readonly ResponseFlag[];
-  /** The status sent downstream; 0 when none was. */
-  status: number;
   grpcStatus?: string;
-  responseHeaders: http2.OutgoingHttpHeaders;
-  responseBodyBytes: number;
+  responseMessages?: number;
   upstreamServiceTimeMs?: number;
   details: string;
   transportFailure?: string;
 }
 
-/** The request as both codecs present it, with the means to answer it. */
-interface Exchange {
-  ctx: StreamContext;
-  protocol: 'HTTP/1.1' | 'HTTP/2';
-  method: string;
-  /** As received (the access log shows it); `path` is the normalized one sent upstream. */
-  rawPath: string;
-  path: string;
-  authority: string;
-  headers: Headers;
-  body: Readable;
-  grpc: boolean;
-  startTime: number;
-  start: number;
-  requestHeaderBytes: number;
-  bodyBytesReceived: number;
-  /** Starts the response; trailers come later through `trailers` when `wantTrailers`. */
-  respond(status: number, headers: http2.OutgoingHttpHeaders, endStream: boolean, wantTrailers: boolean): void;
-  write(chunk: Buffer): boolean;
-  end(trailers?: http2.OutgoingHttpHeaders): void;
-  /** Resets the downstream stream (HTTP/2) or connection (HTTP/1.1) after the response started. */
-  reset(): void;
-  /** The downstream side, for backpressure. */
-  sink: NodeJS.WritableStream & { once(event: 'drain' | 'close', cb: () => void): unknown };
-  responded: boolean;
-  done: boolean;
-  /** The upstream request in progress, cancelled when the client goes away. */
-  upstream?: { destroy(): void };
-}
-
-function first(v: string | string[] | undefined): string | undefined {
+/** Several values of a header as one, joined with ',' (how Envoy's matchers and access log see them). */
+function joined(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
@@ -142,19 +122,329 @@ function remoteIpOf(xff: string | undefined, peer: string): string {
   return last || peer;
 }
 
-function headerBytes(headers: Headers): number {
+/** Header bytes as on an HTTP/1.1 wire (`name: value\r\n`); pseudo-headers of a response are not counted. */
+function headerBytes(headers: Headers | http2.OutgoingHttpHeaders): number {
   let n = 0;
   for (const k in headers) {
     const v = headers[k];
-    if (v === undefined) continue;
-    n += k.length + 4 + (Array.isArray(v) ? v.join(',').length : v.length);
+    if (v === undefined || k === ':status') continue;
+    n += k.length + 4 + (Array.isArray(v) ? v.join(',').length : String(v).length);
   }
   return n;
 }
 
-/** grpc-message is percent-encoded (gRPC over HTTP/2, "Percent-Encoded"). */
-function grpcMessage(text: string): string {
-  return text.replace(/[^\x20-\x24\x26-\x7e]/g, (c) => encodeURIComponent(c));
+function codecErrorReply(status: number, text: string): string {
+  return `HTTP/1.1 ${status} ${text}\r\ncontent-length: ${text.length}\r\ncontent-type: text/plain\r\nserver: istio-envoy\r\nconnection: close\r\n\r\n${text}`;
+}
+
+/** An upstream HTTP/1 response Node's parser could not read: Envoy's upstream protocol error. */
+function isParseError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && code.startsWith('HPE_');
+}
+
+/**
+ * The downstream request body, read once. What was read is kept (up to RETRY_BUFFER_BYTES) so a retry can send it
+ * again; between attempts the source is paused, so nothing is read that no attempt would take.
+ */
+class RequestBody {
+  /** Body bytes read from the client. */
+  bytes = 0;
+  ended: boolean;
+  /** Reading has begun (an HTTP/1.1 body never read is discarded by Node itself after the response). */
+  started = false;
+  readonly messages: GrpcMessageCounter | undefined;
+  /** Undefined once the body outgrew the retry buffer, the response started, or retries are off. */
+  private chunks: Buffer[] | undefined;
+  private buffered = 0;
+  private sink: Writable | undefined;
+  private readonly resume = () => this.source.resume();
+
+  constructor(
+    private readonly source: Readable,
+    /** The request has no body (HTTP/2 END_STREAM on its headers, or HTTP/1.1 without content-length or chunking). */
+    readonly empty: boolean,
+    retriable: boolean,
+    grpc: boolean,
+  ) {
+    this.ended = empty;
+    this.chunks = retriable ? [] : undefined;
+    this.messages = grpc ? new GrpcMessageCounter() : undefined;
+    // Errors surface as the exchange's close; an unobserved one must not crash the process.
+    source.on('error', () => {});
+  }
+
+  /** The whole body can be sent (again) to a new attempt. */
+  get replayable(): boolean {
+    return this.chunks !== undefined || (this.bytes === 0 && !this.ended);
+  }
+
+  /** Sends the body to `sink`: what a previous attempt took, then the rest as it arrives, with backpressure. */
+  attach(sink: Writable): void {
+    if (this.chunks !== undefined) for (const chunk of this.chunks) sink.write(chunk);
+    if (this.ended) {
+      sink.end();
+      return;
+    }
+    this.sink = sink;
+    if (!this.started) {
+      this.started = true;
+      this.source.on('data', (chunk: Buffer) => this.onData(chunk));
+      this.source.once('end', () => {
+        this.ended = true;
+        this.sink?.end();
+      });
+    }
+    this.source.resume();
+  }
+
+  /** The current attempt is over: stop feeding it, and hold the rest of the body until another one attaches. */
+  detach(): void {
+    const sink = this.sink;
+    if (sink === undefined) return;
+    this.sink = undefined;
+    sink.removeListener('drain', this.resume);
+    if (!this.ended) this.source.pause();
+  }
+
+  /** The response started: no retry can happen any more, so nothing is kept. */
+  release(): void {
+    this.chunks = undefined;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    this.messages?.feed(chunk);
+    if (this.chunks !== undefined) {
+      if (this.buffered + chunk.length > RETRY_BUFFER_BYTES) this.chunks = undefined;
+      else {
+        this.chunks.push(chunk);
+        this.buffered += chunk.length;
+      }
+    }
+    const sink = this.sink;
+    if (sink !== undefined && !sink.write(chunk)) {
+      this.source.pause();
+      sink.once('drain', this.resume);
+    }
+  }
+}
+
+/** One request as the codecs present it, with the means to answer it; the matchers read it as its HTTP attributes. */
+abstract class Exchange implements HttpRequestAttributes {
+  abstract readonly protocol: 'HTTP/1.1' | 'HTTP/2';
+  readonly startTime = Date.now();
+  readonly start = performance.now();
+  /** The request target: as received until the pipeline normalizes it; what goes upstream and into the log. */
+  path: string;
+  readonly grpc: boolean;
+  responded = false;
+  done = false;
+  /** What went downstream, for the metrics and the log: the status (0 until a response started), headers, body bytes. */
+  status = 0;
+  responseHeaders: http2.OutgoingHttpHeaders | undefined = undefined;
+  bytesSent = 0;
+  /** The upstream request in progress, cancelled when the client goes away. */
+  upstream: { destroy(): void } | undefined = undefined;
+  readonly body: RequestBody;
+
+  constructor(
+    readonly ctx: StreamContext,
+    readonly method: string,
+    path: string,
+    readonly authority: string,
+    readonly headers: Headers,
+    body: Readable,
+    bodyless: boolean,
+    readonly requestHeaderBytes: number,
+  ) {
+    this.path = path;
+    this.grpc = isGrpcContentType(headers['content-type']);
+    this.body = new RequestBody(body, bodyless, !this.grpc, this.grpc);
+  }
+
+  get host(): string {
+    return this.authority;
+  }
+
+  header(name: string): string | undefined {
+    return joined(this.headers[name]);
+  }
+
+  /** Starts the response (trailers, if any, come with `end`); may throw if Node refuses the status or a header. */
+  abstract respond(status: number, headers: http2.OutgoingHttpHeaders, endStream: boolean): void;
+  abstract write(chunk: Buffer): boolean;
+  abstract onceDrain(cb: () => void): void;
+  abstract end(trailers?: http2.OutgoingHttpHeaders): void;
+  /** Resets the downstream stream (HTTP/2) or connection (HTTP/1.1) after the response started. */
+  abstract reset(): void;
+  /**
+   * The response is complete but the request body is not: Envoy does not wait for the rest. It closes the connection
+   * (HTTP/1.1) or resets the stream with NO_ERROR (HTTP/2) once the response is out.
+   */
+  abstract abandonRequest(): void;
+}
+
+class Http1Exchange extends Exchange {
+  readonly protocol = 'HTTP/1.1';
+
+  constructor(
+    ctx: StreamContext,
+    private readonly req: http.IncomingMessage,
+    private readonly res: http.ServerResponse,
+  ) {
+    const url = req.url ?? '/';
+    const absolute = url[0] === '/' ? null : ABSOLUTE_FORM.exec(url);
+    const bodyless = req.headers['content-length'] === undefined ? req.headers['transfer-encoding'] === undefined : req.headers['content-length'] === '0';
+    super(
+      ctx,
+      req.method ?? 'GET',
+      absolute ? absolute[2] || '/' : url,
+      absolute ? absolute[1]! : (req.headers.host ?? ''),
+      req.headers,
+      req,
+      bodyless,
+      headerBytes(req.headers) + (req.method?.length ?? 0) + url.length + 12,
+    );
+  }
+
+  respond(status: number, headers: http2.OutgoingHttpHeaders, endStream: boolean): void {
+    // A complete response to a request still being sent: the connection closes after it.
+    if (endStream && !this.body.ended && this.body.started) this.res.setHeader('connection', 'close');
+    this.res.writeHead(status, headers as http.OutgoingHttpHeaders);
+    if (endStream) this.res.end();
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.res.write(chunk);
+  }
+
+  onceDrain(cb: () => void): void {
+    this.res.once('drain', cb);
+  }
+
+  end(trailers?: http2.OutgoingHttpHeaders): void {
+    if (trailers) this.res.addTrailers(trailers as Record<string, string>);
+    this.res.end();
+  }
+
+  reset(): void {
+    this.req.socket.destroy();
+  }
+
+  abandonRequest(): void {
+    // A body never read is Node's to discard (it keeps the connection); one read in part leaves the parser mid-body.
+    const socket = this.req.socket as unknown as TunnelSocket;
+    if (this.body.started && !socket.destroyed) socket.endAndClose();
+  }
+}
+
+class Http2Exchange extends Exchange {
+  readonly protocol = 'HTTP/2';
+
+  constructor(
+    ctx: StreamContext,
+    private readonly s: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+  ) {
+    const plain: Headers = {};
+    for (const k in headers) if (k[0] !== ':') plain[k] = headers[k];
+    super(
+      ctx,
+      joined(headers[':method']) ?? 'GET',
+      joined(headers[':path']) ?? '',
+      joined(headers[':authority']) ?? joined(headers.host) ?? '',
+      plain,
+      s,
+      s.endAfterHeaders,
+      headerBytes(headers as Headers),
+    );
+  }
+
+  respond(status: number, headers: http2.OutgoingHttpHeaders, endStream: boolean): void {
+    if (this.s.destroyed || this.s.closed) return;
+    headers[':status'] = status;
+    // Trailers are known only at the end of a streamed response, so every one may carry them.
+    this.s.respond(headers, { endStream, waitForTrailers: !endStream });
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.s.write(chunk);
+  }
+
+  onceDrain(cb: () => void): void {
+    this.s.once('drain', cb);
+  }
+
+  end(trailers?: http2.OutgoingHttpHeaders): void {
+    if (this.s.destroyed) return;
+    // No trailers: Node ends the stream with an empty DATA frame.
+    this.s.once('wantTrailers', () => this.s.sendTrailers(trailers ?? {}));
+    this.s.end();
+  }
+
+  reset(): void {
+    this.s.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  }
+
+  abandonRequest(): void {
+    // Sent once the response's frames are out (Node waits for the stream's end to flush).
+    this.s.close(http2.constants.NGHTTP2_NO_ERROR);
+  }
+}
+
+/**
+ * An HTTP/1.1 request asking to switch protocols (or CONNECT), which Node hands over with the raw connection: the
+ * answer is written as bytes, and after a 101 the connection carries the new protocol both ways.
+ */
+class UpgradeExchange extends Exchange {
+  readonly protocol = 'HTTP/1.1';
+  /** Switched: the bytes now flow between client and endpoint until either closes. */
+  spliced = false;
+
+  constructor(
+    ctx: StreamContext,
+    req: http.IncomingMessage,
+    readonly socket: Duplex,
+    /** Bytes the client sent after the request head. */
+    readonly head: Buffer,
+  ) {
+    super(ctx, req.method ?? 'GET', req.url ?? '/', req.headers.host ?? '', req.headers, req, true, headerBytes(req.headers) + (req.method?.length ?? 0) + (req.url?.length ?? 0) + 12);
+  }
+
+  respond(status: number, headers: http2.OutgoingHttpHeaders, endStream: boolean): void {
+    let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    for (const k in headers) {
+      const v = headers[k];
+      if (v === undefined) continue;
+      if (Array.isArray(v)) for (const one of v) head += `${k}: ${one}\r\n`;
+      else head += `${k}: ${v}\r\n`;
+    }
+    // Anything but a switch ends the connection (its body, if any, is delimited by the close).
+    if (status !== 101) head += 'connection: close\r\n';
+    this.socket.write(head + '\r\n');
+    if (endStream) this.socket.end();
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.socket.write(chunk);
+  }
+
+  onceDrain(cb: () => void): void {
+    this.socket.once('drain', cb);
+  }
+
+  end(): void {
+    this.socket.end();
+  }
+
+  reset(): void {
+    this.socket.destroy();
+  }
+
+  abandonRequest(): void {
+    if (!this.socket.destroyed) this.socket.end();
+  }
 }
 
 export class HttpProxy {
@@ -170,20 +460,25 @@ export class HttpProxy {
   constructor(private readonly opts: HttpProxyOptions) {
     // A waypoint's HCM has no request or header timeout. Node's keep-alive timeout would add a `Keep-Alive` header
     // Envoy never sends; idle downstream connections end with their CONNECT stream instead.
-    this.h1 = http.createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0 }, (req, res) => this.fromHttp1(req, res));
-    this.h1.on('clientError', (err, socket) => {
-      // A malformed request: Envoy's local reply (400 `Bad Request`, flag DPE) and the connection closes; nothing
-      // else is affected.
-      if (!socket.destroyed && (socket as Duplex).writable) socket.end(BAD_REQUEST);
+    this.h1 = http.createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) =>
+      this.fromHttp1(req, res),
+    );
+    this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // A request the codec refuses: Envoy's local reply (431 for headers over the limit, else 400, flag DPE) and the
+      // connection closes; nothing else is affected.
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      if (!socket.destroyed && socket.writable) socket.end(tooLarge ? HEADERS_TOO_LARGE : BAD_REQUEST);
       else socket.destroy();
       this.opts.log.debug(`downstream protocol error: ${err.message}`);
       const ctx = CONTEXTS.get(socket);
-      if (ctx) this.recordProtocolError(ctx);
+      if (ctx) this.recordProtocolError(ctx, tooLarge);
     });
+    this.h1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.fromUpgrade(req, socket, head));
+    this.h1.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.fromUpgrade(req, socket, head));
     this.agent = new TunnelAgent(opts.upstreams, { keepAlive: true, maxSockets: Infinity, scheduling: 'lifo', timeout: 3_600_000 });
   }
 
-  /** Serves the HTTP conversation inside one CONNECT stream; `codec` unknown means the first bytes decide. */
+  /** Serves the HTTP conversation inside one CONNECT stream; the first bytes say which HTTP version it speaks. */
   serve(stream: Duplex, ctx: StreamContext): void {
     stream.once('readable', () => {
       const head = stream.read() as Buffer | null;
@@ -223,22 +518,26 @@ export class HttpProxy {
     // Envoy closes such a connection. Node's only sign is that it stops reading: a session that stays stopped with no
     // stream open and nothing left to write is over, and its CONNECT stream with it. Idle sessions end after an hour.
     let open = 0;
-    session.on('stream', (s) => {
-      open++;
-      s.once('close', () => open--);
-    });
+    let stopped: NodeJS.Timeout | undefined;
+    const checkStopped = () => {
+      if (stream.isPaused() && open === 0 && !session.destroyed && session.state.outboundQueueSize === 0) session.destroy();
+    };
     stream.on('pause', () => {
-      setTimeout(() => {
-        if (stream.isPaused() && open === 0 && !session.destroyed && session.state.outboundQueueSize === 0) session.destroy();
-      }, STOPPED_SESSION_MS).unref();
+      if (stopped === undefined) stopped = setTimeout(checkStopped, STOPPED_SESSION_MS).unref();
+      else stopped.refresh();
     });
+    session.once('close', () => clearTimeout(stopped));
     session.setTimeout(DOWNSTREAM_IDLE_MS, () => {
       if (open === 0) session.destroy();
     });
     this.downstreamSessions.add(session);
     session.once('close', () => this.downstreamSessions.delete(session));
     if (this.draining) session.close();
-    session.on('stream', (s, headers) => this.fromHttp2(s, headers, ctx));
+    session.on('stream', (s: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+      open++;
+      s.once('close', () => open--);
+      this.fromHttp2(s, headers, ctx);
+    });
   }
 
   private fromHttp1(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -252,36 +551,7 @@ export class HttpProxy {
     });
     // Envoy's drain: answers still go out, and tell the client to take its next request elsewhere.
     if (this.draining) res.setHeader('connection', 'close');
-    const x: Exchange = {
-      ctx,
-      protocol: 'HTTP/1.1',
-      method: req.method ?? 'GET',
-      rawPath: req.url ?? '/',
-      path: req.url ?? '/',
-      authority: req.headers.host ?? '',
-      headers: req.headers,
-      body: req,
-      grpc: false,
-      startTime: Date.now(),
-      start: performance.now(),
-      requestHeaderBytes: headerBytes(req.headers) + (req.method?.length ?? 0) + (req.url?.length ?? 0) + 12,
-      bodyBytesReceived: 0,
-      respond: (status, headers, endStream) => {
-        const out: Record<string, string | string[] | number> = {};
-        for (const k in headers) if (k[0] !== ':') out[k] = headers[k] as string | string[] | number;
-        res.writeHead(status, out);
-        if (endStream) res.end();
-      },
-      write: (chunk) => res.write(chunk),
-      end: (trailers) => {
-        if (trailers) res.addTrailers(trailers as Record<string, string>);
-        res.end();
-      },
-      reset: () => res.socket?.destroy(),
-      sink: res,
-      responded: false,
-      done: false,
-    };
+    const x = new Http1Exchange(ctx, req, res);
     res.once('close', () => {
       if (!x.done) this.onDownstreamClosed(x);
     });
@@ -290,41 +560,23 @@ export class HttpProxy {
 
   private fromHttp2(s: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ctx: StreamContext): void {
     s.on('error', () => {});
-    const plain: Headers = {};
-    for (const k in headers) if (k[0] !== ':') plain[k] = headers[k];
-    const contentType = first(headers['content-type']) ?? '';
-    const x: Exchange = {
-      ctx,
-      protocol: 'HTTP/2',
-      method: first(headers[':method']) ?? 'GET',
-      rawPath: first(headers[':path']) ?? '/',
-      path: first(headers[':path']) ?? '/',
-      authority: first(headers[':authority']) ?? first(headers.host) ?? '',
-      headers: plain,
-      body: s,
-      grpc: contentType.startsWith('application/grpc'),
-      startTime: Date.now(),
-      start: performance.now(),
-      requestHeaderBytes: headerBytes(headers as Headers),
-      bodyBytesReceived: 0,
-      respond: (status, h, endStream, wantTrailers) => {
-        if (s.destroyed || s.closed) return;
-        s.respond({ ...h, ':status': status }, { endStream, waitForTrailers: wantTrailers });
-      },
-      write: (chunk) => s.write(chunk),
-      end: (trailers) => {
-        if (s.destroyed) return;
-        if (trailers) s.once('wantTrailers', () => s.sendTrailers(trailers));
-        s.end();
-      },
-      reset: () => s.close(http2.constants.NGHTTP2_INTERNAL_ERROR),
-      sink: s,
-      responded: false,
-      done: false,
-    };
+    const x = new Http2Exchange(ctx, s, headers);
     s.once('close', () => {
       if (!x.done) this.onDownstreamClosed(x);
     });
+    if (x.method === 'CONNECT') return this.localReply(x, UPGRADE_FAILED, undefined);
+    void this.handle(x);
+  }
+
+  private fromUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const ctx = CONTEXTS.get(socket)!;
+    socket.on('error', () => {});
+    const x = new UpgradeExchange(ctx, req, socket, head);
+    socket.once('close', () => {
+      if (!x.done && !x.spliced) this.onDownstreamClosed(x);
+    });
+    // Istio's HCM allows the websocket upgrade only.
+    if (req.method === 'CONNECT' || joined(req.headers.upgrade)?.toLowerCase() !== 'websocket') return this.localReply(x, UPGRADE_FAILED, undefined);
     void this.handle(x);
   }
 
@@ -333,26 +585,31 @@ export class HttpProxy {
     try {
       await this.pipeline(x);
     } catch (e) {
-      this.opts.log.error(`request ${x.method} ${x.rawPath} failed unexpectedly: ${(e as Error).stack ?? e}`);
+      this.opts.log.error(`request ${x.method} ${x.path} failed unexpectedly: ${(e as Error).stack ?? e}`);
+      x.upstream?.destroy();
       if (!x.responded) this.localReply(x, { status: 500, body: '', flags: [], details: 'internal_error' }, undefined);
-      else x.reset();
+      else {
+        x.reset();
+        this.finish(x, { target: undefined, flags: [], details: 'internal_error' });
+      }
     }
   }
 
   private async pipeline(x: Exchange): Promise<void> {
     const { ctx } = x;
-    const normalized = normalizePath(x.rawPath);
+    // Only origin-form targets reach the application layer.
+    if (x.path[0] !== '/') return this.localReply(x, { status: 404, body: '', flags: [], details: 'absolute_path_rejected' }, undefined);
+    const normalized = normalizePath(x.path);
     if (normalized === undefined) return this.localReply(x, { status: 400, body: 'Bad Request', flags: [], details: 'path_normalization_failed' }, undefined);
     x.path = normalized;
 
-    const xff = first(x.headers['x-forwarded-for']);
     const attrs: RequestAttributes = {
       sourceIp: ctx.peerIp,
-      remoteIp: remoteIpOf(xff, ctx.peerIp),
+      remoteIp: remoteIpOf(x.header('x-forwarded-for'), ctx.peerIp),
       sourcePrincipal: ctx.sourcePrincipal,
       destinationIp: ctx.targetIp,
       destinationPort: ctx.targetPort,
-      http: { method: x.method, path: x.path, host: x.authority, header: (name) => first(x.headers[name]) },
+      http: x,
     };
     const decision = authorize(this.opts.state.authorization(ctx.bound, 'http'), attrs);
     if (decision.audited) this.opts.log.info(`audit: ${x.method} ${x.path} to ${ctx.destinationService.service} matched ${decision.audited.join(', ')}`);
@@ -366,63 +623,68 @@ export class HttpProxy {
       return this.localReply(x, { status: 403, body: RBAC_DENIED_BODY, flags: [], details: `rbac_access_denied_matched_policy[${decision.matchedPolicy}]` }, undefined);
     }
 
-    const headers = this.upstreamHeaders(x);
+    const http2Upstream = !(x instanceof UpgradeExchange) && this.upstreamIsHttp2(x);
+    const headers = this.upstreamHeaders(x, http2Upstream);
     const flags: ResponseFlag[] = [];
     const attempts = x.grpc ? 1 : 1 + DEFAULT_RETRIES;
     for (let attempt = 1; ; attempt++) {
       const target = ctx.workload ? this.opts.upstreams.workload(ctx.workload, ctx.targetPort) : this.opts.upstreams.pick(ctx.service!, ctx.targetPort);
       if (target === undefined) return this.localReply(x, { status: 503, body: 'no healthy upstream', flags: ['UH'], details: 'no_healthy_upstream' }, undefined);
+      target.active++;
       try {
-        await this.forward(x, target, headers, flags);
+        if (x instanceof UpgradeExchange) await this.forwardUpgrade(x, target, headers, flags);
+        else if (http2Upstream) await this.forwardHttp2(x, target, headers, flags);
+        else await this.forwardHttp1(x, target, headers, flags);
         return;
       } catch (e) {
         if (!(e instanceof UpstreamConnectError) || x.done) throw e;
-        if (attempt >= attempts) {
-          flags.push('UF');
-          if (attempts > 1) flags.push('URX');
+        // A retry sends the body again from its start, which only a body still held (or never read) allows.
+        if (attempt >= attempts || !x.body.replayable) {
+          const retried = attempt > 1;
+          flags.push(e.flag);
+          if (retried) flags.push('URX');
           return this.localReply(
             x,
-            {
-              status: 503,
-              body: localReplyBody(e.resetReason, e.transportFailure, attempts > 1),
-              flags,
-              details: `upstream_reset_before_response_started{${e.resetReason},${e.transportFailure}}`,
-              transportFailure: e.transportFailure,
-            },
+            { status: 503, body: localReplyBody(e.resetReason, e.transportFailure, retried), flags, details: e.details, transportFailure: e.transportFailure || undefined },
             target,
           );
         }
-        // Full jitter: attempt n waits a random time below (2^n - 1) × 25 ms.
-        await sleep(Math.random() * ((1 << attempt) - 1) * RETRY_BASE_MS);
-        if (x.done) return;
+      } finally {
+        target.active--;
       }
+      // Full jitter: attempt n waits a random time below (2^n - 1) × 25 ms.
+      await sleep(Math.random() * ((1 << attempt) - 1) * RETRY_BASE_MS);
+      if (x.done) return;
     }
   }
 
-  /** The request headers sent upstream: hop-by-hop and XFCC removed, x-forwarded-proto and x-request-id set. */
-  private upstreamHeaders(x: Exchange): Headers {
+  /**
+   * The request headers sent upstream, with the pseudo-headers or `host` of the upstream's protocol: hop-by-hop and
+   * XFCC removed, x-forwarded-proto and x-request-id set, the upgrade of a websocket request kept.
+   */
+  private upstreamHeaders(x: Exchange, http2Upstream: boolean): Headers {
     const out: Headers = {};
+    if (http2Upstream) {
+      out[':method'] = x.method;
+      out[':path'] = x.path;
+      out[':authority'] = x.authority;
+      out[':scheme'] = 'http';
+    } else out.host = x.authority;
     for (const k in x.headers) {
       if (HOP_BY_HOP.has(k) || k === 'x-forwarded-client-cert' || k === 'host') continue;
       out[k] = x.headers[k];
     }
     // gRPC needs `te: trailers` end to end.
     if (x.headers.te === 'trailers') out.te = 'trailers';
+    if (x instanceof UpgradeExchange) {
+      out.connection = 'upgrade';
+      out.upgrade = x.headers.upgrade;
+    }
     out['x-forwarded-proto'] = 'http';
     // Generated before the filters run in Envoy, so the access log shows it too.
     if (x.headers['x-request-id'] === undefined) x.headers['x-request-id'] = randomUUID();
     out['x-request-id'] = x.headers['x-request-id'];
     return out;
-  }
-
-  /** One attempt: rejects with UpstreamConnectError before anything was sent upstream, so the caller may retry. */
-  private async forward(x: Exchange, target: UpstreamTarget, headers: Headers, flags: ResponseFlag[]): Promise<void> {
-    target.active++;
-    try {
-      await (this.upstreamIsHttp2(x) ? this.forwardHttp2(x, target, headers, flags) : this.forwardHttp1(x, target, headers, flags));
-    } finally {
-      target.active--;
-    }
   }
 
   /** HTTP2 and gRPC ports talk h2 upstream; HTTP ports HTTP/1.1; sniffed ports what the client spoke. */
@@ -433,6 +695,7 @@ export class HttpProxy {
     return x.protocol === 'HTTP/2';
   }
 
+  /** One attempt over HTTP/1.1; rejects with UpstreamConnectError when the request may go to another attempt. */
   private forwardHttp1(x: Exchange, target: UpstreamTarget, headers: Headers, flags: ResponseFlag[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const upstreamStart = performance.now();
@@ -442,70 +705,132 @@ export class HttpProxy {
         port: target.port,
         method: x.method,
         path: x.path,
-        headers: { ...headers, host: x.authority } as http.OutgoingHttpHeaders,
+        headers: headers as http.OutgoingHttpHeaders,
         setHost: false,
         upstream: target,
       } as http.RequestOptions);
       x.upstream = req;
+      // The body is read only once a connection exists, so a failed connect leaves it whole for the next attempt.
+      if (x.body.empty) req.end();
+      else req.once('socket', () => x.body.attach(req));
       req.on('error', (e) => {
+        x.body.detach();
+        // Once the response started, its own close reports what happened.
         if (x.responded) return resolve();
         // No connection, or a kept-alive one the endpoint had closed meanwhile: nothing reached the application.
         if (e instanceof UpstreamConnectError) return reject(e);
-        if (req.reusedSocket) return reject(new UpstreamConnectError('connection termination', (e as Error).message, { cause: e }));
-        this.upstreamFailed(x, target, flags, 'UC', 'connection termination');
+        if (isParseError(e)) this.upstreamFailed(x, target, flags, 'UPE', 'protocol error');
+        else if (req.reusedSocket) return reject(new UpstreamConnectError('connection termination', '', { cause: e }));
+        else this.upstreamFailed(x, target, flags, 'UC', 'connection termination');
         resolve();
       });
       req.on('response', (res) => {
-        const out = responseHeaders(res.headers, performance.now() - upstreamStart);
-        this.relayResponse(x, target, flags, res.statusCode ?? 502, out, res, () => res.trailers as Headers, upstreamStart);
-        res.once('end', () => resolve());
-        res.once('aborted', () => resolve());
-        res.once('error', () => resolve());
+        this.relayResponse(x, target, flags, res.statusCode ?? 0, res.headers, res, () => res.trailers as Headers, upstreamStart, false);
+        res.once('close', () => {
+          x.body.detach();
+          // Closed before its end: the endpoint went away mid-response.
+          if (!res.complete) this.upstreamFailed(x, target, flags, 'UC', 'connection termination');
+          // Answered before the whole body was sent: the connection is mid-request and cannot be reused.
+          else if (!x.body.ended) req.destroy();
+          resolve();
+        });
       });
-      this.pumpRequestBody(x, req, () => req.destroy());
     });
   }
 
-  private forwardHttp2(x: Exchange, target: UpstreamTarget, headers: Headers, flags: ResponseFlag[]): Promise<void> {
-    return this.sessionFor(target).then(
-      (session) =>
-        new Promise<void>((resolve, reject) => {
-          const upstreamStart = performance.now();
-          let s: http2.ClientHttp2Stream;
-          try {
-            s = session.request({ ...headers, ':method': x.method, ':path': x.path, ':authority': x.authority, ':scheme': 'http' } as http2.OutgoingHttpHeaders);
-          } catch (e) {
-            this.sessions.delete(target.address);
-            reject(new UpstreamConnectError('remote connection failure', (e as Error).message, { cause: e }));
-            return;
-          }
-          s.on('error', () => {});
-          x.upstream = { destroy: () => s.close(http2.constants.NGHTTP2_CANCEL) };
-          let trailers: Headers | undefined;
-          s.on('trailers', (t) => {
-            trailers = t as Headers;
-          });
-          s.once('response', (h) => {
-            const status = Number(h[':status']);
-            const out = responseHeaders(h as Headers, performance.now() - upstreamStart);
-            this.relayResponse(x, target, flags, status, out, s, () => trailers, upstreamStart, s.endAfterHeaders);
-          });
-          s.once('close', () => {
-            if (!x.responded) {
-              // Reset before response headers: REFUSED_STREAM was never processed (safe to retry), others are not.
-              if (s.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) {
-                reject(new UpstreamConnectError('remote connection failure', 'remote refused stream reset'));
-                return;
-              }
-              this.upstreamFailed(x, target, flags, 'UR', 'remote reset');
-            } else if (!x.done && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR) {
-              this.upstreamFailed(x, target, flags, 'UR', 'remote reset');
-            }
-            resolve();
-          });
-          this.pumpRequestBody(x, s, () => s.close(http2.constants.NGHTTP2_CANCEL));
-        }),
-    );
+  /** One attempt over HTTP/2; rejects with UpstreamConnectError when the request may go to another attempt. */
+  private async forwardHttp2(x: Exchange, target: UpstreamTarget, headers: Headers, flags: ResponseFlag[]): Promise<void> {
+    const session = await this.sessionFor(target);
+    if (x.done) return;
+    return new Promise<void>((resolve, reject) => {
+      const upstreamStart = performance.now();
+      let s: http2.ClientHttp2Stream;
+      try {
+        s = session.request(headers as http2.OutgoingHttpHeaders, { endStream: x.body.empty });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? '';
+        if (SESSION_GONE.has(code)) {
+          this.dropSession(target, session);
+          return reject(new UpstreamConnectError('connection termination', '', { cause: e }));
+        }
+        // A request HTTP/2 cannot carry (Node refuses its headers): it cannot reach the endpoint in any attempt.
+        this.opts.log.debug(`upstream request refused by the HTTP/2 codec: ${(e as Error).message}`);
+        this.upstreamFailed(x, target, flags, 'UPE', 'protocol error');
+        return resolve();
+      }
+      s.on('error', () => {});
+      x.upstream = { destroy: () => s.close(http2.constants.NGHTTP2_CANCEL) };
+      let trailers: Headers | undefined;
+      s.on('trailers', (t) => {
+        trailers = t as Headers;
+      });
+      s.once('response', (h) => {
+        this.relayResponse(x, target, flags, Number(h[':status']), h as Headers, s, () => trailers, upstreamStart, s.endAfterHeaders);
+      });
+      s.once('close', () => {
+        x.body.detach();
+        if (!x.responded) {
+          // Reset before response headers: REFUSED_STREAM was never processed (safe to retry), others are not.
+          if (s.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) return reject(new UpstreamConnectError('remote refused stream reset'));
+          this.upstreamFailed(x, target, flags, 'UR', 'remote reset');
+        } else if (!x.done) {
+          // Closed mid-response: reset by the endpoint, or its connection went away.
+          this.upstreamFailed(x, target, flags, s.rstCode === http2.constants.NGHTTP2_NO_ERROR ? 'UC' : 'UR', s.rstCode === http2.constants.NGHTTP2_NO_ERROR ? 'connection termination' : 'remote reset');
+        }
+        resolve();
+      });
+      if (!x.body.empty) x.body.attach(s);
+    });
+  }
+
+  /** One websocket attempt: the upgrade request on a connection of its own, spliced through after a 101. */
+  private async forwardUpgrade(x: UpgradeExchange, target: UpstreamTarget, headers: Headers, flags: ResponseFlag[]): Promise<void> {
+    const stream = await this.opts.upstreams.connect(target);
+    if (x.done) {
+      stream.destroy();
+      return;
+    }
+    const connection = new TunnelSocket(stream);
+    return new Promise<void>((resolve) => {
+      const upstreamStart = performance.now();
+      const req = http.request({ createConnection: () => connection, method: x.method, path: x.path, headers: headers as http.OutgoingHttpHeaders, setHost: false });
+      x.upstream = req;
+      req.on('error', (e) => {
+        connection.destroy();
+        if (!x.responded) this.upstreamFailed(x, target, flags, isParseError(e) ? 'UPE' : 'UC', isParseError(e) ? 'protocol error' : 'connection termination');
+        resolve();
+      });
+      req.on('upgrade', (res: http.IncomingMessage, upstream: Duplex, upstreamHead: Buffer) => {
+        const upstreamServiceTimeMs = performance.now() - upstreamStart;
+        const out = responseHeaders(res.headers, upstreamServiceTimeMs);
+        out.connection = 'upgrade';
+        out.upgrade = res.headers.upgrade;
+        if (!this.startResponse(x, target, flags, 101, out, false)) {
+          upstream.destroy();
+          return resolve();
+        }
+        x.spliced = true;
+        this.downstreams.delete(x.socket as TunnelSocket);
+        if (upstreamHead.length > 0) x.socket.write(upstreamHead);
+        if (x.head.length > 0) upstream.write(x.head);
+        void copyBidirectional(x.socket, upstream).then((r) => {
+          x.body.bytes = x.head.length + r.aToB;
+          x.bytesSent = upstreamHead.length + r.bToA;
+          this.finish(x, { target, flags, upstreamServiceTimeMs: Math.round(upstreamServiceTimeMs), details: 'via_upstream' });
+          resolve();
+        });
+      });
+      req.on('response', (res) => {
+        // Refused the switch: its answer goes back as is, and the connection closes after it.
+        this.relayResponse(x, target, flags, res.statusCode ?? 0, res.headers, res, () => undefined, upstreamStart, false);
+        res.once('close', () => {
+          connection.destroy();
+          if (!res.complete) this.upstreamFailed(x, target, flags, 'UC', 'connection termination');
+          resolve();
+        });
+      });
+      req.end();
+    });
   }
 
   private sessionFor(target: UpstreamTarget): Promise<http2.ClientHttp2Session> {
@@ -519,6 +844,7 @@ export class HttpProxy {
         };
         session.once('close', forget);
         session.once('goaway', forget);
+        session.setTimeout(UPSTREAM_IDLE_MS, () => this.dropSession(target, session));
         tunnel.once('close', () => session.destroy());
         return session;
       });
@@ -530,18 +856,41 @@ export class HttpProxy {
     return p;
   }
 
-  /** Streams the request body upstream with backpressure; a client that goes away aborts the upstream request. */
-  private pumpRequestBody(x: Exchange, upstream: NodeJS.WritableStream & { destroyed?: boolean }, abort: () => void): void {
-    x.body.on('data', (chunk: Buffer) => {
-      x.bodyBytesReceived += chunk.length;
-      if (!upstream.write(chunk)) {
-        x.body.pause();
-        upstream.once('drain', () => x.body.resume());
-      }
-    });
-    x.body.once('end', () => upstream.end());
-    x.body.once('error', abort);
-    x.body.once('aborted', abort);
+  /** Takes a session out of use: streams in flight finish, then it closes with its tunnel. */
+  private dropSession(target: UpstreamTarget, session: http2.ClientHttp2Session): void {
+    const p = this.sessions.get(target.address);
+    if (p !== undefined) void p.then((current) => current === session && this.sessions.get(target.address) === p && this.sessions.delete(target.address), () => undefined);
+    if (session.destroyed) return;
+    if (session.closed) session.destroy();
+    else session.close();
+  }
+
+  /**
+   * Starts the downstream response with the upstream's status and headers. An answer HTTP cannot carry downstream (a
+   * status outside 200–599, a header Node refuses) is Envoy's upstream protocol error: a 502 instead. False when the
+   * response did not start.
+   */
+  private startResponse(x: Exchange, target: UpstreamTarget, flags: ResponseFlag[], status: number, headers: http2.OutgoingHttpHeaders, endStream: boolean): boolean {
+    if (x.done) return false;
+    if (!((status >= 200 && status <= 599) || (status === 101 && x instanceof UpgradeExchange))) {
+      x.upstream?.destroy();
+      this.upstreamFailed(x, target, flags, 'UPE', 'protocol error');
+      return false;
+    }
+    x.body.release();
+    x.responded = true;
+    try {
+      x.respond(status, headers, endStream);
+      x.status = status;
+      x.responseHeaders = headers;
+      return true;
+    } catch (e) {
+      this.opts.log.debug(`upstream response refused by the downstream codec: ${(e as Error).message}`);
+      x.responded = false;
+      x.upstream?.destroy();
+      this.upstreamFailed(x, target, flags, 'UPE', 'protocol error');
+      return false;
+    }
   }
 
   /** Sends the upstream response downstream: status and headers, body with backpressure, then trailers. */
@@ -550,147 +899,160 @@ export class HttpProxy {
     target: UpstreamTarget,
     flags: ResponseFlag[],
     status: number,
-    headers: http2.OutgoingHttpHeaders,
+    upstreamHeaders: Headers,
     body: Readable,
     trailers: () => Headers | undefined,
     upstreamStart: number,
-    endAfterHeaders = false,
+    endAfterHeaders: boolean,
   ): void {
-    if (x.done) {
+    const upstreamServiceTimeMs = performance.now() - upstreamStart;
+    const headers = responseHeaders(upstreamHeaders, upstreamServiceTimeMs);
+    if (!this.startResponse(x, target, flags, status, headers, endAfterHeaders)) {
       body.destroy();
       return;
     }
-    x.responded = true;
-    const grpcResponse = String(headers['content-type'] ?? '').startsWith('application/grpc');
-    let responseBytes = 0;
-    let grpcStatus = grpcResponse ? first(headers['grpc-status'] as string | undefined) : undefined;
-    const upstreamServiceTimeMs = Math.round(performance.now() - upstreamStart);
-    const done = () => this.finish(x, { target, flags, status, grpcStatus, responseHeaders: headers, responseBodyBytes: responseBytes, upstreamServiceTimeMs, details: 'via_upstream' });
-    if (endAfterHeaders) {
-      x.respond(status, headers, true, false);
-      return done();
-    }
-    x.respond(status, headers, false, grpcResponse && x.protocol === 'HTTP/2');
+    const grpcResponse = isGrpcContentType(headers['content-type']);
+    const messages = grpcResponse ? new GrpcMessageCounter() : undefined;
+    let grpcStatus = grpcResponse ? joined(upstreamHeaders['grpc-status']) : undefined;
+    const done = () =>
+      this.finish(x, {
+        target,
+        flags,
+        grpcStatus,
+        responseMessages: messages?.messages,
+        upstreamServiceTimeMs: Math.round(upstreamServiceTimeMs),
+        details: 'via_upstream',
+      });
+    if (endAfterHeaders) return done();
     body.on('data', (chunk: Buffer) => {
-      responseBytes += chunk.length;
+      x.bytesSent += chunk.length;
+      messages?.feed(chunk);
       if (!x.write(chunk)) {
         body.pause();
-        x.sink.once('drain', () => body.resume());
+        x.onceDrain(() => body.resume());
       }
     });
     body.once('end', () => {
       const t = trailers();
-      const forward: http2.OutgoingHttpHeaders | undefined = t && Object.keys(t).length ? { ...t } : grpcResponse && x.protocol === 'HTTP/2' ? {} : undefined;
-      if (t?.['grpc-status'] !== undefined) grpcStatus = first(t['grpc-status']);
-      x.end(forward);
+      if (t?.['grpc-status'] !== undefined) grpcStatus = joined(t['grpc-status']);
+      x.end(t !== undefined && Object.keys(t).length > 0 ? (t as http2.OutgoingHttpHeaders) : undefined);
       done();
     });
   }
 
-  /** The upstream went away: before the response a local 503, after it a reset downstream. */
+  /** The upstream failed: before the response a local reply (502 for a protocol error, else 503), after it a reset. */
   private upstreamFailed(x: Exchange, target: UpstreamTarget, flags: ResponseFlag[], flag: ResponseFlag, reason: string): void {
     if (x.done) return;
     flags.push(flag);
     if (!x.responded) {
       return this.localReply(
         x,
-        { status: 503, body: `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`, flags, details: `upstream_reset_before_response_started{${reason}}` },
+        { status: flag === 'UPE' ? 502 : 503, body: localReplyBody(reason, '', false), flags, details: resetDetails(reason) },
         target,
       );
     }
     x.reset();
-    this.finish(x, { target, flags, status: 0, responseHeaders: {}, responseBodyBytes: 0, details: `upstream_reset_after_response_started{${reason}}` });
+    this.finish(x, { target, flags, details: `upstream_reset_after_response_started{${reason}}` });
   }
 
   private onDownstreamClosed(x: Exchange): void {
     x.upstream?.destroy();
-    this.finish(x, { target: undefined, flags: ['DC'], status: 0, responseHeaders: {}, responseBodyBytes: 0, details: 'downstream_remote_disconnect' });
+    this.finish(x, { target: undefined, flags: ['DC'], details: 'downstream_remote_disconnect' });
   }
 
   /** Envoy's local reply: text/plain body, or a trailers-only gRPC status for gRPC requests. */
   private localReply(x: Exchange, r: LocalReply, target: UpstreamTarget | undefined): void {
     if (x.done) return;
     x.responded = true;
-    const base = { target, flags: r.flags, details: r.details, ...(r.transportFailure !== undefined ? { transportFailure: r.transportFailure } : {}) };
+    x.body.release();
     if (x.grpc) {
-      const code = String(GRPC_STATUS_OF[r.status] ?? 2);
+      const code = grpcStatusOf(r.status);
       const h: http2.OutgoingHttpHeaders = { 'content-type': 'application/grpc', 'grpc-status': code, server: 'istio-envoy' };
       if (r.body) h['grpc-message'] = grpcMessage(r.body);
-      x.respond(200, h, true, false);
-      return this.finish(x, { ...base, status: 200, grpcStatus: code, responseHeaders: h, responseBodyBytes: 0 });
+      x.respond(200, h, true);
+      x.status = 200;
+      x.responseHeaders = h;
+      return this.finish(x, { target, flags: r.flags, details: r.details, transportFailure: r.transportFailure, grpcStatus: code });
     }
-    const h: http2.OutgoingHttpHeaders = { server: 'istio-envoy', date: new Date().toUTCString(), 'content-length': String(Buffer.byteLength(r.body)) };
+    const length = Buffer.byteLength(r.body);
+    const h: http2.OutgoingHttpHeaders = { server: 'istio-envoy', date: new Date().toUTCString(), 'content-length': String(length) };
     if (r.body) h['content-type'] = 'text/plain';
-    x.respond(r.status, h, !r.body, false);
+    x.respond(r.status, h, !r.body);
+    x.status = r.status;
+    x.responseHeaders = h;
     if (r.body) {
       x.write(Buffer.from(r.body));
+      x.bytesSent = length;
       x.end();
     }
-    this.finish(x, { ...base, status: r.status, responseHeaders: h, responseBodyBytes: Buffer.byteLength(r.body) });
+    this.finish(x, { target, flags: r.flags, details: r.details, transportFailure: r.transportFailure });
   }
 
-  /** Records one finished request: metrics and the access-log line. */
+  /** Records one finished request (metrics and the access-log line); a request body left unread is abandoned. */
   private finish(x: Exchange, f: Finished): void {
     if (x.done) return;
     x.done = true;
+    if (!x.body.ended && x.status !== 0) x.abandonRequest();
     const { ctx } = x;
-    const forwardedFor = first(x.headers['x-forwarded-for']);
-    const userAgent = first(x.headers['user-agent']);
-    const requestId = first(x.headers['x-request-id']);
-    this.opts.telemetry.recordRequest({
+    const record: HttpRequestRecord = {
       source: ctx.source,
       destination: this.opts.peerLabels(f.target?.workload),
       destinationService: ctx.destinationService,
       requestProtocol: x.grpc ? 'grpc' : 'http',
-      responseCode: f.status,
+      responseCode: x.status,
+      grpcStatus: f.grpcStatus,
       responseFlags: f.flags,
       connectionSecurityPolicy: 'mutual_tls',
       durationMs: performance.now() - x.start,
-      requestBytes: x.requestHeaderBytes + x.bodyBytesReceived,
+      requestBytes: x.requestHeaderBytes + x.body.bytes,
       // The status line and headers as they go on the wire, plus the body.
-      responseBytes: f.status === 0 ? 0 : 17 + headerBytes(f.responseHeaders as Headers) + f.responseBodyBytes,
+      responseBytes: x.responseHeaders === undefined ? x.bytesSent : 17 + headerBytes(x.responseHeaders) + x.bytesSent,
+      grpcRequestMessages: x.body.messages?.messages,
+      grpcResponseMessages: f.responseMessages,
       startTime: x.startTime,
       method: x.method,
-      path: x.rawPath,
+      path: x.path,
       protocol: x.protocol,
       responseCodeDetails: f.details,
-      bodyBytesReceived: x.bodyBytesReceived,
-      bodyBytesSent: f.responseBodyBytes,
+      upstreamTransportFailureReason: f.transportFailure,
+      bodyBytesReceived: x.body.bytes,
+      bodyBytesSent: x.bytesSent,
+      upstreamServiceTimeMs: f.upstreamServiceTimeMs,
+      forwardedFor: x.header('x-forwarded-for'),
+      userAgent: x.header('user-agent'),
+      requestId: x.header('x-request-id'),
+      authority: x.authority,
+      upstreamHost: f.target?.upstreamHost,
+      upstreamCluster: ctx.cluster,
+      upstreamLocalAddress: f.target?.upstreamLocalAddress,
       downstreamLocalAddress: `${ctx.targetIp}:${ctx.targetPort}`,
       downstreamRemoteAddress: ctx.peerAddress,
-      authority: x.authority,
-      upstreamCluster: ctx.cluster,
       routeName: 'default',
-      ...(f.grpcStatus !== undefined ? { grpcStatus: f.grpcStatus } : {}),
-      ...(f.transportFailure !== undefined ? { upstreamTransportFailureReason: f.transportFailure } : {}),
-      ...(f.upstreamServiceTimeMs !== undefined ? { upstreamServiceTimeMs: f.upstreamServiceTimeMs } : {}),
-      ...(f.target ? upstreamAddresses(f.target) : {}),
-      ...(forwardedFor ? { forwardedFor } : {}),
-      ...(userAgent ? { userAgent } : {}),
-      ...(requestId ? { requestId } : {}),
-    });
+    };
+    this.opts.telemetry.recordRequest(record);
   }
 
-  /** A request the codec could not parse: counted and logged as Envoy does (400, DPE, `http1.codec_error`). */
-  private recordProtocolError(ctx: StreamContext): void {
+  /** A request the codec refused: counted and logged as Envoy does (400 or 431, DPE, `http1.codec_error`). */
+  private recordProtocolError(ctx: StreamContext, tooLarge: boolean): void {
+    const reply = tooLarge ? HEADERS_TOO_LARGE : BAD_REQUEST;
     this.opts.telemetry.recordRequest({
       source: ctx.source,
       destination: this.opts.peerLabels(undefined),
       destinationService: ctx.destinationService,
       requestProtocol: 'http',
-      responseCode: 400,
+      responseCode: tooLarge ? 431 : 400,
       responseFlags: ['DPE'],
       connectionSecurityPolicy: 'mutual_tls',
       durationMs: 0,
       requestBytes: 0,
-      responseBytes: BAD_REQUEST.length,
+      responseBytes: reply.length,
       startTime: Date.now(),
       method: '',
       path: '',
       protocol: 'HTTP/1.1',
-      responseCodeDetails: 'http1.codec_error',
+      responseCodeDetails: tooLarge ? 'http1.headers_too_large' : 'http1.codec_error',
       bodyBytesReceived: 0,
-      bodyBytesSent: 11,
+      bodyBytesSent: reply.length - reply.indexOf('\r\n\r\n') - 4,
       downstreamLocalAddress: `${ctx.targetIp}:${ctx.targetPort}`,
       downstreamRemoteAddress: ctx.peerAddress,
       upstreamCluster: ctx.cluster,

@@ -4,6 +4,8 @@
 //    by the time it reaches the stream (Writable's decodeStrings).
 //  - http.Agent and the server call socket methods an Http2Stream lacks (setKeepAlive, ref, unref) and rely on
 //    setTimeout's 'timeout' event to retire idle keep-alive connections.
+import * as http2 from 'node:http2';
+import type { Http2Stream } from 'node:http2';
 import { Duplex } from 'node:stream';
 
 export class TunnelSocket extends Duplex {
@@ -11,6 +13,7 @@ export class TunnelSocket extends Duplex {
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  private closeAfterEnd = false;
 
   constructor(
     private readonly inner: Duplex,
@@ -49,6 +52,17 @@ export class TunnelSocket extends Duplex {
 
   override _final(cb: (error?: Error | null) => void): void {
     this.inner.end(cb);
+    // An HTTP/2 stream closes with NO_ERROR once its last frame is out (Node waits for the end to flush).
+    if (this.closeAfterEnd) (this.inner as Partial<Http2Stream>).close?.(http2.constants.NGHTTP2_NO_ERROR);
+  }
+
+  /**
+   * Ends the connection after what was written, and closes the CONNECT stream under it rather than wait for the
+   * peer's end: HTTP/2's way of saying "the response is complete, stop sending" to a client still uploading.
+   */
+  endAndClose(): void {
+    this.closeAfterEnd = true;
+    this.end();
   }
 
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
