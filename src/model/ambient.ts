@@ -27,6 +27,7 @@ import {
   isCoreService,
   isGatewayTarget,
   isWaypointGateway,
+  policyTargetKeys,
   resolveBinding,
   targetRefsOf,
   toWaypointPolicy,
@@ -142,8 +143,13 @@ export class AmbientIndex {
   private readonly serviceBindings = new Map<string, Binding>(); // Service store key → its waypoint binding
   /** Waypoint key → store keys of the Services bound to it. */
   private readonly boundServices = new Map<string, Set<string>>();
-  /** AuthorizationPolicy store keys with targetRefs (enforced by waypoints). */
-  private readonly targetRefPolicies = new Set<string>();
+  /**
+   * Store key of a Service, Gateway or GatewayClass → store keys of the targetRefs AuthorizationPolicies (enforced by
+   * waypoints) naming it, so a change of that object reaches only those policies.
+   */
+  private readonly policiesByTarget = new Map<string, Set<string>>();
+  /** targetRefs AuthorizationPolicy store key → the keys it is filed under in `policiesByTarget`. */
+  private readonly policyTargets = new Map<string, string[]>();
   /** Waypoint key → its xDS resources by name. */
   private readonly waypointConfigs = new Map<string, Map<string, WaypointResource>>();
   private readonly peerAuthNames = new Map<string, string>(); // PeerAuthentication store key → converted ns/name
@@ -340,7 +346,7 @@ export class AmbientIndex {
           if (gateway !== undefined) d.gateways.add(`${ns}/${gateway}`);
         }
         // Policies targeting the Service report whether it is bound.
-        for (const p of this.targetRefPolicies) d.policyBindings.add(p);
+        this.markPolicyBindings(key, d);
         break;
       case 'Namespace':
         // Capture labels and traffic-distribution annotations apply to everything in the namespace.
@@ -364,7 +370,7 @@ export class AmbientIndex {
       case 'GatewayClass':
         if (r.metadata.name === WAYPOINT_CLASS) d.gatewayClass = true;
         // Policies targeting a GatewayClass report whether it exists and is the mesh controller's.
-        for (const p of this.targetRefPolicies) d.policyBindings.add(p);
+        this.markPolicyBindings(key, d);
         break;
       case 'PeerAuthentication':
         d.staticStrict = true;
@@ -404,6 +410,21 @@ export class AmbientIndex {
     }
   }
 
+  /** Marks the targetRefs policies naming one object (its store key) for their WaypointAccepted condition. */
+  private markPolicyBindings(targetKey: string, d: Dirty): void {
+    for (const p of this.policiesByTarget.get(targetKey) ?? []) d.policyBindings.add(p);
+  }
+
+  /** Files a targetRefs policy (undefined: deleted) under the objects it names. */
+  private indexPolicyTargets(key: string, p: AuthorizationPolicy | undefined): void {
+    const prev = this.policyTargets.get(key) ?? [];
+    const next = p === undefined ? [] : policyTargetKeys(p);
+    for (const target of prev) if (!next.includes(target)) deleteFrom(this.policiesByTarget, target, key);
+    for (const target of next) addTo(this.policiesByTarget, target, key);
+    if (next.length > 0) this.policyTargets.set(key, next);
+    else this.policyTargets.delete(key);
+  }
+
   /** Marks pods and Deployment replicas matching a non-empty selector (namespace undefined = all namespaces). */
   private markSelected(namespace: string | undefined, selector: Labels | undefined, d: Dirty): void {
     if (!nonEmpty(selector)) return;
@@ -415,15 +436,13 @@ export class AmbientIndex {
     const ap = this.store.get(key) as (Resource & { kind: 'AuthorizationPolicy' }) | undefined;
     const [, ns, name] = key.split('/') as [string, string, string];
     const resourceName = `${ns}/${name}`;
+    this.indexPolicyTargets(key, ap);
     if (ap === undefined) {
       this.converted.delete(key);
-      this.targetRefPolicies.delete(key);
       this.setAuthorization(resourceName, undefined, t);
       this.setCondition(key, ZTUNNEL_ACCEPTED, undefined, t);
       return;
     }
-    if (targetRefsOf(ap).length > 0) this.targetRefPolicies.add(key);
-    else this.targetRefPolicies.delete(key);
     const conv = convertAuthorizationPolicy(this.options.rootNamespace, ap);
     this.converted.set(key, conv);
     this.setAuthorization(resourceName, conv.authorization, t);
@@ -497,7 +516,7 @@ export class AmbientIndex {
         d.waypointConfigs.add(prev.waypoint.key);
       }
       if (b?.waypoint) addTo(this.boundServices, b.waypoint.key, key);
-      for (const p of this.targetRefPolicies) d.policyBindings.add(p);
+      this.markPolicyBindings(key, d);
     }
     // The bound Service's ports may have changed even when the waypoint did not.
     if (b?.waypoint) d.waypointConfigs.add(b.waypoint.key);
@@ -641,7 +660,7 @@ export class AmbientIndex {
       else d.deployments.add(user);
     }
     // Gateway targets resolve against the waypoints that exist.
-    for (const p of this.targetRefPolicies) d.policyBindings.add(p);
+    this.markPolicyBindings(`Gateway/${key}`, d);
   }
 
   private setGatewayStatus(storeKey: string, status: GatewayStatus | undefined, t: Touched): void {
@@ -701,9 +720,11 @@ export class AmbientIndex {
             return id;
           })
           .sort();
-      const own = this.targetingPolicies((t2, p) =>
-        (isGatewayTarget(t2, 'Gateway') && nsOf(p) === w.namespace && t2.name === w.name) ||
-        (isGatewayTarget(t2, 'GatewayClass') && nsOf(p) === this.options.rootNamespace && t2.name === WAYPOINT_CLASS),
+      const own = this.targetingPolicies(
+        [`Gateway/${w.namespace}/${w.name}`, `GatewayClass//${WAYPOINT_CLASS}`],
+        (t2, p) =>
+          (isGatewayTarget(t2, 'Gateway') && nsOf(p) === w.namespace && t2.name === w.name) ||
+          (isGatewayTarget(t2, 'GatewayClass') && nsOf(p) === this.options.rootNamespace && t2.name === WAYPOINT_CLASS),
       );
       const self: WaypointResource = {
         waypoint: {
@@ -719,12 +740,13 @@ export class AmbientIndex {
       for (const svcKey of this.boundServices.get(key) ?? []) {
         const svc = this.store.get(svcKey) as KubeService | undefined;
         if (svc === undefined) continue;
-        const targeting = this.targetingPolicies((t2, p) => isCoreService(t2) && nsOf(p) === nsOf(svc) && t2.name === svc.metadata.name);
+        const targeting = this.targetingPolicies([svcKey], (t2, p) => isCoreService(t2) && nsOf(p) === nsOf(svc) && t2.name === svc.metadata.name);
         const r: WaypointResource = { service: waypointService(svc, serviceHostname(svc.metadata.name, nsOf(svc), this.options.domainSuffix), policyNames(targeting)) };
         next.set(waypointResourceName(w.namespace, w.name, r), r);
       }
-      for (const p of policies.values()) {
-        const r: WaypointResource = { policy: toWaypointPolicy(p)! };
+      // By name: the order must not depend on the order the policies arrived in.
+      for (const id of [...policies.keys()].sort()) {
+        const r: WaypointResource = { policy: toWaypointPolicy(policies.get(id)!)! };
         next.set(waypointResourceName(w.namespace, w.name, r), r);
       }
     }
@@ -734,12 +756,20 @@ export class AmbientIndex {
     else this.waypointConfigs.delete(key);
   }
 
-  /** TargetRefs policies with a target `matches` accepts. */
-  private targetingPolicies(matches: (target: ReturnType<typeof targetRefsOf>[number], p: AuthorizationPolicy) => boolean): AuthorizationPolicy[] {
+  /** TargetRefs policies filed under any of `targetKeys` (store keys) with a target `matches` accepts, each once. */
+  private targetingPolicies(
+    targetKeys: string[],
+    matches: (target: ReturnType<typeof targetRefsOf>[number], p: AuthorizationPolicy) => boolean,
+  ): AuthorizationPolicy[] {
     const out: AuthorizationPolicy[] = [];
-    for (const key of this.targetRefPolicies) {
-      const p = this.store.get(key) as AuthorizationPolicy | undefined;
-      if (p && targetRefsOf(p).some((t) => matches(t, p))) out.push(p);
+    const seen = new Set<string>();
+    for (const targetKey of targetKeys) {
+      for (const key of this.policiesByTarget.get(targetKey) ?? []) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const p = this.store.get(key) as AuthorizationPolicy | undefined;
+        if (p && targetRefsOf(p).some((t) => matches(t, p))) out.push(p);
+      }
     }
     return out;
   }

@@ -276,6 +276,28 @@ export function targetRefsOf(p: AuthorizationPolicy): PolicyTargetReference[] {
   return p.spec.targetRef ? [p.spec.targetRef] : [];
 }
 
+/**
+ * The store keys of the objects a targetRefs policy names (`Service/ns/name`, `Gateway/ns/name`,
+ * `GatewayClass//name`): what its WaypointAccepted condition and the waypoint resources listing it depend on. Targets
+ * of other kinds depend on nothing and are left out. A target's `namespace` (validation admits only "") is honoured
+ * by the status and ignored by the waypoint configuration, so a Service or Gateway is listed under both.
+ */
+export function policyTargetKeys(p: AuthorizationPolicy): string[] {
+  const ns = p.metadata.namespace ?? '';
+  const out = new Set<string>();
+  for (const t of targetRefsOf(p)) {
+    if (isGatewayTarget(t, 'GatewayClass')) {
+      out.add(`GatewayClass//${t.name}`);
+      continue;
+    }
+    const kind = isCoreService(t) ? 'Service' : isGatewayTarget(t, 'Gateway') ? 'Gateway' : undefined;
+    if (kind === undefined) continue;
+    out.add(`${kind}/${t.namespace || ns}/${t.name}`);
+    out.add(`${kind}/${ns}/${t.name}`);
+  }
+  return [...out];
+}
+
 /** `""` and `core` are the same group (istiod compares canonical groups). */
 export function isCoreService(t: PolicyTargetReference): boolean {
   return t.kind === 'Service' && ((t.group ?? '') === '' || t.group === 'core');

@@ -448,3 +448,117 @@ it('a policy targeting GatewayClass istio-waypoint is re-evaluated when the clas
   store.remove(['GatewayClass//istio-waypoint']);
   assert.equal(reason(), 'TargetNotFound');
 });
+
+/** A real store that notes which AuthorizationPolicies the index reads: a policy never read was not recomputed. */
+class PolicyReadsStore extends ConfigStore {
+  readonly reads = new Set<string>();
+  override get(key: string): Resource | undefined {
+    if (key.startsWith('AuthorizationPolicy/')) this.reads.add(key);
+    return super.get(key);
+  }
+}
+
+describe('ambient index: a change reaches only the targetRefs policies that name it', () => {
+  // The waypoint scenario plus a namespace of 40 Services without a waypoint, each targeted by its own policy, one
+  // policy targeting two of them, and one targeting a Gateway that does not exist.
+  const BULK = 40;
+  const bulk = [
+    `
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: bulk, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: both, namespace: bulk}
+spec: {targetRefs: [{kind: Service, name: s1}, {kind: Service, name: s2}], rules: [{}]}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: gw, namespace: bulk}
+spec: {targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: elsewhere}], rules: [{}]}`,
+  ];
+  for (let i = 0; i < BULK; i++) {
+    bulk.push(`
+---
+apiVersion: v1
+kind: Service
+metadata: {name: s${i}, namespace: bulk}
+spec: {clusterIP: 10.96.2.${i + 1}, ports: [{name: http, port: 80}]}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: p${i}, namespace: bulk}
+spec: {targetRefs: [{kind: Service, name: s${i}}], rules: [{}]}`);
+  }
+
+  function setupCounting() {
+    const store = new PolicyReadsStore();
+    store.apply(parseYaml(SCENARIO + bulk.join('')));
+    const index = new AmbientIndex(store, {}, clock);
+    const statusChanges: ObjectStatus[][] = [];
+    index.onStatusChange((s) => statusChanges.push(s));
+    const edit = (kind: string, namespace: string, name: string, change: (r: any) => void) => {
+      const r = structuredClone(store.get(`${kind}/${namespace}/${name}`)!);
+      change(r);
+      store.reads.clear();
+      statusChanges.length = 0;
+      store.apply([r as Resource]);
+    };
+    const reads = () => [...store.reads].sort();
+    const emitted = () => statusChanges.flat().map((s) => `${s.kind}/${s.namespace}/${s.name}`);
+    const accepted = (ns: string, name: string) => index.statuses().find((s) => s.kind === 'AuthorizationPolicy' && s.namespace === ns && s.name === name)?.conditions.map((c) => c.reason);
+    return { store, index, edit, reads, emitted, accepted };
+  }
+
+  it('a Service change recomputes only the policies targeting that Service', () => {
+    const t = setupCounting();
+    assert.deepEqual(t.accepted('bulk', 'p7'), ['AncestorNotBound']);
+    assert.deepEqual(t.accepted('bulk', 'gw'), ['TargetNotFound']);
+
+    t.edit('Service', 'bulk', 's7', (s) => s.spec.ports.push({ name: 'tcp', port: 7000 }));
+    assert.deepEqual(t.reads(), ['AuthorizationPolicy/bulk/p7']);
+    assert.deepEqual(t.emitted(), []);
+
+    t.edit('Service', 'bulk', 's2', (s) => (s.metadata.labels = { team: 'x' }));
+    assert.deepEqual(t.reads(), ['AuthorizationPolicy/bulk/both', 'AuthorizationPolicy/bulk/p2']);
+
+    // Removed: its policies, and only they, report it missing.
+    t.store.reads.clear();
+    const statusesBefore = t.index.statuses().length;
+    t.store.remove(['Service/bulk/s1']);
+    assert.deepEqual(t.reads(), ['AuthorizationPolicy/bulk/both', 'AuthorizationPolicy/bulk/p1']);
+    assert.deepEqual(t.accepted('bulk', 'p1'), ['TargetNotFound']);
+    assert.deepEqual(t.accepted('bulk', 'both'), ['Invalid']);
+    assert.equal(t.index.statuses().length, statusesBefore);
+  });
+
+  it('a bound Service or a waypoint reaches its own policies and its waypoint, not unrelated ones', () => {
+    const t = setupCounting();
+    const unrelated = (reads: string[]) => reads.filter((k) => k.startsWith('AuthorizationPolicy/bulk/'));
+
+    // The bound Service: its policies' status, and the waypoint's resources (its own policies and the Service's).
+    t.edit('Service', 'shop', 'web', (s) => s.spec.ports.push({ name: 'tcp-raw', port: 7000 }));
+    assert.deepEqual(unrelated(t.reads()), []);
+    assert.ok(t.reads().includes('AuthorizationPolicy/shop/svc-policy') && t.reads().includes('AuthorizationPolicy/shop/ext'));
+
+    // The Service opts out of the waypoint: its policy is no longer bound (CUSTOM ext never is), nothing else changes.
+    t.edit('Service', 'shop', 'web', (s) => (s.metadata.labels = { 'istio.io/use-waypoint': 'none' }));
+    assert.deepEqual(unrelated(t.reads()), []);
+    assert.deepEqual(t.emitted(), ['AuthorizationPolicy/shop/svc-policy', 'Service/shop/web']);
+    assert.deepEqual(t.accepted('shop', 'svc-policy'), ['UnsupportedValue', 'AncestorNotBound']);
+
+    // The waypoint stops being usable: the policy targeting it reports so; bulk/gw (another Gateway) is not read.
+    t.edit('Pod', 'shop', 'wp-1', (p) => (p.status.conditions[0].status = 'False'));
+    assert.deepEqual(unrelated(t.reads()), []);
+    assert.deepEqual(t.accepted('shop', 'gw-policy'), ['TargetNotFound']);
+
+    // A policy retargeted from one bulk Service to another: both Services' changes reach it afterwards, by its new target.
+    t.edit('AuthorizationPolicy', 'bulk', 'p5', (p) => (p.spec.targetRefs = [{ kind: 'Service', name: 's6' }]));
+    t.edit('Service', 'bulk', 's5', (s) => (s.metadata.labels = { team: 'x' }));
+    assert.deepEqual(t.reads(), []);
+    t.edit('Service', 'bulk', 's6', (s) => (s.metadata.labels = { team: 'x' }));
+    assert.deepEqual(t.reads(), ['AuthorizationPolicy/bulk/p5', 'AuthorizationPolicy/bulk/p6']);
+  });
+});

@@ -12,6 +12,7 @@ import { ConfigStore } from '../../src/model/store.js';
 import type { Labels } from '../../src/model/store.js';
 import {
 
+  policyTargetKeys,
   resolveBinding,
   waypointAcceptedCondition,
   waypointGatewayStatus,
@@ -492,4 +493,30 @@ describe('WaypointAccepted: one target of each kind (WaypointPolicyStatusCollect
       }
     });
   }
+});
+
+describe('what a targetRefs policy is filed under (policyTargetKeys)', () => {
+  const G = 'gateway.networking.k8s.io';
+  it('the store key of each Service, Gateway and GatewayClass it names, once; other kinds not at all', () => {
+    const p = policy('shop', 'p', [
+      { kind: 'Service', name: 'a' },
+      { group: 'core', kind: 'Service', name: 'a' },
+      { group: G, kind: 'Gateway', name: 'wp' },
+      { group: G, kind: 'GatewayClass', name: 'istio-waypoint' },
+      { group: 'example.com', kind: 'Service', name: 'b' },
+      { kind: 'Gateway', name: 'no-group' },
+    ]);
+    assert.deepEqual(policyTargetKeys(p), ['Service/shop/a', 'Gateway/shop/wp', 'GatewayClass//istio-waypoint']);
+  });
+
+  it('a target namespace (refused by validation) files it under both namespaces: the status reads one, the waypoint the other', () => {
+    assert.deepEqual(policyTargetKeys(policy('shop', 'p', [{ kind: 'Service', name: 'a', namespace: 'other' }])), ['Service/other/a', 'Service/shop/a']);
+  });
+
+  it('targetRef stands for a single targetRefs entry', () => {
+    const p = policy('shop', 'p', []);
+    delete p.spec.targetRefs;
+    p.spec.targetRef = { kind: 'Service', name: 'a' };
+    assert.deepEqual(policyTargetKeys(p), ['Service/shop/a']);
+  });
 });

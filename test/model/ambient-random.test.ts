@@ -1,0 +1,223 @@
+// Randomized check of the incremental ambient translation: a seeded sequence of edits (Service churn above all, with
+// targetRefs AuthorizationPolicies on Services, Gateways and the GatewayClass, waypoints coming and going, selector
+// policies, pods, Deployments and namespaces) applied to one index, which after every store change must equal an
+// index built afresh over the same store, and whose emitted changes, replayed, must give its own snapshot and statuses.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AuthorizationPolicy, Resource } from '../../src/api/types.js';
+import { resourceKey } from '../../src/api/types.js';
+import { AmbientIndex, type ObjectStatus } from '../../src/model/ambient.js';
+import { ConfigStore } from '../../src/model/store.js';
+import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT } from '../../src/xds/types.js';
+
+const clock = () => new Date('2026-01-01T00:00:00Z');
+const TYPES = [TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT];
+
+/** mulberry32: small, seeded, good enough to pick edits. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NAMESPACES = ['a', 'b'];
+const SERVICES = ['s0', 's1', 's2', 's3'];
+const PODS = ['p0', 'p1', 'p2'];
+const POLICIES = ['ap0', 'ap1', 'ap2', 'ap3', 'ap4'];
+const APPS = ['x', 'y'];
+const MANAGED = { 'gateway.istio.io/managed': 'istio.io-mesh-controller', 'gateway.networking.k8s.io/gateway-name': 'wp' };
+
+/** Every object the edits may create, change or delete: a slot with a generator of random versions of it. */
+function universe(r: () => number): { key: string; weight: number; make: () => Resource }[] {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(r() * items.length)]!;
+  const chance = (p: number) => r() < p;
+  const maybe = <T extends object>(p: number, o: T): T | object => (chance(p) ? o : {});
+  const slots: { key: string; weight: number; make: () => Resource }[] = [];
+  const add = (weight: number, make: () => Resource) => slots.push({ key: resourceKey(make()), weight, make });
+
+  add(1, () => ({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'GatewayClass',
+    metadata: { name: 'istio-waypoint', generation: 1 + Math.floor(r() * 3), labels: { ...maybe(0.4, { 'istio.io/waypoint-for': pick(['service', 'workload', 'all']) }) } },
+    spec: { controllerName: chance(0.9) ? 'istio.io/mesh-controller' : 'example.com/other' },
+  }));
+  NAMESPACES.forEach((ns, n) => {
+    const other = NAMESPACES[(n + 1) % NAMESPACES.length]!;
+    // The labels an object may carry to name a waypoint: this namespace's, the other's, none, or an opt-out.
+    const useWaypoint = (): Record<string, string> => pick<Record<string, string>>([{}, {}, { 'istio.io/use-waypoint': 'wp' }, { 'istio.io/use-waypoint': 'wp', 'istio.io/use-waypoint-namespace': other }, { 'istio.io/use-waypoint': 'none' }]);
+    add(1, () => ({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: ns, labels: { ...maybe(0.8, { 'istio.io/dataplane-mode': 'ambient' }), ...maybe(0.5, { 'istio.io/use-waypoint': 'wp' }), ...maybe(0.5, { team: pick(['t1', 't2']) }) } },
+    }));
+    add(2, () => ({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'wp', namespace: ns, generation: 1 + Math.floor(r() * 3), labels: { ...maybe(0.5, { 'istio.io/waypoint-for': pick(['service', 'workload', 'all', 'none']) }) } },
+      spec: {
+        gatewayClassName: chance(0.9) ? 'istio-waypoint' : 'istio',
+        listeners: [
+          {
+            name: 'mesh',
+            port: 15008,
+            protocol: 'HBONE',
+            ...maybe(0.5, { allowedRoutes: { namespaces: pick([{ from: 'All' as const }, { from: 'Same' as const }, { from: 'Selector' as const, selector: { matchLabels: { team: 't1' } } }]) } }),
+          },
+        ],
+      },
+    }));
+    // The waypoint's Service and pod, as the waypoint controller and the cluster would create them.
+    add(2, () => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'wp', namespace: ns, labels: MANAGED },
+      spec: { selector: MANAGED, clusterIP: `10.96.${n}.100`, ports: [{ name: 'mesh', port: 15008, appProtocol: 'hbone' }] },
+    }));
+    add(2, () => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'wp-1', namespace: ns, uid: `uid-${ns}-wp-1`, labels: MANAGED },
+      spec: { serviceAccountName: 'wp', containers: [{ name: 'istio-proxy' }] },
+      status: { podIP: `10.1.${n}.100`, conditions: [{ type: 'Ready', status: chance(0.8) ? 'True' : 'False' }] },
+    }));
+    SERVICES.forEach((name, i) =>
+      add(9, () => {
+        const ports = [{ name: 'http', port: 80 }, { name: 'grpc-api', port: 9090 }, { port: 3306 }].filter(() => chance(0.6));
+        return {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name, namespace: ns, generation: 1 + Math.floor(r() * 3), labels: { ...useWaypoint(), ...maybe(0.3, { tier: pick(['fe', 'be']) }) } },
+          spec: { ...maybe(0.7, { selector: { app: pick(APPS) } }), clusterIP: `10.96.${n}.${i + 1}`, ports: ports.length ? ports : [{ name: 'http', port: 80 }] },
+        };
+      }),
+    );
+    PODS.forEach((name, i) =>
+      add(2, () => ({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: ns, uid: `uid-${ns}-${name}`, labels: { app: pick(APPS), ...useWaypoint() } },
+        spec: { serviceAccountName: pick(['default', 'web']), containers: [{ name: 'app', ports: [{ name: 'http', containerPort: 8080 }] }] },
+        status: { podIP: `10.1.${n}.${i + 1}`, conditions: [{ type: 'Ready', status: 'True' }] },
+      })),
+    );
+    add(1, () => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'd0', namespace: ns },
+      spec: { replicas: 1 + Math.floor(r() * 2), selector: { matchLabels: { app: 'z' } }, template: { metadata: { labels: { app: 'z', ...useWaypoint() } }, spec: { containers: [{ name: 'c' }] } } },
+    }));
+    POLICIES.forEach((name) =>
+      add(5, () => {
+        const target = () =>
+          pick([
+            ...SERVICES.map((s) => ({ kind: 'Service', name: s })),
+            { group: '', kind: 'Service', name: 'wp' },
+            { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'wp' },
+            { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'nowhere' },
+            { group: 'gateway.networking.k8s.io', kind: 'GatewayClass', name: 'istio-waypoint' },
+            { group: 'example.com', kind: 'Thing', name: 's0' },
+          ]);
+        const action = pick(['ALLOW', 'ALLOW', 'DENY', 'CUSTOM'] as const);
+        const shape = r();
+        const spec: AuthorizationPolicy['spec'] = {
+          action,
+          ...(action === 'CUSTOM' ? { provider: { name: 'opa' } } : {}),
+          rules: pick([[{}], [{ to: [{ operation: { paths: ['/admin'] } }] }], [{ from: [{ source: { namespaces: [ns] } }] }]]),
+        };
+        if (shape < 0.65) spec.targetRefs = chance(0.7) ? [target()] : [target(), target()];
+        else if (shape < 0.75) spec.targetRef = target();
+        else if (shape < 0.9) spec.selector = { matchLabels: { app: pick(APPS) } };
+        return { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace: ns, generation: 1 + Math.floor(r() * 3) }, spec };
+      }),
+    );
+  });
+  // Root-namespace policies: the GatewayClass, or a Gateway of another namespace by name only.
+  for (const name of ['root0', 'root1']) {
+    add(2, () => ({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name, namespace: 'istio-system' },
+      spec: {
+        targetRefs: [pick([{ group: 'gateway.networking.k8s.io', kind: 'GatewayClass', name: pick(['istio-waypoint', 'istio']) }, { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'wp' }])],
+        action: pick(['ALLOW', 'DENY'] as const),
+        rules: [{}],
+      },
+    }));
+  }
+  return slots;
+}
+
+/** What a subscriber holds that took the index's state once and then applied every change it emitted. */
+function mirror(index: AmbientIndex) {
+  const resources = new Map(TYPES.map((type) => [type, new Map<string, unknown>()]));
+  for (const type of TYPES) for (const [name, r] of index.snapshot(type)) resources.get(type)!.set(name, structuredClone(r));
+  const statuses = new Map<string, ObjectStatus>();
+  const note = (s: ObjectStatus) => {
+    const key = `${s.kind}/${s.namespace}/${s.name}`;
+    if (s.conditions.length === 0) statuses.delete(key);
+    else statuses.set(key, structuredClone(s));
+  };
+  for (const s of index.statuses()) note(s);
+  index.onChange((c) => {
+    const m = resources.get(c.typeUrl)!;
+    for (const [name, r] of c.upserted) m.set(name, structuredClone(r));
+    for (const name of c.removed) m.delete(name);
+  });
+  index.onStatusChange((changed) => changed.forEach(note));
+  return { resources, statuses: () => [...statuses.keys()].sort().map((k) => statuses.get(k)!) };
+}
+
+function check(index: AmbientIndex, store: ConfigStore, seen: ReturnType<typeof mirror>, where: string): void {
+  const fresh = new AmbientIndex(store, {}, clock);
+  try {
+    for (const type of TYPES) {
+      const snapshot = index.snapshot(type);
+      assert.deepEqual(snapshot, fresh.snapshot(type), `${where}: ${type} differs from a full rebuild`);
+      assert.deepEqual(seen.resources.get(type), snapshot, `${where}: ${type} replayed from the emitted changes differs from the snapshot`);
+    }
+    const statuses = index.statuses();
+    assert.deepEqual(statuses, fresh.statuses(), `${where}: statuses differ from a full rebuild`);
+    assert.deepEqual(seen.statuses(), statuses, `${where}: statuses replayed from the emitted changes differ`);
+  } finally {
+    fresh.close();
+  }
+}
+
+for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+  test(`random edits (seed ${seed}): the incremental index equals a full rebuild after every change`, () => {
+    const r = prng(seed);
+    const slots = universe(r);
+    const totalWeight = slots.reduce((sum, s) => sum + s.weight, 0);
+    const pickSlot = () => {
+      let x = r() * totalWeight;
+      for (const s of slots) if ((x -= s.weight) < 0) return s;
+      return slots[slots.length - 1]!;
+    };
+    const store = new ConfigStore();
+    store.apply(slots.filter(() => r() < 0.7).map((s) => s.make()));
+    const index = new AmbientIndex(store, {}, clock);
+    const seen = mirror(index);
+    check(index, store, seen, `seed ${seed}, initial`);
+
+    for (let step = 0; step < 150; step++) {
+      const upserts: Resource[] = [];
+      const removals: string[] = [];
+      const ops = 1 + Math.floor(r() * 3);
+      for (let i = 0; i < ops; i++) {
+        const slot = pickSlot();
+        if (r() < 0.25) removals.push(slot.key);
+        else upserts.push(slot.make());
+      }
+      const what = `seed ${seed}, step ${step}: apply [${upserts.map(resourceKey).join(', ')}], remove [${removals.join(', ')}]`;
+      store.apply(upserts);
+      store.remove(removals);
+      check(index, store, seen, what);
+    }
+    index.close();
+  });
+}
