@@ -1,6 +1,7 @@
 // IP address helpers shared by the control plane and the proxies: the raw byte form xDS carries (4 or 16 bytes, as
-// Go's netip and Rust's IpAddr hold them), its text form, CIDRs, and the one canonical spelling used as a map key.
-import net from 'node:net';
+// Go's netip and Rust's IpAddr hold them), its text form, CIDRs, and the one canonical spelling used as a map key. The
+// parsers follow Go's netip.ParseAddr (what istiod accepts) and read character codes, so they also serve the data path.
+import { hexDigitValue } from './hex.js';
 
 /** `10.0.0.0/8`, `fd00::/64` or a bare IP (a full-length prefix); undefined when it does not parse. */
 export function parseCidr(v: string): { address: Uint8Array; length: number } | undefined {
@@ -17,59 +18,102 @@ export function parseCidr(v: string): { address: Uint8Array; length: number } | 
   return length <= bits ? { address, length } : undefined;
 }
 
-/** Dotted-quad IPv4 without leading zeros (Go's netip rules), parsed without allocating intermediate strings. */
-function parseIpv4(ip: string): Uint8Array | undefined {
-  const out = new Uint8Array(4);
-  let part = 0;
+const DOT = 0x2e;
+const COLON = 0x3a;
+
+/**
+ * Dotted-quad IPv4 in s[start, end) without leading zeros (Go's netip rules) as an unsigned 32-bit number, or -1.
+ * It reads character codes only, so the data path can parse an address per request without allocating.
+ */
+export function parseIpv4(s: string, start = 0, end = s.length): number {
+  let result = 0;
+  let parts = 0;
   let value = 0;
   let digits = 0;
-  for (let i = 0; i <= ip.length; i++) {
-    const c = i < ip.length ? ip.charCodeAt(i) : 46; // end of input acts as a final '.'
-    if (c === 46) {
-      if (digits === 0 || part > 3) return undefined;
-      out[part++] = value;
+  for (let i = start; i <= end; i++) {
+    const c = i < end ? s.charCodeAt(i) : DOT; // the end acts as a final '.'
+    if (c === DOT) {
+      if (digits === 0 || parts === 4) return -1;
+      result = result * 256 + value;
+      parts++;
       value = 0;
       digits = 0;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && value === 0) return undefined; // leading zero
-      value = value * 10 + (c - 48);
-      if (value > 255) return undefined;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits > 0 && value === 0) return -1; // leading zero
+      value = value * 10 + (c - 0x30);
+      if (value > 255) return -1;
       digits++;
     } else {
-      return undefined;
+      return -1;
     }
   }
-  return part === 4 ? out : undefined;
+  return parts === 4 ? result : -1;
+}
+
+/**
+ * IPv6 text as Go's netip.ParseAddr reads it (`::` for one or more zero groups, an embedded IPv4 address in the last
+ * two groups, a non-empty `%zone`, which is dropped) into the 16 bytes of `out`; false when it is not one, and `out`
+ * then holds junk. Like parseIpv4 it allocates nothing, so a caller can keep reusing one buffer.
+ */
+export function parseIpv6Into(s: string, out: Uint8Array): boolean {
+  let end = s.indexOf('%');
+  if (end < 0) end = s.length;
+  else if (end === s.length - 1) return false; // an empty zone
+  let filled = 0; // bytes of `out` written
+  let gapAt = -1; // where `::` stands, as a byte index of `out`
+  let i = 0;
+  if (end >= 2 && s.charCodeAt(0) === COLON && s.charCodeAt(1) === COLON) {
+    gapAt = 0;
+    i = 2;
+  }
+  while (i < end) {
+    if (filled === 16) return false; // text left after eight groups
+    const start = i;
+    let value = 0;
+    for (; i < end; i++) {
+      const digit = hexDigitValue(s.charCodeAt(i));
+      if (digit < 0) break;
+      if (i - start === 4) return false; // a fifth digit
+      value = value * 16 + digit;
+    }
+    if (i === start) return false; // a group without digits
+    if (i < end && s.charCodeAt(i) === DOT) {
+      // An embedded IPv4 address ends the text as its last two groups: after six groups, or after fewer and a `::`.
+      if (filled > 12 || (gapAt < 0 && filled !== 12)) return false;
+      const v4 = parseIpv4(s, start, end);
+      if (v4 < 0) return false;
+      out[filled++] = v4 >>> 24;
+      out[filled++] = (v4 >>> 16) & 0xff;
+      out[filled++] = (v4 >>> 8) & 0xff;
+      out[filled++] = v4 & 0xff;
+      break;
+    }
+    out[filled++] = value >> 8;
+    out[filled++] = value & 0xff;
+    if (i === end) break;
+    if (s.charCodeAt(i) !== COLON || i + 1 === end) return false; // a group must be followed by ':' and more
+    i++;
+    if (s.charCodeAt(i) === COLON) {
+      if (gapAt >= 0) return false; // a second `::`
+      gapAt = filled;
+      i++;
+    }
+  }
+  if (filled === 16) return gapAt < 0; // `::` stands for at least one zero group
+  if (gapAt < 0) return false; // too few groups
+  // Move the groups after `::` to the end and zero the gap.
+  const gap = 16 - filled;
+  for (let j = filled - 1; j >= gapAt; j--) out[j + gap] = out[j]!;
+  out.fill(0, gapAt, gapAt + gap);
+  return true;
 }
 
 /** Raw 4- or 16-byte form of an IP address (IPv4-mapped IPv6 stays 16 bytes, as Go's netip keeps it). */
 export function ipToBytes(ip: string): Uint8Array | undefined {
   const v4 = parseIpv4(ip);
-  if (v4 !== undefined) return v4;
-  // Anything else must be IPv6 (net.isIP also accepts IPv4 forms Go's netip rejects, handled above).
-  if (net.isIP(ip) !== 6) return undefined;
-  let text = ip;
-  const zone = text.indexOf('%');
-  if (zone >= 0) text = text.slice(0, zone);
-  // An embedded dotted IPv4 tail becomes two hex groups.
-  const lastColon = text.lastIndexOf(':');
-  const tail = text.slice(lastColon + 1);
-  if (tail.includes('.')) {
-    const b = tail.split('.').map(Number);
-    text = `${text.slice(0, lastColon + 1)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
-  }
-  const [head, rest] = text.split('::') as [string, string | undefined];
-  const headGroups = head === '' ? [] : head.split(':');
-  const restGroups = rest === undefined || rest === '' ? [] : rest.split(':');
-  const groups =
-    rest === undefined ? headGroups : [...headGroups, ...new Array<string>(8 - headGroups.length - restGroups.length).fill('0'), ...restGroups];
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    const n = parseInt(g, 16);
-    out[i * 2] = n >> 8;
-    out[i * 2 + 1] = n & 0xff;
-  });
-  return out;
+  if (v4 >= 0) return new Uint8Array([v4 >>> 24, (v4 >>> 16) & 0xff, (v4 >>> 8) & 0xff, v4 & 0xff]);
+  const v6 = new Uint8Array(16);
+  return parseIpv6Into(ip, v6) ? v6 : undefined;
 }
 
 /** Text form of raw address bytes (IPv6 compressed like Go/Rust print it). */

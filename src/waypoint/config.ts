@@ -61,7 +61,11 @@ export interface WaypointConfig {
   logFormat: LogFormat;
   /** Log filter such as `info` or `info,access=debug`. */
   logLevel: string;
-  /** One access-log line per request in Istio's TEXT format (meshConfig accessLogFile: /dev/stdout). */
+  /**
+   * One access-log line per request on stdout in Istio's TEXT format. On by default, as Istio's demo profile sets
+   * `meshConfig.accessLogFile: /dev/stdout` (its default profile leaves the log off); `ACCESS_LOG=false` or
+   * `--no-access-log` turns it off.
+   */
   accessLog: boolean;
 }
 

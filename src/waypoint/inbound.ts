@@ -10,12 +10,12 @@ import { formatAuthority } from '../hbone/headers.js';
 import { HboneServer, type HboneDecision, type HboneRequest } from '../hbone/server.js';
 import type { WorkloadCertificate } from '../identity/workload-cert.js';
 import type { Logger } from '../telemetry/log.js';
-import type { WaypointProtocol, WaypointServicePort, Workload } from '../xds/types.js';
+import type { Service, WaypointProtocol, WaypointServicePort, Workload } from '../xds/types.js';
 import type { StreamContext } from './http/proxy.js';
 import { HttpProxy } from './http/proxy.js';
 import type { WaypointState } from './state.js';
 import { TcpProxy } from './tcp.js';
-import type { PeerLabels, WaypointTelemetry } from './telemetry.js';
+import type { DestinationServiceLabels, PeerLabels, WaypointTelemetry } from './telemetry.js';
 import type { Upstreams } from './upstream.js';
 
 export interface WaypointInboundOptions {
@@ -43,13 +43,26 @@ const UNKNOWN_PEER: PeerLabels = {
   canonicalRevision: 'unknown',
   cluster: 'unknown',
 };
+/** The destination Service of workload-addressed traffic: none, so the metrics fall back to the endpoint's. */
+const NO_SERVICE: DestinationServiceLabels = { service: '', name: '', namespace: '' };
+/** How many clients without a known workload keep their labels before that cache starts over. */
+const MAX_UNKNOWN_PEERS = 4096;
 
 export class WaypointInbound {
   readonly server: HboneServer;
   private readonly http: HttpProxy;
   private readonly tcp: TcpProxy;
-  /** One label object per workload object: telemetry finds its series by these objects' identity. */
+  // Label objects are reused because telemetry finds a request's series by their identity; a new object per CONNECT
+  // would cost every connection a lookup by value.
+  /** Per workload object (a changed workload is a new object). */
   private readonly labels = new WeakMap<Workload, PeerLabels>();
+  /** Per Service object (a changed Service is a new object). */
+  private readonly serviceLabels = new WeakMap<Service, DestinationServiceLabels>();
+  /**
+   * Clients the waypoint knows no workload for, by SPIFFE identity. Bounded because any identity the mesh CA signs can
+   * connect; starting over only costs each of them one lookup by value again.
+   */
+  private readonly unknownPeerLabels = new Map<string, PeerLabels>();
 
   constructor(private readonly opts: WaypointInboundOptions) {
     const peerLabels = (w: Workload | undefined) => this.peerLabels(w);
@@ -66,8 +79,8 @@ export class WaypointInbound {
     return this.server.listen(port);
   }
 
-  private peerLabels(w: Workload | undefined, principal?: string): PeerLabels {
-    if (w === undefined) return principal ? { ...UNKNOWN_PEER, principal } : UNKNOWN_PEER;
+  private peerLabels(w: Workload | undefined): PeerLabels {
+    if (w === undefined) return UNKNOWN_PEER;
     let l = this.labels.get(w);
     if (l === undefined) {
       l = {
@@ -85,6 +98,26 @@ export class WaypointInbound {
     return l;
   }
 
+  /** A client without a known workload: only its verified identity is known. */
+  private unknownPeer(principal: string): PeerLabels {
+    if (principal === '') return UNKNOWN_PEER;
+    let l = this.unknownPeerLabels.get(principal);
+    if (l === undefined) {
+      if (this.unknownPeerLabels.size >= MAX_UNKNOWN_PEERS) this.unknownPeerLabels.clear();
+      this.unknownPeerLabels.set(principal, (l = { ...UNKNOWN_PEER, principal }));
+    }
+    return l;
+  }
+
+  private destinationServiceLabels(service: Service): DestinationServiceLabels {
+    let l = this.serviceLabels.get(service);
+    if (l === undefined) {
+      l = { service: service.hostname, name: service.name, namespace: service.namespace };
+      this.serviceLabels.set(service, l);
+    }
+    return l;
+  }
+
   private onConnect(req: HboneRequest): HboneDecision {
     const { state, log } = this.opts;
     const targetIp = normalizeIp(req.target.host);
@@ -95,6 +128,8 @@ export class WaypointInbound {
     if (targetIp === undefined) return refuse(`${req.authority} is not an ip:port destination`);
     const peerIp = normalizeIp(req.peer.address) ?? req.peer.address;
     const sourceWorkload = state.workloadByIp(peerIp);
+    // The workload at the peer's address is the client only if the certificate says so (its labels carry its identity).
+    const sourceLabels = sourceWorkload === undefined ? undefined : this.peerLabels(sourceWorkload);
     const ctx: StreamContext = {
       peerIp,
       peerAddress: formatAuthority(peerIp, req.peer.port),
@@ -102,8 +137,8 @@ export class WaypointInbound {
       sourcePrincipal: req.srcIdentity.replace(/^spiffe:\/\//, ''),
       targetIp,
       targetPort: req.target.port,
-      source: sourceWorkload && state.identityOf(sourceWorkload) === req.srcIdentity ? this.peerLabels(sourceWorkload) : this.peerLabels(undefined, req.srcIdentity),
-      destinationService: { service: '', name: '', namespace: '' },
+      source: sourceLabels !== undefined && sourceLabels.principal === req.srcIdentity ? sourceLabels : this.unknownPeer(req.srcIdentity),
+      destinationService: NO_SERVICE,
       cluster: 'encap',
     };
     let protocol: WaypointProtocol = 'UNSPECIFIED';
@@ -115,7 +150,7 @@ export class WaypointInbound {
       if (!port) return refuse(`service ${service.hostname} has no port ${req.target.port}`);
       protocol = port.protocol;
       Object.assign(ctx, { service, bound, port });
-      ctx.destinationService = { service: service.hostname, name: service.name, namespace: service.namespace };
+      ctx.destinationService = this.destinationServiceLabels(service);
       ctx.cluster = `inbound-vip|${port.port}|${HTTP_PROTOCOLS.has(protocol) ? 'http' : 'tcp'}|${service.hostname}`;
     } else {
       const workload = state.workloadByIp(targetIp);

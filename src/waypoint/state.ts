@@ -1,14 +1,18 @@
 // What a waypoint knows: the mesh's workloads and services (src/xds/address-state.ts: endpoints, peers' metadata) and
 // its own configuration from the control plane (ambit.waypoint.Resource): itself, the Services bound to it with their
 // ports' protocols, and the authorization policies that apply. Policies are compiled once per configuration change
-// and per kind of traffic (HTTP or TCP), never per request. When the control plane is away everything here keeps
-// serving as last received.
+// and per kind of traffic (HTTP or TCP), never per request; a policy that applies but never arrived (the xDS client
+// drops a resource it cannot decode, the server one it cannot encode) denies the traffic it would apply to. When the
+// control plane is away everything here keeps serving as last received.
 import { AddressState, validateAddress } from '../xds/address-state.js';
 import type { XdsSubscription } from '../xds/client.js';
 import type { Logger } from '../telemetry/log.js';
 import type { Service, WaypointPolicy, WaypointResource, WaypointSelf, WaypointService, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
-import { compilePolicies, type CompiledPolicies, type TrafficKind } from './authz/rbac.js';
+import { compilePolicies, denyAllPolicies, type CompiledPolicies, type TrafficKind } from './authz/rbac.js';
+
+/** One set of applying policies, compiled for each traffic kind on first use. */
+type CompiledByKind = { [K in TrafficKind]?: CompiledPolicies };
 
 /** The Services and policies the waypoint serves, as the last configuration says. */
 export class WaypointState extends AddressState {
@@ -19,8 +23,16 @@ export class WaypointState extends AddressState {
   private readonly policies = new Map<string, WaypointPolicy>();
   /** Resource name → what it held, so a removal by name knows what to drop. */
   private readonly names = new Map<string, { service?: string; policy?: string; waypoint?: true }>();
-  /** Compiled policy sets by `<kind>|<policy ids>`; emptied whenever a policy or the set of applying policies changes. */
-  private readonly compiled = new Map<string, CompiledPolicies>();
+  // Compiled policies, dropped on every configuration change (a policy, a Service's list or the waypoint's own list
+  // may have changed). Requests find them through objects they already hold, so a lookup builds no key.
+  /** For bound Services with policies of their own, by Service object (a Service changed is a new object). */
+  private compiledByService = new WeakMap<WaypointService, CompiledByKind>();
+  /** For traffic only the waypoint's own policies apply to: workload-addressed, or to a Service without its own. */
+  private compiledWaypointOnly: CompiledByKind = {};
+  /** Missing policy ids already warned about; an id leaves when its policy arrives, so losing it again warns again. */
+  private readonly warnedMissingPolicies = new Set<string>();
+  /** The missing waypoint resource was warned about; reset when it arrives. */
+  private warnedMissingSelf = false;
 
   constructor(
     log: Logger | undefined,
@@ -62,22 +74,42 @@ export class WaypointState extends AddressState {
 
   /** The compiled policies for traffic to `service` (undefined: workload-addressed, only the waypoint's own apply). */
   authorization(service: WaypointService | undefined, kind: TrafficKind): CompiledPolicies {
-    const own = this.self?.policies ?? [];
-    const ids = service && service.policies.length > 0 ? [...own, ...service.policies] : own;
-    const key = `${kind}|${ids.join(',')}`;
-    let c = this.compiled.get(key);
-    if (c === undefined) {
-      const list: WaypointPolicy[] = [];
-      for (const id of ids) {
-        const p = this.policies.get(id);
-        if (p) list.push(p);
-      }
-      const result = compilePolicies(list, kind);
-      for (const p of result.problems) this.log?.warn(`policy ${p.policy} rule ${p.rule}: ${p.message}`);
-      c = result.compiled;
-      this.compiled.set(key, c);
+    let byKind: CompiledByKind;
+    if (service === undefined || service.policies.length === 0) {
+      byKind = this.compiledWaypointOnly;
+    } else {
+      let forService = this.compiledByService.get(service);
+      if (forService === undefined) this.compiledByService.set(service, (forService = {}));
+      byKind = forService;
     }
-    return c;
+    return (byKind[kind] ??= this.compile(service?.policies ?? [], kind));
+  }
+
+  /** The waypoint's own policies plus `servicePolicies`, compiled; all traffic denied when one has not arrived. */
+  private compile(servicePolicies: readonly string[], kind: TrafficKind): CompiledPolicies {
+    const self = this.self;
+    let complete = self !== undefined;
+    if (self === undefined && !this.warnedMissingSelf) {
+      this.warnedMissingSelf = true;
+      this.log?.warn(`the waypoint resource of ${this.namespace}/${this.gatewayName} is missing; denying all traffic until it arrives`);
+    }
+    const list: WaypointPolicy[] = [];
+    for (const id of [...(self?.policies ?? []), ...servicePolicies]) {
+      const p = this.policies.get(id);
+      if (p !== undefined) {
+        list.push(p);
+        continue;
+      }
+      complete = false;
+      if (!this.warnedMissingPolicies.has(id)) {
+        this.warnedMissingPolicies.add(id);
+        this.log?.warn(`authorization policy ${id} applies but is missing; denying the traffic it applies to until it arrives`);
+      }
+    }
+    if (!complete) return denyAllPolicies(kind);
+    const result = compilePolicies(list, kind);
+    for (const p of result.problems) this.log?.warn(`policy ${p.policy} rule ${p.rule}: ${p.message}`);
+    return result.compiled;
   }
 
   /** Applies one batch of waypoint resources (by xDS resource name). */
@@ -99,7 +131,10 @@ export class WaypointState extends AddressState {
         this.names.set(name, { policy: key });
       }
     }
-    this.compiled.clear();
+    this.compiledByService = new WeakMap();
+    this.compiledWaypointOnly = {};
+    if (this.self !== undefined) this.warnedMissingSelf = false;
+    for (const id of this.warnedMissingPolicies) if (this.policies.has(id)) this.warnedMissingPolicies.delete(id);
     this.notify({ addresses: [], policies: [...upserts.keys(), ...removals] }, true);
   }
 

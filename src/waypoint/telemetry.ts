@@ -128,7 +128,10 @@ export interface TcpTracker {
 export interface WaypointTelemetryOptions {
   /** Where access-log lines (each ending in a newline) go; stdout by default. */
   log?: (line: string) => void;
-  /** Writes the access log; off by default, as Istio's `meshConfig.accessLogFile` is empty by default. */
+  /**
+   * Writes the access log. Off when unset, as Istio's `meshConfig.accessLogFile` is empty by default; the waypoint
+   * process passes its config's `accessLog`, which is on unless turned off (see WaypointConfig.accessLog).
+   */
   accessLog?: boolean;
 }
 

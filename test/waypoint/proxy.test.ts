@@ -339,6 +339,64 @@ describe('waypoint proxy on loopback', { timeout: 60_000 }, () => {
       h.source.set(TYPE_WAYPOINT, boundService('echo', ['apps/deny-delete']), [waypointResourceName('policy', APPS, 'block-path')]);
       await h.waitForConfig('block-path removed', (d) => !d.policies.some((p: any) => p.name === 'block-path'));
     });
+    it('denies every request to a Service bound to a policy that never arrived, warning once, until it arrives', async () => {
+      // What the waypoint sees when the xDS client dropped a policy it could not decode (or the server one it could
+      // not encode): the Service lists the id, no policy resource carries it. Skipping it would allow everything.
+      const missing = `${APPS}/lost-allow`;
+      h.source.set(TYPE_WAYPOINT, boundService('echo', ['apps/deny-delete', missing]));
+      await h.waitForConfig('echo bound to a missing policy', (d) => d.boundServices.some((s: any) => s.policies.includes(missing)));
+      const get = (path: string, method = 'GET') => client.http1(h.authority('echo', 80), { method, path });
+      try {
+        const before = echoRequestCount();
+        const logMark = h.logLines.length;
+        const mark = h.accessLog.length;
+        for (const path of ['/lost/1', '/lost/2']) {
+          const r = await get(path);
+          assert.equal(r.status, 403);
+          assert.equal(r.body.toString(), 'RBAC: access denied');
+        }
+        assert.equal((await get('/lost/delete', 'DELETE')).status, 403);
+        assert.equal(echoRequestCount(), before, 'nothing reached an endpoint');
+        for (const request of ['"GET /lost/1 HTTP/1.1"', '"DELETE /lost/delete HTTP/1.1"']) {
+          const line = await eventually(`access-log line ${request}`, () => h.logged(request, mark)[0]);
+          assert.match(line, / 403 - rbac_access_denied_matched_policy\[none\] /, 'no policy matched, not even the DENY one that is there');
+        }
+        assert.equal((await client.http1(h.authority('plain', 80), { path: '/lost/elsewhere' })).status, 200, 'other Services are not affected');
+        const warnings = h.logLines.slice(logMark).filter((l) => l.includes(missing));
+        assert.equal(warnings.length, 1, `one warning for the missing policy:\n${warnings.join('')}`);
+        assert.match(warnings[0]!, /warn/i);
+
+        h.source.set(TYPE_WAYPOINT, policy(APPS, 'lost-allow', 'ALLOW', [{ to: [{ operation: { paths: ['/arrived'] } }] }]));
+        await h.waitForConfig('the missing policy arrived', (d) => d.policies.some((p: any) => p.name === 'lost-allow'));
+        assert.equal((await get('/arrived')).status, 200, 'the policy, once there, is enforced as written');
+        assert.equal((await get('/lost/3')).status, 403);
+        assert.equal((await get('/arrived', 'DELETE')).status, 403, 'with the DENY policy next to it');
+      } finally {
+        h.source.set(TYPE_WAYPOINT, boundService('echo', ['apps/deny-delete']), [waypointResourceName('policy', APPS, 'lost-allow')]);
+        await h.waitForConfig('echo back to its own policy', (d) => !d.policies.some((p: any) => p.name === 'lost-allow') && d.boundServices.some((s: any) => s.hostname === fqdn('echo') && s.policies.length === 1));
+      }
+      assert.equal((await get('/lost/4')).status, 200);
+    });
+
+    it('denies all traffic while the waypoint resource itself is missing', async () => {
+      // Without it the waypoint does not know which policies apply to all of its traffic.
+      h.source.set(TYPE_WAYPOINT, {}, [waypointResourceName('waypoint')]);
+      await h.waitForConfig('waypoint resource removed', (d) => d.waypoint === null);
+      try {
+        const logMark = h.logLines.length;
+        const mark = h.accessLog.length;
+        assert.equal((await client.http1(h.authority('plain', 80), { path: '/no-waypoint' })).status, 403);
+        assert.equal((await client.http1(h.authority('echo', 80), { path: '/no-waypoint' })).status, 403);
+        const line = await eventually('access-log line', () => h.logged('"GET /no-waypoint HTTP/1.1"', mark)[0]);
+        assert.match(line, / 403 - rbac_access_denied_matched_policy\[none\] /);
+        const warnings = h.logLines.slice(logMark).filter((l) => l.includes('waypoint resource'));
+        assert.equal(warnings.length, 1, `one warning for the missing waypoint resource:\n${warnings.join('')}`);
+      } finally {
+        h.source.set(TYPE_WAYPOINT, { [waypointResourceName('waypoint')]: waypointSelf() });
+        await h.waitForConfig('waypoint resource back', (d) => d.waypoint !== null);
+      }
+      assert.equal((await client.http1(h.authority('plain', 80), { path: '/waypoint-back' })).status, 200);
+    });
   });
 
   describe('local replies', () => {

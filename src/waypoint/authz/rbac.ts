@@ -526,6 +526,16 @@ export function compilePolicies(policies: readonly WaypointPolicy[], kind: Traff
   };
 }
 
+/**
+ * The policies in force while the waypoint's configuration is incomplete (a policy that applies, or the waypoint's
+ * own resource, has not arrived): an enforced ALLOW engine without rules. Envoy's RBAC filter denies every request
+ * such an engine sees with `rbac_access_denied_matched_policy[none]`, which fails closed where skipping the missing
+ * policy could allow what it was there to restrict.
+ */
+export function denyAllPolicies(kind: TrafficKind): CompiledPolicies {
+  return { kind, audit: undefined, deny: undefined, denyShadow: undefined, allow: { rules: [] }, allowShadow: undefined };
+}
+
 // ---- evaluation -------------------------------------------------------------------------------------------------
 
 const ALLOWED: AuthzDecision = Object.freeze({ allowed: true });

@@ -1,6 +1,8 @@
 // What the waypoint's authorization sees of a request, and the per-request view the compiled matchers read it
 // through. The view derives values lazily (url path, lower-cased authority, parsed IPs) and caches them for the rest
 // of one `authorize` call, so twenty policies that all look at the source IP parse it once.
+import { parseIpv4, parseIpv6Into } from '../../common/ip.js';
+import { urlPathEnd } from '../http/path.js';
 
 export type TrafficKind = 'http' | 'tcp';
 
@@ -40,7 +42,7 @@ export class ParsedIp {
 
   parse(text: string): this {
     if (this.family !== 0) return this;
-    const v4 = parseIpv4(text, 0, text.length);
+    const v4 = parseIpv4(text);
     if (v4 >= 0) {
       this.v4 = v4;
       this.family = 4;
@@ -75,7 +77,12 @@ export class RequestView {
   urlPath(): string | undefined {
     if (!this.urlPathDone) {
       const path = this.req.http?.path;
-      this.urlPathValue = path === undefined ? undefined : stripQueryAndFragment(path);
+      if (path === undefined) {
+        this.urlPathValue = undefined;
+      } else {
+        const end = urlPathEnd(path);
+        this.urlPathValue = end === path.length ? path : path.slice(0, end);
+      }
       this.urlPathDone = true;
     }
     return this.urlPathValue;
@@ -92,15 +99,6 @@ export class RequestView {
   }
 }
 
-function stripQueryAndFragment(path: string): string {
-  let end = path.length;
-  for (let i = 0; i < end; i++) {
-    const c = path.charCodeAt(i);
-    if (c === 0x3f /* ? */ || c === 0x23 /* # */) end = i;
-  }
-  return end === path.length ? path : path.slice(0, end);
-}
-
 /** ASCII-only lower-casing that returns the input itself when it has no upper-case letter (the usual authority). */
 export function asciiLowerCase(s: string): string {
   let i = 0;
@@ -115,96 +113,4 @@ export function asciiLowerCase(s: string): string {
     out += c >= 0x41 && c <= 0x5a ? String.fromCharCode(c + 0x20) : s[i];
   }
   return out;
-}
-
-/** Dotted-quad IPv4 in s[start, end) without leading zeros (Go's netip rules) as an unsigned 32-bit number, or -1. */
-function parseIpv4(s: string, start: number, end: number): number {
-  let result = 0;
-  let parts = 0;
-  let value = 0;
-  let digits = 0;
-  for (let i = start; i <= end; i++) {
-    const c = i < end ? s.charCodeAt(i) : 0x2e; // the end acts as a final '.'
-    if (c === 0x2e) {
-      if (digits === 0 || parts === 4) return -1;
-      result = result * 256 + value;
-      parts++;
-      value = 0;
-      digits = 0;
-    } else if (c >= 0x30 && c <= 0x39) {
-      if (digits > 0 && value === 0) return -1;
-      value = value * 10 + (c - 0x30);
-      if (value > 255) return -1;
-      digits++;
-    } else {
-      return -1;
-    }
-  }
-  return parts === 4 ? result : -1;
-}
-
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  return -1;
-}
-
-/** IPv6 text (optionally with an embedded IPv4 tail or a %zone, which is ignored) into `out`; false if invalid. */
-function parseIpv6Into(s: string, out: Uint8Array): boolean {
-  let end = s.indexOf('%');
-  if (end < 0) end = s.length;
-  let groups = 0;
-  let gapAt = -1;
-  let i = 0;
-  if (end >= 2 && s.charCodeAt(0) === 0x3a && s.charCodeAt(1) === 0x3a) {
-    gapAt = 0;
-    i = 2;
-  }
-  while (i < end) {
-    if (groups === 8) return false;
-    const start = i;
-    let value = 0;
-    while (i < end && i - start < 5) {
-      const h = hexValue(s.charCodeAt(i));
-      if (h < 0) break;
-      value = value * 16 + h;
-      i++;
-    }
-    const digits = i - start;
-    if (i < end && s.charCodeAt(i) === 0x2e) {
-      // An embedded IPv4 tail takes the last two groups.
-      if (groups > 6) return false;
-      const v4 = parseIpv4(s, start, end);
-      if (v4 < 0) return false;
-      out[groups * 2] = v4 >>> 24;
-      out[groups * 2 + 1] = (v4 >>> 16) & 0xff;
-      out[groups * 2 + 2] = (v4 >>> 8) & 0xff;
-      out[groups * 2 + 3] = v4 & 0xff;
-      groups += 2;
-      i = end;
-      break;
-    }
-    if (digits === 0 || digits > 4) return false;
-    out[groups * 2] = value >> 8;
-    out[groups * 2 + 1] = value & 0xff;
-    groups++;
-    if (i === end) break;
-    if (s.charCodeAt(i) !== 0x3a) return false;
-    i++;
-    if (i < end && s.charCodeAt(i) === 0x3a) {
-      if (gapAt >= 0) return false;
-      gapAt = groups;
-      i++;
-    } else if (i === end) {
-      return false; // a single trailing ':'
-    }
-  }
-  if (gapAt < 0) return groups === 8;
-  if (groups === 8) return false; // '::' stands for at least one zero group
-  // Move the groups after '::' to the end and zero the gap.
-  const tailBytes = (groups - gapAt) * 2;
-  for (let k = 0; k < tailBytes; k++) out[15 - k] = out[gapAt * 2 + tailBytes - 1 - k]!;
-  for (let k = gapAt * 2; k < 16 - tailBytes; k++) out[k] = 0;
-  return true;
 }

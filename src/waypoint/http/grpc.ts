@@ -13,8 +13,9 @@ export function grpcMessage(text: string): string {
   return text.replace(/[^\x20-\x24\x26-\x7e]/g, (c) => encodeURIComponent(c));
 }
 
+/** Envoy's test: exactly `application/grpc` or `application/grpc+<codec>`; `application/grpc-web` is not gRPC. */
 export function isGrpcContentType(contentType: string | string[] | number | undefined): boolean {
-  return typeof contentType === 'string' && contentType.startsWith('application/grpc');
+  return typeof contentType === 'string' && contentType.startsWith('application/grpc') && (contentType.length === 16 || contentType[16] === '+');
 }
 
 /**

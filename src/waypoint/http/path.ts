@@ -4,6 +4,7 @@
 // decodes percent-escaped unreserved characters (`%2E`, `%41`, `%7E`), escapes characters not allowed in a path
 // (space, `"`, `<`, non-ASCII…) and rejects NUL. Slashes are never merged and `%2F`/`%5C` stay as sent. Authorization
 // and routing both see the normalized path, and it is what goes upstream.
+import { hexDigitValue } from '../../common/hex.js';
 
 const SPECIAL = 1; // needs handling beyond copying
 const ESCAPE = 2 | SPECIAL; // written as %XX
@@ -36,13 +37,6 @@ function isUrlSlash(c: number): boolean {
   return c === SLASH || c === BACKSLASH;
 }
 
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  return -1;
-}
-
 /** Length of a dot at s[i]: 1 for `.`, 3 for `%2e`/`%2E`, else 0. */
 function dotLength(s: string, i: number, end: number): number {
   if (s.charCodeAt(i) === DOT) return 1;
@@ -50,18 +44,25 @@ function dotLength(s: string, i: number, end: number): number {
   return 0;
 }
 
+/** Where the query or fragment of a :path starts, or its length when it has neither: the end of Envoy's url_path. */
+export function urlPathEnd(path: string): number {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 0x3f /* ? */ || c === 0x23 /* # */) return i;
+  }
+  return path.length;
+}
+
 /**
  * Normalizes a request :path as Envoy does before filters run. Returns the input itself when nothing changes (the
- * common case) and undefined for a path Envoy answers with 400: one not starting with `/` (origin-form only; the
- * caller handles `OPTIONS *` and CONNECT), or one with a NUL, raw or as `%00`. Query and fragment are kept as sent.
+ * common case) and undefined for a path Envoy answers with 400 `path_normalization_failed`: one with a NUL, raw or as
+ * `%00`. Only targets starting with `/` come here: the proxy answers any other (`OPTIONS *`, say) with Envoy's 404
+ * `absolute_path_rejected` before normalizing, and this returns undefined for one all the same. Query and fragment
+ * are kept as sent.
  */
 export function normalizePath(path: string): string | undefined {
   if (path.charCodeAt(0) !== SLASH) return undefined;
-  let end = path.length;
-  for (let i = 1; i < end; i++) {
-    const c = path.charCodeAt(i);
-    if (c === 0x3f /* ? */ || c === 0x23 /* # */) end = i;
-  }
+  const end = urlPathEnd(path);
   if (!needsCanonicalization(path, end)) return path;
   const canonical = canonicalize(path, end);
   if (canonical === undefined) return undefined;
@@ -147,8 +148,8 @@ function canonicalize(path: string, end: number): string | undefined {
 }
 
 function decodeHexPair(a: number, b: number): number {
-  const hi = hexValue(a);
-  const lo = hexValue(b);
+  const hi = hexDigitValue(a);
+  const lo = hexDigitValue(b);
   return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
