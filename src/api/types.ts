@@ -95,6 +95,12 @@ export interface Probe {
   successThreshold?: number;
 }
 
+export interface VolumeMount {
+  name: string;
+  mountPath: string;
+  readOnly?: boolean;
+}
+
 export interface Container {
   name: string;
   image?: string;
@@ -104,11 +110,29 @@ export interface Container {
   ports?: ContainerPort[];
   workingDir?: string;
   readinessProbe?: Probe;
+  volumeMounts?: VolumeMount[];
+  [k: string]: unknown;
+}
+
+/** A projected service account token: what the kubelet asks the API server for and the file it writes it to. */
+export interface ServiceAccountTokenProjection {
+  /** Default: the API server's own audience. */
+  audience?: string;
+  /** Default: 3600. */
+  expirationSeconds?: number;
+  path: string;
+}
+
+export interface Volume {
+  name: string;
+  /** Of the projected sources only serviceAccountToken is typed; the others are carried through. */
+  projected?: { sources?: ({ serviceAccountToken?: ServiceAccountTokenProjection } & Record<string, unknown>)[]; [k: string]: unknown };
   [k: string]: unknown;
 }
 
 export interface PodSpec {
   containers: Container[];
+  volumes?: Volume[];
   serviceAccountName?: string;
   serviceAccount?: string;
   nodeName?: string;

@@ -6,14 +6,14 @@
 // asynchronously.
 import { readFileSync, statSync } from 'node:fs';
 import type { Metadata } from '@grpc/grpc-js';
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet } from 'jose';
 import { z } from 'zod';
 
 /** A pod's service account, proven by a token bound to that pod. */
 export interface ServiceAccountCaller {
   namespace: string;
   name: string;
-  pod?: { name: string; uid: string };
+  pod: { name: string; uid: string };
 }
 
 /** Exactly one of `node` (a node proxy) and `serviceAccount` (a workload speaking for itself) is set. */
@@ -24,7 +24,16 @@ export interface CallerIdentity {
 }
 
 export interface NodeAuthenticator {
+  /**
+   * The caller a token proves; undefined when the token is not of a kind this authenticator knows. A token of its
+   * kind that it refuses (expired, bound to a deleted pod…) throws an AuthenticationError saying why.
+   */
   authenticate(token: string): CallerIdentity | undefined | Promise<CallerIdentity | undefined>;
+}
+
+/** A token refused by the authenticator whose kind it is; the message says why (callers pass it on). */
+export class AuthenticationError extends Error {
+  override readonly name = 'AuthenticationError';
 }
 
 /** How a caller is named in log lines and errors: `node node-1`, `serviceaccount ns/sa`. */
@@ -115,23 +124,52 @@ class ReloadedFile {
 
 /** The audience Istio's proxies request for the tokens they show the control plane (istio-token). */
 export const ISTIO_CA_AUDIENCE = 'istio-ca';
+/**
+ * The projected token Istio's charts give a proxy pod (the waypoint template's `istio-token` volume): the proxy reads
+ * it at `<mountPath>/<path>`, /var/run/secrets/tokens/istio-token.
+ */
+export const ISTIO_TOKEN = {
+  volume: 'istio-token',
+  path: 'istio-token',
+  audience: ISTIO_CA_AUDIENCE,
+  expirationSeconds: 43200,
+  mountPath: '/var/run/secrets/tokens',
+} as const;
 /** The issuer of Kubernetes service account tokens in a kind-like cluster. */
 export const KUBERNETES_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
 const SERVICE_ACCOUNT_SUBJECT = /^system:serviceaccount:([^:]+):([^:]+)$/;
 const CLOCK_SKEW_SECONDS = 60;
 
+// `pod` is required too, but checked on its own: an unbound token deserves its own refusal, not a schema message.
 const BoundClaims = z.looseObject({
   namespace: z.string().min(1),
   serviceaccount: z.looseObject({ name: z.string().min(1) }),
   pod: z.looseObject({ name: z.string().min(1), uid: z.string().min(1) }).optional(),
 });
 
+/** Kubernetes' wording for the time checks (pkg/serviceaccount/claims.go), jose's for the rest. */
+function verificationProblem(e: unknown): string {
+  if (e instanceof errors.JWTExpired) return 'service account token has expired';
+  if (e instanceof errors.JWTClaimValidationFailed && e.claim === 'nbf' && e.reason === 'check_failed') return 'service account token is not valid yet';
+  if (e instanceof errors.JWTClaimValidationFailed && e.claim === 'exp' && e.reason === 'missing') {
+    return 'service account token has no expiry ("exp" claim): only bound tokens, as a projected volume gives a pod, are accepted';
+  }
+  return `invalid service account token: ${(e as Error).message}`;
+}
+
+function boundClaimsProblem(claims: unknown, error: z.ZodError): string {
+  if (claims === undefined) return 'service account token has no "kubernetes.io" claims';
+  const issue = error.issues[0]!;
+  return `service account token has an invalid claim ${['kubernetes.io', ...issue.path].join('.')}: ${issue.message}`;
+}
+
 /**
- * Service account JWTs as the Kubernetes API server issues them (`sub: system:serviceaccount:<ns>:<sa>`, the pod
- * binding under `kubernetes.io`), verified against the issuer's public keys (a JWKS file, re-read when it changes).
- * `podExists` answers whether the pod a token is bound to still exists, as a TokenReview would: a token outlives
- * neither its pod nor its expiry.
+ * Bound service account JWTs as the Kubernetes API server issues them for a pod's projected volume
+ * (`sub: system:serviceaccount:<ns>:<sa>`, an expiry, the pod binding under `kubernetes.io`), verified against the
+ * issuer's public keys (a JWKS file, re-read when it changes). Legacy tokens (no `exp`) and tokens bound to no pod are
+ * refused. `podExists` answers whether the pod a token is bound to still exists, as a TokenReview would: a token
+ * outlives neither its pod nor its expiry.
  */
 export class ServiceAccountTokenAuthenticator implements NodeAuthenticator {
   private keys: ReturnType<typeof createLocalJWKSet> | undefined;
@@ -151,21 +189,35 @@ export class ServiceAccountTokenAuthenticator implements NodeAuthenticator {
     // Node tokens are opaque; only a JWT (three dot-separated parts) can be a service account token.
     if (token.split('.').length !== 3) return undefined;
     this.reload();
-    if (!this.keys) return undefined;
+    if (!this.keys) throw new AuthenticationError(`service account tokens cannot be verified: ${this.lastError}`);
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.keys, { issuer: this.issuer, audience: this.audience, algorithms: ['ES256', 'RS256'], clockTolerance: CLOCK_SKEW_SECONDS }));
-    } catch {
-      return undefined;
+      ({ payload } = await jwtVerify(token, this.keys, {
+        issuer: this.issuer,
+        audience: this.audience,
+        algorithms: ['ES256', 'RS256'],
+        clockTolerance: CLOCK_SKEW_SECONDS,
+        requiredClaims: ['exp'],
+      }));
+    } catch (e) {
+      throw new AuthenticationError(verificationProblem(e));
     }
     // A token issued in the future is refused, as the API server's validator does (beyond a minute of clock skew).
-    if (payload.iat !== undefined && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) return undefined;
+    if (payload.iat !== undefined && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) throw new AuthenticationError('service account token is issued in the future');
     const sub = SERVICE_ACCOUNT_SUBJECT.exec(payload.sub ?? '');
-    const bound = BoundClaims.safeParse(payload['kubernetes.io']);
-    if (!sub || !bound.success || bound.data.namespace !== sub[1] || bound.data.serviceaccount.name !== sub[2]) return undefined;
+    if (!sub) throw new AuthenticationError(`service account token subject ${JSON.stringify(payload.sub ?? '')} is not system:serviceaccount:<namespace>:<name>`);
+    const namespace = sub[1]!;
+    const name = sub[2]!;
+    const claims = payload['kubernetes.io'];
+    const bound = BoundClaims.safeParse(claims);
+    if (!bound.success) throw new AuthenticationError(boundClaimsProblem(claims, bound.error));
+    if (bound.data.namespace !== namespace || bound.data.serviceaccount.name !== name) {
+      throw new AuthenticationError(`service account token subject ${payload.sub} does not match its "kubernetes.io" claims (${bound.data.namespace}/${bound.data.serviceaccount.name})`);
+    }
     const pod = bound.data.pod;
-    if (pod && !this.podExists(sub[1]!, pod.name, pod.uid)) return undefined;
-    return { serviceAccount: { namespace: sub[1]!, name: sub[2]!, ...(pod ? { pod: { name: pod.name, uid: pod.uid } } : {}) } };
+    if (!pod) throw new AuthenticationError('service account token is not bound to a pod (no kubernetes.io.pod claim): only a projected token of a pod is accepted');
+    if (!this.podExists(namespace, pod.name, pod.uid)) throw new AuthenticationError(`pod ${namespace}/${pod.name} has been deleted`);
+    return { serviceAccount: { namespace, name, pod: { name: pod.name, uid: pod.uid } } };
   }
 
   private reload(): void {
@@ -179,15 +231,22 @@ export class ServiceAccountTokenAuthenticator implements NodeAuthenticator {
   }
 }
 
-/** Asks each authenticator in turn; the first that knows the token wins. */
+/** Asks each authenticator in turn; the first that accepts the token wins, else the first refusal is thrown. */
 export class AnyAuthenticator implements NodeAuthenticator {
   constructor(private readonly authenticators: readonly NodeAuthenticator[]) {}
 
   async authenticate(token: string): Promise<CallerIdentity | undefined> {
+    let refusal: AuthenticationError | undefined;
     for (const a of this.authenticators) {
-      const id = await a.authenticate(token);
-      if (id) return id;
+      try {
+        const id = await a.authenticate(token);
+        if (id) return id;
+      } catch (e) {
+        if (!(e instanceof AuthenticationError)) throw e;
+        refusal ??= e;
+      }
     }
+    if (refusal) throw refusal;
     return undefined;
   }
 }

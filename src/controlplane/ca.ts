@@ -12,7 +12,7 @@ import { createRootCA, parseCsr, signCertificate } from '../identity/certs.js';
 import { generateKeyPair, privateKeyToPem } from '../identity/csr.js';
 import { parseSpiffeId } from '../identity/spiffe.js';
 import { CertificateError, splitPemBundle, verifyCertificateChain } from '../identity/verify.js';
-import { bearerToken, describeCaller, type NodeAuthenticator } from './auth.js';
+import { AuthenticationError, bearerToken, describeCaller, type NodeAuthenticator } from './auth.js';
 import { scopedLogger, type Logger } from './log.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import { IMPERSONATED_IDENTITY, caServiceDefinition } from '../xds/protos.js';
@@ -214,10 +214,17 @@ export class CertificateService {
     const m = this.opts.metrics;
     m?.csrCount.inc();
     const token = bearerToken(metadata);
-    const caller = token === undefined ? undefined : await this.opts.authenticator.authenticate(token);
+    let caller;
+    let refusal = 'missing or unknown bearer token';
+    try {
+      caller = token === undefined ? undefined : await this.opts.authenticator.authenticate(token);
+    } catch (e) {
+      if (!(e instanceof AuthenticationError)) throw e;
+      refusal = e.message;
+    }
     if (!caller) {
       m?.caAuthFailures.inc();
-      throw new CaRequestError(grpc.status.UNAUTHENTICATED, 'request authenticate failure: missing or unknown bearer token');
+      throw new CaRequestError(grpc.status.UNAUTHENTICATED, `request authenticate failure: ${refusal}`);
     }
 
     let parsed;

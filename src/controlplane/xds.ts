@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../xds/types.js';
-import { bearerToken, describeCaller, type CallerIdentity, type NodeAuthenticator } from './auth.js';
+import { AuthenticationError, bearerToken, describeCaller, type CallerIdentity, type NodeAuthenticator } from './auth.js';
 import { scopedLogger, type Logger } from './log.js';
 import type { ControlPlaneMetrics } from './metrics.js';
 import { adsServiceDefinition, messageTypeForUrl, protoRoot } from '../xds/protos.js';
@@ -315,14 +315,15 @@ export class XdsServer {
     // Requests that arrive while the token is checked stay buffered in the stream until 'data' is listened to.
     const token = bearerToken(call.metadata);
     let identity;
+    let why = token === undefined ? 'no "authorization: Bearer <token>" metadata' : 'unknown bearer token';
     try {
       identity = token === undefined ? undefined : await this.auth.authenticate(token);
     } catch (e) {
-      this.log.error(`ADS: "${call.getPeer()}" token check failed: ${(e as Error).message}`);
+      if (e instanceof AuthenticationError) why = e.message;
+      else this.log.error(`ADS: "${call.getPeer()}" token check failed: ${(e as Error).message}`);
     }
     if (!identity) {
       this.metrics?.xdsAuthFailures.inc();
-      const why = token === undefined ? 'no "authorization: Bearer <token>" metadata' : 'unknown bearer token';
       this.log.warn(`ADS: "${call.getPeer()}" refused: authentication failure: ${why}`);
       call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: `authentication failure: ${why}` });
       return;

@@ -3,6 +3,7 @@
 // consumes) and reconciles the running state towards it after every change.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { posix } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import {
   DEFAULT_TRUST_DOMAIN,
@@ -14,15 +15,18 @@ import {
   type Deployment,
   type Kind,
   type Pod,
+  type PodSpec,
   type Probe,
   type Resource,
   type Service,
 } from '../api/types.js';
 import { installCapture, removeCapture } from '../cni/capture.js';
+import { ISTIO_TOKEN, KUBERNETES_TOKEN_ISSUER } from '../controlplane/auth.js';
 import { MeshCa } from '../controlplane/ca.js';
 import { isCaptured, podSource, serviceAccountOf } from '../model/workloads.js';
 import { COMPONENTS, type ComponentContext, type ComponentSpec, type HealthCheck } from './components.js';
 import { resolvConf, serviceFqdn, type DnsRecords } from './dns.js';
+import { collectGarbage } from './garbage-collector.js';
 import { AddressPool } from './ipam.js';
 import { kindInfo, qualifiedKind } from './kinds.js';
 import {
@@ -35,7 +39,7 @@ import {
   podCIDR,
   podGatewayIP,
 } from './layout.js';
-import { Ledger } from './ledger.js';
+import { killProcessesInNetns, Ledger } from './ledger.js';
 import { applyServiceRules, createFabric, createNode, createPodNetwork, removePodNetwork, type ServiceRule } from './network.js';
 import { SupervisedProcess, type ProcessState } from './process.js';
 import { call } from '../common/rpc.js';
@@ -43,7 +47,14 @@ import { podPath, sandboxArgv, type PodSandbox } from './sandbox.js';
 import { removeNetns, run, CommandError } from './sys.js';
 import type { ProbeRequest, ProbeResult } from './node-agent.js';
 import { ResourceStore, type ChangeListener } from './store.js';
-import { ServiceAccountIssuer, TOKEN_REFRESH_MS } from './tokens.js';
+import {
+  DEFAULT_TOKEN_EXPIRATION_SECONDS,
+  MAX_TOKEN_EXPIRATION_SECONDS,
+  MIN_TOKEN_EXPIRATION_SECONDS,
+  ProjectedTokenWriter,
+  ServiceAccountIssuer,
+  type ProjectedToken,
+} from './tokens.js';
 import { ZdsServer } from './zds.js';
 
 export interface ClusterOptions {
@@ -95,6 +106,8 @@ interface PodRuntime {
   phase: 'Starting' | 'Started' | 'Failed' | 'Terminating';
   /** Capture rules are installed and the node's ztunnel has acknowledged the pod. */
   captured: boolean;
+  /** Writes and refreshes the pod's projected service account tokens, when its volumes ask for any. */
+  tokens?: ProjectedTokenWriter;
   startError?: string;
   startedAt: string;
 }
@@ -137,6 +150,9 @@ const POD_RETRY_MS = 5000;
 /** How long a pod that could not be (un)captured live waits before the next attempt. */
 const CAPTURE_RETRY_MS = 2000;
 
+/** Where Istio's proxies read their service account token: /var/run/secrets/tokens/istio-token. */
+const ISTIO_TOKEN_FILE = posix.join(ISTIO_TOKEN.mountPath, ISTIO_TOKEN.path);
+
 /** Kinds applied first within one batch, so objects can refer to what the same batch creates. */
 const APPLY_ORDER: Kind[] = ['Namespace', 'ServiceAccount', 'Service'];
 
@@ -161,8 +177,7 @@ export class LocalCluster {
   private readonly zds = new Map<string, ZdsServer>();
   private captureTimer: NodeJS.Timeout | undefined;
   private capturing: Promise<void> = Promise.resolve();
-  private tokens: ServiceAccountIssuer | undefined;
-  private tokenTimer: NodeJS.Timeout | undefined;
+  private tokenIssuer: ServiceAccountIssuer | undefined;
 
   constructor(readonly options: ClusterOptions) {
     this.layout = new StateLayout(options.stateDir);
@@ -208,8 +223,6 @@ export class LocalCluster {
     // start() returns, and ztunnels need the control plane. `waitReady` (ambit up) covers the rest.
     await this.waitComponentsHealthy(30_000, (c) => c.spec === this.nodeAgentSpec);
     this.healthTimer = setInterval(() => void this.checkComponents(), HEALTH_INTERVAL_MS);
-    this.tokenTimer = setInterval(() => void this.refreshTokens(), TOKEN_REFRESH_MS);
-    this.tokenTimer.unref();
     for (const ns of BUILTIN_NAMESPACES) {
       this.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
       this.store.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } });
@@ -221,7 +234,6 @@ export class LocalCluster {
   async shutdown(): Promise<void> {
     this.stopped = true;
     clearInterval(this.healthTimer);
-    clearInterval(this.tokenTimer);
     clearTimeout(this.syncTimer);
     clearTimeout(this.retryTimer);
     clearTimeout(this.captureTimer);
@@ -251,7 +263,7 @@ export class LocalCluster {
       writeFileSync(layout.nodeToken(node.name), token + '\n', { mode: 0o600 });
     }
     writeFileSync(layout.nodeTokens, JSON.stringify(tokens, null, 2) + '\n', { mode: 0o600 });
-    this.tokens = await ServiceAccountIssuer.load(layout.serviceAccountKey, layout.serviceAccountJwks);
+    this.tokenIssuer = await ServiceAccountIssuer.load(layout.serviceAccountKey, layout.serviceAccountJwks);
     // The control plane would create its root on first start too; creating it here means the ztunnels can be
     // given the file from the start. The control plane loads the same files.
     await MeshCa.load({ trustDomain: DEFAULT_TRUST_DOMAIN, stateDir: layout.controlPlaneDir });
@@ -556,6 +568,7 @@ export class LocalCluster {
           throw invalid('spec.template.metadata.labels', "Invalid value: `selector` does not match template `labels`");
         }
       }
+      checkVolumes(spec, field, invalid);
       if (r.kind === 'Pod' && spec.nodeName && !this.nodes.some((n) => n.name === spec.nodeName)) {
         throw invalid('spec.nodeName', `Invalid value: "${spec.nodeName}": no such node (nodes: ${this.nodes.map((n) => n.name).join(', ')})`);
       }
@@ -648,9 +661,10 @@ export class LocalCluster {
     // Scale down newest first.
     const surplus = current.sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '')).slice(0, Math.max(0, current.length - replicas));
     for (const p of surplus) this.store.remove('Pod', ns, p.metadata.name);
-    // Rolling replacement: old pods go once the new ones serve, so the Service never runs dry.
+    // Rolling replacement (maxSurge 1, maxUnavailable 0 for one replica): old pods go once every new replica is
+    // ready, so the Service never runs dry. The pods created above count, not yet ready.
     const readyNew = current.filter((p) => isPodReady(p)).length;
-    if (old.length && readyNew >= Math.min(replicas, current.length)) for (const p of old) this.store.remove('Pod', ns, p.metadata.name);
+    if (old.length && readyNew >= replicas) for (const p of old) this.store.remove('Pod', ns, p.metadata.name);
   }
 
   private podFromTemplate(d: Deployment, hash: string): Pod {
@@ -673,21 +687,18 @@ export class LocalCluster {
   }
 
   /**
-   * Kubernetes' garbage collector: an object whose owner (by uid) no longer exists goes too — a waypoint's Deployment,
-   * Service and ServiceAccount when its Gateway is deleted. Owners of kinds the cluster does not know are left alone.
+   * Kubernetes' garbage collector (garbage-collector.ts): objects all of whose owners are gone go too — a waypoint's
+   * Deployment, Service and ServiceAccount when its Gateway is deleted.
    */
   private garbageCollectOwned(): void {
-    for (const r of this.store.list()) {
-      for (const ref of r.metadata.ownerReferences ?? []) {
-        if (!ref.uid || !kindInfo(ref.kind)) continue;
-        const owner = this.store.get(ref.kind as Kind, isNamespaced(ref.kind as Kind) ? r.metadata.namespace : undefined, ref.name);
-        if (owner?.metadata.uid === ref.uid) continue;
-        const removed = this.store.remove(r.kind, r.metadata.namespace, r.metadata.name);
-        if (removed) this.released(removed);
-        this.log(`${qualifiedKind(r.kind)} ${r.metadata.namespace ? `${r.metadata.namespace}/` : ''}${r.metadata.name} deleted: its owner ${ref.kind} ${ref.name} is gone`);
-        break;
-      }
+    const { deleted, trimmed } = collectGarbage(this.store);
+    const name = (r: Resource) => `${qualifiedKind(r.kind)} ${r.metadata.namespace ? `${r.metadata.namespace}/` : ''}${r.metadata.name}`;
+    const owners = (refs: { kind: string; name: string }[]) => refs.map((ref) => `${ref.kind} ${ref.name}`).join(', ');
+    for (const r of deleted) {
+      this.released(r);
+      this.log(`${name(r)} deleted: its owners are gone (${owners(r.metadata.ownerReferences ?? [])})`);
     }
+    for (const { resource, gone } of trimmed) this.log(`${name(resource)}: removed the references to its gone owners (${owners(gone)})`);
   }
 
   /** Pods of a Deployment that no longer exists go with it. */
@@ -731,7 +742,8 @@ export class LocalCluster {
     const ns = pod.metadata.namespace!;
     const key = resourceKey(pod);
     const saName = pod.spec.serviceAccountName ?? pod.spec.serviceAccount ?? 'default';
-    if (!this.store.get('ServiceAccount', ns, saName)) {
+    const serviceAccount = this.store.get('ServiceAccount', ns, saName);
+    if (!serviceAccount) {
       this.setPendingStatus(pod, 'FailedCreate', `error looking up service account ${ns}/${saName}: serviceaccount "${saName}" not found`);
       return;
     }
@@ -789,15 +801,20 @@ export class LocalCluster {
       if (rt.phase !== 'Starting') return;
     }
     const current = this.store.get('Pod', ns, pod.metadata.name) ?? (scheduled as Pod);
-    try {
-      await this.writeToken(rt);
-    } catch (err) {
-      // Only workloads that talk to the control plane themselves (waypoints) need it; they report its absence.
-      this.log(`pod ${ns}/${pod.metadata.name}: cannot write its service account token: ${(err as Error).message}`);
+    const tokens = this.projectedTokens(rt, pod.spec);
+    if (tokens.length && this.tokenIssuer) {
+      const subject = { namespace: ns, serviceAccount: saName, serviceAccountUid: serviceAccount.metadata.uid, pod: { name: rt.name, uid: rt.uid }, node: node.name };
+      rt.tokens = new ProjectedTokenWriter(this.tokenIssuer, subject, tokens, (line) => this.log(`pod ${ns}/${pod.metadata.name}: ${line}`));
+      try {
+        await rt.tokens.start();
+      } catch (err) {
+        // The container still starts; what needs the token (a waypoint) reports its absence, and the write is retried.
+        this.log(`pod ${ns}/${pod.metadata.name}: cannot write its service account token: ${(err as Error).message}`);
+      }
+      if (rt.phase !== 'Starting') return;
     }
-    if (rt.phase !== 'Starting') return;
     for (const c of pod.spec.containers) {
-      const env = this.containerEnv(current, c, ip, node, this.tokenPath(rt));
+      const env = this.containerEnv(current, c, ip, node, this.istioTokenFile(rt, pod.spec, c));
       rt.env.set(c.name, env);
       if (c.workingDir && !existsSync(c.workingDir)) {
         this.appendPodLog(rt, c.name, `ambit: workingDir ${c.workingDir} does not exist on this machine\n`);
@@ -836,38 +853,53 @@ export class LocalCluster {
     }
   }
 
-  /** Where a pod's projected `istio-token` lives (Kubernetes mounts it at /var/run/secrets/tokens/istio-token). */
-  private tokenPath(rt: PodRuntime): string {
-    return `${rt.dir}/istio-token`;
+  /** Where a file of a pod's volume lives on this machine, as the kubelet keeps it under the pod's directory. */
+  private volumeFile(rt: PodRuntime, volume: string, path: string): string {
+    return `${rt.dir}/volumes/${volume}/${path}`;
   }
 
-  private async writeToken(rt: PodRuntime): Promise<void> {
-    const pod = this.store.get('Pod', rt.namespace, rt.name);
-    if (!this.tokens || !pod || pod.metadata.uid !== rt.uid) return;
-    await this.tokens.writeToken(this.tokenPath(rt), {
-      namespace: rt.namespace,
-      serviceAccount: serviceAccountOf(pod.spec),
-      pod: { name: rt.name, uid: rt.uid },
-      node: rt.node.name,
-    });
+  /**
+   * The pod's projected service account tokens, as the kubelet requests them: audience and expirationSeconds from the
+   * source, defaulting to the API server's own audience (its issuer, as kube-apiserver's --api-audiences) and an hour.
+   */
+  private projectedTokens(rt: PodRuntime, spec: PodSpec): ProjectedToken[] {
+    return (spec.volumes ?? []).flatMap((v) =>
+      (v.projected?.sources ?? []).flatMap(({ serviceAccountToken: t }) =>
+        t
+          ? [{
+              file: this.volumeFile(rt, v.name, t.path),
+              // An empty audience is unset, as in Kubernetes.
+              request: { audiences: [t.audience || KUBERNETES_TOKEN_ISSUER], expirationSeconds: t.expirationSeconds ?? DEFAULT_TOKEN_EXPIRATION_SECONDS },
+            }]
+          : [],
+      ),
+    );
   }
 
-  /** The kubelet rewrites projected tokens before they expire. */
-  private async refreshTokens(): Promise<void> {
-    for (const rt of this.pods.values()) {
-      if (rt.phase !== 'Started') continue;
-      await this.writeToken(rt).catch((err: Error) => this.log(`pod ${rt.namespace}/${rt.name}: cannot refresh its service account token: ${err.message}`));
+  /**
+   * The file a container would read at Istio's token path (/var/run/secrets/tokens/istio-token), when it mounts a
+   * projected service account token there. Containers see the host's files, not mounts, so the process is told the
+   * file's path instead (AMBIT_TOKEN_FILE).
+   */
+  private istioTokenFile(rt: PodRuntime, spec: PodSpec, c: Container): string | undefined {
+    for (const mount of c.volumeMounts ?? []) {
+      const volume = spec.volumes?.find((v) => v.name === mount.name);
+      for (const { serviceAccountToken: t } of volume?.projected?.sources ?? []) {
+        if (t && posix.join(mount.mountPath, t.path) === ISTIO_TOKEN_FILE) return this.volumeFile(rt, mount.name, t.path);
+      }
     }
+    return undefined;
   }
 
-  private containerEnv(pod: Pod, c: Container, ip: string, node: NodeRuntime, tokenFile: string): Record<string, string> {
+  private containerEnv(pod: Pod, c: Container, ip: string, node: NodeRuntime, tokenFile: string | undefined): Record<string, string> {
     const env: Record<string, string> = {
       PATH: podPath(this.options.basePath ?? process.env.PATH),
       HOSTNAME: pod.spec.hostname ?? pod.metadata.name,
       HOME: '/root',
-      // The local cluster's stand-ins for the volumes Kubernetes gives Istio's proxies: the projected istio-token and
-      // the istio-ca-root-cert ConfigMap. Pods see the host's files, so they are named by path rather than mounted.
-      AMBIT_TOKEN_FILE: tokenFile,
+      // The local cluster's stand-ins for the volumes Kubernetes gives Istio's proxies: the projected istio-token (for
+      // a container that mounts one) and the istio-ca-root-cert ConfigMap. Pods see the host's files, so they are
+      // named by path rather than mounted.
+      ...(tokenFile ? { AMBIT_TOKEN_FILE: tokenFile } : {}),
       AMBIT_ROOT_CERT: this.layout.rootCert,
     };
     const fields: Record<string, string | undefined> = {
@@ -1034,10 +1066,14 @@ export class LocalCluster {
   private async stopPod(rt: PodRuntime, graceSeconds?: number): Promise<void> {
     if (rt.phase === 'Terminating') return;
     rt.phase = 'Terminating';
+    rt.tokens?.stop();
     const spec = this.store.get('Pod', rt.namespace, rt.name)?.spec;
     const grace = graceSeconds ?? (typeof spec?.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : DEFAULT_GRACE_SECONDS);
     for (const cr of rt.containers) clearTimeout(cr.probeTimer);
     await Promise.all(rt.containers.map((cr) => cr.process.stop(grace * 1000)));
+    // What the containers leave in the sandbox (exec sessions, daemons) dies with the pod, as in Kubernetes.
+    const stuck = await killProcessesInNetns(rt.sandbox.netnsPath);
+    if (stuck.length) this.log(`pod ${rt.namespace}/${rt.name}: processes ${stuck.join(', ')} did not exit`);
     // ZDS del after the pod is gone, then the rules go with the namespace.
     if (rt.captured || this.zds.get(rt.node.name)?.has(rt.uid)) await this.zds.get(rt.node.name)!.del(rt.uid);
     rt.captured = false;
@@ -1230,6 +1266,42 @@ function resolveTargetPort(pod: Pod, target: number | string): number | undefine
   if (typeof target === 'number') return target;
   if (/^\d+$/.test(target)) return Number(target);
   for (const c of pod.spec.containers) for (const p of c.ports ?? []) if (p.name === target) return p.containerPort;
+  return undefined;
+}
+
+/**
+ * What kube-apiserver checks of the volumes the local cluster acts on: a projected service account token's lifetime
+ * and path (a relative path inside the volume; Kubernetes reports it on the projected volume, not on the source), and
+ * that every mounted volume exists.
+ */
+function checkVolumes(spec: PodSpec, field: string, invalid: (field: string, message: string) => Error): void {
+  (spec.volumes ?? []).forEach((v, i) => {
+    (v.projected?.sources ?? []).forEach((source, j) => {
+      const token = source.serviceAccountToken;
+      if (!token) return;
+      const projected = `${field}.volumes[${i}].projected`;
+      const seconds = token.expirationSeconds ?? DEFAULT_TOKEN_EXPIRATION_SECONDS;
+      const expiration = `${projected}.sources[${j}].serviceAccountToken.expirationSeconds`;
+      if (seconds < MIN_TOKEN_EXPIRATION_SECONDS) throw invalid(expiration, `Invalid value: ${seconds}: may not specify a duration less than 10 minutes`);
+      if (seconds > MAX_TOKEN_EXPIRATION_SECONDS) throw invalid(expiration, `Invalid value: ${seconds}: may not specify a duration larger than 2^32 seconds`);
+      if (!token.path) throw invalid(`${projected}.path`, 'Required value');
+      const problem = localPathProblem(token.path);
+      if (problem) throw invalid(`${projected}.path`, `Invalid value: ${JSON.stringify(token.path)}: ${problem}`);
+    });
+  });
+  const volumes = new Set((spec.volumes ?? []).map((v) => v.name));
+  spec.containers.forEach((c, i) =>
+    c.volumeMounts?.forEach((m, j) => {
+      if (!volumes.has(m.name)) throw invalid(`${field}.containers[${i}].volumeMounts[${j}].name`, `Not found: ${JSON.stringify(m.name)}`);
+    }),
+  );
+}
+
+/** Kubernetes' ValidateLocalNonReservedPath: a path that stays inside its volume. */
+function localPathProblem(path: string): string | undefined {
+  if (posix.isAbsolute(path)) return 'must be a relative path';
+  if (path.split('/').includes('..')) return "must not contain '..'";
+  if (path.startsWith('..')) return "must not start with '..'";
   return undefined;
 }
 

@@ -75,6 +75,25 @@ async function waitGone(pids: number[], ms: number): Promise<number[]> {
 }
 
 /**
+ * SIGKILLs every process (but `exceptPid`) inside the network namespace mounted at `path`, as the kubelet kills what
+ * is left in a pod's sandbox (an `ambit exec` session, a daemon a container left behind); returns the pids that did
+ * not exit within 2 s.
+ */
+export async function killProcessesInNetns(path: string, exceptPid = process.pid): Promise<number[]> {
+  const inode = nsInode(path);
+  if (inode === undefined) return [];
+  const inside = processesInNetns(inode).filter((pid) => pid !== exceptPid);
+  for (const pid of inside) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return waitGone(inside, 2000);
+}
+
+/**
  * Removes everything the ledger records: stops recorded processes (SIGTERM, then SIGKILL after `graceMs`), kills
  * any other process still inside a cluster namespace (e.g. an `ambit exec` session), unmounts the namespaces and,
  * when `removeDir` is given, deletes the state directory. Safe to run repeatedly and after a crash.
@@ -89,17 +108,8 @@ export async function cleanUp(ledger: Ledger, options: { graceMs?: number; remov
   for (const pid of await waitGone(live.map((p) => p.pid), options.graceMs ?? 3000)) killGroup(pid, 'SIGKILL');
 
   for (const path of netns) {
-    const inode = nsInode(path);
-    if (inode !== undefined) {
-      const inside = processesInNetns(inode).filter((pid) => pid !== mine);
-      for (const pid of inside) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Exited meanwhile.
-        }
-      }
-      const stuck = await waitGone(inside, 2000);
+    if (nsInode(path) !== undefined) {
+      const stuck = await killProcessesInNetns(path, mine);
       if (stuck.length) problems.push(`processes ${stuck.join(', ')} in ${path} did not exit`);
       try {
         await removeNetns(path);

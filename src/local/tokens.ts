@@ -1,21 +1,43 @@
-// The kubelet's and API server's share of service account tokens: an ES256 issuer key made once per cluster, and per
-// pod a token bound to that pod, shaped like the projected `istio-token` Kubernetes gives Istio's proxies (audience
-// `istio-ca`, `sub: system:serviceaccount:<ns>:<sa>`, the pod under `kubernetes.io`). The control plane verifies them
-// with the public JWKS (and that the pod still exists), so a waypoint gets certificates and configuration for its own
-// identity only.
+// The kubelet's and API server's share of service account tokens: an ES256 issuer key made once per cluster, and for
+// each projected `serviceAccountToken` source of a pod a token bound to that pod, shaped like Kubernetes' bound tokens
+// (`sub: system:serviceaccount:<ns>:<sa>`, `jti`, the service account, pod and node under `kubernetes.io`) with the
+// audience and lifetime the source asks for. The control plane verifies them with the public JWKS (and that the pod
+// still exists), so a waypoint gets certificates and configuration for its own identity only.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT, exportJWK, calculateJwkThumbprint } from 'jose';
-import { ISTIO_CA_AUDIENCE, KUBERNETES_TOKEN_ISSUER } from '../controlplane/auth.js';
+import { ISTIO_TOKEN, KUBERNETES_TOKEN_ISSUER } from '../controlplane/auth.js';
 
-/** Kubernetes' default for projected tokens is an hour; the kubelet rewrites them at 80% of that. */
-export const TOKEN_TTL_SECONDS = 3600;
-export const TOKEN_REFRESH_MS = TOKEN_TTL_SECONDS * 800;
+/** A TokenRequest's spec, what a projected source asks the API server for. */
+export interface TokenRequestSpec {
+  audiences: string[];
+  expirationSeconds: number;
+}
+
+/** Kubernetes' default `expirationSeconds` of a projected token, and the range its validation allows. */
+export const DEFAULT_TOKEN_EXPIRATION_SECONDS = 3600;
+export const MIN_TOKEN_EXPIRATION_SECONDS = 600;
+export const MAX_TOKEN_EXPIRATION_SECONDS = 2 ** 32;
+
+/** The kubelet refreshes a token once it is past 80 % of its lifetime or a day old, whichever comes first. */
+const MAX_TOKEN_AGE_SECONDS = 24 * 3600;
+/** How long a failed refresh waits before the next attempt (the kubelet retries on its next pod sync). */
+const REFRESH_RETRY_MS = 10_000;
+
+/** How long after it is written the kubelet rewrites a token of that lifetime. */
+export function tokenRefreshDelayMs(expirationSeconds: number): number {
+  return Math.min(expirationSeconds * 0.8, MAX_TOKEN_AGE_SECONDS) * 1000;
+}
+
+/** The token Istio's proxies are given (their `istio-token` volume). */
+const ISTIO_TOKEN_REQUEST: TokenRequestSpec = { audiences: [ISTIO_TOKEN.audience], expirationSeconds: ISTIO_TOKEN.expirationSeconds };
 
 export interface TokenSubject {
   namespace: string;
   serviceAccount: string;
+  /** The ServiceAccount object's uid; left out of the token when the caller has no object (Kubernetes' `omitempty`). */
+  serviceAccountUid?: string;
   pod: { name: string; uid: string };
   node: string;
 }
@@ -40,31 +62,86 @@ export class ServiceAccountIssuer {
     return new ServiceAccountIssuer(key, kid);
   }
 
-  /** A token for `subject`, audience istio-ca, valid for TOKEN_TTL_SECONDS. */
-  token(subject: TokenSubject, now = Date.now()): Promise<string> {
+  /** A token for `subject` as the API server answers a TokenRequest bound to the pod (Istio's istio-token by default). */
+  token(subject: TokenSubject, request: TokenRequestSpec = ISTIO_TOKEN_REQUEST, now = Date.now()): Promise<string> {
     const iat = Math.floor(now / 1000);
     return new SignJWT({
       'kubernetes.io': {
         namespace: subject.namespace,
         pod: { name: subject.pod.name, uid: subject.pod.uid },
-        serviceaccount: { name: subject.serviceAccount },
+        serviceaccount: { name: subject.serviceAccount, ...(subject.serviceAccountUid ? { uid: subject.serviceAccountUid } : {}) },
         node: { name: subject.node },
       },
     })
       .setProtectedHeader({ alg: 'ES256', kid: this.kid })
       .setIssuer(KUBERNETES_TOKEN_ISSUER)
       .setSubject(`system:serviceaccount:${subject.namespace}:${subject.serviceAccount}`)
-      .setAudience([ISTIO_CA_AUDIENCE])
+      .setAudience(request.audiences)
+      .setJti(randomUUID())
       .setIssuedAt(iat)
       .setNotBefore(iat)
-      .setExpirationTime(iat + TOKEN_TTL_SECONDS)
+      .setExpirationTime(iat + request.expirationSeconds)
       .sign(this.key);
   }
 
-  /** Writes a fresh token for `subject` to `path` (mode 0600) without a moment where the file is half written. */
-  async writeToken(path: string, subject: TokenSubject): Promise<void> {
+  /** Writes a fresh token to `path` (mode 0600) without a moment where the file is half written. */
+  async writeToken(path: string, subject: TokenSubject, request: TokenRequestSpec = ISTIO_TOKEN_REQUEST): Promise<void> {
     const tmp = `${path}.tmp`;
-    writeFileSync(tmp, (await this.token(subject)) + '\n', { mode: 0o600 });
+    writeFileSync(tmp, (await this.token(subject, request)) + '\n', { mode: 0o600 });
     renameSync(tmp, path);
+  }
+}
+
+/** One projected token of a pod: the file it is written to and what it asks for. */
+export interface ProjectedToken {
+  file: string;
+  request: TokenRequestSpec;
+}
+
+/**
+ * The kubelet's token manager for one pod: writes each of the pod's projected tokens, then rewrites each once it is
+ * past 80 % of its lifetime, until stopped.
+ */
+export class ProjectedTokenWriter {
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private stopped = false;
+
+  constructor(
+    private readonly issuer: ServiceAccountIssuer,
+    private readonly subject: TokenSubject,
+    private readonly tokens: readonly ProjectedToken[],
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Writes every token now; rejects if one cannot be written (it is retried, and the others refreshed, regardless). */
+  async start(): Promise<void> {
+    await Promise.all(this.tokens.map((t) => this.write(t)));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private async write(token: ProjectedToken): Promise<void> {
+    try {
+      mkdirSync(dirname(token.file), { recursive: true, mode: 0o700 });
+      await this.issuer.writeToken(token.file, this.subject, token.request);
+    } catch (err) {
+      this.schedule(token, REFRESH_RETRY_MS);
+      throw err;
+    }
+    this.schedule(token, tokenRefreshDelayMs(token.request.expirationSeconds));
+  }
+
+  private schedule(token: ProjectedToken, delayMs: number): void {
+    if (this.stopped) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.write(token).catch((err: Error) => this.log(`cannot refresh the service account token ${token.file}: ${err.message}`));
+    }, delayMs);
+    timer.unref();
+    this.timers.add(timer);
   }
 }

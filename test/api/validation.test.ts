@@ -78,6 +78,24 @@ describe('validateResource', () => {
     assert.deepEqual(warned.issues.map((i) => i.severity), ['warning']);
   });
 
+  it('types the volumes the local cluster acts on: projected service account tokens and volume mounts', () => {
+    const pod = (volumes: unknown, volumeMounts: unknown) =>
+      validateResource({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', volumeMounts }], volumes } }).issues;
+    const token = { name: 'istio-token', projected: { sources: [{ serviceAccountToken: { audience: 'istio-ca', expirationSeconds: 43200, path: 'istio-token' } }] } };
+    // Other volume types and sources are carried through unchecked.
+    assert.deepEqual(pod([token, { name: 'data', emptyDir: {} }, { name: 'ca', projected: { sources: [{ configMap: { name: 'c' } }] } }], [{ name: 'istio-token', mountPath: '/var/run/secrets/tokens' }]), []);
+    assert.deepEqual(
+      pod([{ name: 'Token', projected: { sources: [{ serviceAccountToken: { expirationSeconds: '12h' } }] } }], [{ name: 'istio-token', readOnly: 'yes' }]).map((i) => `${formatPath(i.path)}: ${i.message}`),
+      [
+        'spec.containers[0].volumeMounts[0].mountPath: required',
+        'spec.containers[0].volumeMounts[0].readOnly: expected true or false, found "yes"',
+        `spec.volumes[0].name: must be a lowercase RFC 1123 label (a-z, 0-9 and '-', starting and ending alphanumeric), found "Token"`,
+        'spec.volumes[0].projected.sources[0].serviceAccountToken.expirationSeconds: expected a number, found "12h"',
+        'spec.volumes[0].projected.sources[0].serviceAccountToken.path: required',
+      ],
+    );
+  });
+
   it('defaults the namespace, an absent spec and drops nulls, without touching the input', () => {
     const raw = { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'a', labels: null } };
     const snapshot = structuredClone(raw);

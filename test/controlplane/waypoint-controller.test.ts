@@ -84,6 +84,14 @@ describe('waypointObjects', () => {
     assert.equal(c.readinessProbe?.timeoutSeconds, 1);
   });
 
+  it("Deployment: the projected istio-token volume, mounted where Istio's proxy reads it", () => {
+    const spec = deployment.spec.template.spec;
+    assert.deepEqual(spec.volumes, [
+      { name: 'istio-token', projected: { sources: [{ serviceAccountToken: { audience: 'istio-ca', expirationSeconds: 43200, path: 'istio-token' } }] } },
+    ]);
+    assert.deepEqual(spec.containers[0]!.volumeMounts, [{ name: 'istio-token', mountPath: '/var/run/secrets/tokens' }]);
+  });
+
   it('Service: status-port plus one port per listener, selecting the pods by gateway name', () => {
     assert.deepEqual(service.metadata, {
       name: 'wp',

@@ -240,11 +240,12 @@ describe('waypoint xDS: glob collections and authorization', () => {
     const gone = open(await tokenFor('other-1', 'other'));
     gone.subscribe(TYPE_ADDRESS);
     const err = await gone.closed;
-    assert.deepEqual([err?.code, err?.details], [grpc.status.UNAUTHENTICATED, 'authentication failure: unknown bearer token']);
+    assert.deepEqual([err?.code, err?.details], [grpc.status.UNAUTHENTICATED, 'authentication failure: pod shop/other-1 has been deleted']);
     // Recreated under the same name: a new uid, so the old pod's token stays refused.
     store.apply([{ ...cluster()[3]!, metadata: { ...cluster()[3]!.metadata, uid: 'uid-other-1-new' } } as Resource]);
     const stale = open(await tokenFor('other-1', 'other'));
     stale.subscribe(TYPE_ADDRESS);
-    assert.equal((await stale.closed)?.code, grpc.status.UNAUTHENTICATED);
+    const staleErr = await stale.closed;
+    assert.deepEqual([staleErr?.code, staleErr?.details], [grpc.status.UNAUTHENTICATED, 'authentication failure: pod shop/other-1 has been deleted']);
   });
 });

@@ -260,6 +260,95 @@ spec:
     assert.deepEqual(stored.items.map((i) => i.metadata.name), ['allow-client']);
   });
 
+  it('signs a service account token only for a pod whose volumes project one, for the containers that mount it', async () => {
+    await c.ok(['apply', '-f', c.manifest('token.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: {name: proxy, namespace: ${NS}}
+spec:
+  serviceAccountName: web
+  containers:
+  - name: proxy
+    command: [sleep, infinity]
+    volumeMounts:
+    - {name: istio-token, mountPath: /var/run/secrets/tokens}
+  - name: helper
+    command: [sleep, infinity]
+  volumes:
+  - name: istio-token
+    projected:
+      sources:
+      - serviceAccountToken: {audience: istio-ca, expirationSeconds: 43200, path: istio-token}
+`)]);
+    await eventually('the proxy pod to be ready', async () => (await c.pods(NS)).find((p) => p.name === 'proxy' && p.ready));
+    const uid = (JSON.parse(await c.ok(['get', 'pods', 'proxy', '-n', NS, '-o', 'json'])) as { metadata: { uid: string } }).metadata.uid;
+    const token = (await c.ok(['exec', `${NS}/proxy`, '-c', 'proxy', '--', 'sh', '-c', 'cat "$AMBIT_TOKEN_FILE"'])).trim();
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, any>;
+    assert.deepEqual([claims.aud, claims.exp - claims.iat, claims.sub], [['istio-ca'], 43200, `system:serviceaccount:${NS}:web`]);
+    assert.deepEqual(claims['kubernetes.io'].pod, { name: 'proxy', uid });
+    // Only a container that mounts the volume is told where the token is, as only it would see the file.
+    assert.equal((await c.ok(['exec', `${NS}/proxy`, '-c', 'helper', '--', 'sh', '-c', 'echo "${AMBIT_TOKEN_FILE-unset}"'])).trim(), 'unset');
+    // An ordinary pod gets no token at all.
+    const client = (await c.pods(NS)).find((p) => p.labels.app === 'client')!;
+    assert.equal((await c.ok(['exec', `${NS}/client`, '--', 'sh', '-c', 'echo "${AMBIT_TOKEN_FILE-unset}"'])).trim(), 'unset');
+    const { readdirSync } = await import('node:fs');
+    assert.ok(readdirSync(`${c.stateDir}/pods/${NS}_proxy`).includes('volumes'));
+    const clientFiles = readdirSync(`${c.stateDir}/pods/${NS}_${client.name}`);
+    assert.ok(!clientFiles.includes('volumes') && !clientFiles.includes('istio-token'), clientFiles.join(' '));
+
+    const refused = await c.cli(['apply', '-f', c.manifest('bad-token.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: {name: short, namespace: ${NS}}
+spec:
+  containers:
+  - {name: c, command: [sleep, infinity]}
+  volumes:
+  - name: t
+    projected:
+      sources:
+      - serviceAccountToken: {path: token, expirationSeconds: 300}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: unmounted, namespace: ${NS}}
+spec:
+  containers:
+  - name: c
+    command: [sleep, infinity]
+    volumeMounts:
+    - {name: nope, mountPath: /x}
+`)]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /The Pod "short" is invalid: spec\.volumes\[0\]\.projected\.sources\[0\]\.serviceAccountToken\.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 minutes/);
+    assert.match(refused.stderr, /The Pod "unmounted" is invalid: spec\.containers\[0\]\.volumeMounts\[0\]\.name: Not found: "nope"/);
+    await c.ok(['delete', 'pod', 'proxy', '-n', NS]);
+  });
+
+  it('deletes an object once all its owners are gone, as the garbage collector does', async () => {
+    const gateways = ['a', 'b'].map((name) => `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: ${name}, namespace: ${NS}}
+spec:
+  gatewayClassName: other
+  listeners: [{name: http, port: 80, protocol: HTTP}]`);
+    await c.ok(['apply', '-f', c.manifest('gateways.yaml', gateways.join('\n---'))]);
+    const uid = async (name: string) => (JSON.parse(await c.ok(['get', 'gateways', name, '-n', NS, '-o', 'json'])) as { metadata: { uid: string } }).metadata.uid;
+    const owner = async (name: string) => ({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', name, uid: await uid(name) });
+    const [a, b] = [await owner('a'), await owner('b')];
+    const owned = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'owned', namespace: NS, ownerReferences: [a, b] } };
+    await c.ok(['apply', '-f', c.manifest('owned.json', JSON.stringify(owned))]);
+    const refs = async () => {
+      const r = await c.cli(['get', 'serviceaccounts', 'owned', '-n', NS, '-o', 'json']);
+      return r.code === 0 ? (JSON.parse(r.stdout) as { metadata: { ownerReferences?: unknown[] } }).metadata.ownerReferences : undefined;
+    };
+    await c.ok(['delete', 'gateway', 'a', '-n', NS]);
+    assert.deepEqual(await refs(), [b], 'one owner left: kept, without the reference to the gone one');
+    await c.ok(['delete', 'gateway', 'b', '-n', NS]);
+    assert.equal(await refs(), undefined, 'no owner left: deleted');
+  });
+
   it('replaces pods when the template changes and deletes them (with their namespaces) on delete', async () => {
     const before = (await c.pods(NS)).filter((p) => p.labels.app === 'client');
     await c.ok(['apply', '-f', c.manifest('client2.yaml', `

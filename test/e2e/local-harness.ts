@@ -139,6 +139,18 @@ export class TestCluster {
     this.recordNetns();
     const r = await this.cli(['down']);
     const left = this.leftovers();
+    // A leaked process is killed before it is reported: one that holds a pipe of this test process would keep the
+    // test file (and the whole run) from ever exiting.
+    for (const l of left) {
+      const pid = /^process (\d+)/.exec(l)?.[1];
+      if (pid) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
+    }
     // Whatever `down` could not remove (e.g. the CLI itself is broken) is still removed, so a failing run never
     // leaves namespaces or processes on the machine; the assertions below still report the failure.
     if (existsSync(this.stateDir)) await cleanUp(new Ledger(join(this.stateDir, 'ledger.jsonl')), { removeDir: this.stateDir }).catch(() => undefined);

@@ -83,6 +83,29 @@ const probe = z.looseObject({
   successThreshold: z.int().min(1).optional(),
 });
 
+const volumeMount = z.looseObject({
+  name: nonEmptyString(),
+  mountPath: nonEmptyString(),
+  readOnly: z.boolean().optional(),
+});
+
+// Only the projected serviceAccountToken source is typed: the local cluster acts on it (it writes the token); other
+// volume types are carried through.
+const volume = z.looseObject({
+  name: dns1123Label(),
+  projected: z
+    .looseObject({
+      sources: z
+        .array(
+          z.looseObject({
+            serviceAccountToken: z.looseObject({ audience: z.string().optional(), expirationSeconds: z.int().optional(), path: z.string() }).optional(),
+          }),
+        )
+        .optional(),
+    })
+    .optional(),
+});
+
 const container = z.looseObject({
   name: dns1123Label(),
   image: z.string().optional(),
@@ -102,11 +125,13 @@ const container = z.looseObject({
     .optional(),
   workingDir: z.string().optional(),
   readinessProbe: probe.optional(),
+  volumeMounts: z.array(volumeMount).optional(),
 });
 
 const podSpec = z
   .looseObject({
     containers: z.array(container).min(1, { error: 'must have at least one container' }),
+    volumes: z.array(volume).optional(),
     serviceAccountName: dns1123Subdomain().optional(),
     serviceAccount: dns1123Subdomain().optional(),
     nodeName: z.string().optional(),

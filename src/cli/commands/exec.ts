@@ -28,6 +28,8 @@ export function register(program: Command): void {
     const ignore = () => undefined;
     process.on('SIGINT', ignore);
     process.on('SIGQUIT', ignore);
+    // Being told to stop (kill, a closed terminal) stops the command too: it must not outlive us unseen.
+    for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
     const code = await new Promise<number>((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (c, signal) => resolve(c ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)));
