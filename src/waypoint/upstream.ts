@@ -114,8 +114,10 @@ export class Upstreams {
   /**
    * A ready endpoint of `service` for `servicePort` by Istio's default, LEAST_REQUEST: Envoy's power of two choices
    * (two endpoints drawn at random, the one with fewer requests in flight wins). Undefined when there is none.
+   * A retry passes the endpoints already `tried`: Istio's retry policy has Envoy's previous_hosts predicate, so another
+   * endpoint is chosen while there is one.
    */
-  pick(service: Service, servicePort: number): UpstreamTarget | undefined {
+  pick(service: Service, servicePort: number, tried?: readonly UpstreamTarget[]): UpstreamTarget | undefined {
     const key = `${serviceKey(service)}|${servicePort}`;
     let list = this.endpoints.get(key);
     if (list === undefined) {
@@ -126,6 +128,10 @@ export class Upstreams {
         if (t) list.push(t);
       }
       this.endpoints.set(key, list);
+    }
+    if (tried?.length && list.length > 1) {
+      const untried = list.filter((t) => !tried.some((x) => x.ip === t.ip && x.port === t.port));
+      if (untried.length) list = untried;
     }
     if (list.length <= 1) return list[0];
     const a = list[Math.floor(Math.random() * list.length)]!;

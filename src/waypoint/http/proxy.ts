@@ -2,8 +2,8 @@
 // through Envoy's waypoint pipeline as istiod configures it (envoy-l7 reference §0): path normalization, RBAC (DENY,
 // then ALLOW, AUDIT logged), the default route (the Service itself, `reset-before-request` retried twice except for
 // gRPC), an endpoint by least request, the upstream request over HBONE, and the response streamed back with Envoy's
-// headers. WebSocket upgrades are spliced through once the endpoint answers 101; other upgrades and CONNECT are
-// refused as Envoy refuses an upgrade its route does not allow. Local replies carry Envoy's status, body, response
+// headers. WebSocket upgrades are spliced through once the endpoint answers 101; an h2c upgrade is ignored, other
+// upgrades and CONNECT are refused, as Envoy does with Istio's upgrade configuration. Local replies carry Envoy's status, body, response
 // flags and details; gRPC requests get them as trailers-only responses. Whatever a client or an endpoint sends, one
 // request's failure never touches another's or the process.
 import * as http from 'node:http';
@@ -55,7 +55,7 @@ export interface HttpProxyOptions {
   peerLabels(w: Workload | undefined): PeerLabels;
 }
 
-/** Envoy's HTTP/1 codec limit on a request's headers (60 KiB); beyond it, 431. */
+/** Envoy's HTTP/1 codec limit on headers (60 KiB): a request's beyond it get 431, a response's are a protocol error. */
 const MAX_HEADER_BYTES = 60 * 1024;
 /** Envoy's local replies to a request its HTTP/1 codec refuses; the connection closes. */
 const BAD_REQUEST = codecErrorReply(400, 'Bad Request');
@@ -135,6 +135,12 @@ function headerBytes(headers: Headers | http2.OutgoingHttpHeaders): number {
 
 function codecErrorReply(status: number, text: string): string {
   return `HTTP/1.1 ${status} ${text}\r\ncontent-length: ${text.length}\r\ncontent-type: text/plain\r\nserver: istio-envoy\r\nconnection: close\r\n\r\n${text}`;
+}
+
+/** `Upgrade: h2c` (RFC 7540 §3.2), which Envoy's HTTP/1 codec ignores. */
+function isH2cUpgrade(req: http.IncomingMessage): boolean {
+  const upgrade = joined(req.headers.upgrade);
+  return upgrade !== undefined && upgrade.trim().toLowerCase() === 'h2c';
 }
 
 /** An upstream HTTP/1 response Node's parser could not read: Envoy's upstream protocol error. */
@@ -570,6 +576,7 @@ export class HttpProxy {
 
   private fromUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const ctx = CONTEXTS.get(socket)!;
+    if (req.method !== 'CONNECT' && isH2cUpgrade(req)) return this.withoutH2cUpgrade(req, socket, head);
     socket.on('error', () => {});
     const x = new UpgradeExchange(ctx, req, socket, head);
     socket.once('close', () => {
@@ -578,6 +585,32 @@ export class HttpProxy {
     // Istio's HCM allows the websocket upgrade only.
     if (req.method === 'CONNECT' || joined(req.headers.upgrade)?.toLowerCase() !== 'websocket') return this.localReply(x, UPGRADE_FAILED, undefined);
     void this.handle(x);
+  }
+
+  /**
+   * Envoy's HTTP/1 codec drops an h2c upgrade and serves the request as HTTP/1.1. Node has already handed the
+   * connection over, so the request head goes back in front of its bytes without the upgrade headers, and the
+   * server takes the connection up again.
+   */
+  private withoutH2cUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      if (name === 'upgrade' || name === 'http2-settings') continue;
+      let value = raw[i + 1]!;
+      if (name === 'connection') {
+        value = value
+          .split(',')
+          .map((t) => t.trim())
+          .filter((t) => t !== '' && !/^(upgrade|http2-settings)$/i.test(t))
+          .join(', ');
+        if (value === '') continue;
+      }
+      text += `${raw[i]}: ${value}\r\n`;
+    }
+    socket.unshift(Buffer.concat([Buffer.from(text + '\r\n', 'latin1'), head]));
+    this.h1.emit('connection', socket);
   }
 
   /** Runs one request through the pipeline; never throws. */
@@ -627,8 +660,9 @@ export class HttpProxy {
     const headers = this.upstreamHeaders(x, http2Upstream);
     const flags: ResponseFlag[] = [];
     const attempts = x.grpc ? 1 : 1 + DEFAULT_RETRIES;
+    let tried: UpstreamTarget[] | undefined;
     for (let attempt = 1; ; attempt++) {
-      const target = ctx.workload ? this.opts.upstreams.workload(ctx.workload, ctx.targetPort) : this.opts.upstreams.pick(ctx.service!, ctx.targetPort);
+      const target = ctx.workload ? this.opts.upstreams.workload(ctx.workload, ctx.targetPort) : this.opts.upstreams.pick(ctx.service!, ctx.targetPort, tried);
       if (target === undefined) return this.localReply(x, { status: 503, body: 'no healthy upstream', flags: ['UH'], details: 'no_healthy_upstream' }, undefined);
       target.active++;
       try {
@@ -652,6 +686,7 @@ export class HttpProxy {
       } finally {
         target.active--;
       }
+      (tried ??= []).push(target);
       // Full jitter: attempt n waits a random time below (2^n - 1) × 25 ms.
       await sleep(Math.random() * ((1 << attempt) - 1) * RETRY_BASE_MS);
       if (x.done) return;
@@ -707,6 +742,7 @@ export class HttpProxy {
         path: x.path,
         headers: headers as http.OutgoingHttpHeaders,
         setHost: false,
+        maxHeaderSize: MAX_HEADER_BYTES,
         upstream: target,
       } as http.RequestOptions);
       x.upstream = req;
@@ -793,7 +829,14 @@ export class HttpProxy {
     const connection = new TunnelSocket(stream);
     return new Promise<void>((resolve) => {
       const upstreamStart = performance.now();
-      const req = http.request({ createConnection: () => connection, method: x.method, path: x.path, headers: headers as http.OutgoingHttpHeaders, setHost: false });
+      const req = http.request({
+        createConnection: () => connection,
+        method: x.method,
+        path: x.path,
+        headers: headers as http.OutgoingHttpHeaders,
+        setHost: false,
+        maxHeaderSize: MAX_HEADER_BYTES,
+      });
       x.upstream = req;
       req.on('error', (e) => {
         connection.destroy();
