@@ -3,9 +3,9 @@
 // then ALLOW, AUDIT logged), the default route (the Service itself, `reset-before-request` retried twice except for
 // gRPC), an endpoint by least request, the upstream request over HBONE, and the response streamed back with Envoy's
 // headers. WebSocket upgrades are spliced through once the endpoint answers 101; an h2c upgrade is ignored, other
-// upgrades and CONNECT are refused, as Envoy does with Istio's upgrade configuration. Local replies carry Envoy's status, body, response
-// flags and details; gRPC requests get them as trailers-only responses. Whatever a client or an endpoint sends, one
-// request's failure never touches another's or the process.
+// upgrades and CONNECT are refused, as Envoy does with Istio's upgrade configuration. Local replies carry Envoy's
+// status, body, response flags and details; gRPC requests get them as trailers-only responses. Whatever a client or
+// an endpoint sends, one request's failure never touches another's or the process.
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { randomUUID } from 'node:crypto';
