@@ -62,6 +62,8 @@ interface StatusItem {
 function statusItem(s: ObjectStatus): StatusItem {
   const item: StatusItem = { kind: s.kind, namespace: s.namespace, name: s.name };
   if (s.ownedConditions) return { ...item, conditions: s.conditions, ownedConditions: s.ownedConditions };
+  // A route's status is its parents' (Gateway API RouteStatus has no conditions of its own).
+  if (s.parents) return { ...item, status: { parents: s.parents } };
   const status: Record<string, unknown> = {};
   if (s.addresses) status.addresses = s.addresses;
   status.conditions = s.conditions;

@@ -1,12 +1,13 @@
 // The ambient index: istiod's translation of the config store into what the proxies receive — Address and
 // Authorization resources for ztunnels, waypoint resources for waypoints — plus the status istiod writes: the
 // ZtunnelAccepted/WaypointAccepted conditions of AuthorizationPolicies, the status of waypoint Gateways and their
-// GatewayClass, and the WaypointBound condition of Services. It is incremental: each store change marks only the
+// GatewayClass, the WaypointBound condition of Services and the parents' status of HTTPRoutes attached to Services
+// (whose routes waypoints receive with the Service). It is incremental: each store change marks only the
 // objects it can affect (via the store's label/selector indexes and the waypoint indexes below), recomputes those, and
 // emits only resources whose translation actually changed.
-import type { AuthorizationPolicy, Condition, Deployment, Gateway, Kind, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Deployment, Gateway, HTTPRoute, Kind, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService } from '../api/types.js';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN, ROOT_NAMESPACE, resourceKey } from '../api/types.js';
-import type { Address, Authorization, PortList, Service, WaypointResource, Workload } from '../xds/types.js';
+import type { Address, Authorization, PortList, Service, WaypointResource, WaypointRoute, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT, waypointResourceName } from '../xds/types.js';
 import type { ConfigStore, Labels, StoreChange } from './store.js';
 import { selectorMatches } from './store.js';
@@ -17,6 +18,7 @@ import type { ConvertedPolicy } from './authorization.js';
 import { convertPeerAuthentication, convertedPeerAuthenticationName, oldest, peerAuthenticationPolicyKeys, staticStrictPolicy, STATIC_STRICT_POLICY_NAME } from './peerauth.js';
 import { buildService, serviceHostname, serviceKeyOf, workloadPortList } from './services.js';
 import type { MeshOptions } from './services.js';
+import { orderServiceRoutes, parentRefString, routesForWaypoint, translateHTTPRoute, type RouteContext, type RouteParentStatus, type ServiceRoutes } from './routes.js';
 import { buildWorkload, podSource, replicaNames, replicaSource } from './workloads.js';
 import type { WorkloadSource } from './workloads.js';
 import {
@@ -63,8 +65,10 @@ export interface ObjectStatus {
   kind: Kind;
   namespace: string;
   name: string;
-  /** Empty when the object has no condition of ours (any more), or was deleted. */
+  /** Empty when the object has no condition of ours (any more), or was deleted; routes carry theirs per parent. */
   conditions: Condition[];
+  /** HTTPRoutes: our entries of `status.parents` (absent when none, any more). */
+  parents?: RouteParentStatus[];
   /** Gateways: where the waypoint is reachable and how each listener fared. */
   addresses?: GatewayStatus['addresses'];
   listeners?: GatewayStatus['listeners'];
@@ -103,6 +107,8 @@ interface Dirty {
   /** AuthorizationPolicy store keys whose WaypointAccepted condition must be recomputed. */
   policyBindings: Set<string>;
   gatewayClass: boolean;
+  /** HTTPRoute store keys to translate again. */
+  routes: Set<string>;
 }
 
 /** Per batch: the value each touched xDS resource had before it, to emit only real differences. */
@@ -111,6 +117,14 @@ interface Touched {
   authorizations: Map<string, Authorization | undefined>;
   waypoint: Map<string, WaypointResource | undefined>;
   statuses: Set<string>;
+}
+
+/** A route parent's status without its conditions, which are kept (and time-stamped) as condition slots. */
+interface RouteParentSlots {
+  parentRef: RouteParentStatus['parentRef'];
+  controllerName: string;
+  /** The condition slots, in the order the conditions are listed. */
+  slots: string[];
 }
 
 function nsOf(r: { metadata: { namespace?: string } }): string {
@@ -152,6 +166,17 @@ export class AmbientIndex {
   private readonly policyTargets = new Map<string, string[]>();
   /** Waypoint key → its xDS resources by name. */
   private readonly waypointConfigs = new Map<string, Map<string, WaypointResource>>();
+  /** Store key of a Service or Namespace → store keys of the HTTPRoutes whose translation read it. */
+  private readonly routesByDependency = new Map<string, Set<string>>();
+  /** HTTPRoute store key → the keys it is filed under in `routesByDependency`. */
+  private readonly routeDependencies = new Map<string, string[]>();
+  /** Service store key → HTTPRoute store key → the routes that HTTPRoute gives the Service. */
+  private readonly serviceRoutes = new Map<string, Map<string, ServiceRoutes>>();
+  /** HTTPRoute store key → the Service store keys it gives routes to. */
+  private readonly routeServices = new Map<string, string[]>();
+  /** HTTPRoute store key → its status parents (conditions live in `conditions`, slot `parent/<ref>/<type>`). */
+  private readonly routeParents = new Map<string, RouteParentSlots[]>();
+  private readonly routeContext: RouteContext;
   private readonly peerAuthNames = new Map<string, string>(); // PeerAuthentication store key → converted ns/name
   private readonly byIp = new Map<string, Set<string>>(); // IP text → uids
   private readonly byNode = new Map<string, Set<string>>(); // node → uids
@@ -176,6 +201,11 @@ export class AmbientIndex {
       trustDomain: options.trustDomain ?? DEFAULT_TRUST_DOMAIN,
       // The Kubernetes cluster domain; it happens to equal the default trust domain.
       domainSuffix: options.domainSuffix ?? 'cluster.local',
+    };
+    this.routeContext = {
+      domainSuffix: this.options.domainSuffix,
+      service: (namespace, name) => this.store.get(`Service/${namespace}/${name}`) as KubeService | undefined,
+      namespace: (name) => this.namespace(name),
     };
     const existing = [...store.keys()];
     this.process({ added: existing, updated: [], removed: [], previous: new Map() });
@@ -281,6 +311,7 @@ export class AmbientIndex {
       waypointConfigs: new Set(),
       policyBindings: new Set(),
       gatewayClass: false,
+      routes: new Set(),
     };
     for (const keys of [change.added, change.updated, change.removed]) {
       for (const key of keys) this.markDirty(key, change.previous.get(key), this.store.get(key), dirty);
@@ -305,6 +336,8 @@ export class AmbientIndex {
     }
     for (const key of dirty.pods) this.recomputePod(key, touched);
     for (const key of dirty.deployments) this.recomputeDeployment(key, touched);
+    // After the Services: a route's programming reaches the waypoint each parent Service is bound to now.
+    for (const key of dirty.routes) this.recomputeRoute(key, dirty, touched);
     for (const key of dirty.waypointConfigs) this.recomputeWaypointConfig(key, touched);
     for (const key of dirty.policyBindings) this.recomputePolicyBinding(key, touched);
     this.emit(touched);
@@ -347,8 +380,11 @@ export class AmbientIndex {
         }
         // Policies targeting the Service report whether it is bound.
         this.markPolicyBindings(key, d);
+        this.markRoutes(key, d);
         break;
       case 'Namespace':
+        // Routes whose parent Services are in it: the namespace's use-waypoint label is in their status.
+        this.markRoutes(key, d);
         // Capture labels and traffic-distribution annotations apply to everything in the namespace.
         for (const p of this.store.list('Pod', r.metadata.name)) d.pods.add(resourceKey(p));
         for (const dep of this.store.list('Deployment', r.metadata.name)) d.deployments.add(resourceKey(dep));
@@ -366,6 +402,9 @@ export class AmbientIndex {
         break;
       case 'Gateway':
         d.gateways.add(`${ns}/${r.metadata.name}`);
+        break;
+      case 'HTTPRoute':
+        d.routes.add(key);
         break;
       case 'GatewayClass':
         if (r.metadata.name === WAYPOINT_CLASS) d.gatewayClass = true;
@@ -408,6 +447,11 @@ export class AmbientIndex {
         if (bound) d.waypointConfigs.add(bound.key);
       }
     }
+  }
+
+  /** Marks the HTTPRoutes whose translation read one object (a Service or Namespace, by store key). */
+  private markRoutes(key: string, d: Dirty): void {
+    for (const route of this.routesByDependency.get(key) ?? []) d.routes.add(route);
   }
 
   /** Marks the targetRefs policies naming one object (its store key) for their WaypointAccepted condition. */
@@ -741,7 +785,9 @@ export class AmbientIndex {
         const svc = this.store.get(svcKey) as KubeService | undefined;
         if (svc === undefined) continue;
         const targeting = this.targetingPolicies([svcKey], (t2, p) => isCoreService(t2) && nsOf(p) === nsOf(svc) && t2.name === svc.metadata.name);
-        const r: WaypointResource = { service: waypointService(svc, serviceHostname(svc.metadata.name, nsOf(svc), this.options.domainSuffix), policyNames(targeting)) };
+        const routes = routesForWaypoint(this.routesOf(svcKey), nsOf(svc), w.namespace);
+        const hostname = serviceHostname(svc.metadata.name, nsOf(svc), this.options.domainSuffix);
+        const r: WaypointResource = { service: waypointService(svc, hostname, policyNames(targeting), routes) };
         next.set(waypointResourceName(w.namespace, w.name, r), r);
       }
       // By name: the order must not depend on the order the policies arrived in.
@@ -814,6 +860,72 @@ export class AmbientIndex {
       return result(false, 'unknown', 'not bound');
     });
     this.setCondition(key, WAYPOINT_ACCEPTED, waypointAcceptedCondition(p, bindings), t);
+  }
+
+  // ---- HTTPRoutes -----------------------------------------------------------------------------------------------
+
+  /** Translates one HTTPRoute again: its routes per parent Service (re-sent to their waypoints) and its status. */
+  private recomputeRoute(key: string, d: Dirty, t: Touched): void {
+    const route = this.store.get(key) as HTTPRoute | undefined;
+    const translated = route === undefined ? undefined : translateHTTPRoute(route, this.routeContext);
+    this.indexRouteDependencies(key, translated?.dependencies ?? []);
+    const next = translated?.services ?? new Map<string, WaypointRoute[]>();
+    for (const svcKey of this.routeServices.get(key) ?? []) {
+      if (next.has(svcKey)) continue;
+      const byRoute = this.serviceRoutes.get(svcKey);
+      byRoute?.delete(key);
+      if (byRoute?.size === 0) this.serviceRoutes.delete(svcKey);
+      this.markServiceWaypoint(svcKey, d);
+    }
+    for (const [svcKey, routes] of next) {
+      const contribution: ServiceRoutes = { namespace: nsOf(route!), name: route!.metadata.name, routes };
+      if (route!.metadata.creationTimestamp !== undefined) contribution.creationTimestamp = route!.metadata.creationTimestamp;
+      let byRoute = this.serviceRoutes.get(svcKey);
+      if (deepEqual(byRoute?.get(key), contribution)) continue;
+      if (byRoute === undefined) this.serviceRoutes.set(svcKey, (byRoute = new Map()));
+      byRoute.set(key, contribution);
+      this.markServiceWaypoint(svcKey, d);
+    }
+    if (next.size > 0) this.routeServices.set(key, [...next.keys()]);
+    else this.routeServices.delete(key);
+    this.setRouteStatus(key, translated?.parents ?? [], t);
+  }
+
+  /** Files an HTTPRoute under the Services and Namespaces its translation read. */
+  private indexRouteDependencies(key: string, next: string[]): void {
+    const prev = this.routeDependencies.get(key) ?? [];
+    for (const dep of prev) if (!next.includes(dep)) deleteFrom(this.routesByDependency, dep, key);
+    for (const dep of next) addTo(this.routesByDependency, dep, key);
+    if (next.length > 0) this.routeDependencies.set(key, next);
+    else this.routeDependencies.delete(key);
+  }
+
+  /** The waypoint a Service is bound to must re-send it (its routes changed). */
+  private markServiceWaypoint(svcKey: string, d: Dirty): void {
+    const w = this.serviceBindings.get(svcKey)?.waypoint;
+    if (w !== undefined) d.waypointConfigs.add(w.key);
+  }
+
+  /** Every route of the HTTPRoutes attached to a Service (store key), in evaluation order. */
+  private routesOf(svcKey: string): WaypointRoute[] {
+    const byRoute = this.serviceRoutes.get(svcKey);
+    return byRoute === undefined ? [] : orderServiceRoutes([...byRoute.values()]);
+  }
+
+  private setRouteStatus(storeKey: string, parents: RouteParentStatus[], t: Touched): void {
+    const prev = this.routeParents.get(storeKey);
+    const next: RouteParentSlots[] = parents.map((p) => {
+      const ref = parentRefString(p.parentRef, storeKey.split('/')[1]!);
+      return { parentRef: p.parentRef, controllerName: p.controllerName, slots: p.conditions.map((c) => `parent/${ref}/${c.type}`) };
+    });
+    // Slots of parents (or conditions) that are gone go first, so a removed parentRef leaves nothing behind.
+    const keep = new Set(next.flatMap((p) => p.slots));
+    for (const slot of [...(this.conditions.get(storeKey)?.keys() ?? [])]) if (!keep.has(slot)) this.setCondition(storeKey, slot, undefined, t);
+    parents.forEach((p, i) => p.conditions.forEach((c, j) => this.setCondition(storeKey, next[i]!.slots[j]!, { ...c }, t)));
+    if (deepEqual(prev, next.length > 0 ? next : undefined)) return;
+    t.statuses.add(storeKey);
+    if (next.length > 0) this.routeParents.set(storeKey, next);
+    else this.routeParents.delete(storeKey);
   }
 
   // ---- state updates --------------------------------------------------------------------------------------------
@@ -894,6 +1006,10 @@ export class AmbientIndex {
       if (c) out.conditions.push(c);
     }
     if (kind === 'Service') out.ownedConditions = [WAYPOINT_BOUND];
+    const parents = this.routeParents.get(storeKey);
+    if (parents && slots) {
+      out.parents = parents.map((p) => ({ parentRef: p.parentRef, controllerName: p.controllerName, conditions: p.slots.map((slot) => slots.get(slot)!) }));
+    }
     const gw = this.gatewayStatuses.get(storeKey);
     if (gw && slots) {
       if (gw.addresses) out.addresses = gw.addresses;

@@ -66,7 +66,7 @@ export class WaypointInbound {
 
   constructor(private readonly opts: WaypointInboundOptions) {
     const peerLabels = (w: Workload | undefined) => this.peerLabels(w);
-    this.http = new HttpProxy({ ...opts, peerLabels });
+    this.http = new HttpProxy({ ...opts, peerLabels, serviceLabels: (s) => this.destinationServiceLabels(s) });
     this.tcp = new TcpProxy({ ...opts, peerLabels });
     this.server = new HboneServer({
       certificateFor: () => opts.certificate(),

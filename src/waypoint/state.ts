@@ -7,9 +7,10 @@
 import { AddressState, validateAddress } from '../xds/address-state.js';
 import type { XdsSubscription } from '../xds/client.js';
 import type { Logger } from '../telemetry/log.js';
-import type { Service, WaypointPolicy, WaypointResource, WaypointSelf, WaypointService, Workload } from '../xds/types.js';
+import type { Service, WaypointHeaderModifier, WaypointPathModifier, WaypointPolicy, WaypointResource, WaypointRoute, WaypointSelf, WaypointService, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
 import { compilePolicies, denyAllPolicies, type CompiledPolicies, type TrafficKind } from './authz/rbac.js';
+import { RouteTable } from './http/router.js';
 
 /** One set of applying policies, compiled for each traffic kind on first use. */
 type CompiledByKind = { [K in TrafficKind]?: CompiledPolicies };
@@ -27,6 +28,8 @@ export class WaypointState extends AddressState {
   // may have changed). Requests find them through objects they already hold, so a lookup builds no key.
   /** For bound Services with policies of their own, by Service object (a Service changed is a new object). */
   private compiledByService = new WeakMap<WaypointService, CompiledByKind>();
+  /** Route tables of bound Services, built on first use (a changed Service is a new object). */
+  private readonly routeTables = new WeakMap<WaypointService, RouteTable>();
   /** For traffic only the waypoint's own policies apply to: workload-addressed, or to a Service without its own. */
   private compiledWaypointOnly: CompiledByKind = {};
   /** Missing policy ids already warned about; an id leaves when its policy arrives, so losing it again warns again. */
@@ -70,6 +73,13 @@ export class WaypointState extends AddressState {
     const self = this.self;
     if (!self || (self.trafficType !== 'WORKLOAD' && self.trafficType !== 'ALL')) return false;
     return w.waypoint?.hostname?.namespace === self.namespace && w.waypoint.hostname.hostname === self.hostname;
+  }
+
+  /** The HTTPRoutes of a bound Service, compiled. */
+  routeTable(service: WaypointService): RouteTable {
+    let t = this.routeTables.get(service);
+    if (t === undefined) this.routeTables.set(service, (t = new RouteTable(service.routes)));
+    return t;
   }
 
   /** The compiled policies for traffic to `service` (undefined: workload-addressed, only the waypoint's own apply). */
@@ -166,6 +176,19 @@ function validateWaypointResource(name: string, r: WaypointResource): void {
   } else if (r.service) {
     if (!r.service.hostname || !r.service.namespace) throw new Error(`service ${name} has no hostname or namespace`);
     for (const p of r.service.ports ?? []) if (!(p.port >= 1 && p.port <= 65535)) throw new Error(`service ${name}: invalid port ${p.port}`);
+    for (const route of r.service.routes ?? []) {
+      const which = `service ${name}: route ${route.route ?? ''} rule ${route.rule ?? 0}`;
+      const backends = route.backends ?? [];
+      if (route.redirect) {
+        if (![301, 302, 303, 307, 308].includes(route.redirect.statusCode ?? 302)) throw new Error(`${which}: redirect status ${route.redirect.statusCode} is not 301, 302, 303, 307 or 308`);
+      } else if (backends.length === 0 && !(route.directStatus && route.directStatus >= 200 && route.directStatus <= 599)) {
+        throw new Error(`${which} has neither backends nor a direct response status`);
+      }
+      for (const b of backends) {
+        if (!b.invalid && (!b.hostname || !b.namespace || !(b.port && b.port >= 1 && b.port <= 65535))) throw new Error(`${which}: backend without a hostname, namespace or valid port`);
+        if (!(b.weight && b.weight > 0)) throw new Error(`${which}: backend ${b.hostname ?? ''} has weight 0`);
+      }
+    }
   } else if (r.policy) {
     if (!r.policy.name || !r.policy.namespace) throw new Error(`policy ${name} has no name or namespace`);
   } else {
@@ -185,9 +208,66 @@ function normalizeWaypointResource(r: WaypointResource): WaypointResource {
         name: r.service.name ?? '',
         ports: (r.service.ports ?? []).map((p) => ({ port: p.port, name: p.name ?? '', protocol: p.protocol ?? 'UNSPECIFIED' })),
         policies: r.service.policies ?? [],
+        routes: (r.service.routes ?? []).map(normalizeRoute),
       },
     };
   }
   const p = r.policy!;
   return { policy: { name: p.name, namespace: p.namespace, action: p.action ?? 'ALLOW', rules: p.rules ?? [], dryRun: p.dryRun ?? false } };
+}
+
+function normalizeRoute(r: WaypointRoute): WaypointRoute {
+  const m = r.match;
+  return {
+    route: r.route ?? '',
+    rule: r.rule ?? 0,
+    port: r.port ?? 0,
+    ...(m
+      ? {
+          match: {
+            ...(m.path ? { path: { type: m.path.type ?? 'PREFIX', value: m.path.value ?? '' } } : {}),
+            headers: (m.headers ?? []).map((h) => ({ name: (h.name ?? '').toLowerCase(), value: h.value ?? '', regex: h.regex ?? false })),
+            queryParams: (m.queryParams ?? []).map((h) => ({ name: h.name ?? '', value: h.value ?? '', regex: h.regex ?? false })),
+            method: m.method ?? '',
+          },
+        }
+      : {}),
+    backends: (r.backends ?? []).map((b) => ({
+      hostname: b.hostname ?? '',
+      namespace: b.namespace ?? '',
+      port: b.port ?? 0,
+      weight: b.weight ?? 0,
+      invalid: b.invalid ?? false,
+      ...(b.requestHeaders ? { requestHeaders: normalizeHeaderModifier(b.requestHeaders) } : {}),
+    })),
+    directStatus: r.directStatus ?? 0,
+    name: r.name || `${(r.route ?? '').replace('/', '.')}.${r.rule ?? 0}`,
+    ...(r.redirect
+      ? {
+          redirect: {
+            scheme: r.redirect.scheme ?? '',
+            hostname: r.redirect.hostname ?? '',
+            port: r.redirect.port ?? 0,
+            ...(r.redirect.path ? { path: normalizePathModifier(r.redirect.path) } : {}),
+            statusCode: r.redirect.statusCode ?? 302,
+          },
+        }
+      : {}),
+    ...(r.rewrite ? { rewrite: { hostname: r.rewrite.hostname ?? '', ...(r.rewrite.path ? { path: normalizePathModifier(r.rewrite.path) } : {}) } } : {}),
+    timeoutMs: r.timeoutMs ?? 0,
+    ...(r.retry
+      ? { retry: { attempts: r.retry.attempts ?? 0, codes: r.retry.codes ?? [], backoffMs: r.retry.backoffMs ?? 0, perTryTimeoutMs: r.retry.perTryTimeoutMs ?? 0 } }
+      : {}),
+    ...(r.requestHeaders ? { requestHeaders: normalizeHeaderModifier(r.requestHeaders) } : {}),
+    ...(r.responseHeaders ? { responseHeaders: normalizeHeaderModifier(r.responseHeaders) } : {}),
+  };
+}
+
+function normalizeHeaderModifier(m: WaypointHeaderModifier): WaypointHeaderModifier {
+  const header = (h: { name: string; value: string }) => ({ name: (h.name ?? '').toLowerCase(), value: h.value ?? '' });
+  return { set: (m.set ?? []).map(header), add: (m.add ?? []).map(header), remove: (m.remove ?? []).map((n) => n.toLowerCase()) };
+}
+
+function normalizePathModifier(m: WaypointPathModifier): WaypointPathModifier {
+  return { type: m.type ?? 'REPLACE_FULL_PATH', value: m.value ?? '' };
 }

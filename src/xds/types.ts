@@ -204,6 +204,90 @@ export interface WaypointService {
   ports: WaypointServicePort[];
   /** `<namespace>/<name>` of the policies targeting this Service. */
   policies: string[];
+  /** HTTPRoute matches in evaluation order (the first that matches wins); none: the Service itself. */
+  routes: WaypointRoute[];
+}
+
+/** One match of one HTTPRoute rule (ambit.waypoint.Route). */
+export interface WaypointRoute {
+  /** `<namespace>/<name>` of the HTTPRoute. */
+  route: string;
+  rule: number;
+  /** The Service port the route is restricted to; 0: every port. */
+  port: number;
+  match?: WaypointRouteMatch;
+  backends: WaypointRouteBackend[];
+  /** With no backends and no redirect, the empty local reply's status (istiod: 500). */
+  directStatus: number;
+  requestHeaders?: WaypointHeaderModifier;
+  responseHeaders?: WaypointHeaderModifier;
+  /** Envoy's route name: the rule's `name`, else `<namespace>.<route>.<rule index>`. */
+  name: string;
+  /** RequestRedirect: a redirect answered by the waypoint instead of a backend. */
+  redirect?: WaypointRedirect;
+  /** URLRewrite: the host and path the backend sees. */
+  rewrite?: { hostname: string; path?: WaypointPathModifier };
+  /** timeouts.request, retries included; absent or 0: none. */
+  timeoutMs?: number;
+  /** Absent: the default route's reset-before-request × 2. */
+  retry?: WaypointRetry;
+}
+
+export interface WaypointRedirect {
+  /** Empty: the request's. */
+  scheme: string;
+  hostname: string;
+  /** 0: the request's port, or the scheme's default when the scheme changes. */
+  port: number;
+  path?: WaypointPathModifier;
+  statusCode: number;
+}
+
+export interface WaypointPathModifier {
+  type: 'REPLACE_FULL_PATH' | 'REPLACE_PREFIX_MATCH';
+  value: string;
+}
+
+export interface WaypointRetry {
+  /** Retries after the first try. */
+  attempts: number;
+  codes: number[];
+  /** 0: Envoy's 25 ms. */
+  backoffMs: number;
+  /** Each try until response headers; 0: none. */
+  perTryTimeoutMs: number;
+}
+
+export interface WaypointRouteMatch {
+  path?: { type: 'PREFIX' | 'EXACT' | 'REGEX'; value: string };
+  headers: WaypointValueMatch[];
+  queryParams: WaypointValueMatch[];
+  /** Empty: any method. */
+  method: string;
+}
+
+/** A header (name lower-case) or query parameter: its value exactly, or an RE2 expression matched in full. */
+export interface WaypointValueMatch {
+  name: string;
+  value: string;
+  regex: boolean;
+}
+
+export interface WaypointRouteBackend {
+  hostname: string;
+  namespace: string;
+  port: number;
+  weight: number;
+  /** Did not resolve: requests sent to it get 500 (NC). */
+  invalid: boolean;
+  requestHeaders?: WaypointHeaderModifier;
+}
+
+/** `set` replaces, `add` appends, `remove` deletes; names lower-case. */
+export interface WaypointHeaderModifier {
+  set: { name: string; value: string }[];
+  add: { name: string; value: string }[];
+  remove: string[];
 }
 
 export interface WaypointPolicy {

@@ -21,6 +21,11 @@ const pod = (ip: string): Resource =>
     spec: { nodeName: 'node-1', containers: [{ name: 'c', command: ['sleep'] }] },
     status: { phase: 'Running', podIP: ip },
   }) as Resource;
+const routeParent = {
+  parentRef: { group: '', kind: 'Service', name: 'web' },
+  controllerName: 'istio.io/gateway-controller',
+  conditions: [{ type: 'Accepted', status: 'True' as const, reason: 'Accepted', message: 'Route was valid' }],
+};
 const policy: Resource = {
   apiVersion: 'security.istio.io/v1',
   kind: 'AuthorizationPolicy',
@@ -51,7 +56,10 @@ describe('ClusterSource', () => {
     socketPath: socket,
     store,
     log,
-    statuses: () => [{ kind: 'AuthorizationPolicy', namespace: 'shop', name: 'deny', conditions: [{ type: 'ZtunnelAccepted', status: 'True', reason: 'Accepted', message: 'attached to ztunnel' }] }],
+    statuses: () => [
+      { kind: 'AuthorizationPolicy', namespace: 'shop', name: 'deny', conditions: [{ type: 'ZtunnelAccepted', status: 'True', reason: 'Accepted', message: 'attached to ztunnel' }] },
+      { kind: 'HTTPRoute', namespace: 'shop', name: 'canary', conditions: [], parents: [routeParent] },
+    ],
   });
   const send = (e: unknown) => streams.at(-1)!.write(JSON.stringify(e) + '\n');
 
@@ -94,10 +102,13 @@ describe('ClusterSource', () => {
     await until('policy removal', () => store.countOf('AuthorizationPolicy') === 0);
   });
 
-  it('writes policy status back to the cluster', async () => {
+  it('writes policy status back to the cluster, and a route\'s as its status.parents alone', async () => {
     await until('a status POST', () => statusPosts.length > 0);
     assert.deepEqual(statusPosts[0], {
-      items: [{ kind: 'AuthorizationPolicy', namespace: 'shop', name: 'deny', status: { conditions: [{ type: 'ZtunnelAccepted', status: 'True', reason: 'Accepted', message: 'attached to ztunnel' }] } }],
+      items: [
+        { kind: 'AuthorizationPolicy', namespace: 'shop', name: 'deny', status: { conditions: [{ type: 'ZtunnelAccepted', status: 'True', reason: 'Accepted', message: 'attached to ztunnel' }] } },
+        { kind: 'HTTPRoute', namespace: 'shop', name: 'canary', status: { parents: [routeParent] } },
+      ],
     });
   });
 

@@ -26,7 +26,7 @@ const self = (ns: string, name: string, policies: string[] = []): WaypointResour
   waypoint: { name, namespace: ns, hostname: `${name}.${ns}.svc.cluster.local`, trustDomain: 'cluster.local', trafficType: 'SERVICE', policies },
 });
 const svc = (name: string): WaypointResource => ({
-  service: { name, namespace: 'shop', hostname: `${name}.shop.svc.cluster.local`, ports: [{ port: 80, name: 'http', protocol: 'HTTP' }], policies: [] },
+  service: { name, namespace: 'shop', hostname: `${name}.shop.svc.cluster.local`, ports: [{ port: 80, name: 'http', protocol: 'HTTP' }], policies: [], routes: [] },
 });
 const pol = (name: string, action: 'ALLOW' | 'DENY' = 'ALLOW'): WaypointResource => ({ policy: { name, namespace: 'shop', action, rules: [], dryRun: false } });
 

@@ -256,6 +256,79 @@ describe('waypoint in the local cluster', () => {
     }
   });
 
+  it('routes by HTTPRoute at the waypoint and reports the route’s status as istiod does', async () => {
+    await c.apply('route.yaml', `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: server-v2, namespace: shop}
+spec:
+  parentRefs:
+  - {group: "", kind: Service, name: server, port: 80}
+  rules:
+  - matches:
+    - path: {type: PathPrefix, value: /v2}
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        set: [{name: x-routed, value: v2}]
+    backendRefs:
+    - {name: direct, port: 80}
+  - matches:
+    - path: {type: PathPrefix, value: /moved}
+    filters:
+    - type: RequestRedirect
+      requestRedirect: {hostname: example.com, statusCode: 301}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: no-parent, namespace: shop}
+spec:
+  parentRefs:
+  - {group: "", kind: Service, name: nosuch}
+  rules:
+  - backendRefs:
+    - {name: server, port: 80}
+`);
+    const answered = async (path: string) => {
+      const r = await curl('shop/client', `http://server.shop${path}`, '-H', 'accept: application/json');
+      return r.status === 200 ? (JSON.parse(r.body) as { pod: string; headers: Record<string, string> }) : undefined;
+    };
+    try {
+      const routed = await eventually('a /v2 request answered by the route’s backend', async () => {
+        const body = await answered('/v2/items');
+        return body?.pod === 'direct' ? body : undefined;
+      });
+      assert.equal(routed.headers['x-routed'], 'v2');
+      // The waypoint answers the redirect itself (curl -D - prints the response head).
+      const moved = await curl('shop/client', 'http://server.shop/moved/here', '-D', '-');
+      assert.equal(moved.status, 301);
+      assert.match(moved.body, /^location: http:\/\/example\.com\/moved\/here\r?$/m);
+      // With a route on the port there is no fallback to the Service: Envoy's 404 (NR).
+      assert.equal((await curl('shop/client', 'http://server.shop/v1/items')).status, 404);
+      type Parent = { parentRef: { name: string }; controllerName: string; conditions: { type: string; status: string; message: string }[] };
+      const parents = async (name: string) =>
+        (JSON.parse(await c.ok(['get', 'httproute', name, '-n', 'shop', '-o', 'json'])) as { status?: { parents?: Parent[] } }).status?.parents ?? [];
+      const accepted = await eventually('server-v2 status', async () => {
+        const p = (await parents('server-v2'))[0];
+        return p?.conditions.length ? p : undefined;
+      });
+      assert.equal(accepted.controllerName, 'istio.io/gateway-controller');
+      assert.deepEqual(
+        accepted.conditions.map((x) => [x.type, x.status, x.message]),
+        [
+          ['Accepted', 'True', 'Route was valid'],
+          ['ResolvedRefs', 'True', 'All references resolved'],
+          ['ResolvedWaypoints', 'True', 'All waypoints resolved'],
+        ],
+      );
+      const orphan = await eventually('no-parent status', async () => (await parents('no-parent'))[0]?.conditions.find((x) => x.type === 'Accepted'));
+      assert.deepEqual([orphan.status, orphan.message], ['False', 'parent service: "nosuch" not found']);
+    } finally {
+      await c.ok(['delete', 'httproute', 'server-v2', 'no-parent', '-n', 'shop']);
+    }
+    await eventually('/v2 back to the Service itself', async () => ((await answered('/v2/items'))?.pod === 'server') || undefined);
+  });
+
   it('loses no more than the requests in flight when the waypoint is restarted', async () => {
     // Requests one after another for 25 s, then a summary line: covers the new pod's start and the old one's drain.
     const load = c.spawnExec('shop/client', `

@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { formatIssue, loadPaths } from '../../src/config/loader.js';
-import { LABEL_DATAPLANE_MODE, type Deployment, type Resource } from '../../src/api/types.js';
+import { LABEL_DATAPLANE_MODE, type Deployment, type Namespace, type Resource, type Service } from '../../src/api/types.js';
+import { translateHTTPRoute } from '../../src/model/routes.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/', import.meta.url));
 
@@ -84,5 +85,28 @@ describe('examples/waypoint', () => {
     assert.ok(principals?.includes('cluster.local/ns/orders/sa/waypoint'), `${principals}`);
     const l7 = objects.filter((o) => o.kind === 'AuthorizationPolicy' && (o.spec.targetRefs?.length ?? 0) > 0);
     assert.deepEqual(l7.map((p) => p.metadata.name).sort(), ['no-debug-requests', 'orders-frontend-reads']);
+  });
+
+  it('the HTTPRoute is accepted for the demo’s orders Service, /api first, with its filter, timeout and retry', async () => {
+    const demo = await load('demo');
+    const route = (await load('waypoint')).find((o) => o.kind === 'HTTPRoute');
+    assert.ok(route?.kind === 'HTTPRoute');
+    const orders = demo.find((o): o is Service => o.kind === 'Service' && o.metadata.name === 'orders');
+    const ns = (await load('waypoint')).find((o): o is Namespace => o.kind === 'Namespace');
+    const t = translateHTTPRoute(route, {
+      domainSuffix: 'cluster.local',
+      service: (namespace, name) => (namespace === 'orders' && name === 'orders' ? orders : undefined),
+      namespace: (name) => (name === 'orders' ? ns : undefined),
+    });
+    assert.deepEqual(t.parents[0]?.conditions.map((c) => [c.type, c.status, c.message]), [
+      ['Accepted', 'True', 'Route was valid'],
+      ['ResolvedRefs', 'True', 'All references resolved'],
+      ['ResolvedWaypoints', 'True', 'All waypoints resolved'],
+    ]);
+    const routes = [...t.services.values()][0]!;
+    assert.deepEqual(routes.map((r) => [r.port, r.match?.path?.value, r.timeoutMs, r.retry?.codes]), [
+      [80, '/api', 2000, [503]],
+      [80, '/', undefined, undefined],
+    ]);
   });
 });

@@ -214,6 +214,7 @@ describe('ambient index: a usable waypoint', () => {
           { port: 3306, name: '', protocol: 'TCP' },
         ],
         policies: ['shop/svc-policy'],
+        routes: [],
       },
     });
     assert.deepEqual(snap.get(`${P}policy/shop/svc-policy`)?.policy, { name: 'svc-policy', namespace: 'shop', action: 'ALLOW', rules: [{ to: [{ operation: { paths: ['/admin'] } }] }], dryRun: true });

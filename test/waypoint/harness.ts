@@ -189,12 +189,33 @@ export class Backend {
     readonly ip: string,
   ) {}
 
-  /** HTTP/1.1 on :8080. Answers `x-backend: <name>`; a POST gets its body back, anything else a short text. */
+  /**
+   * HTTP/1.1 on :8080. Answers `x-backend: <name>`; a POST gets its body back, anything else a short text. Test
+   * controls in request headers: `x-respond-status: N` answers N; `x-fail-times: <id>:<n>` answers 503 to the first
+   * n requests with that id (counted across all backends); `x-delay-ms: N` answers after N ms.
+   */
   async startHttp1(): Promise<void> {
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        const failTimes = /^(.+):(\d+)$/.exec(String(req.headers['x-fail-times'] ?? ''));
+        let forced = Number(req.headers['x-respond-status'] ?? 0);
+        if (failTimes) {
+          const seen = FAILURES_SEEN.get(failTimes[1]!) ?? 0;
+          FAILURES_SEEN.set(failTimes[1]!, seen + 1);
+          if (seen < Number(failTimes[2])) forced = 503;
+        }
+        const delay = Number(req.headers['x-delay-ms'] ?? 0);
+        if (forced || delay) {
+          this.requests.push({ httpVersion: req.httpVersion, method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyLength: 0, bodySha256: '' });
+          const timer = setTimeout(() => {
+            res.writeHead(forced || 200, { 'content-type': 'text/plain', 'x-backend': this.name });
+            res.end(`${forced || 200} from ${this.name}\n`);
+          }, delay);
+          res.once('close', () => clearTimeout(timer));
+          return;
+        }
         const body = Buffer.concat(chunks);
         this.requests.push({
           httpVersion: req.httpVersion,
@@ -320,6 +341,9 @@ export class Backend {
 }
 
 /** One gRPC length-prefixed message. */
+/** `x-fail-times` ids → requests seen, across every Backend of the process. */
+const FAILURES_SEEN = new Map<string, number>();
+
 export function grpcFrame(message: Buffer): Buffer {
   const head = Buffer.alloc(5);
   head.writeUInt32BE(message.length, 1);
@@ -340,7 +364,7 @@ export function boundService(name: keyof typeof VIP, policies: string[] = []): R
   const spec = SERVICES[name];
   return {
     [waypointResourceName('service', APPS, fqdn(name))]: {
-      service: { name, namespace: APPS, hostname: fqdn(name), ports: spec.ports.map((p) => ({ port: p.port, name: p.name, protocol: p.protocol })), policies },
+      service: { name, namespace: APPS, hostname: fqdn(name), ports: spec.ports.map((p) => ({ port: p.port, name: p.name, protocol: p.protocol })), policies, routes: [] },
     },
   };
 }

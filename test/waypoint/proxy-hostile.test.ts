@@ -132,7 +132,7 @@ function extraBoundService(name: string, policies: string[] = []): Record<string
   const s = EXTRA_SERVICES[name]!;
   return {
     [waypointResourceName('service', APPS, fqdn(name))]: {
-      service: { name, namespace: APPS, hostname: fqdn(name), ports: s.ports.map((p) => ({ port: p.port, name: p.name, protocol: p.protocol })), policies },
+      service: { name, namespace: APPS, hostname: fqdn(name), ports: s.ports.map((p) => ({ port: p.port, name: p.name, protocol: p.protocol })), policies, routes: [] },
     },
   };
 }

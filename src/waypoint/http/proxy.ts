@@ -13,11 +13,12 @@ import type { Duplex, Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { copyBidirectional } from '../../hbone/copy.js';
 import type { Logger } from '../../telemetry/log.js';
-import type { Service, WaypointService, WaypointServicePort, Workload } from '../../xds/types.js';
+import type { Service, WaypointHeaderModifier, WaypointRedirect, WaypointRetry, WaypointRouteBackend, WaypointService, WaypointServicePort, Workload } from '../../xds/types.js';
 import { RBAC_DENIED_BODY, authorize } from '../authz/rbac.js';
 import type { HttpRequestAttributes, RequestAttributes } from '../authz/request.js';
 import type { WaypointState } from '../state.js';
 import type { DestinationServiceLabels, HttpRequestRecord, PeerLabels, ResponseFlag, WaypointTelemetry } from '../telemetry.js';
+import { modifyHeaders, rewritePath, type CompiledRoute } from './router.js';
 import { UpstreamConnectError, localReplyBody, resetDetails, type UpstreamTarget, type Upstreams } from '../upstream.js';
 import { GrpcMessageCounter, grpcMessage, grpcStatusOf, isGrpcContentType } from './grpc.js';
 import { normalizePath } from './path.js';
@@ -53,6 +54,8 @@ export interface HttpProxyOptions {
   log: Logger;
   /** Labels of the endpoint a request went to (the caller caches them per workload). */
   peerLabels(w: Workload | undefined): PeerLabels;
+  /** The destination_service labels of a Service a route sent a request to (the caller caches them per Service). */
+  serviceLabels(s: Service): DestinationServiceLabels;
 }
 
 /** Envoy's HTTP/1 codec limit on headers (60 KiB): a request's beyond it get 431, a response's are a protocol error. */
@@ -236,6 +239,36 @@ class RequestBody {
   }
 }
 
+/**
+ * An attempt the waypoint ended itself: its per-try timeout passed, or its response has a status the route's retry
+ * policy retries. The retry loop decides what follows.
+ */
+class AttemptAborted extends Error {
+  constructor(
+    readonly reason: 'per_try_timeout' | 'retriable_status',
+    readonly status = 0,
+  ) {
+    super(reason);
+  }
+}
+
+/** gRPC statuses Istio's route retry policy retries when they come in response headers: cancelled, unavailable. */
+const RETRIED_GRPC_STATUSES = new Set(['1', '14']);
+
+/** Envoy's local reply when a timeout passes before the response. */
+const UPSTREAM_TIMEOUT_BODY = 'upstream request timeout';
+
+/** Where an HTTPRoute sent a request: for the upstream, the metrics and the access log. */
+interface RoutedTo {
+  routeName: string;
+  /** The backend Service and its port (undefined for a direct response). */
+  service?: Service;
+  port?: number;
+  destinationService?: DestinationServiceLabels;
+  cluster?: string;
+  responseHeaders?: WaypointHeaderModifier;
+}
+
 /** One request as the codecs present it, with the means to answer it; the matchers read it as its HTTP attributes. */
 abstract class Exchange implements HttpRequestAttributes {
   abstract readonly protocol: 'HTTP/1.1' | 'HTTP/2';
@@ -252,6 +285,15 @@ abstract class Exchange implements HttpRequestAttributes {
   bytesSent = 0;
   /** The upstream request in progress, cancelled when the client goes away. */
   upstream: { destroy(): void } | undefined = undefined;
+  /** Set when an HTTPRoute sent the request elsewhere than the Service it was addressed to. */
+  routed: RoutedTo | undefined = undefined;
+  /** The path sent upstream when a URLRewrite changed it (the log keeps the original, as Envoy's does). */
+  upstreamPath: string | undefined = undefined;
+  /** The route's retry policy, and whether this attempt may still be followed by another. */
+  retryPolicy: WaypointRetry | undefined = undefined;
+  retryLeft = false;
+  /** Why the waypoint cut the attempt in progress short, once it did. */
+  abortedAttempt: AttemptAborted | undefined = undefined;
   readonly body: RequestBody;
 
   constructor(
@@ -656,14 +698,73 @@ export class HttpProxy {
       return this.localReply(x, { status: 403, body: RBAC_DENIED_BODY, flags: [], details: `rbac_access_denied_matched_policy[${decision.matchedPolicy}]` }, undefined);
     }
 
+    let service = ctx.service;
+    let servicePort = ctx.targetPort;
+    const route = ctx.bound === undefined ? undefined : this.opts.state.routeTable(ctx.bound).select(ctx.targetPort, x);
+    let backend: WaypointRouteBackend | undefined;
+    if (route === 'none') return this.localReply(x, { status: 404, body: '', flags: ['NR'], details: 'route_not_found' }, undefined);
+    if (route !== undefined) {
+      backend = route.pickBackend();
+      const r = route.route;
+      x.routed = { routeName: r.name, responseHeaders: r.responseHeaders };
+      if (r.redirect) return this.redirect(x, r.redirect, route);
+      if (backend === undefined) return this.localReply(x, { status: r.directStatus || 500, body: '', flags: [], details: 'direct_response' }, undefined);
+      service = backend.invalid ? undefined : this.opts.state.serviceByKey(`${backend.namespace}/${backend.hostname}`);
+      // An unresolved backend (or one the mesh does not know yet) has no cluster: the Gateway API's 500.
+      if (service === undefined) return this.localReply(x, { status: 500, body: '', flags: ['NC'], details: 'cluster_not_found' }, undefined);
+      servicePort = backend.port;
+      Object.assign(x.routed, { service, port: servicePort, destinationService: this.opts.serviceLabels(service), cluster: this.clusterOf(service, servicePort) });
+    }
+
+    const r = route?.route;
+    const rewrite = r?.rewrite;
+    if (rewrite?.path) x.upstreamPath = rewritePath(x.path, rewrite.path, r!.match?.path);
     const http2Upstream = !(x instanceof UpgradeExchange) && this.upstreamIsHttp2(x);
     const headers = this.upstreamHeaders(x, http2Upstream);
+    if (r !== undefined) {
+      // Envoy's order: the backend's filter, then the route's (a later level wins); rewrites last.
+      modifyHeaders(headers, backend!.requestHeaders);
+      modifyHeaders(headers, r.requestHeaders);
+      if (x.upstreamPath !== undefined) {
+        headers['x-envoy-original-path'] = x.path;
+        if (http2Upstream) headers[':path'] = x.upstreamPath;
+      }
+      if (rewrite?.hostname) headers[http2Upstream ? ':authority' : 'host'] = rewrite.hostname;
+      if (r.timeoutMs) headers['x-envoy-expected-rq-timeout-ms'] = String(r.retry?.perTryTimeoutMs || r.timeoutMs);
+    }
+    const routeTimer = r?.timeoutMs ? setTimeout(() => this.timedOut(x, 'response_timeout'), r.timeoutMs) : undefined;
+    try {
+      await this.attempts(x, service, servicePort, headers, http2Upstream, r?.retry);
+    } finally {
+      clearTimeout(routeTimer);
+    }
+  }
+
+  /**
+   * Tries the upstream until a response, the retries run out, or the exchange ended otherwise (a timeout, the client
+   * gone). Without a route's retry policy: Istio's default route, connection failures retried twice (never for
+   * gRPC). With one: its attempts, on connection failures, refused streams, gRPC cancelled/unavailable, the listed
+   * statuses and per-try timeouts.
+   */
+  private async attempts(x: Exchange, service: Service | undefined, servicePort: number, headers: Headers, http2Upstream: boolean, policy: WaypointRetry | undefined): Promise<void> {
+    const { ctx } = x;
     const flags: ResponseFlag[] = [];
-    const attempts = x.grpc ? 1 : 1 + DEFAULT_RETRIES;
+    const attempts = policy ? 1 + policy.attempts : x.grpc ? 1 : 1 + DEFAULT_RETRIES;
+    const backoffMs = policy?.backoffMs || RETRY_BASE_MS;
     let tried: UpstreamTarget[] | undefined;
     for (let attempt = 1; ; attempt++) {
-      const target = ctx.workload ? this.opts.upstreams.workload(ctx.workload, ctx.targetPort) : this.opts.upstreams.pick(ctx.service!, ctx.targetPort, tried);
+      const target = ctx.workload ? this.opts.upstreams.workload(ctx.workload, ctx.targetPort) : this.opts.upstreams.pick(service!, servicePort, tried);
       if (target === undefined) return this.localReply(x, { status: 503, body: 'no healthy upstream', flags: ['UH'], details: 'no_healthy_upstream' }, undefined);
+      const last = attempt >= attempts;
+      x.retryPolicy = policy;
+      x.retryLeft = !last;
+      const perTry = policy?.perTryTimeoutMs
+        ? setTimeout(() => {
+            if (x.responded || x.done) return;
+            x.abortedAttempt = new AttemptAborted('per_try_timeout');
+            x.upstream?.destroy();
+          }, policy.perTryTimeoutMs)
+        : undefined;
       target.active++;
       try {
         if (x instanceof UpgradeExchange) await this.forwardUpgrade(x, target, headers, flags);
@@ -671,26 +772,86 @@ export class HttpProxy {
         else await this.forwardHttp1(x, target, headers, flags);
         return;
       } catch (e) {
-        if (!(e instanceof UpstreamConnectError) || x.done) throw e;
-        // A retry sends the body again from its start, which only a body still held (or never read) allows.
-        if (attempt >= attempts || !x.body.replayable) {
-          const retried = attempt > 1;
-          flags.push(e.flag);
-          if (retried) flags.push('URX');
-          return this.localReply(
-            x,
-            { status: 503, body: localReplyBody(e.resetReason, e.transportFailure, retried), flags, details: e.details, transportFailure: e.transportFailure || undefined },
-            target,
-          );
+        if (x.done) return;
+        if (e instanceof AttemptAborted) {
+          // A per-try timeout on the last attempt (or with the body no longer held) is the final answer.
+          if (e.reason === 'per_try_timeout' && (last || !x.body.replayable)) {
+            flags.push('UT');
+            if (attempt > 1) flags.push('URX');
+            return this.localReply(x, { status: 504, body: UPSTREAM_TIMEOUT_BODY, flags, details: 'upstream_per_try_timeout' }, target);
+          }
+        } else {
+          if (!(e instanceof UpstreamConnectError)) throw e;
+          // A retry sends the body again from its start, which only a body still held (or never read) allows.
+          if (last || !x.body.replayable) {
+            const retried = attempt > 1;
+            flags.push(e.flag);
+            if (retried) flags.push('URX');
+            return this.localReply(
+              x,
+              { status: 503, body: localReplyBody(e.resetReason, e.transportFailure, retried), flags, details: e.details, transportFailure: e.transportFailure || undefined },
+              target,
+            );
+          }
         }
       } finally {
+        clearTimeout(perTry);
+        x.abortedAttempt = undefined;
         target.active--;
       }
       (tried ??= []).push(target);
-      // Full jitter: attempt n waits a random time below (2^n - 1) × 25 ms.
-      await sleep(Math.random() * ((1 << attempt) - 1) * RETRY_BASE_MS);
+      // Full jitter: attempt n waits a random time below (2^n - 1) × the base.
+      await sleep(Math.random() * ((1 << attempt) - 1) * backoffMs);
       if (x.done) return;
     }
+  }
+
+  /** The route's timeout passed: 504 before the response started, a reset after (Envoy's UT either way). */
+  private timedOut(x: Exchange, details: string): void {
+    if (x.done) return;
+    if (!x.responded) {
+      x.abortedAttempt ??= new AttemptAborted('per_try_timeout');
+      this.localReply(x, { status: 504, body: UPSTREAM_TIMEOUT_BODY, flags: ['UT'], details }, undefined);
+      x.upstream?.destroy();
+      return;
+    }
+    x.upstream?.destroy();
+    x.reset();
+    this.finish(x, { target: undefined, flags: ['UT'], details });
+  }
+
+  /**
+   * Whether the route's retry policy retries this response: true sends it back to the retry loop; on the last
+   * attempt (or with the body no longer held) it is relayed, flagged URX as Envoy flags exhausted retries.
+   */
+  private retriesResponse(x: Exchange, status: number, headers: Headers, flags: ResponseFlag[]): boolean {
+    const policy = x.retryPolicy;
+    if (policy === undefined) return false;
+    const grpcStatus = joined(headers['grpc-status']);
+    if (!policy.codes.includes(status) && !(grpcStatus !== undefined && RETRIED_GRPC_STATUSES.has(grpcStatus))) return false;
+    if (x.retryLeft && x.body.replayable) return true;
+    if (policy.attempts > 0) flags.push('URX');
+    return false;
+  }
+
+  /** RequestRedirect: Envoy's redirect, an empty body and `location`. */
+  private redirect(x: Exchange, r: WaypointRedirect, route: CompiledRoute): void {
+    const host = hostOf(x.authority);
+    const scheme = r.scheme || 'http';
+    // No port: the request's (the Service port it was sent to), or the default of a scheme the redirect changes.
+    const newPort = r.port || (r.scheme ? 0 : x.ctx.targetPort);
+    const defaultPort = scheme === 'https' ? 443 : 80;
+    const hostname = r.hostname || host;
+    const authority = newPort && newPort !== defaultPort ? `${hostname.includes(':') ? `[${hostname}]` : hostname}:${newPort}` : hostname;
+    const path = r.path ? rewritePath(x.path, r.path, route.route.match?.path) : x.path;
+    x.responded = true;
+    x.body.release();
+    const headers: http2.OutgoingHttpHeaders = { location: `${scheme}://${authority}${path}`, server: 'istio-envoy', date: new Date().toUTCString(), 'content-length': '0' };
+    modifyHeaders(headers, route.route.responseHeaders);
+    x.respond(r.statusCode, headers, true);
+    x.status = r.statusCode;
+    x.responseHeaders = headers;
+    this.finish(x, { target: undefined, flags: [], details: 'direct_response' });
   }
 
   /**
@@ -723,8 +884,17 @@ export class HttpProxy {
   }
 
   /** HTTP2 and gRPC ports talk h2 upstream; HTTP ports HTTP/1.1; sniffed ports what the client spoke. */
+  /**
+   * Envoy's cluster for a route's backend: the waypoint's own `inbound-vip` cluster when the backend is bound to this
+   * waypoint, else an outbound one.
+   */
+  private clusterOf(service: Service, port: number): string {
+    return this.opts.state.boundService(service) ? `inbound-vip|${port}|http|${service.hostname}` : `outbound|${port}||${service.hostname}`;
+  }
+
   private upstreamIsHttp2(x: Exchange): boolean {
-    const p = x.ctx.port?.protocol;
+    const routed = x.routed?.service;
+    const p = routed === undefined ? x.ctx.port?.protocol : this.opts.state.boundService(routed)?.ports.find((q) => q.port === x.routed!.port)?.protocol;
     if (p === 'HTTP2' || p === 'GRPC') return true;
     if (p === 'HTTP' || p === 'GRPC_WEB') return false;
     return x.protocol === 'HTTP/2';
@@ -739,7 +909,7 @@ export class HttpProxy {
         host: target.ip,
         port: target.port,
         method: x.method,
-        path: x.path,
+        path: x.upstreamPath ?? x.path,
         headers: headers as http.OutgoingHttpHeaders,
         setHost: false,
         maxHeaderSize: MAX_HEADER_BYTES,
@@ -751,6 +921,7 @@ export class HttpProxy {
       else req.once('socket', () => x.body.attach(req));
       req.on('error', (e) => {
         x.body.detach();
+        if (x.abortedAttempt) return reject(x.abortedAttempt);
         // Once the response started, its own close reports what happened.
         if (x.responded) return resolve();
         // No connection, or a kept-alive one the endpoint had closed meanwhile: nothing reached the application.
@@ -761,6 +932,12 @@ export class HttpProxy {
         resolve();
       });
       req.on('response', (res) => {
+        if (this.retriesResponse(x, res.statusCode ?? 0, res.headers, flags)) {
+          x.body.detach();
+          x.abortedAttempt = new AttemptAborted('retriable_status', res.statusCode);
+          req.destroy();
+          return reject(x.abortedAttempt);
+        }
         this.relayResponse(x, target, flags, res.statusCode ?? 0, res.headers, res, () => res.trailers as Headers, upstreamStart, false);
         res.once('close', () => {
           x.body.detach();
@@ -801,10 +978,16 @@ export class HttpProxy {
         trailers = t as Headers;
       });
       s.once('response', (h) => {
+        if (this.retriesResponse(x, Number(h[':status']), h as Headers, flags)) {
+          x.abortedAttempt = new AttemptAborted('retriable_status', Number(h[':status']));
+          s.close(http2.constants.NGHTTP2_CANCEL);
+          return;
+        }
         this.relayResponse(x, target, flags, Number(h[':status']), h as Headers, s, () => trailers, upstreamStart, s.endAfterHeaders);
       });
       s.once('close', () => {
         x.body.detach();
+        if (x.abortedAttempt) return reject(x.abortedAttempt);
         if (!x.responded) {
           // Reset before response headers: REFUSED_STREAM was never processed (safe to retry), others are not.
           if (s.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) return reject(new UpstreamConnectError('remote refused stream reset'));
@@ -950,6 +1133,7 @@ export class HttpProxy {
   ): void {
     const upstreamServiceTimeMs = performance.now() - upstreamStart;
     const headers = responseHeaders(upstreamHeaders, upstreamServiceTimeMs);
+    modifyHeaders(headers, x.routed?.responseHeaders);
     if (!this.startResponse(x, target, flags, status, headers, endAfterHeaders)) {
       body.destroy();
       return;
@@ -1040,7 +1224,7 @@ export class HttpProxy {
     const record: HttpRequestRecord = {
       source: ctx.source,
       destination: this.opts.peerLabels(f.target?.workload),
-      destinationService: ctx.destinationService,
+      destinationService: x.routed?.destinationService ?? ctx.destinationService,
       requestProtocol: x.grpc ? 'grpc' : 'http',
       responseCode: x.status,
       grpcStatus: f.grpcStatus,
@@ -1066,11 +1250,11 @@ export class HttpProxy {
       requestId: x.header('x-request-id'),
       authority: x.authority,
       upstreamHost: f.target?.upstreamHost,
-      upstreamCluster: ctx.cluster,
+      upstreamCluster: x.routed?.cluster ?? ctx.cluster,
       upstreamLocalAddress: f.target?.upstreamLocalAddress,
       downstreamLocalAddress: `${ctx.targetIp}:${ctx.targetPort}`,
       downstreamRemoteAddress: ctx.peerAddress,
-      routeName: 'default',
+      routeName: x.routed?.routeName ?? 'default',
     };
     this.opts.telemetry.recordRequest(record);
   }
@@ -1161,4 +1345,10 @@ class TunnelAgent extends http.Agent {
     );
     return undefined;
   }
+}
+
+/** The host of an `:authority`, without its port or IPv6 brackets. */
+function hostOf(authority: string): string {
+  const m = /^(\[[^\]]*\]|[^:]*)(?::\d+)?$/.exec(authority);
+  return m ? m[1]!.replace(/^\[|\]$/g, '') : authority;
 }

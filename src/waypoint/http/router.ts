@@ -1,0 +1,158 @@
+// The waypoint's route table for one Service: the HTTPRoute matches the control plane sends, in evaluation order,
+// compiled once per configuration (regular expressions built, prefixes split) so that choosing a route per request
+// allocates nothing unless a route matches on query parameters. Envoy's semantics: path matches see the path without
+// its query string; a path prefix matches whole segments (`/api` matches `/api` and `/api/x`, not `/apix`); regular
+// expressions must match the whole value; header names are lower-case and a missing header never matches.
+import type { WaypointHeaderModifier, WaypointPathModifier, WaypointRoute, WaypointRouteBackend, WaypointValueMatch } from '../../xds/types.js';
+
+/** What a route matches on: the request's method, path (with its query string) and headers. */
+export interface RoutableRequest {
+  readonly method: string;
+  readonly path: string;
+  header(name: string): string | undefined;
+}
+
+interface CompiledValueMatch {
+  name: string;
+  test: (value: string) => boolean;
+}
+
+/** One route, ready to match. */
+export class CompiledRoute {
+  private readonly pathTest: ((path: string) => boolean) | undefined;
+  private readonly headers: CompiledValueMatch[];
+  private readonly queryParams: CompiledValueMatch[];
+  private readonly method: string;
+  private readonly totalWeight: number;
+
+  constructor(readonly route: WaypointRoute) {
+    const m = route.match;
+    this.pathTest = m?.path ? pathTest(m.path.type, m.path.value) : undefined;
+    this.headers = (m?.headers ?? []).map(valueTest);
+    this.queryParams = (m?.queryParams ?? []).map(valueTest);
+    this.method = m?.method ?? '';
+    this.totalWeight = route.backends.reduce((sum, b) => sum + b.weight, 0);
+  }
+
+  matches(port: number, req: RoutableRequest): boolean {
+    if (this.route.port !== 0 && this.route.port !== port) return false;
+    if (this.method !== '' && req.method !== this.method) return false;
+    if (this.pathTest !== undefined && !this.pathTest(pathOnly(req.path))) return false;
+    for (const h of this.headers) {
+      const v = req.header(h.name);
+      if (v === undefined || !h.test(v)) return false;
+    }
+    if (this.queryParams.length > 0) {
+      const query = new URLSearchParams(queryOf(req.path));
+      for (const q of this.queryParams) {
+        const v = query.get(q.name);
+        if (v === null || !q.test(v)) return false;
+      }
+    }
+    return true;
+  }
+
+  /** A backend by weight; undefined when the rule has none (its `directStatus` answers instead). */
+  pickBackend(random = Math.random): WaypointRouteBackend | undefined {
+    const backends = this.route.backends;
+    if (backends.length <= 1) return backends[0];
+    let n = random() * this.totalWeight;
+    for (const b of backends) {
+      n -= b.weight;
+      if (n < 0) return b;
+    }
+    return backends[backends.length - 1];
+  }
+}
+
+/** The routes of one Service in evaluation order; the first that matches wins. */
+export class RouteTable {
+  private readonly routes: CompiledRoute[];
+  /** Ports some route applies to; 0 when a route applies to every port. */
+  private readonly ports: Set<number>;
+
+  constructor(routes: readonly WaypointRoute[]) {
+    this.routes = routes.map((r) => new CompiledRoute(r));
+    this.ports = new Set(routes.map((r) => r.port));
+  }
+
+  /**
+   * The route for a request: the first that matches; `'none'` when routes apply to this port but none matches (Envoy
+   * answers 404 NR); undefined when no route applies to the port (the Service's own default route).
+   */
+  select(port: number, req: RoutableRequest): CompiledRoute | 'none' | undefined {
+    if (this.routes.length === 0 || !(this.ports.has(0) || this.ports.has(port))) return undefined;
+    for (const r of this.routes) if (r.matches(port, req)) return r;
+    return 'none';
+  }
+}
+
+/** Applies a header filter to outgoing headers (an object keyed by lower-case name), in Envoy's order: set, add, remove. */
+export function modifyHeaders(headers: Record<string, string | string[] | number | undefined>, m: WaypointHeaderModifier | undefined): void {
+  if (m === undefined) return;
+  for (const h of m.set) headers[h.name] = h.value;
+  for (const h of m.add) {
+    const prev = headers[h.name];
+    if (prev === undefined) headers[h.name] = h.value;
+    else if (Array.isArray(prev)) headers[h.name] = [...prev, h.value];
+    else headers[h.name] = [String(prev), h.value];
+  }
+  for (const name of m.remove) delete headers[name];
+}
+
+/**
+ * Gateway API's path modifier: the full path replaced, or the route's prefix match (whole segments) replaced by the
+ * value, without doubling or losing the `/` between them. The query string stays.
+ */
+export function rewritePath(path: string, m: WaypointPathModifier, match: { type: string; value: string } | undefined): string {
+  const q = path.indexOf('?');
+  const query = q < 0 ? '' : path.slice(q);
+  const bare = q < 0 ? path : path.slice(0, q);
+  if (m.type === 'REPLACE_FULL_PATH') return m.value + query;
+  const prefix = match?.type === 'PREFIX' ? match.value.replace(/\/$/, '') : '';
+  const rest = bare.slice(prefix.length);
+  const base = m.value.replace(/\/$/, '');
+  const out = rest === '' ? m.value || '/' : base + (rest.startsWith('/') ? rest : `/${rest}`);
+  return (out === '' ? '/' : out) + query;
+}
+
+function pathOnly(path: string): string {
+  const q = path.indexOf('?');
+  return q < 0 ? path : path.slice(0, q);
+}
+
+function queryOf(path: string): string {
+  const q = path.indexOf('?');
+  return q < 0 ? '' : path.slice(q + 1);
+}
+
+/** A regular expression (RE2 syntax, which JavaScript's covers for what routes use) matched against a whole value. */
+function fullMatch(pattern: string): (value: string) => boolean {
+  let re: RegExp;
+  try {
+    re = new RegExp(`^(?:${pattern})$`);
+  } catch {
+    // The control plane validates expressions; one that still does not compile here matches nothing.
+    return () => false;
+  }
+  return (value) => re.test(value);
+}
+
+function pathTest(type: 'PREFIX' | 'EXACT' | 'REGEX', value: string): (path: string) => boolean {
+  switch (type) {
+    case 'EXACT':
+      return (path) => path === value;
+    case 'REGEX':
+      return fullMatch(value);
+    case 'PREFIX': {
+      // Segment-aware (Envoy's path_separated_prefix); the control plane sends the prefix without a trailing `/`.
+      const prefix = value.endsWith('/') ? value.slice(0, -1) : value;
+      if (prefix === '') return () => true;
+      return (path) => path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 0x2f);
+    }
+  }
+}
+
+function valueTest(m: WaypointValueMatch): CompiledValueMatch {
+  return { name: m.name, test: m.regex ? fullMatch(m.value) : (v) => v === m.value };
+}

@@ -1,0 +1,166 @@
+// The waypoint's route matching against Envoy's semantics for what Istio generates from an HTTPRoute: segment-aware
+// path prefixes, exact paths without the query string, regular expressions matched in full, header and query matches,
+// method and port restrictions, first match wins; weighted backends; header filters.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RouteTable, modifyHeaders, rewritePath, type RoutableRequest } from '../../src/waypoint/http/router.js';
+import type { WaypointRoute, WaypointRouteMatch } from '../../src/xds/types.js';
+
+const req = (path: string, headers: Record<string, string> = {}, method = 'GET'): RoutableRequest => ({ method, path, header: (n) => headers[n] });
+
+function route(name: string, match: Partial<WaypointRouteMatch> | undefined, port = 0): WaypointRoute {
+  return {
+    route: `ns/${name}`,
+    rule: 0,
+    port,
+    ...(match ? { match: { headers: [], queryParams: [], method: '', ...match } } : {}),
+    backends: [{ hostname: `${name}.ns.svc.cluster.local`, namespace: 'ns', port: 80, weight: 1, invalid: false }],
+    directStatus: 0,
+    name: `ns.${name}.0`,
+  };
+}
+
+const chosen = (routes: WaypointRoute[], r: RoutableRequest, port = 80) => {
+  const c = new RouteTable(routes).select(port, r);
+  return c === 'none' ? undefined : c?.route.route;
+};
+
+describe('path matches', () => {
+  const prefix = (value: string) => [route('p', { path: { type: 'PREFIX', value } })];
+  // [prefix, path, matches]: Envoy's path_separated_prefix, which Istio uses for PathPrefix.
+  const table: [string, string, boolean][] = [
+    ['/', '/', true],
+    ['/', '/anything/at/all', true],
+    ['/api', '/api', true],
+    ['/api', '/api/', true],
+    ['/api', '/api/v1', true],
+    ['/api', '/api?x=1', true],
+    ['/api', '/apiv1', false],
+    ['/api', '/ap', false],
+    ['/api', '/API', false],
+    ['/api/', '/api', true],
+    ['/api/v1', '/api/v1/users', true],
+    ['/api/v1', '/api/v10', false],
+  ];
+  for (const [p, path, want] of table) {
+    it(`prefix ${p} ${want ? 'matches' : 'does not match'} ${path}`, () => assert.equal(chosen(prefix(p), req(path)) !== undefined, want));
+  }
+
+  it('exact ignores the query string and nothing else', () => {
+    const r = [route('e', { path: { type: 'EXACT', value: '/status' } })];
+    assert.equal(chosen(r, req('/status')), 'ns/e');
+    assert.equal(chosen(r, req('/status?verbose=1')), 'ns/e');
+    assert.equal(chosen(r, req('/status/')), undefined);
+    assert.equal(chosen(r, req('/statuses')), undefined);
+  });
+
+  it('a regular expression must match the whole path', () => {
+    const r = [route('re', { path: { type: 'REGEX', value: '/v[0-9]+/.*' } })];
+    assert.equal(chosen(r, req('/v2/users')), 'ns/re');
+    assert.equal(chosen(r, req('/v2/users?x')), 'ns/re');
+    assert.equal(chosen(r, req('/api/v2/users')), undefined, 'not a search');
+    assert.equal(chosen([route('bad', { path: { type: 'REGEX', value: '(' } })], req('/(')), undefined, 'an expression that does not compile matches nothing');
+  });
+});
+
+describe('header, query and method matches', () => {
+  it('headers: exact, regular expression in full, missing never matches', () => {
+    const r = [
+      route('exact', { headers: [{ name: 'x-version', value: 'v2', regex: false }] }),
+      route('regex', { headers: [{ name: 'x-user', value: 'test-.*', regex: true }] }),
+    ];
+    assert.equal(chosen(r, req('/', { 'x-version': 'v2' })), 'ns/exact');
+    assert.equal(chosen(r, req('/', { 'x-version': 'V2' })), undefined, 'values are case-sensitive');
+    assert.equal(chosen(r, req('/', { 'x-user': 'test-1' })), 'ns/regex');
+    assert.equal(chosen(r, req('/', { 'x-user': 'a-test-1' })), undefined);
+    assert.equal(chosen(r, req('/')), undefined);
+  });
+
+  it('all headers of a match must match', () => {
+    const r = [route('both', { headers: [{ name: 'a', value: '1', regex: false }, { name: 'b', value: '2', regex: false }] })];
+    assert.equal(chosen(r, req('/', { a: '1', b: '2' })), 'ns/both');
+    assert.equal(chosen(r, req('/', { a: '1' })), undefined);
+  });
+
+  it('query parameters: decoded, the first occurrence counts', () => {
+    const r = [route('q', { queryParams: [{ name: 'mode', value: 'fast lane', regex: false }] })];
+    assert.equal(chosen(r, req('/x?mode=fast%20lane')), 'ns/q');
+    assert.equal(chosen(r, req('/x?other=1&mode=fast%20lane')), 'ns/q');
+    assert.equal(chosen(r, req('/x?mode=slow&mode=fast%20lane')), undefined);
+    assert.equal(chosen(r, req('/x')), undefined);
+  });
+
+  it('method', () => {
+    const r = [route('post', { method: 'POST' })];
+    assert.equal(chosen(r, req('/', {}, 'POST')), 'ns/post');
+    assert.equal(chosen(r, req('/', {}, 'GET')), undefined);
+  });
+});
+
+describe('route selection', () => {
+  it('the first route that matches wins; a route without a match takes everything', () => {
+    const r = [route('api', { path: { type: 'PREFIX', value: '/api' } }), route('all', undefined)];
+    assert.equal(chosen(r, req('/api/x')), 'ns/api');
+    assert.equal(chosen(r, req('/other')), 'ns/all');
+  });
+
+  it('a route restricted to a port applies to that port only', () => {
+    const r = [route('on8080', undefined, 8080), route('any', undefined)];
+    assert.equal(chosen(r, req('/'), 8080), 'ns/on8080');
+    assert.equal(chosen(r, req('/'), 80), 'ns/any');
+    const only8080 = new RouteTable([route('on8080', undefined, 8080)]);
+    assert.equal(only8080.select(80, req('/')), undefined, 'no route for the port: the Service itself');
+  });
+
+  it('on a port with routes, a request none matches has no route (Envoy answers 404 NR)', () => {
+    const t = new RouteTable([route('api', { path: { type: 'PREFIX', value: '/api' } })]);
+    assert.equal(t.select(80, req('/other')), 'none');
+    assert.equal(new RouteTable([]).select(80, req('/')), undefined);
+  });
+
+  it('picks backends in proportion to their weights', () => {
+    const r = route('split', undefined);
+    r.backends = [
+      { hostname: 'a', namespace: 'ns', port: 80, weight: 90, invalid: false },
+      { hostname: 'b', namespace: 'ns', port: 80, weight: 10, invalid: false },
+    ];
+    const compiled = new RouteTable([r]).select(80, req('/'));
+    assert.ok(compiled !== undefined && compiled !== 'none');
+    // Deterministic draws across [0, 1): 90 % land on `a`.
+    const counts: Record<string, number> = { a: 0, b: 0 };
+    for (let i = 0; i < 1000; i++) counts[compiled.pickBackend(() => i / 1000)!.hostname]!++;
+    assert.deepEqual(counts, { a: 900, b: 100 });
+  });
+});
+
+describe('header filters', () => {
+  it('set replaces, add appends, remove deletes, in that order', () => {
+    const h: Record<string, string | string[] | number | undefined> = { 'x-a': '1', 'x-b': '2', 'x-c': '3' };
+    modifyHeaders(h, { set: [{ name: 'x-a', value: 'one' }, { name: 'x-new', value: 'n' }], add: [{ name: 'x-b', value: 'two' }, { name: 'x-d', value: 'd' }], remove: ['x-c', 'x-new'] });
+    assert.deepEqual(h, { 'x-a': 'one', 'x-b': ['2', 'two'], 'x-d': 'd' });
+  });
+});
+
+describe('path rewrites', () => {
+  // The Gateway API's ReplacePrefixMatch table (HTTPPathModifier), plus the query string and full-path replacement.
+  const table: [string, string, string, string][] = [
+    ['/foo/bar', '/foo', '/xyz', '/xyz/bar'],
+    ['/foo/bar', '/foo', '/xyz/', '/xyz/bar'],
+    ['/foo/bar', '/foo/', '/xyz', '/xyz/bar'],
+    ['/foo/bar', '/foo/', '/xyz/', '/xyz/bar'],
+    ['/foo', '/foo', '/xyz', '/xyz'],
+    ['/foo/', '/foo', '/xyz', '/xyz/'],
+    ['/foo/bar', '/foo', '', '/bar'],
+    ['/foo/', '/foo', '', '/'],
+    ['/foo', '/foo', '', '/'],
+    ['/foo/', '/foo', '/', '/'],
+    ['/foo', '/foo', '/', '/'],
+    ['/a/b?x=1', '/', '/new', '/new/a/b?x=1'],
+    ['/foo/bar?x=1', '/foo', '/xyz', '/xyz/bar?x=1'],
+  ];
+  for (const [path, prefix, value, want] of table) {
+    it(`${path} with prefix ${prefix} replaced by "${value}" is ${want}`, () =>
+      assert.equal(rewritePath(path, { type: 'REPLACE_PREFIX_MATCH', value }, { type: 'PREFIX', value: prefix }), want));
+  }
+  it('a full-path replacement keeps the query string', () => assert.equal(rewritePath('/a/b?x=1', { type: 'REPLACE_FULL_PATH', value: '/c' }, undefined), '/c?x=1'));
+});

@@ -1,0 +1,231 @@
+// HTTPRoutes at the waypoint, fed over xDS like the control plane sends them: a request goes to the first route that
+// matches (path, header), to a backend chosen by weight, with the route's header filters; a rule without backends
+// answers its direct status, an unresolved backend 500 NC; on a port with routes, no match is 404 NR; on a port without
+// routes, the Service itself. Metrics and the access log name the backend Service and the route.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { TYPE_WAYPOINT, type WaypointResource, type WaypointRoute } from '../../src/xds/types.js';
+import { APPS, Harness, MeshClient, boundService, eventually, fqdn, metricSum } from './harness.js';
+
+const backend = (service: string, weight = 1) => ({ hostname: fqdn(service), namespace: APPS, port: 80, weight, invalid: false });
+
+const ROUTES: WaypointRoute[] = [
+  {
+    route: `${APPS}/to-plain`,
+    rule: 0,
+    port: 0,
+    match: { path: { type: 'PREFIX', value: '/plain' }, headers: [], queryParams: [], method: '' },
+    backends: [backend('plain')],
+    directStatus: 0,
+    name: `${APPS}.to-plain.0`,
+    requestHeaders: { set: [{ name: 'x-routed', value: 'plain' }], add: [], remove: ['x-secret'] },
+    responseHeaders: { set: [], add: [{ name: 'x-route', value: 'to-plain' }], remove: [] },
+  },
+  {
+    route: `${APPS}/split`,
+    rule: 0,
+    port: 0,
+    match: { headers: [{ name: 'x-split', value: 'yes', regex: false }], queryParams: [], method: '' },
+    backends: [backend('echo'), backend('plain')],
+    directStatus: 0,
+    name: 'split-rule',
+  },
+  { route: `${APPS}/nothing`, rule: 0, port: 0, match: { path: { type: 'EXACT', value: '/nothing' }, headers: [], queryParams: [], method: '' }, backends: [], directStatus: 500, name: `${APPS}.nothing.0` },
+  {
+    route: `${APPS}/invalid`,
+    rule: 1,
+    port: 0,
+    match: { path: { type: 'PREFIX', value: '/invalid' }, headers: [], queryParams: [], method: '' },
+    backends: [{ hostname: fqdn('missing'), namespace: APPS, port: 80, weight: 1, invalid: true }],
+    directStatus: 0,
+    name: `${APPS}.invalid.1`,
+  },
+  {
+    route: `${APPS}/unknown`,
+    rule: 0,
+    port: 0,
+    match: { path: { type: 'PREFIX', value: '/unknown' }, headers: [], queryParams: [], method: '' },
+    backends: [{ hostname: fqdn('not-in-mesh'), namespace: APPS, port: 80, weight: 1, invalid: false }],
+    directStatus: 0,
+    name: `${APPS}.unknown.0`,
+  },
+  { route: `${APPS}/other-port`, rule: 0, port: 8080, match: { path: { type: 'PREFIX', value: '/' }, headers: [], queryParams: [], method: '' }, backends: [backend('plain')], directStatus: 0, name: `${APPS}.other-port.0` },
+  { route: `${APPS}/echo-self`, rule: 0, port: 0, match: { path: { type: 'PREFIX', value: '/self' }, headers: [], queryParams: [], method: '' }, backends: [backend('echo')], directStatus: 0, name: `${APPS}.echo-self.0` },
+  at('/redir-host', { redirect: { scheme: '', hostname: 'example.com', port: 0, statusCode: 302 } }),
+  at('/redir-path', { redirect: { scheme: 'https', hostname: '', port: 0, path: { type: 'REPLACE_PREFIX_MATCH', value: '/new' }, statusCode: 301 } }),
+  at('/redir-port', { redirect: { scheme: '', hostname: '', port: 8083, statusCode: 308 } }),
+  at('/rw-prefix', { backends: [backend('plain')], rewrite: { hostname: 'rewritten.example', path: { type: 'REPLACE_PREFIX_MATCH', value: '/' } } }),
+  at('/rw-full', { backends: [backend('plain')], rewrite: { hostname: '', path: { type: 'REPLACE_FULL_PATH', value: '/full' } } }),
+  at('/slow', { backends: [backend('plain')], timeoutMs: 300 }),
+  at('/retry', { backends: [backend('echo')], retry: { attempts: 2, codes: [503], backoffMs: 1, perTryTimeoutMs: 0 } }),
+  at('/per-try', { backends: [backend('echo')], retry: { attempts: 1, codes: [], backoffMs: 1, perTryTimeoutMs: 200 } }),
+];
+
+/** A route on a path prefix of `echo`, named after it. */
+function at(prefix: string, fields: Partial<WaypointRoute>): WaypointRoute {
+  const name = prefix.slice(1);
+  return {
+    route: `${APPS}/${name}`,
+    rule: 0,
+    port: 0,
+    match: { path: { type: 'PREFIX', value: prefix }, headers: [], queryParams: [], method: '' },
+    backends: [],
+    directStatus: 0,
+    name: `${APPS}.${name}.0`,
+    ...fields,
+  };
+}
+
+describe('HTTPRoutes at the waypoint', () => {
+  let h: Harness;
+  let client: MeshClient;
+
+  before(async () => {
+    h = await Harness.start();
+    client = await MeshClient.dial(h);
+    const echo = boundService('echo', ['apps/deny-delete']);
+    const [name, resource] = Object.entries(echo)[0]! as [string, WaypointResource];
+    h.source.set(TYPE_WAYPOINT, { [name]: { service: { ...resource.service!, routes: ROUTES } } });
+    await eventually('the routes at the waypoint', () => {
+      const svc = h.waypoint.state.serviceByVip(h.ip(100));
+      return (svc && h.waypoint.state.boundService(svc)?.routes.length === ROUTES.length) || undefined;
+    });
+  });
+
+  after(async () => {
+    client?.close();
+    await h?.close();
+  });
+
+  const get = (path: string, headers: Record<string, string> = {}) => client.http1(h.authority('echo', 80), { path, headers: { host: fqdn('echo'), ...headers } });
+
+  it('sends a matching request to the route’s backend with its header filters, and names it in metrics and log', async () => {
+    const plain = h.backend('plainA');
+    const before = plain.requests.length;
+    const mark = h.accessLog.length;
+    const r = await get('/plain/x', { 'x-secret': 's' });
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(plain.requests.length, before + 1, 'the plain Service’s endpoint got it');
+    const seen = plain.requests.at(-1)!;
+    assert.equal(seen.url, '/plain/x', 'the path is unchanged');
+    assert.equal(seen.headers['x-routed'], 'plain');
+    assert.equal(seen.headers['x-secret'], undefined);
+    assert.equal(r.headers['x-route'], 'to-plain');
+    const line = await eventually('access-log line', () => h.logged('"GET /plain/x HTTP/1.1"', mark)[0]);
+    assert.match(line, /outbound\|80\|\|plain\.apps\.svc\.cluster\.local|inbound-vip\|80\|http\|plain\.apps\.svc\.cluster\.local/);
+    assert.match(line, / apps\.to-plain\.0$/, 'the route name ends the line');
+    const m = await h.scrape();
+    assert.ok(metricSum(m, 'istio_requests_total', { reporter: 'waypoint', destination_service: fqdn('plain'), response_code: '200' }) >= 1, 'destination_service is the backend');
+  });
+
+  it('splits by weight across backends', async () => {
+    const plain = h.backend('plainA');
+    const echoes = [h.backend('echoA'), h.backend('echoB')];
+    const before = { plain: plain.requests.length, echo: echoes.reduce((n, b) => n + b.requests.length, 0) };
+    for (let i = 0; i < 40; i++) assert.equal((await get('/split', { 'x-split': 'yes' })).status, 200);
+    const plainGot = plain.requests.length - before.plain;
+    const echoGot = echoes.reduce((n, b) => n + b.requests.length, 0) - before.echo;
+    assert.equal(plainGot + echoGot, 40);
+    // 50/50 over 40 requests: both sides get some (the chance that one gets none is 2 × 2^-40).
+    assert.ok(plainGot > 0 && echoGot > 0, `plain ${plainGot}, echo ${echoGot}`);
+  });
+
+  it('answers Envoy’s local replies: the direct status without backends, 500 NC for an unresolved backend, 404 NR without a match', async () => {
+    const cases: [string, number, string][] = [
+      ['/nothing', 500, '- direct_response'],
+      ['/invalid/x', 500, 'NC cluster_not_found'],
+      ['/unknown', 500, 'NC cluster_not_found'],
+      ['/elsewhere', 404, 'NR route_not_found'],
+    ];
+    for (const [path, status, flagsAndDetails] of cases) {
+      const mark = h.accessLog.length;
+      const r = await get(path);
+      assert.equal(r.status, status, path);
+      assert.equal(r.body.length, 0, `${path}: empty body`);
+      const line = await eventually(`access-log line for ${path}`, () => h.logged(`"GET ${path} HTTP/1.1"`, mark)[0]);
+      assert.ok(line.includes(` ${status} ${flagsAndDetails} `), `${path}: ${line}`);
+    }
+  });
+
+  it('decides authorization for the Service addressed, before routing', async () => {
+    const echoes = [h.backend('echoA'), h.backend('echoB')];
+    const before = echoes.reduce((n, b) => n + b.requests.length, 0);
+    assert.equal((await get('/self')).status, 200);
+    assert.equal(echoes.reduce((n, b) => n + b.requests.length, 0), before + 1);
+    const denied = await client.http1(h.authority('echo', 80), { method: 'DELETE', path: '/plain/x', headers: { host: fqdn('echo') } });
+    assert.equal(denied.status, 403, 'the Service’s DENY applies to a request its route sends elsewhere');
+  });
+
+  it('redirects as Envoy does: 302 by default, the host, scheme, port and path swapped independently, empty body', async () => {
+    const cases: [string, number, string][] = [
+      ['/redir-host/x?q=1', 302, 'http://example.com/redir-host/x?q=1'],
+      ['/redir-path/a/b', 301, `https://${fqdn('echo')}/new/a/b`],
+      ['/redir-port', 308, `http://${fqdn('echo')}:8083/redir-port`],
+    ];
+    const plain = h.backend('plainA');
+    const before = plain.requests.length;
+    for (const [path, status, location] of cases) {
+      const r = await get(path);
+      assert.equal(r.status, status, path);
+      assert.equal(r.headers.location, location, path);
+      assert.equal(r.body.length, 0);
+    }
+    assert.equal(plain.requests.length, before, 'no backend saw a redirected request');
+  });
+
+  it('rewrites the path and host the backend sees, keeping the original path in x-envoy-original-path and the log', async () => {
+    const plain = h.backend('plainA');
+    const mark = h.accessLog.length;
+    assert.equal((await get('/rw-prefix/items?x=1')).status, 200);
+    let seen = plain.requests.at(-1)!;
+    assert.deepEqual([seen.url, seen.headers.host, seen.headers['x-envoy-original-path']], ['/items?x=1', 'rewritten.example', '/rw-prefix/items?x=1']);
+    assert.ok((await eventually('access-log line', () => h.logged('"GET /rw-prefix/items?x=1 HTTP/1.1"', mark)[0])).length > 0);
+    assert.equal((await get('/rw-full/a/b')).status, 200);
+    seen = plain.requests.at(-1)!;
+    assert.deepEqual([seen.url, seen.headers.host], ['/full', fqdn('echo')]);
+  });
+
+  it('answers 504 "upstream request timeout" (UT) when the route timeout passes first', async () => {
+    const mark = h.accessLog.length;
+    const started = Date.now();
+    const r = await get('/slow', { 'x-delay-ms': '5000' });
+    assert.equal(r.status, 504);
+    assert.equal(r.body.toString(), 'upstream request timeout');
+    assert.ok(Date.now() - started < 4000, 'answered at the timeout, not when the backend was done');
+    const line = await eventually('access-log line', () => h.logged('"GET /slow HTTP/1.1"', mark)[0]);
+    assert.ok(line.includes(' 504 UT response_timeout '), line);
+    assert.equal((await get('/slow')).status, 200, 'a fast answer is unaffected');
+  });
+
+  it('retries the statuses a route’s retry policy names, on another endpoint, and flags exhausted retries URX', async () => {
+    const echoes = [h.backend('echoA'), h.backend('echoB')];
+    const count = () => echoes.reduce((n, b) => n + b.requests.length, 0);
+    let before = count();
+    const recovered = await get('/retry', { 'x-fail-times': `recover-${Date.now()}:1` });
+    assert.equal(recovered.status, 200, 'the second try succeeded');
+    assert.equal(count() - before, 2);
+    before = count();
+    const mark = h.accessLog.length;
+    const failed = await get('/retry', { 'x-respond-status': '503' });
+    assert.equal(failed.status, 503, 'the last response is relayed');
+    assert.equal(count() - before, 3, 'the first try and two retries');
+    const line = await eventually('access-log line', () => h.logged('"GET /retry HTTP/1.1"', mark)[0]);
+    assert.ok(line.includes(' 503 URX via_upstream '), line);
+    before = count();
+    assert.equal((await get('/retry', { 'x-respond-status': '500' })).status, 500, 'a status the policy does not name is not retried');
+    assert.equal(count() - before, 1);
+  });
+
+  it('cuts each try at the per-try timeout and answers 504 UT,URX once the tries run out', async () => {
+    const echoes = [h.backend('echoA'), h.backend('echoB')];
+    const count = () => echoes.reduce((n, b) => n + b.requests.length, 0);
+    const before = count();
+    const mark = h.accessLog.length;
+    const r = await get('/per-try', { 'x-delay-ms': '5000' });
+    assert.equal(r.status, 504);
+    assert.equal(r.body.toString(), 'upstream request timeout');
+    assert.equal(count() - before, 2, 'two tries, each cut short');
+    const line = await eventually('access-log line', () => h.logged('"GET /per-try HTTP/1.1"', mark)[0]);
+    assert.ok(line.includes(' 504 UT,URX upstream_per_try_timeout '), line);
+  });
+});
