@@ -29,7 +29,10 @@ for (const [files, concurrency] of [[parallel, 2], [serial, 1]]) {
   if (files.length === 0) continue;
   // A test that hangs fails after 10 minutes, and a file whose tests are done exits even if something it started
   // still holds its event loop (a leaked child's pipe), so one defect can never stall the whole run.
-  const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', '--test-force-exit', ...files], { stdio: 'inherit' });
+  // (--test-force-exit exists from Node 20.14; older Nodes run without it.)
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  const forceExit = major > 20 || (major === 20 && minor >= 14) ? ['--test-force-exit'] : [];
+  const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...forceExit, ...files], { stdio: 'inherit' });
   if (r.status !== 0) failed = true;
 }
 process.exit(failed ? 1 : 0);

@@ -125,6 +125,8 @@ export class ProjectedTokenWriter {
   }
 
   private async write(token: ProjectedToken): Promise<void> {
+    // Stopped (the pod is gone): writing now would bring its deleted directory back.
+    if (this.stopped) return;
     try {
       mkdirSync(dirname(token.file), { recursive: true, mode: 0o700 });
       await this.issuer.writeToken(token.file, this.subject, token.request);

@@ -1,11 +1,11 @@
 // The ambient index: istiod's translation of the config store into what the proxies receive — Address and
 // Authorization resources for ztunnels, waypoint resources for waypoints — plus the status istiod writes: the
 // ZtunnelAccepted/WaypointAccepted conditions of AuthorizationPolicies, the status of waypoint Gateways and their
-// GatewayClass, the WaypointBound condition of Services and the parents' status of HTTPRoutes attached to Services
-// (whose routes waypoints receive with the Service). It is incremental: each store change marks only the
+// GatewayClass, the WaypointBound condition of Services and the parents' status of HTTPRoutes and GRPCRoutes attached
+// to Services (whose routes waypoints receive with the Service). It is incremental: each store change marks only the
 // objects it can affect (via the store's label/selector indexes and the waypoint indexes below), recomputes those, and
 // emits only resources whose translation actually changed.
-import type { AuthorizationPolicy, Condition, Deployment, Gateway, HTTPRoute, Kind, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Deployment, Gateway, Kind, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService } from '../api/types.js';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN, ROOT_NAMESPACE, resourceKey } from '../api/types.js';
 import type { Address, Authorization, PortList, Service, WaypointResource, WaypointRoute, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT, waypointResourceName } from '../xds/types.js';
@@ -18,7 +18,7 @@ import type { ConvertedPolicy } from './authorization.js';
 import { convertPeerAuthentication, convertedPeerAuthenticationName, oldest, peerAuthenticationPolicyKeys, staticStrictPolicy, STATIC_STRICT_POLICY_NAME } from './peerauth.js';
 import { buildService, serviceHostname, serviceKeyOf, workloadPortList } from './services.js';
 import type { MeshOptions } from './services.js';
-import { orderServiceRoutes, parentRefString, routesForWaypoint, translateHTTPRoute, type RouteContext, type RouteParentStatus, type ServiceRoutes } from './routes.js';
+import { orderServiceRoutes, parentRefString, routesForWaypoint, serviceRoutes, translateGRPCRoute, translateHTTPRoute, type GatewayRoute, type RouteContext, type RouteParentStatus, type ServiceRoutes } from './routes.js';
 import { buildWorkload, podSource, replicaNames, replicaSource } from './workloads.js';
 import type { WorkloadSource } from './workloads.js';
 import {
@@ -67,7 +67,7 @@ export interface ObjectStatus {
   name: string;
   /** Empty when the object has no condition of ours (any more), or was deleted; routes carry theirs per parent. */
   conditions: Condition[];
-  /** HTTPRoutes: our entries of `status.parents` (absent when none, any more). */
+  /** HTTPRoutes and GRPCRoutes: our entries of `status.parents` (absent when none, any more). */
   parents?: RouteParentStatus[];
   /** Gateways: where the waypoint is reachable and how each listener fared. */
   addresses?: GatewayStatus['addresses'];
@@ -107,7 +107,7 @@ interface Dirty {
   /** AuthorizationPolicy store keys whose WaypointAccepted condition must be recomputed. */
   policyBindings: Set<string>;
   gatewayClass: boolean;
-  /** HTTPRoute store keys to translate again. */
+  /** HTTPRoute and GRPCRoute store keys to translate again. */
   routes: Set<string>;
 }
 
@@ -166,15 +166,15 @@ export class AmbientIndex {
   private readonly policyTargets = new Map<string, string[]>();
   /** Waypoint key → its xDS resources by name. */
   private readonly waypointConfigs = new Map<string, Map<string, WaypointResource>>();
-  /** Store key of a Service or Namespace → store keys of the HTTPRoutes whose translation read it. */
+  /** Store key of a Service or Namespace → store keys of the routes (HTTPRoute, GRPCRoute) whose translation read it. */
   private readonly routesByDependency = new Map<string, Set<string>>();
-  /** HTTPRoute store key → the keys it is filed under in `routesByDependency`. */
+  /** Route store key → the keys it is filed under in `routesByDependency`. */
   private readonly routeDependencies = new Map<string, string[]>();
-  /** Service store key → HTTPRoute store key → the routes that HTTPRoute gives the Service. */
+  /** Service store key → route store key → the routes that route gives the Service. */
   private readonly serviceRoutes = new Map<string, Map<string, ServiceRoutes>>();
-  /** HTTPRoute store key → the Service store keys it gives routes to. */
+  /** Route store key → the Service store keys it gives routes to. */
   private readonly routeServices = new Map<string, string[]>();
-  /** HTTPRoute store key → its status parents (conditions live in `conditions`, slot `parent/<ref>/<type>`). */
+  /** Route store key → its status parents (conditions live in `conditions`, slot `parent/<ref>/<type>`). */
   private readonly routeParents = new Map<string, RouteParentSlots[]>();
   private readonly routeContext: RouteContext;
   private readonly peerAuthNames = new Map<string, string>(); // PeerAuthentication store key → converted ns/name
@@ -404,6 +404,7 @@ export class AmbientIndex {
         d.gateways.add(`${ns}/${r.metadata.name}`);
         break;
       case 'HTTPRoute':
+      case 'GRPCRoute':
         d.routes.add(key);
         break;
       case 'GatewayClass':
@@ -449,7 +450,7 @@ export class AmbientIndex {
     }
   }
 
-  /** Marks the HTTPRoutes whose translation read one object (a Service or Namespace, by store key). */
+  /** Marks the routes whose translation read one object (a Service or Namespace, by store key). */
   private markRoutes(key: string, d: Dirty): void {
     for (const route of this.routesByDependency.get(key) ?? []) d.routes.add(route);
   }
@@ -862,12 +863,13 @@ export class AmbientIndex {
     this.setCondition(key, WAYPOINT_ACCEPTED, waypointAcceptedCondition(p, bindings), t);
   }
 
-  // ---- HTTPRoutes -----------------------------------------------------------------------------------------------
+  // ---- HTTPRoutes and GRPCRoutes ---------------------------------------------------------------------------------
 
-  /** Translates one HTTPRoute again: its routes per parent Service (re-sent to their waypoints) and its status. */
+  /** Translates one route again: its routes per parent Service (re-sent to their waypoints) and its status. */
   private recomputeRoute(key: string, d: Dirty, t: Touched): void {
-    const route = this.store.get(key) as HTTPRoute | undefined;
-    const translated = route === undefined ? undefined : translateHTTPRoute(route, this.routeContext);
+    const route = this.store.get(key) as GatewayRoute | undefined;
+    const translated =
+      route === undefined ? undefined : route.kind === 'HTTPRoute' ? translateHTTPRoute(route, this.routeContext) : translateGRPCRoute(route, this.routeContext);
     this.indexRouteDependencies(key, translated?.dependencies ?? []);
     const next = translated?.services ?? new Map<string, WaypointRoute[]>();
     for (const svcKey of this.routeServices.get(key) ?? []) {
@@ -877,9 +879,8 @@ export class AmbientIndex {
       if (byRoute?.size === 0) this.serviceRoutes.delete(svcKey);
       this.markServiceWaypoint(svcKey, d);
     }
-    for (const [svcKey, routes] of next) {
-      const contribution: ServiceRoutes = { namespace: nsOf(route!), name: route!.metadata.name, routes };
-      if (route!.metadata.creationTimestamp !== undefined) contribution.creationTimestamp = route!.metadata.creationTimestamp;
+    for (const svcKey of next.keys()) {
+      const contribution = serviceRoutes(route!, translated!, svcKey)!;
       let byRoute = this.serviceRoutes.get(svcKey);
       if (deepEqual(byRoute?.get(key), contribution)) continue;
       if (byRoute === undefined) this.serviceRoutes.set(svcKey, (byRoute = new Map()));
@@ -891,7 +892,7 @@ export class AmbientIndex {
     this.setRouteStatus(key, translated?.parents ?? [], t);
   }
 
-  /** Files an HTTPRoute under the Services and Namespaces its translation read. */
+  /** Files a route under the Services and Namespaces its translation read. */
   private indexRouteDependencies(key: string, next: string[]): void {
     const prev = this.routeDependencies.get(key) ?? [];
     for (const dep of prev) if (!next.includes(dep)) deleteFrom(this.routesByDependency, dep, key);
@@ -906,7 +907,7 @@ export class AmbientIndex {
     if (w !== undefined) d.waypointConfigs.add(w.key);
   }
 
-  /** Every route of the HTTPRoutes attached to a Service (store key), in evaluation order. */
+  /** Every route of the HTTPRoutes and GRPCRoutes attached to a Service (store key), in evaluation order. */
   private routesOf(svcKey: string): WaypointRoute[] {
     const byRoute = this.serviceRoutes.get(svcKey);
     return byRoute === undefined ? [] : orderServiceRoutes([...byRoute.values()]);

@@ -1,11 +1,14 @@
-// HTTPRoutes attached to Services (Gateway API GAMMA) as istiod translates them for waypoints, and the route status
-// istiod writes. Sources: istio/istio pilot/pkg/config/kube/gateway/conversion.go (convertHTTPRoute,
-// buildHTTPDestination, buildDestination, createURIMatch, createHeadersFilter, referenceAllowed, sortHTTPRoutes,
-// parentRefString), route_collections.go (one route per match, mesh parents) and conditions.go (createRouteStatus).
+// HTTPRoutes and GRPCRoutes attached to Services (Gateway API GAMMA) as istiod translates them for waypoints, and the
+// route status istiod writes. Sources: istio/istio pilot/pkg/config/kube/gateway/conversion.go (convertHTTPRoute,
+// convertGRPCRoute, buildHTTPDestination, buildGRPCDestination, buildDestination, createURIMatch, createGRPCURIMatch,
+// createHeadersFilter, referenceAllowed, sortHTTPRoutes, parentRefString), route_collections.go (one route per match,
+// mesh parents, mergeHTTPRoutes), controller.go (HTTP and gRPC routes merged per host) and conditions.go
+// (createRouteStatus); pilot/pkg/networking/core/route/route.go (TranslateRouteMatch: what Envoy gets).
 // Pure functions; the AmbientIndex keeps them incremental.
-import type { BackendRef, Condition, HTTPRoute, HTTPRouteRule, Namespace, ParentReference, Service as KubeService } from '../api/types.js';
+import type { BackendRef, Condition, GRPCRoute, HTTPRoute, HTTPRouteRule, Namespace, ParentReference, Service as KubeService } from '../api/types.js';
+import { RE2JS } from 're2js';
 import { parseDuration } from '../common/settings.js';
-import type { WaypointHeaderModifier, WaypointPathModifier, WaypointRedirect, WaypointRoute, WaypointRouteBackend, WaypointRouteMatch, WaypointValueMatch } from '../xds/types.js';
+import type { WaypointHeaderModifier, WaypointPathModifier, WaypointRedirect, WaypointRetry, WaypointRoute, WaypointRouteBackend, WaypointRouteMatch, WaypointValueMatch } from '../xds/types.js';
 import { serviceHostname } from './services.js';
 import { USE_WAYPOINT_LABEL } from './waypoints.js';
 
@@ -27,12 +30,35 @@ export interface RouteContext {
   namespace(name: string): Namespace | undefined;
 }
 
-/** One HTTPRoute, translated. */
+/** The route kinds whose Service parents Ambit programs into waypoints. */
+export type GatewayRoute = HTTPRoute | GRPCRoute;
+type GRPCRouteRule = NonNullable<GRPCRoute['spec']['rules']>[number];
+type RouteRule = HTTPRouteRule | GRPCRouteRule;
+
+/**
+ * What istiod sorts a route by (sortHTTPRoutes) that the wire form does not keep: the type of its URI match
+ * (getURIRank: EXACT 3, PREFIX 2, REGEX 1; NO_URI, NO_MATCH) and its length as istiod wrote it (getURILength). Envoy
+ * matches every path both for a match without a URI and for a rule without matches, and the waypoint is sent that
+ * (PREFIX "/"); istiod sorts them after every URI match.
+ */
+export interface RoutePrecedence {
+  uriRank: number;
+  uriLength: number;
+}
+/** A match without a URI: a GRPCRoute match without `method`, or a rule without matches given a parent's port. */
+const NO_URI = -1;
+/** A rule without matches: istiod sorts it after everything, unless a parent port gave it a (URI-less) match. */
+const NO_MATCH = -2;
+const URI_RANK = { EXACT: 3, PREFIX: 2, REGEX: 1 } as const;
+
+/** One HTTPRoute or GRPCRoute, translated. */
 export interface TranslatedRoute {
   /** Our entries of `status.parents`: one per Service parent, in istiod's order. Empty: no status of ours. */
   parents: RouteParentStatus[];
   /** Store key of each parent Service that takes the route → its routes (with the parentRef's port). */
   services: Map<string, WaypointRoute[]>;
+  /** Store key of each parent Service → the precedence of each of its routes, in the order of `services`. */
+  precedence: Map<string, RoutePrecedence[]>;
   /** Store keys of the Services and Namespaces the translation read: a change of one of them may change it. */
   dependencies: string[];
 }
@@ -43,9 +69,15 @@ interface RouteProblem {
   message: string;
 }
 
+/** One route of a rule match, with what istiod orders it by. */
+interface RankedRoute {
+  route: WaypointRoute;
+  precedence: RoutePrecedence;
+}
+
 /** The rules of one route, converted once for every parent. */
 interface ConvertedRules {
-  routes: WaypointRoute[];
+  routes: RankedRoute[];
   /** ResolvedRefs False: the last unresolved backendRef, or the error that stopped the conversion. */
   refProblem?: RouteProblem;
   /** Accepted False: fields Ambit does not implement (the route is then not programmed at all). */
@@ -59,8 +91,14 @@ class RouteConversionError extends Error {
   }
 }
 
-/** Filter types Gateway API defines that Ambit does not implement yet (istiod does); ExtensionRef istiod rejects. */
-const UNIMPLEMENTED_FILTERS = new Set(['RequestMirror', 'CORS']);
+/**
+ * Rule filter types Gateway API defines per kind that Ambit does not implement yet (istiod does). Any other type a
+ * kind does not define, and ExtensionRef, istiod rejects (InvalidFilter).
+ */
+const UNIMPLEMENTED_FILTERS: Record<GatewayRoute['kind'], ReadonlySet<string>> = {
+  HTTPRoute: new Set(['CORS']),
+  GRPCRoute: new Set(),
+};
 
 interface HeaderFilter {
   set?: { name: string; value: string }[];
@@ -81,6 +119,7 @@ interface RouteFilter {
   responseHeaderModifier?: HeaderFilter;
   requestRedirect?: { scheme?: string; hostname?: string; path?: PathModifier; port?: number; statusCode?: number };
   urlRewrite?: { hostname?: string; path?: PathModifier };
+  requestMirror?: { backendRef: BackendRef; percent?: number; fraction?: { numerator: number; denominator?: number } };
 }
 
 interface ValueMatch {
@@ -89,11 +128,29 @@ interface ValueMatch {
   value: string;
 }
 
-interface RouteMatch {
+interface HTTPRouteMatch {
   path?: { type?: 'Exact' | 'PathPrefix' | 'RegularExpression'; value?: string };
   headers?: ValueMatch[];
   queryParams?: ValueMatch[];
   method?: string;
+}
+
+interface GRPCRouteMatch {
+  /** The schema requires `service`, `method` or both. */
+  method?: { type?: 'Exact' | 'RegularExpression'; service?: string; method?: string };
+  headers?: ValueMatch[];
+}
+
+/** A converted match: what the waypoint matches, and what istiod orders the route by. */
+interface ConvertedMatch {
+  match: WaypointRouteMatch;
+  precedence: RoutePrecedence;
+}
+
+/** A URI match as istiod writes it into the VirtualService (before Envoy's translation). */
+interface IstioURIMatch {
+  type: 'PREFIX' | 'EXACT' | 'REGEX';
+  value: string;
 }
 
 /** istiod's parentRefString: how parents are told apart and ordered in the status. */
@@ -110,7 +167,7 @@ export function isServiceParent(ref: ParentReference): boolean {
  * The Service parents of a route, each once, in the order istiod appends new status entries (parentRefString
  * descending). Parents of other kinds belong to other controllers here: no status, no routes.
  */
-function serviceParents(route: HTTPRoute): ParentReference[] {
+function serviceParents(route: GatewayRoute): ParentReference[] {
   const ns = route.metadata.namespace ?? '';
   const byString = new Map<string, ParentReference>();
   for (const ref of route.spec.parentRefs ?? []) {
@@ -127,9 +184,18 @@ function namesWaypoint(labels: Record<string, string> | undefined): boolean {
 }
 
 export function translateHTTPRoute(route: HTTPRoute, ctx: RouteContext): TranslatedRoute {
+  return translateRoute(route, ctx);
+}
+
+export function translateGRPCRoute(route: GRPCRoute, ctx: RouteContext): TranslatedRoute {
+  return translateRoute(route, ctx);
+}
+
+/** Both kinds share istiod's parent handling and status (computeRoute); only their rules convert differently. */
+function translateRoute(route: GatewayRoute, ctx: RouteContext): TranslatedRoute {
   const routeNs = route.metadata.namespace ?? '';
   const parents = serviceParents(route);
-  const out: TranslatedRoute = { parents: [], services: new Map(), dependencies: [] };
+  const out: TranslatedRoute = { parents: [], services: new Map(), precedence: new Map(), dependencies: [] };
   if (parents.length === 0) return out;
   const rules = convertRules(route, ctx);
   const deps = new Set<string>(backendDependencies(route));
@@ -142,8 +208,9 @@ export function translateHTTPRoute(route: HTTPRoute, ctx: RouteContext): Transla
     out.parents.push(routeParentStatus(ref, route.metadata.generation, parent, rules));
     if (parent.port === undefined || rules.unsupported !== undefined || rules.routes.length === 0) continue;
     const key = `Service/${ns}/${ref.name}`;
-    const routes = rules.routes.map((r) => ({ ...r, port: parent.port! }));
+    const routes = rules.routes.map((r) => ({ ...r.route, port: parent.port! }));
     out.services.set(key, [...(out.services.get(key) ?? []), ...routes]);
+    out.precedence.set(key, [...(out.precedence.get(key) ?? []), ...rules.routes.map((r) => r.precedence)]);
   }
   out.dependencies = [...deps].sort();
   return out;
@@ -195,13 +262,17 @@ function routeParentStatus(ref: ParentReference, generation: number | undefined,
   };
 }
 
-function backendDependencies(route: HTTPRoute): string[] {
+function backendDependencies(route: GatewayRoute): string[] {
   const ns = route.metadata.namespace ?? '';
   const out: string[] = [];
-  for (const rule of route.spec.rules ?? []) {
+  for (const rule of rulesOf(route)) {
     for (const b of rule.backendRefs ?? []) if (isServiceBackend(b)) out.push(`Service/${b.namespace ?? ns}/${b.name}`);
   }
   return out;
+}
+
+function rulesOf(route: GatewayRoute): readonly RouteRule[] {
+  return route.spec.rules ?? [];
 }
 
 function isServiceBackend(b: BackendRef): boolean {
@@ -214,12 +285,12 @@ function isServiceBackend(b: BackendRef): boolean {
  * Every rule × match as one route (istiod splits rules so each route has one match). An error istiod treats as
  * fatal leaves no routes; an unresolved backend is kept, marked invalid, and reported.
  */
-function convertRules(route: HTTPRoute, ctx: RouteContext): ConvertedRules {
+function convertRules(route: GatewayRoute, ctx: RouteContext): ConvertedRules {
   const out: ConvertedRules = { routes: [] };
   const unsupported = unsupportedFields(route);
   if (unsupported.length > 0) out.unsupported = { reason: 'UnsupportedValue', message: unsupported.join('; ') };
   try {
-    (route.spec.rules ?? []).forEach((rule, i) => {
+    rulesOf(route).forEach((rule, i) => {
       const converted = convertRule(route, rule, i, ctx);
       if (converted.refProblem) out.refProblem = converted.refProblem;
       out.routes.push(...converted.routes);
@@ -227,17 +298,18 @@ function convertRules(route: HTTPRoute, ctx: RouteContext): ConvertedRules {
   } catch (err) {
     if (!(err instanceof RouteConversionError)) throw err;
     out.routes = [];
-    out.refProblem = err.problem;
+    if (err.problem.reason === 'UnsupportedValue') out.unsupported ??= err.problem;
+    else out.refProblem = err.problem;
   }
   return out;
 }
 
 /** Fields Ambit does not implement yet, each named once: the route is not programmed rather than half-applied. */
-function unsupportedFields(route: HTTPRoute): string[] {
+function unsupportedFields(route: GatewayRoute): string[] {
   const out = new Set<string>();
-  for (const rule of route.spec.rules ?? []) {
+  for (const rule of rulesOf(route)) {
     for (const f of (rule.filters ?? []) as unknown as RouteFilter[]) {
-      if (UNIMPLEMENTED_FILTERS.has(f.type)) out.add(`Ambit does not implement the ${f.type} filter yet`);
+      if (UNIMPLEMENTED_FILTERS[route.kind].has(f.type)) out.add(`Ambit does not implement the ${f.type} filter yet`);
     }
     for (const b of rule.backendRefs ?? []) {
       for (const f of (b.filters ?? []) as unknown as RouteFilter[]) {
@@ -248,8 +320,13 @@ function unsupportedFields(route: HTTPRoute): string[] {
   return [...out];
 }
 
-function convertRule(route: HTTPRoute, rule: HTTPRouteRule, index: number, ctx: RouteContext): { routes: WaypointRoute[]; refProblem?: RouteProblem } {
+/**
+ * istiod's convertHTTPRoute or convertGRPCRoute for one rule. A GRPCRoute rule has header filters only (no redirect,
+ * rewrite, timeouts or retry), matches on the gRPC method and headers, and otherwise converts alike.
+ */
+function convertRule(route: GatewayRoute, rule: RouteRule, index: number, ctx: RouteContext): { routes: RankedRoute[]; refProblem?: RouteProblem } {
   const ns = route.metadata.namespace ?? '';
+  const http = route.kind === 'HTTPRoute';
   const base: WaypointRoute = {
     route: `${ns}/${route.metadata.name}`,
     rule: index,
@@ -259,20 +336,30 @@ function convertRule(route: HTTPRoute, rule: HTTPRouteRule, index: number, ctx: 
     backends: [],
     directStatus: 0,
   };
+  let refProblem: RouteProblem | undefined;
   for (const f of (rule.filters ?? []) as unknown as RouteFilter[]) {
     if (f.type === 'RequestHeaderModifier') {
       if (f.requestHeaderModifier) base.requestHeaders = headerModifier(f.requestHeaderModifier);
     } else if (f.type === 'ResponseHeaderModifier') {
       if (f.responseHeaderModifier) base.responseHeaders = headerModifier(f.responseHeaderModifier);
-    } else if (f.type === 'RequestRedirect') {
+    } else if (http && f.type === 'RequestRedirect') {
       if (f.requestRedirect) base.redirect = redirect(f.requestRedirect);
-    } else if (f.type === 'URLRewrite') {
+    } else if (http && f.type === 'URLRewrite') {
       const r = f.urlRewrite;
       if (r && (r.hostname || r.path)) base.rewrite = { hostname: r.hostname ?? '', ...(r.path ? { path: pathModifier(r.path) } : {}) };
-    } else if (!UNIMPLEMENTED_FILTERS.has(f.type)) throw new RouteConversionError({ reason: 'InvalidFilter', message: `unsupported filter type ${JSON.stringify(f.type)}` });
+    } else if (f.type === 'RequestMirror') {
+      if (!f.requestMirror) continue;
+      const m = mirror(f.requestMirror, ns, ctx, !http);
+      if (m.problem) refProblem = m.problem;
+      else (base.mirrors ??= []).push(m.mirror!);
+    } else if (!UNIMPLEMENTED_FILTERS[route.kind].has(f.type)) {
+      throw new RouteConversionError({ reason: 'InvalidFilter', message: `unsupported filter type ${JSON.stringify(f.type)}` });
+    }
   }
-  retryAndTimeouts(rule, base);
-  let refProblem: RouteProblem | undefined;
+  // Routes without a retry stanza get istiod's default policy (route.go: 2 retries on connect-failure,
+  // refused-stream, unavailable, cancelled; no status codes), gRPC included.
+  if (http) retryAndTimeouts(rule as HTTPRouteRule, base);
+  base.retry ??= defaultRouteRetry();
   const refs = rule.backendRefs ?? [];
   // Gateway API: no backend with a weight above 0 means every request gets a 500, unless the rule redirects (the
   // waypoint answers a redirect itself; its backends are still resolved and reported, as istiod does).
@@ -285,10 +372,60 @@ function convertRule(route: HTTPRoute, rule: HTTPRouteRule, index: number, ctx: 
       base.backends.push(resolved.backend);
     }
   }
-  // Without matches a rule matches everything; a match without a path matches every path (the CRD's defaults).
-  const matches = ((rule.matches ?? []) as RouteMatch[]).length > 0 ? (rule.matches as RouteMatch[]) : [{}];
-  const routes = matches.map((m) => ({ ...base, match: convertMatch(m) }));
-  return refProblem ? { routes, refProblem } : { routes };
+  const matches = rule.matches ?? [];
+  const ranked =
+    matches.length === 0
+      ? [{ route: { ...base, match: wireMatch(undefined, [], [], '') }, precedence: { uriRank: NO_MATCH, uriLength: 0 } }]
+      : matches.map((m) => {
+          const converted = http ? convertHTTPMatch(m as HTTPRouteMatch) : convertGRPCMatch(m as GRPCRouteMatch);
+          return { route: { ...base, match: converted.match }, precedence: converted.precedence };
+        });
+  for (const r of ranked) checkExpressions(r.route.match);
+  return refProblem ? { routes: ranked, refProblem } : { routes: ranked };
+}
+
+/** istiod's default retry policy for routes (ConvertPolicy of the mesh default). */
+function defaultRouteRetry(): WaypointRetry {
+  return { attempts: 2, codes: [], backoffMs: 0, perTryTimeoutMs: 0 };
+}
+
+/**
+ * Envoy compiles route expressions with RE2 and refuses the configuration when one does not compile; Ambit refuses the
+ * route instead (Accepted False, UnsupportedValue), so no waypoint receives it.
+ */
+function checkExpressions(match: WaypointRouteMatch | undefined): void {
+  const expressions = [
+    ...(match?.path?.type === 'REGEX' ? [match.path.value] : []),
+    ...(match?.headers ?? []).filter((h) => h.regex).map((h) => h.value),
+    ...(match?.queryParams ?? []).filter((q) => q.regex).map((q) => q.value),
+  ];
+  for (const e of expressions) {
+    try {
+      RE2JS.compile(e);
+    } catch (err) {
+      throw new RouteConversionError({ reason: 'UnsupportedValue', message: `invalid RE2 regular expression ${JSON.stringify(e)}: ${(err as Error).message}` });
+    }
+  }
+}
+
+/**
+ * istiod's createMirrorFilter: the mirror's backend resolved like a backendRef (its problems reported; for a GRPCRoute,
+ * fatal), 100 % unless `percent` or `fraction` says less.
+ */
+function mirror(f: NonNullable<RouteFilter['requestMirror']>, ns: string, ctx: RouteContext, fatal: boolean): { mirror?: NonNullable<WaypointRoute['mirrors']>[number]; problem?: RouteProblem } {
+  let resolved;
+  try {
+    resolved = resolveBackend({ ...f.backendRef, weight: 1 }, ns, ctx);
+  } catch (err) {
+    if (fatal || !(err instanceof RouteConversionError)) throw err;
+    return { problem: err.problem };
+  }
+  if (resolved.problem) {
+    if (fatal) throw new RouteConversionError(resolved.problem);
+    return { problem: resolved.problem };
+  }
+  const percent = f.fraction ? (100 * f.fraction.numerator) / (f.fraction.denominator ?? 100) : (f.percent ?? 100);
+  return { mirror: { backend: resolved.backend, percent } };
 }
 
 /** istiod's createRedirectFilter: 302 unless told; no port keeps the request's, or the new scheme's default. */
@@ -370,17 +507,47 @@ function resolveBackend(ref: BackendRef, routeNs: string, ctx: RouteContext): { 
 }
 
 /** istiod's createURIMatch, createHeadersMatch, createQueryParamsMatch and createMethodMatch. */
-function convertMatch(m: RouteMatch): WaypointRouteMatch {
+function convertHTTPMatch(m: HTTPRouteMatch): ConvertedMatch {
+  // A match without a path matches every path (the CRD's default).
   const type = m.path?.type ?? 'PathPrefix';
   let value = m.path?.value ?? '/';
   // "When specified, a trailing `/` is ignored."
   if (type === 'PathPrefix' && value !== '/' && value.endsWith('/')) value = value.slice(0, -1);
+  const uri: IstioURIMatch = { type: type === 'PathPrefix' ? 'PREFIX' : type === 'Exact' ? 'EXACT' : 'REGEX', value };
+  return rankedMatch(uri, valueMatches(m.headers, true), valueMatches(m.queryParams, false), m.method ?? '');
+}
+
+/** istiod's createGRPCURIMatch and createGRPCHeadersMatch: no query or method match (gRPC's POST is not matched). */
+function convertGRPCMatch(m: GRPCRouteMatch): ConvertedMatch {
+  return rankedMatch(m.method === undefined ? undefined : grpcURIMatch(m.method), valueMatches(m.headers, true), [], '');
+}
+
+/**
+ * A gRPC request's path is `/<service>/<method>`; istiod matches it with a prefix (service only, Exact), a regular
+ * expression (method only, or RegularExpression) or the exact path (both, Exact). Values go in as written.
+ */
+function grpcURIMatch(m: NonNullable<GRPCRouteMatch['method']>): IstioURIMatch {
+  if (m.service === undefined) return { type: 'REGEX', value: `/[^/]+/${m.method!}` };
+  const regex = m.type === 'RegularExpression';
+  if (m.method === undefined) return regex ? { type: 'REGEX', value: `/${m.service}/.+` } : { type: 'PREFIX', value: `/${m.service}/` };
+  return { type: regex ? 'REGEX' : 'EXACT', value: `/${m.service}/${m.method}` };
+}
+
+/**
+ * The match the waypoint gets, as istiod's TranslateRouteMatch gives it to Envoy (no URI: every path; a prefix of a
+ * gateway-semantics route loses its trailing `/`: our PREFIX is segment-aware, Envoy's path_separated_prefix), and
+ * the precedence istiod sorted it by, which reads the URI before that translation.
+ */
+function rankedMatch(uri: IstioURIMatch | undefined, headers: WaypointValueMatch[], queryParams: WaypointValueMatch[], method: string): ConvertedMatch {
   return {
-    path: { type: type === 'PathPrefix' ? 'PREFIX' : type === 'Exact' ? 'EXACT' : 'REGEX', value },
-    headers: valueMatches(m.headers, true),
-    queryParams: valueMatches(m.queryParams, false),
-    method: m.method ?? '',
+    match: wireMatch(uri, headers, queryParams, method),
+    precedence: uri === undefined ? { uriRank: NO_URI, uriLength: 0 } : { uriRank: URI_RANK[uri.type], uriLength: Buffer.byteLength(uri.value) },
   };
+}
+
+function wireMatch(uri: IstioURIMatch | undefined, headers: WaypointValueMatch[], queryParams: WaypointValueMatch[], method: string): WaypointRouteMatch {
+  const path = uri === undefined ? { type: 'PREFIX' as const, value: '/' } : { type: uri.type, value: uri.type === 'PREFIX' && uri.value !== '/' ? uri.value.replace(/\/$/, '') : uri.value };
+  return { path, headers, queryParams, method };
 }
 
 /** One match per name (istiod keeps them in a map: the last wins), sorted by name. */
@@ -395,21 +562,32 @@ function valueMatches(list: ValueMatch[] | undefined, lowerCaseNames: boolean): 
 
 // ---- order ------------------------------------------------------------------------------------------------------------
 
-/** The routes one HTTPRoute gives one Service, with what orders HTTPRoutes among themselves. */
+/** The routes one HTTPRoute or GRPCRoute gives one Service, with what orders them. */
 export interface ServiceRoutes {
+  kind: GatewayRoute['kind'];
   creationTimestamp?: string;
   namespace: string;
   name: string;
   routes: WaypointRoute[];
+  /** Of each route, in order. */
+  precedence: RoutePrecedence[];
 }
 
-const PATH_RANK = { EXACT: 3, PREFIX: 2, REGEX: 1 } as const;
+/** What a translated route gives one parent Service (by store key) to be ordered with the Service's other routes. */
+export function serviceRoutes(route: GatewayRoute, translated: TranslatedRoute, serviceKey: string): ServiceRoutes | undefined {
+  const routes = translated.services.get(serviceKey);
+  if (routes === undefined) return undefined;
+  const out: ServiceRoutes = { kind: route.kind, namespace: route.metadata.namespace ?? '', name: route.metadata.name, routes, precedence: translated.precedence.get(serviceKey)! };
+  if (route.metadata.creationTimestamp !== undefined) out.creationTimestamp = route.metadata.creationTimestamp;
+  return out;
+}
 
 /**
- * All routes of one Service in evaluation order: HTTPRoutes oldest first (then by namespace and name, istiod's
- * sortRoutesByCreationTime), each in rule and match order, then stably sorted by Gateway API precedence
- * (sortHTTPRoutes): Exact before PathPrefix before RegularExpression, longer paths first, a method match first, more
- * header matches first, more query parameter matches first.
+ * All routes of one Service in evaluation order. istiod merges the HTTPRoutes and GRPCRoutes of a host into one
+ * VirtualService (controller.go, mergeHTTPRoutes): routes oldest first, then by namespace and name
+ * (sortRoutesByCreationTime), each in rule and match order, then stably sorted by Gateway API precedence (sortHTTPRoutes):
+ * Exact before PathPrefix before RegularExpression before no path match, longer paths first, a method match first,
+ * more header matches first, more query parameter matches first; a rule without matches last.
  */
 export function orderServiceRoutes(contributions: ServiceRoutes[]): WaypointRoute[] {
   const created = (c: ServiceRoutes) => {
@@ -417,20 +595,31 @@ export function orderServiceRoutes(contributions: ServiceRoutes[]): WaypointRout
     // Go's zero time (no timestamp) sorts before every real one.
     return Number.isNaN(t) ? -Infinity : t;
   };
-  const routes = [...contributions]
-    .sort((a, b) => created(a) - created(b) || compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name))
-    .flatMap((c) => c.routes);
-  return routes.sort((a, b) => {
-    const m1 = a.match!;
-    const m2 = b.match!;
+  const ranked = [...contributions]
+    .sort((a, b) => created(a) - created(b) || compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name) || kindOrder(a) - kindOrder(b))
+    .flatMap((c) => c.routes.map((route, i) => ({ route, precedence: c.precedence[i]! })));
+  // istiod's augmentPortMatch gives a rule without matches a match on the parent's port alone: no URI.
+  const uriRank = (r: RankedRoute) => (r.precedence.uriRank === NO_MATCH && r.route.port !== 0 ? NO_URI : r.precedence.uriRank);
+  ranked.sort((a, b) => {
+    const m1 = a.route.match!;
+    const m2 = b.route.match!;
     return (
-      PATH_RANK[m2.path!.type] - PATH_RANK[m1.path!.type] ||
-      Buffer.byteLength(m2.path!.value) - Buffer.byteLength(m1.path!.value) ||
+      uriRank(b) - uriRank(a) ||
+      b.precedence.uriLength - a.precedence.uriLength ||
       Number(m2.method !== '') - Number(m1.method !== '') ||
       m2.headers.length - m1.headers.length ||
       m2.queryParams.length - m1.queryParams.length
     );
   });
+  return ranked.map((r) => r.route);
+}
+
+/**
+ * An HTTPRoute before a GRPCRoute of the same age, namespace and name. istiod names their VirtualServices alike and
+ * its joined collection keeps the first, the HTTPRoute's (krt's join); Ambit keeps both.
+ */
+function kindOrder(c: ServiceRoutes): number {
+  return c.kind === 'HTTPRoute' ? 0 : 1;
 }
 
 function compareStrings(a: string, b: string): number {
@@ -438,7 +627,7 @@ function compareStrings(a: string, b: string): number {
 }
 
 /**
- * The routes a waypoint applies to a Service: those of HTTPRoutes in the Service's namespace or the waypoint's
+ * The routes a waypoint applies to a Service: those of routes in the Service's namespace or the waypoint's
  * (istiod's getVirtualServiceForWaypoint; a consumer route from elsewhere is for sidecar clients only).
  */
 export function routesForWaypoint(routes: WaypointRoute[], serviceNamespace: string, waypointNamespace: string): WaypointRoute[] {

@@ -7,7 +7,7 @@
 import { AddressState, validateAddress } from '../xds/address-state.js';
 import type { XdsSubscription } from '../xds/client.js';
 import type { Logger } from '../telemetry/log.js';
-import type { Service, WaypointHeaderModifier, WaypointPathModifier, WaypointPolicy, WaypointResource, WaypointRoute, WaypointSelf, WaypointService, Workload } from '../xds/types.js';
+import type { Service, WaypointHeaderModifier, WaypointPathModifier, WaypointPolicy, WaypointResource, WaypointRoute, WaypointRouteBackend, WaypointSelf, WaypointService, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
 import { compilePolicies, denyAllPolicies, type CompiledPolicies, type TrafficKind } from './authz/rbac.js';
 import { RouteTable } from './http/router.js';
@@ -188,6 +188,11 @@ function validateWaypointResource(name: string, r: WaypointResource): void {
         if (!b.invalid && (!b.hostname || !b.namespace || !(b.port && b.port >= 1 && b.port <= 65535))) throw new Error(`${which}: backend without a hostname, namespace or valid port`);
         if (!(b.weight && b.weight > 0)) throw new Error(`${which}: backend ${b.hostname ?? ''} has weight 0`);
       }
+      for (const m of route.mirrors ?? []) {
+        if (!m.backend?.hostname || !m.backend.namespace || !(m.backend.port && m.backend.port >= 1 && m.backend.port <= 65535)) throw new Error(`${which}: mirror without a hostname, namespace or valid port`);
+        const percent = m.percent ?? 0;
+        if (!(percent >= 0 && percent <= 100)) throw new Error(`${which}: mirror percent ${percent} is not within 0–100`);
+      }
     }
   } else if (r.policy) {
     if (!r.policy.name || !r.policy.namespace) throw new Error(`policy ${name} has no name or namespace`);
@@ -232,14 +237,7 @@ function normalizeRoute(r: WaypointRoute): WaypointRoute {
           },
         }
       : {}),
-    backends: (r.backends ?? []).map((b) => ({
-      hostname: b.hostname ?? '',
-      namespace: b.namespace ?? '',
-      port: b.port ?? 0,
-      weight: b.weight ?? 0,
-      invalid: b.invalid ?? false,
-      ...(b.requestHeaders ? { requestHeaders: normalizeHeaderModifier(b.requestHeaders) } : {}),
-    })),
+    backends: (r.backends ?? []).map(normalizeBackend),
     directStatus: r.directStatus ?? 0,
     name: r.name || `${(r.route ?? '').replace('/', '.')}.${r.rule ?? 0}`,
     ...(r.redirect
@@ -258,8 +256,20 @@ function normalizeRoute(r: WaypointRoute): WaypointRoute {
     ...(r.retry
       ? { retry: { attempts: r.retry.attempts ?? 0, codes: r.retry.codes ?? [], backoffMs: r.retry.backoffMs ?? 0, perTryTimeoutMs: r.retry.perTryTimeoutMs ?? 0 } }
       : {}),
+    ...(r.mirrors?.length ? { mirrors: r.mirrors.map((m) => ({ backend: normalizeBackend(m.backend ?? ({} as WaypointRouteBackend)), percent: m.percent ?? 0 })) } : {}),
     ...(r.requestHeaders ? { requestHeaders: normalizeHeaderModifier(r.requestHeaders) } : {}),
     ...(r.responseHeaders ? { responseHeaders: normalizeHeaderModifier(r.responseHeaders) } : {}),
+  };
+}
+
+function normalizeBackend(b: WaypointRouteBackend): WaypointRouteBackend {
+  return {
+    hostname: b.hostname ?? '',
+    namespace: b.namespace ?? '',
+    port: b.port ?? 0,
+    weight: b.weight ?? 0,
+    invalid: b.invalid ?? false,
+    ...(b.requestHeaders ? { requestHeaders: normalizeHeaderModifier(b.requestHeaders) } : {}),
   };
 }
 

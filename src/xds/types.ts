@@ -204,13 +204,13 @@ export interface WaypointService {
   ports: WaypointServicePort[];
   /** `<namespace>/<name>` of the policies targeting this Service. */
   policies: string[];
-  /** HTTPRoute matches in evaluation order (the first that matches wins); none: the Service itself. */
+  /** HTTPRoute and GRPCRoute matches in evaluation order (the first that matches wins); none: the Service itself. */
   routes: WaypointRoute[];
 }
 
-/** One match of one HTTPRoute rule (ambit.waypoint.Route). */
+/** One match of one HTTPRoute or GRPCRoute rule (ambit.waypoint.Route). */
 export interface WaypointRoute {
-  /** `<namespace>/<name>` of the HTTPRoute. */
+  /** `<namespace>/<name>` of the HTTPRoute or GRPCRoute. */
   route: string;
   rule: number;
   /** The Service port the route is restricted to; 0: every port. */
@@ -229,8 +229,10 @@ export interface WaypointRoute {
   rewrite?: { hostname: string; path?: WaypointPathModifier };
   /** timeouts.request, retries included; absent or 0: none. */
   timeoutMs?: number;
-  /** Absent: the default route's reset-before-request × 2. */
+  /** The rule's retry policy, or istiod's default one; absent (not sent by the control plane): reset-before-request × 2. */
   retry?: WaypointRetry;
+  /** RequestMirror: copies sent elsewhere, responses discarded. */
+  mirrors?: { backend: WaypointRouteBackend; percent: number }[];
 }
 
 export interface WaypointRedirect {

@@ -329,6 +329,33 @@ spec:
     await eventually('/v2 back to the Service itself', async () => ((await answered('/v2/items'))?.pod === 'server') || undefined);
   });
 
+  it('routes gRPC by GRPCRoute method match at the waypoint', async () => {
+    await c.apply('grpcroute.yaml', `
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: echo-to-direct, namespace: shop}
+spec:
+  parentRefs:
+  - {group: "", kind: Service, name: server, port: 7070}
+  rules:
+  - matches:
+    - method: {service: ambit.echo.v1.EchoService, method: Echo}
+    backendRefs:
+    - {name: direct, port: 7070}
+`);
+    try {
+      const toDirect = () =>
+        waypointMetrics().then((m) => samples(m, 'istio_requests_total', { reporter: 'waypoint', destination_service: 'direct.shop.svc.cluster.local', request_protocol: 'grpc', grpc_response_status: '0' }).reduce((a, b) => a + b, 0));
+      const before = await toDirect();
+      await eventually('gRPC calls routed to direct', async () => {
+        const r = await c.cli(['exec', 'shop/client', '--', 'ambit-client', 'grpc://server.shop:7070', '-n', '3'], undefined, 30_000);
+        return (r.code === 0 && (await toDirect()) >= before + 3) || undefined;
+      });
+    } finally {
+      await c.ok(['delete', 'grpcroute', 'echo-to-direct', '-n', 'shop']);
+    }
+  });
+
   it('loses no more than the requests in flight when the waypoint is restarted', async () => {
     // Requests one after another for 25 s, then a summary line: covers the new pod's start and the old one's drain.
     const load = c.spawnExec('shop/client', `

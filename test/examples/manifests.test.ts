@@ -106,7 +106,7 @@ describe('examples/waypoint', () => {
     const routes = [...t.services.values()][0]!;
     assert.deepEqual(routes.map((r) => [r.port, r.match?.path?.value, r.timeoutMs, r.retry?.codes]), [
       [80, '/api', 2000, [503]],
-      [80, '/', undefined, undefined],
+      [80, '/', undefined, []],
     ]);
   });
 });

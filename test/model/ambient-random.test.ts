@@ -1,10 +1,10 @@
 // Randomized check of the incremental ambient translation: a seeded sequence of edits (Service churn above all, with
-// targetRefs AuthorizationPolicies on Services, Gateways and the GatewayClass, HTTPRoutes attached to Services,
+// targetRefs AuthorizationPolicies on Services, Gateways and the GatewayClass, HTTPRoutes and GRPCRoutes attached to Services,
 // waypoints coming and going, selector policies, pods, Deployments and namespaces) applied to one index, which after every store change must equal an
 // index built afresh over the same store, and whose emitted changes, replayed, must give its own snapshot and statuses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AuthorizationPolicy, HTTPRouteRule, ParentReference, Resource } from '../../src/api/types.js';
+import type { AuthorizationPolicy, GRPCRoute, HTTPRouteRule, ParentReference, Resource } from '../../src/api/types.js';
 import { resourceKey } from '../../src/api/types.js';
 import { AmbientIndex, type ObjectStatus } from '../../src/model/ambient.js';
 import { ConfigStore } from '../../src/model/store.js';
@@ -30,6 +30,8 @@ const SERVICES = ['s0', 's1', 's2', 's3'];
 const PODS = ['p0', 'p1', 'p2'];
 const POLICIES = ['ap0', 'ap1', 'ap2', 'ap3', 'ap4'];
 const ROUTES = ['r0', 'r1', 'r2'];
+// r0 is also an HTTPRoute's name: the two kinds' routes on one Service tie on age, namespace and name.
+const GRPC_ROUTES = ['r0', 'g1'];
 const APPS = ['x', 'y'];
 const MANAGED = { 'gateway.istio.io/managed': 'istio.io-mesh-controller', 'gateway.networking.k8s.io/gateway-name': 'wp' };
 
@@ -137,8 +139,9 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
       }),
     );
   });
-  // HTTPRoutes: parents among the Services of both namespaces (and ones that never exist, and a Gateway), backends
-  // likewise, now and then a filter Ambit does not implement; two creation times so that ties are broken by name.
+  // HTTPRoutes and GRPCRoutes: parents among the Services of both namespaces (and ones that never exist, and a
+  // Gateway), backends likewise, now and then a filter Ambit does not implement or one the kind does not have; two
+  // creation times so that ties are broken by name.
   NAMESPACES.forEach((ns, n) => {
     const other = NAMESPACES[(n + 1) % NAMESPACES.length]!;
     const service = () => pick([...SERVICES, 'ghost']);
@@ -155,12 +158,30 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
       ...maybe(0.9, { backendRefs: [{ name: service(), port: 80, ...maybe(0.3, { weight: pick([0, 1, 5]) }), ...maybe(0.2, { namespace: other }) }] }),
       ...maybe(0.1, { filters: [{ type: pick(['RequestRedirect', 'ExtensionRef', 'RequestHeaderModifier']), requestHeaderModifier: { set: [{ name: 'X-A', value: 'b' }] } }] }),
     });
+    const metadata = (name: string) => ({ name, namespace: ns, generation: 1 + Math.floor(r() * 3), creationTimestamp: pick(['2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z']) });
+    const parentRefs = () => (chance(0.8) ? [parentRef()] : [parentRef(), parentRef()]);
     ROUTES.forEach((name) =>
       add(4, () => ({
         apiVersion: 'gateway.networking.k8s.io/v1',
         kind: 'HTTPRoute',
-        metadata: { name, namespace: ns, generation: 1 + Math.floor(r() * 3), creationTimestamp: pick(['2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z']) },
-        spec: { parentRefs: chance(0.8) ? [parentRef()] : [parentRef(), parentRef()], rules: chance(0.7) ? [rule()] : [rule(), rule()] },
+        metadata: metadata(name),
+        spec: { parentRefs: parentRefs(), rules: chance(0.7) ? [rule()] : [rule(), rule()] },
+      })),
+    );
+    type GRPCRouteRule = NonNullable<GRPCRoute['spec']['rules']>[number];
+    const grpcMethod = () =>
+      pick([{ service: 'pkg.Svc' }, { service: 'pkg.Svc', method: 'Get' }, { method: 'Get' }, { type: 'RegularExpression', service: 'pkg\\..*' }, { type: 'RegularExpression', method: 'G.t' }]);
+    const grpcRule = (): GRPCRouteRule => ({
+      ...maybe(0.7, { matches: [{ ...maybe(0.8, { method: grpcMethod() }), ...maybe(0.3, { headers: [{ name: 'X-V', value: '1' }] }) }] }),
+      ...maybe(0.9, { backendRefs: [{ name: service(), port: 9090, ...maybe(0.3, { weight: pick([0, 1, 5]) }), ...maybe(0.2, { namespace: other }) }] }),
+      ...maybe(0.1, { filters: [{ type: pick(['RequestMirror', 'URLRewrite', 'ResponseHeaderModifier']), responseHeaderModifier: { set: [{ name: 'X-A', value: 'b' }] } }] }),
+    });
+    GRPC_ROUTES.forEach((name) =>
+      add(3, () => ({
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'GRPCRoute',
+        metadata: metadata(name),
+        spec: { parentRefs: parentRefs(), rules: chance(0.7) ? [grpcRule()] : [grpcRule(), grpcRule()] },
       })),
     );
   });
@@ -216,9 +237,9 @@ function check(index: AmbientIndex, store: ConfigStore, seen: ReturnType<typeof 
   }
 }
 
-// Counted over all seeds (a seed may well have no usable waypoint).
-let programmedRoutes = 0;
-let routeStatuses = 0;
+// Counted over all seeds (a seed may well have no usable waypoint), by kind.
+const programmedRoutes = { HTTPRoute: 0, GRPCRoute: 0 };
+const routeStatuses = { HTTPRoute: 0, GRPCRoute: 0 };
 
 for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
   test(`random edits (seed ${seed}): the incremental index equals a full rebuild after every change`, () => {
@@ -249,14 +270,22 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
       store.apply(upserts);
       store.remove(removals);
       check(index, store, seen, what);
-      for (const res of index.snapshot(TYPE_WAYPOINT).values()) programmedRoutes += (res as WaypointResource).service?.routes.length ?? 0;
-      routeStatuses += index.statuses().filter((s) => s.parents !== undefined).length;
+      for (const res of index.snapshot(TYPE_WAYPOINT).values()) {
+        // By name: g1 is a GRPCRoute only, r1 and r2 are HTTPRoutes only.
+        for (const route of (res as WaypointResource).service?.routes ?? []) {
+          if (route.route.endsWith('/g1')) programmedRoutes.GRPCRoute++;
+          else if (!route.route.endsWith('/r0')) programmedRoutes.HTTPRoute++;
+        }
+      }
+      for (const s of index.statuses()) if (s.parents !== undefined && (s.kind === 'HTTPRoute' || s.kind === 'GRPCRoute')) routeStatuses[s.kind]++;
     }
     index.close();
   });
 }
 
-test('the random edits reach what they churn: HTTPRoutes programmed into waypoints, route status written', () => {
-  assert.ok(programmedRoutes > 0);
-  assert.ok(routeStatuses > 0);
+test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programmed into waypoints, route status written', () => {
+  for (const kind of ['HTTPRoute', 'GRPCRoute'] as const) {
+    assert.ok(programmedRoutes[kind] > 0, `${kind}s programmed`);
+    assert.ok(routeStatuses[kind] > 0, `${kind} statuses`);
+  }
 });

@@ -20,3 +20,27 @@ export function parseYaml(text: string): Resource[] {
   }
   return out;
 }
+
+/** Namespace `shop` in ambient mode with a ready waypoint `wp` (its Gateway, Service and pod), as YAML documents. */
+export const WAYPOINT_MESH = `apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: wp, namespace: shop}
+spec:
+  gatewayClassName: istio-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: wp, namespace: shop, labels: {gateway.istio.io/managed: istio.io-mesh-controller, gateway.networking.k8s.io/gateway-name: wp}}
+spec: {clusterIP: 10.96.0.100, ports: [{name: mesh, port: 15008}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: wp-1, namespace: shop, uid: uid-wp-1, labels: {gateway.istio.io/managed: istio.io-mesh-controller, gateway.networking.k8s.io/gateway-name: wp}}
+spec: {serviceAccountName: wp, containers: [{name: istio-proxy}]}
+status: {podIP: 10.1.0.100, conditions: [{type: Ready, status: "True"}]}
+`;

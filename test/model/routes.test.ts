@@ -6,10 +6,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Condition, HTTPRoute, Namespace, Service } from '../../src/api/types.js';
 import { AmbientIndex, type AmbientChange, type ObjectStatus } from '../../src/model/ambient.js';
-import { orderServiceRoutes, routesForWaypoint, translateHTTPRoute, type RouteContext, type RouteParentStatus } from '../../src/model/routes.js';
+import { orderServiceRoutes, routesForWaypoint, serviceRoutes, translateHTTPRoute, type RouteContext, type RouteParentStatus } from '../../src/model/routes.js';
 import { ConfigStore } from '../../src/model/store.js';
 import { TYPE_WAYPOINT, type WaypointResource, type WaypointRoute } from '../../src/xds/types.js';
-import { parseYaml } from './helpers.js';
+import { parseYaml, WAYPOINT_MESH } from './helpers.js';
 
 const MISSING_LABEL = 'istio.io/use-waypoint label missing from parent and parent namespace; in ambient mode, route will not be respected';
 
@@ -100,6 +100,8 @@ spec:
         match: { path: { type: 'PREFIX', value: '/' }, headers: [], queryParams: [], method: '' },
         backends: [{ hostname: 'echo.default.svc.cluster.local', namespace: 'default', port: 80, weight: 1, invalid: false }],
         directStatus: 0,
+        // istiod's default route retry policy: a rule without a retry stanza still retries connection failures.
+        retry: { attempts: 2, codes: [], backoffMs: 0, perTryTimeoutMs: 0 },
       },
     ]);
   });
@@ -167,8 +169,7 @@ spec:
     backendRefs: [{name: svc2, port: 80}]
 `) as HTTPRoute[];
 
-  const contributions = (list: HTTPRoute[]) =>
-    list.map((r) => ({ ...r.metadata, namespace: r.metadata.namespace!, routes: translateHTTPRoute(r, ctx).services.get('Service/allowed/a-example')! }));
+  const contributions = (list: HTTPRoute[]) => list.map((r) => serviceRoutes(r, translateHTTPRoute(r, ctx), 'Service/allowed/a-example')!);
 
   it('Exact > PathPrefix > RegularExpression, longer paths, a method, more headers, more query parameters first', () => {
     assert.deepEqual(orderServiceRoutes(contributions(routes)).map(brief), [
@@ -180,6 +181,18 @@ spec:
       'allowed/http-2#2 PREFIX /',
       'allowed/http-1#1 REGEX /foo((\\/).*)?',
     ]);
+  });
+
+  it('a rule without matches after every match, regular expressions too (sortHTTPRoutes; testdata/mesh.yaml: header.0 before echo.0)', () => {
+    const catchAll = route(`
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: echo, namespace: allowed, creationTimestamp: "2025-01-01T00:00:00Z"}
+spec:
+  parentRefs: [{group: "", kind: Service, name: a-example}]
+  rules: [{backendRefs: [{name: svc1, port: 80}]}]
+`);
+    assert.deepEqual(orderServiceRoutes(contributions([catchAll, ...routes])).map(brief).slice(-2), ['allowed/http-1#1 REGEX /foo((\\/).*)?', 'allowed/echo#0 PREFIX /']);
   });
 
   it('ties keep the older HTTPRoute first, then namespace/name, then rule order; the input order does not matter', () => {
@@ -300,7 +313,6 @@ spec:
   });
 
   for (const [what, rule, message] of [
-    ['RequestMirror', '{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: echo, port: 80}}}], backendRefs: [{name: echo, port: 80}]}', 'Ambit does not implement the RequestMirror filter yet'],
     ['CORS', '{filters: [{type: CORS, cors: {allowOrigins: ["*"]}}], backendRefs: [{name: echo, port: 80}]}', 'Ambit does not implement the CORS filter yet'],
     [
       'a backend ResponseHeaderModifier',
@@ -317,8 +329,8 @@ spec:
   }
 
   it('several unsupported fields are all named', () => {
-    const t = translate('{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: echo, port: 80}}}, {type: CORS}], backendRefs: [{name: echo, port: 80}]}');
-    assert.equal(t.parents[0]!.conditions[0]!.message, 'Ambit does not implement the RequestMirror filter yet; Ambit does not implement the CORS filter yet');
+    const t = translate('{filters: [{type: CORS}], backendRefs: [{name: echo, port: 80, filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: a, value: b}]}}]}]}');
+    assert.equal(t.parents[0]!.conditions[0]!.message, 'Ambit does not implement the CORS filter yet; Ambit does not implement the ResponseHeaderModifier filter on a backendRef yet');
   });
 
   it('RequestRedirect (createRedirectFilter): 302 unless told, parts as given; no 500 without backends', () => {
@@ -326,6 +338,25 @@ spec:
     assert.deepEqual([r.redirect, r.directStatus, r.backends], [{ scheme: '', hostname: 'example.com', port: 0, statusCode: 302 }, 0, []]);
     r = translate('{filters: [{type: RequestRedirect, requestRedirect: {scheme: https, port: 8443, statusCode: 301, path: {type: ReplacePrefixMatch, replacePrefixMatch: /new}}}]}').services.get('Service/default/echo')![0]!;
     assert.deepEqual(r.redirect, { scheme: 'https', hostname: '', port: 8443, path: { type: 'REPLACE_PREFIX_MATCH', value: '/new' }, statusCode: 301 });
+  });
+
+  it('RequestMirror (createMirrorFilter): the backend resolved, percent or fraction (default 100); an unresolved mirror is reported, not fatal', () => {
+    const routeOf = (rule: string) => translate(rule).services.get('Service/default/echo')![0]!;
+    const echo = { hostname: 'echo.default.svc.cluster.local', namespace: 'default', port: 80, weight: 1, invalid: false };
+    assert.deepEqual(routeOf('{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: echo, port: 80}}}], backendRefs: [{name: echo, port: 80}]}').mirrors, [{ backend: echo, percent: 100 }]);
+    assert.deepEqual(routeOf('{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: echo, port: 80}, fraction: {numerator: 1, denominator: 8}}}], backendRefs: [{name: echo, port: 80}]}').mirrors, [{ backend: echo, percent: 12.5 }]);
+    const t = translate('{filters: [{type: RequestMirror, requestMirror: {backendRef: {name: nosuch, port: 80}}}], backendRefs: [{name: echo, port: 80}]}');
+    const r = t.services.get('Service/default/echo')![0]!;
+    assert.deepEqual([r.mirrors, r.backends.length], [undefined, 1], 'the route is programmed without the mirror');
+    assert.deepEqual(t.parents[0]!.conditions[1], condition('ResolvedRefs', false, 'BackendNotFound', 'backend(nosuch.default.svc.cluster.local) not found'));
+  });
+
+  it('a regular expression RE2 cannot compile: not programmed, Accepted False/UnsupportedValue', () => {
+    const t = translate('{matches: [{path: {type: RegularExpression, value: "/v(1"}}], backendRefs: [{name: echo, port: 80}]}');
+    assert.equal(t.services.size, 0);
+    assert.equal(t.parents[0]!.conditions[0]!.status, 'False');
+    assert.equal(t.parents[0]!.conditions[0]!.reason, 'UnsupportedValue');
+    assert.match(t.parents[0]!.conditions[0]!.message, /^invalid RE2 regular expression "\/v\(1": /);
   });
 
   it('URLRewrite (createRewriteFilter): hostname and path', () => {
@@ -338,7 +369,7 @@ spec:
     let r = routeOf('{retry: {codes: [503, 504], backoff: 50ms}, timeouts: {request: 10s, backendRequest: 2s}, backendRefs: [{name: echo, port: 80}]}');
     assert.deepEqual([r.retry, r.timeoutMs], [{ attempts: 2, codes: [503, 504], backoffMs: 50, perTryTimeoutMs: 2000 }, 10000]);
     r = routeOf('{timeouts: {backendRequest: 1500ms}, backendRefs: [{name: echo, port: 80}]}');
-    assert.deepEqual([r.retry, r.timeoutMs], [undefined, 1500]);
+    assert.deepEqual([r.retry, r.timeoutMs], [{ attempts: 2, codes: [], backoffMs: 0, perTryTimeoutMs: 0 }, 1500], 'no retry stanza: the route timeout, and the default policy');
     r = routeOf('{retry: {attempts: 0, codes: [503]}, backendRefs: [{name: echo, port: 80}]}');
     assert.deepEqual(r.retry, { attempts: 0, codes: [], backoffMs: 0, perTryTimeoutMs: 0 }, 'no attempts: nothing is retried');
     r = routeOf('{timeouts: {request: 0s}, backendRefs: [{name: echo, port: 80}]}');
@@ -458,7 +489,7 @@ spec:
 `),
       context([service('default', 'echo', WAYPOINT_LABELS)]),
     );
-    assert.deepEqual(t, { parents: [], services: new Map(), dependencies: [] });
+    assert.deepEqual(t, { parents: [], services: new Map(), precedence: new Map(), dependencies: [] });
   });
 
   it('a waypoint applies the routes of HTTPRoutes in its own or the Service’s namespace only (getVirtualServiceForWaypoint)', () => {
@@ -471,28 +502,7 @@ spec:
 
 const NOW = '2026-01-01T00:00:00Z';
 const BASE = `
-apiVersion: v1
-kind: Namespace
-metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: wp, namespace: shop}
-spec:
-  gatewayClassName: istio-waypoint
-  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: wp, namespace: shop, labels: {gateway.istio.io/managed: istio.io-mesh-controller, gateway.networking.k8s.io/gateway-name: wp}}
-spec: {clusterIP: 10.96.0.100, ports: [{name: mesh, port: 15008}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: wp-1, namespace: shop, uid: uid-wp-1, labels: {gateway.istio.io/managed: istio.io-mesh-controller, gateway.networking.k8s.io/gateway-name: wp}}
-spec: {serviceAccountName: wp, containers: [{name: istio-proxy}]}
-status: {podIP: 10.1.0.100, conditions: [{type: Ready, status: "True"}]}
----
+${WAYPOINT_MESH}---
 apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: shop, labels: {istio.io/use-waypoint: wp}}

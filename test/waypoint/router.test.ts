@@ -60,6 +60,15 @@ describe('path matches', () => {
     assert.equal(chosen(r, req('/v2/users?x')), 'ns/re');
     assert.equal(chosen(r, req('/api/v2/users')), undefined, 'not a search');
     assert.equal(chosen([route('bad', { path: { type: 'REGEX', value: '(' } })], req('/(')), undefined, 'an expression that does not compile matches nothing');
+    assert.equal(chosen([route('ci', { path: { type: 'REGEX', value: '(?i)/status' } })], req('/STATUS')), 'ns/ci', 'RE2 syntax');
+  });
+
+  it('matches in linear time: a pattern that backtracks exponentially elsewhere cannot stall the waypoint', () => {
+    const r = [route('evil', { headers: [{ name: 'x', value: '(a+)+b', regex: true }] })];
+    const started = performance.now();
+    assert.equal(chosen(r, req('/', { x: 'a'.repeat(5000) })), undefined);
+    // Not a speed assertion: JavaScript's own engine would take years on this input, RE2 milliseconds.
+    assert.ok(performance.now() - started < 10_000);
   });
 });
 
@@ -82,12 +91,15 @@ describe('header, query and method matches', () => {
     assert.equal(chosen(r, req('/', { a: '1' })), undefined);
   });
 
-  it('query parameters: decoded, the first occurrence counts', () => {
-    const r = [route('q', { queryParams: [{ name: 'mode', value: 'fast lane', regex: false }] })];
-    assert.equal(chosen(r, req('/x?mode=fast%20lane')), 'ns/q');
-    assert.equal(chosen(r, req('/x?other=1&mode=fast%20lane')), 'ns/q');
-    assert.equal(chosen(r, req('/x?mode=slow&mode=fast%20lane')), undefined);
+  it('query parameters: compared as sent (not decoded), the first occurrence counts', () => {
+    const r = [route('q', { queryParams: [{ name: 'mode', value: 'fast', regex: false }] })];
+    assert.equal(chosen(r, req('/x?mode=fast')), 'ns/q');
+    assert.equal(chosen(r, req('/x?other=1&mode=fast')), 'ns/q');
+    assert.equal(chosen(r, req('/x?mode=slow&mode=fast')), undefined);
     assert.equal(chosen(r, req('/x')), undefined);
+    const encoded = [route('enc', { queryParams: [{ name: 'q', value: 'a b', regex: false }] })];
+    assert.equal(chosen(encoded, req('/x?q=a%20b')), undefined, 'Envoy compares the raw value');
+    assert.equal(chosen(encoded, req('/x?q=a+b')), undefined);
   });
 
   it('method', () => {
@@ -134,10 +146,10 @@ describe('route selection', () => {
 });
 
 describe('header filters', () => {
-  it('set replaces, add appends, remove deletes, in that order', () => {
+  it('remove deletes, then set replaces and add appends (Envoy removes first)', () => {
     const h: Record<string, string | string[] | number | undefined> = { 'x-a': '1', 'x-b': '2', 'x-c': '3' };
     modifyHeaders(h, { set: [{ name: 'x-a', value: 'one' }, { name: 'x-new', value: 'n' }], add: [{ name: 'x-b', value: 'two' }, { name: 'x-d', value: 'd' }], remove: ['x-c', 'x-new'] });
-    assert.deepEqual(h, { 'x-a': 'one', 'x-b': ['2', 'two'], 'x-d': 'd' });
+    assert.deepEqual(h, { 'x-a': 'one', 'x-b': ['2', 'two'], 'x-d': 'd', 'x-new': 'n' });
   });
 });
 
@@ -149,6 +161,7 @@ describe('path rewrites', () => {
     ['/foo/bar', '/foo/', '/xyz', '/xyz/bar'],
     ['/foo/bar', '/foo/', '/xyz/', '/xyz/bar'],
     ['/foo', '/foo', '/xyz', '/xyz'],
+    ['/foo', '/foo', '/xyz/', '/xyz'],
     ['/foo/', '/foo', '/xyz', '/xyz/'],
     ['/foo/bar', '/foo', '', '/bar'],
     ['/foo/', '/foo', '', '/'],

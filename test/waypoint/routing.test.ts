@@ -59,6 +59,11 @@ const ROUTES: WaypointRoute[] = [
   at('/slow', { backends: [backend('plain')], timeoutMs: 300 }),
   at('/retry', { backends: [backend('echo')], retry: { attempts: 2, codes: [503], backoffMs: 1, perTryTimeoutMs: 0 } }),
   at('/per-try', { backends: [backend('echo')], retry: { attempts: 1, codes: [], backoffMs: 1, perTryTimeoutMs: 200 } }),
+  at('/mirrored', {
+    backends: [backend('echo')],
+    mirrors: [{ backend: { ...backend('plain'), requestHeaders: { set: [{ name: 'x-mirror', value: 'yes' }], add: [], remove: [] } }, percent: 100 }],
+  }),
+  at('/never-mirrored', { backends: [backend('echo')], mirrors: [{ backend: backend('plain'), percent: 0 }] }),
 ];
 
 /** A route on a path prefix of `echo`, named after it. */
@@ -216,7 +221,7 @@ describe('HTTPRoutes at the waypoint', () => {
     assert.equal(count() - before, 1);
   });
 
-  it('cuts each try at the per-try timeout and answers 504 UT,URX once the tries run out', async () => {
+  it('cuts a try at the per-try timeout and answers 504 UT: Istio’s route retry policy does not retry it', async () => {
     const echoes = [h.backend('echoA'), h.backend('echoB')];
     const count = () => echoes.reduce((n, b) => n + b.requests.length, 0);
     const before = count();
@@ -224,8 +229,25 @@ describe('HTTPRoutes at the waypoint', () => {
     const r = await get('/per-try', { 'x-delay-ms': '5000' });
     assert.equal(r.status, 504);
     assert.equal(r.body.toString(), 'upstream request timeout');
-    assert.equal(count() - before, 2, 'two tries, each cut short');
+    assert.equal(count() - before, 1, 'one try, cut short');
     const line = await eventually('access-log line', () => h.logged('"GET /per-try HTTP/1.1"', mark)[0]);
-    assert.ok(line.includes(' 504 UT,URX upstream_per_try_timeout '), line);
+    assert.ok(line.includes(' 504 UT upstream_per_try_timeout '), line);
+  });
+
+  it('mirrors a request, body included, to another Service and answers from the backend alone', async () => {
+    const plain = h.backend('plainA');
+    const echoes = [h.backend('echoA'), h.backend('echoB')];
+    const count = () => echoes.reduce((n, b) => n + b.requests.length, 0);
+    const before = { plain: plain.requests.length, echo: count() };
+    const body = Buffer.alloc(200_000, 0x61);
+    const r = await client.http1(h.authority('echo', 80), { method: 'POST', path: '/mirrored', headers: { host: fqdn('echo') }, body });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-backend']?.toString().startsWith('echo'), true, 'the answer is the backend’s');
+    assert.equal(count(), before.echo + 1);
+    const copy = await eventually('the mirrored copy', () => (plain.requests.length > before.plain ? plain.requests.at(-1) : undefined));
+    assert.deepEqual([copy.method, copy.url, copy.bodyLength, copy.headers['x-mirror'], copy.headers.host], ['POST', '/mirrored', body.length, 'yes', fqdn('echo')]);
+    const p0 = plain.requests.length;
+    for (let i = 0; i < 5; i++) assert.equal((await get('/never-mirrored')).status, 200);
+    assert.equal(plain.requests.length, p0, 'a 0 % mirror sends nothing');
   });
 });

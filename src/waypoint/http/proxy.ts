@@ -9,7 +9,7 @@
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { randomUUID } from 'node:crypto';
-import type { Duplex, Readable, Writable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { copyBidirectional } from '../../hbone/copy.js';
 import type { Logger } from '../../telemetry/log.js';
@@ -82,6 +82,17 @@ const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)/i;
 /** Envoy's default route retries a request whose upstream stream was reset before it was sent, twice. */
 const DEFAULT_RETRIES = 2;
+/** Envoy caps the retry back-off at 10 times its base interval. */
+const MAX_BACKOFF_FACTOR = 10;
+/** Node's timers hold at most 2^31 - 1 ms; a longer duration (days) is that long instead of firing at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function timerMs(ms: number): number {
+  return Math.min(ms, MAX_TIMER_MS);
+}
+
+/** How much of a request body may wait for a slow mirror before the mirror is dropped. */
+const MIRROR_BUFFER_BYTES = 1024 * 1024;
 /** Envoy's retry back-off base interval (full jitter, 25 ms). */
 const RETRY_BASE_MS = 25;
 /** Node's HTTP/2 errors that mean the session, not the request, is unusable: the request may go on another one. */
@@ -167,6 +178,9 @@ class RequestBody {
   private chunks: Buffer[] | undefined;
   private buffered = 0;
   private sink: Writable | undefined;
+  /** Mirrored copies of the request: fed as the body arrives, never slowing it down. */
+  private shadows: Writable[] | undefined;
+  private endCallbacks: (() => void)[] | undefined;
   private readonly resume = () => this.source.resume();
 
   constructor(
@@ -202,6 +216,8 @@ class RequestBody {
       this.source.once('end', () => {
         this.ended = true;
         this.sink?.end();
+        if (this.shadows !== undefined) for (const w of this.shadows) if (!w.destroyed) w.end();
+        if (this.endCallbacks !== undefined) for (const cb of this.endCallbacks.splice(0)) cb();
       });
     }
     this.source.resume();
@@ -221,6 +237,36 @@ class RequestBody {
     this.chunks = undefined;
   }
 
+  /** A route's retry policy applies (gRPC included): keep what is read for another attempt, if reading has not begun. */
+  keepForRetries(): void {
+    if (!this.started && this.chunks === undefined) this.chunks = [];
+  }
+
+  /** Calls `cb` once the whole body has been read (at once if it has, or there is none). */
+  onEnd(cb: () => void): void {
+    if (this.ended) cb();
+    else (this.endCallbacks ??= []).push(cb);
+  }
+
+  /**
+   * Feeds a mirrored request the body as it arrives (it is read once the main request has a connection). A mirror
+   * that cannot keep up (over MIRROR_BUFFER_BYTES queued) is dropped rather than hold the request back.
+   */
+  addShadow(w: Writable): void {
+    if (this.ended && this.bytes === 0) {
+      w.end();
+      return;
+    }
+    (this.shadows ??= []).push(w);
+  }
+
+  /** The exchange is over: a mirror still waiting for body bytes that will never come is abandoned. */
+  dropShadows(): void {
+    if (this.shadows === undefined) return;
+    if (!this.ended) for (const w of this.shadows) w.destroy();
+    this.shadows = undefined;
+  }
+
   private onData(chunk: Buffer): void {
     this.bytes += chunk.length;
     this.messages?.feed(chunk);
@@ -229,6 +275,13 @@ class RequestBody {
       else {
         this.chunks.push(chunk);
         this.buffered += chunk.length;
+      }
+    }
+    if (this.shadows !== undefined) {
+      for (const w of this.shadows) {
+        if (w.destroyed) continue;
+        if (w.writableLength + chunk.length > MIRROR_BUFFER_BYTES) w.destroy();
+        else w.write(chunk);
       }
     }
     const sink = this.sink;
@@ -730,9 +783,24 @@ export class HttpProxy {
         if (http2Upstream) headers[':path'] = x.upstreamPath;
       }
       if (rewrite?.hostname) headers[http2Upstream ? ':authority' : 'host'] = rewrite.hostname;
-      if (r.timeoutMs) headers['x-envoy-expected-rq-timeout-ms'] = String(r.retry?.perTryTimeoutMs || r.timeoutMs);
+      // A `host` a header filter set is the authority on HTTP/2.
+      if (http2Upstream && headers.host !== undefined) {
+        headers[':authority'] = headers.host;
+        delete headers.host;
+      }
+      const expected = r.retry?.perTryTimeoutMs || r.timeoutMs;
+      if (expected) headers['x-envoy-expected-rq-timeout-ms'] = String(expected);
+      if (r.retry) x.body.keepForRetries();
+      for (const m of r.mirrors ?? []) if (m.percent >= 100 || Math.random() * 100 < m.percent) this.mirror(x, m.backend, headers, r.timeoutMs);
     }
-    const routeTimer = r?.timeoutMs ? setTimeout(() => this.timedOut(x, 'response_timeout'), r.timeoutMs) : undefined;
+    // Envoy's route timeout runs from the end of the request (never for an upgraded connection, which has none).
+    let routeTimer: NodeJS.Timeout | undefined;
+    const timeoutMs = r?.timeoutMs;
+    if (timeoutMs && !(x instanceof UpgradeExchange)) {
+      x.body.onEnd(() => {
+        if (!x.done) routeTimer = setTimeout(() => this.timedOut(x, 'response_timeout'), timerMs(timeoutMs));
+      });
+    }
     try {
       await this.attempts(x, service, servicePort, headers, http2Upstream, r?.retry);
     } finally {
@@ -758,13 +826,21 @@ export class HttpProxy {
       const last = attempt >= attempts;
       x.retryPolicy = policy;
       x.retryLeft = !last;
-      const perTry = policy?.perTryTimeoutMs
-        ? setTimeout(() => {
+      x.upstream = undefined;
+      // Each try's timeout runs from the end of the request (the first try's: once it is read; later ones: at once).
+      let perTry: NodeJS.Timeout | undefined;
+      let tryOver = false;
+      const perTryMs = policy?.perTryTimeoutMs;
+      if (perTryMs && !(x instanceof UpgradeExchange)) {
+        x.body.onEnd(() => {
+          if (tryOver) return;
+          perTry = setTimeout(() => {
             if (x.responded || x.done) return;
             x.abortedAttempt = new AttemptAborted('per_try_timeout');
             x.upstream?.destroy();
-          }, policy.perTryTimeoutMs)
-        : undefined;
+          }, timerMs(perTryMs));
+        });
+      }
       target.active++;
       try {
         if (x instanceof UpgradeExchange) await this.forwardUpgrade(x, target, headers, flags);
@@ -774,10 +850,9 @@ export class HttpProxy {
       } catch (e) {
         if (x.done) return;
         if (e instanceof AttemptAborted) {
-          // A per-try timeout on the last attempt (or with the body no longer held) is the final answer.
-          if (e.reason === 'per_try_timeout' && (last || !x.body.replayable)) {
+          // Istio's route retry policy does not retry a per-try timeout (no `5xx`, `reset` or `gateway-error`).
+          if (e.reason === 'per_try_timeout') {
             flags.push('UT');
-            if (attempt > 1) flags.push('URX');
             return this.localReply(x, { status: 504, body: UPSTREAM_TIMEOUT_BODY, flags, details: 'upstream_per_try_timeout' }, target);
           }
         } else {
@@ -795,13 +870,14 @@ export class HttpProxy {
           }
         }
       } finally {
+        tryOver = true;
         clearTimeout(perTry);
         x.abortedAttempt = undefined;
         target.active--;
       }
       (tried ??= []).push(target);
-      // Full jitter: attempt n waits a random time below (2^n - 1) × the base.
-      await sleep(Math.random() * ((1 << attempt) - 1) * backoffMs);
+      // Full jitter: attempt n waits a random time below (2^n - 1) × the base, at most 10 × the base (Envoy's cap).
+      await sleep(timerMs(Math.random() * Math.min(2 ** attempt - 1, MAX_BACKOFF_FACTOR) * backoffMs));
       if (x.done) return;
     }
   }
@@ -829,9 +905,49 @@ export class HttpProxy {
     if (policy === undefined) return false;
     const grpcStatus = joined(headers['grpc-status']);
     if (!policy.codes.includes(status) && !(grpcStatus !== undefined && RETRIED_GRPC_STATUSES.has(grpcStatus))) return false;
-    if (x.retryLeft && x.body.replayable) return true;
+    if (!x.body.replayable) return false;
+    if (x.retryLeft) return true;
     if (policy.attempts > 0) flags.push('URX');
     return false;
+  }
+
+  /**
+   * RequestMirror: the same request, fire and forget, to one endpoint of another Service (Istio ≥ 1.28 keeps the
+   * Host as it is: no `-shadow` suffix). Its response is discarded; it never delays or fails the request itself.
+   */
+  private mirror(x: Exchange, backend: WaypointRouteBackend, headers: Headers, timeoutMs: number | undefined): void {
+    if (x instanceof UpgradeExchange) return;
+    const service = this.opts.state.serviceByKey(`${backend.namespace}/${backend.hostname}`);
+    const target = service && this.opts.upstreams.pick(service, backend.port);
+    if (target === undefined) return;
+    const copy: Headers = { ...headers };
+    modifyHeaders(copy, backend.requestHeaders);
+    const h2 = this.opts.state.boundService(service!)?.ports.find((p) => p.port === backend.port)?.protocol;
+    let shadow: Writable;
+    if (h2 === 'HTTP2' || h2 === 'GRPC') {
+      const toH2: Headers = { ':method': x.method, ':path': x.upstreamPath ?? x.path, ':authority': x.authority, ':scheme': 'http' };
+      for (const k in copy) if (k[0] !== ':' && k !== 'host') toH2[k] = copy[k];
+      const stream = this.sessionFor(target).then((s) => s.request(toH2 as http2.OutgoingHttpHeaders, { endStream: x.body.empty }));
+      const pending = new PassThrough();
+      void stream
+        .then((s) => {
+          s.on('error', () => {});
+          s.resume();
+          if (timeoutMs) s.setTimeout(timeoutMs, () => s.close(http2.constants.NGHTTP2_CANCEL));
+          if (!x.body.empty) pending.pipe(s);
+        })
+        .catch(() => pending.destroy());
+      shadow = pending;
+    } else {
+      const req = http.request({ agent: this.agent, host: target.ip, port: target.port, method: x.method, path: x.upstreamPath ?? x.path, headers: copy as http.OutgoingHttpHeaders, setHost: false, upstream: target } as http.RequestOptions);
+      req.on('error', () => {});
+      req.on('response', (res) => res.resume());
+      if (timeoutMs) req.setTimeout(timeoutMs, () => req.destroy());
+      shadow = req;
+    }
+    shadow.on('error', () => {});
+    if (x.body.empty) shadow.end();
+    else x.body.addShadow(shadow);
   }
 
   /** RequestRedirect: Envoy's redirect, an empty body and `location`. */
@@ -842,7 +958,8 @@ export class HttpProxy {
     const newPort = r.port || (r.scheme ? 0 : x.ctx.targetPort);
     const defaultPort = scheme === 'https' ? 443 : 80;
     const hostname = r.hostname || host;
-    const authority = newPort && newPort !== defaultPort ? `${hostname.includes(':') ? `[${hostname}]` : hostname}:${newPort}` : hostname;
+    const bracketed = hostname.includes(':') ? `[${hostname}]` : hostname;
+    const authority = newPort && newPort !== defaultPort ? `${bracketed}:${newPort}` : bracketed;
     const path = r.path ? rewritePath(x.path, r.path, route.route.match?.path) : x.path;
     x.responded = true;
     x.body.release();
@@ -894,6 +1011,13 @@ export class HttpProxy {
 
   private upstreamIsHttp2(x: Exchange): boolean {
     const routed = x.routed?.service;
+    if (routed !== undefined && this.opts.state.boundService(routed) === undefined) {
+      // A backend this waypoint does not serve: the port's protocol as the mesh's Address describes it.
+      const app = routed.ports.find((q) => q.servicePort === x.routed!.port)?.appProtocol;
+      if (app === 'HTTP2' || app === 'GRPC') return true;
+      if (app === 'HTTP11') return false;
+      return x.protocol === 'HTTP/2';
+    }
     const p = routed === undefined ? x.ctx.port?.protocol : this.opts.state.boundService(routed)?.ports.find((q) => q.port === x.routed!.port)?.protocol;
     if (p === 'HTTP2' || p === 'GRPC') return true;
     if (p === 'HTTP' || p === 'GRPC_WEB') return false;
@@ -955,6 +1079,8 @@ export class HttpProxy {
   private async forwardHttp2(x: Exchange, target: UpstreamTarget, headers: Headers, flags: ResponseFlag[]): Promise<void> {
     const session = await this.sessionFor(target);
     if (x.done) return;
+    // The try's timeout passed while the connection was being made.
+    if (x.abortedAttempt) throw x.abortedAttempt;
     return new Promise<void>((resolve, reject) => {
       const upstreamStart = performance.now();
       let s: http2.ClientHttp2Stream;
@@ -1097,7 +1223,8 @@ export class HttpProxy {
    * response did not start.
    */
   private startResponse(x: Exchange, target: UpstreamTarget, flags: ResponseFlag[], status: number, headers: http2.OutgoingHttpHeaders, endStream: boolean): boolean {
-    if (x.done) return false;
+    // One response per exchange: a late answer of an attempt already given up on goes nowhere.
+    if (x.done || x.responded) return false;
     if (!((status >= 200 && status <= 599) || (status === 101 && x instanceof UpgradeExchange))) {
       x.upstream?.destroy();
       this.upstreamFailed(x, target, flags, 'UPE', 'protocol error');
@@ -1219,6 +1346,7 @@ export class HttpProxy {
   private finish(x: Exchange, f: Finished): void {
     if (x.done) return;
     x.done = true;
+    x.body.dropShadows();
     if (!x.body.ended && x.status !== 0) x.abandonRequest();
     const { ctx } = x;
     const record: HttpRequestRecord = {

@@ -2,7 +2,10 @@
 // compiled once per configuration (regular expressions built, prefixes split) so that choosing a route per request
 // allocates nothing unless a route matches on query parameters. Envoy's semantics: path matches see the path without
 // its query string; a path prefix matches whole segments (`/api` matches `/api` and `/api/x`, not `/apix`); regular
-// expressions must match the whole value; header names are lower-case and a missing header never matches.
+// expressions are RE2 (as Envoy's: linear time, so a pattern cannot stall the waypoint whatever a client sends) and
+// must match the whole value; header names are lower-case and a missing header never matches; query parameters are
+// compared as sent, not decoded.
+import { RE2JS } from 're2js';
 import type { WaypointHeaderModifier, WaypointPathModifier, WaypointRoute, WaypointRouteBackend, WaypointValueMatch } from '../../xds/types.js';
 
 /** What a route matches on: the request's method, path (with its query string) and headers. */
@@ -34,7 +37,8 @@ export class CompiledRoute {
     this.totalWeight = route.backends.reduce((sum, b) => sum + b.weight, 0);
   }
 
-  matches(port: number, req: RoutableRequest): boolean {
+  /** `query`: the request's parameters, parsed by the caller at most once per request. */
+  matches(port: number, req: RoutableRequest, query: () => Map<string, string>): boolean {
     if (this.route.port !== 0 && this.route.port !== port) return false;
     if (this.method !== '' && req.method !== this.method) return false;
     if (this.pathTest !== undefined && !this.pathTest(pathOnly(req.path))) return false;
@@ -43,10 +47,10 @@ export class CompiledRoute {
       if (v === undefined || !h.test(v)) return false;
     }
     if (this.queryParams.length > 0) {
-      const query = new URLSearchParams(queryOf(req.path));
+      const params = query();
       for (const q of this.queryParams) {
-        const v = query.get(q.name);
-        if (v === null || !q.test(v)) return false;
+        const v = params.get(q.name);
+        if (v === undefined || !q.test(v)) return false;
       }
     }
     return true;
@@ -82,14 +86,17 @@ export class RouteTable {
    */
   select(port: number, req: RoutableRequest): CompiledRoute | 'none' | undefined {
     if (this.routes.length === 0 || !(this.ports.has(0) || this.ports.has(port))) return undefined;
-    for (const r of this.routes) if (r.matches(port, req)) return r;
+    let params: Map<string, string> | undefined;
+    const query = () => (params ??= queryParams(req.path));
+    for (const r of this.routes) if (r.matches(port, req, query)) return r;
     return 'none';
   }
 }
 
-/** Applies a header filter to outgoing headers (an object keyed by lower-case name), in Envoy's order: set, add, remove. */
+/** Applies a header filter to outgoing headers (an object keyed by lower-case name), in Envoy's order: remove, set, add. */
 export function modifyHeaders(headers: Record<string, string | string[] | number | undefined>, m: WaypointHeaderModifier | undefined): void {
   if (m === undefined) return;
+  for (const name of m.remove) delete headers[name];
   for (const h of m.set) headers[h.name] = h.value;
   for (const h of m.add) {
     const prev = headers[h.name];
@@ -97,7 +104,6 @@ export function modifyHeaders(headers: Record<string, string | string[] | number
     else if (Array.isArray(prev)) headers[h.name] = [...prev, h.value];
     else headers[h.name] = [String(prev), h.value];
   }
-  for (const name of m.remove) delete headers[name];
 }
 
 /**
@@ -111,8 +117,9 @@ export function rewritePath(path: string, m: WaypointPathModifier, match: { type
   if (m.type === 'REPLACE_FULL_PATH') return m.value + query;
   const prefix = match?.type === 'PREFIX' ? match.value.replace(/\/$/, '') : '';
   const rest = bare.slice(prefix.length);
+  // istiod sends the replacement without its trailing `/` (`/` itself: remove the prefix).
   const base = m.value.replace(/\/$/, '');
-  const out = rest === '' ? m.value || '/' : base + (rest.startsWith('/') ? rest : `/${rest}`);
+  const out = rest === '' ? base || '/' : base + (rest.startsWith('/') ? rest : `/${rest}`);
   return (out === '' ? '/' : out) + query;
 }
 
@@ -121,21 +128,30 @@ function pathOnly(path: string): string {
   return q < 0 ? path : path.slice(0, q);
 }
 
-function queryOf(path: string): string {
+/** A request's query parameters as sent (Envoy's route matcher does not decode them); the first of a name counts. */
+function queryParams(path: string): Map<string, string> {
+  const out = new Map<string, string>();
   const q = path.indexOf('?');
-  return q < 0 ? '' : path.slice(q + 1);
+  if (q < 0) return out;
+  for (const pair of path.slice(q + 1).split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    if (!out.has(name)) out.set(name, eq < 0 ? '' : pair.slice(eq + 1));
+  }
+  return out;
 }
 
-/** A regular expression (RE2 syntax, which JavaScript's covers for what routes use) matched against a whole value. */
+/** An RE2 expression matched against a whole value. */
 function fullMatch(pattern: string): (value: string) => boolean {
-  let re: RegExp;
+  let re: RE2JS;
   try {
-    re = new RegExp(`^(?:${pattern})$`);
+    re = RE2JS.compile(pattern);
   } catch {
-    // The control plane validates expressions; one that still does not compile here matches nothing.
+    // The control plane refuses expressions RE2 cannot compile; one that still arrives matches nothing.
     return () => false;
   }
-  return (value) => re.test(value);
+  return (value) => re.matches(value);
 }
 
 function pathTest(type: 'PREFIX' | 'EXACT' | 'REGEX', value: string): (path: string) => boolean {
