@@ -21,7 +21,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { PodInfo } from './l4/cluster.js';
 import { runCommand } from './l4/load.js';
 import { RssPeaks, cpuSeconds, pidsInNetns, pin, rssMb } from './l4/proc.js';
-import { L7Cluster, NAMESPACE, NGINX, NGINX_UPSTREAM, NODES, SERVICES, hasNginx, nginxPids, waypointPid } from './l7/cluster.js';
+import { L7Cluster, NAMESPACE, NGINX, NGINX_UPSTREAM, NODES, ROUTE_COUNT, ROUTE_MARK, SERVICES, hasNginx, nginxPids, waypointPid } from './l7/cluster.js';
 import { httpLoad, probe, type HttpLoadResult } from './l7/load.js';
 import { PATHS, TARGETS, addLatencyOverDirect, formatReport, type L7Report, type PathMetrics, type PathName, type PathResult, type ProcessFigures } from './l7/report.js';
 
@@ -292,7 +292,7 @@ async function main(): Promise<number> {
     .option('--tiny', 'with --quick: a low rate and the shortest phases (for tests)')
     .option('--json <file>', 'also write {"l7": {"direct", "waypoint", "nginx"}} to FILE')
     .option('--connections <n>', 'keep-alive connections of the load generator (requests in flight at max throughput)', positiveInt, FULL.connections)
-    .option('--paths <list>', 'comma-separated subset of direct,waypoint,nginx', parsePaths, [...PATHS])
+    .option('--paths <list>', `comma-separated subset of ${PATHS.join(',')}`, parsePaths, [...PATHS])
     .option('--no-pin', 'do not pin the client and server sides to separate CPUs')
     .option('--profile <dir>', 'write CPU profiles of the waypoint for the fixed-rate and max phases to DIR (profiling slows it: not for reported figures)')
     .parse();
@@ -339,7 +339,7 @@ async function main(): Promise<number> {
       for (const pid of pidsInNetns(server.netnsPath)) pin(pid, CPU_OF.server);
     }
     const bench = new Bench(cluster, phases, loadCpus, log, () => interrupted, opts.profile);
-    const vip = { direct: await cluster.serviceVip(SERVICES.direct), waypoint: await cluster.serviceVip(SERVICES.waypoint) };
+    const vip = { direct: await cluster.serviceVip(SERVICES.direct), waypoint: await cluster.serviceVip(SERVICES.waypoint), routes: await cluster.serviceVip(SERVICES.routes) };
     const onPath = (what: string, seen: boolean): string | undefined => (seen ? undefined : what);
     const wentThroughWaypoint = (body: string): boolean => /^RequestHeader=x-request-id:/im.test(body);
     const wentThroughNginx = (body: string): boolean => body.includes(`\nHost=${NGINX_UPSTREAM}\n`);
@@ -347,12 +347,21 @@ async function main(): Promise<number> {
     // The waypoint and nginx are deployed before anything is measured, so every path runs on the same cluster.
     let waypointPod: PodInfo | undefined;
     let waypointSetupError: string | undefined;
-    if (opts.paths.includes('waypoint') || opts.paths.includes('nginx')) {
+    if (opts.paths.includes('waypoint') || opts.paths.includes('routes') || opts.paths.includes('nginx')) {
       try {
         log('applying the waypoint (ambit waypoint apply --wait)');
         waypointPod = await cluster.applyWaypoint(90);
       } catch (err) {
         waypointSetupError = `the waypoint did not come up: ${(err as Error).message}`;
+      }
+    }
+    let routesSetupError: string | undefined;
+    if (opts.paths.includes('routes') && waypointPod) {
+      try {
+        log(`applying ${ROUTE_COUNT} HTTPRoutes on ${SERVICES.routes}`);
+        await cluster.applyRouteTable(60);
+      } catch (err) {
+        routesSetupError = `the route table was not applied: ${(err as Error).message}`;
       }
     }
     let nginxPod: PodInfo | undefined;
@@ -406,6 +415,24 @@ async function main(): Promise<number> {
       }
     }
 
+    if (opts.paths.includes('routes') && !interrupted) {
+      if (!waypointPod || routesSetupError) unavailable('routes', routesSetupError ?? waypointSetupError ?? 'no waypoint');
+      else {
+        try {
+          const l7: ProxyProcess = { role: 'waypoint', node: waypointPod.node, pids: [waypointPid(waypointPod)], adminNetns: waypointPod.netnsPath };
+          results.routes = await bench.measure({
+            name: 'routes', url: `http://${vip.routes}/`, client, l7,
+            processes: [ztunnelOn(client.node), l7, ztunnelOn(server.node)],
+            // Until the route table reaches the waypoint, requests take the default route and lack the mark.
+            wrongPath: (b) => onPath(`the echoed request has no ${ROUTE_MARK}: the route table is not in force yet`, new RegExp(`^RequestHeader=${ROUTE_MARK}:matched`, 'im').test(b)),
+            logPods: [waypointPod.name],
+          });
+        } catch (err) {
+          unavailable('routes', (err as Error).message);
+        }
+      }
+    }
+
     if (opts.paths.includes('nginx') && !interrupted) {
       if (!nginxPod) unavailable('nginx', nginxSetupError ?? 'no nginx');
       else {
@@ -435,7 +462,7 @@ async function main(): Promise<number> {
   }
   if (interrupted) return 130;
 
-  const report: L7Report = { l7: { direct: results.direct!, waypoint: results.waypoint!, nginx: results.nginx! } };
+  const report: L7Report = { l7: { direct: results.direct!, waypoint: results.waypoint!, routes: results.routes!, nginx: results.nginx! } };
   for (const s of PATHS) report.l7[s] ??= { unavailable: 'not measured' };
   addLatencyOverDirect(report);
   meta.push(`load average at end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);

@@ -3,6 +3,7 @@
 //   server           pod on node-2: ambit-echo (HTTP on 8080, access log off), the one backend of all three paths
 //   server-direct    Service → server (not bound to a waypoint)
 //   server-waypoint  Service → server, labelled istio.io/use-waypoint=waypoint
+//   server-routes    the same, with ROUTE_COUNT HTTPRoutes attached: requests match only the last one in the table
 //   waypoint         Gateway of class istio-waypoint, made by `ambit waypoint apply`; the control plane deploys its
 //                    pod on the emptiest node, node-3
 //   nginx            pod on the waypoint's node (nginx reverse proxy to server-direct), Service nginx → it
@@ -20,7 +21,11 @@ const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 export const NAMESPACE = 'bench';
 export const NODES = 3;
 export const APP_PORT = 8080;
-export const SERVICES = { direct: 'server-direct', waypoint: 'server-waypoint', nginx: 'nginx' } as const;
+export const SERVICES = { direct: 'server-direct', waypoint: 'server-waypoint', routes: 'server-routes', nginx: 'nginx' } as const;
+/** HTTPRoutes on server-routes: what a mesh with many routes on one Service makes the waypoint match per request. */
+export const ROUTE_COUNT = 100;
+/** The header the one matching route sets, so the echoed request shows the route table was in force. */
+export const ROUTE_MARK = 'x-bench-route';
 export const WAYPOINT = 'waypoint';
 /** nginx sends this as the Host header (the upstream block's name), so the echoed request shows nginx was in the path. */
 export const NGINX_UPSTREAM = 'bench_via_nginx';
@@ -60,7 +65,33 @@ spec:
   nodeName: node-1
   containers:
     - {name: idle, image: ambit:dev, command: [sleep, infinity]}
-${service(SERVICES.direct, 'bench-server')}${service(SERVICES.waypoint, 'bench-server', `, labels: {istio.io/use-waypoint: ${WAYPOINT}}`)}`;
+${service(SERVICES.direct, 'bench-server')}${service(SERVICES.waypoint, 'bench-server', `, labels: {istio.io/use-waypoint: ${WAYPOINT}}`)}${service(
+    SERVICES.routes,
+    'bench-server',
+    `, labels: {istio.io/use-waypoint: ${WAYPOINT}}`,
+  )}`;
+}
+
+/**
+ * ROUTE_COUNT HTTPRoutes on server-routes. ROUTE_COUNT − 1 of them match a path prefix and a header the benchmark's
+ * requests never have (each ordered before the catch-all: longer prefixes first); the last, `/`, matches and marks the
+ * request. So every request is matched against the whole table: the worst case for the waypoint's route selection.
+ */
+export function routeTableManifest(): string {
+  const route = (i: number, match: string, filters = '') => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: bench-${i}, namespace: ${NAMESPACE}}
+spec:
+  parentRefs: [{group: "", kind: Service, name: ${SERVICES.routes}, port: 80}]
+  rules:
+  - matches: [${match}]${filters}
+    backendRefs: [{name: ${SERVICES.routes}, port: 80}]
+`;
+  const misses = Array.from({ length: ROUTE_COUNT - 1 }, (_, i) => route(i, `{path: {type: PathPrefix, value: /api/v${i}}, headers: [{name: x-tenant, value: t${i}}]}`));
+  const hit = route(ROUTE_COUNT - 1, '{path: {type: PathPrefix, value: /}}', `
+    filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: ${ROUTE_MARK}, value: matched}]}}]`);
+  return [...misses, hit].join('');
 }
 
 /**
@@ -177,6 +208,11 @@ export class L7Cluster {
   }
 
   /** Writes nginx's configuration into the bench dir and starts its pod and Service on `node`. */
+  /** Applies the route table on server-routes (routeTableManifest). */
+  async applyRouteTable(timeoutSeconds: number): Promise<void> {
+    await this.cluster.up(routeTableManifest(), timeoutSeconds);
+  }
+
   async startNginx(node: string, upstreamVip: string, timeoutSeconds: number): Promise<PodInfo> {
     const dir = join(this.cluster.base, 'nginx');
     mkdirSync(dir, { recursive: true });

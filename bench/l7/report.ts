@@ -1,7 +1,7 @@
 // Results of the L7 benchmark: the JSON shape written by `--json` and the markdown tables printed on stdout
 // (figures per path, each proxy process, ratios within the run, and the waypoint's targets).
 
-export const PATHS = ['direct', 'waypoint', 'nginx'] as const;
+export const PATHS = ['direct', 'waypoint', 'routes', 'nginx'] as const;
 export type PathName = (typeof PATHS)[number];
 
 export interface LatencyMs {
@@ -89,6 +89,19 @@ function row(cells: string[]): string {
   return `| ${cells.join(' | ')} |`;
 }
 
+const ROUTE_COUNT_LABEL = '100 HTTPRoutes, the last matching';
+
+/**
+ * What matching the route table costs the waypoint per request: its CPU per request on the routes path minus on the
+ * plain waypoint path, in µs (vCPU per 1000 req/s is CPU seconds per 1000 requests, i.e. ms per request).
+ */
+export function routeMatchingMicros(report: L7Report): number | undefined {
+  const w = report.l7.waypoint;
+  const rt = report.l7.routes;
+  if (!isMeasured(w) || !isMeasured(rt) || w.proxy_vcpu_per_1k_rps === undefined || rt.proxy_vcpu_per_1k_rps === undefined) return undefined;
+  return (rt.proxy_vcpu_per_1k_rps - w.proxy_vcpu_per_1k_rps) * 1000;
+}
+
 /** Fills in each proxied path's latency over `direct`. */
 export function addLatencyOverDirect(report: L7Report): void {
   const d = report.l7.direct;
@@ -147,6 +160,10 @@ export function formatReport(report: L7Report, meta: string[]): string {
   lines.push(row(['waypoint / nginx: max req/s', ratio(w?.max_rps, n?.max_rps)]));
   lines.push(row(['waypoint / direct: max req/s', ratio(w?.max_rps, d?.max_rps)]));
   lines.push(row(['nginx / direct: max req/s', ratio(n?.max_rps, d?.max_rps)]));
+  const rt = isMeasured(r.routes) ? r.routes : undefined;
+  lines.push(row([`routes (${ROUTE_COUNT_LABEL}) / waypoint: waypoint vCPU per 1k rps`, ratio(rt?.proxy_vcpu_per_1k_rps, w?.proxy_vcpu_per_1k_rps)]));
+  const matchingUs = routeMatchingMicros(report);
+  lines.push(row([`route matching: waypoint CPU per request (routes − waypoint)`, matchingUs === undefined ? '—' : `${signed(matchingUs)} µs`]));
   const addedP99 = w?.added_latency_ms?.p99;
   lines.push(row([`waypoint added p99 / ${TARGETS.addedP99Ms} ms target`, addedP99 === undefined ? '—' : `${signed(addedP99)} ms / ${TARGETS.addedP99Ms} ms = ${(addedP99 / TARGETS.addedP99Ms).toFixed(2)}`]));
 

@@ -1,9 +1,14 @@
 // The ambient view rendered the way ztunnel's `/config_dump` shows it (src/xds/configdump.ts), plus the policy status
-// conditions Ambit writes.
-import type { Condition } from '../api/types.js';
+// conditions Ambit writes; and one waypoint's view: the ambit.waypoint resources it would receive, plus the status
+// of the Services, routes and policies involved.
+import type { AuthorizationPolicy, Condition, Namespace, ParentReference } from '../api/types.js';
 import { dumpAuthorization, dumpService, dumpWorkload } from '../xds/configdump.js';
-import type { Workload } from '../xds/types.js';
+import type { Workload, WaypointPolicy, WaypointResource, WaypointSelf, WaypointService } from '../xds/types.js';
+import { TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
 import type { AmbientIndex } from './ambient.js';
+import { isServiceParent, type RouteParentStatus } from './routes.js';
+import type { ConfigStore } from './store.js';
+import { WAYPOINT_CLASS, isCoreService, isGatewayTarget, isWaypointGateway, resolveBinding, targetRefsOf } from './waypoints.js';
 
 export interface ConfigDump {
   workloads: Record<string, unknown>[];
@@ -46,4 +51,85 @@ export function renderConfigDump(index: AmbientIndex): ConfigDump {
       .filter((s) => s.kind === 'AuthorizationPolicy')
       .map((s) => ({ namespace: s.namespace, name: s.name, conditions: s.conditions })),
   };
+}
+
+// ---- `ambit config waypoint` ----------------------------------------------------------------------------------------
+
+/** What one waypoint would receive (its TYPE_WAYPOINT resources), plus the status of the objects involved. */
+export interface WaypointConfigDump {
+  /** `waypoint`: the waypoint itself (`<ns>/<gateway>/waypoint`). */
+  waypoint: WaypointSelf;
+  /** `service`: each bound Service with its ports, policies and routes in evaluation order, by resource name. */
+  services: WaypointService[];
+  /** `policy`: each AuthorizationPolicy as sent, by resource name. */
+  policies: WaypointPolicy[];
+  /** The `istio.io/WaypointBound` condition of every Service naming this waypoint (bound or not). */
+  serviceStatus: { namespace: string; name: string; conditions: Condition[] }[];
+  /** Ambit's `status.parents` entries of the HTTPRoutes and GRPCRoutes whose parent is one of those Services. */
+  routeStatus: { kind: string; namespace: string; name: string; parents: RouteParentStatus[] }[];
+  /** The AuthorizationPolicies sent, or with a targetRef naming this waypoint, its class or one of those Services. */
+  policyStatus: { namespace: string; name: string; conditions: Condition[] }[];
+}
+
+/** `namespace/name` of every Gateway of class istio-waypoint in the store, sorted. */
+export function waypointKeys(store: ConfigStore): string[] {
+  return store
+    .list('Gateway')
+    .filter(isWaypointGateway)
+    .map((g) => `${g.metadata.namespace ?? ''}/${g.metadata.name}`)
+    .sort();
+}
+
+/**
+ * The resources the control plane serves the waypoint `key` (`namespace/name`) in its collection
+ * (waypointCollection), as the index computes them; undefined when there is no such waypoint.
+ */
+export function renderWaypointConfig(index: AmbientIndex, key: string): WaypointConfigDump | undefined {
+  const [namespace, name] = key.split('/') as [string, string];
+  const prefix = waypointCollection(namespace, name).slice(0, -1);
+  const mine = [...index.snapshot(TYPE_WAYPOINT)]
+    .filter(([n]) => n.startsWith(prefix))
+    .sort(byKey(([n]) => n))
+    .map(([, r]) => r as WaypointResource);
+  const self = mine.find((r) => r.waypoint)?.waypoint;
+  if (self === undefined) return undefined;
+  const services = mine.flatMap((r) => (r.service ? [r.service] : []));
+  const policies = mine.flatMap((r) => (r.policy ? [r.policy] : []));
+
+  const store = index.store;
+  // Services naming this waypoint: the bound ones, and those that cannot bind (their condition says why).
+  const involvedServices = new Set(services.map((s) => `${s.namespace}/${s.name}`));
+  for (const s of store.list('Service')) {
+    const ns = s.metadata.namespace ?? '';
+    const b = resolveBinding('service', s.metadata.labels, ns, store.get(`Namespace//${ns}`) as Namespace | undefined, (k) => index.waypoint(k));
+    if (b.referenced === key) involvedServices.add(`${ns}/${s.metadata.name}`);
+  }
+  const parentService = (ref: ParentReference, routeNs: string) => (isServiceParent(ref) ? `${ref.namespace ?? routeNs}/${ref.name}` : undefined);
+  const sent = new Set(policies.map((p) => `${p.namespace}/${p.name}`));
+  const root = index.options.rootNamespace;
+  const involvedPolicy = (p: AuthorizationPolicy): boolean => {
+    const ns = p.metadata.namespace ?? '';
+    if (sent.has(`${ns}/${p.metadata.name}`)) return true;
+    return targetRefsOf(p).some(
+      (t) =>
+        (isGatewayTarget(t, 'Gateway') && ns === namespace && t.name === name) ||
+        (isGatewayTarget(t, 'GatewayClass') && ns === root && t.name === WAYPOINT_CLASS) ||
+        (isCoreService(t) && involvedServices.has(`${ns}/${t.name}`)),
+    );
+  };
+
+  const out: WaypointConfigDump = { waypoint: self, services, policies, serviceStatus: [], routeStatus: [], policyStatus: [] };
+  for (const s of index.statuses()) {
+    const object = store.get(`${s.kind}/${s.namespace}/${s.name}`);
+    if (object === undefined) continue;
+    if (s.kind === 'Service' && involvedServices.has(`${s.namespace}/${s.name}`) && s.conditions.length > 0) {
+      out.serviceStatus.push({ namespace: s.namespace, name: s.name, conditions: s.conditions });
+    } else if ((s.kind === 'HTTPRoute' || s.kind === 'GRPCRoute') && s.parents !== undefined) {
+      const parents = s.parents.filter((p) => involvedServices.has(parentService(p.parentRef, s.namespace) ?? ''));
+      if (parents.length > 0) out.routeStatus.push({ kind: s.kind, namespace: s.namespace, name: s.name, parents });
+    } else if (s.kind === 'AuthorizationPolicy' && involvedPolicy(object as AuthorizationPolicy)) {
+      out.policyStatus.push({ namespace: s.namespace, name: s.name, conditions: s.conditions });
+    }
+  }
+  return out;
 }

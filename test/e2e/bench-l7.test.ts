@@ -127,7 +127,9 @@ test('the report computes added latency, ratios and the targets from the figures
     path_vcpu_per_1k_rps: (proxy?.cpu ?? 0) + 0.3, request_bytes: 768, response_bytes: 1024, rate_rps: 1000, rate_requests: 1000,
     rate_failed: 0, max_requests: 1000, max_failed: 0, cpu_busy_at_rate: [0.5, 0.5], cpu_busy_at_max: [1, 1], processes: [],
   });
-  const report: L7Report = { l7: { direct: m(3000, 2), waypoint: m(1500, 5, { cpu: 0.3, rss: 80 }), nginx: { ...m(2500, 2.5, { cpu: 0.1, rss: 10 }), hop_vcpu_per_1k_rps: 0.25 } } };
+  const report: L7Report = {
+    l7: { direct: m(3000, 2), waypoint: m(1500, 5, { cpu: 0.3, rss: 80 }), routes: m(1400, 5.5, { cpu: 0.33, rss: 81 }), nginx: { ...m(2500, 2.5, { cpu: 0.1, rss: 10 }), hop_vcpu_per_1k_rps: 0.25 } },
+  };
   addLatencyOverDirect(report);
   assert.deepEqual((report.l7.waypoint as PathMetrics).added_latency_ms, { p50: 0.75, p99: 3 });
   assert.equal((report.l7.direct as PathMetrics).added_latency_ms, undefined);
@@ -137,13 +139,16 @@ test('the report computes added latency, ratios and the targets from the figures
   assert.match(out, /^\| waypoint \/ nginx: RSS under load \| 8\.00× \|$/m);
   assert.match(out, /^\| waypoint \/ \(nginx \+ the ztunnel of its node\): vCPU per 1k rps \| 1\.20× \|$/m);
   assert.match(out, /^\| waypoint \/ direct: max req\/s \| 0\.50× \|$/m);
+  assert.match(out, /^\| routes \(100 HTTPRoutes, the last matching\) \/ waypoint: waypoint vCPU per 1k rps \| 1\.10× \|$/m);
+  // 0.33 − 0.30 CPU seconds per 1000 requests: 30 µs per request.
+  assert.match(out, /^\| route matching: waypoint CPU per request \(routes − waypoint\) \| \+30\.000 µs \|$/m);
   assert.deepEqual(Object.fromEntries(targetChecks(report).map((t) => [t.target, t.met])), {
     "≤ 0.25 vCPU per 1000 rps (Istio's Envoy waypoint)": false,
     "≤ 60 MB at 1000 rps (Istio's Envoy waypoint)": false,
     'added p99 over direct ≤ 2 ms at 1000 rps': false,
   });
   // A direct run slower than the waypoint's is noise, not a met target.
-  const noisy: L7Report = { l7: { direct: m(3000, 9), waypoint: m(1500, 5, { cpu: 0.3, rss: 80 }), nginx: { unavailable: 'not installed' } } };
+  const noisy: L7Report = { l7: { direct: m(3000, 9), waypoint: m(1500, 5, { cpu: 0.3, rss: 80 }), routes: { unavailable: 'not selected' }, nginx: { unavailable: 'not installed' } } };
   addLatencyOverDirect(noisy);
   const p99 = targetChecks(noisy).find((t) => t.target.startsWith('added p99'))!;
   assert.deepEqual([p99.value, p99.met], ['-4.000 ms', undefined]);

@@ -1,13 +1,87 @@
-// `ambit config ztunnel -f PATH…`: translate configuration files offline, exactly as the control plane would, and
-// print what ztunnels would receive in the shape of ztunnel's /config_dump (plus each policy's status conditions).
+// `ambit config ztunnel|waypoint -f PATH…`: translate configuration files offline, exactly as the control plane
+// would, and print what a ztunnel (in the shape of ztunnel's /config_dump) or one waypoint (its ambit.waypoint
+// resources) would receive, plus the status conditions the control plane would write.
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { formatIssue, loadPaths } from '../../config/loader.js';
+import type { Gateway, Resource, Service as KubeService } from '../../api/types.js';
+import { formatIssue, loadPaths, type ConfigIssue } from '../../config/loader.js';
+import { waypointObjects } from '../../controlplane/waypoint-controller.js';
 import { ConfigStore } from '../../model/store.js';
 import { AmbientIndex } from '../../model/ambient.js';
-import { renderConfigDump } from '../../model/configdump.js';
+import { renderConfigDump, renderWaypointConfig, waypointKeys } from '../../model/configdump.js';
+import { WAYPOINT_CLASS, isWaypointGateway, waypointGatewayClass, waypointNames } from '../../model/waypoints.js';
 
 const FORMATS = ['json', 'yaml'];
+
+function checkFormat(output: string): void {
+  if (!FORMATS.includes(output)) {
+    throw new Error(`unknown output format "${output}" for -o/--output (expected one of: ${FORMATS.join(', ')})`);
+  }
+}
+
+/** Loads the files into a store, reporting every issue on stderr (what did load is still used). */
+async function loadStore(paths: string[]): Promise<{ store: ConfigStore; issues: ConfigIssue[] }> {
+  const { objects, issues } = await loadPaths(paths);
+  for (const issue of issues) process.stderr.write(`${formatIssue(issue)}\n`);
+  const store = new ConfigStore();
+  store.apply(objects.map((o) => o.resource));
+  return { store, issues };
+}
+
+function print(doc: unknown, output: string, issues: ConfigIssue[]): void {
+  // One bad document should not hide the translation of the rest, but it fails the command.
+  process.stdout.write(output === 'yaml' ? stringify(doc) : `${JSON.stringify(doc, null, 2)}\n`);
+  if (issues.some((i) => i.severity === 'error')) process.exitCode = 1;
+}
+
+/**
+ * What the control plane adds for waypoints once they run: the built-in GatewayClass, and per waypoint Gateway its
+ * Service (as its deployment controller renders it) with a cluster IP, reported ready (`status.addresses`), so
+ * Services and workloads naming it bind as they would in a cluster. Objects the files already hold are kept; a
+ * Service without a cluster IP gets one, as the cluster would allocate it. The addresses are placeholders from
+ * 240.0.0.0/4, which no Service has; they do not appear in a waypoint's resources.
+ */
+function deployWaypoints(store: ConfigStore): void {
+  const added: Resource[] = [];
+  if (store.get(`GatewayClass//${WAYPOINT_CLASS}`) === undefined) {
+    added.push({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: WAYPOINT_CLASS }, spec: waypointGatewayClass().spec } as Resource);
+  }
+  let n = 0;
+  for (const g of store.list('Gateway').filter(isWaypointGateway)) {
+    const ns = g.metadata.namespace ?? '';
+    const svcName = waypointNames(g).deploymentName;
+    const placeholder = `240.0.${Math.floor(++n / 256) % 256}.${n % 256}`;
+    const existing = store.get(`Service/${ns}/${svcName}`) as KubeService | undefined;
+    let vip = existing?.spec.clusterIPs?.[0] ?? existing?.spec.clusterIP;
+    if (existing === undefined || !vip || vip === 'None') {
+      const svc: KubeService = existing ?? waypointObjects(g, { controlPlaneAddress: '', trustDomain: '', clusterId: '' })[2];
+      vip = placeholder;
+      added.push({ ...svc, spec: { ...svc.spec, clusterIP: vip, clusterIPs: [vip] } });
+    }
+    if ((g.status?.addresses?.length ?? 0) === 0) {
+      const status: Gateway['status'] = { ...g.status, addresses: [{ type: 'IPAddress', value: vip }, { type: 'Hostname', value: `${svcName}.${ns}.svc.cluster.local` }] };
+      added.push({ ...g, status });
+    }
+  }
+  store.apply(added);
+}
+
+/** The waypoint to show: the one named (`NS/NAME`), else the only one in the files. */
+function selectWaypoint(store: ConfigStore, ref: string | undefined): string {
+  const found = waypointKeys(store);
+  const listing = found.length > 0 ? `waypoints (Gateways of class ${WAYPOINT_CLASS}) in the files: ${found.join(', ')}` : `the files hold no waypoint (Gateway of class ${WAYPOINT_CLASS})`;
+  if (ref === undefined) {
+    if (found.length === 1) return found[0]!;
+    if (found.length === 0) throw new Error(`no waypoint to show: ${listing}`);
+    throw new Error(`several waypoints in the files, name one as NS/NAME: ${found.join(', ')}`);
+  }
+  const parts = ref.split('/');
+  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new Error(`waypoint "${ref}": expected NS/NAME (the waypoint Gateway's namespace and name)`);
+  if (found.includes(ref)) return ref;
+  const g = store.get(`Gateway/${ref}`) as Gateway | undefined;
+  const why = g === undefined ? `no Gateway ${ref} in the files` : `Gateway ${ref} is of class "${g.spec.gatewayClassName}", not ${WAYPOINT_CLASS}`;
+  throw new Error(`unknown waypoint "${ref}": ${why}; ${listing}`);
+}
 
 export function register(program: Command): void {
   const config = program.command('config').description('Inspect the configuration the control plane derives from your files');
@@ -17,16 +91,23 @@ export function register(program: Command): void {
     .requiredOption('-f, --filename <path...>', 'files or directories (*.yaml, *.yml, *.json) to read; - for stdin')
     .option('-o, --output <format>', 'json or yaml', 'json')
     .action(async (opts: { filename: string[]; output: string }) => {
-      if (!FORMATS.includes(opts.output)) {
-        throw new Error(`unknown output format "${opts.output}" for -o/--output (expected one of: ${FORMATS.join(', ')})`);
-      }
-      const { objects, issues } = await loadPaths(opts.filename);
-      for (const issue of issues) process.stderr.write(`${formatIssue(issue)}\n`);
-      const store = new ConfigStore();
-      store.apply(objects.map((o) => o.resource));
-      const dump = renderConfigDump(new AmbientIndex(store));
-      // What did load is still printed: one bad document should not hide the translation of the rest.
-      process.stdout.write(opts.output === 'yaml' ? stringify(dump) : `${JSON.stringify(dump, null, 2)}\n`);
-      if (issues.some((i) => i.severity === 'error')) process.exitCode = 1;
+      checkFormat(opts.output);
+      const { store, issues } = await loadStore(opts.filename);
+      print(renderConfigDump(new AmbientIndex(store)), opts.output, issues);
+    });
+  config
+    .command('waypoint')
+    .argument('[NS/NAME]', 'the waypoint Gateway (class istio-waypoint); optional when the files hold only one')
+    .description('Print what a waypoint would receive: itself, its bound Services with their routes in evaluation order, its policies, and the status of the Services, routes and policies involved')
+    .requiredOption('-f, --filename <path...>', 'files or directories (*.yaml, *.yml, *.json) to read; - for stdin')
+    .option('-o, --output <format>', 'json or yaml', 'json')
+    .action(async (ref: string | undefined, opts: { filename: string[]; output: string }) => {
+      checkFormat(opts.output);
+      const { store, issues } = await loadStore(opts.filename);
+      const key = selectWaypoint(store, ref);
+      deployWaypoints(store);
+      const dump = renderWaypointConfig(new AmbientIndex(store), key);
+      if (dump === undefined) throw new Error(`waypoint "${key}" received no configuration`);
+      print(dump, opts.output, issues);
     });
 }
