@@ -7,7 +7,7 @@
 import { AddressState, validateAddress } from '../xds/address-state.js';
 import type { XdsSubscription } from '../xds/client.js';
 import type { Logger } from '../telemetry/log.js';
-import type { Service, WaypointHeaderModifier, WaypointPathModifier, WaypointPolicy, WaypointResource, WaypointRoute, WaypointRouteBackend, WaypointSelf, WaypointService, Workload } from '../xds/types.js';
+import type { Service, WaypointHeaderModifier, WaypointPathModifier, WaypointPolicy, WaypointResource, WaypointRoute, WaypointRouteBackend, WaypointSelf, WaypointService, WaypointValueMatch, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
 import { compilePolicies, denyAllPolicies, type CompiledPolicies, type TrafficKind } from './authz/rbac.js';
 import { RouteTable } from './http/router.js';
@@ -231,14 +231,15 @@ function normalizeRoute(r: WaypointRoute): WaypointRoute {
       ? {
           match: {
             ...(m.path ? { path: { type: m.path.type ?? 'PREFIX', value: m.path.value ?? '' } } : {}),
-            headers: (m.headers ?? []).map((h) => ({ name: (h.name ?? '').toLowerCase(), value: h.value ?? '', regex: h.regex ?? false })),
-            queryParams: (m.queryParams ?? []).map((h) => ({ name: h.name ?? '', value: h.value ?? '', regex: h.regex ?? false })),
+            headers: (m.headers ?? []).map((h) => normalizeValueMatch(h, (h.name ?? '').toLowerCase())),
+            queryParams: (m.queryParams ?? []).map((h) => normalizeValueMatch(h, h.name ?? '')),
             method: m.method ?? '',
           },
         }
       : {}),
     backends: (r.backends ?? []).map(normalizeBackend),
     directStatus: r.directStatus ?? 0,
+    ...(r.directBody ? { directBody: r.directBody } : {}),
     name: r.name || `${(r.route ?? '').replace('/', '.')}.${r.rule ?? 0}`,
     ...(r.redirect
       ? {
@@ -254,12 +255,24 @@ function normalizeRoute(r: WaypointRoute): WaypointRoute {
     ...(r.rewrite ? { rewrite: { hostname: r.rewrite.hostname ?? '', ...(r.rewrite.path ? { path: normalizePathModifier(r.rewrite.path) } : {}) } } : {}),
     timeoutMs: r.timeoutMs ?? 0,
     ...(r.retry
-      ? { retry: { attempts: r.retry.attempts ?? 0, codes: r.retry.codes ?? [], backoffMs: r.retry.backoffMs ?? 0, perTryTimeoutMs: r.retry.perTryTimeoutMs ?? 0 } }
+      ? {
+          retry: {
+            attempts: r.retry.attempts ?? 0,
+            codes: r.retry.codes ?? [],
+            backoffMs: r.retry.backoffMs ?? 0,
+            perTryTimeoutMs: r.retry.perTryTimeoutMs ?? 0,
+            ...(r.retry.conditions?.length ? { conditions: r.retry.conditions } : {}),
+          },
+        }
       : {}),
     ...(r.mirrors?.length ? { mirrors: r.mirrors.map((m) => ({ backend: normalizeBackend(m.backend ?? ({} as WaypointRouteBackend)), percent: m.percent ?? 0 })) } : {}),
     ...(r.requestHeaders ? { requestHeaders: normalizeHeaderModifier(r.requestHeaders) } : {}),
     ...(r.responseHeaders ? { responseHeaders: normalizeHeaderModifier(r.responseHeaders) } : {}),
   };
+}
+
+function normalizeValueMatch(m: WaypointValueMatch, name: string): WaypointValueMatch {
+  return { name, value: m.value ?? '', regex: m.regex ?? false, ...(m.prefix ? { prefix: true } : {}) };
 }
 
 function normalizeBackend(b: WaypointRouteBackend): WaypointRouteBackend {

@@ -233,6 +233,8 @@ export interface WaypointRoute {
   retry?: WaypointRetry;
   /** RequestMirror: copies sent elsewhere, responses discarded. */
   mirrors?: { backend: WaypointRouteBackend; percent: number }[];
+  /** The body of the direct response (a VirtualService's directResponse); absent: empty. */
+  directBody?: string;
 }
 
 export interface WaypointRedirect {
@@ -246,7 +248,8 @@ export interface WaypointRedirect {
 }
 
 export interface WaypointPathModifier {
-  type: 'REPLACE_FULL_PATH' | 'REPLACE_PREFIX_MATCH';
+  /** PREFIX_REWRITE: Envoy's prefix_rewrite (VirtualService), the matched string prefix (or whole path) replaced. */
+  type: 'REPLACE_FULL_PATH' | 'REPLACE_PREFIX_MATCH' | 'PREFIX_REWRITE';
   value: string;
 }
 
@@ -258,21 +261,30 @@ export interface WaypointRetry {
   backoffMs: number;
   /** Each try until response headers; 0: none. */
   perTryTimeoutMs: number;
+  /** Envoy's retry_on conditions besides status codes; absent: Istio's default policy's. */
+  conditions?: string[];
 }
 
 export interface WaypointRouteMatch {
-  path?: { type: 'PREFIX' | 'EXACT' | 'REGEX'; value: string };
+  /** PREFIX: segment-aware (Gateway API); STRING_PREFIX: a plain string prefix (VirtualService). */
+  path?: { type: WaypointPathMatchType; value: string };
   headers: WaypointValueMatch[];
   queryParams: WaypointValueMatch[];
   /** Empty: any method. */
   method: string;
 }
 
-/** A header (name lower-case) or query parameter: its value exactly, or an RE2 expression matched in full. */
+export type WaypointPathMatchType = 'PREFIX' | 'EXACT' | 'REGEX' | 'STRING_PREFIX';
+
+/**
+ * A header (name lower-case) or query parameter: its value exactly, a prefix of it (VirtualService; "": present), or
+ * an RE2 expression matched in full.
+ */
 export interface WaypointValueMatch {
   name: string;
   value: string;
   regex: boolean;
+  prefix?: boolean;
 }
 
 export interface WaypointRouteBackend {

@@ -305,8 +305,48 @@ class AttemptAborted extends Error {
   }
 }
 
-/** gRPC statuses Istio's route retry policy retries when they come in response headers: cancelled, unavailable. */
-const RETRIED_GRPC_STATUSES = new Set(['1', '14']);
+/** Istio's default retry_on conditions of a route (route/retry: besides the listed status codes). */
+const DEFAULT_RETRY_ON: ReadonlySet<string> = new Set(['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes']);
+/** Envoy's gRPC retry conditions, by the grpc-status of response headers they retry. */
+const GRPC_RETRY_ON: Readonly<Record<string, string>> = { '1': 'cancelled', '4': 'deadline-exceeded', '8': 'resource-exhausted', '13': 'internal', '14': 'unavailable' };
+/** Conditions that retry any reset and a per-try timeout too (Envoy's wouldRetryFromReset). */
+const RESET_RETRY_ON = ['5xx', 'gateway-error', 'reset'] as const;
+const retryOnSets = new WeakMap<WaypointRetry, ReadonlySet<string>>();
+
+/** A policy's retry_on conditions as a set, built once per configuration. */
+function retryOn(policy: WaypointRetry): ReadonlySet<string> {
+  if (!policy.conditions?.length) return DEFAULT_RETRY_ON;
+  let on = retryOnSets.get(policy);
+  if (on === undefined) retryOnSets.set(policy, (on = new Set(policy.conditions)));
+  return on;
+}
+
+/** Whether a response (its status, and grpc-status when in its headers) is retried. Listed codes always are (istiod adds `retriable-status-codes` with them). */
+function retriesStatus(policy: WaypointRetry, status: number, grpcStatus: string | undefined): boolean {
+  const on = retryOn(policy);
+  if (policy.codes.includes(status)) return true;
+  if (on.has('5xx') && status >= 500) return true;
+  if (on.has('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
+  if (on.has('retriable-4xx') && status === 409) return true;
+  const grpc = grpcStatus === undefined ? undefined : GRPC_RETRY_ON[grpcStatus];
+  return grpc !== undefined && on.has(grpc);
+}
+
+/**
+ * Whether a failure before the request reached the application is retried: always without a route policy (Istio's
+ * inbound default, reset-before-request) or with Istio's default conditions; otherwise on a condition naming it or
+ * any reset.
+ */
+function retriesReset(policy: WaypointRetry | undefined, e: UpstreamConnectError): boolean {
+  if (policy === undefined || !policy.conditions?.length) return true;
+  const on = retryOn(policy);
+  if (on.has('reset-before-request') || RESET_RETRY_ON.some((c) => on.has(c))) return true;
+  return e.flag === 'UF' ? on.has('connect-failure') : e.flag === 'UR' ? on.has('refused-stream') : false;
+}
+
+function retriesTimeout(policy: WaypointRetry | undefined): boolean {
+  return policy !== undefined && RESET_RETRY_ON.some((c) => retryOn(policy).has(c));
+}
 
 /** Envoy's local reply when a timeout passes before the response. */
 const UPSTREAM_TIMEOUT_BODY = 'upstream request timeout';
@@ -761,7 +801,7 @@ export class HttpProxy {
       const r = route.route;
       x.routed = { routeName: r.name, responseHeaders: r.responseHeaders };
       if (r.redirect) return this.redirect(x, r.redirect, route);
-      if (backend === undefined) return this.localReply(x, { status: r.directStatus || 500, body: '', flags: [], details: 'direct_response' }, undefined);
+      if (backend === undefined) return this.localReply(x, { status: r.directStatus || 500, body: r.directBody ?? '', flags: [], details: 'direct_response' }, undefined);
       service = backend.invalid ? undefined : this.opts.state.serviceByKey(`${backend.namespace}/${backend.hostname}`);
       // An unresolved backend (or one the mesh does not know yet) has no cluster: the Gateway API's 500.
       if (service === undefined) return this.localReply(x, { status: 500, body: '', flags: ['NC'], details: 'cluster_not_found' }, undefined);
@@ -850,15 +890,15 @@ export class HttpProxy {
       } catch (e) {
         if (x.done) return;
         if (e instanceof AttemptAborted) {
-          // Istio's route retry policy does not retry a per-try timeout (no `5xx`, `reset` or `gateway-error`).
-          if (e.reason === 'per_try_timeout') {
+          // Istio's default route retry policy does not retry a per-try timeout (no `5xx`, `reset` or `gateway-error`).
+          if (e.reason === 'per_try_timeout' && (last || !x.body.replayable || !retriesTimeout(policy))) {
             flags.push('UT');
             return this.localReply(x, { status: 504, body: UPSTREAM_TIMEOUT_BODY, flags, details: 'upstream_per_try_timeout' }, target);
           }
         } else {
           if (!(e instanceof UpstreamConnectError)) throw e;
           // A retry sends the body again from its start, which only a body still held (or never read) allows.
-          if (last || !x.body.replayable) {
+          if (last || !x.body.replayable || !retriesReset(policy, e)) {
             const retried = attempt > 1;
             flags.push(e.flag);
             if (retried) flags.push('URX');
@@ -903,8 +943,7 @@ export class HttpProxy {
   private retriesResponse(x: Exchange, status: number, headers: Headers, flags: ResponseFlag[]): boolean {
     const policy = x.retryPolicy;
     if (policy === undefined) return false;
-    const grpcStatus = joined(headers['grpc-status']);
-    if (!policy.codes.includes(status) && !(grpcStatus !== undefined && RETRIED_GRPC_STATUSES.has(grpcStatus))) return false;
+    if (!retriesStatus(policy, status, joined(headers['grpc-status']))) return false;
     if (!x.body.replayable) return false;
     if (x.retryLeft) return true;
     if (policy.attempts > 0) flags.push('URX');

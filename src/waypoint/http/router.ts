@@ -1,12 +1,13 @@
 // The waypoint's route table for one Service: the HTTPRoute matches the control plane sends, in evaluation order,
 // compiled once per configuration (regular expressions built, prefixes split) so that choosing a route per request
 // allocates nothing unless a route matches on query parameters. Envoy's semantics: path matches see the path without
-// its query string; a path prefix matches whole segments (`/api` matches `/api` and `/api/x`, not `/apix`); regular
+// its query string; a path prefix matches whole segments (`/api` matches `/api` and `/api/x`, not `/apix`), a string
+// prefix (a VirtualService's) any path starting with it; regular
 // expressions are RE2 (as Envoy's: linear time, so a pattern cannot stall the waypoint whatever a client sends) and
 // must match the whole value; header names are lower-case and a missing header never matches; query parameters are
 // compared as sent, not decoded.
 import { RE2JS } from 're2js';
-import type { WaypointHeaderModifier, WaypointPathModifier, WaypointRoute, WaypointRouteBackend, WaypointValueMatch } from '../../xds/types.js';
+import type { WaypointHeaderModifier, WaypointPathMatchType, WaypointPathModifier, WaypointRoute, WaypointRouteBackend, WaypointValueMatch } from '../../xds/types.js';
 
 /** What a route matches on: the request's method, path (with its query string) and headers. */
 export interface RoutableRequest {
@@ -108,13 +109,15 @@ export function modifyHeaders(headers: Record<string, string | string[] | number
 
 /**
  * Gateway API's path modifier: the full path replaced, or the route's prefix match (whole segments) replaced by the
- * value, without doubling or losing the `/` between them. The query string stays.
+ * value, without doubling or losing the `/` between them; or Envoy's prefix_rewrite (VirtualService): the matched
+ * string prefix, or the whole path when the route matched otherwise, replaced literally. The query string stays.
  */
 export function rewritePath(path: string, m: WaypointPathModifier, match: { type: string; value: string } | undefined): string {
   const q = path.indexOf('?');
   const query = q < 0 ? '' : path.slice(q);
   const bare = q < 0 ? path : path.slice(0, q);
   if (m.type === 'REPLACE_FULL_PATH') return m.value + query;
+  if (m.type === 'PREFIX_REWRITE') return m.value + bare.slice(match?.type === 'STRING_PREFIX' ? match.value.length : bare.length) + query;
   const prefix = match?.type === 'PREFIX' ? match.value.replace(/\/$/, '') : '';
   const rest = bare.slice(prefix.length);
   // istiod sends the replacement without its trailing `/` (`/` itself: remove the prefix).
@@ -154,10 +157,12 @@ function fullMatch(pattern: string): (value: string) => boolean {
   return (value) => re.matches(value);
 }
 
-function pathTest(type: 'PREFIX' | 'EXACT' | 'REGEX', value: string): (path: string) => boolean {
+function pathTest(type: WaypointPathMatchType, value: string): (path: string) => boolean {
   switch (type) {
     case 'EXACT':
       return (path) => path === value;
+    case 'STRING_PREFIX':
+      return (path) => path.startsWith(value);
     case 'REGEX':
       return fullMatch(value);
     case 'PREFIX': {
@@ -170,5 +175,6 @@ function pathTest(type: 'PREFIX' | 'EXACT' | 'REGEX', value: string): (path: str
 }
 
 function valueTest(m: WaypointValueMatch): CompiledValueMatch {
-  return { name: m.name, test: m.regex ? fullMatch(m.value) : (v) => v === m.value };
+  const test = m.regex ? fullMatch(m.value) : m.prefix ? (v: string) => v.startsWith(m.value) : (v: string) => v === m.value;
+  return { name: m.name, test };
 }
