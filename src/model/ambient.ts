@@ -2,10 +2,10 @@
 // Authorization resources for ztunnels, waypoint resources for waypoints — plus the status istiod writes: the
 // ZtunnelAccepted/WaypointAccepted conditions of AuthorizationPolicies, the status of waypoint Gateways and their
 // GatewayClass, the WaypointBound condition of Services and the parents' status of HTTPRoutes and GRPCRoutes attached
-// to Services (whose routes waypoints receive with the Service). It is incremental: each store change marks only the
+// to Services (whose routes waypoints receive with the Service, after those of the VirtualServices naming it). It is incremental: each store change marks only the
 // objects it can affect (via the store's label/selector indexes and the waypoint indexes below), recomputes those, and
 // emits only resources whose translation actually changed.
-import type { AuthorizationPolicy, Condition, Deployment, Gateway, Kind, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Deployment, Gateway, Kind, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService, VirtualService } from '../api/types.js';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN, ROOT_NAMESPACE, resourceKey } from '../api/types.js';
 import type { Address, Authorization, PortList, Service, WaypointResource, WaypointRoute, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT, waypointResourceName } from '../xds/types.js';
@@ -19,6 +19,7 @@ import { convertPeerAuthentication, convertedPeerAuthenticationName, oldest, pee
 import { buildService, serviceHostname, serviceKeyOf, workloadPortList } from './services.js';
 import type { MeshOptions } from './services.js';
 import { orderServiceRoutes, parentRefString, routesForWaypoint, serviceRoutes, translateGRPCRoute, translateHTTPRoute, type GatewayRoute, type RouteContext, type RouteParentStatus, type ServiceRoutes } from './routes.js';
+import { hostMatches, serviceKeyOfHost, translateVirtualService, virtualServiceRoutes, type TranslatedVirtualService } from './virtualservices.js';
 import { buildWorkload, podSource, replicaNames, replicaSource } from './workloads.js';
 import type { WorkloadSource } from './workloads.js';
 import {
@@ -109,6 +110,8 @@ interface Dirty {
   gatewayClass: boolean;
   /** HTTPRoute and GRPCRoute store keys to translate again. */
   routes: Set<string>;
+  /** VirtualService store keys to translate again. */
+  virtualServices: Set<string>;
 }
 
 /** Per batch: the value each touched xDS resource had before it, to emit only real differences. */
@@ -174,6 +177,14 @@ export class AmbientIndex {
   private readonly serviceRoutes = new Map<string, Map<string, ServiceRoutes>>();
   /** Route store key → the Service store keys it gives routes to. */
   private readonly routeServices = new Map<string, string[]>();
+  /** VirtualService store key → its translation. */
+  private readonly virtualServices = new Map<string, TranslatedVirtualService>();
+  /** A FQDN in VirtualService `hosts` → store keys of the VirtualServices naming it. */
+  private readonly virtualServicesByHost = new Map<string, Set<string>>();
+  /** Store keys of the VirtualServices with a wildcard host, checked against every Service. */
+  private readonly wildcardVirtualServices = new Set<string>();
+  /** Store key of a destination Service → store keys of the VirtualServices whose translation read it. */
+  private readonly virtualServicesByDependency = new Map<string, Set<string>>();
   /** Route store key → its status parents (conditions live in `conditions`, slot `parent/<ref>/<type>`). */
   private readonly routeParents = new Map<string, RouteParentSlots[]>();
   private readonly routeContext: RouteContext;
@@ -312,6 +323,7 @@ export class AmbientIndex {
       policyBindings: new Set(),
       gatewayClass: false,
       routes: new Set(),
+      virtualServices: new Set(),
     };
     for (const keys of [change.added, change.updated, change.removed]) {
       for (const key of keys) this.markDirty(key, change.previous.get(key), this.store.get(key), dirty);
@@ -338,6 +350,7 @@ export class AmbientIndex {
     for (const key of dirty.deployments) this.recomputeDeployment(key, touched);
     // After the Services: a route's programming reaches the waypoint each parent Service is bound to now.
     for (const key of dirty.routes) this.recomputeRoute(key, dirty, touched);
+    for (const key of dirty.virtualServices) this.recomputeVirtualService(key, dirty);
     for (const key of dirty.waypointConfigs) this.recomputeWaypointConfig(key, touched);
     for (const key of dirty.policyBindings) this.recomputePolicyBinding(key, touched);
     this.emit(touched);
@@ -381,6 +394,8 @@ export class AmbientIndex {
         // Policies targeting the Service report whether it is bound.
         this.markPolicyBindings(key, d);
         this.markRoutes(key, d);
+        // VirtualServices routing to it (its ports pick a destination's port); those naming it are re-read with it.
+        for (const vs of this.virtualServicesByDependency.get(key) ?? []) d.virtualServices.add(vs);
         break;
       case 'Namespace':
         // Routes whose parent Services are in it: the namespace's use-waypoint label is in their status.
@@ -406,6 +421,9 @@ export class AmbientIndex {
       case 'HTTPRoute':
       case 'GRPCRoute':
         d.routes.add(key);
+        break;
+      case 'VirtualService':
+        d.virtualServices.add(key);
         break;
       case 'GatewayClass':
         if (r.metadata.name === WAYPOINT_CLASS) d.gatewayClass = true;
@@ -786,8 +804,9 @@ export class AmbientIndex {
         const svc = this.store.get(svcKey) as KubeService | undefined;
         if (svc === undefined) continue;
         const targeting = this.targetingPolicies([svcKey], (t2, p) => isCoreService(t2) && nsOf(p) === nsOf(svc) && t2.name === svc.metadata.name);
-        const routes = routesForWaypoint(this.routesOf(svcKey), nsOf(svc), w.namespace);
         const hostname = serviceHostname(svc.metadata.name, nsOf(svc), this.options.domainSuffix);
+        // VirtualService routes first: istiod's order between them and HTTPRoutes is undefined (docs/traffic-management.md).
+        const routes = [...this.virtualServiceRoutesOf(hostname, nsOf(svc), w.namespace), ...routesForWaypoint(this.routesOf(svcKey), nsOf(svc), w.namespace)];
         const r: WaypointResource = { service: waypointService(svc, hostname, policyNames(targeting), routes) };
         next.set(waypointResourceName(w.namespace, w.name, r), r);
       }
@@ -911,6 +930,54 @@ export class AmbientIndex {
   private routesOf(svcKey: string): WaypointRoute[] {
     const byRoute = this.serviceRoutes.get(svcKey);
     return byRoute === undefined ? [] : orderServiceRoutes([...byRoute.values()]);
+  }
+
+  // ---- VirtualServices ---------------------------------------------------------------------------------------------
+
+  /** Translates one VirtualService again; the waypoints of the Services its hosts named before or name now re-send them. */
+  private recomputeVirtualService(key: string, d: Dirty): void {
+    const vs = this.store.get(key) as VirtualService | undefined;
+    const prev = this.virtualServices.get(key);
+    const next = vs === undefined ? undefined : translateVirtualService(vs, this.routeContext);
+    if (deepEqual(prev, next)) return;
+    if (prev !== undefined) this.indexVirtualService(key, prev, false);
+    if (next === undefined) this.virtualServices.delete(key);
+    else {
+      this.virtualServices.set(key, next);
+      this.indexVirtualService(key, next, true);
+    }
+    for (const host of new Set([...(prev?.hosts ?? []), ...(next?.hosts ?? [])])) this.markHostWaypoints(host, d);
+  }
+
+  /** Files (or unfiles) a VirtualService under its hosts and destination Services. */
+  private indexVirtualService(key: string, v: TranslatedVirtualService, file: boolean): void {
+    const op = file ? addTo : deleteFrom;
+    for (const host of v.hosts) {
+      if (!host.startsWith('*')) op(this.virtualServicesByHost, host, key);
+      else if (file) this.wildcardVirtualServices.add(key);
+      else this.wildcardVirtualServices.delete(key);
+    }
+    for (const dep of v.dependencies) op(this.virtualServicesByDependency, dep, key);
+  }
+
+  /** Marks the waypoints of the Services a VirtualService host names. */
+  private markHostWaypoints(host: string, d: Dirty): void {
+    if (!host.startsWith('*')) {
+      const svcKey = serviceKeyOfHost(host, this.options.domainSuffix);
+      if (svcKey !== undefined) this.markServiceWaypoint(svcKey, d);
+      return;
+    }
+    for (const svcKey of this.serviceBindings.keys()) {
+      const [, ns, name] = svcKey.split('/');
+      if (hostMatches(host, serviceHostname(name!, ns!, this.options.domainSuffix))) this.markServiceWaypoint(svcKey, d);
+    }
+  }
+
+  /** The VirtualService routes a waypoint applies to a Service (by hostname), in evaluation order. */
+  private virtualServiceRoutesOf(hostname: string, serviceNamespace: string, waypointNamespace: string): WaypointRoute[] {
+    const keys = [...(this.virtualServicesByHost.get(hostname) ?? []), ...this.wildcardVirtualServices];
+    if (keys.length === 0) return [];
+    return virtualServiceRoutes(new Set(keys.map((k) => this.virtualServices.get(k)!)), hostname, serviceNamespace, waypointNamespace);
   }
 
   private setRouteStatus(storeKey: string, parents: RouteParentStatus[], t: Touched): void {

@@ -1,13 +1,14 @@
 // The ambient view rendered the way ztunnel's `/config_dump` shows it (src/xds/configdump.ts), plus the policy status
 // conditions Ambit writes; and one waypoint's view: the ambit.waypoint resources it would receive, plus the status
 // of the Services, routes and policies involved.
-import type { AuthorizationPolicy, Condition, Namespace, ParentReference } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Namespace, ParentReference, Service as KubeService, VirtualService } from '../api/types.js';
 import { dumpAuthorization, dumpService, dumpWorkload } from '../xds/configdump.js';
 import type { Workload, WaypointPolicy, WaypointResource, WaypointSelf, WaypointService } from '../xds/types.js';
 import { TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
 import type { AmbientIndex } from './ambient.js';
 import { isServiceParent, type RouteParentStatus } from './routes.js';
 import type { ConfigStore } from './store.js';
+import { appliesTo, translateVirtualService } from './virtualservices.js';
 import { WAYPOINT_CLASS, isCoreService, isGatewayTarget, isWaypointGateway, resolveBinding, targetRefsOf } from './waypoints.js';
 
 export interface ConfigDump {
@@ -69,6 +70,11 @@ export interface WaypointConfigDump {
   routeStatus: { kind: string; namespace: string; name: string; parents: RouteParentStatus[] }[];
   /** The AuthorizationPolicies sent, or with a targetRef naming this waypoint, its class or one of those Services. */
   policyStatus: { namespace: string; name: string; conditions: Condition[] }[];
+  /**
+   * VirtualServices that apply to a bound Service but are not programmed, and why (Istio gives a VirtualService no
+   * status to say it); absent when there are none.
+   */
+  unprogrammedVirtualServices?: { namespace: string; name: string; unsupported: string[] }[];
 }
 
 /** `namespace/name` of every Gateway of class istio-waypoint in the store, sorted. */
@@ -131,5 +137,12 @@ export function renderWaypointConfig(index: AmbientIndex, key: string): Waypoint
       out.policyStatus.push({ namespace: s.namespace, name: s.name, conditions: s.conditions });
     }
   }
+  const ctx = { domainSuffix: index.options.domainSuffix, service: (ns: string, n: string) => store.get(`Service/${ns}/${n}`) as KubeService | undefined };
+  const unprogrammed = store
+    .list('VirtualService')
+    .map((v) => translateVirtualService(v as VirtualService, ctx))
+    .filter((t) => t.unsupported.length > 0 && services.some((svc) => appliesTo(t, svc.hostname, svc.namespace, namespace)))
+    .map((t) => ({ namespace: t.namespace, name: t.name, unsupported: t.unsupported }));
+  if (unprogrammed.length > 0) out.unprogrammedVirtualServices = unprogrammed;
   return out;
 }

@@ -385,7 +385,7 @@ function convertRule(route: GatewayRoute, rule: RouteRule, index: number, ctx: R
 }
 
 /** istiod's default retry policy for routes (ConvertPolicy of the mesh default). */
-function defaultRouteRetry(): WaypointRetry {
+export function defaultRouteRetry(): WaypointRetry {
   return { attempts: 2, codes: [], backoffMs: 0, perTryTimeoutMs: 0 };
 }
 
@@ -394,6 +394,12 @@ function defaultRouteRetry(): WaypointRetry {
  * route instead (Accepted False, UnsupportedValue), so no waypoint receives it.
  */
 function checkExpressions(match: WaypointRouteMatch | undefined): void {
+  const invalid = invalidExpression(match);
+  if (invalid !== undefined) throw new RouteConversionError({ reason: 'UnsupportedValue', message: invalid });
+}
+
+/** Why the first regular expression of a match RE2 cannot compile is invalid; undefined: all compile. */
+export function invalidExpression(match: WaypointRouteMatch | undefined): string | undefined {
   const expressions = [
     ...(match?.path?.type === 'REGEX' ? [match.path.value] : []),
     ...(match?.headers ?? []).filter((h) => h.regex).map((h) => h.value),
@@ -403,9 +409,10 @@ function checkExpressions(match: WaypointRouteMatch | undefined): void {
     try {
       RE2JS.compile(e);
     } catch (err) {
-      throw new RouteConversionError({ reason: 'UnsupportedValue', message: `invalid RE2 regular expression ${JSON.stringify(e)}: ${(err as Error).message}` });
+      return `invalid RE2 regular expression ${JSON.stringify(e)}: ${(err as Error).message}`;
     }
   }
+  return undefined;
 }
 
 /**
@@ -622,7 +629,7 @@ function kindOrder(c: ServiceRoutes): number {
   return c.kind === 'HTTPRoute' ? 0 : 1;
 }
 
-function compareStrings(a: string, b: string): number {
+export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 

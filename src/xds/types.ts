@@ -204,13 +204,13 @@ export interface WaypointService {
   ports: WaypointServicePort[];
   /** `<namespace>/<name>` of the policies targeting this Service. */
   policies: string[];
-  /** HTTPRoute and GRPCRoute matches in evaluation order (the first that matches wins); none: the Service itself. */
+  /** VirtualService, then HTTPRoute and GRPCRoute matches in evaluation order (the first that matches wins); none: the Service itself. */
   routes: WaypointRoute[];
 }
 
-/** One match of one HTTPRoute or GRPCRoute rule (ambit.waypoint.Route). */
+/** One match of one HTTPRoute or GRPCRoute rule, or of one VirtualService http route (ambit.waypoint.Route). */
 export interface WaypointRoute {
-  /** `<namespace>/<name>` of the HTTPRoute or GRPCRoute. */
+  /** `<namespace>/<name>` of the HTTPRoute, GRPCRoute or VirtualService; `rule`: the index of its rule or http route. */
   route: string;
   rule: number;
   /** The Service port the route is restricted to; 0: every port. */

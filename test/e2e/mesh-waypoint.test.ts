@@ -356,6 +356,41 @@ spec:
     }
   });
 
+  it('routes by VirtualService at the waypoint: prefix match, headers, direct response', async () => {
+    await c.apply('vs.yaml', `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: server, namespace: shop}
+spec:
+  hosts: [server]
+  http:
+  - match: [{uri: {prefix: /vs}}]
+    headers:
+      request:
+        set: {x-vs: "yes"}
+    route:
+    - destination: {host: direct, port: {number: 80}}
+  - match: [{uri: {exact: /teapot}}]
+    directResponse: {status: 418, body: {string: "short and stout"}}
+  - route:
+    - destination: {host: server, port: {number: 80}}
+`);
+    try {
+      const routed = await eventually('a /vs request answered by direct', async () => {
+        const r = await curl('shop/client', 'http://server.shop/vs/x', '-H', 'accept: application/json');
+        const body = r.status === 200 ? (JSON.parse(r.body) as { pod: string; headers: Record<string, string> }) : undefined;
+        return body?.pod === 'direct' ? body : undefined;
+      });
+      assert.equal(routed.headers['x-vs'], 'yes');
+      const teapot = await curl('shop/client', 'http://server.shop/teapot');
+      assert.deepEqual([teapot.status, teapot.body], [418, 'short and stout']);
+      const rest = await curl('shop/client', 'http://server.shop/other', '-H', 'accept: application/json');
+      assert.equal((JSON.parse(rest.body) as { pod: string }).pod, 'server', 'the catch-all route: the Service itself');
+    } finally {
+      await c.ok(['delete', 'virtualservice', 'server', '-n', 'shop']);
+    }
+  });
+
   it('loses no more than the requests in flight when the waypoint is restarted', async () => {
     // Requests one after another for 25 s, then a summary line: covers the new pod's start and the old one's drain.
     const load = c.spawnExec('shop/client', `

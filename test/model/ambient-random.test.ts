@@ -1,5 +1,6 @@
 // Randomized check of the incremental ambient translation: a seeded sequence of edits (Service churn above all, with
 // targetRefs AuthorizationPolicies on Services, Gateways and the GatewayClass, HTTPRoutes and GRPCRoutes attached to Services,
+// VirtualServices naming Services (short names, FQDNs, wildcards) and routing to them,
 // waypoints coming and going, selector policies, pods, Deployments and namespaces) applied to one index, which after every store change must equal an
 // index built afresh over the same store, and whose emitted changes, replayed, must give its own snapshot and statuses.
 import { test } from 'node:test';
@@ -32,6 +33,7 @@ const POLICIES = ['ap0', 'ap1', 'ap2', 'ap3', 'ap4'];
 const ROUTES = ['r0', 'r1', 'r2'];
 // r0 is also an HTTPRoute's name: the two kinds' routes on one Service tie on age, namespace and name.
 const GRPC_ROUTES = ['r0', 'g1'];
+const VIRTUAL_SERVICES = ['vs0', 'vs1'];
 const APPS = ['x', 'y'];
 const MANAGED = { 'gateway.istio.io/managed': 'istio.io-mesh-controller', 'gateway.networking.k8s.io/gateway-name': 'wp' };
 
@@ -185,6 +187,25 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
       })),
     );
   });
+  // VirtualServices: hosts by short name, FQDN (also of the other namespace's Services) or wildcard; destinations
+  // with or without a port (needed when the Service has several), now and then a subset (not supported).
+  NAMESPACES.forEach((ns, n) => {
+    const other = NAMESPACES[(n + 1) % NAMESPACES.length]!;
+    const host = () => pick([pick(SERVICES), `${pick(SERVICES)}.${other}.svc.cluster.local`, `${pick(SERVICES)}.${ns}.svc.cluster.local`, `*.${ns}.svc.cluster.local`, 'ghost']);
+    const destination = () => ({ host: pick([...SERVICES, 'ghost', `${pick(SERVICES)}.${other}.svc.cluster.local`]), ...maybe(0.5, { port: { number: pick([80, 9090]) } }), ...maybe(0.1, { subset: 'v1' }) });
+    const http = () => ({
+      ...maybe(0.6, { match: [{ uri: pick([{ prefix: '/a' }, { exact: '/a' }, { regex: '/a.*' }]), ...maybe(0.3, { port: pick([80, 9090]) }) }] }),
+      ...(chance(0.8) ? { route: chance(0.7) ? [{ destination: destination() }] : [{ destination: destination(), weight: 70 }, { destination: destination(), weight: 30 }] } : { directResponse: { status: 404 } }),
+    });
+    VIRTUAL_SERVICES.forEach((name) =>
+      add(3, () => ({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name, namespace: ns, creationTimestamp: pick(['2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z']) },
+        spec: { hosts: chance(0.7) ? [host()] : [host(), host()], http: chance(0.7) ? [http()] : [http(), http()] },
+      })),
+    );
+  });
   // Root-namespace policies: the GatewayClass, or a Gateway of another namespace by name only.
   for (const name of ['root0', 'root1']) {
     add(2, () => ({
@@ -238,7 +259,7 @@ function check(index: AmbientIndex, store: ConfigStore, seen: ReturnType<typeof 
 }
 
 // Counted over all seeds (a seed may well have no usable waypoint), by kind.
-const programmedRoutes = { HTTPRoute: 0, GRPCRoute: 0 };
+const programmedRoutes = { HTTPRoute: 0, GRPCRoute: 0, VirtualService: 0 };
 const routeStatuses = { HTTPRoute: 0, GRPCRoute: 0 };
 
 for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
@@ -273,7 +294,8 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
       for (const res of index.snapshot(TYPE_WAYPOINT).values()) {
         // By name: g1 is a GRPCRoute only, r1 and r2 are HTTPRoutes only.
         for (const route of (res as WaypointResource).service?.routes ?? []) {
-          if (route.route.endsWith('/g1')) programmedRoutes.GRPCRoute++;
+          if (route.route.includes('/vs')) programmedRoutes.VirtualService++;
+          else if (route.route.endsWith('/g1')) programmedRoutes.GRPCRoute++;
           else if (!route.route.endsWith('/r0')) programmedRoutes.HTTPRoute++;
         }
       }
@@ -288,4 +310,5 @@ test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programm
     assert.ok(programmedRoutes[kind] > 0, `${kind}s programmed`);
     assert.ok(routeStatuses[kind] > 0, `${kind} statuses`);
   }
+  assert.ok(programmedRoutes.VirtualService > 0, 'VirtualServices programmed');
 });

@@ -1,5 +1,5 @@
-// The waypoint's route matching against Envoy's semantics for what Istio generates from an HTTPRoute: segment-aware
-// path prefixes, exact paths without the query string, regular expressions matched in full, header and query matches,
+// The waypoint's route matching against Envoy's semantics for what Istio generates from an HTTPRoute (and a
+// VirtualService: plain string prefixes, prefix value matches, prefix_rewrite): segment-aware path prefixes, exact paths without the query string, regular expressions matched in full, header and query matches,
 // method and port restrictions, first match wins; weighted backends; header filters.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -63,6 +63,15 @@ describe('path matches', () => {
     assert.equal(chosen([route('ci', { path: { type: 'REGEX', value: '(?i)/status' } })], req('/STATUS')), 'ns/ci', 'RE2 syntax');
   });
 
+  it('a string prefix (VirtualService) is plain: /api matches /apix too, and still not the query string', () => {
+    const r = [route('s', { path: { type: 'STRING_PREFIX', value: '/api' } })];
+    assert.equal(chosen(r, req('/api')), 'ns/s');
+    assert.equal(chosen(r, req('/apix/y')), 'ns/s');
+    assert.equal(chosen(r, req('/ap?i')), undefined);
+    assert.equal(chosen(r, req('/API')), undefined);
+    assert.equal(chosen([route('all', { path: { type: 'STRING_PREFIX', value: '/' } })], req('/anything')), 'ns/all');
+  });
+
   it('matches in linear time: a pattern that backtracks exponentially elsewhere cannot stall the waypoint', () => {
     const r = [route('evil', { headers: [{ name: 'x', value: '(a+)+b', regex: true }] })];
     const started = performance.now();
@@ -83,6 +92,18 @@ describe('header, query and method matches', () => {
     assert.equal(chosen(r, req('/', { 'x-user': 'test-1' })), 'ns/regex');
     assert.equal(chosen(r, req('/', { 'x-user': 'a-test-1' })), undefined);
     assert.equal(chosen(r, req('/')), undefined);
+  });
+
+  it('headers and query parameters by prefix (VirtualService); an empty prefix means present', () => {
+    const r = [
+      route('pre', { headers: [{ name: 'x-version', value: 'v2', regex: false, prefix: true }] }),
+      route('present', { queryParams: [{ name: 'debug', value: '', regex: false, prefix: true }] }),
+    ];
+    assert.equal(chosen(r, req('/', { 'x-version': 'v2.1' })), 'ns/pre');
+    assert.equal(chosen(r, req('/', { 'x-version': 'v1' })), undefined);
+    assert.equal(chosen(r, req('/?debug')), 'ns/present');
+    assert.equal(chosen(r, req('/?debug=1')), 'ns/present');
+    assert.equal(chosen(r, req('/?other=1')), undefined);
   });
 
   it('all headers of a match must match', () => {
@@ -176,4 +197,12 @@ describe('path rewrites', () => {
       assert.equal(rewritePath(path, { type: 'REPLACE_PREFIX_MATCH', value }, { type: 'PREFIX', value: prefix }), want));
   }
   it('a full-path replacement keeps the query string', () => assert.equal(rewritePath('/a/b?x=1', { type: 'REPLACE_FULL_PATH', value: '/c' }, undefined), '/c?x=1'));
+  it('Envoy’s prefix_rewrite (VirtualService) swaps the matched string prefix literally, or the whole path for other matches', () => {
+    const rewrite = { type: 'PREFIX_REWRITE' as const, value: '/new' };
+    assert.equal(rewritePath('/old/a?x=1', rewrite, { type: 'STRING_PREFIX', value: '/old' }), '/new/a?x=1');
+    assert.equal(rewritePath('/oldish', rewrite, { type: 'STRING_PREFIX', value: '/old' }), '/newish');
+    assert.equal(rewritePath('/a/b', { type: 'PREFIX_REWRITE', value: '/' }, { type: 'STRING_PREFIX', value: '/a/' }), '/b');
+    assert.equal(rewritePath('/exact?q', rewrite, { type: 'EXACT', value: '/exact' }), '/new?q');
+    assert.equal(rewritePath('/re/1', rewrite, { type: 'REGEX', value: '/re/.*' }), '/new');
+  });
 });

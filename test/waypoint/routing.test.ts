@@ -64,6 +64,15 @@ const ROUTES: WaypointRoute[] = [
     mirrors: [{ backend: { ...backend('plain'), requestHeaders: { set: [{ name: 'x-mirror', value: 'yes' }], add: [], remove: [] } }, percent: 100 }],
   }),
   at('/never-mirrored', { backends: [backend('echo')], mirrors: [{ backend: backend('plain'), percent: 0 }] }),
+  // VirtualService forms: Envoy's retry_on conditions, a direct response body, a string prefix with prefix_rewrite.
+  at('/retry-5xx', { backends: [backend('echo')], retry: { attempts: 2, codes: [], backoffMs: 1, perTryTimeoutMs: 0, conditions: ['5xx'] } }),
+  at('/retry-gw', { backends: [backend('echo')], retry: { attempts: 1, codes: [], backoffMs: 1, perTryTimeoutMs: 0, conditions: ['gateway-error', 'retriable-4xx'] } }),
+  at('/per-try-5xx', { backends: [backend('echo')], retry: { attempts: 1, codes: [], backoffMs: 1, perTryTimeoutMs: 200, conditions: ['5xx'] } }),
+  at('/teapot', { directStatus: 418, directBody: 'short and stout' }),
+  {
+    ...at('/vs-pre', { backends: [backend('plain')], rewrite: { hostname: '', path: { type: 'PREFIX_REWRITE', value: '/x' } } }),
+    match: { path: { type: 'STRING_PREFIX', value: '/vs-pre' }, headers: [], queryParams: [], method: '' },
+  },
 ];
 
 /** A route on a path prefix of `echo`, named after it. */
@@ -232,6 +241,39 @@ describe('HTTPRoutes at the waypoint', () => {
     assert.equal(count() - before, 1, 'one try, cut short');
     const line = await eventually('access-log line', () => h.logged('"GET /per-try HTTP/1.1"', mark)[0]);
     assert.ok(line.includes(' 504 UT upstream_per_try_timeout '), line);
+  });
+
+  it('retries on Envoy’s conditions: 5xx any 5xx, gateway-error 502–504 only, retriable-4xx 409', async () => {
+    const echoes = [h.backend('echoA'), h.backend('echoB')];
+    const count = () => echoes.reduce((n, b) => n + b.requests.length, 0);
+    const tries = async (path: string, status: string) => {
+      const before = count();
+      const r = await get(path, { 'x-respond-status': status });
+      assert.equal(r.status, Number(status), `${path} ${status}: the last response is relayed`);
+      return count() - before;
+    };
+    assert.equal(await tries('/retry-5xx', '500'), 3);
+    assert.equal(await tries('/retry-5xx', '404'), 1);
+    assert.equal(await tries('/retry-gw', '502'), 2);
+    assert.equal(await tries('/retry-gw', '500'), 1);
+    assert.equal(await tries('/retry-gw', '409'), 2);
+  });
+
+  it('retries a per-try timeout when the conditions include 5xx', async () => {
+    const echoes = [h.backend('echoA'), h.backend('echoB')];
+    const count = () => echoes.reduce((n, b) => n + b.requests.length, 0);
+    const before = count();
+    const r = await get('/per-try-5xx', { 'x-delay-ms': '5000' });
+    assert.equal(r.status, 504);
+    assert.equal(count() - before, 2, 'the first try and one retry, each cut short');
+  });
+
+  it('answers a direct response with its body; routes a string prefix and swaps it literally', async () => {
+    const teapot = await get('/teapot');
+    assert.deepEqual([teapot.status, teapot.body.toString(), teapot.headers['content-type']], [418, 'short and stout', 'text/plain']);
+    const plain = h.backend('plainA');
+    assert.equal((await get('/vs-prefixed/a?q=1')).status, 200);
+    assert.equal(plain.requests.at(-1)!.url, '/xfixed/a?q=1');
   });
 
   it('mirrors a request, body included, to another Service and answers from the backend alone', async () => {

@@ -321,7 +321,10 @@ function retryOn(policy: WaypointRetry): ReadonlySet<string> {
   return on;
 }
 
-/** Whether a response (its status, and grpc-status when in its headers) is retried. Listed codes always are (istiod adds `retriable-status-codes` with them). */
+/**
+ * Whether a response (its status, and grpc-status when in its headers) is retried. Listed codes always are (istiod adds
+ * `retriable-status-codes` with them).
+ */
 function retriesStatus(policy: WaypointRetry, status: number, grpcStatus: string | undefined): boolean {
   const on = retryOn(policy);
   if (policy.codes.includes(status)) return true;

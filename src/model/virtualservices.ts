@@ -1,0 +1,385 @@
+// VirtualServices (networking.istio.io) as istiod applies them at waypoints. Sources: istio/istio
+// pilot/pkg/networking/core/listener_waypoint.go (getVirtualServiceForWaypoint, waypointInboundRoute,
+// getWaypointDestinationCluster), route/route.go (TranslateRoute, TranslateRouteMatch, TranslateHeadersOperations,
+// applyHTTPRouteDestination, ApplyRedirect, ApplyDirectResponse, MirrorPercent, IsCatchAllRoute), route/retry/retry.go
+// (ConvertPolicy, parseRetryOn) and pilot/pkg/model (ResolveShortnameToFQDN, sortConfigByCreationTime).
+// A VirtualService has no status in Istio: what Ambit cannot apply faithfully is listed in `unsupported`, and such a
+// VirtualService is not programmed at all rather than half-applied (a left-out route would send its requests to the
+// next route that matches, silently). Pure functions; the AmbientIndex keeps them incremental.
+import { STATUS_CODES } from 'node:http';
+import type { Service as KubeService, VirtualService } from '../api/types.js';
+import { parseDuration } from '../common/settings.js';
+import type { WaypointHeaderModifier, WaypointRetry, WaypointRoute, WaypointRouteBackend, WaypointRouteMatch, WaypointValueMatch } from '../xds/types.js';
+import { compareStrings, defaultRouteRetry, invalidExpression } from './routes.js';
+
+/** What the translation reads besides the VirtualService. */
+export interface VirtualServiceContext {
+  domainSuffix: string;
+  service(namespace: string, name: string): KubeService | undefined;
+}
+
+/** One VirtualService, translated once for every Service it names. */
+export interface TranslatedVirtualService {
+  namespace: string;
+  name: string;
+  creationTimestamp?: string;
+  /** `hosts`, short names resolved in the VirtualService's namespace: FQDNs, or wildcards (`*`, `*.<suffix>`). */
+  hosts: string[];
+  /** In evaluation order, catch-all cut-off applied; empty when anything is unsupported. */
+  routes: WaypointRoute[];
+  /** Fields Ambit does not apply yet, each named once; any: the VirtualService is not programmed. */
+  unsupported: string[];
+  /** Store keys of the destination Services the translation read. */
+  dependencies: string[];
+}
+
+interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+interface HeaderOperations {
+  set?: Record<string, string>;
+  add?: Record<string, string>;
+  remove?: string[];
+}
+
+interface Headers {
+  request?: HeaderOperations;
+  response?: HeaderOperations;
+}
+
+interface Destination {
+  host: string;
+  subset?: string;
+  port?: { number?: number };
+}
+
+interface MatchRequest {
+  name?: string;
+  uri?: StringMatch;
+  method?: StringMatch;
+  authority?: StringMatch;
+  scheme?: StringMatch;
+  headers?: Record<string, StringMatch>;
+  withoutHeaders?: Record<string, StringMatch>;
+  queryParams?: Record<string, StringMatch>;
+  port?: number;
+  sourceLabels?: Record<string, string>;
+  sourceNamespace?: string;
+  gateways?: string[];
+  ignoreUriCase?: boolean;
+}
+
+interface HTTPRoute {
+  name?: string;
+  match?: MatchRequest[];
+  route?: { destination: Destination; weight?: number; headers?: Headers }[];
+  redirect?: { uri?: string; authority?: string; port?: number; derivePort?: string; scheme?: string; redirectCode?: number };
+  directResponse?: { status: number; body?: { string?: string; bytes?: string } };
+  delegate?: unknown;
+  rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: unknown };
+  timeout?: string;
+  retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string; backoff?: string; retryRemoteLocalities?: boolean };
+  fault?: unknown;
+  corsPolicy?: unknown;
+  mirror?: Destination;
+  mirrorPercentage?: { value?: number };
+  mirrorPercent?: number;
+  mirrors?: { destination?: Destination; percentage?: { value?: number } }[];
+  headers?: Headers;
+}
+
+/** istiod's ResolveShortnameToFQDN: a name without a dot is a Service of the VirtualService's namespace. */
+export function resolveHost(host: string, namespace: string, domainSuffix: string): string {
+  return host === '*' || host.includes('.') ? host : `${host}.${namespace}.svc.${domainSuffix}`;
+}
+
+/** istio's host.Name.Matches for a concrete hostname: equal, or under a wildcard. */
+export function hostMatches(pattern: string, hostname: string): boolean {
+  return pattern === hostname || pattern === '*' || (pattern.startsWith('*.') && hostname.endsWith(pattern.slice(1)));
+}
+
+/** The Service store key of a mesh hostname (`<name>.<namespace>.svc.<suffix>`); undefined for any other host. */
+export function serviceKeyOfHost(hostname: string, domainSuffix: string): string | undefined {
+  const suffix = `.svc.${domainSuffix}`;
+  if (!hostname.endsWith(suffix)) return undefined;
+  const parts = hostname.slice(0, -suffix.length).split('.');
+  return parts.length === 2 && parts[0] !== '' && parts[1] !== '' ? `Service/${parts[1]}/${parts[0]}` : undefined;
+}
+
+export function translateVirtualService(vs: VirtualService, ctx: VirtualServiceContext): TranslatedVirtualService {
+  const ns = vs.metadata.namespace ?? '';
+  // What cannot be applied, collected while the VirtualService converts.
+  const problems = new Set<string>();
+  const deps = new Set<string>();
+  const routes = convertHTTPRoutes(vs, ctx, problems, deps);
+  const out: TranslatedVirtualService = {
+    namespace: ns,
+    name: vs.metadata.name,
+    hosts: (vs.spec.hosts ?? []).map((h) => resolveHost(h, ns, ctx.domainSuffix)),
+    routes: problems.size > 0 ? [] : routes,
+    unsupported: [...problems],
+    dependencies: [...deps].sort(),
+  };
+  if (vs.metadata.creationTimestamp !== undefined) out.creationTimestamp = vs.metadata.creationTimestamp;
+  return out;
+}
+
+/**
+ * The VirtualService routes a waypoint applies to a Service: those of VirtualServices in the Service's namespace or
+ * the waypoint's naming the Service, oldest first, then by name and namespace (istiod's order), concatenated.
+ */
+export function virtualServiceRoutes(candidates: Iterable<TranslatedVirtualService>, hostname: string, serviceNamespace: string, waypointNamespace: string): WaypointRoute[] {
+  const created = (v: TranslatedVirtualService) => {
+    const t = Date.parse(v.creationTimestamp ?? '');
+    return Number.isNaN(t) ? -Infinity : t;
+  };
+  return [...candidates]
+    .filter((v) => appliesTo(v, hostname, serviceNamespace, waypointNamespace))
+    .sort((a, b) => created(a) - created(b) || compareStrings(a.name, b.name) || compareStrings(a.namespace, b.namespace))
+    .flatMap((v) => v.routes);
+}
+
+/** Whether a waypoint applies a VirtualService to a Service: one of its hosts names it, and it is in the Service's namespace or the waypoint's. */
+export function appliesTo(v: TranslatedVirtualService, hostname: string, serviceNamespace: string, waypointNamespace: string): boolean {
+  return (v.namespace === serviceNamespace || v.namespace === waypointNamespace) && v.hosts.some((h) => hostMatches(h, hostname));
+}
+
+/** istiod's waypointInboundRoute: every http route × match, matches with source labels dropped, to a catch-all. */
+function convertHTTPRoutes(vs: VirtualService, ctx: VirtualServiceContext, problems: Set<string>, deps: Set<string>): WaypointRoute[] {
+  const out: WaypointRoute[] = [];
+  const http = (vs.spec.http ?? []) as HTTPRoute[];
+  for (const [index, rule] of http.entries()) {
+    const base = convertAction(vs, rule, index, ctx, problems, deps);
+    if (rule.match === undefined || rule.match.length === 0) {
+      out.push({ ...base, match: convertMatch({}, problems) });
+      break;
+    }
+    let catchAll = false;
+    for (const m of rule.match) {
+      // Source labels are not supported in ambient (istio/istio#51565); a match for gateways only is not the mesh's.
+      if (m.sourceLabels !== undefined && Object.keys(m.sourceLabels).length > 0) continue;
+      if (m.gateways !== undefined && m.gateways.length > 0 && !m.gateways.includes('mesh')) continue;
+      const route: WaypointRoute = { ...base, port: m.port ?? 0, match: convertMatch(m, problems), ...(m.name ? { name: `${base.name}.${m.name}` } : {}) };
+      out.push(route);
+      // Later routes can never match the ports this one catches all requests of.
+      if (route.port === 0 && isCatchAll(route.match!)) {
+        catchAll = true;
+        break;
+      }
+    }
+    if (catchAll) break;
+  }
+  return out;
+}
+
+/** istiod's IsCatchAllRoute: every path, nothing else matched (a method match is a header match in Envoy). */
+function isCatchAll(m: WaypointRouteMatch): boolean {
+  const everyPath = (m.path?.type === 'STRING_PREFIX' && m.path.value === '/') || (m.path?.type === 'REGEX' && m.path.value === '.*');
+  return everyPath && m.headers.length === 0 && m.queryParams.length === 0 && m.method === '';
+}
+
+/** istiod's TranslateRouteMatch. No URI: Envoy's prefix `/`. */
+function convertMatch(m: MatchRequest, problems: Set<string>): WaypointRouteMatch {
+  for (const field of ['authority', 'scheme', 'withoutHeaders', 'sourceNamespace'] as const) {
+    if (m[field] !== undefined) problems.add(`match.${field} is not supported yet`);
+  }
+  if (m.ignoreUriCase) problems.add('match.ignoreUriCase is not supported yet');
+  const uri = m.uri;
+  const path =
+    uri?.exact !== undefined
+      ? { type: 'EXACT' as const, value: uri.exact }
+      : uri?.regex !== undefined
+        ? { type: 'REGEX' as const, value: uri.regex }
+        : { type: 'STRING_PREFIX' as const, value: uri?.prefix ?? '/' };
+  let method = '';
+  if (m.method !== undefined) {
+    if (m.method.prefix !== undefined || (m.method.regex !== undefined && m.method.regex !== '*')) problems.add('match.method supports exact only');
+    else method = m.method.exact ?? '';
+  }
+  const headers = valueMatches(m.headers, true);
+  for (const h of headers) if (h.name.startsWith('@request.auth.claims')) problems.add('match.headers on JWT claims are not supported yet');
+  const match: WaypointRouteMatch = { path, headers, queryParams: valueMatches(m.queryParams, false), method };
+  const invalid = invalidExpression(match);
+  if (invalid !== undefined) problems.add(invalid);
+  return match;
+}
+
+/** Envoy's header and query parameter matchers, sorted by name; no value (or regex `*`): present, a "" prefix. */
+function valueMatches(map: Record<string, StringMatch> | undefined, lowerCaseNames: boolean): WaypointValueMatch[] {
+  return Object.entries(map ?? {})
+    .map(([n, s]) => {
+      const name = lowerCaseNames ? n.toLowerCase() : n;
+      if (s.exact !== undefined) return { name, value: s.exact, regex: false };
+      if (s.regex !== undefined && s.regex !== '*') return { name, value: s.regex, regex: true };
+      return { name, value: s.prefix ?? '', regex: false, prefix: true };
+    })
+    .sort((a, b) => compareStrings(a.name, b.name));
+}
+
+/** What every match of one http route shares: its action, headers, timeout, retries and mirrors. */
+function convertAction(vs: VirtualService, rule: HTTPRoute, index: number, ctx: VirtualServiceContext, problems: Set<string>, deps: Set<string>): WaypointRoute {
+  const ns = vs.metadata.namespace ?? '';
+  for (const field of ['fault', 'corsPolicy', 'delegate'] as const) if (rule[field] !== undefined) problems.add(`http.${field} is not supported yet`);
+  const out: WaypointRoute = {
+    route: `${ns}/${vs.metadata.name}`,
+    rule: index,
+    name: rule.name ?? `${ns}.${vs.metadata.name}.${index}`,
+    port: 0,
+    backends: [],
+    directStatus: 0,
+  };
+  const ops = headerOperations(rule.headers);
+  if (ops.request) out.requestHeaders = ops.request;
+  if (ops.response) out.responseHeaders = ops.response;
+  if (rule.redirect) {
+    out.redirect = redirect(rule.redirect, problems);
+    return out;
+  }
+  if (rule.directResponse) {
+    out.directStatus = rule.directResponse.status;
+    if (rule.directResponse.body?.bytes !== undefined) problems.add('directResponse.body.bytes is not supported yet');
+    if (rule.directResponse.body?.string) out.directBody = rule.directResponse.body.string;
+    return out;
+  }
+  let authority = ops.authority;
+  if (rule.rewrite) {
+    if (rule.rewrite.uriRegexRewrite !== undefined) problems.add('rewrite.uriRegexRewrite is not supported yet');
+    if (rule.rewrite.authority) authority = rule.rewrite.authority;
+    if (rule.rewrite.uri) out.rewrite = { hostname: '', path: { type: 'PREFIX_REWRITE', value: rule.rewrite.uri } };
+  }
+  const destinationAuthority = destinations(rule, ns, ctx, problems, deps, out);
+  // A destination's authority applies only when the route sets none (processDestination).
+  authority ||= destinationAuthority;
+  if (authority) out.rewrite = { ...out.rewrite, hostname: authority };
+  if (rule.timeout !== undefined) {
+    const ms = parseDuration(rule.timeout, 'timeout');
+    if (ms) out.timeoutMs = ms;
+  }
+  out.retry = retry(rule.retries, problems);
+  const mirrors = mirrorsOf(rule, ns, ctx, problems, deps);
+  if (mirrors.length > 0) out.mirrors = mirrors;
+  return out;
+}
+
+/**
+ * istiod's applyHTTPRouteDestination: one destination takes every request; several split by weight (0: left out).
+ * Returns the authority a single destination's headers set.
+ */
+function destinations(rule: HTTPRoute, ns: string, ctx: VirtualServiceContext, problems: Set<string>, deps: Set<string>, out: WaypointRoute): string {
+  const list = rule.route ?? [];
+  if (list.length === 1) {
+    const dst = list[0]!;
+    out.backends.push(backend(dst.destination, 1, ns, ctx, problems, deps));
+    // Envoy gets a single destination's header operations after the route's: a later `set` of a name wins.
+    const ops = headerOperations(dst.headers);
+    if (ops.request) out.requestHeaders = mergeModifiers(out.requestHeaders, ops.request);
+    if (ops.response) out.responseHeaders = mergeModifiers(out.responseHeaders, ops.response);
+    return ops.authority;
+  }
+  for (const dst of list) {
+    if (!dst.weight) continue;
+    const b = backend(dst.destination, dst.weight, ns, ctx, problems, deps);
+    const ops = headerOperations(dst.headers);
+    // The wire form has per-backend request headers only.
+    if (ops.response || ops.authority) problems.add('response headers and the authority of one of several destinations are not supported yet');
+    if (ops.request) b.requestHeaders = ops.request;
+    out.backends.push(b);
+  }
+  if (out.backends.length === 0) problems.add('no destination has a weight above 0');
+  return '';
+}
+
+/**
+ * A destination: a Service of the mesh (short names resolved in the VirtualService's namespace) and its port — the
+ * one given, else the Service's only one. Unknown hosts get a backend that answers 500 (NC), as Envoy has no cluster.
+ */
+function backend(dst: Destination, weight: number, ns: string, ctx: VirtualServiceContext, problems: Set<string>, deps: Set<string>): WaypointRouteBackend {
+  // Subsets need DestinationRules, which Ambit does not read yet.
+  if (dst.subset) problems.add(`destination subset ${JSON.stringify(dst.subset)} is not supported yet`);
+  const hostname = resolveHost(dst.host, ns, ctx.domainSuffix);
+  const key = serviceKeyOfHost(hostname, ctx.domainSuffix);
+  if (key !== undefined) deps.add(key);
+  const [, svcNs, name] = key?.split('/') ?? [];
+  const svc = key === undefined ? undefined : ctx.service(svcNs!, name!);
+  const ports = svc?.spec.ports ?? [];
+  const port = dst.port?.number ?? (ports.length === 1 ? ports[0]!.port : 0);
+  // istiod would use the port the request came to; the wire form names one.
+  if (port === 0) problems.add(`destination ${JSON.stringify(dst.host)} needs a port`);
+  return { hostname, namespace: svcNs ?? ns, port, weight, invalid: svc === undefined };
+}
+
+/** `mirror` (with mirrorPercentage or the older mirrorPercent) and `mirrors`; 0 %: none. Unknown Services mirror nothing. */
+function mirrorsOf(rule: HTTPRoute, ns: string, ctx: VirtualServiceContext, problems: Set<string>, deps: Set<string>): NonNullable<WaypointRoute['mirrors']> {
+  const wanted: { destination: Destination; percent: number }[] = [];
+  if (rule.mirror) wanted.push({ destination: rule.mirror, percent: rule.mirrorPercentage?.value ?? rule.mirrorPercent ?? 100 });
+  for (const m of rule.mirrors ?? []) if (m.destination) wanted.push({ destination: m.destination, percent: m.percentage?.value ?? 100 });
+  return wanted
+    .filter((m) => m.percent > 0)
+    .map((m) => ({ backend: backend(m.destination, 1, ns, ctx, problems, deps), percent: Math.min(m.percent, 100) }))
+    .filter((m) => !m.backend.invalid);
+}
+
+/** istiod's ApplyRedirect: 301 unless told; `uri` replaces the path. */
+function redirect(r: NonNullable<HTTPRoute['redirect']>, problems: Set<string>): NonNullable<WaypointRoute['redirect']> {
+  const statusCode = r.redirectCode || 301;
+  if (![301, 302, 303, 307, 308].includes(statusCode)) problems.add(`redirect code ${statusCode} is not supported`);
+  if (r.derivePort !== undefined) problems.add('redirect.derivePort is not supported yet');
+  return {
+    scheme: r.scheme ?? '',
+    hostname: r.authority ?? '',
+    port: r.port ?? 0,
+    ...(r.uri ? { path: { type: 'REPLACE_FULL_PATH' as const, value: r.uri } } : {}),
+    statusCode,
+  };
+}
+
+/**
+ * istiod's ConvertPolicy: no `retries`, the mesh default; attempts 0, none; otherwise `retryOn` split into status
+ * codes and Envoy's conditions (none given: Istio's default conditions).
+ */
+function retry(r: HTTPRoute['retries'], problems: Set<string>): WaypointRetry {
+  if (r === undefined) return defaultRouteRetry();
+  const ms = (d: string | undefined) => (d === undefined ? 0 : parseDuration(d, 'duration'));
+  if (!r.attempts || r.attempts <= 0) return { attempts: 0, codes: [], backoffMs: 0, perTryTimeoutMs: 0 };
+  if (r.retryRemoteLocalities !== undefined) problems.add('retries.retryRemoteLocalities is not supported yet');
+  const out: WaypointRetry = { attempts: r.attempts, codes: [], backoffMs: ms(r.backoff), perTryTimeoutMs: ms(r.perTryTimeout) };
+  const conditions: string[] = [];
+  for (const part of (r.retryOn ?? '').split(',').map((p) => p.trim())) {
+    if (part === '') continue;
+    const code = Number(part);
+    if (/^\d+$/.test(part) && STATUS_CODES[code] !== undefined) out.codes.push(code);
+    else conditions.push(part);
+  }
+  if (conditions.length > 0) out.conditions = conditions;
+  return out;
+}
+
+/**
+ * istiod's TranslateHeadersOperations: `set` overwrites, `add` appends; `:authority` or `host` in either becomes the
+ * authority (set's wins) and, like other pseudo-headers, is not a header operation.
+ */
+function headerOperations(h: Headers | undefined): { request?: WaypointHeaderModifier; response?: WaypointHeaderModifier; authority: string } {
+  const isInternal = (name: string) => name.startsWith(':') || name.toLowerCase() === 'host';
+  const isAuthority = (name: string) => name.toLowerCase() === ':authority' || name.toLowerCase() === 'host';
+  const authorityOf = (m: Record<string, string> | undefined) => Object.entries(m ?? {}).find(([n]) => isAuthority(n))?.[1] ?? '';
+  const modifier = (ops: HeaderOperations | undefined): WaypointHeaderModifier | undefined => {
+    if (ops === undefined) return undefined;
+    const list = (m: Record<string, string> | undefined) =>
+      Object.entries(m ?? {})
+        .filter(([n]) => !isInternal(n))
+        .map(([n, value]) => ({ name: n.toLowerCase(), value }))
+        .sort((a, b) => compareStrings(a.name, b.name));
+    const out = { set: list(ops.set), add: list(ops.add), remove: (ops.remove ?? []).filter((n) => !isInternal(n)).map((n) => n.toLowerCase()) };
+    return out.set.length + out.add.length + out.remove.length > 0 ? out : undefined;
+  };
+  const request = modifier(h?.request);
+  const response = modifier(h?.response);
+  return { ...(request ? { request } : {}), ...(response ? { response } : {}), authority: authorityOf(h?.request?.set) || authorityOf(h?.request?.add) };
+}
+
+function mergeModifiers(a: WaypointHeaderModifier | undefined, b: WaypointHeaderModifier): WaypointHeaderModifier {
+  return a === undefined ? b : { set: [...a.set, ...b.set], add: [...a.add, ...b.add], remove: [...a.remove, ...b.remove] };
+}
