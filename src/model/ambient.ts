@@ -5,7 +5,7 @@
 // to Services (whose routes waypoints receive with the Service, after those of the VirtualServices naming it). It is incremental: each store change marks only the
 // objects it can affect (via the store's label/selector indexes and the waypoint indexes below), recomputes those, and
 // emits only resources whose translation actually changed.
-import type { AuthorizationPolicy, Condition, Deployment, Gateway, Kind, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService, VirtualService } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, Gateway, Kind, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService, VirtualService } from '../api/types.js';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN, ROOT_NAMESPACE, resourceKey } from '../api/types.js';
 import type { Address, Authorization, PortList, Service, WaypointResource, WaypointRoute, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT, waypointResourceName } from '../xds/types.js';
@@ -18,8 +18,9 @@ import type { ConvertedPolicy } from './authorization.js';
 import { convertPeerAuthentication, convertedPeerAuthenticationName, oldest, peerAuthenticationPolicyKeys, staticStrictPolicy, STATIC_STRICT_POLICY_NAME } from './peerauth.js';
 import { buildService, serviceHostname, serviceKeyOf, workloadPortList } from './services.js';
 import type { MeshOptions } from './services.js';
-import { orderServiceRoutes, parentRefString, routesForWaypoint, serviceRoutes, translateGRPCRoute, translateHTTPRoute, type GatewayRoute, type RouteContext, type RouteParentStatus, type ServiceRoutes } from './routes.js';
+import { compareStrings, orderServiceRoutes, parentRefString, routesForWaypoint, serviceRoutes, translateGRPCRoute, translateHTTPRoute, type GatewayRoute, type RouteContext, type RouteParentStatus, type ServiceRoutes } from './routes.js';
 import { hostMatches, serviceKeyOfHost, translateVirtualService, virtualServiceRoutes, type TranslatedVirtualService } from './virtualservices.js';
+import { destinationRulesFor, translateDestination } from './destinationrules.js';
 import { buildWorkload, podSource, replicaNames, replicaSource } from './workloads.js';
 import type { WorkloadSource } from './workloads.js';
 import {
@@ -183,6 +184,8 @@ export class AmbientIndex {
   private readonly virtualServicesByHost = new Map<string, Set<string>>();
   /** Store keys of the VirtualServices with a wildcard host, checked against every Service. */
   private readonly wildcardVirtualServices = new Set<string>();
+  /** Namespace → keys of the waypoints with a DestinationRule subset of a Service there (pods change its endpoints). */
+  private readonly subsetUsers = new Map<string, Set<string>>();
   /** Store key of a destination Service → store keys of the VirtualServices whose translation read it. */
   private readonly virtualServicesByDependency = new Map<string, Set<string>>();
   /** Route store key → its status parents (conditions live in `conditions`, slot `parent/<ref>/<type>`). */
@@ -364,6 +367,7 @@ export class AmbientIndex {
     switch (r.kind) {
       case 'Pod':
         d.pods.add(key);
+        for (const w of this.subsetUsers.get(ns) ?? []) d.waypointConfigs.add(w);
         for (const v of versions) {
           // Replica counts of the Deployments owning the pod.
           for (const dep of this.store.selecting('Deployment', ns, v.metadata.labels)) d.deployments.add(resourceKey(dep));
@@ -374,6 +378,7 @@ export class AmbientIndex {
         break;
       case 'Deployment':
         d.deployments.add(key);
+        for (const w of this.subsetUsers.get(ns) ?? []) d.waypointConfigs.add(w);
         for (const v of versions) {
           const sel = (v as Deployment).spec.selector?.matchLabels;
           if (!nonEmpty(sel)) continue;
@@ -424,6 +429,10 @@ export class AmbientIndex {
         break;
       case 'VirtualService':
         d.virtualServices.add(key);
+        break;
+      case 'DestinationRule':
+        // Which rule applies depends on the waypoint's namespace too; rules change rarely.
+        for (const w of this.waypoints.keys()) d.waypointConfigs.add(w);
         break;
       case 'GatewayClass':
         if (r.metadata.name === WAYPOINT_CLASS) d.gatewayClass = true;
@@ -815,11 +824,69 @@ export class AmbientIndex {
         const r: WaypointResource = { policy: toWaypointPolicy(policies.get(id)!)! };
         next.set(waypointResourceName(w.namespace, w.name, r), r);
       }
+      this.addDestinations(key, w.namespace, next);
     }
     for (const [name, r] of prev) if (!deepEqual(r, next.get(name)) && !t.waypoint.has(name)) t.waypoint.set(name, r);
     for (const name of next.keys()) if (!prev.has(name) && !t.waypoint.has(name)) t.waypoint.set(name, undefined);
     if (next.size > 0) this.waypointConfigs.set(key, next);
     else this.waypointConfigs.delete(key);
+  }
+
+  /**
+   * The Destinations of a waypoint's configuration: the DestinationRule of each Service it sends to (bound Services,
+   * route backends and mirrors), by the waypoint's namespace as istiod looks rules up for a proxy.
+   */
+  private addDestinations(waypointKey: string, waypointNamespace: string, resources: Map<string, WaypointResource>): void {
+    for (const users of this.subsetUsers.values()) users.delete(waypointKey);
+    const rules = this.store.list('DestinationRule') as DestinationRule[];
+    if (rules.length === 0) return;
+    const hosts = new Map<string, string>(); // hostname → Service store key
+    const note = (hostname: string) => {
+      const key = serviceKeyOfHost(hostname, this.options.domainSuffix);
+      if (key !== undefined) hosts.set(hostname, key);
+    };
+    for (const r of resources.values()) {
+      if (r.service === undefined) continue;
+      note(r.service.hostname);
+      for (const route of r.service.routes) {
+        for (const b of route.backends) if (!b.invalid) note(b.hostname);
+        for (const m of route.mirrors ?? []) note(m.backend.hostname);
+      }
+    }
+    const [gatewayNs, gatewayName] = waypointKey.split('/') as [string, string];
+    for (const [hostname, svcKey] of [...hosts].sort(([a], [b]) => compareStrings(a, b))) {
+      const svc = this.store.get(svcKey) as KubeService | undefined;
+      if (svc === undefined) continue;
+      const ns = nsOf(svc);
+      const applying = destinationRulesFor(rules, hostname, ns, waypointNamespace, this.options);
+      if (applying.length === 0) continue;
+      const selector = svc.spec.selector;
+      const translated = translateDestination(
+        applying,
+        hostname,
+        ns,
+        (svc.spec.ports ?? []).map((p) => p.port),
+        {
+          ...this.options,
+          subsetWorkloads: (labels) => {
+            // A Service without a selector has no endpoints the model knows to pick from.
+            if (!nonEmpty(selector)) return [];
+            const wanted = { ...labels, ...selector };
+            const uids: string[] = [];
+            for (const pod of this.store.matching('Pod', ns, wanted)) {
+              const uid = this.podUids.get(resourceKey(pod));
+              if (uid !== undefined) uids.push(uid);
+            }
+            for (const dep of this.store.matching('Deployment', ns, wanted)) uids.push(...(this.replicaUids.get(resourceKey(dep)) ?? []));
+            return uids.sort();
+          },
+        },
+      );
+      if (translated === undefined) continue;
+      if (translated.destination.clusters.some((c) => c.subset !== '')) addTo(this.subsetUsers, ns, waypointKey);
+      const r: WaypointResource = { destination: translated.destination };
+      resources.set(waypointResourceName(gatewayNs, gatewayName, r), r);
+    }
   }
 
   /** TargetRefs policies filed under any of `targetKeys` (store keys) with a target `matches` accepts, each once. */

@@ -294,11 +294,10 @@ function destinations(rule: HTTPRoute, ns: string, ctx: VirtualServiceContext, p
 
 /**
  * A destination: a Service of the mesh (short names resolved in the VirtualService's namespace) and its port — the
- * one given, else the Service's only one. Unknown hosts get a backend that answers 500 (NC), as Envoy has no cluster.
+ * one given, else the Service's only one — and subset. A host the mesh does not know has no cluster: the waypoint
+ * answers its requests with Envoy's 503 (NC), as it does for a subset no DestinationRule defines.
  */
 function backend(dst: Destination, weight: number, ns: string, ctx: VirtualServiceContext, problems: Set<string>, deps: Set<string>): WaypointRouteBackend {
-  // Subsets need DestinationRules, which Ambit does not read yet.
-  if (dst.subset) problems.add(`destination subset ${JSON.stringify(dst.subset)} is not supported yet`);
   const hostname = resolveHost(dst.host, ns, ctx.domainSuffix);
   const key = serviceKeyOfHost(hostname, ctx.domainSuffix);
   if (key !== undefined) deps.add(key);
@@ -308,7 +307,7 @@ function backend(dst: Destination, weight: number, ns: string, ctx: VirtualServi
   const port = dst.port?.number ?? (ports.length === 1 ? ports[0]!.port : 0);
   // istiod would use the port the request came to; the wire form names one.
   if (port === 0) problems.add(`destination ${JSON.stringify(dst.host)} needs a port`);
-  return { hostname, namespace: svcNs ?? ns, port, weight, invalid: svc === undefined };
+  return { hostname, namespace: svcNs ?? ns, port, weight, invalid: false, ...(dst.subset ? { subset: dst.subset } : {}) };
 }
 
 /** `mirror` (with mirrorPercentage or the older mirrorPercent) and `mirrors`; 0 %: none. Unknown Services mirror nothing. */
@@ -319,7 +318,10 @@ function mirrorsOf(rule: HTTPRoute, ns: string, ctx: VirtualServiceContext, prob
   return wanted
     .filter((m) => m.percent > 0)
     .map((m) => ({ backend: backend(m.destination, 1, ns, ctx, problems, deps), percent: Math.min(m.percent, 100) }))
-    .filter((m) => !m.backend.invalid);
+    .filter((m) => {
+      const [, svcNs, name] = serviceKeyOfHost(m.backend.hostname, ctx.domainSuffix)?.split('/') ?? [];
+      return name !== undefined && ctx.service(svcNs!, name) !== undefined;
+    });
 }
 
 /** istiod's ApplyRedirect: 301 unless told; `uri` replaces the path. */

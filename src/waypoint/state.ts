@@ -7,7 +7,7 @@
 import { AddressState, validateAddress } from '../xds/address-state.js';
 import type { XdsSubscription } from '../xds/client.js';
 import type { Logger } from '../telemetry/log.js';
-import type { Service, WaypointHeaderModifier, WaypointPathModifier, WaypointPolicy, WaypointResource, WaypointRoute, WaypointRouteBackend, WaypointSelf, WaypointService, WaypointValueMatch, Workload } from '../xds/types.js';
+import type { Service, WaypointCluster, WaypointDestination, WaypointHeaderModifier, WaypointPathModifier, WaypointPolicy, WaypointResource, WaypointRoute, WaypointRouteBackend, WaypointSelf, WaypointService, WaypointValueMatch, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
 import { compilePolicies, denyAllPolicies, type CompiledPolicies, type TrafficKind } from './authz/rbac.js';
 import { RouteTable } from './http/router.js';
@@ -22,8 +22,10 @@ export class WaypointState extends AddressState {
   private readonly bound = new Map<string, WaypointService>();
   /** `namespace/name` → policy. */
   private readonly policies = new Map<string, WaypointPolicy>();
+  /** `namespace/hostname` → the DestinationRule of a Service the waypoint sends to. */
+  private readonly destinations = new Map<string, WaypointDestination>();
   /** Resource name → what it held, so a removal by name knows what to drop. */
-  private readonly names = new Map<string, { service?: string; policy?: string; waypoint?: true }>();
+  private readonly names = new Map<string, { service?: string; policy?: string; destination?: string; waypoint?: true }>();
   // Compiled policies, dropped on every configuration change (a policy, a Service's list or the waypoint's own list
   // may have changed). Requests find them through objects they already hold, so a lookup builds no key.
   /** For bound Services with policies of their own, by Service object (a Service changed is a new object). */
@@ -73,6 +75,17 @@ export class WaypointState extends AddressState {
     const self = this.self;
     if (!self || (self.trafficType !== 'WORKLOAD' && self.trafficType !== 'ALL')) return false;
     return w.waypoint?.hostname?.namespace === self.namespace && w.waypoint.hostname.hostname === self.hostname;
+  }
+
+  /**
+   * The cluster of a Service port (and subset): its DestinationRule's policy; `{}` for the Service's own cluster
+   * when no rule applies (Istio's defaults); undefined for a subset no rule defines (Envoy has no such cluster).
+   */
+  cluster(service: Pick<Service, 'namespace' | 'hostname'>, port: number, subset: string): WaypointCluster | undefined {
+    const d = this.destinations.get(`${service.namespace}/${service.hostname}`);
+    const found = d?.clusters.find((c) => c.port === port && c.subset === subset);
+    if (found !== undefined) return found;
+    return subset === '' ? { port, subset: '', workloads: [] } : undefined;
   }
 
   /** The HTTPRoutes of a bound Service, compiled. */
@@ -139,6 +152,10 @@ export class WaypointState extends AddressState {
         const key = `${r.policy.namespace}/${r.policy.name}`;
         this.policies.set(key, r.policy);
         this.names.set(name, { policy: key });
+      } else if (r.destination) {
+        const key = `${r.destination.namespace}/${r.destination.hostname}`;
+        this.destinations.set(key, r.destination);
+        this.names.set(name, { destination: key });
       }
     }
     this.compiledByService = new WeakMap();
@@ -155,6 +172,7 @@ export class WaypointState extends AddressState {
     if (entry.waypoint) this.self = undefined;
     if (entry.service) this.bound.delete(entry.service);
     if (entry.policy) this.policies.delete(entry.policy);
+    if (entry.destination) this.destinations.delete(entry.destination);
   }
 
   /** `/config_dump`: the addresses plus this waypoint's own configuration. */
@@ -164,6 +182,7 @@ export class WaypointState extends AddressState {
       waypoint: this.self ?? null,
       boundServices: [...this.bound.values()].sort(byKey((s) => `${s.namespace}/${s.hostname}`)),
       policies: [...this.policies.values()].sort(byKey((p) => `${p.namespace}/${p.name}`)),
+      destinations: [...this.destinations.values()].sort(byKey((d) => `${d.namespace}/${d.hostname}`)),
       ...this.addressDump(),
     };
   }
@@ -196,8 +215,19 @@ function validateWaypointResource(name: string, r: WaypointResource): void {
     }
   } else if (r.policy) {
     if (!r.policy.name || !r.policy.namespace) throw new Error(`policy ${name} has no name or namespace`);
+  } else if (r.destination) {
+    if (!r.destination.hostname || !r.destination.namespace) throw new Error(`destination ${name} has no hostname or namespace`);
+    for (const c of r.destination.clusters ?? []) {
+      if (!(c.port && c.port >= 1 && c.port <= 65535)) throw new Error(`destination ${name}: cluster with invalid port ${c.port}`);
+      const hash = c.loadBalancer?.consistentHash;
+      if (hash && !hash.httpHeaderName && !hash.httpCookie?.name && !hash.useSourceIp && !hash.httpQueryParameterName) {
+        throw new Error(`destination ${name}: port ${c.port} subset ${JSON.stringify(c.subset ?? '')}: consistent hash without a key`);
+      }
+      const od = c.outlierDetection;
+      if (od && !((od.intervalMs ?? 0) > 0 && (od.baseEjectionTimeMs ?? 0) > 0)) throw new Error(`destination ${name}: outlier detection needs an interval and a base ejection time`);
+    }
   } else {
-    throw new Error(`resource ${name} is neither a waypoint, a service nor a policy`);
+    throw new Error(`resource ${name} is neither a waypoint, a service, a policy nor a destination`);
   }
 }
 
@@ -217,6 +247,7 @@ function normalizeWaypointResource(r: WaypointResource): WaypointResource {
       },
     };
   }
+  if (r.destination) return { destination: normalizeDestination(r.destination) };
   const p = r.policy!;
   return { policy: { name: p.name, namespace: p.namespace, action: p.action ?? 'ALLOW', rules: p.rules ?? [], dryRun: p.dryRun ?? false } };
 }
@@ -282,6 +313,7 @@ function normalizeBackend(b: WaypointRouteBackend): WaypointRouteBackend {
     port: b.port ?? 0,
     weight: b.weight ?? 0,
     invalid: b.invalid ?? false,
+    ...(b.subset ? { subset: b.subset } : {}),
     ...(b.requestHeaders ? { requestHeaders: normalizeHeaderModifier(b.requestHeaders) } : {}),
   };
 }
@@ -293,4 +325,65 @@ function normalizeHeaderModifier(m: WaypointHeaderModifier): WaypointHeaderModif
 
 function normalizePathModifier(m: WaypointPathModifier): WaypointPathModifier {
   return { type: m.type ?? 'REPLACE_FULL_PATH', value: m.value ?? '' };
+}
+
+function normalizeDestination(d: WaypointDestination): WaypointDestination {
+  return {
+    hostname: d.hostname,
+    namespace: d.namespace,
+    rule: d.rule ?? '',
+    clusters: (d.clusters ?? []).map((c): WaypointCluster => {
+      const out: WaypointCluster = { port: c.port, subset: c.subset ?? '', workloads: c.workloads ?? [] };
+      const lb = c.loadBalancer;
+      if (lb) {
+        out.loadBalancer = { simple: lb.simple ?? 'LEAST_REQUEST' };
+        const h = lb.consistentHash;
+        if (h) {
+          out.loadBalancer.consistentHash = { maglev: h.maglev ?? false, tableSize: Number(h.tableSize ?? 0) || 1024 };
+          if (h.httpHeaderName) out.loadBalancer.consistentHash.httpHeaderName = h.httpHeaderName.toLowerCase();
+          else if (h.httpCookie?.name) out.loadBalancer.consistentHash.httpCookie = { name: h.httpCookie.name, path: h.httpCookie.path ?? '', ttlMs: h.httpCookie.ttlMs ?? 0 };
+          else if (h.useSourceIp) out.loadBalancer.consistentHash.useSourceIp = true;
+          else out.loadBalancer.consistentHash.httpQueryParameterName = h.httpQueryParameterName ?? '';
+        }
+      }
+      const p = c.connectionPool;
+      if (p) {
+        out.connectionPool = {
+          maxConnections: p.maxConnections ?? 0,
+          connectTimeoutMs: p.connectTimeoutMs ?? 0,
+          maxPendingRequests: p.maxPendingRequests ?? 0,
+          maxRequests: p.maxRequests ?? 0,
+          maxRequestsPerConnection: p.maxRequestsPerConnection ?? 0,
+          maxRetries: p.maxRetries ?? 0,
+          idleTimeoutMs: p.idleTimeoutMs ?? 0,
+          h2Upgrade: p.h2Upgrade ?? false,
+          useClientProtocol: p.useClientProtocol ?? false,
+        };
+      }
+      const od = c.outlierDetection;
+      if (od) {
+        out.outlierDetection = {
+          consecutiveErrors: od.consecutiveErrors ?? 0,
+          consecutiveGatewayErrors: od.consecutiveGatewayErrors ?? 0,
+          intervalMs: od.intervalMs,
+          baseEjectionTimeMs: od.baseEjectionTimeMs,
+          maxEjectionPercent: od.maxEjectionPercent ?? 0,
+          minHealthPercent: od.minHealthPercent ?? 0,
+        };
+      }
+      const t = c.tls;
+      if (t) {
+        out.tls = {
+          mode: t.mode ?? 'SIMPLE',
+          sni: t.sni ?? '',
+          subjectAltNames: t.subjectAltNames ?? [],
+          insecureSkipVerify: t.insecureSkipVerify ?? false,
+          caCertificates: t.caCertificates ?? '',
+          clientCertificate: t.clientCertificate ?? '',
+          privateKey: t.privateKey ?? '',
+        };
+      }
+      return out;
+    }),
+  };
 }

@@ -84,7 +84,7 @@ export class Waypoint {
     const certificate = () => this.secrets.fetch(this.identity);
     this.inbound = new WaypointInbound({
       state: this.state,
-      upstreams: new Upstreams({ state: this.state, pool: this.pool, certificate, connectTimeoutMs: config.connectTimeoutMs }),
+      upstreams: new Upstreams({ state: this.state, pool: this.pool, certificate, connectTimeoutMs: config.connectTimeoutMs, log: sink.logger('upstream') }),
       telemetry: this.telemetry,
       log: sink.logger('proxy'),
       certificate,

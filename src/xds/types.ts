@@ -295,6 +295,8 @@ export interface WaypointRouteBackend {
   /** Did not resolve: requests sent to it get 500 (NC). */
   invalid: boolean;
   requestHeaders?: WaypointHeaderModifier;
+  /** A VirtualService destination's subset, listed in the Service's Destination. */
+  subset?: string;
 }
 
 /** `set` replaces, `add` appends, `remove` deletes; names lower-case. */
@@ -317,6 +319,78 @@ export interface WaypointResource {
   waypoint?: WaypointSelf;
   service?: WaypointService;
   policy?: WaypointPolicy;
+  destination?: WaypointDestination;
+}
+
+/** The DestinationRule of a Service the waypoint sends to, per Service port and subset. */
+export interface WaypointDestination {
+  hostname: string;
+  namespace: string;
+  /** `<namespace>/<name>` of the DestinationRule. */
+  rule: string;
+  clusters: WaypointCluster[];
+}
+
+export interface WaypointCluster {
+  port: number;
+  /** Empty: the Service's own cluster. */
+  subset: string;
+  /** A subset's endpoints (workload uids). */
+  workloads: string[];
+  loadBalancer?: WaypointLoadBalancer;
+  connectionPool?: WaypointConnectionPool;
+  outlierDetection?: WaypointOutlierDetection;
+  tls?: WaypointUpstreamTls;
+}
+
+export interface WaypointLoadBalancer {
+  simple: 'LEAST_REQUEST' | 'ROUND_ROBIN' | 'RANDOM';
+  consistentHash?: WaypointConsistentHash;
+}
+
+/** Exactly one key. */
+export interface WaypointConsistentHash {
+  httpHeaderName?: string;
+  httpCookie?: { name: string; path: string; ttlMs: number };
+  useSourceIp?: boolean;
+  httpQueryParameterName?: string;
+  maglev: boolean;
+  tableSize: number;
+}
+
+/** 0: Istio's default (no limit; 10 s connect; 1 h idle). */
+export interface WaypointConnectionPool {
+  maxConnections: number;
+  connectTimeoutMs: number;
+  maxPendingRequests: number;
+  maxRequests: number;
+  maxRequestsPerConnection: number;
+  maxRetries: number;
+  idleTimeoutMs: number;
+  h2Upgrade: boolean;
+  useClientProtocol: boolean;
+}
+
+export interface WaypointOutlierDetection {
+  /** 0: off. */
+  consecutiveErrors: number;
+  /** 0: off. */
+  consecutiveGatewayErrors: number;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionPercent: number;
+  minHealthPercent: number;
+}
+
+export interface WaypointUpstreamTls {
+  mode: 'SIMPLE' | 'MUTUAL';
+  sni: string;
+  subjectAltNames: string[];
+  insecureSkipVerify: boolean;
+  /** PEM file paths on the waypoint's machine; no CA: the system's roots. */
+  caCertificates: string;
+  clientCertificate: string;
+  privateKey: string;
 }
 
 /** The glob collection a waypoint subscribes to, and the prefix of all its resource names. */
@@ -328,6 +402,7 @@ export function waypointResourceName(gatewayNamespace: string, gatewayName: stri
   const prefix = `${gatewayNamespace}/${gatewayName}/`;
   if (r.waypoint) return `${prefix}waypoint`;
   if (r.service) return `${prefix}service/${r.service.namespace}/${r.service.hostname}`;
+  if (r.destination) return `${prefix}destination/${r.destination.namespace}/${r.destination.hostname}`;
   return `${prefix}policy/${r.policy!.namespace}/${r.policy!.name}`;
 }
 

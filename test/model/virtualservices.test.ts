@@ -136,14 +136,14 @@ describe('VirtualService actions (TranslateRoute, applyHTTPRouteDestination)', (
     assert.deepEqual(t.dependencies, ['Service/shop/web', 'Service/shop/web-v2'], 'a weight-0 destination is not read');
   });
 
-  it('an unknown host is an invalid backend; a Service with several ports needs the port; subsets are not supported', () => {
+  it('an unknown host is kept (the waypoint has no cluster for it: 503); a Service with several ports needs the port; a subset is named', () => {
     const unknown = translateVirtualService(vs(`  - route: [{destination: {host: ghost, port: {number: 80}}}]`), ctx);
-    assert.deepEqual(unknown.routes[0]!.backends, [{ ...backend('ghost'), invalid: true }]);
+    assert.deepEqual(unknown.routes[0]!.backends, [backend('ghost')]);
     assert.deepEqual(translateVirtualService(vs(`  - route: [{destination: {host: multi, port: {number: 8080}}}]`), ctx).routes[0]!.backends, [backend('multi', 8080)]);
     const noPort = translateVirtualService(vs(`  - route: [{destination: {host: multi}}]`), ctx);
     assert.deepEqual([noPort.routes, noPort.unsupported], [[], ['destination "multi" needs a port']]);
     const subset = translateVirtualService(vs(`  - route: [{destination: {host: web, subset: v1}}]`), ctx);
-    assert.deepEqual([subset.routes, subset.unsupported], [[], ['destination subset "v1" is not supported yet']]);
+    assert.deepEqual([subset.routes[0]!.backends, subset.unsupported], [[{ ...backend('web'), subset: 'v1' }], []]);
   });
 
   it('headers: set overwrites, add appends, pseudo-headers dropped, :authority/host become the authority; a single destination’s come after the route’s', () => {
@@ -323,9 +323,9 @@ describe('VirtualServices in the ambient index', () => {
   });
 
   it('a VirtualService with unsupported fields is not programmed; the offline waypoint view says why', () => {
-    const t = setup(BASE + '---' + VS.replace('{host: web-v2}', '{host: web-v2, subset: v2}'));
+    const t = setup(BASE + '---' + VS.replace('route: [{destination: {host: web-v2}}]', 'route: [{destination: {host: web-v2}}]\n    rewrite: {uriRegexRewrite: {match: ^/a, rewrite: /b}}'));
     assert.deepEqual(t.routes(WEB), ['shop/gamma PREFIX /']);
-    assert.deepEqual(renderWaypointConfig(t.index, 'shop/wp')?.unprogrammedVirtualServices, [{ namespace: 'shop', name: 'canary', unsupported: ['destination subset "v2" is not supported yet'] }]);
+    assert.deepEqual(renderWaypointConfig(t.index, 'shop/wp')?.unprogrammedVirtualServices, [{ namespace: 'shop', name: 'canary', unsupported: ['rewrite.uriRegexRewrite is not supported yet'] }]);
     t.store.apply(parseYaml(VS));
     assert.equal(renderWaypointConfig(t.index, 'shop/wp')?.unprogrammedVirtualServices, undefined);
     t.index.close();

@@ -8,7 +8,9 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
+import * as https from 'node:https';
 import * as net from 'node:net';
+import type * as tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -71,6 +73,8 @@ export const HOST = {
   tcpA: 9,
   client: 10,
   sniffA: 11,
+  /** HTTPS on :8443 with a certificate of the mesh's CA (for DestinationRule TLS origination). */
+  tlsA: 12,
 } as const;
 
 /** Service VIPs (nothing listens on them: only the CONNECT `:authority` names them). */
@@ -84,6 +88,7 @@ export const VIP = {
   sniff: 106,
   empty: 107,
   unbound: 108,
+  secure: 109,
 } as const;
 
 interface ServicePortSpec {
@@ -119,6 +124,7 @@ const SERVICES: Record<keyof typeof VIP, { ports: ServicePortSpec[]; endpoints: 
   },
   empty: { ports: [{ port: 80, targetPort: 8080, protocol: 'HTTP', name: 'http' }], endpoints: ['echoC'], bound: true },
   unbound: { ports: [{ port: 80, targetPort: 8080, protocol: 'HTTP', name: 'http' }], endpoints: ['echoA'], bound: false },
+  secure: { ports: [{ port: 80, targetPort: 8443, protocol: 'HTTP', name: 'http' }], endpoints: ['tlsA'], bound: true },
 };
 
 interface WorkloadSpec {
@@ -127,7 +133,7 @@ interface WorkloadSpec {
   tunnel: 'HBONE' | 'NONE';
   status: WorkloadStatus;
   /** Which servers run on the workload's address. */
-  serves: { http1?: boolean; h2c?: boolean; tcp?: boolean; hbone?: 'relay' | 'refuse' };
+  serves: { http1?: boolean; h2c?: boolean; tcp?: boolean; https?: boolean; hbone?: 'relay' | 'refuse' };
 }
 
 const WORKLOADS: Record<keyof typeof HOST, WorkloadSpec> = {
@@ -141,6 +147,7 @@ const WORKLOADS: Record<keyof typeof HOST, WorkloadSpec> = {
   tcpA: { name: 'tcp-a', serviceAccount: 'tcp', tunnel: 'HBONE', status: 'HEALTHY', serves: { tcp: true, hbone: 'relay' } },
   client: { name: 'sleep', serviceAccount: 'sleep', tunnel: 'HBONE', status: 'HEALTHY', serves: {} },
   sniffA: { name: 'sniff-a', serviceAccount: 'sniff', tunnel: 'HBONE', status: 'HEALTHY', serves: { http1: true, h2c: true, tcp: true, hbone: 'relay' } },
+  tlsA: { name: 'tls-a', serviceAccount: 'secure', tunnel: 'HBONE', status: 'HEALTHY', serves: { https: true, hbone: 'relay' } },
 };
 
 function ipBytes(ip: string): Uint8Array {
@@ -192,7 +199,8 @@ export class Backend {
   /**
    * HTTP/1.1 on :8080. Answers `x-backend: <name>`; a POST gets its body back, anything else a short text. Test
    * controls in request headers: `x-respond-status: N` answers N; `x-fail-times: <id>:<n>` answers 503 to the first
-   * n requests with that id (counted across all backends); `x-delay-ms: N` answers after N ms.
+   * n requests with that id (counted across all backends); `x-respond-status-from: <backend name>:N` answers N when
+   * this is that backend; `x-delay-ms: N` answers after N ms.
    */
   async startHttp1(): Promise<void> {
     const server = http.createServer((req, res) => {
@@ -201,6 +209,8 @@ export class Backend {
       req.on('end', () => {
         const failTimes = /^(.+):(\d+)$/.exec(String(req.headers['x-fail-times'] ?? ''));
         let forced = Number(req.headers['x-respond-status'] ?? 0);
+        const from = /^(.+):(\d+)$/.exec(String(req.headers['x-respond-status-from'] ?? ''));
+        if (from && from[1] === this.name) forced = Number(from[2]);
         if (failTimes) {
           const seen = FAILURES_SEEN.get(failTimes[1]!) ?? 0;
           FAILURES_SEEN.set(failTimes[1]!, seen + 1);
@@ -235,6 +245,31 @@ export class Backend {
       });
     });
     await listenOn(server, this.ip, 8080);
+    this.closers.push(
+      () =>
+        new Promise((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+  }
+
+  /**
+   * HTTPS on :8443 with the workload's certificate, asking for (not requiring) a client certificate of the mesh's CA.
+   * Answers `x-backend`, `x-tls-servername` (the SNI it got) and `x-client-san` (the client certificate's SANs, or
+   * `none`).
+   */
+  async startHttps(cert: WorkloadCertificate): Promise<void> {
+    const server = https.createServer({ key: cert.keyPem, cert: cert.chainPem.join(''), ca: cert.rootPems, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      const socket = req.socket as tls.TLSSocket;
+      const peer = socket.getPeerCertificate();
+      const san = socket.authorized && peer?.subjectaltname ? peer.subjectaltname : 'none';
+      this.requests.push({ httpVersion: req.httpVersion, method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyLength: 0, bodySha256: '' });
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-backend': this.name, 'x-tls-servername': String((socket as { servername?: string | false }).servername || ''), 'x-client-san': san });
+      res.end(`hello over TLS from ${this.name}\n`);
+    });
+    await listenOn(server, this.ip, 8443);
     this.closers.push(
       () =>
         new Promise((resolve) => {
@@ -352,7 +387,7 @@ export function grpcFrame(message: Buffer): Buffer {
 
 // ---- resources -----------------------------------------------------------------------------------------------
 
-export function waypointResourceName(kind: 'waypoint' | 'service' | 'policy', ns = '', name = ''): string {
+export function waypointResourceName(kind: 'waypoint' | 'service' | 'policy' | 'destination', ns = '', name = ''): string {
   return kind === 'waypoint' ? `${WP_NS}/${WP_NAME}/waypoint` : `${WP_NS}/${WP_NAME}/${kind}/${ns}/${name}`;
 }
 
@@ -739,11 +774,12 @@ export class Harness {
           if (spec.serves.http1) await be.startHttp1();
           if (spec.serves.h2c) await be.startH2c();
           if (spec.serves.tcp) await be.startTcpEcho();
-          if (spec.serves.hbone) {
+          if (spec.serves.hbone || spec.serves.https) {
             const id = `spiffe://${TD}/ns/${APPS}/sa/${spec.serviceAccount}`;
             let cert = certs.get(id);
             if (!cert) certs.set(id, (cert = await this.issue(id)));
-            await be.startHbone(cert, spec.serves.hbone);
+            if (spec.serves.https) await be.startHttps(cert);
+            if (spec.serves.hbone) await be.startHbone(cert, spec.serves.hbone);
           }
         }
         return;

@@ -144,11 +144,11 @@ describe('HTTPRoutes at the waypoint', () => {
     assert.ok(plainGot > 0 && echoGot > 0, `plain ${plainGot}, echo ${echoGot}`);
   });
 
-  it('answers Envoy’s local replies: the direct status without backends, 500 NC for an unresolved backend, 404 NR without a match', async () => {
+  it('answers Envoy’s local replies: the direct status without backends, 500 NC for an unresolved backend, 503 NC for a Service the mesh does not know, 404 NR without a match', async () => {
     const cases: [string, number, string][] = [
       ['/nothing', 500, '- direct_response'],
       ['/invalid/x', 500, 'NC cluster_not_found'],
-      ['/unknown', 500, 'NC cluster_not_found'],
+      ['/unknown', 503, 'NC cluster_not_found'],
       ['/elsewhere', 404, 'NR route_not_found'],
     ];
     for (const [path, status, flagsAndDetails] of cases) {

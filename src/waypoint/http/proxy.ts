@@ -8,7 +8,7 @@
 // an endpoint sends, one request's failure never touches another's or the process.
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { copyBidirectional } from '../../hbone/copy.js';
@@ -18,8 +18,8 @@ import { RBAC_DENIED_BODY, authorize } from '../authz/rbac.js';
 import type { HttpRequestAttributes, RequestAttributes } from '../authz/request.js';
 import type { WaypointState } from '../state.js';
 import type { DestinationServiceLabels, HttpRequestRecord, PeerLabels, ResponseFlag, WaypointTelemetry } from '../telemetry.js';
-import { modifyHeaders, rewritePath, type CompiledRoute } from './router.js';
-import { UpstreamConnectError, localReplyBody, resetDetails, type UpstreamTarget, type Upstreams } from '../upstream.js';
+import { modifyHeaders, queryParams, rewritePath, type CompiledRoute } from './router.js';
+import { UpstreamConnectError, localReplyBody, resetDetails, type UpstreamCluster, type UpstreamTarget, type Upstreams } from '../upstream.js';
 import { GrpcMessageCounter, grpcMessage, grpcStatusOf, isGrpcContentType } from './grpc.js';
 import { normalizePath } from './path.js';
 import { TunnelSocket } from './tunnel-socket.js';
@@ -108,6 +108,9 @@ interface LocalReply {
   details: string;
   transportFailure?: string;
 }
+
+/** Envoy's circuit breaker: the request is not sent (`x-envoy-overloaded: true` is added to the reply). */
+const OVERFLOW: LocalReply = { status: 503, body: localReplyBody('overflow', '', false), flags: ['UO'], details: resetDetails('overflow') };
 
 /** Envoy refuses an upgrade (or CONNECT) its route does not allow before any filter runs: 403, empty body. */
 const UPGRADE_FAILED: LocalReply = { status: 403, body: '', flags: [], details: 'upgrade_failed' };
@@ -390,6 +393,14 @@ abstract class Exchange implements HttpRequestAttributes {
   retryLeft = false;
   /** Why the waypoint cut the attempt in progress short, once it did. */
   abortedAttempt: AttemptAborted | undefined = undefined;
+  /** The cluster's max_retries breaker kept this attempt from being retried. */
+  retryOverflow = false;
+  /** The circuit breaker refused the request: the reply says `x-envoy-overloaded`. */
+  overloaded = false;
+  /** The status the endpoint answered the current attempt with (0: none yet), for outlier detection. */
+  upstreamStatus = 0;
+  /** A consistent-hash cookie the waypoint generated, set on the response (`set-cookie`). */
+  setCookie: string | undefined = undefined;
   readonly body: RequestBody;
 
   constructor(
@@ -596,6 +607,13 @@ export class HttpProxy {
   private readonly agent: TunnelAgent;
   /** Upstream HTTP/2 sessions, one per endpoint. */
   private readonly sessions = new Map<string, Promise<http2.ClientHttp2Session>>();
+  /**
+   * HTTP/1.1 connection pools of clusters with a DestinationRule connectionPool or TLS, by cluster key, replaced
+   * when the settings change; other clusters share `agent`.
+   */
+  private readonly clusterAgents = new Map<string, { settings: string; agent: TunnelAgent }>();
+  /** Streams opened on each upstream HTTP/2 session, for maxRequestsPerConnection. */
+  private readonly sessionStreams = new WeakMap<http2.ClientHttp2Session, number>();
   /** Downstream HTTP/1.1 connections with their requests in progress, and HTTP/2 sessions: what a drain must close. */
   private readonly downstreams = new Map<TunnelSocket, number>();
   private readonly downstreamSessions = new Set<http2.ServerHttp2Session>();
@@ -619,7 +637,7 @@ export class HttpProxy {
     });
     this.h1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.fromUpgrade(req, socket, head));
     this.h1.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.fromUpgrade(req, socket, head));
-    this.agent = new TunnelAgent(opts.upstreams, { keepAlive: true, maxSockets: Infinity, scheduling: 'lifo', timeout: 3_600_000 });
+    this.agent = new TunnelAgent(opts.upstreams, { keepAlive: true, maxSockets: Infinity, scheduling: 'lifo', timeout: UPSTREAM_IDLE_MS });
   }
 
   /** Serves the HTTP conversation inside one CONNECT stream; the first bytes say which HTTP version it speaks. */
@@ -805,17 +823,21 @@ export class HttpProxy {
       x.routed = { routeName: r.name, responseHeaders: r.responseHeaders };
       if (r.redirect) return this.redirect(x, r.redirect, route);
       if (backend === undefined) return this.localReply(x, { status: r.directStatus || 500, body: r.directBody ?? '', flags: [], details: 'direct_response' }, undefined);
-      service = backend.invalid ? undefined : this.opts.state.serviceByKey(`${backend.namespace}/${backend.hostname}`);
-      // An unresolved backend (or one the mesh does not know yet) has no cluster: the Gateway API's 500.
-      if (service === undefined) return this.localReply(x, { status: 500, body: '', flags: ['NC'], details: 'cluster_not_found' }, undefined);
+      // An unresolved backendRef: the Gateway API's 500. A Service the mesh does not know (yet), or a subset no
+      // DestinationRule defines: Envoy has no such cluster, 503.
+      if (backend.invalid) return this.localReply(x, { status: 500, body: '', flags: ['NC'], details: 'cluster_not_found' }, undefined);
+      service = this.opts.state.serviceByKey(`${backend.namespace}/${backend.hostname}`);
+      if (service === undefined) return this.localReply(x, { status: 503, body: '', flags: ['NC'], details: 'cluster_not_found' }, undefined);
       servicePort = backend.port;
       Object.assign(x.routed, { service, port: servicePort, destinationService: this.opts.serviceLabels(service), cluster: this.clusterOf(service, servicePort) });
     }
 
+    const cluster = service === undefined || ctx.workload ? undefined : this.opts.upstreams.cluster(service, servicePort, backend?.subset);
+    if (service !== undefined && !ctx.workload && cluster === undefined) return this.localReply(x, { status: 503, body: '', flags: ['NC'], details: 'cluster_not_found' }, undefined);
     const r = route?.route;
     const rewrite = r?.rewrite;
     if (rewrite?.path) x.upstreamPath = rewritePath(x.path, rewrite.path, r!.match?.path);
-    const http2Upstream = !(x instanceof UpgradeExchange) && this.upstreamIsHttp2(x);
+    const http2Upstream = !(x instanceof UpgradeExchange) && this.upstreamIsHttp2(x, cluster);
     const headers = this.upstreamHeaders(x, http2Upstream);
     if (r !== undefined) {
       // Envoy's order: the backend's filter, then the route's (a later level wins); rewrites last.
@@ -845,7 +867,7 @@ export class HttpProxy {
       });
     }
     try {
-      await this.attempts(x, service, servicePort, headers, http2Upstream, r?.retry);
+      await this.attempts(x, cluster, headers, http2Upstream, r?.retry);
     } finally {
       clearTimeout(routeTimer);
     }
@@ -857,72 +879,123 @@ export class HttpProxy {
    * gRPC). With one: its attempts, on connection failures, refused streams, gRPC cancelled/unavailable, the listed
    * statuses and per-try timeouts.
    */
-  private async attempts(x: Exchange, service: Service | undefined, servicePort: number, headers: Headers, http2Upstream: boolean, policy: WaypointRetry | undefined): Promise<void> {
+  private async attempts(x: Exchange, cluster: UpstreamCluster | undefined, headers: Headers, http2Upstream: boolean, policy: WaypointRetry | undefined): Promise<void> {
+    // DestinationRule circuit breakers: a request over the limits is not sent.
+    if (cluster?.overflows(!http2Upstream)) return this.overflowed(x, []);
+    cluster?.requestStarted();
+    try {
+      await this.tryUpstream(x, cluster, headers, http2Upstream, policy);
+    } finally {
+      cluster?.requestEnded();
+    }
+  }
+
+  private async tryUpstream(x: Exchange, cluster: UpstreamCluster | undefined, headers: Headers, http2Upstream: boolean, policy: WaypointRetry | undefined): Promise<void> {
     const { ctx } = x;
     const flags: ResponseFlag[] = [];
     const attempts = policy ? 1 + policy.attempts : x.grpc ? 1 : 1 + DEFAULT_RETRIES;
     const backoffMs = policy?.backoffMs || RETRY_BASE_MS;
+    const hashKey = cluster === undefined ? undefined : this.hashKey(x, cluster);
     let tried: UpstreamTarget[] | undefined;
-    for (let attempt = 1; ; attempt++) {
-      const target = ctx.workload ? this.opts.upstreams.workload(ctx.workload, ctx.targetPort) : this.opts.upstreams.pick(service!, servicePort, tried);
-      if (target === undefined) return this.localReply(x, { status: 503, body: 'no healthy upstream', flags: ['UH'], details: 'no_healthy_upstream' }, undefined);
-      const last = attempt >= attempts;
-      x.retryPolicy = policy;
-      x.retryLeft = !last;
-      x.upstream = undefined;
-      // Each try's timeout runs from the end of the request (the first try's: once it is read; later ones: at once).
-      let perTry: NodeJS.Timeout | undefined;
-      let tryOver = false;
-      const perTryMs = policy?.perTryTimeoutMs;
-      if (perTryMs && !(x instanceof UpgradeExchange)) {
-        x.body.onEnd(() => {
-          if (tryOver) return;
-          perTry = setTimeout(() => {
-            if (x.responded || x.done) return;
-            x.abortedAttempt = new AttemptAborted('per_try_timeout');
-            x.upstream?.destroy();
-          }, timerMs(perTryMs));
-        });
-      }
-      target.active++;
-      try {
-        if (x instanceof UpgradeExchange) await this.forwardUpgrade(x, target, headers, flags);
-        else if (http2Upstream) await this.forwardHttp2(x, target, headers, flags);
-        else await this.forwardHttp1(x, target, headers, flags);
-        return;
-      } catch (e) {
-        if (x.done) return;
-        if (e instanceof AttemptAborted) {
-          // Istio's default route retry policy does not retry a per-try timeout (no `5xx`, `reset` or `gateway-error`).
-          if (e.reason === 'per_try_timeout' && (last || !x.body.replayable || !retriesTimeout(policy))) {
-            flags.push('UT');
-            return this.localReply(x, { status: 504, body: UPSTREAM_TIMEOUT_BODY, flags, details: 'upstream_per_try_timeout' }, target);
-          }
-        } else {
-          if (!(e instanceof UpstreamConnectError)) throw e;
-          // A retry sends the body again from its start, which only a body still held (or never read) allows.
-          if (last || !x.body.replayable || !retriesReset(policy, e)) {
-            const retried = attempt > 1;
-            flags.push(e.flag);
-            if (retried) flags.push('URX');
-            return this.localReply(
-              x,
-              { status: 503, body: localReplyBody(e.resetReason, e.transportFailure, retried), flags, details: e.details, transportFailure: e.transportFailure || undefined },
-              target,
-            );
-          }
+    let retrying = false;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const target = ctx.workload ? this.opts.upstreams.workload(ctx.workload, ctx.targetPort) : cluster!.pick(tried, hashKey);
+        if (target === undefined) return this.localReply(x, { status: 503, body: 'no healthy upstream', flags: ['UH'], details: 'no_healthy_upstream' }, undefined);
+        // Retries beyond the cluster's max_retries breaker are not made: the attempt is the last (Envoy's UO).
+        x.retryOverflow = attempt < attempts && cluster !== undefined && !cluster.retryAvailable();
+        const last = attempt >= attempts || x.retryOverflow;
+        x.retryPolicy = policy;
+        x.retryLeft = !last;
+        x.upstream = undefined;
+        x.upstreamStatus = 0;
+        // Each try's timeout runs from the end of the request (the first try's: once it is read; later ones: at once).
+        let perTry: NodeJS.Timeout | undefined;
+        let tryOver = false;
+        const perTryMs = policy?.perTryTimeoutMs;
+        if (perTryMs && !(x instanceof UpgradeExchange)) {
+          x.body.onEnd(() => {
+            if (tryOver) return;
+            perTry = setTimeout(() => {
+              if (x.responded || x.done) return;
+              x.abortedAttempt = new AttemptAborted('per_try_timeout');
+              x.upstream?.destroy();
+            }, timerMs(perTryMs));
+          });
         }
-      } finally {
-        tryOver = true;
-        clearTimeout(perTry);
-        x.abortedAttempt = undefined;
-        target.active--;
+        target.active++;
+        try {
+          if (x instanceof UpgradeExchange) await this.forwardUpgrade(x, target, headers, flags);
+          else if (http2Upstream) await this.forwardHttp2(x, target, headers, flags);
+          else await this.forwardHttp1(x, target, headers, flags);
+          // A response of the endpoint's, or a failure of the waypoint's own after the attempt started.
+          target.cluster?.outcome(target, x.upstreamStatus);
+          return;
+        } catch (e) {
+          target.cluster?.outcome(target, e instanceof AttemptAborted && e.reason === 'retriable_status' ? (e.status ?? 0) : 0);
+          if (x.done) return;
+          if (e instanceof AttemptAborted) {
+            // Istio's default route retry policy does not retry a per-try timeout (no `5xx`, `reset` or `gateway-error`).
+            if (e.reason === 'per_try_timeout' && (last || !x.body.replayable || !retriesTimeout(policy))) {
+              flags.push('UT');
+              if (x.retryOverflow && x.body.replayable && retriesTimeout(policy)) flags.push('UO');
+              return this.localReply(x, { status: 504, body: UPSTREAM_TIMEOUT_BODY, flags, details: 'upstream_per_try_timeout' }, target);
+            }
+          } else {
+            if (!(e instanceof UpstreamConnectError)) throw e;
+            // A retry sends the body again from its start, which only a body still held (or never read) allows.
+            if (last || !x.body.replayable || !retriesReset(policy, e)) {
+              const retried = attempt > 1;
+              flags.push(e.flag);
+              if (x.retryOverflow && x.body.replayable && retriesReset(policy, e)) flags.push('UO');
+              else if (retried) flags.push('URX');
+              return this.localReply(
+                x,
+                { status: 503, body: localReplyBody(e.resetReason, e.transportFailure, retried), flags, details: e.details, transportFailure: e.transportFailure || undefined },
+                target,
+              );
+            }
+          }
+        } finally {
+          tryOver = true;
+          clearTimeout(perTry);
+          x.abortedAttempt = undefined;
+          target.active--;
+        }
+        (tried ??= []).push(target);
+        // A retry follows: it holds one of the cluster's retry slots until the request is over.
+        if (cluster !== undefined && !retrying) retrying = cluster.retryStarted();
+        // Full jitter: attempt n waits a random time below (2^n - 1) × the base, at most 10 × the base (Envoy's cap).
+        await sleep(timerMs(Math.random() * Math.min(2 ** attempt - 1, MAX_BACKOFF_FACTOR) * backoffMs));
+        if (x.done) return;
       }
-      (tried ??= []).push(target);
-      // Full jitter: attempt n waits a random time below (2^n - 1) × the base, at most 10 × the base (Envoy's cap).
-      await sleep(timerMs(Math.random() * Math.min(2 ** attempt - 1, MAX_BACKOFF_FACTOR) * backoffMs));
-      if (x.done) return;
+    } finally {
+      if (retrying) cluster!.retryEnded();
     }
+  }
+
+  /** The circuit breaker's local reply. */
+  private overflowed(x: Exchange, flags: ResponseFlag[]): void {
+    x.overloaded = true;
+    this.localReply(x, { ...OVERFLOW, flags: [...flags, 'UO'] }, undefined);
+  }
+
+  /**
+   * The request's consistent-hash key for the cluster's DestinationRule: a header, a cookie (generated when missing
+   * and given a TTL, as Envoy does), the source IP or a query parameter; undefined without one (any endpoint).
+   */
+  private hashKey(x: Exchange, cluster: UpstreamCluster): string | undefined {
+    const hash = cluster.policy.loadBalancer?.consistentHash;
+    if (hash === undefined) return undefined;
+    if (hash.httpHeaderName !== undefined) return x.header(hash.httpHeaderName);
+    if (hash.useSourceIp) return x.ctx.peerIp;
+    if (hash.httpQueryParameterName !== undefined) return queryParams(x.path).get(hash.httpQueryParameterName);
+    const cookie = hash.httpCookie!;
+    const value = cookieValue(x.header('cookie'), cookie.name);
+    if (value !== undefined || cookie.ttlMs === 0) return value;
+    const generated = randomBytes(8).toString('hex');
+    x.setCookie = `${cookie.name}="${generated}"; Max-Age=${Math.floor(cookie.ttlMs / 1000)}${cookie.path ? `; Path=${cookie.path}` : ''}; HttpOnly`;
+    return `"${generated}"`;
   }
 
   /** The route's timeout passed: 504 before the response started, a reset after (Envoy's UT either way). */
@@ -949,7 +1022,8 @@ export class HttpProxy {
     if (!retriesStatus(policy, status, joined(headers['grpc-status']))) return false;
     if (!x.body.replayable) return false;
     if (x.retryLeft) return true;
-    if (policy.attempts > 0) flags.push('URX');
+    if (x.retryOverflow) flags.push('UO');
+    else if (policy.attempts > 0) flags.push('URX');
     return false;
   }
 
@@ -960,7 +1034,7 @@ export class HttpProxy {
   private mirror(x: Exchange, backend: WaypointRouteBackend, headers: Headers, timeoutMs: number | undefined): void {
     if (x instanceof UpgradeExchange) return;
     const service = this.opts.state.serviceByKey(`${backend.namespace}/${backend.hostname}`);
-    const target = service && this.opts.upstreams.pick(service, backend.port);
+    const target = service && this.opts.upstreams.cluster(service, backend.port, backend.subset)?.pick(undefined, undefined);
     if (target === undefined) return;
     const copy: Headers = { ...headers };
     modifyHeaders(copy, backend.requestHeaders);
@@ -981,7 +1055,7 @@ export class HttpProxy {
         .catch(() => pending.destroy());
       shadow = pending;
     } else {
-      const req = http.request({ agent: this.agent, host: target.ip, port: target.port, method: x.method, path: x.upstreamPath ?? x.path, headers: copy as http.OutgoingHttpHeaders, setHost: false, upstream: target } as http.RequestOptions);
+      const req = http.request({ agent: this.agentFor(target), host: target.ip, port: target.port, method: x.method, path: x.upstreamPath ?? x.path, headers: copy as http.OutgoingHttpHeaders, setHost: false, upstream: target } as http.RequestOptions);
       req.on('error', () => {});
       req.on('response', (res) => res.resume());
       if (timeoutMs) req.setTimeout(timeoutMs, () => req.destroy());
@@ -1051,7 +1125,11 @@ export class HttpProxy {
     return this.opts.state.boundService(service) ? `inbound-vip|${port}|http|${service.hostname}` : `outbound|${port}||${service.hostname}`;
   }
 
-  private upstreamIsHttp2(x: Exchange): boolean {
+  private upstreamIsHttp2(x: Exchange, cluster: UpstreamCluster | undefined): boolean {
+    // A DestinationRule's connectionPool may choose the upstream protocol for HTTP/1.1 ports.
+    const pool = cluster?.policy.connectionPool;
+    if (pool?.useClientProtocol) return x.protocol === 'HTTP/2';
+    if (pool?.h2Upgrade && x.protocol === 'HTTP/1.1' && !x.grpc) return true;
     const routed = x.routed?.service;
     if (routed !== undefined && this.opts.state.boundService(routed) === undefined) {
       // A backend this waypoint does not serve: the port's protocol as the mesh's Address describes it.
@@ -1071,7 +1149,7 @@ export class HttpProxy {
     return new Promise<void>((resolve, reject) => {
       const upstreamStart = performance.now();
       const req = http.request({
-        agent: this.agent,
+        agent: this.agentFor(target),
         host: target.ip,
         port: target.port,
         method: x.method,
@@ -1131,7 +1209,7 @@ export class HttpProxy {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? '';
         if (SESSION_GONE.has(code)) {
-          this.dropSession(target, session);
+          this.dropSession(this.sessionKey(target), session);
           return reject(new UpstreamConnectError('connection termination', '', { cause: e }));
         }
         // A request HTTP/2 cannot carry (Node refuses its headers): it cannot reach the endpoint in any attempt.
@@ -1227,33 +1305,73 @@ export class HttpProxy {
     });
   }
 
+  /** The HTTP/1.1 pool a request to `target` uses: its cluster's own when a DestinationRule shapes connections. */
+  private agentFor(target: UpstreamTarget): TunnelAgent {
+    const c = target.cluster;
+    const pool = c?.policy.connectionPool;
+    if (c === undefined || (pool === undefined && c.policy.tls === undefined)) return this.agent;
+    const settings = JSON.stringify([pool, c.policy.tls]);
+    const existing = this.clusterAgents.get(c.key);
+    if (existing?.settings === settings) return existing.agent;
+    // Connections of the old settings finish what they carry; idle ones close now.
+    existing?.agent.destroyIdle();
+    const agent = new TunnelAgent(this.opts.upstreams, {
+      keepAlive: true,
+      maxSockets: Infinity,
+      // HTTP/1.1 requests beyond max_connections wait for a connection (Envoy's pending requests).
+      maxTotalSockets: pool?.maxConnections || Infinity,
+      scheduling: 'lifo',
+      timeout: pool?.idleTimeoutMs || UPSTREAM_IDLE_MS,
+      maxRequestsPerConnection: pool?.maxRequestsPerConnection ?? 0,
+    });
+    this.clusterAgents.set(c.key, { settings, agent });
+    return agent;
+  }
+
+  /** The session key: the endpoint, and the cluster when its DestinationRule shapes connections (TLS, limits). */
+  private sessionKey(target: UpstreamTarget): string {
+    const c = target.cluster;
+    return c !== undefined && (c.policy.connectionPool !== undefined || c.policy.tls !== undefined) ? `${c.key}|${target.address}` : target.address;
+  }
+
   private sessionFor(target: UpstreamTarget): Promise<http2.ClientHttp2Session> {
-    let p = this.sessions.get(target.address);
+    const key = this.sessionKey(target);
+    let p = this.sessions.get(key);
     if (p === undefined) {
-      p = this.opts.upstreams.connect(target).then((tunnel) => {
+      const pool = target.cluster?.policy.connectionPool;
+      p = this.opts.upstreams.connect(target, ['h2']).then((tunnel) => {
         const session = http2.connect(`http://${target.address}`, { createConnection: () => tunnel });
         session.on('error', () => {});
         const forget = () => {
-          if (this.sessions.get(target.address) === p) this.sessions.delete(target.address);
+          if (this.sessions.get(key) === p) this.sessions.delete(key);
         };
         session.once('close', forget);
         session.once('goaway', forget);
-        session.setTimeout(UPSTREAM_IDLE_MS, () => this.dropSession(target, session));
+        session.setTimeout(pool?.idleTimeoutMs || UPSTREAM_IDLE_MS, () => this.dropSession(key, session));
         tunnel.once('close', () => session.destroy());
         return session;
       });
       p.catch(() => {
-        if (this.sessions.get(target.address) === p) this.sessions.delete(target.address);
+        if (this.sessions.get(key) === p) this.sessions.delete(key);
       });
-      this.sessions.set(target.address, p);
+      this.sessions.set(key, p);
     }
-    return p;
+    return p.then((session) => {
+      // maxRequestsPerConnection: the session that reached it takes no more streams.
+      const max = target.cluster?.policy.connectionPool?.maxRequestsPerConnection ?? 0;
+      if (max > 0) {
+        const n = (this.sessionStreams.get(session) ?? 0) + 1;
+        this.sessionStreams.set(session, n);
+        if (n >= max) this.dropSession(key, session);
+      }
+      return session;
+    });
   }
 
   /** Takes a session out of use: streams in flight finish, then it closes with its tunnel. */
-  private dropSession(target: UpstreamTarget, session: http2.ClientHttp2Session): void {
-    const p = this.sessions.get(target.address);
-    if (p !== undefined) void p.then((current) => current === session && this.sessions.get(target.address) === p && this.sessions.delete(target.address), () => undefined);
+  private dropSession(key: string, session: http2.ClientHttp2Session): void {
+    const p = this.sessions.get(key);
+    if (p !== undefined) void p.then((current) => current === session && this.sessions.get(key) === p && this.sessions.delete(key), () => undefined);
     if (session.destroyed) return;
     if (session.closed) session.destroy();
     else session.close();
@@ -1301,7 +1419,12 @@ export class HttpProxy {
     endAfterHeaders: boolean,
   ): void {
     const upstreamServiceTimeMs = performance.now() - upstreamStart;
+    x.upstreamStatus = status;
     const headers = responseHeaders(upstreamHeaders, upstreamServiceTimeMs);
+    if (x.setCookie !== undefined) {
+      const prior = headers['set-cookie'];
+      headers['set-cookie'] = prior === undefined ? [x.setCookie] : [...(Array.isArray(prior) ? prior : [String(prior)]), x.setCookie];
+    }
     modifyHeaders(headers, x.routed?.responseHeaders);
     if (!this.startResponse(x, target, flags, status, headers, endAfterHeaders)) {
       body.destroy();
@@ -1364,6 +1487,7 @@ export class HttpProxy {
     if (x.grpc) {
       const code = grpcStatusOf(r.status);
       const h: http2.OutgoingHttpHeaders = { 'content-type': 'application/grpc', 'grpc-status': code, server: 'istio-envoy' };
+      if (x.overloaded) h['x-envoy-overloaded'] = 'true';
       if (r.body) h['grpc-message'] = grpcMessage(r.body);
       x.respond(200, h, true);
       x.status = 200;
@@ -1373,6 +1497,7 @@ export class HttpProxy {
     const length = Buffer.byteLength(r.body);
     const h: http2.OutgoingHttpHeaders = { server: 'istio-envoy', date: new Date().toUTCString(), 'content-length': String(length) };
     if (r.body) h['content-type'] = 'text/plain';
+    if (x.overloaded) h['x-envoy-overloaded'] = 'true';
     x.respond(r.status, h, !r.body);
     x.status = r.status;
     x.responseHeaders = h;
@@ -1468,6 +1593,7 @@ export class HttpProxy {
 
   async close(): Promise<void> {
     this.agent.destroy();
+    for (const { agent } of this.clusterAgents.values()) agent.destroy();
     for (const p of this.sessions.values()) p.then((s) => s.close(), () => undefined);
     this.sessions.clear();
     this.h1.close();
@@ -1499,22 +1625,52 @@ const CONTEXTS = new WeakMap<object, StreamContext>();
  * HBONE pool) or a TCP connection. Node's Agent keys its pools by host and port, i.e. by endpoint.
  */
 class TunnelAgent extends http.Agent {
+  private readonly maxRequestsPerConnection: number;
+  private readonly served = new WeakMap<Duplex, number>();
+
   constructor(
     private readonly upstreams: Upstreams,
-    options: http.AgentOptions,
+    options: http.AgentOptions & { maxRequestsPerConnection?: number },
   ) {
     super(options);
+    this.maxRequestsPerConnection = options.maxRequestsPerConnection ?? 0;
+  }
+
+  /** A connection that has served maxRequestsPerConnection requests is closed instead of kept for the next. */
+  override keepSocketAlive(socket: Duplex): boolean {
+    if (this.maxRequestsPerConnection > 0) {
+      const n = (this.served.get(socket) ?? 0) + 1;
+      this.served.set(socket, n);
+      if (n >= this.maxRequestsPerConnection) return false;
+    }
+    // Node's Agent returns whether it kept the socket (its typings say void).
+    return super.keepSocketAlive(socket) as unknown as boolean;
+  }
+
+  /** Closes the idle connections; busy ones close when their request is done (a replaced pool is never reused). */
+  destroyIdle(): void {
+    for (const list of Object.values(this.freeSockets)) for (const socket of list ?? []) socket.destroy();
   }
 
   override createConnection(options: http.ClientRequestArgs, oncreate?: (err: Error | null, socket: Duplex) => void): undefined {
     // The request names its endpoint (forwardHttp1 passes it along with the request options).
     const target = (options as { upstream: UpstreamTarget }).upstream;
-    this.upstreams.connect(target).then(
+    this.upstreams.connect(target, target.cluster?.policy.tls ? ['http/1.1'] : undefined).then(
       (stream) => oncreate!(null, new TunnelSocket(stream)),
       (e: Error) => oncreate!(e, undefined as unknown as Duplex),
     );
     return undefined;
   }
+}
+
+/** A cookie's value in a request's `cookie` header (the first of that name). */
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
 }
 
 /** The host of an `:authority`, without its port or IPv6 brackets. */

@@ -132,7 +132,7 @@ function pathOnly(path: string): string {
 }
 
 /** A request's query parameters as sent (Envoy's route matcher does not decode them); the first of a name counts. */
-function queryParams(path: string): Map<string, string> {
+export function queryParams(path: string): Map<string, string> {
   const out = new Map<string, string>();
   const q = path.indexOf('?');
   if (q < 0) return out;
