@@ -217,6 +217,33 @@ describe('ambit-echo process handling', () => {
     }
   });
 
+  it('fails every n-th request with --fail-every and --fail-status, never /healthz', async () => {
+    const flaky = await startEchoProcess(['--fail-every', '3', '--fail-status', '502']);
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        statuses.push((await request(flaky.httpPort, '/x')).status);
+        assert.equal((await request(flaky.httpPort, '/healthz')).status, 200);
+      }
+      assert.deepEqual(statuses, [200, 200, 502, 200, 200, 502]);
+      // The failed answer is still the echo body: who failed is visible.
+      assert.deepEqual(fields((await request(flaky.httpPort, '/y')).body).get('Hostname'), [IDENTITY_ENV.POD_NAME]);
+    } finally {
+      flaky.kill();
+    }
+    const broken = await startEchoProcess(['--fail-every', '1']);
+    try {
+      assert.equal((await request(broken.httpPort, '/')).status, 503);
+      assert.equal((await request(broken.httpPort, '/status/200')).status, 503);
+      assert.equal((await request(broken.httpPort, '/healthz')).status, 200);
+    } finally {
+      broken.kill();
+    }
+    const bad = await run(ECHO_BIN, ['--fail-status', '42']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /invalid status "42": want a number from 200 to 599/);
+  });
+
   it('rejects a bad port flag with a clear message', async () => {
     const r = await run(ECHO_BIN, ['--http-port', '70000']);
     assert.notEqual(r.code, 0);

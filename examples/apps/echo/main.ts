@@ -12,6 +12,18 @@ function port(flag: string) {
   };
 }
 
+function count(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError(`invalid count "${value}": want a whole number`);
+  return Number(value);
+}
+
+function httpStatus(value: string): number {
+  if (!/^\d{3}$/.test(value) || Number(value) < 200 || Number(value) > 599) {
+    throw new InvalidArgumentError(`invalid status "${value}": want a number from 200 to 599`);
+  }
+  return Number(value);
+}
+
 function milliseconds(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError(`invalid duration "${value}": want milliseconds`);
   return Number(value);
@@ -28,6 +40,10 @@ const program = new Command()
   .addOption(new Option('--grpc-port <port>', 'gRPC echo port; off unless given').env('GRPC_PORT')
     .argParser(port('--grpc-port')))
   .addOption(new Option('--service-version <v>', 'reported as ServiceVersion=').env('SERVICE_VERSION'))
+  .addOption(new Option('--fail-every <n>', 'answer every n-th HTTP request (1: all; /healthz excepted) with --fail-status')
+    .env('FAIL_EVERY').argParser(count).default(0))
+  .addOption(new Option('--fail-status <code>', 'status of the failed requests').env('FAIL_STATUS')
+    .argParser(httpStatus).default(503))
   .option('--no-access-log', 'do not log one line per request (for benchmarks)')
   .addOption(new Option('--shutdown-grace <ms>', 'how long SIGTERM waits for in-flight requests')
     .argParser(milliseconds).default(10_000))
@@ -40,6 +56,8 @@ const opts = program.opts<{
   tcpPort: number;
   grpcPort?: number;
   serviceVersion?: string;
+  failEvery: number;
+  failStatus: number;
   accessLog: boolean;
   shutdownGrace: number;
 }>();
@@ -55,6 +73,8 @@ try {
     grpcPort: opts.grpcPort,
     identity,
     accessLog: opts.accessLog ? process.stdout : undefined,
+    failEvery: opts.failEvery,
+    failStatus: opts.failStatus,
   });
   const grpc = server.grpcPort === undefined ? 'off' : `${opts.host}:${server.grpcPort}`;
   // Tests and scripts started with port 0 read the bound ports from this line.

@@ -30,6 +30,12 @@ export interface EchoOptions {
   identity: EchoIdentity;
   /** Where access-log lines go; undefined disables the access log (benchmarks). */
   accessLog?: NodeJS.WritableStream;
+  /**
+   * A flaky backend for retry and outlier-detection demos: every `failEvery`-th HTTP request (1: all of them; 0 or
+   * undefined: none; `/healthz` never counts) is answered with `failStatus` (default 503) and the usual echo body.
+   */
+  failEvery?: number;
+  failStatus?: number;
 }
 
 export interface EchoServer {
@@ -72,7 +78,8 @@ export async function startEcho(options: EchoOptions): Promise<EchoServer> {
   const log = options.accessLog ? new LineLog(options.accessLog) : undefined;
   let draining = false;
 
-  const httpServer = createHttpServer(options.identity, log, () => draining);
+  const fail = { every: options.failEvery ?? 0, status: options.failStatus ?? 503 };
+  const httpServer = createHttpServer(options.identity, log, () => draining, fail);
   const tcp = createTcpEchoServer(log);
   const httpPort = await listen(httpServer, host, options.httpPort, 'http');
   let tcpPort: number;
@@ -141,7 +148,9 @@ interface EchoRequestView {
   sentBytes: number;
 }
 
-function createHttpServer(id: EchoIdentity, log: LineLog | undefined, isDraining: () => boolean): http.Server {
+function createHttpServer(id: EchoIdentity, log: LineLog | undefined, isDraining: () => boolean, fail: { every: number; status: number }): http.Server {
+  /** HTTP requests so far, /healthz left out: every `fail.every`-th fails. */
+  let served = 0;
   // The identity part of every text response never changes; build it once.
   const textIdentity =
     `Hostname=${id.pod}\nNamespace=${id.namespace}\nNode=${id.node}\nServiceAccount=${id.serviceAccount}\n`;
@@ -193,6 +202,8 @@ function createHttpServer(id: EchoIdentity, log: LineLog | undefined, isDraining
       // Failing readiness while draining takes the pod out of load balancing before it goes away.
       if (isDraining()) send(res, view, 503, TEXT, 'shutting down\n');
       else send(res, view, 200, TEXT, 'ok\n');
+    } else if (fail.every > 0 && ++served % fail.every === 0) {
+      echo(req, res, view, fail.status);
     } else if (path.startsWith('/status/')) {
       const code = parseIntStrict(path.slice(8));
       if (code === undefined || code < 200 || code > 599) {
