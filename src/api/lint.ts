@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import type { z } from 'zod';
 import { isRecord, show } from './schemas/common.js';
-import type { AuthorizationPolicy, PeerAuthentication, RequestAuthentication, Resource, WorkloadSelector } from './types.js';
+import type { AuthorizationPolicy, DestinationRule, PeerAuthentication, RequestAuthentication, Resource, WorkloadSelector } from './types.js';
 
 export type IssuePath = (string | number)[];
 
@@ -120,6 +120,38 @@ function requestAuthenticationWarnings(ra: RequestAuthentication): ValidationIss
   return out;
 }
 
+/**
+ * A DestinationRule's traffic policies (the rule's, its port-level ones, its subsets' and theirs): istiod's webhook
+ * warnings for deprecated fields and locality failover without outlier detection, and a consistent hash without a key,
+ * which the CRD accepts but which hashes nothing (Envoy then picks endpoints at random).
+ */
+function destinationRuleWarnings(dr: DestinationRule): ValidationIssue[] {
+  const out: ValidationIssue[] = [];
+  const check = (policy: unknown, path: IssuePath, portLevel: boolean) => {
+    if (!isRecord(policy)) return;
+    const lb = isRecord(policy.loadBalancer) ? policy.loadBalancer : {};
+    const hash = lb.consistentHash;
+    if (isRecord(hash)) {
+      const at = [...path, 'loadBalancer', 'consistentHash'];
+      if (!['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'].some((k) => hash[k] !== undefined)) {
+        out.push(warning(at, 'consistentHash sets none of httpHeaderName, httpCookie, useSourceIp or httpQueryParameterName: requests have no hash and go to random endpoints'));
+      }
+      if (hash.minimumRingSize) out.push(warning([...at, 'minimumRingSize'], "consistent hash MinimumRingSize is deprecated, use ConsistentHashLB's RingHash configuration instead"));
+    }
+    const locality = lb.localityLbSetting;
+    if (isRecord(locality) && ((Array.isArray(locality.failover) && locality.failover.length > 0) || (Array.isArray(locality.failoverPriority) && locality.failoverPriority.length > 0)) && policy.outlierDetection === undefined) {
+      out.push(warning([...path, 'loadBalancer', 'localityLbSetting'], 'outlier detection policy must be provided for failover'));
+    }
+    if (isRecord(policy.outlierDetection) && policy.outlierDetection.consecutiveErrors) {
+      out.push(warning([...path, 'outlierDetection', 'consecutiveErrors'], 'outlier detection consecutive errors is deprecated, use consecutiveGatewayErrors or consecutive5xxErrors instead'));
+    }
+    if (!portLevel && Array.isArray(policy.portLevelSettings)) policy.portLevelSettings.forEach((p, i) => check(p, [...path, 'portLevelSettings', i], true));
+  };
+  check(dr.spec.trafficPolicy, ['spec', 'trafficPolicy'], false);
+  (dr.spec.subsets ?? []).forEach((s, i) => check(s.trafficPolicy, ['spec', 'subsets', i, 'trafficPolicy'], false));
+  return out;
+}
+
 /** Warnings for a resource that passed validation. */
 export function lint(r: Resource): ValidationIssue[] {
   switch (r.kind) {
@@ -131,6 +163,8 @@ export function lint(r: Resource): ValidationIssue[] {
       return requestAuthenticationWarnings(r);
     case 'Telemetry':
       return selectorWarnings(r.spec.selector);
+    case 'DestinationRule':
+      return destinationRuleWarnings(r);
     default:
       return [];
   }

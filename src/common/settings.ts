@@ -1,18 +1,20 @@
 // How the proxies read their settings, as ztunnel and pilot-agent do: a command-line flag wins, else the Istio
 // environment variable, else the default; every bad value is collected so one error can name them all.
 
-/** ztunnel-style durations: `500ms`, `10s`, `5m`, `24h`, `1h30m`, or a bare number of seconds. */
+/** Go's duration units (ztunnel's settings and protobuf Durations in YAML share the syntax), in milliseconds. */
+const DURATION_UNITS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Durations such as `500ms`, `10s`, `5m`, `24h`, `1h30m`, `100us`, or a bare number of seconds, in milliseconds. */
 export function parseDuration(value: string, name: string): number {
   const v = value.trim();
   if (v.length === 0) throw new Error(`${name}: empty duration`);
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
   let total = 0;
   let rest = v;
   while (rest.length > 0) {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)/.exec(rest);
+    const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/.exec(rest);
     if (!m) throw new Error(`${name}: invalid duration "${value}" (expected e.g. 500ms, 10s, 5m, 24h)`);
-    total += Number(m[1]) * unit[m[2]!]!;
+    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
     rest = rest.slice(m[0].length);
   }
   return total;

@@ -13,7 +13,7 @@ import { ClusterSource } from './cluster-source.js';
 import { ConfigWatcher, type ReloadReport } from './config-watch.js';
 import { scopedLogger, type Logger } from './log.js';
 import { ControlPlaneServer, DEFAULT_XDS_LISTEN } from './server.js';
-import { noticeUnappliedVirtualServices } from './virtualservice-notices.js';
+import { noticeUnappliedConfig } from './unapplied-notices.js';
 import { WaypointController } from './waypoint-controller.js';
 import { xdsTypesOf, type XdsAuthorizer, type XdsSource } from './xds.js';
 
@@ -87,7 +87,7 @@ export async function runControlPlane(opts: RunOptions): Promise<RunningControlP
 
   const store = new ConfigStore();
   const index = new AmbientIndex(store, { trustDomain });
-  noticeUnappliedVirtualServices(store, index.options.domainSuffix, logger('virtualservice'));
+  noticeUnappliedConfig(store, index.options.domainSuffix, logger('config'));
   let authenticator: NodeAuthenticator = nodeTokens;
   if (opts.serviceAccountJwks) {
     const sa = new ServiceAccountTokenAuthenticator(opts.serviceAccountJwks, (ns, name, uid) => index.hasPod(ns, name, uid));

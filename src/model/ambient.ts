@@ -7,7 +7,7 @@
 // emits only resources whose translation actually changed.
 import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, Gateway, Kind, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService, VirtualService } from '../api/types.js';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN, ROOT_NAMESPACE, resourceKey } from '../api/types.js';
-import type { Address, Authorization, PortList, Service, WaypointResource, WaypointRoute, Workload } from '../xds/types.js';
+import type { Address, Authorization, PortList, Service, WaypointResource, WaypointRoute, WaypointTcpRoute, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT, waypointResourceName } from '../xds/types.js';
 import type { ConfigStore, Labels, StoreChange } from './store.js';
 import { selectorMatches } from './store.js';
@@ -19,7 +19,7 @@ import { convertPeerAuthentication, convertedPeerAuthenticationName, oldest, pee
 import { buildService, serviceHostname, serviceKeyOf, workloadPortList } from './services.js';
 import type { MeshOptions } from './services.js';
 import { compareStrings, orderServiceRoutes, parentRefString, routesForWaypoint, serviceRoutes, translateGRPCRoute, translateHTTPRoute, type GatewayRoute, type RouteContext, type RouteParentStatus, type ServiceRoutes } from './routes.js';
-import { hostMatches, serviceKeyOfHost, translateVirtualService, virtualServiceRoutes, type TranslatedVirtualService } from './virtualservices.js';
+import { hostMatches, serviceKeyOfHost, translateVirtualService, virtualServiceRoutes, virtualServiceTcpRoutes, type TranslatedVirtualService } from './virtualservices.js';
 import { destinationRulesFor, translateDestination } from './destinationrules.js';
 import { buildWorkload, podSource, replicaNames, replicaSource } from './workloads.js';
 import type { WorkloadSource } from './workloads.js';
@@ -186,6 +186,12 @@ export class AmbientIndex {
   private readonly wildcardVirtualServices = new Set<string>();
   /** Namespace → keys of the waypoints with a DestinationRule subset of a Service there (pods change its endpoints). */
   private readonly subsetUsers = new Map<string, Set<string>>();
+  /**
+   * Service store key → keys of the waypoints that send to it (its Destination depends on its existence and ports),
+   * and the reverse.
+   */
+  private readonly destinationUsers = new Map<string, Set<string>>();
+  private readonly destinationsOfWaypoint = new Map<string, Set<string>>();
   /** Store key of a destination Service → store keys of the VirtualServices whose translation read it. */
   private readonly virtualServicesByDependency = new Map<string, Set<string>>();
   /** Route store key → its status parents (conditions live in `conditions`, slot `parent/<ref>/<type>`). */
@@ -391,6 +397,7 @@ export class AmbientIndex {
         break;
       case 'Service':
         d.services.add(key);
+        for (const w of this.destinationUsers.get(key) ?? []) d.waypointConfigs.add(w);
         for (const v of versions) {
           this.markSelected(ns, (v as KubeService).spec.selector, d);
           const gateway = v.metadata.labels?.[GATEWAY_NAME_LABEL];
@@ -816,7 +823,8 @@ export class AmbientIndex {
         const hostname = serviceHostname(svc.metadata.name, nsOf(svc), this.options.domainSuffix);
         // VirtualService routes first: istiod's order between them and HTTPRoutes is undefined (docs/traffic-management.md).
         const routes = [...this.virtualServiceRoutesOf(hostname, nsOf(svc), w.namespace), ...routesForWaypoint(this.routesOf(svcKey), nsOf(svc), w.namespace)];
-        const r: WaypointResource = { service: waypointService(svc, hostname, policyNames(targeting), routes) };
+        const tcpRoutes = this.virtualServiceTcpRoutesOf(hostname, nsOf(svc), w.namespace, (svc.spec.ports ?? []).map((p) => p.port));
+        const r: WaypointResource = { service: waypointService(svc, hostname, policyNames(targeting), routes, tcpRoutes) };
         next.set(waypointResourceName(w.namespace, w.name, r), r);
       }
       // By name: the order must not depend on the order the policies arrived in.
@@ -824,8 +832,9 @@ export class AmbientIndex {
         const r: WaypointResource = { policy: toWaypointPolicy(policies.get(id)!)! };
         next.set(waypointResourceName(w.namespace, w.name, r), r);
       }
-      this.addDestinations(key, w.namespace, next);
     }
+    // Also without a waypoint: its indexes are cleared.
+    this.addDestinations(key, key.split('/')[0]!, next);
     for (const [name, r] of prev) if (!deepEqual(r, next.get(name)) && !t.waypoint.has(name)) t.waypoint.set(name, r);
     for (const name of next.keys()) if (!prev.has(name) && !t.waypoint.has(name)) t.waypoint.set(name, undefined);
     if (next.size > 0) this.waypointConfigs.set(key, next);
@@ -838,12 +847,17 @@ export class AmbientIndex {
    */
   private addDestinations(waypointKey: string, waypointNamespace: string, resources: Map<string, WaypointResource>): void {
     for (const users of this.subsetUsers.values()) users.delete(waypointKey);
+    for (const svcKey of this.destinationsOfWaypoint.get(waypointKey) ?? []) deleteFrom(this.destinationUsers, svcKey, waypointKey);
+    this.destinationsOfWaypoint.delete(waypointKey);
     const rules = this.store.list('DestinationRule') as DestinationRule[];
     if (rules.length === 0) return;
     const hosts = new Map<string, string>(); // hostname → Service store key
     const note = (hostname: string) => {
       const key = serviceKeyOfHost(hostname, this.options.domainSuffix);
-      if (key !== undefined) hosts.set(hostname, key);
+      if (key === undefined) return;
+      hosts.set(hostname, key);
+      addTo(this.destinationUsers, key, waypointKey);
+      addTo(this.destinationsOfWaypoint, waypointKey, key);
     };
     for (const r of resources.values()) {
       if (r.service === undefined) continue;
@@ -852,6 +866,7 @@ export class AmbientIndex {
         for (const b of route.backends) if (!b.invalid) note(b.hostname);
         for (const m of route.mirrors ?? []) note(m.backend.hostname);
       }
+      for (const route of r.service.tcpRoutes ?? []) for (const b of route.backends) note(b.hostname);
     }
     const [gatewayNs, gatewayName] = waypointKey.split('/') as [string, string];
     for (const [hostname, svcKey] of [...hosts].sort(([a], [b]) => compareStrings(a, b))) {
@@ -869,8 +884,10 @@ export class AmbientIndex {
         {
           ...this.options,
           subsetWorkloads: (labels) => {
-            // A Service without a selector has no endpoints the model knows to pick from.
+            // A Service without a selector has no endpoints the model knows to pick from; a subset whose labels
+            // contradict the selector has none either.
             if (!nonEmpty(selector)) return [];
+            for (const k in labels) if (k in selector && selector[k] !== labels[k]) return [];
             const wanted = { ...labels, ...selector };
             const uids: string[] = [];
             for (const pod of this.store.matching('Pod', ns, wanted)) {
@@ -1045,6 +1062,12 @@ export class AmbientIndex {
     const keys = [...(this.virtualServicesByHost.get(hostname) ?? []), ...this.wildcardVirtualServices];
     if (keys.length === 0) return [];
     return virtualServiceRoutes(new Set(keys.map((k) => this.virtualServices.get(k)!)), hostname, serviceNamespace, waypointNamespace);
+  }
+
+  private virtualServiceTcpRoutesOf(hostname: string, serviceNamespace: string, waypointNamespace: string, ports: number[]): WaypointTcpRoute[] {
+    const keys = [...(this.virtualServicesByHost.get(hostname) ?? []), ...this.wildcardVirtualServices];
+    if (keys.length === 0) return [];
+    return virtualServiceTcpRoutes(new Set(keys.map((k) => this.virtualServices.get(k)!)), hostname, serviceNamespace, waypointNamespace, ports);
   }
 
   private setRouteStatus(storeKey: string, parents: RouteParentStatus[], t: Touched): void {

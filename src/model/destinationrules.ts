@@ -1,10 +1,12 @@
 // DestinationRules (networking.istio.io) as istiod renders them into a waypoint's clusters. Sources: istio/istio
-// pilot/pkg/model/push_context.go (destinationRule: the proxy's namespace, then the Service's, then the root
-// namespace, each by the most specific host; exportTo), pilot/pkg/model/destination_rule.go (mergeDestinationRule:
-// rules for one host in one namespace merged, the oldest first), pilot/pkg/networking/core/cluster_traffic_policy.go
-// and cluster_waypoint.go (MergeTrafficPolicy, applyLoadBalancer, applyConnectionPool, applyOutlierDetection,
-// applyUpstreamTLSSettings; ISTIO_MUTUAL is ignored at waypoints). DestinationRules have no status: what a waypoint
-// does not apply is listed in `unsupported` and ignored, as istiod ignores what a proxy cannot use. Pure functions.
+// pilot/pkg/model/push_context.go (destinationRule and setDestinationRules: the proxy's namespace, then the Service's,
+// then the root namespace, each by the most specific host; exportTo), pilot/pkg/model/destination_rule.go
+// (mergeDestinationRule: rules for one host with the same exportTo merged, the oldest first), sidecar.go (the last
+// rule without a workloadSelector), pilot/pkg/networking/util (GetPortLevelTrafficPolicy, MergeSubsetTrafficPolicy),
+// pilot/pkg/networking/core/cluster_traffic_policy.go and cluster_waypoint.go (applyLoadBalancer,
+// ApplyRingHashLoadBalancer, applyConnectionPool, applyOutlierDetection, buildWaypointTLSContext: ISTIO_MUTUAL is
+// ignored at waypoints). DestinationRules have no status: what a waypoint does not apply is listed in `unsupported`
+// and ignored, as istiod ignores what a proxy cannot use. Pure functions.
 import type { DestinationRule } from '../api/types.js';
 import { parseDuration } from '../common/settings.js';
 import type { WaypointCluster, WaypointConnectionPool, WaypointDestination, WaypointLoadBalancer, WaypointOutlierDetection, WaypointUpstreamTls } from '../xds/types.js';
@@ -24,6 +26,7 @@ interface TrafficPolicy {
       minimumRingSize?: number;
     };
     localityLbSetting?: unknown;
+    zoneAwareLbSetting?: unknown;
     warmupDurationSecs?: unknown;
     warmup?: unknown;
   };
@@ -38,6 +41,7 @@ interface TrafficPolicy {
       h2UpgradePolicy?: string;
       useClientProtocol?: boolean;
       maxConcurrentStreams?: number;
+      http2KeepAlive?: unknown;
     };
   };
   outlierDetection?: {
@@ -70,6 +74,8 @@ interface TrafficPolicy {
 
 /** The fields of a TrafficPolicy that replace one another whole when policies merge. */
 const POLICY_FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls', 'tunnel', 'proxyProtocol', 'retryBudget'] as const;
+/** The fields port-level settings have. */
+const PORT_FIELDS = ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls'] as const;
 
 /** Envoy's outlier detection defaults for what a DestinationRule leaves unset. */
 const OUTLIER_DEFAULTS = { consecutiveErrors: 5, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10 };
@@ -82,59 +88,89 @@ export interface DestinationContext {
   subsetWorkloads(labels: Record<string, string>): string[];
 }
 
-/** The DestinationRules that apply to `hostname` for a proxy in `proxyNamespace` (istiod's lookup), oldest first. */
+/** A rule with what the lookup needs, read once. */
+interface Candidate {
+  dr: DestinationRule;
+  namespace: string;
+  host: string;
+  exportTo: Set<string>;
+}
+
+/**
+ * The DestinationRules that apply to `hostname` for a proxy in `proxyNamespace` (istiod's lookup), oldest first: the
+ * rules istiod merged into the one rule the waypoint uses. Three places are searched, each by the most specific host
+ * (an exact host, else the longest wildcard): the proxy's namespace (rules not exported away from it), then the
+ * Service's namespace and last the root namespace (rules exported to the proxy's namespace). Rules for one host in one
+ * place merge when their exportTo sets are equal (istiod's ENABLE_ENHANCED_DESTINATIONRULE_MERGE, on by default);
+ * rules that do not merge stay separate, and the waypoint, like a proxy's SidecarScope, uses the last of them.
+ */
 export function destinationRulesFor(rules: Iterable<DestinationRule>, hostname: string, serviceNamespace: string, proxyNamespace: string, ctx: { domainSuffix: string; rootNamespace: string }): DestinationRule[] {
-  const byNamespace = new Map<string, DestinationRule[]>();
+  const root = ctx.rootNamespace;
+  const candidates: Candidate[] = [];
   for (const dr of rules) {
     // A rule with a workloadSelector applies to the sidecars it selects, never to a waypoint.
     if (dr.spec.workloadSelector !== undefined) continue;
-    const ns = dr.metadata.namespace ?? '';
-    let list = byNamespace.get(ns);
-    if (list === undefined) byNamespace.set(ns, (list = []));
-    list.push(dr);
+    const namespace = dr.metadata.namespace ?? '';
+    if (namespace !== proxyNamespace && namespace !== serviceNamespace && namespace !== root) continue;
+    const host = resolveHost(dr.spec.host, namespace, ctx.domainSuffix);
+    if (hostMatches(host, hostname)) candidates.push({ dr, namespace, host, exportTo: new Set(dr.spec.exportTo ?? []) });
   }
-  const exportedTo = (dr: DestinationRule, client: string) => {
-    const to = dr.spec.exportTo;
-    if (to === undefined || to.length === 0) return true;
-    return to.includes('*') || to.includes(client) || (to.includes('.') && (dr.metadata.namespace ?? '') === client);
-  };
-  const mostSpecific = (list: DestinationRule[] | undefined, visible: (dr: DestinationRule) => boolean): DestinationRule[] => {
+  if (candidates.length === 0) return [];
+  candidates.sort((a, b) => byAge(a.dr, b.dr));
+  // istiod's indexes: rules meant for proxies of their own namespace, and rules exported to other namespaces.
+  const local = (c: Candidate) => c.exportTo.size === 0 || c.exportTo.has('*') || c.exportTo.has('.') || c.exportTo.has(c.namespace);
+  const privateOnly = (c: Candidate) => c.exportTo.size === 1 && (c.exportTo.has('.') || c.exportTo.has(c.namespace));
+  const visibleTo = (exportTo: Set<string>) => exportTo.size === 0 || exportTo.has('*') || exportTo.has(proxyNamespace);
+  const search = (namespace: string, inIndex: (c: Candidate) => boolean, visible: (exportTo: Set<string>) => boolean): DestinationRule[][] => {
+    const indexed = candidates.filter((c) => c.namespace === namespace && inIndex(c));
     let best: string | undefined;
-    let found: DestinationRule[] = [];
-    for (const dr of list ?? []) {
-      if (!visible(dr)) continue;
-      const host = resolveHost(dr.spec.host, dr.metadata.namespace ?? '', ctx.domainSuffix);
-      if (!hostMatches(host, hostname)) continue;
-      // An exact host beats any wildcard; a longer wildcard beats a shorter one.
-      if (best === undefined || specificity(host) > specificity(best)) {
-        best = host;
-        found = [dr];
-      } else if (host === best) found.push(dr);
-    }
-    return found.sort(byAge);
+    for (const c of indexed) if (best === undefined || specificity(c.host) > specificity(best)) best = c.host;
+    // The most specific host decides even when none of its rules is visible: there is no falling back to a wider one.
+    return consolidate(indexed.filter((c) => c.host === best))
+      .filter((m) => visible(m.exportTo))
+      .map((m) => m.rules);
   };
-  let found: DestinationRule[];
-  if (proxyNamespace !== ctx.rootNamespace) {
-    // Any rule in the proxy's own namespace is meant for it, whatever its exportTo says.
-    found = mostSpecific(byNamespace.get(proxyNamespace), () => true);
-  } else {
-    found = mostSpecific(byNamespace.get(proxyNamespace), (dr) => (dr.spec.exportTo ?? []).includes('.'));
+  let found: DestinationRule[][];
+  if (proxyNamespace !== root) found = search(proxyNamespace, local, () => true);
+  // A proxy in the root namespace first sees the root namespace's rules kept to it (exportTo `.` alone).
+  else found = search(root, privateOnly, () => true);
+  if (found.length === 0) found = search(serviceNamespace, (c) => !privateOnly(c), visibleTo);
+  if (found.length === 0) found = search(root, (c) => !privateOnly(c), visibleTo);
+  return found.at(-1) ?? [];
+}
+
+/**
+ * istiod's mergeDestinationRule over rules for one host, oldest first: a rule joins each earlier merged rule whose
+ * exportTo equals its own or is a non-empty subset of it, and stands alone when the last of them does not take it.
+ */
+function consolidate(sorted: Candidate[]): { exportTo: Set<string>; rules: DestinationRule[] }[] {
+  const out: { exportTo: Set<string>; rules: DestinationRule[] }[] = [];
+  for (const c of sorted) {
+    let alone = true;
+    for (const m of out) {
+      alone = !(sameSet(c.exportTo, m.exportTo) || (m.exportTo.size > 0 && [...m.exportTo].every((e) => c.exportTo.has(e))));
+      if (!alone) m.rules.push(c.dr);
+    }
+    if (alone) out.push({ exportTo: c.exportTo, rules: [c.dr] });
   }
-  if (found.length === 0) found = mostSpecific(byNamespace.get(serviceNamespace), (dr) => exportedTo(dr, proxyNamespace));
-  if (found.length === 0) found = mostSpecific(byNamespace.get(ctx.rootNamespace), (dr) => exportedTo(dr, proxyNamespace));
-  return found;
+  return out;
+}
+
+function sameSet(a: Set<string>, b: Set<string>): boolean {
+  return a.size === b.size && [...a].every((e) => b.has(e));
 }
 
 function specificity(host: string): number {
   return host === '*' ? 0 : host.startsWith('*.') ? host.length : Number.MAX_SAFE_INTEGER;
 }
 
+/** istiod's sortConfigByCreationTime: oldest first, then by name and namespace. */
 function byAge(a: DestinationRule, b: DestinationRule): number {
   const t = (dr: DestinationRule) => {
     const v = Date.parse(dr.metadata.creationTimestamp ?? '');
     return Number.isNaN(v) ? -Infinity : v;
   };
-  return t(a) - t(b) || compareStrings(a.metadata.name, b.metadata.name);
+  return t(a) - t(b) || compareStrings(a.metadata.name, b.metadata.name) || compareStrings(a.metadata.namespace ?? '', b.metadata.namespace ?? '');
 }
 
 /** One DestinationRule translated for one Service, and what of it a waypoint does not apply. */
@@ -144,8 +180,9 @@ export interface TranslatedDestination {
 }
 
 /**
- * istiod's mergeDestinationRule then cluster building: the oldest rule's traffic policy (a later rule's only when it
- * has none), subsets of all rules (the first of a name wins), one cluster per Service port and subset.
+ * istiod's mergeDestinationRule then cluster building over the rules destinationRulesFor returns: the oldest rule's
+ * traffic policy (a later rule's only when it has none), subsets of all rules (the first of a name wins), one cluster
+ * per Service port and subset.
  */
 export function translateDestination(rules: DestinationRule[], hostname: string, namespace: string, servicePorts: number[], ctx: DestinationContext): TranslatedDestination | undefined {
   const first = rules[0];
@@ -159,11 +196,11 @@ export function translateDestination(rules: DestinationRule[], hostname: string,
       if (!subsets.some((x) => x.name === s.name)) subsets.push({ name: s.name, labels: s.labels ?? {}, ...(s.trafficPolicy ? { trafficPolicy: s.trafficPolicy as TrafficPolicy } : {}) });
     }
   }
+  const workloads = subsets.map((s) => ctx.subsetWorkloads(s.labels));
   const clusters: WaypointCluster[] = [];
-  for (const port of [...servicePorts].sort((a, b) => a - b)) {
-    const base = mergePolicy(undefined, top, port);
-    clusters.push(cluster(port, '', [], base, problems));
-    for (const s of subsets) clusters.push(cluster(port, s.name, ctx.subsetWorkloads(s.labels), mergePolicy(base, s.trafficPolicy, port), problems));
+  for (const port of [...new Set(servicePorts)].sort((a, b) => a - b)) {
+    clusters.push(cluster(port, '', [], forPort(top, port).policy, problems));
+    subsets.forEach((s, i) => clusters.push(cluster(port, s.name, workloads[i]!, subsetPolicy(top, s.trafficPolicy, port), problems)));
   }
   return {
     destination: { hostname, namespace, rule: `${first.metadata.namespace ?? ''}/${first.metadata.name}`, clusters },
@@ -171,17 +208,37 @@ export function translateDestination(rules: DestinationRule[], hostname: string,
   };
 }
 
-/** istiod's MergeTrafficPolicy: the override's fields, then its settings for `port`, each replacing the whole field. */
-function mergePolicy(base: TrafficPolicy | undefined, override: TrafficPolicy | undefined, port: number): TrafficPolicy | undefined {
-  if (override === undefined) return base;
+/**
+ * istiod's GetPortLevelTrafficPolicy: the settings for `port` replace the whole policy (what they leave out takes the
+ * default, and tunnel, proxyProtocol and retryBudget are dropped); without any, the policy as it is.
+ */
+function forPort(policy: TrafficPolicy | undefined, port: number): { policy: TrafficPolicy | undefined; portLevel: boolean } {
+  const p = policy?.portLevelSettings?.find((s) => s.port?.number === port);
+  if (p === undefined) return { policy, portLevel: false };
   const out: TrafficPolicy = {};
+  for (const f of PORT_FIELDS) if (p[f] !== undefined) (out as Record<string, unknown>)[f] = p[f];
+  return { policy: out, portLevel: true };
+}
+
+/**
+ * istiod's MergeSubsetTrafficPolicy: the rule's policy for the port, then each field the subset's policy for the port
+ * sets replaces the rule's; when the subset has settings for the port, all of loadBalancer, connectionPool,
+ * outlierDetection and tls come from them, set or not.
+ */
+function subsetPolicy(top: TrafficPolicy | undefined, subset: TrafficPolicy | undefined, port: number): TrafficPolicy | undefined {
+  const original = forPort(top, port).policy;
+  if (subset === undefined) return original;
+  const { policy: override, portLevel } = forPort(subset, port);
+  if (original === undefined) return override;
+  const out: Record<string, unknown> = {};
+  for (const f of POLICY_FIELDS) if (original[f] !== undefined) out[f] = original[f];
   for (const f of POLICY_FIELDS) {
-    const v = override[f] ?? base?.[f];
-    if (v !== undefined) (out as Record<string, unknown>)[f] = v;
+    const replaces = override?.[f] !== undefined || (portLevel && (PORT_FIELDS as readonly string[]).includes(f));
+    if (!replaces) continue;
+    if (override?.[f] === undefined) delete out[f];
+    else out[f] = override[f];
   }
-  const forPort = override.portLevelSettings?.find((p) => p.port?.number === port);
-  if (forPort !== undefined) for (const f of POLICY_FIELDS) if (forPort[f] !== undefined) (out as Record<string, unknown>)[f] = forPort[f];
-  return out;
+  return out as TrafficPolicy;
 }
 
 function cluster(port: number, subset: string, workloads: string[], policy: TrafficPolicy | undefined, problems: Set<string>): WaypointCluster {
@@ -201,14 +258,17 @@ function cluster(port: number, subset: string, workloads: string[], policy: Traf
   return out;
 }
 
-function ms(d: string | undefined, name: string): number {
-  return d === undefined ? 0 : Math.round(parseDuration(d, name));
+/** A protobuf Duration (validated when the rule was applied) in whole milliseconds; unset: 0. */
+function ms(d: string | undefined): number {
+  return d === undefined ? 0 : Math.round(parseDuration(d, 'duration'));
 }
 
-/** istiod's applyLoadBalancer: LEAST_REQUEST unless told; LEAST_CONN is its old name. */
+/** istiod's applyLoadBalancer: LEAST_REQUEST unless told (LEAST_CONN is its old name); ApplyRingHashLoadBalancer. */
 function loadBalancer(lb: TrafficPolicy['loadBalancer'], problems: Set<string>): WaypointLoadBalancer | undefined {
   if (lb === undefined) return undefined;
-  if (lb.localityLbSetting !== undefined) problems.add('loadBalancer.localityLbSetting is not supported yet');
+  // `enabled: false` turns locality load balancing off, which is what the waypoint does anyway.
+  if (lb.localityLbSetting !== undefined && (lb.localityLbSetting as { enabled?: boolean }).enabled !== false) problems.add('loadBalancer.localityLbSetting is not supported yet');
+  if (lb.zoneAwareLbSetting !== undefined) problems.add('loadBalancer.zoneAwareLbSetting is not supported yet');
   if (lb.warmup !== undefined || lb.warmupDurationSecs !== undefined) problems.add('loadBalancer.warmup is not supported yet');
   // PASSTHROUGH sends to the original destination, which for a Service's VIP is no endpoint at all.
   if (lb.simple === 'PASSTHROUGH') problems.add('loadBalancer.simple PASSTHROUGH is not supported at waypoints');
@@ -219,11 +279,12 @@ function loadBalancer(lb: TrafficPolicy['loadBalancer'], problems: Set<string>):
     const maglev = ch.maglev !== undefined;
     const hash: NonNullable<WaypointLoadBalancer['consistentHash']> = {
       maglev,
-      // Istio's default ring: 1024 entries at least; maglev's table: 65537.
-      tableSize: maglev ? (ch.maglev?.tableSize ?? 65537) : (ch.ringHash?.minimumRingSize ?? ch.minimumRingSize ?? 1024),
+      // 0 or unset: Envoy's defaults, a ring of at least 1024 entries, a maglev table of 65537; the deprecated
+      // top-level minimumRingSize counts only without ringHash.
+      tableSize: maglev ? ch.maglev?.tableSize || 65537 : (ch.ringHash !== undefined ? ch.ringHash.minimumRingSize : ch.minimumRingSize) || 1024,
     };
     if (ch.httpHeaderName) hash.httpHeaderName = ch.httpHeaderName.toLowerCase();
-    else if (ch.httpCookie?.name) hash.httpCookie = { name: ch.httpCookie.name, path: ch.httpCookie.path ?? '', ttlMs: ms(ch.httpCookie.ttl, 'httpCookie.ttl') };
+    else if (ch.httpCookie?.name) hash.httpCookie = { name: ch.httpCookie.name, path: ch.httpCookie.path ?? '', ttlMs: ms(ch.httpCookie.ttl) };
     else if (ch.useSourceIp) hash.useSourceIp = true;
     else if (ch.httpQueryParameterName) hash.httpQueryParameterName = ch.httpQueryParameterName;
     else {
@@ -235,38 +296,45 @@ function loadBalancer(lb: TrafficPolicy['loadBalancer'], problems: Set<string>):
   return out;
 }
 
-/** istiod's applyConnectionPool; 0 leaves Istio's default (no limit). */
+/** istiod's applyConnectionPool and applyH2Upgrade; 0 leaves Istio's default (no limit). */
 function connectionPool(cp: TrafficPolicy['connectionPool'], problems: Set<string>): WaypointConnectionPool | undefined {
   if (cp === undefined) return undefined;
   const tcp = cp.tcp ?? {};
   const http = cp.http ?? {};
   if (tcp.maxConnectionDuration !== undefined) problems.add('connectionPool.tcp.maxConnectionDuration is not supported yet');
   if (tcp.tcpKeepalive !== undefined) problems.add('connectionPool.tcp.tcpKeepalive is not supported yet');
-  if (http.maxConcurrentStreams !== undefined) problems.add('connectionPool.http.maxConcurrentStreams is not supported yet');
+  if (http.maxConcurrentStreams) problems.add('connectionPool.http.maxConcurrentStreams is not supported yet');
+  if (http.http2KeepAlive !== undefined) problems.add('connectionPool.http.http2KeepAlive is not supported yet');
+  const useClientProtocol = http.useClientProtocol === true;
   return {
     maxConnections: tcp.maxConnections ?? 0,
-    connectTimeoutMs: ms(tcp.connectTimeout, 'connectTimeout'),
+    connectTimeoutMs: ms(tcp.connectTimeout),
     maxPendingRequests: http.http1MaxPendingRequests ?? 0,
     maxRequests: http.http2MaxRequests ?? 0,
     maxRequestsPerConnection: http.maxRequestsPerConnection ?? 0,
     maxRetries: http.maxRetries ?? 0,
     // The HTTP idle timeout, else the TCP one.
-    idleTimeoutMs: ms(http.idleTimeout ?? tcp.idleTimeout, 'idleTimeout'),
-    h2Upgrade: http.h2UpgradePolicy === 'UPGRADE',
-    useClientProtocol: http.useClientProtocol === true,
+    idleTimeoutMs: ms(http.idleTimeout ?? tcp.idleTimeout),
+    // useClientProtocol wins over an upgrade.
+    h2Upgrade: http.h2UpgradePolicy === 'UPGRADE' && !useClientProtocol,
+    useClientProtocol,
   };
 }
 
-/** istiod's applyOutlierDetection over Envoy's defaults; consecutive 5xx 0 turns that detection off. */
+/**
+ * istiod's applyOutlierDetection over Envoy's defaults: consecutive 5xx 0 turns that detection off, a
+ * maxEjectionPercent of 0 is unset (10 %); the deprecated consecutiveErrors is not read.
+ */
 function outlierDetection(od: TrafficPolicy['outlierDetection'], problems: Set<string>): WaypointOutlierDetection | undefined {
   if (od === undefined) return undefined;
-  if (od.splitExternalLocalOriginErrors || od.consecutiveLocalOriginFailures !== undefined) problems.add('outlierDetection.splitExternalLocalOriginErrors is not supported yet');
+  // Without the split, istiod ignores consecutiveLocalOriginFailures too.
+  if (od.splitExternalLocalOriginErrors) problems.add('outlierDetection.splitExternalLocalOriginErrors is not supported yet');
   return {
-    consecutiveErrors: od.consecutive5xxErrors ?? (od.consecutiveErrors && od.consecutiveErrors > 0 ? od.consecutiveErrors : OUTLIER_DEFAULTS.consecutiveErrors),
+    consecutiveErrors: od.consecutive5xxErrors ?? OUTLIER_DEFAULTS.consecutiveErrors,
     consecutiveGatewayErrors: od.consecutiveGatewayErrors ?? 0,
-    intervalMs: ms(od.interval, 'outlierDetection.interval') || OUTLIER_DEFAULTS.intervalMs,
-    baseEjectionTimeMs: ms(od.baseEjectionTime, 'outlierDetection.baseEjectionTime') || OUTLIER_DEFAULTS.baseEjectionTimeMs,
-    maxEjectionPercent: od.maxEjectionPercent ?? OUTLIER_DEFAULTS.maxEjectionPercent,
+    intervalMs: ms(od.interval) || OUTLIER_DEFAULTS.intervalMs,
+    baseEjectionTimeMs: ms(od.baseEjectionTime) || OUTLIER_DEFAULTS.baseEjectionTimeMs,
+    maxEjectionPercent: od.maxEjectionPercent || OUTLIER_DEFAULTS.maxEjectionPercent,
     minHealthPercent: od.minHealthPercent ?? 0,
   };
 }
@@ -286,4 +354,19 @@ function upstreamTls(tls: TrafficPolicy['tls'], problems: Set<string>): Waypoint
     clientCertificate: tls.clientCertificate ?? '',
     privateKey: tls.privateKey ?? '',
   };
+}
+
+/**
+ * What of one DestinationRule no waypoint applies, whichever Service it meets: its policies translated for every port
+ * its port-level settings name and for any other port (the reasons depend on nothing else). A rule with a
+ * workloadSelector never reaches a waypoint: nothing.
+ */
+export function unappliedDestinationRuleFields(dr: DestinationRule): string[] {
+  if (dr.spec.workloadSelector !== undefined) return [];
+  // 0 stands for every port without settings of its own (a Service port is 1-65535).
+  const ports = new Set([0]);
+  const policies = [dr.spec.trafficPolicy, ...(dr.spec.subsets ?? []).map((s) => s.trafficPolicy)] as (TrafficPolicy | undefined)[];
+  for (const p of policies) for (const s of p?.portLevelSettings ?? []) if (typeof s.port?.number === 'number') ports.add(s.port.number);
+  const ctx: DestinationContext = { domainSuffix: '', rootNamespace: '', subsetWorkloads: () => [] };
+  return translateDestination([dr], dr.spec.host, dr.metadata.namespace ?? '', [...ports], ctx)!.unsupported;
 }

@@ -91,15 +91,6 @@ class RouteConversionError extends Error {
   }
 }
 
-/**
- * Rule filter types Gateway API defines per kind that Ambit does not implement yet (istiod does). Any other type a
- * kind does not define, and ExtensionRef, istiod rejects (InvalidFilter).
- */
-const UNIMPLEMENTED_FILTERS: Record<GatewayRoute['kind'], ReadonlySet<string>> = {
-  HTTPRoute: new Set(['CORS']),
-  GRPCRoute: new Set(),
-};
-
 interface HeaderFilter {
   set?: { name: string; value: string }[];
   add?: { name: string; value: string }[];
@@ -120,6 +111,7 @@ interface RouteFilter {
   requestRedirect?: { scheme?: string; hostname?: string; path?: PathModifier; port?: number; statusCode?: number };
   urlRewrite?: { hostname?: string; path?: PathModifier };
   requestMirror?: { backendRef: BackendRef; percent?: number; fraction?: { numerator: number; denominator?: number } };
+  cors?: { allowOrigins?: string[]; allowCredentials?: boolean; allowMethods?: string[]; allowHeaders?: string[]; exposeHeaders?: string[]; maxAge?: number };
 }
 
 interface ValueMatch {
@@ -308,9 +300,6 @@ function convertRules(route: GatewayRoute, ctx: RouteContext): ConvertedRules {
 function unsupportedFields(route: GatewayRoute): string[] {
   const out = new Set<string>();
   for (const rule of rulesOf(route)) {
-    for (const f of (rule.filters ?? []) as unknown as RouteFilter[]) {
-      if (UNIMPLEMENTED_FILTERS[route.kind].has(f.type)) out.add(`Ambit does not implement the ${f.type} filter yet`);
-    }
     for (const b of rule.backendRefs ?? []) {
       for (const f of (b.filters ?? []) as unknown as RouteFilter[]) {
         if (f.type === 'ResponseHeaderModifier') out.add('Ambit does not implement the ResponseHeaderModifier filter on a backendRef yet');
@@ -347,12 +336,15 @@ function convertRule(route: GatewayRoute, rule: RouteRule, index: number, ctx: R
     } else if (http && f.type === 'URLRewrite') {
       const r = f.urlRewrite;
       if (r && (r.hostname || r.path)) base.rewrite = { hostname: r.hostname ?? '', ...(r.path ? { path: pathModifier(r.path) } : {}) };
+    } else if (http && f.type === 'CORS') {
+      if (f.cors) base.cors = corsFilter(f.cors);
     } else if (f.type === 'RequestMirror') {
       if (!f.requestMirror) continue;
       const m = mirror(f.requestMirror, ns, ctx, !http);
       if (m.problem) refProblem = m.problem;
       else (base.mirrors ??= []).push(m.mirror!);
-    } else if (!UNIMPLEMENTED_FILTERS[route.kind].has(f.type)) {
+    } else {
+      // A type the route's kind does not define, and ExtensionRef: istiod rejects them.
       throw new RouteConversionError({ reason: 'InvalidFilter', message: `unsupported filter type ${JSON.stringify(f.type)}` });
     }
   }
@@ -489,6 +481,30 @@ function headerModifier(filter: HeaderFilter): WaypointHeaderModifier {
 function isValidHeaderValue(value: string): boolean {
   for (const byte of Buffer.from(value, 'utf8')) if (byte !== 0x09 && (byte < 0x20 || byte === 0x7f)) return false;
   return true;
+}
+
+/**
+ * istiod's createCorsFilter: `*` any well-formed origin, a trailing `*` a prefix, other wildcards an anchored RE2
+ * expression, the rest exact; unmatched preflights are answered by the waypoint (IGNORE).
+ */
+function corsFilter(c: NonNullable<RouteFilter['cors']>): NonNullable<WaypointRoute['cors']> {
+  const origins: WaypointValueMatch[] = [];
+  for (const o of c.allowOrigins ?? []) {
+    if (o === '') continue;
+    if (o === '*') origins.push({ name: '', value: '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\\s?#]+$', regex: true });
+    else if (!o.includes('*')) origins.push({ name: '', value: o, regex: false });
+    else if (o.indexOf('*') === o.length - 1) origins.push({ name: '', value: o.slice(0, -1), regex: false, prefix: true });
+    else origins.push({ name: '', value: `^${o.replace(/[.*+?^${}()|[\]\\]/g, (ch) => (ch === '*' ? '.*' : `\\${ch}`))}$`, regex: true });
+  }
+  return {
+    allowOrigins: origins,
+    allowMethods: (c.allowMethods ?? []).join(','),
+    allowHeaders: (c.allowHeaders ?? []).join(','),
+    exposeHeaders: (c.exposeHeaders ?? []).join(','),
+    maxAge: c.maxAge !== undefined && c.maxAge > 0 ? String(c.maxAge) : '',
+    allowCredentials: c.allowCredentials === true,
+    forwardUnmatchedPreflights: false,
+  };
 }
 
 /** istiod's buildDestination for a mesh route (ReferenceGrants are not required there) plus the backend's filters. */

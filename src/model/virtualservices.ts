@@ -8,8 +8,9 @@
 // next route that matches, silently). Pure functions; the AmbientIndex keeps them incremental.
 import { STATUS_CODES } from 'node:http';
 import type { Service as KubeService, VirtualService } from '../api/types.js';
+import { GRPC_STATUS_CODES } from '../common/grpc-status.js';
 import { parseDuration } from '../common/settings.js';
-import type { WaypointHeaderModifier, WaypointRetry, WaypointRoute, WaypointRouteBackend, WaypointRouteMatch, WaypointValueMatch } from '../xds/types.js';
+import type { WaypointHeaderModifier, WaypointRetry, WaypointRoute, WaypointRouteBackend, WaypointRouteMatch, WaypointTcpRoute, WaypointValueMatch } from '../xds/types.js';
 import { compareStrings, defaultRouteRetry, invalidExpression } from './routes.js';
 
 /** What the translation reads besides the VirtualService. */
@@ -27,10 +28,29 @@ export interface TranslatedVirtualService {
   hosts: string[];
   /** In evaluation order, catch-all cut-off applied; empty when anything is unsupported. */
   routes: WaypointRoute[];
+  /** The `tls` rules, then the `tcp` rules, for the ports of the Services it names (virtualServiceTcpRoutes). */
+  l4: L4Rule[];
   /** Fields Ambit does not apply yet, each named once; any: the VirtualService is not programmed. */
   unsupported: string[];
   /** Store keys of the destination Services the translation read. */
   dependencies: string[];
+}
+
+/** One `tls` or `tcp` rule: what it matches and where connections go (a backend port 0: the connection's port). */
+export interface L4Rule {
+  kind: 'tls' | 'tcp';
+  rule: number;
+  /** Absent: every connection. A match a waypoint can never satisfy (source labels or namespace) is left out. */
+  matches?: { port: number; sniHost?: string }[];
+  backends: WaypointRouteBackend[];
+}
+
+interface L4Match {
+  port?: number;
+  sniHosts?: string[];
+  sourceLabels?: Record<string, string>;
+  sourceNamespace?: string;
+  gateways?: string[];
 }
 
 interface StringMatch {
@@ -82,8 +102,20 @@ interface HTTPRoute {
   rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: unknown };
   timeout?: string;
   retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string; backoff?: string; retryRemoteLocalities?: boolean };
-  fault?: unknown;
-  corsPolicy?: unknown;
+  fault?: {
+    delay?: { fixedDelay?: string; exponentialDelay?: string; percentage?: { value?: number }; percent?: number };
+    abort?: { httpStatus?: number; grpcStatus?: string; http2Error?: string; percentage?: { value?: number } };
+  };
+  corsPolicy?: {
+    allowOrigins?: StringMatch[];
+    allowOrigin?: string[];
+    allowMethods?: string[];
+    allowHeaders?: string[];
+    exposeHeaders?: string[];
+    maxAge?: string;
+    allowCredentials?: boolean;
+    unmatchedPreflights?: string;
+  };
   mirror?: Destination;
   mirrorPercentage?: { value?: number };
   mirrorPercent?: number;
@@ -115,11 +147,13 @@ export function translateVirtualService(vs: VirtualService, ctx: VirtualServiceC
   const problems = new Set<string>();
   const deps = new Set<string>();
   const routes = convertHTTPRoutes(vs, ctx, problems, deps);
+  const l4 = [...convertL4Rules('tls', vs, ctx, problems, deps), ...convertL4Rules('tcp', vs, ctx, problems, deps)];
   const out: TranslatedVirtualService = {
     namespace: ns,
     name: vs.metadata.name,
     hosts: (vs.spec.hosts ?? []).map((h) => resolveHost(h, ns, ctx.domainSuffix)),
     routes: problems.size > 0 ? [] : routes,
+    l4: problems.size > 0 ? [] : l4,
     unsupported: [...problems],
     dependencies: [...deps].sort(),
   };
@@ -132,14 +166,82 @@ export function translateVirtualService(vs: VirtualService, ctx: VirtualServiceC
  * the waypoint's naming the Service, oldest first, then by name and namespace (istiod's order), concatenated.
  */
 export function virtualServiceRoutes(candidates: Iterable<TranslatedVirtualService>, hostname: string, serviceNamespace: string, waypointNamespace: string): WaypointRoute[] {
+  return applying(candidates, hostname, serviceNamespace, waypointNamespace).flatMap((v) => v.routes);
+}
+
+/** The applying VirtualServices, oldest first, then by name and namespace. */
+function applying(candidates: Iterable<TranslatedVirtualService>, hostname: string, serviceNamespace: string, waypointNamespace: string): TranslatedVirtualService[] {
   const created = (v: TranslatedVirtualService) => {
     const t = Date.parse(v.creationTimestamp ?? '');
     return Number.isNaN(t) ? -Infinity : t;
   };
   return [...candidates]
     .filter((v) => appliesTo(v, hostname, serviceNamespace, waypointNamespace))
-    .sort((a, b) => created(a) - created(b) || compareStrings(a.name, b.name) || compareStrings(a.namespace, b.namespace))
-    .flatMap((v) => v.routes);
+    .sort((a, b) => created(a) - created(b) || compareStrings(a.name, b.name) || compareStrings(a.namespace, b.namespace));
+}
+
+/**
+ * istiod's getWaypointTCPRoutes for each Service port: the first applying VirtualService with a `tls` rule for the
+ * port (no match, or a match whose only SNI host is the Service), else the first with a `tcp` rule for it.
+ */
+export function virtualServiceTcpRoutes(candidates: Iterable<TranslatedVirtualService>, hostname: string, serviceNamespace: string, waypointNamespace: string, ports: number[]): WaypointTcpRoute[] {
+  const vss = applying(candidates, hostname, serviceNamespace, waypointNamespace).filter((v) => v.l4.length > 0);
+  if (vss.length === 0) return [];
+  const out: WaypointTcpRoute[] = [];
+  for (const port of ports) {
+    const found = findL4('tls', vss, hostname, port) ?? findL4('tcp', vss, hostname, port);
+    if (found === undefined) continue;
+    const [v, r] = found;
+    out.push({ route: `${v.namespace}/${v.name}`, rule: r.rule, port, backends: r.backends.map((b) => (b.port === 0 ? { ...b, port } : b)) });
+  }
+  return out;
+}
+
+function findL4(kind: L4Rule['kind'], vss: TranslatedVirtualService[], hostname: string, port: number): [TranslatedVirtualService, L4Rule] | undefined {
+  for (const v of vss) {
+    for (const r of v.l4) {
+      if (r.kind !== kind) continue;
+      if (r.matches === undefined || r.matches.some((m) => (m.port === 0 || m.port === port) && (kind === 'tcp' || m.sniHost === hostname))) return [v, r];
+    }
+  }
+  return undefined;
+}
+
+/** The `tls` or `tcp` rules: matches a waypoint can satisfy, weighted destinations (weight 0 left out when several). */
+function convertL4Rules(kind: L4Rule['kind'], vs: VirtualService, ctx: VirtualServiceContext, problems: Set<string>, deps: Set<string>): L4Rule[] {
+  const ns = vs.metadata.namespace ?? '';
+  const rules = (vs.spec[kind] ?? []) as { match?: L4Match[]; route?: { destination: Destination; weight?: number }[] }[];
+  return rules.map((rule, index) => {
+    const out: L4Rule = { kind, rule: index, backends: [] };
+    if (rule.match !== undefined && rule.match.length > 0) {
+      out.matches = [];
+      for (const m of rule.match) {
+        // No source labels or namespace reach a waypoint's matching (istio/istio#51565); only mesh gateways.
+        if (m.sourceLabels !== undefined && Object.keys(m.sourceLabels).length > 0) continue;
+        if (m.sourceNamespace) continue;
+        if (m.gateways !== undefined && m.gateways.length > 0 && !m.gateways.includes('mesh')) continue;
+        // Waypoints take a tls match only with exactly one SNI host, compared with the Service's hostname.
+        if (kind === 'tls' && m.sniHosts?.length !== 1) continue;
+        out.matches.push({ port: m.port ?? 0, ...(kind === 'tls' ? { sniHost: resolveHost(m.sniHosts![0]!, ns, ctx.domainSuffix) } : {}) });
+      }
+    }
+    const list = rule.route ?? [];
+    for (const dst of list) {
+      if (list.length > 1 && !dst.weight) continue;
+      out.backends.push(l4Backend(dst.destination, list.length > 1 ? dst.weight! : 1, ns, ctx, deps));
+    }
+    if (out.backends.length === 0) problems.add(`${kind}[${index}] has no destination with a weight above 0`);
+    return out;
+  });
+}
+
+/** A `tls`/`tcp` destination: port 0 keeps the connection's port. */
+function l4Backend(dst: Destination, weight: number, ns: string, ctx: VirtualServiceContext, deps: Set<string>): WaypointRouteBackend {
+  const hostname = resolveHost(dst.host, ns, ctx.domainSuffix);
+  const key = serviceKeyOfHost(hostname, ctx.domainSuffix);
+  if (key !== undefined) deps.add(key);
+  const svcNs = key?.split('/')[1];
+  return { hostname, namespace: svcNs ?? ns, port: dst.port?.number ?? 0, weight, invalid: false, ...(dst.subset ? { subset: dst.subset } : {}) };
 }
 
 /** Whether a waypoint applies a VirtualService to a Service: one of its hosts names it, and it is in the Service's namespace or the waypoint's. */
@@ -222,7 +324,6 @@ function valueMatches(map: Record<string, StringMatch> | undefined, lowerCaseNam
 /** What every match of one http route shares: its action, headers, timeout, retries and mirrors. */
 function convertAction(vs: VirtualService, rule: HTTPRoute, index: number, ctx: VirtualServiceContext, problems: Set<string>, deps: Set<string>): WaypointRoute {
   const ns = vs.metadata.namespace ?? '';
-  for (const field of ['fault', 'corsPolicy', 'delegate'] as const) if (rule[field] !== undefined) problems.add(`http.${field} is not supported yet`);
   const out: WaypointRoute = {
     route: `${ns}/${vs.metadata.name}`,
     rule: index,
@@ -231,9 +332,17 @@ function convertAction(vs: VirtualService, rule: HTTPRoute, index: number, ctx: 
     backends: [],
     directStatus: 0,
   };
+  if (rule.delegate !== undefined) {
+    problems.add('http.delegate is not supported yet');
+    return out;
+  }
   const ops = headerOperations(rule.headers);
   if (ops.request) out.requestHeaders = ops.request;
   if (ops.response) out.responseHeaders = ops.response;
+  // Envoy's fault and CORS filters run before the router, whatever the route's action.
+  const fault = faultOf(rule.fault, problems);
+  if (fault) out.fault = fault;
+  if (rule.corsPolicy) out.cors = corsOf(rule.corsPolicy);
   if (rule.redirect) {
     out.redirect = redirect(rule.redirect, problems);
     return out;
@@ -322,6 +431,55 @@ function mirrorsOf(rule: HTTPRoute, ns: string, ctx: VirtualServiceContext, prob
       const [, svcNs, name] = serviceKeyOfHost(m.backend.hostname, ctx.domainSuffix)?.split('/') ?? [];
       return name !== undefined && ctx.service(svcNs!, name) !== undefined;
     });
+}
+
+/**
+ * istiod's translateFault: a delay (fixedDelay) and an abort (httpStatus or grpcStatus), each with its percentage; no
+ * percentage (nor the older integer `percent`): never injected.
+ */
+function faultOf(f: HTTPRoute['fault'], problems: Set<string>): WaypointRoute['fault'] {
+  if (f === undefined) return undefined;
+  const out = { delayMs: 0, delayPercent: 0, abortStatus: 0, abortPercent: 0, abortGrpc: false, abortGrpcStatus: 0 };
+  const d = f.delay;
+  if (d !== undefined) {
+    if (d.exponentialDelay !== undefined) problems.add('fault.delay.exponentialDelay is not supported yet');
+    if (d.fixedDelay !== undefined) {
+      out.delayMs = Math.round(parseDuration(d.fixedDelay, 'fault.delay.fixedDelay'));
+      out.delayPercent = clampPercent(d.percentage?.value ?? d.percent ?? 0);
+    }
+  }
+  const a = f.abort;
+  if (a !== undefined) {
+    out.abortPercent = clampPercent(a.percentage?.value ?? 0);
+    if (a.httpStatus !== undefined) out.abortStatus = a.httpStatus;
+    else if (a.grpcStatus !== undefined) {
+      const code = GRPC_STATUS_CODES[a.grpcStatus];
+      if (code === undefined) problems.add(`fault.abort.grpcStatus ${JSON.stringify(a.grpcStatus)} is not a gRPC status name`);
+      out.abortGrpc = true;
+      out.abortGrpcStatus = code ?? 0;
+      // Envoy's trailers-only abort still needs an HTTP status to exist in its config; 200 is what goes out.
+      out.abortStatus = 200;
+    } else if (a.http2Error !== undefined) problems.add('fault.abort.http2Error is not supported yet');
+  }
+  return out.delayMs > 0 || out.abortStatus > 0 ? out : undefined;
+}
+
+function clampPercent(v: number): number {
+  return Math.min(100, Math.max(0, v));
+}
+
+/** istiod's TranslateCORSPolicy: the lists joined by `,`, maxAge in seconds, unmatched preflights forwarded unless IGNORE. */
+function corsOf(c: NonNullable<HTTPRoute['corsPolicy']>): NonNullable<WaypointRoute['cors']> {
+  const origins = c.allowOrigins !== undefined ? valueMatches(Object.fromEntries(c.allowOrigins.map((m, i) => [String(i), m])), false) : (c.allowOrigin ?? []).map((o) => ({ name: '', value: o, regex: false }));
+  return {
+    allowOrigins: origins.map((o) => ({ ...o, name: '' })),
+    allowMethods: (c.allowMethods ?? []).join(','),
+    allowHeaders: (c.allowHeaders ?? []).join(','),
+    exposeHeaders: (c.exposeHeaders ?? []).join(','),
+    maxAge: c.maxAge === undefined ? '' : String(Math.floor(parseDuration(c.maxAge, 'corsPolicy.maxAge') / 1000)),
+    allowCredentials: c.allowCredentials === true,
+    forwardUnmatchedPreflights: c.unmatchedPreflights !== 'IGNORE',
+  };
 }
 
 /** istiod's ApplyRedirect: 301 unless told; `uri` replaces the path. */

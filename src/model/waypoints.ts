@@ -4,7 +4,7 @@
 // status.go,policies.go}, pilot/pkg/config/kube/gateway/conversion.go (reportGatewayStatus) and
 // gatewaycommon/{conversion.go,gatewayclass.go}. Pure functions; the AmbientIndex keeps them incremental.
 import type { AuthorizationPolicy, Condition, Gateway, Namespace, PolicyTargetReference, Service as KubeService } from '../api/types.js';
-import type { GatewayAddress, WaypointPolicy, WaypointRoute, WaypointService, WaypointTrafficType } from '../xds/types.js';
+import type { GatewayAddress, WaypointPolicy, WaypointRoute, WaypointService, WaypointTcpRoute, WaypointTrafficType } from '../xds/types.js';
 import { portProtocol } from './services.js';
 import type { Labels } from './store.js';
 import { selectorMatches } from './store.js';
@@ -351,7 +351,7 @@ export function waypointAcceptedCondition(p: AuthorizationPolicy, targets: Targe
   return c(any, reason, unbound.length ? `Invalid targetRefs: ${unbound.join(', ')}` : '');
 }
 
-export function waypointService(s: KubeService, hostname: string, policies: string[], routes: WaypointRoute[]): WaypointService {
+export function waypointService(s: KubeService, hostname: string, policies: string[], routes: WaypointRoute[], tcpRoutes: WaypointTcpRoute[] = []): WaypointService {
   return {
     name: s.metadata.name,
     namespace: s.metadata.namespace ?? '',
@@ -359,6 +359,7 @@ export function waypointService(s: KubeService, hostname: string, policies: stri
     ports: (s.spec.ports ?? []).map((p) => ({ port: p.port, name: p.name ?? '', protocol: portProtocol(p) })),
     policies,
     routes,
+    ...(tcpRoutes.length > 0 ? { tcpRoutes } : {}),
   };
 }
 

@@ -66,8 +66,9 @@ export class WaypointInbound {
 
   constructor(private readonly opts: WaypointInboundOptions) {
     const peerLabels = (w: Workload | undefined) => this.peerLabels(w);
-    this.http = new HttpProxy({ ...opts, peerLabels, serviceLabels: (s) => this.destinationServiceLabels(s) });
-    this.tcp = new TcpProxy({ ...opts, peerLabels });
+    const serviceLabels = (s: Service) => this.destinationServiceLabels(s);
+    this.http = new HttpProxy({ ...opts, peerLabels, serviceLabels });
+    this.tcp = new TcpProxy({ ...opts, peerLabels, serviceLabels });
     this.server = new HboneServer({
       certificateFor: () => opts.certificate(),
       onConnect: (req) => this.onConnect(req),

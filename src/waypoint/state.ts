@@ -7,7 +7,7 @@
 import { AddressState, validateAddress } from '../xds/address-state.js';
 import type { XdsSubscription } from '../xds/client.js';
 import type { Logger } from '../telemetry/log.js';
-import type { Service, WaypointCluster, WaypointDestination, WaypointHeaderModifier, WaypointPathModifier, WaypointPolicy, WaypointResource, WaypointRoute, WaypointRouteBackend, WaypointSelf, WaypointService, WaypointValueMatch, Workload } from '../xds/types.js';
+import type { Service, WaypointCluster, WaypointDestination, WaypointHeaderModifier, WaypointPathModifier, WaypointPolicy, WaypointResource, WaypointRoute, WaypointRouteBackend, WaypointSelf, WaypointService, WaypointTcpRoute, WaypointValueMatch, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
 import { compilePolicies, denyAllPolicies, type CompiledPolicies, type TrafficKind } from './authz/rbac.js';
 import { RouteTable } from './http/router.js';
@@ -86,6 +86,11 @@ export class WaypointState extends AddressState {
     const found = d?.clusters.find((c) => c.port === port && c.subset === subset);
     if (found !== undefined) return found;
     return subset === '' ? { port, subset: '', workloads: [] } : undefined;
+  }
+
+  /** The VirtualService tls/tcp route of a bound Service's port, if one applies. */
+  tcpRoute(service: WaypointService, port: number): WaypointTcpRoute | undefined {
+    return service.tcpRoutes?.find((r) => r.port === port);
   }
 
   /** The HTTPRoutes of a bound Service, compiled. */
@@ -207,10 +212,24 @@ function validateWaypointResource(name: string, r: WaypointResource): void {
         if (!b.invalid && (!b.hostname || !b.namespace || !(b.port && b.port >= 1 && b.port <= 65535))) throw new Error(`${which}: backend without a hostname, namespace or valid port`);
         if (!(b.weight && b.weight > 0)) throw new Error(`${which}: backend ${b.hostname ?? ''} has weight 0`);
       }
+      const f = route.fault;
+      if (f) {
+        if (f.abortStatus && !f.abortGrpc && !(f.abortStatus >= 200 && f.abortStatus <= 599)) throw new Error(`${which}: fault abort status ${f.abortStatus} is not within 200–599`);
+        for (const p of [f.delayPercent ?? 0, f.abortPercent ?? 0]) if (!(p >= 0 && p <= 100)) throw new Error(`${which}: fault percentage ${p} is not within 0–100`);
+      }
       for (const m of route.mirrors ?? []) {
         if (!m.backend?.hostname || !m.backend.namespace || !(m.backend.port && m.backend.port >= 1 && m.backend.port <= 65535)) throw new Error(`${which}: mirror without a hostname, namespace or valid port`);
         const percent = m.percent ?? 0;
         if (!(percent >= 0 && percent <= 100)) throw new Error(`${which}: mirror percent ${percent} is not within 0–100`);
+      }
+    }
+    for (const t of r.service.tcpRoutes ?? []) {
+      const which = `service ${name}: tcp route ${t.route ?? ''} rule ${t.rule ?? 0}`;
+      if (!(t.port && t.port >= 1 && t.port <= 65535)) throw new Error(`${which}: invalid port ${t.port}`);
+      if (!t.backends?.length) throw new Error(`${which} has no backends`);
+      for (const b of t.backends) {
+        if (!b.hostname || !b.namespace || !(b.port && b.port >= 1 && b.port <= 65535)) throw new Error(`${which}: backend without a hostname, namespace or valid port`);
+        if (!(b.weight && b.weight > 0)) throw new Error(`${which}: backend ${b.hostname} has weight 0`);
       }
     }
   } else if (r.policy) {
@@ -244,6 +263,9 @@ function normalizeWaypointResource(r: WaypointResource): WaypointResource {
         ports: (r.service.ports ?? []).map((p) => ({ port: p.port, name: p.name ?? '', protocol: p.protocol ?? 'UNSPECIFIED' })),
         policies: r.service.policies ?? [],
         routes: (r.service.routes ?? []).map(normalizeRoute),
+        ...(r.service.tcpRoutes?.length
+          ? { tcpRoutes: r.service.tcpRoutes.map((t) => ({ route: t.route ?? '', rule: t.rule ?? 0, port: t.port ?? 0, backends: (t.backends ?? []).map(normalizeBackend) })) }
+          : {}),
       },
     };
   }
@@ -299,6 +321,31 @@ function normalizeRoute(r: WaypointRoute): WaypointRoute {
     ...(r.mirrors?.length ? { mirrors: r.mirrors.map((m) => ({ backend: normalizeBackend(m.backend ?? ({} as WaypointRouteBackend)), percent: m.percent ?? 0 })) } : {}),
     ...(r.requestHeaders ? { requestHeaders: normalizeHeaderModifier(r.requestHeaders) } : {}),
     ...(r.responseHeaders ? { responseHeaders: normalizeHeaderModifier(r.responseHeaders) } : {}),
+    ...(r.fault
+      ? {
+          fault: {
+            delayMs: r.fault.delayMs ?? 0,
+            delayPercent: r.fault.delayPercent ?? 0,
+            abortStatus: r.fault.abortStatus ?? 0,
+            abortPercent: r.fault.abortPercent ?? 0,
+            abortGrpc: r.fault.abortGrpc ?? false,
+            abortGrpcStatus: r.fault.abortGrpcStatus ?? 0,
+          },
+        }
+      : {}),
+    ...(r.cors
+      ? {
+          cors: {
+            allowOrigins: (r.cors.allowOrigins ?? []).map((m) => normalizeValueMatch(m, '')),
+            allowMethods: r.cors.allowMethods ?? '',
+            allowHeaders: r.cors.allowHeaders ?? '',
+            exposeHeaders: r.cors.exposeHeaders ?? '',
+            maxAge: r.cors.maxAge ?? '',
+            allowCredentials: r.cors.allowCredentials ?? false,
+            forwardUnmatchedPreflights: r.cors.forwardUnmatchedPreflights ?? false,
+          },
+        }
+      : {}),
   };
 }
 

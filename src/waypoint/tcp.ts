@@ -4,12 +4,12 @@
 import type { Duplex } from 'node:stream';
 import { copyBidirectional } from '../hbone/copy.js';
 import type { Logger } from '../telemetry/log.js';
-import type { Workload } from '../xds/types.js';
+import type { Service, WaypointRouteBackend, Workload } from '../xds/types.js';
 import { authorize } from './authz/rbac.js';
 import type { StreamContext } from './http/proxy.js';
 import type { WaypointState } from './state.js';
-import type { PeerLabels, WaypointTelemetry } from './telemetry.js';
-import type { Upstreams } from './upstream.js';
+import type { DestinationServiceLabels, PeerLabels, WaypointTelemetry } from './telemetry.js';
+import type { UpstreamTarget, Upstreams } from './upstream.js';
 
 export interface TcpProxyOptions {
   state: WaypointState;
@@ -17,6 +17,20 @@ export interface TcpProxyOptions {
   telemetry: WaypointTelemetry;
   log: Logger;
   peerLabels(w: Workload | undefined): PeerLabels;
+  serviceLabels(s: Service): DestinationServiceLabels;
+}
+
+/** A backend by weight (Envoy's weighted clusters). */
+function pickWeighted(backends: readonly WaypointRouteBackend[]): WaypointRouteBackend | undefined {
+  if (backends.length <= 1) return backends[0];
+  let total = 0;
+  for (const b of backends) total += b.weight;
+  let n = Math.random() * total;
+  for (const b of backends) {
+    n -= b.weight;
+    if (n < 0) return b;
+  }
+  return backends[backends.length - 1];
 }
 
 export class TcpProxy {
@@ -45,11 +59,26 @@ export class TcpProxy {
       stream.destroy();
       return;
     }
-    const target = ctx.workload ? upstreams.workload(ctx.workload, ctx.targetPort) : upstreams.pick(ctx.service!, ctx.targetPort);
+    let service = ctx.service;
+    let destinationService = ctx.destinationService;
+    let target: UpstreamTarget | undefined;
+    if (ctx.workload) target = upstreams.workload(ctx.workload, ctx.targetPort);
+    else {
+      // A VirtualService tls/tcp route for the port sends the connection to one of its destinations, by weight.
+      const route = ctx.bound === undefined ? undefined : state.tcpRoute(ctx.bound, ctx.targetPort);
+      const backend = route === undefined ? undefined : pickWeighted(route.backends);
+      let port = ctx.targetPort;
+      if (backend !== undefined) {
+        service = state.serviceByKey(`${backend.namespace}/${backend.hostname}`);
+        if (service !== undefined) destinationService = this.opts.serviceLabels(service);
+        port = backend.port;
+      }
+      target = service === undefined ? undefined : upstreams.cluster(service, port, backend?.subset)?.pick(undefined, undefined);
+    }
     const tracker = telemetry.openTcp({
       source: ctx.source,
       destination: this.opts.peerLabels(target?.workload),
-      destinationService: ctx.destinationService,
+      destinationService,
       connectionSecurityPolicy: 'mutual_tls',
     });
     if (target === undefined) {

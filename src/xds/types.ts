@@ -206,6 +206,15 @@ export interface WaypointService {
   policies: string[];
   /** VirtualService, then HTTPRoute and GRPCRoute matches in evaluation order (the first that matches wins); none: the Service itself. */
   routes: WaypointRoute[];
+  /** VirtualService tls/tcp routes, at most one per port. */
+  tcpRoutes?: WaypointTcpRoute[];
+}
+
+export interface WaypointTcpRoute {
+  route: string;
+  rule: number;
+  port: number;
+  backends: WaypointRouteBackend[];
 }
 
 /** One match of one HTTPRoute or GRPCRoute rule, or of one VirtualService http route (ambit.waypoint.Route). */
@@ -235,6 +244,28 @@ export interface WaypointRoute {
   mirrors?: { backend: WaypointRouteBackend; percent: number }[];
   /** The body of the direct response (a VirtualService's directResponse); absent: empty. */
   directBody?: string;
+  fault?: WaypointFault;
+  cors?: WaypointCorsPolicy;
+}
+
+/** A VirtualService's fault injection; percentages 0–100. */
+export interface WaypointFault {
+  delayMs: number;
+  delayPercent: number;
+  abortStatus: number;
+  abortPercent: number;
+  abortGrpc: boolean;
+  abortGrpcStatus: number;
+}
+
+export interface WaypointCorsPolicy {
+  allowOrigins: WaypointValueMatch[];
+  allowMethods: string;
+  allowHeaders: string;
+  exposeHeaders: string;
+  maxAge: string;
+  allowCredentials: boolean;
+  forwardUnmatchedPreflights: boolean;
 }
 
 export interface WaypointRedirect {

@@ -158,3 +158,166 @@ describe('formatPath', () => {
     assert.equal(formatPath([]), '');
   });
 });
+
+describe('DestinationRule traffic policies (the CRD and istiod’s validateTrafficPolicy)', () => {
+  /** The issues of a DestinationRule whose trafficPolicy is `policy`, as `<severity> <path>: <message>`. */
+  const issues = (policy: unknown, extra: Record<string, unknown> = {}) =>
+    validateResource({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'r', namespace: 'ns' }, spec: { host: 'reviews', trafficPolicy: policy, ...extra } }).issues.map(
+      (i) => `${i.severity} ${formatPath(i.path)}: ${i.message}`,
+    );
+  const P = 'spec.trafficPolicy';
+
+  it('accepts every field the waypoint translation reads', () => {
+    const lb = { loadBalancer: { consistentHash: { httpCookie: { name: 'c', path: '/', ttl: '10s' }, ringHash: { minimumRingSize: 2048 } }, warmupDurationSecs: '30s' } };
+    assert.deepEqual(
+      issues({
+        ...lb,
+        connectionPool: { tcp: { maxConnections: 1, connectTimeout: '1s', idleTimeout: '0s', maxConnectionDuration: '1h', tcpKeepalive: { probes: 3, time: '10s', interval: '5s' } }, http: { maxConcurrentStreams: 10, h2UpgradePolicy: 'UPGRADE' } },
+        outlierDetection: { consecutive5xxErrors: 0, consecutiveLocalOriginFailures: 2, splitExternalLocalOriginErrors: true, minHealthPercent: 50, maxEjectionPercent: 100 },
+        tls: { mode: 'SIMPLE', subjectAltNames: ['reviews.example'], caCertificates: '/ca.pem', caCrl: '/crl.pem' },
+        portLevelSettings: [{ port: { number: 80 }, loadBalancer: { consistentHash: { maglev: { tableSize: 65537 }, useSourceIp: true } } }],
+      }, { subsets: [{ name: 'v1', trafficPolicy: { loadBalancer: { localityLbSetting: { distribute: [{ from: 'us/*', to: { 'us/a/*': 60, 'eu/*': 40 } }] } } } }] }),
+      [],
+    );
+  });
+
+  const errors: [string, unknown, string[]][] = [
+    ['an empty traffic policy', {}, [`error ${P}: traffic policy must have at least one field`]],
+    ['an empty connection pool', { connectionPool: {} }, [`error ${P}.connectionPool: connection pool must have at least one field`]],
+    ['an empty port traffic policy', { portLevelSettings: [{ port: { number: 80 } }] }, [`error ${P}.portLevelSettings[0]: port traffic policy must have at least one field`]],
+    ['tunnel with proxyProtocol', { tunnel: { targetHost: 'a', targetPort: 1 }, proxyProtocol: {} }, [`error ${P}.proxyProtocol: tunnel and proxyProtocol must not be set together`]],
+    ['simple with consistentHash', { loadBalancer: { simple: 'RANDOM', consistentHash: { useSourceIp: true } } }, [`error ${P}.loadBalancer.consistentHash: only one of simple or consistentHash may be set`]],
+    [
+      'two hash keys',
+      { loadBalancer: { consistentHash: { httpHeaderName: 'x', useSourceIp: true } } },
+      [`error ${P}.loadBalancer.consistentHash.useSourceIp: only one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName may be set, found httpHeaderName and useSourceIp`],
+    ],
+    ['ringHash with maglev', { loadBalancer: { consistentHash: { useSourceIp: true, ringHash: {}, maglev: { tableSize: 7 } } } }, [`error ${P}.loadBalancer.consistentHash.maglev: only one of ringHash or maglev may be set`]],
+    [
+      'the deprecated minimumRingSize with ringHash',
+      { loadBalancer: { consistentHash: { useSourceIp: true, minimumRingSize: 10, ringHash: {} } } },
+      [`error ${P}.loadBalancer.consistentHash.minimumRingSize: only one of MinimumRingSize or Maglev/Ringhash can be specified`],
+    ],
+    ['a cookie without a name', { loadBalancer: { consistentHash: { httpCookie: { ttl: '1s' } } } }, [`error ${P}.loadBalancer.consistentHash.httpCookie.name: required`]],
+    ['a maglev table without a size', { loadBalancer: { consistentHash: { useSourceIp: true, maglev: {} } } }, [`error ${P}.loadBalancer.consistentHash.maglev.tableSize: tableSize must be set for maglev`]],
+    ['a maglev table not prime', { loadBalancer: { consistentHash: { useSourceIp: true, maglev: { tableSize: 1024 } } } }, [`error ${P}.loadBalancer.consistentHash.maglev.tableSize: tableSize must be a prime number for maglev, found 1024`]],
+    ['a maglev table too big', { loadBalancer: { consistentHash: { useSourceIp: true, maglev: { tableSize: 5000011 } } } }, [`error ${P}.loadBalancer.consistentHash.maglev.tableSize: tableSize must be less than 5000011 for maglev, found 5000011`]],
+    [
+      'locality distribute and failover together',
+      { loadBalancer: { localityLbSetting: { distribute: [{ from: 'a', to: { b: 100 } }], failover: [{ from: 'a', to: 'b' }] } }, outlierDetection: {} },
+      [`error ${P}.loadBalancer.localityLbSetting.failover: can not simultaneously specify 'distribute' and 'failover'`],
+    ],
+    [
+      'locality weights',
+      { loadBalancer: { localityLbSetting: { distribute: [{ from: 'a/*', to: { b: 50, c: 40 } }, { from: 'a/b/c/*', to: { d: 0, e: 100 } }, { from: '*/a', to: { 'b//c': 100 } }] } } },
+      [
+        `error ${P}.loadBalancer.localityLbSetting.distribute[0].to: total locality weight 90 != 100`,
+        `error ${P}.loadBalancer.localityLbSetting.distribute[1].to: locality weight must be in range [1, 100]`,
+        `error ${P}.loadBalancer.localityLbSetting.distribute[2].from: locality "*/a" wildcard '*' number can not exceed 1 and must be in the end`,
+        `error ${P}.loadBalancer.localityLbSetting.distribute[2].to["b//c"]: locality "b//c" must not contain empty region/zone/subzone info`,
+      ],
+    ],
+    [
+      'locality failover',
+      { loadBalancer: { localityLbSetting: { failover: [{ from: 'us', to: 'us' }, { from: 'us/a', to: 'eu*' }], failoverPriority: ['topology.kubernetes.io/zone'] } }, outlierDetection: {} },
+      [
+        `error ${P}.loadBalancer.localityLbSetting.failoverPriority: can not simultaneously set 'failover' and topology label 'topology.kubernetes.io/zone' in 'failover_priority'`,
+        `error ${P}.loadBalancer.localityLbSetting.failover[0]: locality lb failover settings must specify different regions`,
+        `error ${P}.loadBalancer.localityLbSetting.failover[1]: locality lb failover only specify region`,
+        `error ${P}.loadBalancer.localityLbSetting.failover[1]: locality lb failover region should not contain '*' wildcard`,
+      ],
+    ],
+    ['warmup without a duration', { loadBalancer: { warmup: { minimumPercent: 101, aggression: 0 } } }, [
+      `error ${P}.loadBalancer.warmup.duration: required`,
+      `error ${P}.loadBalancer.warmup.minimumPercent: must be at most 100, found number 101`,
+      `error ${P}.loadBalancer.warmup.aggression: aggression should be greater than 0`,
+    ]],
+    ['bad durations', { loadBalancer: { warmupDurationSecs: 30 }, connectionPool: { tcp: { maxConnectionDuration: '1d', tcpKeepalive: { time: 'soon', probes: -1 } } } }, [
+      `error ${P}.loadBalancer.warmupDurationSecs: expected a string, found number 30`,
+      `error ${P}.connectionPool.tcp.maxConnectionDuration: must be a duration such as "5s" or "100ms", found "1d"`,
+      `error ${P}.connectionPool.tcp.tcpKeepalive.probes: must be at least 0, found number -1`,
+      `error ${P}.connectionPool.tcp.tcpKeepalive.time: must be a duration such as "5s" or "100ms", found "soon"`,
+    ]],
+    ['UPGRADE with useClientProtocol; negative streams', { connectionPool: { http: { h2UpgradePolicy: 'UPGRADE', useClientProtocol: true, maxConcurrentStreams: -1 } } }, [
+      `error ${P}.connectionPool.http.maxConcurrentStreams: must be at least 0, found number -1`,
+      `error ${P}.connectionPool.http.useClientProtocol: use client protocol must not be true when H2UpgradePolicy is UPGRADE`,
+    ]],
+    ['percentages', { outlierDetection: { maxEjectionPercent: 101, minHealthPercent: -1 } }, [
+      `error ${P}.outlierDetection.maxEjectionPercent: must be at most 100, found number 101`,
+      `error ${P}.outlierDetection.minHealthPercent: must be at least 0, found number -1`,
+    ]],
+    ['local origin failures without the split', { outlierDetection: { consecutiveLocalOriginFailures: 3 } }, [
+      `error ${P}.outlierDetection.consecutiveLocalOriginFailures: outlier detection consecutive local origin failures is specified, but split external local origin errors is set to false`,
+    ]],
+    ['insecureSkipVerify with a CA (SIMPLE)', { tls: { mode: 'SIMPLE', insecureSkipVerify: true, subjectAltNames: ['a'] } }, [
+      `error ${P}.tls.insecureSkipVerify: cannot specify CaCertificates or CredentialName or SubjectAltNames when InsecureSkipVerify is set true`,
+    ]],
+    ['insecureSkipVerify with a CA (MUTUAL)', { tls: { mode: 'MUTUAL', insecureSkipVerify: true, caCertificates: '/ca', clientCertificate: '/c', privateKey: '/k' } }, [
+      `error ${P}.tls.insecureSkipVerify: cannot specify CaCertificates or SubjectAltNames when InsecureSkipVerify is set true`,
+    ]],
+    ['credentialName with files', { tls: { mode: 'SIMPLE', credentialName: 'c', caCrl: '/crl' } }, [`error ${P}.tls.credentialName: cannot specify client certificates or CA certificate or CA CRL If credentialName is set`]],
+    ['MUTUAL without a certificate', { tls: { mode: 'MUTUAL' } }, [`error ${P}.tls.clientCertificate: client certificate required for mutual tls`, `error ${P}.tls.privateKey: private key required for mutual tls`]],
+  ];
+  for (const [name, policy, want] of errors) it(`rejects ${name}`, () => assert.deepEqual(issues(policy), want));
+
+  it('checks port-level and subset policies the same way', () => {
+    assert.deepEqual(issues({ portLevelSettings: [{ port: { number: 80 }, outlierDetection: { minHealthPercent: 200 } }] }, { subsets: [{ name: 'v1', trafficPolicy: { tls: { mode: 'MUTUAL', clientCertificate: '/c' } } }] }), [
+      `error ${P}.portLevelSettings[0].outlierDetection.minHealthPercent: must be at most 100, found number 200`,
+      'error spec.subsets[0].trafficPolicy.tls.privateKey: private key required for mutual tls',
+    ]);
+  });
+
+  const warnings: [string, unknown, string[]][] = [
+    ['a consistent hash without a key', { loadBalancer: { consistentHash: { ringHash: { minimumRingSize: 1024 } } } }, [
+      `warning ${P}.loadBalancer.consistentHash: consistentHash sets none of httpHeaderName, httpCookie, useSourceIp or httpQueryParameterName: requests have no hash and go to random endpoints`,
+    ]],
+    ['the deprecated minimumRingSize', { loadBalancer: { consistentHash: { useSourceIp: true, minimumRingSize: 2048 } } }, [
+      `warning ${P}.loadBalancer.consistentHash.minimumRingSize: consistent hash MinimumRingSize is deprecated, use ConsistentHashLB's RingHash configuration instead`,
+    ]],
+    ['the deprecated consecutiveErrors', { portLevelSettings: [{ port: { number: 80 }, outlierDetection: { consecutiveErrors: 5 } }] }, [
+      `warning ${P}.portLevelSettings[0].outlierDetection.consecutiveErrors: outlier detection consecutive errors is deprecated, use consecutiveGatewayErrors or consecutive5xxErrors instead`,
+    ]],
+    ['locality failover without outlier detection', { loadBalancer: { localityLbSetting: { failoverPriority: ['topology.kubernetes.io/region'] } } }, [
+      `warning ${P}.loadBalancer.localityLbSetting: outlier detection policy must be provided for failover`,
+    ]],
+  ];
+  for (const [name, policy, want] of warnings) it(`warns about ${name}`, () => assert.deepEqual(issues(policy), want));
+});
+
+describe('VirtualService fault and corsPolicy (istiod’s validateHTTPFaultInjection and validateCORSPolicy)', () => {
+  /** The issues of a VirtualService whose only http route has `fields`, as `<severity> <path>: <message>`. */
+  const issues = (fields: Record<string, unknown>) =>
+    validateResource({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'r', namespace: 'ns' },
+      spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }], ...fields }] },
+    }).issues.map((i) => `${i.severity} ${formatPath(i.path)}: ${i.message}`);
+  const P = 'spec.http[0]';
+
+  it('accepts what the waypoint applies', () => {
+    assert.deepEqual(issues({ fault: { delay: { fixedDelay: '1.5s', percentage: { value: 0.5 } }, abort: { grpcStatus: 'UNAVAILABLE', percentage: { value: 100 } } } }), []);
+    assert.deepEqual(
+      issues({ corsPolicy: { allowOrigins: [{ exact: 'https://a.example' }, { regex: 'https://.*' }], allowMethods: ['GET', 'POST'], allowHeaders: ['x-a', '*'], maxAge: '24h', allowCredentials: true, unmatchedPreflights: 'IGNORE' } }),
+      [],
+    );
+  });
+
+  const refused: [string, Record<string, unknown>, string[]][] = [
+    ['an empty fault', { fault: {} }, [`error ${P}.fault: HTTP fault injection must have an abort and/or a delay`]],
+    ['an abort status out of range', { fault: { abort: { httpStatus: 700 } } }, [`error ${P}.fault.abort.httpStatus: HTTP status 700 is not in range 200-599`]],
+    [
+      'an unknown gRPC status',
+      { fault: { abort: { grpcStatus: 'NOPE' } } },
+      [`error ${P}.fault.abort.grpcStatus: gRPC status "NOPE" is not supported. See https://github.com/grpc/grpc/blob/master/doc/statuscodes.md for a list of supported codes, for example 'NOT_FOUND'`],
+    ],
+    ['an http2Error abort', { fault: { abort: { http2Error: 'x' } } }, [`error ${P}.fault.abort.http2Error: HTTP/2 abort fault injection not supported yet`]],
+    ['a percentage over 100', { fault: { delay: { fixedDelay: '1s', percentage: { value: 101 } } } }, [`error ${P}.fault.delay.percentage.value: percentage 101 is neither 0.0, nor in range [0.0001, 100.0]`]],
+    ['a delay under 1 ms', { fault: { delay: { fixedDelay: '100us' } } }, [`error ${P}.fault.delay.fixedDelay: duration must be greater than 1ms`]],
+    ['an unknown CORS method', { corsPolicy: { allowMethods: ['FETCH'] } }, [`error ${P}.corsPolicy.allowMethods[0]: "FETCH" is not a supported HTTP method`]],
+    ['a bad CORS header name', { corsPolicy: { allowHeaders: ['x a'] } }, [`error ${P}.corsPolicy.allowHeaders[0]: header name x a is not a valid header name`]],
+    ['a maxAge below seconds', { corsPolicy: { maxAge: '1500ms' } }, [`error ${P}.corsPolicy.maxAge: max_age duration is accurate only to seconds precision`]],
+    ['an empty origin', { corsPolicy: { allowOrigins: [{ exact: '' }] } }, [`error ${P}.corsPolicy.allowOrigins[0]: '' is not a valid match type for CORS allow origins`]],
+  ];
+  for (const [name, fields, want] of refused) it(`refuses ${name}`, () => assert.deepEqual(issues(fields), want));
+});

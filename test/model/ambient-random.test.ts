@@ -1,8 +1,9 @@
 // Randomized check of the incremental ambient translation: a seeded sequence of edits (Service churn above all, with
 // targetRefs AuthorizationPolicies on Services, Gateways and the GatewayClass, HTTPRoutes and GRPCRoutes attached to Services,
-// VirtualServices naming Services (short names, FQDNs, wildcards) and routing to them,
-// waypoints coming and going, selector policies, pods, Deployments and namespaces) applied to one index, which after every store change must equal an
-// index built afresh over the same store, and whose emitted changes, replayed, must give its own snapshot and statuses.
+// VirtualServices naming Services (short names, FQDNs, wildcards) and routing to them, DestinationRules for them
+// (subsets resolved to the pods they pick), waypoints coming and going, selector policies, pods, Deployments and
+// namespaces) applied to one index, which after every store change must equal an index built afresh over the same
+// store, and whose emitted changes, replayed, must give its own snapshot and statuses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuthorizationPolicy, GRPCRoute, HTTPRouteRule, ParentReference, Resource } from '../../src/api/types.js';
@@ -34,6 +35,7 @@ const ROUTES = ['r0', 'r1', 'r2'];
 // r0 is also an HTTPRoute's name: the two kinds' routes on one Service tie on age, namespace and name.
 const GRPC_ROUTES = ['r0', 'g1'];
 const VIRTUAL_SERVICES = ['vs0', 'vs1'];
+const DESTINATION_RULES = ['dr0', 'dr1'];
 const APPS = ['x', 'y'];
 const MANAGED = { 'gateway.istio.io/managed': 'istio.io-mesh-controller', 'gateway.networking.k8s.io/gateway-name': 'wp' };
 
@@ -188,7 +190,7 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
     );
   });
   // VirtualServices: hosts by short name, FQDN (also of the other namespace's Services) or wildcard; destinations
-  // with or without a port (needed when the Service has several), now and then a subset (not supported).
+  // with or without a port (needed when the Service has several), now and then a subset.
   NAMESPACES.forEach((ns, n) => {
     const other = NAMESPACES[(n + 1) % NAMESPACES.length]!;
     const host = () => pick([pick(SERVICES), `${pick(SERVICES)}.${other}.svc.cluster.local`, `${pick(SERVICES)}.${ns}.svc.cluster.local`, `*.${ns}.svc.cluster.local`, 'ghost']);
@@ -205,6 +207,30 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
         spec: { hosts: chance(0.7) ? [host()] : [host(), host()], http: chance(0.7) ? [http()] : [http(), http()] },
       })),
     );
+  });
+  // DestinationRules: hosts by short name, FQDN (also of the other namespace's Services) or wildcard, in both
+  // namespaces and the root namespace, exported nowhere else, to the other namespace or to all; a top-level policy,
+  // subsets picking pods by label (also labels the Service selector contradicts), now and then a workloadSelector (never
+  // for waypoints); two creation times so that rules for one host merge in name order too.
+  const drPolicy = () =>
+    pick([{ loadBalancer: { simple: pick(['ROUND_ROBIN', 'LEAST_CONN']) } }, { connectionPool: { tcp: { maxConnections: 1 + Math.floor(r() * 3) } } }, { outlierDetection: {}, portLevelSettings: [{ port: { number: 80 }, tls: { mode: 'SIMPLE' } }] }]);
+  [...NAMESPACES, 'istio-system'].forEach((ns, n) => {
+    const other = NAMESPACES[(n + 1) % NAMESPACES.length]!;
+    const host = () => pick([pick(SERVICES), `${pick(SERVICES)}.${other}.svc.cluster.local`, `*.${pick(NAMESPACES)}.svc.cluster.local`, '*']);
+    for (const name of DESTINATION_RULES) {
+      add(3, () => ({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name, namespace: ns, creationTimestamp: pick(['2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z']) },
+        spec: {
+          host: host(),
+          ...maybe(0.4, { exportTo: pick([['.'], ['*'], [other]]) }),
+          ...maybe(0.6, { trafficPolicy: drPolicy() }),
+          ...maybe(0.6, { subsets: [{ name: 'v1', labels: { app: pick(APPS) } }, ...(chance(0.5) ? [{ name: 'v2', trafficPolicy: drPolicy() }] : [])] }),
+          ...maybe(0.1, { workloadSelector: { matchLabels: { app: pick(APPS) } } }),
+        },
+      }));
+    }
   });
   // Root-namespace policies: the GatewayClass, or a Gateway of another namespace by name only.
   for (const name of ['root0', 'root1']) {
@@ -261,6 +287,8 @@ function check(index: AmbientIndex, store: ConfigStore, seen: ReturnType<typeof 
 // Counted over all seeds (a seed may well have no usable waypoint), by kind.
 const programmedRoutes = { HTTPRoute: 0, GRPCRoute: 0, VirtualService: 0 };
 const routeStatuses = { HTTPRoute: 0, GRPCRoute: 0 };
+// DestinationRules rendered into waypoints, and subsets of them that found endpoints.
+const destinations = { rendered: 0, subsetsWithEndpoints: 0 };
 
 for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
   test(`random edits (seed ${seed}): the incremental index equals a full rebuild after every change`, () => {
@@ -292,6 +320,9 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
       store.remove(removals);
       check(index, store, seen, what);
       for (const res of index.snapshot(TYPE_WAYPOINT).values()) {
+        const destination = (res as WaypointResource).destination;
+        if (destination !== undefined) destinations.rendered++;
+        for (const c of destination?.clusters ?? []) if (c.subset !== '' && c.workloads.length > 0) destinations.subsetsWithEndpoints++;
         // By name: g1 is a GRPCRoute only, r1 and r2 are HTTPRoutes only.
         for (const route of (res as WaypointResource).service?.routes ?? []) {
           if (route.route.includes('/vs')) programmedRoutes.VirtualService++;
@@ -305,10 +336,12 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
   });
 }
 
-test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programmed into waypoints, route status written', () => {
+test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programmed into waypoints, route status written, DestinationRules rendered', () => {
   for (const kind of ['HTTPRoute', 'GRPCRoute'] as const) {
     assert.ok(programmedRoutes[kind] > 0, `${kind}s programmed`);
     assert.ok(routeStatuses[kind] > 0, `${kind} statuses`);
   }
   assert.ok(programmedRoutes.VirtualService > 0, 'VirtualServices programmed');
+  assert.ok(destinations.rendered > 0, 'DestinationRules rendered');
+  assert.ok(destinations.subsetsWithEndpoints > 0, 'DestinationRule subsets with endpoints');
 });

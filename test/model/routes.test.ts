@@ -313,7 +313,6 @@ spec:
   });
 
   for (const [what, rule, message] of [
-    ['CORS', '{filters: [{type: CORS, cors: {allowOrigins: ["*"]}}], backendRefs: [{name: echo, port: 80}]}', 'Ambit does not implement the CORS filter yet'],
     [
       'a backend ResponseHeaderModifier',
       '{backendRefs: [{name: echo, port: 80, filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: a, value: b}]}}]}]}',
@@ -328,9 +327,24 @@ spec:
     });
   }
 
-  it('several unsupported fields are all named', () => {
-    const t = translate('{filters: [{type: CORS}], backendRefs: [{name: echo, port: 80, filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: a, value: b}]}}]}]}');
-    assert.equal(t.parents[0]!.conditions[0]!.message, 'Ambit does not implement the CORS filter yet; Ambit does not implement the ResponseHeaderModifier filter on a backendRef yet');
+  it('CORS (createCorsFilter): `*` any well-formed origin, a trailing `*` a prefix, other wildcards an anchored expression; unmatched preflights answered', () => {
+    const r = translate(
+      '{filters: [{type: CORS, cors: {allowOrigins: ["*", "https://a.example", "https://b.example:*", "https://*.c.example"], allowMethods: [GET, PUT], allowHeaders: [x-a], exposeHeaders: [x-b], maxAge: 60, allowCredentials: true}}], backendRefs: [{name: echo, port: 80}]}',
+    ).services.get('Service/default/echo')![0]!;
+    assert.deepEqual(r.cors, {
+      allowOrigins: [
+        { name: '', value: '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\\s?#]+$', regex: true },
+        { name: '', value: 'https://a.example', regex: false },
+        { name: '', value: 'https://b.example:', regex: false, prefix: true },
+        { name: '', value: '^https://.*\\.c\\.example$', regex: true },
+      ],
+      allowMethods: 'GET,PUT',
+      allowHeaders: 'x-a',
+      exposeHeaders: 'x-b',
+      maxAge: '60',
+      allowCredentials: true,
+      forwardUnmatchedPreflights: false,
+    });
   });
 
   it('RequestRedirect (createRedirectFilter): 302 unless told, parts as given; no 500 without backends', () => {

@@ -7,7 +7,7 @@ import type { Service, VirtualService } from '../../src/api/types.js';
 import { AmbientIndex, type AmbientChange } from '../../src/model/ambient.js';
 import { renderWaypointConfig } from '../../src/model/configdump.js';
 import { ConfigStore } from '../../src/model/store.js';
-import { resolveHost, translateVirtualService, virtualServiceRoutes, type VirtualServiceContext } from '../../src/model/virtualservices.js';
+import { resolveHost, translateVirtualService, virtualServiceRoutes, virtualServiceTcpRoutes, type VirtualServiceContext } from '../../src/model/virtualservices.js';
 import { TYPE_WAYPOINT, type WaypointResource, type WaypointRoute } from '../../src/xds/types.js';
 import { parseYaml, WAYPOINT_MESH } from './helpers.js';
 
@@ -223,17 +223,95 @@ describe('VirtualService actions (TranslateRoute, applyHTTPRouteDestination)', (
     ]);
   });
 
-  it('fault, corsPolicy and delegate are not supported yet: the VirtualService is not programmed', () => {
+  it('fault (translateFault): delay and abort with their percentages, none without one, gRPC status names; exponentialDelay and http2Error unsupported', () => {
     const t = translateVirtualService(
       vs(`  - match: [{uri: {prefix: /a}}]
-    fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
+    fault: {delay: {fixedDelay: 1.5s, percentage: {value: 25}}, abort: {httpStatus: 503, percentage: {value: 100}}}
     route: [{destination: {host: web}}]
-  - corsPolicy: {allowOrigins: [{exact: a}]}
+  - match: [{uri: {prefix: /b}}]
+    fault: {delay: {fixedDelay: 2s, percent: 10}, abort: {grpcStatus: UNAVAILABLE, percentage: {value: 50}}}
+    route: [{destination: {host: web}}]
+  - match: [{uri: {prefix: /c}}]
+    fault: {abort: {httpStatus: 500}}
     route: [{destination: {host: web}}]`),
       ctx,
     );
-    assert.deepEqual(t.routes, []);
-    assert.deepEqual(t.unsupported, ['http.fault is not supported yet', 'http.corsPolicy is not supported yet']);
+    assert.deepEqual(
+      t.routes.map((r) => r.fault),
+      [
+        { delayMs: 1500, delayPercent: 25, abortStatus: 503, abortPercent: 100, abortGrpc: false, abortGrpcStatus: 0 },
+        { delayMs: 2000, delayPercent: 10, abortStatus: 200, abortPercent: 50, abortGrpc: true, abortGrpcStatus: 14 },
+        { delayMs: 0, delayPercent: 0, abortStatus: 500, abortPercent: 0, abortGrpc: false, abortGrpcStatus: 0 },
+      ],
+    );
+    const bad = translateVirtualService(
+      vs(`  - fault: {delay: {exponentialDelay: 1s, percentage: {value: 1}}, abort: {grpcStatus: NOPE, percentage: {value: 1}}}
+    route: [{destination: {host: web}}]`),
+      ctx,
+    );
+    assert.deepEqual(bad.unsupported, ['fault.delay.exponentialDelay is not supported yet', 'fault.abort.grpcStatus "NOPE" is not a gRPC status name']);
+  });
+
+  it('corsPolicy (TranslateCORSPolicy): origins as string matches, lists joined by ",", maxAge in seconds, unmatched preflights forwarded unless IGNORE', () => {
+    const t = translateVirtualService(
+      vs(`  - corsPolicy:
+      allowOrigins: [{exact: "https://a.example"}, {prefix: "https://b."}, {regex: "https://.*\\\\.c\\\\.example"}]
+      allowMethods: [GET, POST]
+      allowHeaders: [x-a, x-b]
+      exposeHeaders: [x-c]
+      maxAge: 24h
+      allowCredentials: true
+    route: [{destination: {host: web}}]`),
+      ctx,
+    );
+    assert.deepEqual(t.routes[0]!.cors, {
+      allowOrigins: [
+        { name: '', value: 'https://a.example', regex: false },
+        { name: '', value: 'https://b.', regex: false, prefix: true },
+        { name: '', value: 'https://.*\\.c\\.example', regex: true },
+      ],
+      allowMethods: 'GET,POST',
+      allowHeaders: 'x-a,x-b',
+      exposeHeaders: 'x-c',
+      maxAge: '86400',
+      allowCredentials: true,
+      forwardUnmatchedPreflights: true,
+    });
+    const ignore = translateVirtualService(vs(`  - corsPolicy: {allowOrigins: [{exact: a}], unmatchedPreflights: IGNORE}\n    route: [{destination: {host: web}}]`), ctx);
+    assert.equal(ignore.routes[0]!.cors!.forwardUnmatchedPreflights, false);
+  });
+
+  it('tls and tcp routes (getWaypointTCPRoutes): per port, the first tls rule whose only SNI host is the Service, else the first tcp rule; the connection’s port unless one is given', () => {
+    const v = parseYaml(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: l4, namespace: shop}
+spec:
+  hosts: [multi]
+  tls:
+  - match: [{sniHosts: [multi], port: 8080}]
+    route: [{destination: {host: web, port: {number: 443}}}]
+  - match: [{sniHosts: [a, b]}]
+    route: [{destination: {host: web}}]
+  tcp:
+  - match: [{port: 8080}]
+    route: [{destination: {host: web}}]
+  - match: [{sourceLabels: {app: x}}]
+    route: [{destination: {host: web-v2}}]
+  - route: [{destination: {host: web, subset: v1}, weight: 90}, {destination: {host: web-v2}, weight: 10}, {destination: {host: web-v2}, weight: 0}]
+`)[0] as VirtualService;
+    const t = translateVirtualService(v, ctx);
+    assert.deepEqual(t.unsupported, []);
+    const routes = virtualServiceTcpRoutes([t], 'multi.shop.svc.cluster.local', 'shop', 'shop', [80, 8080]);
+    assert.deepEqual(routes, [
+      { route: 'shop/l4', rule: 2, port: 80, backends: [{ ...backend('web', 80, 90), subset: 'v1' }, backend('web-v2', 80, 10)] },
+      { route: 'shop/l4', rule: 0, port: 8080, backends: [backend('web', 443)] },
+    ]);
+  });
+
+  it('delegate is not supported yet: the VirtualService is not programmed', () => {
+    const t = translateVirtualService(vs(`  - delegate: {name: other}`), ctx);
+    assert.deepEqual([t.routes, t.unsupported], [[], ['http.delegate is not supported yet']]);
   });
 });
 
@@ -310,6 +388,14 @@ describe('VirtualServices in the ambient index', () => {
     const t = setup(BASE + '---' + VS);
     t.store.apply(parseYaml(`apiVersion: v1\nkind: Service\nmetadata: {name: web-v2, namespace: shop, labels: {istio.io/use-waypoint: wp}}\nspec: {clusterIP: 10.96.0.2, ports: [{name: http, port: 80}, {name: admin, port: 8080}]}`));
     assert.ok(t.resent().includes(WEB));
+    assert.deepEqual(t.routes(WEB), ['shop/gamma PREFIX /']);
+    t.index.close();
+  });
+
+  it('a tcp route reaches the Service’s waypoint resource with the port it applies to', () => {
+    const t = setup(BASE + '---' + VS.replace('  http:\n  - match: [{headers: {x-canary: {exact: "1"}}}]\n    route: [{destination: {host: web-v2}}]', '  tcp:\n  - route: [{destination: {host: web-v2}}]'));
+    const svc = (t.index.snapshot(TYPE_WAYPOINT).get(WEB) as WaypointResource).service!;
+    assert.deepEqual(svc.tcpRoutes, [{ route: 'shop/canary', rule: 0, port: 80, backends: [{ ...backend('web-v2'), port: 80 }] }]);
     assert.deepEqual(t.routes(WEB), ['shop/gamma PREFIX /']);
     t.index.close();
   });

@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { TYPE_WAYPOINT, type WaypointCluster, type WaypointResource, type WaypointRoute } from '../../src/xds/types.js';
-import { APPS, Harness, MeshClient, TD, boundService, eventually, fqdn, waypointResourceName, type HttpResult } from './harness.js';
+import { APPS, Harness, MeshClient, TD, boundService, drain, eventually, fqdn, readBytes, waypointResourceName, type HttpResult } from './harness.js';
 
 const ECHO_A = 'Kubernetes//Pod/apps/echo-a';
 const ECHO_B = 'Kubernetes//Pod/apps/echo-b';
@@ -250,5 +250,20 @@ describe('DestinationRules at the waypoint', () => {
     const mutual = await send();
     assert.equal(mutual.status, 200, mutual.body.toString());
     assert.equal(mutual.headers['x-client-san'], `URI:spiffe://${TD}/ns/${APPS}/sa/client-cert`);
+  });
+
+  it('a VirtualService tcp route sends a TCP port’s connections to its destination, with the destination’s DestinationRule', async () => {
+    const tcp = Object.entries(boundService('tcp'))[0]! as [string, WaypointResource];
+    const routed = { ...tcp[1].service!, tcpRoutes: [{ route: `${APPS}/to-sniff`, rule: 0, port: 9000, backends: [{ hostname: fqdn('sniff'), namespace: APPS, port: 7001, weight: 1, invalid: false }] }] };
+    h.source.set(TYPE_WAYPOINT, { [tcp[0]]: { service: routed } });
+    await h.waitForConfig('the tcp route', (dump) => (dump.boundServices as { hostname: string; tcpRoutes?: unknown[] }[]).some((x) => x.hostname === fqdn('tcp') && x.tcpRoutes?.length === 1));
+    const before = { tcp: h.backend('tcpA').tcpConnections, sniff: h.backend('sniffA').tcpConnections };
+    const s = await client.tunnel(h.authority('tcp', 9000));
+    s.write('ping');
+    assert.equal((await readBytes(s, 4)).toString(), 'ping');
+    s.end();
+    await drain(s);
+    assert.deepEqual([h.backend('tcpA').tcpConnections - before.tcp, h.backend('sniffA').tcpConnections - before.sniff], [0, 1]);
+    h.source.set(TYPE_WAYPOINT, { [tcp[0]]: tcp[1] });
   });
 });

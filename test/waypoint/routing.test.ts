@@ -69,11 +69,34 @@ const ROUTES: WaypointRoute[] = [
   at('/retry-gw', { backends: [backend('echo')], retry: { attempts: 1, codes: [], backoffMs: 1, perTryTimeoutMs: 0, conditions: ['gateway-error', 'retriable-4xx'] } }),
   at('/per-try-5xx', { backends: [backend('echo')], retry: { attempts: 1, codes: [], backoffMs: 1, perTryTimeoutMs: 200, conditions: ['5xx'] } }),
   at('/teapot', { directStatus: 418, directBody: 'short and stout' }),
+  // VirtualService fault injection and CORS policies (Envoy's fault and CORS filters, before the router).
+  at('/fault-abort', { backends: [backend('echo')], fault: fault({ abortStatus: 418, abortPercent: 100 }) }),
+  at('/fault-delay', { backends: [backend('echo')], fault: fault({ delayMs: 150, delayPercent: 100 }) }),
+  at('/fault-never', { backends: [backend('echo')], fault: fault({ delayMs: 5000, abortStatus: 500 }) }),
+  at('/fault-grpc', { backends: [backend('echo')], fault: fault({ abortStatus: 200, abortPercent: 100, abortGrpc: true, abortGrpcStatus: 14 }) }),
+  at('/cors', { backends: [backend('echo')], cors: cors(true) }),
+  at('/cors-ignore', { backends: [backend('echo')], cors: cors(false) }),
   {
     ...at('/vs-pre', { backends: [backend('plain')], rewrite: { hostname: '', path: { type: 'PREFIX_REWRITE', value: '/x' } } }),
     match: { path: { type: 'STRING_PREFIX', value: '/vs-pre' }, headers: [], queryParams: [], method: '' },
   },
 ];
+
+function fault(f: Partial<NonNullable<WaypointRoute['fault']>>): WaypointRoute['fault'] {
+  return { delayMs: 0, delayPercent: 0, abortStatus: 0, abortPercent: 0, abortGrpc: false, abortGrpcStatus: 0, ...f };
+}
+
+function cors(forwardUnmatchedPreflights: boolean): WaypointRoute['cors'] {
+  return {
+    allowOrigins: [{ name: '', value: 'https://ok.example', regex: false }],
+    allowMethods: 'GET,POST',
+    allowHeaders: 'x-a',
+    exposeHeaders: 'x-b',
+    maxAge: '60',
+    allowCredentials: true,
+    forwardUnmatchedPreflights,
+  };
+}
 
 /** A route on a path prefix of `echo`, named after it. */
 function at(prefix: string, fields: Partial<WaypointRoute>): WaypointRoute {
@@ -291,5 +314,62 @@ describe('HTTPRoutes at the waypoint', () => {
     const p0 = plain.requests.length;
     for (let i = 0; i < 5; i++) assert.equal((await get('/never-mirrored')).status, 200);
     assert.equal(plain.requests.length, p0, 'a 0 % mirror sends nothing');
+  });
+
+  it('injects faults: an abort answers its status with `fault filter abort` (FI), a delay holds the request (DI), 0 % never, a gRPC abort is trailers-only', async () => {
+    const echoes = [h.backend('echoA'), h.backend('echoB')];
+    const count = () => echoes.reduce((n, b) => n + b.requests.length, 0);
+    const before = count();
+    let mark = h.accessLog.length;
+    const aborted = await get('/fault-abort');
+    assert.deepEqual([aborted.status, aborted.body.toString(), aborted.headers['content-type']], [418, 'fault filter abort', 'text/plain']);
+    assert.equal(count(), before, 'an aborted request never reaches the backend');
+    let line = await eventually('access-log line', () => h.logged('"GET /fault-abort HTTP/1.1"', mark)[0]);
+    assert.ok(line.includes(' 418 FI fault_filter_abort '), line);
+
+    mark = h.accessLog.length;
+    const start = performance.now();
+    const delayed = await get('/fault-delay');
+    assert.equal(delayed.status, 200);
+    assert.ok(performance.now() - start >= 140, 'the request waited for the delay');
+    assert.equal(count(), before + 1);
+    line = await eventually('access-log line', () => h.logged('"GET /fault-delay HTTP/1.1"', mark)[0]);
+    assert.ok(line.includes(' 200 DI via_upstream '), line);
+
+    for (let i = 0; i < 5; i++) assert.equal((await get('/fault-never')).status, 200);
+
+    const grpc = await get('/fault-grpc');
+    assert.deepEqual([grpc.status, grpc.headers['content-type'], grpc.headers['grpc-status'], grpc.headers['grpc-message']], [200, 'application/grpc', '14', 'fault filter abort']);
+  });
+
+  it('applies a CORS policy: answers an allowed preflight, forwards or answers an unmatched one, adds the allow headers to allowed requests', async () => {
+    const echoes = [h.backend('echoA'), h.backend('echoB')];
+    const count = () => echoes.reduce((n, b) => n + b.requests.length, 0);
+    const preflight = (path: string, origin: string) =>
+      client.http1(h.authority('echo', 80), { method: 'OPTIONS', path, headers: { host: fqdn('echo'), origin, 'access-control-request-method': 'POST' } });
+    let before = count();
+    const ok = await preflight('/cors', 'https://ok.example');
+    assert.equal(ok.status, 200);
+    assert.deepEqual(
+      [ok.headers['access-control-allow-origin'], ok.headers['access-control-allow-methods'], ok.headers['access-control-allow-headers'], ok.headers['access-control-max-age'], ok.headers['access-control-allow-credentials']],
+      ['https://ok.example', 'GET,POST', 'x-a', '60', 'true'],
+    );
+    assert.equal(count(), before, 'the waypoint answered the preflight');
+
+    const forwarded = await preflight('/cors', 'https://evil.example');
+    assert.equal(forwarded.headers['access-control-allow-origin'], undefined);
+    assert.equal(count(), before + 1, 'an unmatched preflight goes on to the application (FORWARD)');
+    before = count();
+    const ignored = await preflight('/cors-ignore', 'https://evil.example');
+    assert.deepEqual([ignored.status, ignored.headers['access-control-allow-origin']], [200, undefined]);
+    assert.equal(count(), before, 'IGNORE: answered by the waypoint, without CORS headers');
+
+    const allowed = await get('/cors', { origin: 'https://ok.example' });
+    assert.deepEqual(
+      [allowed.status, allowed.headers['access-control-allow-origin'], allowed.headers['access-control-allow-credentials'], allowed.headers['access-control-expose-headers']],
+      [200, 'https://ok.example', 'true', 'x-b'],
+    );
+    const other = await get('/cors', { origin: 'https://evil.example' });
+    assert.deepEqual([other.status, other.headers['access-control-allow-origin']], [200, undefined]);
   });
 });

@@ -13,7 +13,7 @@ import { PassThrough, type Duplex, type Readable, type Writable } from 'node:str
 import { setTimeout as sleep } from 'node:timers/promises';
 import { copyBidirectional } from '../../hbone/copy.js';
 import type { Logger } from '../../telemetry/log.js';
-import type { Service, WaypointHeaderModifier, WaypointRedirect, WaypointRetry, WaypointRouteBackend, WaypointService, WaypointServicePort, Workload } from '../../xds/types.js';
+import type { Service, WaypointCorsPolicy, WaypointFault, WaypointHeaderModifier, WaypointRedirect, WaypointRetry, WaypointRouteBackend, WaypointService, WaypointServicePort, Workload } from '../../xds/types.js';
 import { RBAC_DENIED_BODY, authorize } from '../authz/rbac.js';
 import type { HttpRequestAttributes, RequestAttributes } from '../authz/request.js';
 import type { WaypointState } from '../state.js';
@@ -110,6 +110,17 @@ interface LocalReply {
 }
 
 /** Envoy's circuit breaker: the request is not sent (`x-envoy-overloaded: true` is added to the reply). */
+const FAULT_ABORT_BODY = 'fault filter abort';
+
+/** The CORS headers Envoy's filter adds to the answer of a request from an allowed origin. */
+function addCorsHeaders(x: Exchange, h: http2.OutgoingHttpHeaders): void {
+  const c = x.cors;
+  if (c === undefined) return;
+  h['access-control-allow-origin'] = c.origin;
+  if (c.policy.allowCredentials) h['access-control-allow-credentials'] = 'true';
+  if (c.policy.exposeHeaders) h['access-control-expose-headers'] = c.policy.exposeHeaders;
+}
+
 const OVERFLOW: LocalReply = { status: 503, body: localReplyBody('overflow', '', false), flags: ['UO'], details: resetDetails('overflow') };
 
 /** Envoy refuses an upgrade (or CONNECT) its route does not allow before any filter runs: 403, empty body. */
@@ -401,6 +412,10 @@ abstract class Exchange implements HttpRequestAttributes {
   upstreamStatus = 0;
   /** A consistent-hash cookie the waypoint generated, set on the response (`set-cookie`). */
   setCookie: string | undefined = undefined;
+  /** The fault filter delayed the request (Envoy's DI flag on whatever answer follows). */
+  delayed = false;
+  /** The CORS policy that allowed the request's origin: its answer carries the CORS response headers. */
+  cors: { origin: string; policy: WaypointCorsPolicy } | undefined = undefined;
   readonly body: RequestBody;
 
   constructor(
@@ -821,6 +836,9 @@ export class HttpProxy {
       backend = route.pickBackend();
       const r = route.route;
       x.routed = { routeName: r.name, responseHeaders: r.responseHeaders };
+      // Envoy's fault filter, then its CORS filter, run before the router acts on the route.
+      if (r.fault && (await this.injectFault(x, r.fault))) return;
+      if (r.cors && this.corsFilter(x, route, r.cors)) return;
       if (r.redirect) return this.redirect(x, r.redirect, route);
       if (backend === undefined) return this.localReply(x, { status: r.directStatus || 500, body: r.directBody ?? '', flags: [], details: 'direct_response' }, undefined);
       // An unresolved backendRef: the Gateway API's 500. A Service the mesh does not know (yet), or a subset no
@@ -972,6 +990,66 @@ export class HttpProxy {
     } finally {
       if (retrying) cluster!.retryEnded();
     }
+  }
+
+  /**
+   * Envoy's fault filter: the delay first (the request waits, DI), then the abort (FI: the configured status with
+   * `fault filter abort`, or a trailers-only gRPC status). True when the exchange is over.
+   */
+  private async injectFault(x: Exchange, f: WaypointFault): Promise<boolean> {
+    const hit = (percent: number) => percent >= 100 || (percent > 0 && Math.random() * 100 < percent);
+    if (f.delayMs > 0 && hit(f.delayPercent)) {
+      x.delayed = true;
+      await sleep(timerMs(f.delayMs));
+      if (x.done) return true;
+    }
+    if (f.abortStatus === 0 || !hit(f.abortPercent)) return false;
+    if (f.abortGrpc) {
+      x.responded = true;
+      x.body.release();
+      const code = String(f.abortGrpcStatus);
+      const h: http2.OutgoingHttpHeaders = { 'content-type': 'application/grpc', 'grpc-status': code, 'grpc-message': grpcMessage(FAULT_ABORT_BODY), server: 'istio-envoy' };
+      x.respond(200, h, true);
+      x.status = 200;
+      x.responseHeaders = h;
+      this.finish(x, { target: undefined, flags: ['FI'], details: 'fault_filter_abort', grpcStatus: code });
+      return true;
+    }
+    this.localReply(x, { status: f.abortStatus, body: FAULT_ABORT_BODY, flags: ['FI'], details: 'fault_filter_abort' }, undefined);
+    return true;
+  }
+
+  /**
+   * Envoy's CORS filter for a request with an `Origin`: a preflight from an allowed origin is answered here (200 with
+   * the policy's allow headers); a preflight from another origin goes on, or is answered without CORS headers when
+   * the policy does not forward unmatched preflights; other requests from an allowed origin go on, and their answer
+   * gets the allow-origin, credentials and expose headers. True when the exchange is over.
+   */
+  private corsFilter(x: Exchange, route: CompiledRoute, policy: WaypointCorsPolicy): boolean {
+    const origin = x.header('origin');
+    if (origin === undefined || origin === '') return false;
+    const allowed = route.originAllowed(origin);
+    const preflight = x.method === 'OPTIONS' && !!x.header('access-control-request-method');
+    if (!allowed && (!preflight || policy.forwardUnmatchedPreflights)) return false;
+    if (!preflight) {
+      x.cors = { origin, policy };
+      return false;
+    }
+    const h: http2.OutgoingHttpHeaders = { server: 'istio-envoy', date: new Date().toUTCString(), 'content-length': '0' };
+    if (allowed) {
+      h['access-control-allow-origin'] = origin;
+      if (policy.allowCredentials) h['access-control-allow-credentials'] = 'true';
+      if (policy.allowMethods) h['access-control-allow-methods'] = policy.allowMethods;
+      if (policy.allowHeaders) h['access-control-allow-headers'] = policy.allowHeaders;
+      if (policy.maxAge) h['access-control-max-age'] = policy.maxAge;
+    }
+    x.responded = true;
+    x.body.release();
+    x.respond(200, h, true);
+    x.status = 200;
+    x.responseHeaders = h;
+    this.finish(x, { target: undefined, flags: [], details: 'cors_response' });
+    return true;
   }
 
   /** The circuit breaker's local reply. */
@@ -1426,6 +1504,7 @@ export class HttpProxy {
       headers['set-cookie'] = prior === undefined ? [x.setCookie] : [...(Array.isArray(prior) ? prior : [String(prior)]), x.setCookie];
     }
     modifyHeaders(headers, x.routed?.responseHeaders);
+    addCorsHeaders(x, headers);
     if (!this.startResponse(x, target, flags, status, headers, endAfterHeaders)) {
       body.destroy();
       return;
@@ -1498,6 +1577,7 @@ export class HttpProxy {
     const h: http2.OutgoingHttpHeaders = { server: 'istio-envoy', date: new Date().toUTCString(), 'content-length': String(length) };
     if (r.body) h['content-type'] = 'text/plain';
     if (x.overloaded) h['x-envoy-overloaded'] = 'true';
+    addCorsHeaders(x, h);
     x.respond(r.status, h, !r.body);
     x.status = r.status;
     x.responseHeaders = h;
@@ -1523,7 +1603,7 @@ export class HttpProxy {
       requestProtocol: x.grpc ? 'grpc' : 'http',
       responseCode: x.status,
       grpcStatus: f.grpcStatus,
-      responseFlags: f.flags,
+      responseFlags: x.delayed ? [...f.flags, 'DI'] : f.flags,
       connectionSecurityPolicy: 'mutual_tls',
       durationMs: performance.now() - x.start,
       requestBytes: x.requestHeaderBytes + x.body.bytes,

@@ -28,6 +28,7 @@ export class CompiledRoute {
   private readonly queryParams: CompiledValueMatch[];
   private readonly method: string;
   private readonly totalWeight: number;
+  private readonly corsOrigins: CompiledValueMatch[];
 
   constructor(readonly route: WaypointRoute) {
     const m = route.match;
@@ -36,6 +37,12 @@ export class CompiledRoute {
     this.queryParams = (m?.queryParams ?? []).map(valueTest);
     this.method = m?.method ?? '';
     this.totalWeight = route.backends.reduce((sum, b) => sum + b.weight, 0);
+    this.corsOrigins = (route.cors?.allowOrigins ?? []).map(valueTest);
+  }
+
+  /** Whether the route's CORS policy allows an origin (a policy allowing `*` allows every one, as Envoy's does). */
+  originAllowed(origin: string): boolean {
+    return this.corsOrigins.some((o) => o.test('*') || o.test(origin));
   }
 
   /** `query`: the request's parameters, parsed by the caller at most once per request. */
