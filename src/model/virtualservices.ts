@@ -285,23 +285,28 @@ function isCatchAll(m: WaypointRouteMatch): boolean {
 
 /** istiod's TranslateRouteMatch. No URI: Envoy's prefix `/`. */
 function convertMatch(m: MatchRequest, problems: Set<string>): WaypointRouteMatch {
-  for (const field of ['authority', 'scheme', 'withoutHeaders', 'sourceNamespace'] as const) {
-    if (m[field] !== undefined) problems.add(`match.${field} is not supported yet`);
-  }
-  if (m.ignoreUriCase) problems.add('match.ignoreUriCase is not supported yet');
+  if (m.sourceNamespace !== undefined) problems.add('match.sourceNamespace is not supported yet');
   const uri = m.uri;
-  const path =
+  const path: NonNullable<WaypointRouteMatch['path']> =
     uri?.exact !== undefined
       ? { type: 'EXACT' as const, value: uri.exact }
       : uri?.regex !== undefined
         ? { type: 'REGEX' as const, value: uri.regex }
         : { type: 'STRING_PREFIX' as const, value: uri?.prefix ?? '/' };
+  if (m.ignoreUriCase) path.ignoreCase = true;
   let method = '';
   if (m.method !== undefined) {
     if (m.method.prefix !== undefined || (m.method.regex !== undefined && m.method.regex !== '*')) problems.add('match.method supports exact only');
     else method = m.method.exact ?? '';
   }
-  const headers = valueMatches(m.headers, true);
+  // Envoy's header matchers: the authority and scheme are the `:authority` and `:scheme` pseudo-headers; withoutHeaders
+  // are inverted ones.
+  const headers = [
+    ...valueMatches(m.authority ? { ':authority': m.authority } : undefined, true),
+    ...valueMatches(m.scheme ? { ':scheme': m.scheme } : undefined, true),
+    ...valueMatches(m.headers, true),
+    ...valueMatches(m.withoutHeaders, true).map((h) => ({ ...h, invert: true })),
+  ];
   for (const h of headers) if (h.name.startsWith('@request.auth.claims')) problems.add('match.headers on JWT claims are not supported yet');
   const match: WaypointRouteMatch = { path, headers, queryParams: valueMatches(m.queryParams, false), method };
   const invalid = invalidExpression(match);

@@ -283,7 +283,7 @@ function normalizeRoute(r: WaypointRoute): WaypointRoute {
     ...(m
       ? {
           match: {
-            ...(m.path ? { path: { type: m.path.type ?? 'PREFIX', value: m.path.value ?? '' } } : {}),
+            ...(m.path ? { path: { type: m.path.type ?? 'PREFIX', value: m.path.value ?? '', ...(m.path.ignoreCase ? { ignoreCase: true } : {}) } } : {}),
             headers: (m.headers ?? []).map((h) => normalizeValueMatch(h, (h.name ?? '').toLowerCase())),
             queryParams: (m.queryParams ?? []).map((h) => normalizeValueMatch(h, h.name ?? '')),
             method: m.method ?? '',
@@ -350,7 +350,7 @@ function normalizeRoute(r: WaypointRoute): WaypointRoute {
 }
 
 function normalizeValueMatch(m: WaypointValueMatch, name: string): WaypointValueMatch {
-  return { name, value: m.value ?? '', regex: m.regex ?? false, ...(m.prefix ? { prefix: true } : {}) };
+  return { name, value: m.value ?? '', regex: m.regex ?? false, ...(m.prefix ? { prefix: true } : {}), ...(m.invert ? { invert: true } : {}) };
 }
 
 function normalizeBackend(b: WaypointRouteBackend): WaypointRouteBackend {

@@ -298,7 +298,7 @@ export interface WaypointRetry {
 
 export interface WaypointRouteMatch {
   /** PREFIX: segment-aware (Gateway API); STRING_PREFIX: a plain string prefix (VirtualService). */
-  path?: { type: WaypointPathMatchType; value: string };
+  path?: { type: WaypointPathMatchType; value: string; ignoreCase?: boolean };
   headers: WaypointValueMatch[];
   queryParams: WaypointValueMatch[];
   /** Empty: any method. */
@@ -316,6 +316,8 @@ export interface WaypointValueMatch {
   value: string;
   regex: boolean;
   prefix?: boolean;
+  /** withoutHeaders: absent or not matching. */
+  invert?: boolean;
 }
 
 export interface WaypointRouteBackend {

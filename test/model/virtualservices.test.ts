@@ -110,12 +110,12 @@ describe('VirtualService matches (TranslateRouteMatch)', () => {
 
   it('refuses what it cannot match yet, and RE2 expressions that do not compile', () => {
     const t = translateVirtualService(
-      vs(`  - match: [{withoutHeaders: {x: {exact: a}}, uri: {prefix: /w}}, {ignoreUriCase: true, uri: {prefix: /a}}, {authority: {exact: a}, uri: {prefix: /b}}, {method: {prefix: G}, uri: {prefix: /m}}, {uri: {regex: "(("}}]
+      vs(`  - match: [{sourceNamespace: other, uri: {prefix: /w}}, {method: {prefix: G}, uri: {prefix: /m}}, {uri: {regex: "(("}}]
     route: [{destination: {host: web}}]`),
       ctx,
     );
     assert.deepEqual(t.routes, []);
-    assert.equal(t.unsupported.length, 5, t.unsupported.join('\n'));
+    assert.equal(t.unsupported.length, 3, t.unsupported.join('\n'));
   });
 });
 
@@ -307,6 +307,30 @@ spec:
       { route: 'shop/l4', rule: 2, port: 80, backends: [{ ...backend('web', 80, 90), subset: 'v1' }, backend('web-v2', 80, 10)] },
       { route: 'shop/l4', rule: 0, port: 8080, backends: [backend('web', 443)] },
     ]);
+  });
+
+  it('authority, scheme and withoutHeaders become header matchers (:authority, :scheme, inverted); ignoreUriCase the path’s', () => {
+    const t = translateVirtualService(
+      vs(`  - match:
+    - uri: {exact: /Login}
+      ignoreUriCase: true
+      authority: {prefix: shop.example}
+      scheme: {exact: http}
+      withoutHeaders: {x-canary: {exact: "yes"}}
+    route: [{destination: {host: web}}]`),
+      ctx,
+    );
+    assert.deepEqual(t.unsupported, []);
+    assert.deepEqual(t.routes[0]!.match, {
+      path: { type: 'EXACT', value: '/Login', ignoreCase: true },
+      headers: [
+        { name: ':authority', value: 'shop.example', regex: false, prefix: true },
+        { name: ':scheme', value: 'http', regex: false },
+        { name: 'x-canary', value: 'yes', regex: false, invert: true },
+      ],
+      queryParams: [],
+      method: '',
+    });
   });
 
   it('delegate is not supported yet: the VirtualService is not programmed', () => {

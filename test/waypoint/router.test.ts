@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { RouteTable, modifyHeaders, rewritePath, type RoutableRequest } from '../../src/waypoint/http/router.js';
 import type { WaypointRoute, WaypointRouteMatch } from '../../src/xds/types.js';
 
-const req = (path: string, headers: Record<string, string> = {}, method = 'GET'): RoutableRequest => ({ method, path, header: (n) => headers[n] });
+const req = (path: string, headers: Record<string, string> = {}, method = 'GET', authority = 'echo.apps.svc.cluster.local'): RoutableRequest => ({ method, path, authority, header: (n) => headers[n] });
 
 function route(name: string, match: Partial<WaypointRouteMatch> | undefined, port = 0): WaypointRoute {
   return {
@@ -121,6 +121,36 @@ describe('header, query and method matches', () => {
     const encoded = [route('enc', { queryParams: [{ name: 'q', value: 'a b', regex: false }] })];
     assert.equal(chosen(encoded, req('/x?q=a%20b')), undefined, 'Envoy compares the raw value');
     assert.equal(chosen(encoded, req('/x?q=a+b')), undefined);
+  });
+
+  it('withoutHeaders (VirtualService): an inverted matcher holds when the header is absent or does not match', () => {
+    const r = [route('not-canary', { headers: [{ name: 'x-canary', value: 'yes', regex: false, invert: true }] })];
+    assert.equal(chosen(r, req('/')), 'ns/not-canary');
+    assert.equal(chosen(r, req('/', { 'x-canary': 'no' })), 'ns/not-canary');
+    assert.equal(chosen(r, req('/', { 'x-canary': 'yes' })), undefined);
+  });
+
+  it(':authority and :scheme matchers see the request’s authority and its scheme (plaintext inside the tunnel)', () => {
+    const r = [
+      route('host', { headers: [{ name: ':authority', value: 'shop.example', regex: false, prefix: true }] }),
+      route('https', { headers: [{ name: ':scheme', value: 'https', regex: false }] }),
+      route('http', { headers: [{ name: ':scheme', value: 'http', regex: false }] }),
+    ];
+    assert.equal(chosen(r, req('/', {}, 'GET', 'shop.example:8080')), 'ns/host');
+    assert.equal(chosen(r, req('/', { ':authority': 'shop.example' }, 'GET', 'other.example')), 'ns/http', 'the authority, not a header of that name');
+  });
+
+  it('ignoreUriCase (VirtualService): exact, prefixes and expressions compare case-insensitively', () => {
+    const r = [
+      route('exact', { path: { type: 'EXACT', value: '/Login', ignoreCase: true } }),
+      route('prefix', { path: { type: 'STRING_PREFIX', value: '/API', ignoreCase: true } }),
+      route('regex', { path: { type: 'REGEX', value: '/img/[a-z]+\\.png', ignoreCase: true } }),
+    ];
+    assert.equal(chosen(r, req('/login')), 'ns/exact');
+    assert.equal(chosen(r, req('/LOGIN?x=Y')), 'ns/exact');
+    assert.equal(chosen(r, req('/api/v1')), 'ns/prefix');
+    assert.equal(chosen(r, req('/IMG/Cat.PNG')), 'ns/regex');
+    assert.equal(chosen([route('cs', { path: { type: 'EXACT', value: '/Login' } })], req('/login')), undefined, 'case-sensitive without it');
   });
 
   it('method', () => {

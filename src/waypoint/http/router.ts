@@ -13,12 +13,21 @@ import type { WaypointHeaderModifier, WaypointPathMatchType, WaypointPathModifie
 export interface RoutableRequest {
   readonly method: string;
   readonly path: string;
+  readonly authority: string;
   header(name: string): string | undefined;
 }
 
 interface CompiledValueMatch {
   name: string;
   test: (value: string) => boolean;
+  /** withoutHeaders: the match holds when the value is absent or fails the test. */
+  invert: boolean;
+}
+
+/** A header matcher's value: the pseudo-headers Envoy's matchers see, else the request header. */
+function headerValue(req: RoutableRequest, name: string): string | undefined {
+  // The waypoint's inner requests are plaintext HTTP.
+  return name === ':authority' ? req.authority : name === ':scheme' ? 'http' : req.header(name);
 }
 
 /** One route, ready to match. */
@@ -32,7 +41,7 @@ export class CompiledRoute {
 
   constructor(readonly route: WaypointRoute) {
     const m = route.match;
-    this.pathTest = m?.path ? pathTest(m.path.type, m.path.value) : undefined;
+    this.pathTest = m?.path ? pathTest(m.path.type, m.path.value, m.path.ignoreCase === true) : undefined;
     this.headers = (m?.headers ?? []).map(valueTest);
     this.queryParams = (m?.queryParams ?? []).map(valueTest);
     this.method = m?.method ?? '';
@@ -51,14 +60,14 @@ export class CompiledRoute {
     if (this.method !== '' && req.method !== this.method) return false;
     if (this.pathTest !== undefined && !this.pathTest(pathOnly(req.path))) return false;
     for (const h of this.headers) {
-      const v = req.header(h.name);
-      if (v === undefined || !h.test(v)) return false;
+      const v = headerValue(req, h.name);
+      if ((v !== undefined && h.test(v)) === h.invert) return false;
     }
     if (this.queryParams.length > 0) {
       const params = query();
       for (const q of this.queryParams) {
         const v = params.get(q.name);
-        if (v === undefined || !q.test(v)) return false;
+        if ((v !== undefined && q.test(v)) === q.invert) return false;
       }
     }
     return true;
@@ -164,7 +173,13 @@ function fullMatch(pattern: string): (value: string) => boolean {
   return (value) => re.matches(value);
 }
 
-function pathTest(type: WaypointPathMatchType, value: string): (path: string) => boolean {
+function pathTest(type: WaypointPathMatchType, value: string, ignoreCase: boolean): (path: string) => boolean {
+  if (ignoreCase) {
+    if (type === 'REGEX') return fullMatch(`(?i)${value}`);
+    const lower = value.toLowerCase();
+    const test = pathTest(type, lower, false);
+    return (path) => test(path.toLowerCase());
+  }
   switch (type) {
     case 'EXACT':
       return (path) => path === value;
@@ -183,5 +198,5 @@ function pathTest(type: WaypointPathMatchType, value: string): (path: string) =>
 
 function valueTest(m: WaypointValueMatch): CompiledValueMatch {
   const test = m.regex ? fullMatch(m.value) : m.prefix ? (v: string) => v.startsWith(m.value) : (v: string) => v === m.value;
-  return { name: m.name, test };
+  return { name: m.name, test, invert: m.invert === true };
 }
