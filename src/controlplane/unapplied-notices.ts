@@ -3,16 +3,16 @@
 // (locality load balancing, credentialName…) are ignored while the rest applies. The control plane says so in its log,
 // once per version of the object, with the reasons (for VirtualServices the ones `ambit config waypoint` shows), and
 // again when the object no longer has any.
-import type { DestinationRule, Service as KubeService, VirtualService } from '../api/types.js';
+import type { DestinationRule, VirtualService } from '../api/types.js';
 import { unappliedDestinationRuleFields } from '../model/destinationrules.js';
 import type { ConfigStore } from '../model/store.js';
-import { translateVirtualService } from '../model/virtualservices.js';
+import { translateVirtualService, virtualServiceContext } from '../model/virtualservices.js';
 import type { Logger } from './log.js';
 
 /** Logs each VirtualService not applied and each DestinationRule partly ignored at waypoints, and when that ends; returns the unsubscribe. */
 export function noticeUnappliedConfig(store: ConfigStore, domainSuffix: string, log: Logger): () => void {
   const said = new Map<string, string>();
-  const ctx = { domainSuffix, service: (ns: string, name: string) => store.get(`Service/${ns}/${name}`) as KubeService | undefined };
+  const ctx = virtualServiceContext((k) => store.get(k), domainSuffix);
   const check = (key: string): void => {
     const kind = key.slice(0, key.indexOf('/'));
     if (kind !== 'VirtualService' && kind !== 'DestinationRule') return;

@@ -19,7 +19,7 @@ import { convertPeerAuthentication, convertedPeerAuthenticationName, oldest, pee
 import { buildService, serviceHostname, serviceKeyOf, workloadPortList } from './services.js';
 import type { MeshOptions } from './services.js';
 import { compareStrings, orderServiceRoutes, parentRefString, routesForWaypoint, serviceRoutes, translateGRPCRoute, translateHTTPRoute, type GatewayRoute, type RouteContext, type RouteParentStatus, type ServiceRoutes } from './routes.js';
-import { hostMatches, serviceKeyOfHost, translateVirtualService, virtualServiceRoutes, virtualServiceTcpRoutes, type TranslatedVirtualService } from './virtualservices.js';
+import { hostMatches, serviceKeyOfHost, translateVirtualService, virtualServiceRoutes, virtualServiceTcpRoutes, type TranslatedVirtualService, type VirtualServiceContext } from './virtualservices.js';
 import { destinationRulesFor, translateDestination } from './destinationrules.js';
 import { buildWorkload, podSource, replicaNames, replicaSource } from './workloads.js';
 import type { WorkloadSource } from './workloads.js';
@@ -196,7 +196,7 @@ export class AmbientIndex {
   private readonly virtualServicesByDependency = new Map<string, Set<string>>();
   /** Route store key → its status parents (conditions live in `conditions`, slot `parent/<ref>/<type>`). */
   private readonly routeParents = new Map<string, RouteParentSlots[]>();
-  private readonly routeContext: RouteContext;
+  private readonly routeContext: RouteContext & VirtualServiceContext;
   private readonly peerAuthNames = new Map<string, string>(); // PeerAuthentication store key → converted ns/name
   private readonly byIp = new Map<string, Set<string>>(); // IP text → uids
   private readonly byNode = new Map<string, Set<string>>(); // node → uids
@@ -226,6 +226,7 @@ export class AmbientIndex {
       domainSuffix: this.options.domainSuffix,
       service: (namespace, name) => this.store.get(`Service/${namespace}/${name}`) as KubeService | undefined,
       namespace: (name) => this.namespace(name),
+      virtualService: (namespace, name) => this.store.get(`VirtualService/${namespace}/${name}`) as VirtualService | undefined,
     };
     const existing = [...store.keys()];
     this.process({ added: existing, updated: [], removed: [], previous: new Map() });
@@ -436,6 +437,8 @@ export class AmbientIndex {
         break;
       case 'VirtualService':
         d.virtualServices.add(key);
+        // VirtualServices delegating to it.
+        for (const vs of this.virtualServicesByDependency.get(key) ?? []) d.virtualServices.add(vs);
         break;
       case 'DestinationRule':
         // Which rule applies depends on the waypoint's namespace too; rules change rarely.

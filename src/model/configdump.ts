@@ -1,14 +1,14 @@
 // The ambient view rendered the way ztunnel's `/config_dump` shows it (src/xds/configdump.ts), plus the policy status
 // conditions Ambit writes; and one waypoint's view: the ambit.waypoint resources it would receive, plus the status
 // of the Services, routes and policies involved.
-import type { AuthorizationPolicy, Condition, Namespace, ParentReference, Service as KubeService, VirtualService } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Namespace, ParentReference, VirtualService } from '../api/types.js';
 import { dumpAuthorization, dumpService, dumpWorkload } from '../xds/configdump.js';
 import type { Workload, WaypointDestination, WaypointPolicy, WaypointResource, WaypointSelf, WaypointService } from '../xds/types.js';
 import { TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
 import type { AmbientIndex } from './ambient.js';
 import { isServiceParent, type RouteParentStatus } from './routes.js';
 import type { ConfigStore } from './store.js';
-import { appliesTo, translateVirtualService } from './virtualservices.js';
+import { appliesTo, translateVirtualService, virtualServiceContext } from './virtualservices.js';
 import { WAYPOINT_CLASS, isCoreService, isGatewayTarget, isWaypointGateway, resolveBinding, targetRefsOf } from './waypoints.js';
 
 export interface ConfigDump {
@@ -143,7 +143,7 @@ export function renderWaypointConfig(index: AmbientIndex, key: string): Waypoint
       out.policyStatus.push({ namespace: s.namespace, name: s.name, conditions: s.conditions });
     }
   }
-  const ctx = { domainSuffix: index.options.domainSuffix, service: (ns: string, n: string) => store.get(`Service/${ns}/${n}`) as KubeService | undefined };
+  const ctx = virtualServiceContext((k) => store.get(k), index.options.domainSuffix);
   const unprogrammed = store
     .list('VirtualService')
     .map((v) => translateVirtualService(v as VirtualService, ctx))

@@ -17,6 +17,17 @@ import { compareStrings, defaultRouteRetry, invalidExpression } from './routes.j
 export interface VirtualServiceContext {
   domainSuffix: string;
   service(namespace: string, name: string): KubeService | undefined;
+  /** The VirtualService a `delegate` names; absent: delegates cannot be resolved (and are reported). */
+  virtualService?(namespace: string, name: string): VirtualService | undefined;
+}
+
+/** The context of VirtualServices read from a store by key (`Service/<ns>/<name>`, `VirtualService/<ns>/<name>`). */
+export function virtualServiceContext(get: (key: string) => unknown, domainSuffix: string): VirtualServiceContext {
+  return {
+    domainSuffix,
+    service: (ns, name) => get(`Service/${ns}/${name}`) as KubeService | undefined,
+    virtualService: (ns, name) => get(`VirtualService/${ns}/${name}`) as VirtualService | undefined,
+  };
 }
 
 /** One VirtualService, translated once for every Service it names. */
@@ -146,7 +157,7 @@ export function translateVirtualService(vs: VirtualService, ctx: VirtualServiceC
   // What cannot be applied, collected while the VirtualService converts.
   const problems = new Set<string>();
   const deps = new Set<string>();
-  const routes = convertHTTPRoutes(vs, ctx, problems, deps);
+  const routes = convertHTTPRoutes(vs, withDelegates(vs, ctx, problems, deps), ctx, problems, deps);
   const l4 = [...convertL4Rules('tls', vs, ctx, problems, deps), ...convertL4Rules('tcp', vs, ctx, problems, deps)];
   const out: TranslatedVirtualService = {
     namespace: ns,
@@ -249,10 +260,127 @@ export function appliesTo(v: TranslatedVirtualService, hostname: string, service
   return (v.namespace === serviceNamespace || v.namespace === waypointNamespace) && v.hosts.some((h) => hostMatches(h, hostname));
 }
 
+/**
+ * istiod's delegate merge (virtualservice_controller.go, MergeHTTPRoutes): a route with `delegate` is replaced by the
+ * delegate VirtualService's http routes, each merged with it — its matches intersected with the root's (a delegate
+ * route whose matches conflict with every root match is dropped), the root's name, rewrite, timeout, retries, fault,
+ * mirrors, CORS and headers inherited where the delegate route has none. A delegate that does not exist, or is not
+ * exported to the root's namespace, leaves the route out. Destinations of a delegate resolve in its own namespace.
+ */
+function withDelegates(vs: VirtualService, ctx: VirtualServiceContext, problems: Set<string>, deps: Set<string>): HTTPRoute[] {
+  const rootNs = vs.metadata.namespace ?? '';
+  const out: HTTPRoute[] = [];
+  for (const rule of (vs.spec.http ?? []) as HTTPRoute[]) {
+    const ref = rule.delegate as { name?: string; namespace?: string } | undefined;
+    if (ref === undefined) {
+      out.push(rule);
+      continue;
+    }
+    const ns = ref.namespace || rootNs;
+    deps.add(`VirtualService/${ns}/${ref.name ?? ''}`);
+    if (ctx.virtualService === undefined) {
+      problems.add('http.delegate cannot be resolved here');
+      continue;
+    }
+    const delegate = ctx.virtualService(ns, ref.name ?? '');
+    if (delegate === undefined) continue;
+    const exportTo = delegate.spec.exportTo ?? [];
+    if (exportTo.length > 0 && !exportTo.includes('*') && !exportTo.includes(rootNs) && !(exportTo.includes('.') && ns === rootNs)) continue;
+    for (const sub of (delegate.spec.http ?? []) as HTTPRoute[]) {
+      if (sub.delegate !== undefined) {
+        problems.add('a delegate VirtualService cannot delegate again');
+        continue;
+      }
+      const merged = mergeDelegateRoute(rule, resolvedIn(sub, ns, ctx.domainSuffix));
+      if (merged !== undefined) out.push(merged);
+    }
+  }
+  return out;
+}
+
+/** A delegate's route with its destination and mirror hosts resolved in the delegate's namespace. */
+function resolvedIn(r: HTTPRoute, ns: string, domainSuffix: string): HTTPRoute {
+  const host = <T extends { host: string }>(d: T): T => ({ ...d, host: resolveHost(d.host, ns, domainSuffix) });
+  return {
+    ...r,
+    ...(r.route ? { route: r.route.map((d) => ({ ...d, destination: host(d.destination) })) } : {}),
+    ...(r.mirror ? { mirror: host(r.mirror) } : {}),
+    ...(r.mirrors ? { mirrors: r.mirrors.map((m) => (m.destination ? { ...m, destination: host(m.destination) } : m)) } : {}),
+  };
+}
+
+/** istiod's mergeHTTPRoute; undefined when the delegate route's matches conflict with the root's. */
+function mergeDelegateRoute(root: HTTPRoute, delegate: HTTPRoute): HTTPRoute | undefined {
+  const match = mergeMatches(root.match ?? [], delegate.match ?? []);
+  if (match === undefined) return undefined;
+  const out: HTTPRoute = { ...delegate, ...(match.length > 0 ? { match } : {}) };
+  if (root.name) out.name = delegate.name ? `${root.name}-${delegate.name}` : root.name;
+  for (const f of ['rewrite', 'directResponse', 'timeout', 'retries', 'fault', 'mirror', 'mirrorPercent', 'mirrorPercentage', 'corsPolicy', 'mirrors', 'headers'] as const) {
+    if (out[f] === undefined && root[f] !== undefined) (out as Record<string, unknown>)[f] = root[f];
+  }
+  return out;
+}
+
+/** istiod's mergeHTTPMatchRequests: every delegate match merged with each root match it does not conflict with. */
+function mergeMatches(root: MatchRequest[], delegate: MatchRequest[]): MatchRequest[] | undefined {
+  if (root.length === 0) return delegate;
+  if (delegate.length === 0) return root;
+  const out: MatchRequest[] = [];
+  for (const sub of delegate) {
+    let found = false;
+    for (const r of root) {
+      if (matchConflict(r, sub)) continue;
+      out.push(mergeMatch(r, sub));
+      found = true;
+    }
+    if (!found) return undefined;
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+function mergeMatch(root: MatchRequest, sub: MatchRequest): MatchRequest {
+  const out: MatchRequest = { ...sub };
+  if (root.name) out.name = sub.name ? `${root.name}-${sub.name}` : root.name;
+  for (const f of ['uri', 'scheme', 'method', 'authority'] as const) if (out[f] === undefined && root[f] !== undefined) out[f] = root[f];
+  for (const f of ['headers', 'withoutHeaders', 'queryParams', 'sourceLabels'] as const) {
+    if (root[f] !== undefined || sub[f] !== undefined) out[f] = { ...root[f], ...sub[f] } as never;
+  }
+  if (!out.port && root.port) out.port = root.port;
+  if (!out.sourceNamespace && root.sourceNamespace) out.sourceNamespace = root.sourceNamespace;
+  if (!out.gateways?.length && root.gateways) out.gateways = root.gateways;
+  return out;
+}
+
+/** istiod's hasConflict: the delegate match must narrow the root match. */
+function matchConflict(root: MatchRequest, leaf: MatchRequest): boolean {
+  for (const f of ['uri', 'scheme', 'method', 'authority'] as const) if (stringMatchConflict(root[f], leaf[f])) return true;
+  for (const f of ['headers', 'withoutHeaders', 'queryParams'] as const) {
+    for (const [k, v] of Object.entries(leaf[f] ?? {})) if (stringMatchConflict(root[f]?.[k], v)) return true;
+  }
+  if ((root.ignoreUriCase ?? false) !== (leaf.ignoreUriCase ?? false)) return true;
+  if (root.port && leaf.port && root.port !== leaf.port) return true;
+  if (root.sourceNamespace && leaf.sourceNamespace !== root.sourceNamespace) return true;
+  for (const [k, v] of Object.entries(leaf.sourceLabels ?? {})) if (root.sourceLabels?.[k] !== undefined && root.sourceLabels[k] !== v) return true;
+  if (root.gateways?.length && leaf.gateways?.length && !leaf.gateways.every((g) => root.gateways!.includes(g))) return true;
+  return false;
+}
+
+/** istiod's stringMatchConflict: a leaf match must lie within the root's (exact within prefix, prefix within prefix). */
+function stringMatchConflict(root: StringMatch | undefined, leaf: StringMatch | undefined): boolean {
+  if (root === undefined || leaf === undefined) return false;
+  if (root.regex && (leaf.regex || leaf.prefix || leaf.exact)) return true;
+  if (leaf.regex && (root.regex || root.prefix || root.exact)) return true;
+  if (root.exact) return !!leaf.prefix || leaf.exact !== root.exact;
+  if (root.prefix) {
+    if (leaf.prefix) return !leaf.prefix.startsWith(root.prefix);
+    if (leaf.exact) return !leaf.exact.startsWith(root.prefix);
+  }
+  return true;
+}
+
 /** istiod's waypointInboundRoute: every http route × match, matches with source labels dropped, to a catch-all. */
-function convertHTTPRoutes(vs: VirtualService, ctx: VirtualServiceContext, problems: Set<string>, deps: Set<string>): WaypointRoute[] {
+function convertHTTPRoutes(vs: VirtualService, http: HTTPRoute[], ctx: VirtualServiceContext, problems: Set<string>, deps: Set<string>): WaypointRoute[] {
   const out: WaypointRoute[] = [];
-  const http = (vs.spec.http ?? []) as HTTPRoute[];
   for (const [index, rule] of http.entries()) {
     const base = convertAction(vs, rule, index, ctx, problems, deps);
     if (rule.match === undefined || rule.match.length === 0) {
@@ -337,10 +465,6 @@ function convertAction(vs: VirtualService, rule: HTTPRoute, index: number, ctx: 
     backends: [],
     directStatus: 0,
   };
-  if (rule.delegate !== undefined) {
-    problems.add('http.delegate is not supported yet');
-    return out;
-  }
   const ops = headerOperations(rule.headers);
   if (ops.request) out.requestHeaders = ops.request;
   if (ops.response) out.responseHeaders = ops.response;

@@ -333,9 +333,48 @@ spec:
     });
   });
 
-  it('delegate is not supported yet: the VirtualService is not programmed', () => {
-    const t = translateVirtualService(vs(`  - delegate: {name: other}`), ctx);
-    assert.deepEqual([t.routes, t.unsupported], [[], ['http.delegate is not supported yet']]);
+  it('delegate (MergeHTTPRoutes): the delegate’s routes merged with the root route — matches narrowed (conflicts dropped), root fields inherited, hosts resolved in the delegate’s namespace', () => {
+    const delegates = new Map<string, VirtualService>();
+    const delegate = (ns: string, name: string, http: string, exportTo?: string) => {
+      const d = parseYaml(`apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n${exportTo ? `  exportTo: [${exportTo}]\n` : ''}  http:\n${http}`)[0] as VirtualService;
+      delegates.set(`${ns}/${name}`, d);
+    };
+    delegate(
+      'other',
+      'reviews-routes',
+      `  - name: v1
+    match: [{uri: {exact: /reviews/v1}, headers: {x-user: {exact: alice}}}]
+    route: [{destination: {host: api, port: {number: 80}}}]
+  - match: [{uri: {prefix: /elsewhere}}]
+    route: [{destination: {host: api, port: {number: 80}}}]
+  - route: [{destination: {host: api, port: {number: 80}}}]
+    timeout: 2s`,
+    );
+    delegate('other', 'private', `  - route: [{destination: {host: api, port: {number: 80}}}]`, '"."');
+    const dctx: VirtualServiceContext = { ...ctx, virtualService: (ns, name) => delegates.get(`${ns}/${name}`) };
+    const t = translateVirtualService(
+      vs(`  - name: reviews
+    match: [{uri: {prefix: /reviews}}]
+    delegate: {name: reviews-routes, namespace: other}
+    timeout: 5s
+  - match: [{uri: {prefix: /private}}]
+    delegate: {name: private, namespace: other}
+  - match: [{uri: {prefix: /missing}}]
+    delegate: {name: missing}
+  - route: [{destination: {host: web}}]`),
+      dctx,
+    );
+    assert.deepEqual(t.unsupported, []);
+    assert.deepEqual(
+      t.routes.map((r) => [r.name, brief(r), r.backends[0]!.hostname, r.timeoutMs]),
+      [
+        ['reviews-v1', 'EXACT /reviews/v1 h:x-user=alice', 'api.other.svc.cluster.local', 5000],
+        ['reviews', 'STRING_PREFIX /reviews', 'api.other.svc.cluster.local', 2000],
+        // Indexes count in the merged list, as istiod's do.
+        ['shop.web.2', 'STRING_PREFIX /', 'web.shop.svc.cluster.local', undefined],
+      ],
+    );
+    assert.deepEqual(t.dependencies.filter((d) => d.startsWith('VirtualService/')), ['VirtualService/other/private', 'VirtualService/other/reviews-routes', 'VirtualService/shop/missing']);
   });
 });
 
@@ -421,6 +460,19 @@ describe('VirtualServices in the ambient index', () => {
     const svc = (t.index.snapshot(TYPE_WAYPOINT).get(WEB) as WaypointResource).service!;
     assert.deepEqual(svc.tcpRoutes, [{ route: 'shop/canary', rule: 0, port: 80, backends: [{ ...backend('web-v2'), port: 80 }] }]);
     assert.deepEqual(t.routes(WEB), ['shop/gamma PREFIX /']);
+    t.index.close();
+  });
+
+  it('a change of a delegate VirtualService re-sends the Services of the VirtualServices delegating to it', () => {
+    const root = VS.replace('    route: [{destination: {host: web-v2}}]', '    delegate: {name: canary-routes}');
+    const delegate = (value: string) =>
+      `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: canary-routes, namespace: shop}\nspec:\n  http:\n  - match: [{queryParams: {v: {exact: "${value}"}}}]\n    route: [{destination: {host: web-v2}}]\n`;
+    const t = setup(BASE + '---' + root + '---\n' + delegate('1'));
+    assert.deepEqual(t.routes(WEB), ['shop/canary STRING_PREFIX / h:x-canary=1 q:v=1', 'shop/gamma PREFIX /']);
+    t.changes.length = 0;
+    t.store.apply(parseYaml(delegate('2')));
+    assert.deepEqual(t.resent(), [WEB]);
+    assert.deepEqual(t.routes(WEB), ['shop/canary STRING_PREFIX / h:x-canary=1 q:v=2', 'shop/gamma PREFIX /']);
     t.index.close();
   });
 
