@@ -5,7 +5,7 @@
 // to Services (whose routes waypoints receive with the Service, after those of the VirtualServices naming it). It is incremental: each store change marks only the
 // objects it can affect (via the store's label/selector indexes and the waypoint indexes below), recomputes those, and
 // emits only resources whose translation actually changed.
-import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, Gateway, Kind, Namespace, PeerAuthentication, Pod, Resource, Service as KubeService, VirtualService } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, Gateway, Kind, Namespace, PeerAuthentication, Pod, RequestAuthentication, Resource, Service as KubeService, VirtualService } from '../api/types.js';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN, ROOT_NAMESPACE, resourceKey } from '../api/types.js';
 import type { Address, Authorization, PortList, Service, WaypointResource, WaypointRoute, WaypointTcpRoute, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT, waypointResourceName } from '../xds/types.js';
@@ -19,7 +19,7 @@ import { convertPeerAuthentication, convertedPeerAuthenticationName, oldest, pee
 import { buildService, serviceHostname, serviceKeyOf, workloadPortList } from './services.js';
 import type { MeshOptions } from './services.js';
 import { compareStrings, orderServiceRoutes, parentRefString, routesForWaypoint, serviceRoutes, translateGRPCRoute, translateHTTPRoute, type GatewayRoute, type RouteContext, type RouteParentStatus, type ServiceRoutes } from './routes.js';
-import { hostMatches, serviceKeyOfHost, translateVirtualService, virtualServiceRoutes, virtualServiceTcpRoutes, type TranslatedVirtualService, type VirtualServiceContext } from './virtualservices.js';
+import { hostMatches, serviceKeyOfHost, translateVirtualService, virtualServiceRoutes, virtualServiceContext, virtualServiceTcpRoutes, type TranslatedVirtualService, type VirtualServiceContext } from './virtualservices.js';
 import { destinationRulesFor, translateDestination } from './destinationrules.js';
 import { buildWorkload, podSource, replicaNames, replicaSource } from './workloads.js';
 import type { WorkloadSource } from './workloads.js';
@@ -35,6 +35,7 @@ import {
   resolveBinding,
   targetRefsOf,
   toWaypointPolicy,
+  toWaypointRequestAuthentication,
   toWaypointTrafficType,
   waypointAcceptedCondition,
   waypointAddress,
@@ -222,12 +223,7 @@ export class AmbientIndex {
       // The Kubernetes cluster domain; it happens to equal the default trust domain.
       domainSuffix: options.domainSuffix ?? 'cluster.local',
     };
-    this.routeContext = {
-      domainSuffix: this.options.domainSuffix,
-      service: (namespace, name) => this.store.get(`Service/${namespace}/${name}`) as KubeService | undefined,
-      namespace: (name) => this.namespace(name),
-      virtualService: (namespace, name) => this.store.get(`VirtualService/${namespace}/${name}`) as VirtualService | undefined,
-    };
+    this.routeContext = { ...virtualServiceContext((k) => this.store.get(k), this.options.domainSuffix), namespace: (name) => this.namespace(name) };
     const existing = [...store.keys()];
     this.process({ added: existing, updated: [], removed: [], previous: new Map() });
     this.unsubscribe = store.subscribe((c) => this.process(c));
@@ -440,6 +436,7 @@ export class AmbientIndex {
         // VirtualServices delegating to it.
         for (const vs of this.virtualServicesByDependency.get(key) ?? []) d.virtualServices.add(vs);
         break;
+      case 'RequestAuthentication':
       case 'DestinationRule':
         // Which rule applies depends on the waypoint's namespace too; rules change rarely.
         for (const w of this.waypoints.keys()) d.waypointConfigs.add(w);
@@ -808,6 +805,24 @@ export class AmbientIndex {
           (isGatewayTarget(t2, 'Gateway') && nsOf(p) === w.namespace && t2.name === w.name) ||
           (isGatewayTarget(t2, 'GatewayClass') && nsOf(p) === this.options.rootNamespace && t2.name === WAYPOINT_CLASS),
       );
+      // RequestAuthentications with targetRefs: this Gateway, the class from the root namespace, or a bound Service
+      // (selector ones aim at workloads: ambient waypoints ignore them, as Istio's do).
+      const authns = new Map<string, RequestAuthentication>();
+      const authnNames = (matches: (t: ReturnType<typeof targetRefsOf>[number], ra: RequestAuthentication) => boolean) => {
+        const out: string[] = [];
+        for (const ra of this.store.list('RequestAuthentication') as RequestAuthentication[]) {
+          if (!targetRefsOf(ra).some((t) => matches(t, ra))) continue;
+          const id = `${nsOf(ra)}/${ra.metadata.name}`;
+          authns.set(id, ra);
+          out.push(id);
+        }
+        return out.sort();
+      };
+      const ownAuthns = authnNames(
+        (t2, ra) =>
+          (isGatewayTarget(t2, 'Gateway') && nsOf(ra) === w.namespace && t2.name === w.name) ||
+          (isGatewayTarget(t2, 'GatewayClass') && nsOf(ra) === this.options.rootNamespace && t2.name === WAYPOINT_CLASS),
+      );
       const self: WaypointResource = {
         waypoint: {
           name: w.name,
@@ -816,6 +831,7 @@ export class AmbientIndex {
           trustDomain: this.options.trustDomain,
           trafficType: toWaypointTrafficType(w.trafficType),
           policies: policyNames(own),
+          ...(ownAuthns.length > 0 ? { requestAuthentications: ownAuthns } : {}),
         },
       };
       next.set(waypointResourceName(w.namespace, w.name, self), self);
@@ -828,11 +844,17 @@ export class AmbientIndex {
         const routes = [...this.virtualServiceRoutesOf(hostname, nsOf(svc), w.namespace), ...routesForWaypoint(this.routesOf(svcKey), nsOf(svc), w.namespace)];
         const tcpRoutes = this.virtualServiceTcpRoutesOf(hostname, nsOf(svc), w.namespace, (svc.spec.ports ?? []).map((p) => p.port));
         const r: WaypointResource = { service: waypointService(svc, hostname, policyNames(targeting), routes, tcpRoutes) };
+        const svcAuthns = authnNames((t2, ra) => isCoreService(t2) && nsOf(ra) === nsOf(svc) && t2.name === svc.metadata.name);
+        if (svcAuthns.length > 0) r.service!.requestAuthentications = svcAuthns;
         next.set(waypointResourceName(w.namespace, w.name, r), r);
       }
       // By name: the order must not depend on the order the policies arrived in.
       for (const id of [...policies.keys()].sort()) {
         const r: WaypointResource = { policy: toWaypointPolicy(policies.get(id)!)! };
+        next.set(waypointResourceName(w.namespace, w.name, r), r);
+      }
+      for (const id of [...authns.keys()].sort()) {
+        const r: WaypointResource = { requestAuthentication: toWaypointRequestAuthentication(authns.get(id)!) };
         next.set(waypointResourceName(w.namespace, w.name, r), r);
       }
     }

@@ -3,7 +3,7 @@
 // of the Services, routes and policies involved.
 import type { AuthorizationPolicy, Condition, Namespace, ParentReference, VirtualService } from '../api/types.js';
 import { dumpAuthorization, dumpService, dumpWorkload } from '../xds/configdump.js';
-import type { Workload, WaypointDestination, WaypointPolicy, WaypointResource, WaypointSelf, WaypointService } from '../xds/types.js';
+import type { Workload, WaypointDestination, WaypointPolicy, WaypointRequestAuthentication, WaypointResource, WaypointSelf, WaypointService } from '../xds/types.js';
 import { TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
 import type { AmbientIndex } from './ambient.js';
 import { isServiceParent, type RouteParentStatus } from './routes.js';
@@ -69,6 +69,8 @@ export interface WaypointConfigDump {
    * absent when none applies.
    */
   destinations?: WaypointDestination[];
+  /** `authn`: each RequestAuthentication with targetRefs that applies, by resource name; absent when none. */
+  requestAuthentications?: WaypointRequestAuthentication[];
   /** The `istio.io/WaypointBound` condition of every Service naming this waypoint (bound or not). */
   serviceStatus: { namespace: string; name: string; conditions: Condition[] }[];
   /** Ambit's `status.parents` entries of the HTTPRoutes and GRPCRoutes whose parent is one of those Services. */
@@ -107,6 +109,7 @@ export function renderWaypointConfig(index: AmbientIndex, key: string): Waypoint
   const services = mine.flatMap((r) => (r.service ? [r.service] : []));
   const policies = mine.flatMap((r) => (r.policy ? [r.policy] : []));
   const destinations = mine.flatMap((r) => (r.destination ? [r.destination] : []));
+  const authns = mine.flatMap((r) => (r.requestAuthentication ? [r.requestAuthentication] : []));
 
   const store = index.store;
   // Services naming this waypoint: the bound ones, and those that cannot bind (their condition says why).
@@ -130,7 +133,7 @@ export function renderWaypointConfig(index: AmbientIndex, key: string): Waypoint
     );
   };
 
-  const out: WaypointConfigDump = { waypoint: self, services, policies, ...(destinations.length > 0 ? { destinations } : {}), serviceStatus: [], routeStatus: [], policyStatus: [] };
+  const out: WaypointConfigDump = { waypoint: self, services, policies, ...(destinations.length > 0 ? { destinations } : {}), ...(authns.length > 0 ? { requestAuthentications: authns } : {}), serviceStatus: [], routeStatus: [], policyStatus: [] };
   for (const s of index.statuses()) {
     const object = store.get(`${s.kind}/${s.namespace}/${s.name}`);
     if (object === undefined) continue;

@@ -251,8 +251,11 @@ function l4Backend(dst: Destination, weight: number, ns: string, ctx: VirtualSer
   const hostname = resolveHost(dst.host, ns, ctx.domainSuffix);
   const key = serviceKeyOfHost(hostname, ctx.domainSuffix);
   if (key !== undefined) deps.add(key);
-  const svcNs = key?.split('/')[1];
-  return { hostname, namespace: svcNs ?? ns, port: dst.port?.number ?? 0, weight, invalid: false, ...(dst.subset ? { subset: dst.subset } : {}) };
+  const [, svcNs, name] = key?.split('/') ?? [];
+  // istiod's getWaypointDestinationCluster: the destination's port, else the Service's only one, else the connection's.
+  const ports = svcNs === undefined ? [] : (ctx.service(svcNs, name!)?.spec.ports ?? []);
+  const port = dst.port?.number ?? (ports.length === 1 ? ports[0]!.port : 0);
+  return { hostname, namespace: svcNs ?? ns, port, weight, invalid: false, ...(dst.subset ? { subset: dst.subset } : {}) };
 }
 
 /** Whether a waypoint applies a VirtualService to a Service: one of its hosts names it, and it is in the Service's namespace or the waypoint's. */
@@ -283,7 +286,8 @@ function withDelegates(vs: VirtualService, ctx: VirtualServiceContext, problems:
       continue;
     }
     const delegate = ctx.virtualService(ns, ref.name ?? '');
-    if (delegate === undefined) continue;
+    // Only a VirtualService without hosts is a delegate.
+    if (delegate === undefined || (delegate.spec.hosts?.length ?? 0) > 0) continue;
     const exportTo = delegate.spec.exportTo ?? [];
     if (exportTo.length > 0 && !exportTo.includes('*') && !exportTo.includes(rootNs) && !(exportTo.includes('.') && ns === rootNs)) continue;
     for (const sub of (delegate.spec.http ?? []) as HTTPRoute[]) {

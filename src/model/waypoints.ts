@@ -3,8 +3,9 @@
 // an AuthorizationPolicy with targetRefs. Sources: istio/istio pilot/pkg/serviceregistry/ambient/{waypoints.go,
 // status.go,policies.go}, pilot/pkg/config/kube/gateway/conversion.go (reportGatewayStatus) and
 // gatewaycommon/{conversion.go,gatewayclass.go}. Pure functions; the AmbientIndex keeps them incremental.
-import type { AuthorizationPolicy, Condition, Gateway, Namespace, PolicyTargetReference, Service as KubeService } from '../api/types.js';
-import type { GatewayAddress, WaypointPolicy, WaypointRoute, WaypointService, WaypointTcpRoute, WaypointTrafficType } from '../xds/types.js';
+import type { AuthorizationPolicy, Condition, Gateway, Namespace, PolicyTargetReference, RequestAuthentication, Service as KubeService } from '../api/types.js';
+import { parseDuration } from '../common/settings.js';
+import type { GatewayAddress, WaypointPolicy, WaypointRequestAuthentication, WaypointRoute, WaypointService, WaypointTcpRoute, WaypointTrafficType } from '../xds/types.js';
 import { portProtocol } from './services.js';
 import type { Labels } from './store.js';
 import { selectorMatches } from './store.js';
@@ -271,7 +272,7 @@ export function waypointGatewayClass(): { spec: { controllerName: string; descri
 
 // ---- AuthorizationPolicy with targetRefs -----------------------------------------------------------------------------
 
-export function targetRefsOf(p: AuthorizationPolicy): PolicyTargetReference[] {
+export function targetRefsOf(p: { spec: { targetRef?: PolicyTargetReference; targetRefs?: PolicyTargetReference[] } }): PolicyTargetReference[] {
   if (p.spec.targetRefs?.length) return p.spec.targetRefs;
   return p.spec.targetRef ? [p.spec.targetRef] : [];
 }
@@ -305,6 +306,28 @@ export function isCoreService(t: PolicyTargetReference): boolean {
 
 export function isGatewayTarget(t: PolicyTargetReference, kind: 'Gateway' | 'GatewayClass'): boolean {
   return t.kind === kind && t.group === 'gateway.networking.k8s.io';
+}
+
+/** A RequestAuthentication as the waypoint enforces it (istiod's jwt_authn provider per rule). */
+export function toWaypointRequestAuthentication(ra: RequestAuthentication): WaypointRequestAuthentication {
+  return {
+    name: ra.metadata.name,
+    namespace: ra.metadata.namespace ?? '',
+    rules: (ra.spec.jwtRules ?? []).map((r) => ({
+      issuer: r.issuer ?? '',
+      audiences: r.audiences ?? [],
+      jwksUri: r.jwksUri ?? '',
+      jwks: r.jwks ?? '',
+      fromHeaders: (r.fromHeaders ?? []).map((h) => ({ name: h.name, prefix: h.prefix ?? '' })),
+      fromParams: r.fromParams ?? [],
+      fromCookies: r.fromCookies ?? [],
+      outputPayloadToHeader: r.outputPayloadToHeader ?? '',
+      forwardOriginalToken: r.forwardOriginalToken ?? false,
+      outputClaimToHeaders: r.outputClaimToHeaders ?? [],
+      timeoutMs: r.timeout === undefined ? 0 : Math.round(parseDuration(r.timeout, 'timeout')),
+      spaceDelimitedClaims: r.spaceDelimitedClaims ?? [],
+    })),
+  };
 }
 
 /** What the waypoint enforces for a policy; undefined for CUSTOM (never sent: Ambit has no ext_authz). */

@@ -7,9 +7,11 @@
 import { AddressState, validateAddress } from '../xds/address-state.js';
 import type { XdsSubscription } from '../xds/client.js';
 import type { Logger } from '../telemetry/log.js';
-import type { Service, WaypointCluster, WaypointDestination, WaypointHeaderModifier, WaypointPathModifier, WaypointPolicy, WaypointResource, WaypointRoute, WaypointRouteBackend, WaypointSelf, WaypointService, WaypointTcpRoute, WaypointValueMatch, Workload } from '../xds/types.js';
+import type { Service, WaypointCluster, WaypointDestination, WaypointJwtRule, WaypointRequestAuthentication, WaypointHeaderModifier, WaypointPathModifier, WaypointPolicy, WaypointResource, WaypointRoute, WaypointRouteBackend, WaypointSelf, WaypointService, WaypointTcpRoute, WaypointValueMatch, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
 import { compilePolicies, denyAllPolicies, type CompiledPolicies, type TrafficKind } from './authz/rbac.js';
+import { JwksCache, type JwksSource } from './http/jwks.js';
+import { JwtAuthenticator } from './http/jwt.js';
 import { RouteTable } from './http/router.js';
 
 /** One set of applying policies, compiled for each traffic kind on first use. */
@@ -22,10 +24,15 @@ export class WaypointState extends AddressState {
   private readonly bound = new Map<string, WaypointService>();
   /** `namespace/name` → policy. */
   private readonly policies = new Map<string, WaypointPolicy>();
+  /** `namespace/name` → RequestAuthentication. */
+  private readonly requestAuthentications = new Map<string, WaypointRequestAuthentication>();
+  /** JWT authenticators per bound Service (and for the waypoint alone), dropped on every configuration change. */
+  private authenticatorsByService = new WeakMap<WaypointService, JwtAuthenticator>();
+  private waypointAuthenticator: JwtAuthenticator | undefined;
   /** `namespace/hostname` → the DestinationRule of a Service the waypoint sends to. */
   private readonly destinations = new Map<string, WaypointDestination>();
   /** Resource name → what it held, so a removal by name knows what to drop. */
-  private readonly names = new Map<string, { service?: string; policy?: string; destination?: string; waypoint?: true }>();
+  private readonly names = new Map<string, { service?: string; policy?: string; destination?: string; authn?: string; waypoint?: true }>();
   // Compiled policies, dropped on every configuration change (a policy, a Service's list or the waypoint's own list
   // may have changed). Requests find them through objects they already hold, so a lookup builds no key.
   /** For bound Services with policies of their own, by Service object (a Service changed is a new object). */
@@ -43,6 +50,8 @@ export class WaypointState extends AddressState {
     log: Logger | undefined,
     readonly namespace: string,
     readonly gatewayName: string,
+    /** Where JWT rules get their keys; the waypoint gives it a fetcher through the mesh. */
+    readonly jwks: JwksSource = new JwksCache(() => Promise.reject(new Error('no JWKS fetcher')), log),
   ) {
     super(log, [TYPE_ADDRESS, TYPE_WAYPOINT]);
   }
@@ -91,6 +100,36 @@ export class WaypointState extends AddressState {
   /** The VirtualService tls/tcp route of a bound Service's port, if one applies. */
   tcpRoute(service: WaypointService, port: number): WaypointTcpRoute | undefined {
     return service.tcpRoutes?.find((r) => r.port === port);
+  }
+
+  /**
+   * The JWT rules for traffic to `service` (undefined: workload-addressed): the waypoint's own RequestAuthentications
+   * and the Service's, compiled once per configuration. A RequestAuthentication named but not received is left out
+   * (its tokens then verify nowhere, so policies requiring them deny) and warned about.
+   */
+  authenticator(service: WaypointService | undefined): JwtAuthenticator {
+    if (service !== undefined && service.requestAuthentications?.length) {
+      let a = this.authenticatorsByService.get(service);
+      if (a === undefined) this.authenticatorsByService.set(service, (a = this.compileAuthn([...(this.self?.requestAuthentications ?? []), ...service.requestAuthentications])));
+      return a;
+    }
+    return (this.waypointAuthenticator ??= this.compileAuthn(this.self?.requestAuthentications ?? []));
+  }
+
+  private compileAuthn(ids: readonly string[]): JwtAuthenticator {
+    const rules: WaypointJwtRule[] = [];
+    for (const id of ids) {
+      const ra = this.requestAuthentications.get(id);
+      if (ra === undefined) {
+        if (!this.warnedMissingPolicies.has(id)) {
+          this.warnedMissingPolicies.add(id);
+          this.log?.warn(`request authentication ${id} applies but is missing; its tokens are not accepted until it arrives`);
+        }
+        continue;
+      }
+      rules.push(...ra.rules);
+    }
+    return new JwtAuthenticator(rules, this.jwks);
   }
 
   /** The HTTPRoutes of a bound Service, compiled. */
@@ -161,12 +200,18 @@ export class WaypointState extends AddressState {
         const key = `${r.destination.namespace}/${r.destination.hostname}`;
         this.destinations.set(key, r.destination);
         this.names.set(name, { destination: key });
+      } else if (r.requestAuthentication) {
+        const key = `${r.requestAuthentication.namespace}/${r.requestAuthentication.name}`;
+        this.requestAuthentications.set(key, r.requestAuthentication);
+        this.names.set(name, { authn: key });
       }
     }
     this.compiledByService = new WeakMap();
     this.compiledWaypointOnly = {};
+    this.authenticatorsByService = new WeakMap();
+    this.waypointAuthenticator = undefined;
     if (this.self !== undefined) this.warnedMissingSelf = false;
-    for (const id of this.warnedMissingPolicies) if (this.policies.has(id)) this.warnedMissingPolicies.delete(id);
+    for (const id of this.warnedMissingPolicies) if (this.policies.has(id) || this.requestAuthentications.has(id)) this.warnedMissingPolicies.delete(id);
     this.notify({ addresses: [], policies: [...upserts.keys(), ...removals] }, true);
   }
 
@@ -178,6 +223,7 @@ export class WaypointState extends AddressState {
     if (entry.service) this.bound.delete(entry.service);
     if (entry.policy) this.policies.delete(entry.policy);
     if (entry.destination) this.destinations.delete(entry.destination);
+    if (entry.authn) this.requestAuthentications.delete(entry.authn);
   }
 
   /** `/config_dump`: the addresses plus this waypoint's own configuration. */
@@ -188,6 +234,7 @@ export class WaypointState extends AddressState {
       boundServices: [...this.bound.values()].sort(byKey((s) => `${s.namespace}/${s.hostname}`)),
       policies: [...this.policies.values()].sort(byKey((p) => `${p.namespace}/${p.name}`)),
       destinations: [...this.destinations.values()].sort(byKey((d) => `${d.namespace}/${d.hostname}`)),
+      requestAuthentications: [...this.requestAuthentications.values()].sort(byKey((a) => `${a.namespace}/${a.name}`)),
       ...this.addressDump(),
     };
   }
@@ -245,15 +292,32 @@ function validateWaypointResource(name: string, r: WaypointResource): void {
       const od = c.outlierDetection;
       if (od && !((od.intervalMs ?? 0) > 0 && (od.baseEjectionTimeMs ?? 0) > 0)) throw new Error(`destination ${name}: outlier detection needs an interval and a base ejection time`);
     }
+  } else if (r.requestAuthentication) {
+    const ra = r.requestAuthentication;
+    if (!ra.name || !ra.namespace) throw new Error(`request authentication ${name} has no name or namespace`);
+    for (const [i, rule] of (ra.rules ?? []).entries()) {
+      if (!rule.issuer && !rule.jwks && !rule.jwksUri) throw new Error(`request authentication ${name}: rule ${i} has no issuer, jwks or jwksUri`);
+      if (rule.jwksUri && !/^https?:\/\//.test(rule.jwksUri)) throw new Error(`request authentication ${name}: rule ${i}: jwksUri ${JSON.stringify(rule.jwksUri)} is not http(s)`);
+      for (const h of rule.fromHeaders ?? []) if (!h.name) throw new Error(`request authentication ${name}: rule ${i}: a fromHeaders entry without a name`);
+      for (const c of rule.outputClaimToHeaders ?? []) if (!c.header || !c.claim) throw new Error(`request authentication ${name}: rule ${i}: an outputClaimToHeaders entry without a header or claim`);
+    }
   } else {
-    throw new Error(`resource ${name} is neither a waypoint, a service, a policy nor a destination`);
+    throw new Error(`resource ${name} is neither a waypoint, a service, a policy, a destination nor a request authentication`);
   }
 }
 
 // protobufjs's object form omits default values; fill them so the rest of the waypoint can rely on the types.
 function normalizeWaypointResource(r: WaypointResource): WaypointResource {
   if (r.waypoint) {
-    return { waypoint: { ...r.waypoint, trustDomain: r.waypoint.trustDomain ?? '', trafficType: r.waypoint.trafficType ?? 'SERVICE', policies: r.waypoint.policies ?? [] } };
+    return {
+      waypoint: {
+        ...r.waypoint,
+        trustDomain: r.waypoint.trustDomain ?? '',
+        trafficType: r.waypoint.trafficType ?? 'SERVICE',
+        policies: r.waypoint.policies ?? [],
+        requestAuthentications: r.waypoint.requestAuthentications ?? [],
+      },
+    };
   }
   if (r.service) {
     return {
@@ -270,6 +334,29 @@ function normalizeWaypointResource(r: WaypointResource): WaypointResource {
     };
   }
   if (r.destination) return { destination: normalizeDestination(r.destination) };
+  if (r.requestAuthentication) {
+    const ra = r.requestAuthentication;
+    return {
+      requestAuthentication: {
+        name: ra.name,
+        namespace: ra.namespace,
+        rules: (ra.rules ?? []).map((x) => ({
+          issuer: x.issuer ?? '',
+          audiences: x.audiences ?? [],
+          jwksUri: x.jwksUri ?? '',
+          jwks: x.jwks ?? '',
+          fromHeaders: (x.fromHeaders ?? []).map((h) => ({ name: h.name ?? '', prefix: h.prefix ?? '' })),
+          fromParams: x.fromParams ?? [],
+          fromCookies: x.fromCookies ?? [],
+          outputPayloadToHeader: x.outputPayloadToHeader ?? '',
+          forwardOriginalToken: x.forwardOriginalToken ?? false,
+          outputClaimToHeaders: (x.outputClaimToHeaders ?? []).map((c) => ({ header: c.header ?? '', claim: c.claim ?? '' })),
+          timeoutMs: x.timeoutMs ?? 0,
+          spaceDelimitedClaims: x.spaceDelimitedClaims ?? [],
+        })),
+      },
+    };
+  }
   const p = r.policy!;
   return { policy: { name: p.name, namespace: p.namespace, action: p.action ?? 'ALLOW', rules: p.rules ?? [], dryRun: p.dryRun ?? false } };
 }

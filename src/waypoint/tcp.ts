@@ -4,9 +4,10 @@
 import type { Duplex } from 'node:stream';
 import { copyBidirectional } from '../hbone/copy.js';
 import type { Logger } from '../telemetry/log.js';
-import type { Service, WaypointRouteBackend, Workload } from '../xds/types.js';
+import type { Service, Workload } from '../xds/types.js';
 import { authorize } from './authz/rbac.js';
 import type { StreamContext } from './http/proxy.js';
+import { pickByWeight } from './http/router.js';
 import type { WaypointState } from './state.js';
 import type { DestinationServiceLabels, PeerLabels, WaypointTelemetry } from './telemetry.js';
 import type { UpstreamTarget, Upstreams } from './upstream.js';
@@ -18,19 +19,6 @@ export interface TcpProxyOptions {
   log: Logger;
   peerLabels(w: Workload | undefined): PeerLabels;
   serviceLabels(s: Service): DestinationServiceLabels;
-}
-
-/** A backend by weight (Envoy's weighted clusters). */
-function pickWeighted(backends: readonly WaypointRouteBackend[]): WaypointRouteBackend | undefined {
-  if (backends.length <= 1) return backends[0];
-  let total = 0;
-  for (const b of backends) total += b.weight;
-  let n = Math.random() * total;
-  for (const b of backends) {
-    n -= b.weight;
-    if (n < 0) return b;
-  }
-  return backends[backends.length - 1];
 }
 
 export class TcpProxy {
@@ -66,7 +54,7 @@ export class TcpProxy {
     else {
       // A VirtualService tls/tcp route for the port sends the connection to one of its destinations, by weight.
       const route = ctx.bound === undefined ? undefined : state.tcpRoute(ctx.bound, ctx.targetPort);
-      const backend = route === undefined ? undefined : pickWeighted(route.backends);
+      const backend = route === undefined ? undefined : pickByWeight(route.backends, route.backends.reduce((sum, b) => sum + b.weight, 0));
       let port = ctx.targetPort;
       if (backend !== undefined) {
         service = state.serviceByKey(`${backend.namespace}/${backend.hostname}`);
@@ -86,6 +74,14 @@ export class TcpProxy {
       stream.destroy();
       return;
     }
+    const cluster = target.cluster;
+    // The DestinationRule's max_connections: Envoy's TCP proxy refuses a connection over it (UO).
+    if (cluster?.tcpOverflows()) {
+      tracker.close(['UO']);
+      stream.destroy();
+      return;
+    }
+    cluster?.requestStarted();
     target.active++;
     try {
       let upstream: Duplex;
@@ -93,10 +89,13 @@ export class TcpProxy {
         upstream = await upstreams.connect(target);
       } catch (e) {
         log.debug(`tcp upstream ${target.address} failed: ${(e as Error).message}`);
+        cluster?.outcome(target, 0);
         tracker.close(['UF']);
         stream.destroy();
         return;
       }
+      // A connection made counts as a success for outlier detection, as Envoy's local-origin events do.
+      cluster?.outcome(target, 200);
       if (stream.destroyed) {
         upstream.destroy();
         tracker.close(['DC']);
@@ -106,6 +105,7 @@ export class TcpProxy {
       tracker.close(r.error ? ['UR'] : []);
     } finally {
       target.active--;
+      cluster?.requestEnded();
     }
   }
 }

@@ -67,6 +67,13 @@ export class UpstreamConnectError extends Error {
   }
 }
 
+/** Node's timers hold at most 2^31 - 1 ms; a longer duration (days) is that long instead of firing at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export function timerMs(ms: number): number {
+  return Math.min(ms, MAX_TIMER_MS);
+}
+
 export function resetDetails(resetReason: string, transportFailure = ''): string {
   return `upstream_reset_before_response_started{${resetReason}${transportFailure ? `,${transportFailure}` : ''}}`;
 }
@@ -132,10 +139,13 @@ class ClusterCounters {
   roundRobin = 0;
   readonly hosts = new Map<string, HostHealth>();
 
-  /** Nothing in flight and nothing remembered about an endpoint: dropping it loses nothing. */
+  /**
+   * Nothing in flight, no endpoint out or on its way out: dropping it loses only the ejection multipliers of endpoints
+   * back in rotation.
+   */
   idle(now: number): boolean {
     if (this.requests > 0 || this.retries > 0) return false;
-    for (const h of this.hosts.values()) if (h.ejectedUntil > now || h.consecutiveErrors > 0 || h.consecutiveGateway > 0 || h.ejections > 0) return false;
+    for (const h of this.hosts.values()) if (h.ejectedUntil > now || h.consecutiveErrors > 0 || h.consecutiveGateway > 0) return false;
     return true;
   }
 }
@@ -157,6 +167,17 @@ export class UpstreamCluster {
     private readonly log: Logger | undefined,
   ) {}
 
+  /** What decides how connections to the cluster's endpoints are made and pooled (DestinationRule pool and TLS). */
+  get settings(): string {
+    return (this.settingsKey ??= JSON.stringify([this.policy.connectionPool, this.policy.tls]));
+  }
+  private settingsKey: string | undefined;
+
+  /** Whether connections need a pool of their own (a DestinationRule shapes them). */
+  get ownPool(): boolean {
+    return this.policy.connectionPool !== undefined || this.policy.tls !== undefined;
+  }
+
   get connectTimeoutMs(): number {
     return this.policy.connectionPool?.connectTimeoutMs ?? 0;
   }
@@ -173,6 +194,12 @@ export class UpstreamCluster {
     return http1 && pool.maxConnections > 0 && pool.maxPendingRequests > 0 && active >= pool.maxConnections + pool.maxPendingRequests;
   }
 
+  /** Envoy's max_connections for the TCP proxy: each connection in flight is one upstream connection. */
+  tcpOverflows(): boolean {
+    const max = this.policy.connectionPool?.maxConnections ?? 0;
+    return max > 0 && this.counters.requests >= max;
+  }
+
   requestStarted(): void {
     this.counters.requests++;
   }
@@ -181,10 +208,10 @@ export class UpstreamCluster {
     this.counters.requests--;
   }
 
-  /** Whether a retry may start now (Envoy's max_retries breaker). */
-  retryAvailable(): boolean {
+  /** Whether a retry may start now (Envoy's max_retries breaker); `holding`: the request holds a retry slot already. */
+  retryAvailable(holding: boolean): boolean {
     const max = this.policy.connectionPool?.maxRetries ?? 0;
-    return !(max > 0 && this.counters.retries >= max);
+    return !(max > 0 && this.counters.retries - (holding ? 1 : 0) >= max);
   }
 
   /** A request goes into retries: it holds a retry slot until retryEnded. */
@@ -370,17 +397,14 @@ export class Upstreams {
         const countersKey = `${key}|${JSON.stringify([policy.loadBalancer, policy.connectionPool, policy.outlierDetection])}`;
         let counters = this.counters.get(countersKey);
         if (counters === undefined) this.counters.set(countersKey, (counters = new ClusterCounters()));
+        // Outlier state of endpoints that are gone goes with them.
+        for (const address of counters.hosts.keys()) if (!list.some((t) => t.address === address)) counters.hosts.delete(address);
         c = new UpstreamCluster(key, list, policy, counters, this.opts.log);
         for (const t of list) t.cluster = c;
       }
       this.clusters.set(key, c);
     }
     return c ?? undefined;
-  }
-
-  /** A ready endpoint of the Service's own cluster for `servicePort` (see UpstreamCluster.pick). */
-  pick(service: Service, servicePort: number, tried?: readonly UpstreamTarget[]): UpstreamTarget | undefined {
-    return this.cluster(service, servicePort)?.pick(tried, undefined);
   }
 
   /** Workload-addressed traffic goes to the workload itself. */
@@ -392,14 +416,14 @@ export class Upstreams {
    * A byte stream to the endpoint, TLS inside it when the cluster's DestinationRule originates TLS; rejects with
    * UpstreamConnectError.
    */
-  async connect(t: UpstreamTarget, alpn?: string[]): Promise<Duplex> {
+  async connect(t: UpstreamTarget, alpn?: string[], requestHost?: string): Promise<Duplex> {
     const stream = await this.connectPlain(t);
     const settings = t.cluster?.policy.tls;
-    return settings === undefined ? stream : this.originateTls(stream, settings, alpn);
+    return settings === undefined ? stream : this.originateTls(t, stream, settings, alpn, settings.sni || requestHost || '');
   }
 
   private async connectPlain(t: UpstreamTarget): Promise<Duplex> {
-    const connectTimeoutMs = t.cluster?.connectTimeoutMs || this.opts.connectTimeoutMs;
+    const connectTimeoutMs = timerMs(t.cluster?.connectTimeoutMs || this.opts.connectTimeoutMs);
     if (t.hbone) {
       try {
         return await this.opts.pool.connect({
@@ -430,8 +454,12 @@ export class Upstreams {
     });
   }
 
-  /** DestinationRule tls SIMPLE or MUTUAL: the handshake inside the tunnel, verified as Envoy verifies it. */
-  private originateTls(stream: Duplex, settings: WaypointUpstreamTls, alpn: string[] | undefined): Promise<Duplex> {
+  /**
+   * DestinationRule tls SIMPLE or MUTUAL: the handshake inside the tunnel, within the connect timeout. The server name
+   * is the rule's `sni`, else the request's host (Istio's auto SNI); the certificate must carry one of the rule's
+   * `subjectAltNames`, else match that name (auto SAN validation), unless `insecureSkipVerify`.
+   */
+  private originateTls(t: UpstreamTarget, stream: Duplex, settings: WaypointUpstreamTls, alpn: string[] | undefined, servername: string): Promise<Duplex> {
     let base: tls.ConnectionOptions;
     try {
       base = this.tlsOptionsOf(settings);
@@ -439,36 +467,44 @@ export class Upstreams {
       stream.destroy();
       return Promise.reject(new UpstreamConnectError('remote connection failure', `TLS error: ${(e as Error).message}`, { cause: e }));
     }
+    const names = settings.subjectAltNames;
+    const host = /^[\d.:]+$/.test(servername) ? '' : servername;
+    const checkServerIdentity = (_: string, cert: tls.PeerCertificate): Error | undefined => {
+      if (names.length > 0) {
+        const sans = (cert.subjectaltname ?? '').split(',').map((x) => x.trim().replace(/^(DNS|URI|IP Address):/, ''));
+        return names.some((n) => sans.includes(n)) ? undefined : new Error(`certificate SANs ${JSON.stringify(sans)} do not include ${names.join(', ')}`);
+      }
+      return host ? tls.checkServerIdentity(host, cert) : undefined;
+    };
     return new Promise<Duplex>((resolve, reject) => {
-      const socket = tls.connect({ ...base, socket: stream, ...(alpn ? { ALPNProtocols: alpn } : {}) });
+      const socket = tls.connect({ ...base, socket: stream, checkServerIdentity, ...(host ? { servername: host } : {}), ...(alpn ? { ALPNProtocols: alpn } : {}) });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new UpstreamConnectError('connection timeout', 'TLS handshake timeout'));
+      }, timerMs(t.cluster?.connectTimeoutMs || this.opts.connectTimeoutMs));
       const fail = (e: Error) => {
+        clearTimeout(timer);
         socket.destroy();
         reject(new UpstreamConnectError('remote connection failure', `TLS error: ${e.message}`, { cause: e }));
       };
       socket.once('error', fail);
       socket.once('secureConnect', () => {
+        clearTimeout(timer);
         socket.off('error', fail);
         resolve(socket);
       });
     });
   }
 
+  /** The files of a TLS setting, read once per configuration change. */
   private tlsOptionsOf(s: WaypointUpstreamTls): tls.ConnectionOptions {
-    const key = `${s.mode}|${s.caCertificates}|${s.clientCertificate}|${s.privateKey}|${s.sni}|${s.insecureSkipVerify}|${s.subjectAltNames.join(',')}`;
+    const key = `${s.mode}|${s.caCertificates}|${s.clientCertificate}|${s.privateKey}|${s.insecureSkipVerify}`;
     let o = this.tlsOptions.get(key);
     if (o === undefined) {
       o = {
         rejectUnauthorized: !s.insecureSkipVerify,
-        ...(s.sni ? { servername: s.sni } : {}),
         ...(s.caCertificates ? { ca: readFileSync(s.caCertificates) } : {}),
         ...(s.mode === 'MUTUAL' ? { cert: readFileSync(s.clientCertificate), key: readFileSync(s.privateKey) } : {}),
-      };
-      const names = s.subjectAltNames;
-      // Envoy checks the SANs it is given instead of the host name (there is none to check against here).
-      o.checkServerIdentity = (_host, cert) => {
-        if (names.length === 0) return undefined;
-        const sans = (cert.subjectaltname ?? '').split(',').map((x) => x.trim().replace(/^(DNS|URI|IP Address):/, ''));
-        return names.some((n) => sans.includes(n)) ? undefined : new Error(`certificate SANs ${JSON.stringify(sans)} do not include ${names.join(', ')}`);
       };
       this.tlsOptions.set(key, o);
     }

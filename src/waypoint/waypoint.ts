@@ -16,6 +16,8 @@ import { waypointIdentity, type WaypointConfig } from './config.js';
 import { WaypointInbound } from './inbound.js';
 import { WaypointState } from './state.js';
 import { WaypointTelemetry } from './telemetry.js';
+import { JwksCache } from './http/jwks.js';
+import { meshJwksFetch } from './jwks-fetch.js';
 import { Upstreams } from './upstream.js';
 
 export interface WaypointOptions {
@@ -47,7 +49,13 @@ export class Waypoint {
       throw new Error(`cannot read the mesh root certificate ${config.rootCertFile}: ${(e as Error).message}`);
     }
     this.identity = waypointIdentity(config);
-    this.state = new WaypointState(sink.logger('config'), config.podNamespace, config.gatewayName);
+    // JWKS are fetched through the waypoint's own upstreams, which exist once the state does.
+    let upstreams: Upstreams | undefined;
+    const jwks = new JwksCache(
+      (url, timeoutMs) => meshJwksFetch(this.state, () => upstreams!)(url, timeoutMs),
+      sink.logger('jwt'),
+    );
+    this.state = new WaypointState(sink.logger('config'), config.podNamespace, config.gatewayName, jwks);
     this.secrets = new SecretManager({
       caAddress: config.caAddress,
       serverName: config.xdsHostname,
@@ -84,7 +92,7 @@ export class Waypoint {
     const certificate = () => this.secrets.fetch(this.identity);
     this.inbound = new WaypointInbound({
       state: this.state,
-      upstreams: new Upstreams({ state: this.state, pool: this.pool, certificate, connectTimeoutMs: config.connectTimeoutMs, log: sink.logger('upstream') }),
+      upstreams: (upstreams = new Upstreams({ state: this.state, pool: this.pool, certificate, connectTimeoutMs: config.connectTimeoutMs, log: sink.logger('upstream') })),
       telemetry: this.telemetry,
       log: sink.logger('proxy'),
       certificate,

@@ -189,6 +189,8 @@ export interface WaypointSelf {
   trafficType: WaypointTrafficType;
   /** `<namespace>/<name>` of the policies that apply to all of this waypoint's traffic. */
   policies: string[];
+  /** `<namespace>/<name>` of the RequestAuthentications that apply to all of it. */
+  requestAuthentications?: string[];
 }
 
 export interface WaypointServicePort {
@@ -208,6 +210,8 @@ export interface WaypointService {
   routes: WaypointRoute[];
   /** VirtualService tls/tcp routes, at most one per port. */
   tcpRoutes?: WaypointTcpRoute[];
+  /** `<namespace>/<name>` of the RequestAuthentications targeting this Service. */
+  requestAuthentications?: string[];
 }
 
 export interface WaypointTcpRoute {
@@ -353,6 +357,28 @@ export interface WaypointResource {
   service?: WaypointService;
   policy?: WaypointPolicy;
   destination?: WaypointDestination;
+  requestAuthentication?: WaypointRequestAuthentication;
+}
+
+export interface WaypointRequestAuthentication {
+  name: string;
+  namespace: string;
+  rules: WaypointJwtRule[];
+}
+
+export interface WaypointJwtRule {
+  issuer: string;
+  audiences: string[];
+  jwksUri: string;
+  jwks: string;
+  fromHeaders: { name: string; prefix: string }[];
+  fromParams: string[];
+  fromCookies: string[];
+  outputPayloadToHeader: string;
+  forwardOriginalToken: boolean;
+  outputClaimToHeaders: { header: string; claim: string }[];
+  timeoutMs: number;
+  spaceDelimitedClaims: string[];
 }
 
 /** The DestinationRule of a Service the waypoint sends to, per Service port and subset. */
@@ -436,6 +462,7 @@ export function waypointResourceName(gatewayNamespace: string, gatewayName: stri
   if (r.waypoint) return `${prefix}waypoint`;
   if (r.service) return `${prefix}service/${r.service.namespace}/${r.service.hostname}`;
   if (r.destination) return `${prefix}destination/${r.destination.namespace}/${r.destination.hostname}`;
+  if (r.requestAuthentication) return `${prefix}authn/${r.requestAuthentication.namespace}/${r.requestAuthentication.name}`;
   return `${prefix}policy/${r.policy!.namespace}/${r.policy!.name}`;
 }
 

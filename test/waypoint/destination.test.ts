@@ -219,6 +219,33 @@ describe('DestinationRules at the waypoint', () => {
     assert.equal(connects() - before, 6);
   });
 
+  it('maxRequestsPerConnection on an HTTP/2 upstream: every request is answered, each on a connection of its own', async () => {
+    const grpc = Object.entries(boundService('grpc'))[0]! as [string, WaypointResource];
+    const pool = { maxConnections: 0, connectTimeoutMs: 0, maxPendingRequests: 0, maxRequests: 0, maxRequestsPerConnection: 1, maxRetries: 0, idleTimeoutMs: 0, h2Upgrade: false, useClientProtocol: false };
+    const name = waypointResourceName('destination', APPS, fqdn('grpc'));
+    h.source.set(TYPE_WAYPOINT, { [grpc[0]]: grpc[1], [name]: { destination: { hostname: fqdn('grpc'), namespace: APPS, rule: `${APPS}/grpc`, clusters: [{ port: 50051, subset: '', workloads: [], connectionPool: pool }] } } });
+    await h.waitForConfig('the grpc destination', (dump) => (dump.destinations as { hostname: string }[]).some((d) => d.hostname === fqdn('grpc')));
+    const be = h.backend('grpcA');
+    const before = be.connects.length;
+    const session = await client.h2session(h.authority('grpc', 50051));
+    try {
+      for (let i = 0; i < 4; i++) {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = session.request({ ':path': `/h2/${i}`, ':authority': `${fqdn('grpc')}:50051` });
+          req.on('response', (hd) => resolve(Number(hd[':status'])));
+          req.on('error', reject);
+          req.resume();
+          req.end();
+        });
+        assert.equal(status, 200, `request ${i}`);
+      }
+    } finally {
+      session.close();
+    }
+    assert.equal(be.connects.length - before, 4);
+    h.source.set(TYPE_WAYPOINT, {}, [name]);
+  });
+
   it('originates TLS to the endpoint: SIMPLE verified against caCertificates and subjectAltNames, with SNI; MUTUAL presents the client certificate', async () => {
     const authority = h.authority('secure', 80);
     const send = () => client.http1(authority, { path: '/tls', headers: { host: fqdn('secure') } });

@@ -187,6 +187,8 @@ function listenOn(server: net.Server, ip: string, port: number): Promise<void> {
 export class Backend {
   readonly requests: RecordedRequest[] = [];
   readonly connects: RecordedConnect[] = [];
+  /** JSON documents the HTTP/1.1 server answers GETs of their path with (e.g. a JWKS); not recorded as requests. */
+  readonly documents = new Map<string, string>();
   /** TCP echo connections accepted. */
   tcpConnections = 0;
   private readonly closers: Closer[] = [];
@@ -207,6 +209,12 @@ export class Backend {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        const doc = req.method === 'GET' ? this.documents.get(req.url ?? '') : undefined;
+        if (doc !== undefined) {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(doc);
+          return;
+        }
         const failTimes = /^(.+):(\d+)$/.exec(String(req.headers['x-fail-times'] ?? ''));
         let forced = Number(req.headers['x-respond-status'] ?? 0);
         const from = /^(.+):(\d+)$/.exec(String(req.headers['x-respond-status-from'] ?? ''));
@@ -387,7 +395,7 @@ export function grpcFrame(message: Buffer): Buffer {
 
 // ---- resources -----------------------------------------------------------------------------------------------
 
-export function waypointResourceName(kind: 'waypoint' | 'service' | 'policy' | 'destination', ns = '', name = ''): string {
+export function waypointResourceName(kind: 'waypoint' | 'service' | 'policy' | 'destination' | 'authn', ns = '', name = ''): string {
   return kind === 'waypoint' ? `${WP_NS}/${WP_NAME}/waypoint` : `${WP_NS}/${WP_NAME}/${kind}/${ns}/${name}`;
 }
 

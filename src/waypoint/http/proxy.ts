@@ -19,8 +19,9 @@ import type { HttpRequestAttributes, RequestAttributes } from '../authz/request.
 import type { WaypointState } from '../state.js';
 import type { DestinationServiceLabels, HttpRequestRecord, PeerLabels, ResponseFlag, WaypointTelemetry } from '../telemetry.js';
 import { modifyHeaders, queryParams, rewritePath, type CompiledRoute } from './router.js';
-import { UpstreamConnectError, localReplyBody, resetDetails, type UpstreamCluster, type UpstreamTarget, type Upstreams } from '../upstream.js';
+import { UpstreamConnectError, localReplyBody, resetDetails, timerMs, type UpstreamCluster, type UpstreamTarget, type Upstreams } from '../upstream.js';
 import { GrpcMessageCounter, grpcMessage, grpcStatusOf, isGrpcContentType } from './grpc.js';
+import { wwwAuthenticate } from './jwt.js';
 import { normalizePath } from './path.js';
 import { TunnelSocket } from './tunnel-socket.js';
 
@@ -84,12 +85,6 @@ const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)/i;
 const DEFAULT_RETRIES = 2;
 /** Envoy caps the retry back-off at 10 times its base interval. */
 const MAX_BACKOFF_FACTOR = 10;
-/** Node's timers hold at most 2^31 - 1 ms; a longer duration (days) is that long instead of firing at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function timerMs(ms: number): number {
-  return Math.min(ms, MAX_TIMER_MS);
-}
 
 /** How much of a request body may wait for a slow mirror before the mirror is dropped. */
 const MIRROR_BUFFER_BYTES = 1024 * 1024;
@@ -107,9 +102,11 @@ interface LocalReply {
   flags: ResponseFlag[];
   details: string;
   transportFailure?: string;
+  /** Headers the filter that answers adds (jwt_authn's `www-authenticate`). */
+  headers?: http2.OutgoingHttpHeaders;
 }
 
-/** Envoy's circuit breaker: the request is not sent (`x-envoy-overloaded: true` is added to the reply). */
+/** The body of the fault filter's abort. */
 const FAULT_ABORT_BODY = 'fault filter abort';
 
 /** The CORS headers Envoy's filter adds to the answer of a request from an allowed origin. */
@@ -121,6 +118,7 @@ function addCorsHeaders(x: Exchange, h: http2.OutgoingHttpHeaders): void {
   if (c.policy.exposeHeaders) h['access-control-expose-headers'] = c.policy.exposeHeaders;
 }
 
+/** Envoy's circuit breaker: the request is not sent (`x-envoy-overloaded: true` is added to the reply). */
 const OVERFLOW: LocalReply = { status: 503, body: localReplyBody('overflow', '', false), flags: ['UO'], details: resetDetails('overflow') };
 
 /** Envoy refuses an upgrade (or CONNECT) its route does not allow before any filter runs: 403, empty body. */
@@ -412,6 +410,10 @@ abstract class Exchange implements HttpRequestAttributes {
   upstreamStatus = 0;
   /** A consistent-hash cookie the waypoint generated, set on the response (`set-cookie`). */
   setCookie: string | undefined = undefined;
+  /** The client went away before the exchange was over. */
+  downstreamClosed = false;
+  /** Aborted when the client goes away: waits on its behalf (a fault delay) end with it. */
+  readonly gone = new AbortController();
   /** The fault filter delayed the request (Envoy's DI flag on whatever answer follows). */
   delayed = false;
   /** The CORS policy that allowed the request's origin: its answer carries the CORS response headers. */
@@ -807,7 +809,23 @@ export class HttpProxy {
     if (normalized === undefined) return this.localReply(x, { status: 400, body: 'Bad Request', flags: [], details: 'path_normalization_failed' }, undefined);
     x.path = normalized;
 
+    // Envoy's jwt_authn before RBAC (a CORS preflight bypasses it): a token that fails is refused here; a verified one
+    // gives authorization its payload.
+    let jwt: RequestAttributes['jwt'];
+    const authn = this.opts.state.authenticator(ctx.bound);
+    if (!authn.empty && !(x.method === 'OPTIONS' && x.header('origin') !== undefined && x.header('access-control-request-method') !== undefined)) {
+      const outcome = await authn.authenticate(x);
+      if (x.done) return;
+      if (!outcome.ok) {
+        const reply = { status: outcome.status, body: outcome.body, flags: [], details: `jwt_authn_access_denied{${outcome.body.replaceAll(' ', '_')}}` };
+        return this.localReply(x, { ...reply, headers: { 'www-authenticate': wwwAuthenticate(x.authority, x.path, outcome.body) } }, undefined);
+      }
+      for (const name of outcome.remove) delete x.headers[name];
+      for (const [name, value] of outcome.set) x.headers[name] = value;
+      if (outcome.payload !== undefined) jwt = { payload: outcome.payload };
+    }
     const attrs: RequestAttributes = {
+      ...(jwt ? { jwt } : {}),
       sourceIp: ctx.peerIp,
       remoteIp: remoteIpOf(x.header('x-forwarded-for'), ctx.peerIp),
       sourcePrincipal: ctx.sourcePrincipal,
@@ -898,18 +916,10 @@ export class HttpProxy {
    * statuses and per-try timeouts.
    */
   private async attempts(x: Exchange, cluster: UpstreamCluster | undefined, headers: Headers, http2Upstream: boolean, policy: WaypointRetry | undefined): Promise<void> {
+    const { ctx } = x;
     // DestinationRule circuit breakers: a request over the limits is not sent.
     if (cluster?.overflows(!http2Upstream)) return this.overflowed(x, []);
     cluster?.requestStarted();
-    try {
-      await this.tryUpstream(x, cluster, headers, http2Upstream, policy);
-    } finally {
-      cluster?.requestEnded();
-    }
-  }
-
-  private async tryUpstream(x: Exchange, cluster: UpstreamCluster | undefined, headers: Headers, http2Upstream: boolean, policy: WaypointRetry | undefined): Promise<void> {
-    const { ctx } = x;
     const flags: ResponseFlag[] = [];
     const attempts = policy ? 1 + policy.attempts : x.grpc ? 1 : 1 + DEFAULT_RETRIES;
     const backoffMs = policy?.backoffMs || RETRY_BASE_MS;
@@ -921,7 +931,7 @@ export class HttpProxy {
         const target = ctx.workload ? this.opts.upstreams.workload(ctx.workload, ctx.targetPort) : cluster!.pick(tried, hashKey);
         if (target === undefined) return this.localReply(x, { status: 503, body: 'no healthy upstream', flags: ['UH'], details: 'no_healthy_upstream' }, undefined);
         // Retries beyond the cluster's max_retries breaker are not made: the attempt is the last (Envoy's UO).
-        x.retryOverflow = attempt < attempts && cluster !== undefined && !cluster.retryAvailable();
+        x.retryOverflow = attempt < attempts && cluster !== undefined && !cluster.retryAvailable(retrying);
         const last = attempt >= attempts || x.retryOverflow;
         x.retryPolicy = policy;
         x.retryLeft = !last;
@@ -946,11 +956,12 @@ export class HttpProxy {
           if (x instanceof UpgradeExchange) await this.forwardUpgrade(x, target, headers, flags);
           else if (http2Upstream) await this.forwardHttp2(x, target, headers, flags);
           else await this.forwardHttp1(x, target, headers, flags);
-          // A response of the endpoint's, or a failure of the waypoint's own after the attempt started.
-          target.cluster?.outcome(target, x.upstreamStatus);
+          // A response of the endpoint's, or a failure of the waypoint's own after the attempt started; a client that
+          // went away says nothing about the endpoint.
+          if (!x.downstreamClosed) target.cluster?.outcome(target, x.upstreamStatus);
           return;
         } catch (e) {
-          target.cluster?.outcome(target, e instanceof AttemptAborted && e.reason === 'retriable_status' ? (e.status ?? 0) : 0);
+          if (!x.downstreamClosed) target.cluster?.outcome(target, e instanceof AttemptAborted && e.reason === 'retriable_status' ? (e.status ?? 0) : 0);
           if (x.done) return;
           if (e instanceof AttemptAborted) {
             // Istio's default route retry policy does not retry a per-try timeout (no `5xx`, `reset` or `gateway-error`).
@@ -989,6 +1000,7 @@ export class HttpProxy {
       }
     } finally {
       if (retrying) cluster!.retryEnded();
+      cluster?.requestEnded();
     }
   }
 
@@ -1000,7 +1012,11 @@ export class HttpProxy {
     const hit = (percent: number) => percent >= 100 || (percent > 0 && Math.random() * 100 < percent);
     if (f.delayMs > 0 && hit(f.delayPercent)) {
       x.delayed = true;
-      await sleep(timerMs(f.delayMs));
+      try {
+        await sleep(timerMs(f.delayMs), undefined, { signal: x.gone.signal });
+      } catch {
+        return true;
+      }
       if (x.done) return true;
     }
     if (f.abortStatus === 0 || !hit(f.abortPercent)) return false;
@@ -1039,8 +1055,9 @@ export class HttpProxy {
     if (allowed) {
       h['access-control-allow-origin'] = origin;
       if (policy.allowCredentials) h['access-control-allow-credentials'] = 'true';
-      if (policy.allowMethods) h['access-control-allow-methods'] = policy.allowMethods;
-      if (policy.allowHeaders) h['access-control-allow-headers'] = policy.allowHeaders;
+      // A `*` answers with what the preflight asks for, as Envoy's filter does.
+      if (policy.allowMethods) h['access-control-allow-methods'] = policy.allowMethods === '*' ? (x.header('access-control-request-method') ?? '*') : policy.allowMethods;
+      if (policy.allowHeaders) h['access-control-allow-headers'] = policy.allowHeaders === '*' ? (x.header('access-control-request-headers') ?? '*') : policy.allowHeaders;
       if (policy.maxAge) h['access-control-max-age'] = policy.maxAge;
     }
     x.responded = true;
@@ -1121,7 +1138,7 @@ export class HttpProxy {
     if (h2 === 'HTTP2' || h2 === 'GRPC') {
       const toH2: Headers = { ':method': x.method, ':path': x.upstreamPath ?? x.path, ':authority': x.authority, ':scheme': 'http' };
       for (const k in copy) if (k[0] !== ':' && k !== 'host') toH2[k] = copy[k];
-      const stream = this.sessionFor(target).then((s) => s.request(toH2 as http2.OutgoingHttpHeaders, { endStream: x.body.empty }));
+      const stream = this.sessionFor(target, hostOf(x.authority)).then((s) => s.request(toH2 as http2.OutgoingHttpHeaders, { endStream: x.body.empty }));
       const pending = new PassThrough();
       void stream
         .then((s) => {
@@ -1133,7 +1150,7 @@ export class HttpProxy {
         .catch(() => pending.destroy());
       shadow = pending;
     } else {
-      const req = http.request({ agent: this.agentFor(target), host: target.ip, port: target.port, method: x.method, path: x.upstreamPath ?? x.path, headers: copy as http.OutgoingHttpHeaders, setHost: false, upstream: target } as http.RequestOptions);
+      const req = http.request({ agent: this.agentFor(target), host: target.ip, port: target.port, method: x.method, path: x.upstreamPath ?? x.path, headers: copy as http.OutgoingHttpHeaders, setHost: false, upstream: target, upstreamHost: hostOf(x.authority) } as http.RequestOptions);
       req.on('error', () => {});
       req.on('response', (res) => res.resume());
       if (timeoutMs) req.setTimeout(timeoutMs, () => req.destroy());
@@ -1236,6 +1253,7 @@ export class HttpProxy {
         setHost: false,
         maxHeaderSize: MAX_HEADER_BYTES,
         upstream: target,
+        upstreamHost: hostOf(x.authority),
       } as http.RequestOptions);
       x.upstream = req;
       // The body is read only once a connection exists, so a failed connect leaves it whole for the next attempt.
@@ -1275,7 +1293,7 @@ export class HttpProxy {
 
   /** One attempt over HTTP/2; rejects with UpstreamConnectError when the request may go to another attempt. */
   private async forwardHttp2(x: Exchange, target: UpstreamTarget, headers: Headers, flags: ResponseFlag[]): Promise<void> {
-    const session = await this.sessionFor(target);
+    const session = await this.sessionFor(target, hostOf(x.authority));
     if (x.done) return;
     // The try's timeout passed while the connection was being made.
     if (x.abortedAttempt) throw x.abortedAttempt;
@@ -1287,7 +1305,7 @@ export class HttpProxy {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code ?? '';
         if (SESSION_GONE.has(code)) {
-          this.dropSession(this.sessionKey(target), session);
+          this.dropSession(this.sessionKey(target, hostOf(x.authority)), session);
           return reject(new UpstreamConnectError('connection termination', '', { cause: e }));
         }
         // A request HTTP/2 cannot carry (Node refuses its headers): it cannot reach the endpoint in any attempt.
@@ -1386,38 +1404,40 @@ export class HttpProxy {
   /** The HTTP/1.1 pool a request to `target` uses: its cluster's own when a DestinationRule shapes connections. */
   private agentFor(target: UpstreamTarget): TunnelAgent {
     const c = target.cluster;
-    const pool = c?.policy.connectionPool;
-    if (c === undefined || (pool === undefined && c.policy.tls === undefined)) return this.agent;
-    const settings = JSON.stringify([pool, c.policy.tls]);
+    if (c === undefined || !c.ownPool) return this.agent;
     const existing = this.clusterAgents.get(c.key);
-    if (existing?.settings === settings) return existing.agent;
-    // Connections of the old settings finish what they carry; idle ones close now.
-    existing?.agent.destroyIdle();
+    if (existing?.settings === c.settings) return existing.agent;
+    // Connections of the old settings finish what they carry and are not reused.
+    existing?.agent.retire();
+    const pool = c.policy.connectionPool;
     const agent = new TunnelAgent(this.opts.upstreams, {
       keepAlive: true,
-      maxSockets: Infinity,
-      // HTTP/1.1 requests beyond max_connections wait for a connection (Envoy's pending requests).
-      maxTotalSockets: pool?.maxConnections || Infinity,
+      // HTTP/1.1 requests beyond max_connections to an endpoint wait for one of its connections (Envoy's pending
+      // requests). Per endpoint, so that one endpoint's idle connections never hold another's requests back.
+      maxSockets: pool?.maxConnections || Infinity,
       scheduling: 'lifo',
-      timeout: pool?.idleTimeoutMs || UPSTREAM_IDLE_MS,
+      timeout: timerMs(pool?.idleTimeoutMs || UPSTREAM_IDLE_MS),
       maxRequestsPerConnection: pool?.maxRequestsPerConnection ?? 0,
     });
-    this.clusterAgents.set(c.key, { settings, agent });
+    this.clusterAgents.set(c.key, { settings: c.settings, agent });
     return agent;
   }
 
-  /** The session key: the endpoint, and the cluster when its DestinationRule shapes connections (TLS, limits). */
-  private sessionKey(target: UpstreamTarget): string {
+  /**
+   * The session key: the endpoint; with a DestinationRule shaping connections, also the cluster, its settings and the
+   * TLS server name (Istio's auto SNI names the request's host).
+   */
+  private sessionKey(target: UpstreamTarget, host: string): string {
     const c = target.cluster;
-    return c !== undefined && (c.policy.connectionPool !== undefined || c.policy.tls !== undefined) ? `${c.key}|${target.address}` : target.address;
+    return c !== undefined && c.ownPool ? `${c.key}|${c.settings}|${c.policy.tls ? host : ''}|${target.address}` : target.address;
   }
 
-  private sessionFor(target: UpstreamTarget): Promise<http2.ClientHttp2Session> {
-    const key = this.sessionKey(target);
+  private sessionFor(target: UpstreamTarget, host: string): Promise<http2.ClientHttp2Session> {
+    const key = this.sessionKey(target, host);
     let p = this.sessions.get(key);
     if (p === undefined) {
       const pool = target.cluster?.policy.connectionPool;
-      p = this.opts.upstreams.connect(target, ['h2']).then((tunnel) => {
+      p = this.opts.upstreams.connect(target, ['h2'], host).then((tunnel) => {
         const session = http2.connect(`http://${target.address}`, { createConnection: () => tunnel });
         session.on('error', () => {});
         const forget = () => {
@@ -1425,7 +1445,7 @@ export class HttpProxy {
         };
         session.once('close', forget);
         session.once('goaway', forget);
-        session.setTimeout(pool?.idleTimeoutMs || UPSTREAM_IDLE_MS, () => this.dropSession(key, session));
+        session.setTimeout(timerMs(pool?.idleTimeoutMs || UPSTREAM_IDLE_MS), () => this.dropSession(key, session));
         tunnel.once('close', () => session.destroy());
         return session;
       });
@@ -1434,13 +1454,16 @@ export class HttpProxy {
       });
       this.sessions.set(key, p);
     }
+    const max = target.cluster?.policy.connectionPool?.maxRequestsPerConnection ?? 0;
+    if (max === 0) return p;
     return p.then((session) => {
-      // maxRequestsPerConnection: the session that reached it takes no more streams.
-      const max = target.cluster?.policy.connectionPool?.maxRequestsPerConnection ?? 0;
-      if (max > 0) {
-        const n = (this.sessionStreams.get(session) ?? 0) + 1;
-        this.sessionStreams.set(session, n);
-        if (n >= max) this.dropSession(key, session);
+      // maxRequestsPerConnection: the session that reached it takes no more streams; it closes once this request's
+      // stream is open (the caller opens it before the next turn of the event loop).
+      const n = (this.sessionStreams.get(session) ?? 0) + 1;
+      this.sessionStreams.set(session, n);
+      if (n >= max) {
+        if (this.sessions.get(key) === p) this.sessions.delete(key);
+        setImmediate(() => this.dropSession(key, session));
       }
       return session;
     });
@@ -1554,6 +1577,8 @@ export class HttpProxy {
   }
 
   private onDownstreamClosed(x: Exchange): void {
+    x.downstreamClosed = true;
+    x.gone.abort();
     x.upstream?.destroy();
     this.finish(x, { target: undefined, flags: ['DC'], details: 'downstream_remote_disconnect' });
   }
@@ -1567,6 +1592,7 @@ export class HttpProxy {
       const code = grpcStatusOf(r.status);
       const h: http2.OutgoingHttpHeaders = { 'content-type': 'application/grpc', 'grpc-status': code, server: 'istio-envoy' };
       if (x.overloaded) h['x-envoy-overloaded'] = 'true';
+      if (r.headers) Object.assign(h, r.headers);
       if (r.body) h['grpc-message'] = grpcMessage(r.body);
       x.respond(200, h, true);
       x.status = 200;
@@ -1577,6 +1603,7 @@ export class HttpProxy {
     const h: http2.OutgoingHttpHeaders = { server: 'istio-envoy', date: new Date().toUTCString(), 'content-length': String(length) };
     if (r.body) h['content-type'] = 'text/plain';
     if (x.overloaded) h['x-envoy-overloaded'] = 'true';
+    if (r.headers) Object.assign(h, r.headers);
     addCorsHeaders(x, h);
     x.respond(r.status, h, !r.body);
     x.status = r.status;
@@ -1718,6 +1745,7 @@ class TunnelAgent extends http.Agent {
 
   /** A connection that has served maxRequestsPerConnection requests is closed instead of kept for the next. */
   override keepSocketAlive(socket: Duplex): boolean {
+    if (this.retired) return false;
     if (this.maxRequestsPerConnection > 0) {
       const n = (this.served.get(socket) ?? 0) + 1;
       this.served.set(socket, n);
@@ -1727,15 +1755,25 @@ class TunnelAgent extends http.Agent {
     return super.keepSocketAlive(socket) as unknown as boolean;
   }
 
-  /** Closes the idle connections; busy ones close when their request is done (a replaced pool is never reused). */
-  destroyIdle(): void {
+  private retired = false;
+
+  /** Replaced by a pool of new settings: idle connections close now, busy ones when their request is done. */
+  retire(): void {
+    this.retired = true;
     for (const list of Object.values(this.freeSockets)) for (const socket of list ?? []) socket.destroy();
+  }
+
+  /** Pools by endpoint and, for TLS origination, the server name the request's host gives (auto SNI). */
+  override getName(options?: http.ClientRequestArgs): string {
+    const o = options as { upstream?: UpstreamTarget; upstreamHost?: string } | undefined;
+    return o?.upstream?.cluster?.policy.tls && o.upstreamHost ? `${super.getName(options)}:${o.upstreamHost}` : super.getName(options);
   }
 
   override createConnection(options: http.ClientRequestArgs, oncreate?: (err: Error | null, socket: Duplex) => void): undefined {
     // The request names its endpoint (forwardHttp1 passes it along with the request options).
     const target = (options as { upstream: UpstreamTarget }).upstream;
-    this.upstreams.connect(target, target.cluster?.policy.tls ? ['http/1.1'] : undefined).then(
+    const host = (options as { upstreamHost?: string }).upstreamHost;
+    this.upstreams.connect(target, target.cluster?.policy.tls ? ['http/1.1'] : undefined, host).then(
       (stream) => oncreate!(null, new TunnelSocket(stream)),
       (e: Error) => oncreate!(e, undefined as unknown as Duplex),
     );

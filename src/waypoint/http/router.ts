@@ -75,15 +75,19 @@ export class CompiledRoute {
 
   /** A backend by weight; undefined when the rule has none (its `directStatus` answers instead). */
   pickBackend(random = Math.random): WaypointRouteBackend | undefined {
-    const backends = this.route.backends;
-    if (backends.length <= 1) return backends[0];
-    let n = random() * this.totalWeight;
-    for (const b of backends) {
-      n -= b.weight;
-      if (n < 0) return b;
-    }
-    return backends[backends.length - 1];
+    return pickByWeight(this.route.backends, this.totalWeight, random);
   }
+}
+
+/** A backend by weight (Envoy's weighted clusters); `total`: the sum of their weights. */
+export function pickByWeight<T extends { weight: number }>(backends: readonly T[], total: number, random = Math.random): T | undefined {
+  if (backends.length <= 1) return backends[0];
+  let n = random() * total;
+  for (const b of backends) {
+    n -= b.weight;
+    if (n < 0) return b;
+  }
+  return backends[backends.length - 1];
 }
 
 /** The routes of one Service in evaluation order; the first that matches wins. */
