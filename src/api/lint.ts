@@ -108,6 +108,10 @@ function peerAuthenticationWarnings(pa: PeerAuthentication): ValidationIssue[] {
 
 function requestAuthenticationWarnings(ra: RequestAuthentication): ValidationIssue[] {
   const out = selectorWarnings(ra.spec.selector);
+  // Only waypoints validate JWTs in ambient mode, and only for the targets named in targetRefs.
+  if (!ra.spec.targetRefs?.length && ra.spec.targetRef === undefined) {
+    out.push(warning(ra.spec.selector ? ['spec', 'selector'] : ['spec'], 'in ambient mode only waypoints enforce a RequestAuthentication, through targetRefs (a Gateway or a Service bound to a waypoint); one with a selector or none applies to sidecars and is not enforced'));
+  }
   (ra.spec.jwtRules ?? []).forEach((rule, i) => {
     if (rule.jwks === undefined) return;
     const path = ['spec', 'jwtRules', i, 'jwks'];

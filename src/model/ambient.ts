@@ -53,6 +53,8 @@ import {
 export type { MeshOptions } from './services.js';
 
 type XdsResource = Address | Authorization | WaypointResource;
+/** The kinds whose targetRefs bind them to waypoints. */
+type TargetingPolicy = AuthorizationPolicy | RequestAuthentication;
 
 /** One batch of xDS changes for one type: resources whose translation changed, and names that disappeared. */
 export interface AmbientChange {
@@ -88,6 +90,7 @@ const ZTUNNEL_ACCEPTED = 'ZtunnelAccepted';
 /** Condition types this index writes per kind, in the order istiod lists them. */
 const CONDITION_ORDER: Partial<Record<Kind, string[]>> = {
   AuthorizationPolicy: [ZTUNNEL_ACCEPTED, WAYPOINT_ACCEPTED],
+  RequestAuthentication: [WAYPOINT_ACCEPTED],
   Gateway: ['Accepted', 'Programmed', 'ResolvedRefs'],
   GatewayClass: ['Accepted'],
   Service: [WAYPOINT_BOUND],
@@ -437,6 +440,11 @@ export class AmbientIndex {
         for (const vs of this.virtualServicesByDependency.get(key) ?? []) d.virtualServices.add(vs);
         break;
       case 'RequestAuthentication':
+        // Filed under what it targets (for the waypoints it reaches and its WaypointAccepted condition).
+        this.indexPolicyTargets(key, cur as RequestAuthentication | undefined);
+        d.policyBindings.add(key);
+        for (const v of versions) this.markTargets(v as RequestAuthentication, d);
+        break;
       case 'DestinationRule':
         // Which rule applies depends on the waypoint's namespace too; rules change rarely.
         for (const w of this.waypoints.keys()) d.waypointConfigs.add(w);
@@ -472,7 +480,7 @@ export class AmbientIndex {
   }
 
   /** Marks the waypoint configurations a targetRefs policy reaches: its Gateways, its Services' waypoints, or all. */
-  private markTargets(p: AuthorizationPolicy, d: Dirty): void {
+  private markTargets(p: TargetingPolicy, d: Dirty): void {
     const ns = nsOf(p);
     for (const t of targetRefsOf(p)) {
       if (isGatewayTarget(t, 'Gateway')) d.waypointConfigs.add(`${ns}/${t.name}`);
@@ -495,7 +503,7 @@ export class AmbientIndex {
   }
 
   /** Files a targetRefs policy (undefined: deleted) under the objects it names. */
-  private indexPolicyTargets(key: string, p: AuthorizationPolicy | undefined): void {
+  private indexPolicyTargets(key: string, p: TargetingPolicy | undefined): void {
     const prev = this.policyTargets.get(key) ?? [];
     const next = p === undefined ? [] : policyTargetKeys(p);
     for (const target of prev) if (!next.includes(target)) deleteFrom(this.policiesByTarget, target, key);
@@ -808,10 +816,9 @@ export class AmbientIndex {
       // RequestAuthentications with targetRefs: this Gateway, the class from the root namespace, or a bound Service
       // (selector ones aim at workloads: ambient waypoints ignore them, as Istio's do).
       const authns = new Map<string, RequestAuthentication>();
-      const authnNames = (matches: (t: ReturnType<typeof targetRefsOf>[number], ra: RequestAuthentication) => boolean) => {
+      const authnNames = (targetKeys: string[], matches: (t: ReturnType<typeof targetRefsOf>[number], ra: RequestAuthentication) => boolean) => {
         const out: string[] = [];
-        for (const ra of this.store.list('RequestAuthentication') as RequestAuthentication[]) {
-          if (!targetRefsOf(ra).some((t) => matches(t, ra))) continue;
+        for (const ra of this.targetingPolicies<RequestAuthentication>(targetKeys, matches, 'RequestAuthentication')) {
           const id = `${nsOf(ra)}/${ra.metadata.name}`;
           authns.set(id, ra);
           out.push(id);
@@ -819,6 +826,7 @@ export class AmbientIndex {
         return out.sort();
       };
       const ownAuthns = authnNames(
+        [`Gateway/${w.namespace}/${w.name}`, `GatewayClass//${WAYPOINT_CLASS}`],
         (t2, ra) =>
           (isGatewayTarget(t2, 'Gateway') && nsOf(ra) === w.namespace && t2.name === w.name) ||
           (isGatewayTarget(t2, 'GatewayClass') && nsOf(ra) === this.options.rootNamespace && t2.name === WAYPOINT_CLASS),
@@ -844,7 +852,7 @@ export class AmbientIndex {
         const routes = [...this.virtualServiceRoutesOf(hostname, nsOf(svc), w.namespace), ...routesForWaypoint(this.routesOf(svcKey), nsOf(svc), w.namespace)];
         const tcpRoutes = this.virtualServiceTcpRoutesOf(hostname, nsOf(svc), w.namespace, (svc.spec.ports ?? []).map((p) => p.port));
         const r: WaypointResource = { service: waypointService(svc, hostname, policyNames(targeting), routes, tcpRoutes) };
-        const svcAuthns = authnNames((t2, ra) => isCoreService(t2) && nsOf(ra) === nsOf(svc) && t2.name === svc.metadata.name);
+        const svcAuthns = authnNames([svcKey], (t2, ra) => isCoreService(t2) && nsOf(ra) === nsOf(svc) && t2.name === svc.metadata.name);
         if (svcAuthns.length > 0) r.service!.requestAuthentications = svcAuthns;
         next.set(waypointResourceName(w.namespace, w.name, r), r);
       }
@@ -931,18 +939,19 @@ export class AmbientIndex {
     }
   }
 
-  /** TargetRefs policies filed under any of `targetKeys` (store keys) with a target `matches` accepts, each once. */
-  private targetingPolicies(
+  /** TargetRefs policies of a kind filed under any of `targetKeys` (store keys) with a target `matches` accepts, each once. */
+  private targetingPolicies<P extends TargetingPolicy = AuthorizationPolicy>(
     targetKeys: string[],
-    matches: (target: ReturnType<typeof targetRefsOf>[number], p: AuthorizationPolicy) => boolean,
-  ): AuthorizationPolicy[] {
-    const out: AuthorizationPolicy[] = [];
+    matches: (target: ReturnType<typeof targetRefsOf>[number], p: P) => boolean,
+    kind: P['kind'] = 'AuthorizationPolicy',
+  ): P[] {
+    const out: P[] = [];
     const seen = new Set<string>();
     for (const targetKey of targetKeys) {
       for (const key of this.policiesByTarget.get(targetKey) ?? []) {
-        if (seen.has(key)) continue;
+        if (seen.has(key) || !key.startsWith(`${kind}/`)) continue;
         seen.add(key);
-        const p = this.store.get(key) as AuthorizationPolicy | undefined;
+        const p = this.store.get(key) as P | undefined;
         if (p && targetRefsOf(p).some((t) => matches(t, p))) out.push(p);
       }
     }
@@ -956,7 +965,7 @@ export class AmbientIndex {
 
   /** The WaypointAccepted condition of a targetRefs policy: is each target bound to a waypoint? */
   private recomputePolicyBinding(key: string, t: Touched): void {
-    const p = this.store.get(key) as AuthorizationPolicy | undefined;
+    const p = this.store.get(key) as TargetingPolicy | undefined;
     const targets = p ? targetRefsOf(p) : [];
     if (p === undefined || targets.length === 0) {
       this.setCondition(key, WAYPOINT_ACCEPTED, undefined, t);
@@ -969,7 +978,7 @@ export class AmbientIndex {
       const ancestor = `${target.kind}.${target.group || 'core'}:${ref}`;
       const result = (bound: boolean, reason: string, message: string): TargetBinding => ({ ancestor, bound, reason, message });
       if (isGatewayTarget(target, 'GatewayClass')) {
-        if (ns !== root) return result(false, 'Invalid', `AuthorizationPolicy must be in the root namespace \`${root}\` when referencing a GatewayClass`);
+        if (ns !== root) return result(false, 'Invalid', `${p.kind} must be in the root namespace \`${root}\` when referencing a GatewayClass`);
         const cls = this.store.get(`GatewayClass//${target.name}`) as Extract<Resource, { kind: 'GatewayClass' }> | undefined;
         if (!cls) return result(false, 'TargetNotFound', 'not bound');
         if (cls.spec.controllerName !== waypointGatewayClass().spec.controllerName) {

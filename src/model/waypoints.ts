@@ -283,7 +283,7 @@ export function targetRefsOf(p: { spec: { targetRef?: PolicyTargetReference; tar
  * of other kinds depend on nothing and are left out. A target's `namespace` (validation admits only "") is honoured
  * by the status and ignored by the waypoint configuration, so a Service or Gateway is listed under both.
  */
-export function policyTargetKeys(p: AuthorizationPolicy): string[] {
+export function policyTargetKeys(p: AuthorizationPolicy | RequestAuthentication): string[] {
   const ns = p.metadata.namespace ?? '';
   const out = new Set<string>();
   for (const t of targetRefsOf(p)) {
@@ -357,14 +357,14 @@ export interface TargetBinding {
  * target reports its own reason and message; several report Accepted, PartiallyInvalid or Invalid with the list of
  * targets that did not bind. CUSTOM policies are reported as not enforced (Ambit has no ext_authz provider).
  */
-export function waypointAcceptedCondition(p: AuthorizationPolicy, targets: TargetBinding[]): Condition {
+export function waypointAcceptedCondition(p: AuthorizationPolicy | RequestAuthentication, targets: TargetBinding[]): Condition {
   const gen = p.metadata.generation;
   const c = (status: boolean, reason: string, message: string): Condition => {
     const out: Condition = { type: WAYPOINT_ACCEPTED, status: status ? 'True' : 'False', reason, message };
     if (gen !== undefined) out.observedGeneration = gen;
     return out;
   };
-  if ((p.spec.action ?? 'ALLOW') === 'CUSTOM') {
+  if (p.kind === 'AuthorizationPolicy' && (p.spec.action ?? 'ALLOW') === 'CUSTOM') {
     return c(false, 'UnsupportedValue', 'waypoint does not support the CUSTOM action: no extension provider (ext_authz) is available, so the policy is not enforced');
   }
   if (targets.length === 1) return c(targets[0]!.bound, targets[0]!.reason, targets[0]!.message);

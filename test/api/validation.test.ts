@@ -14,7 +14,7 @@ const MINIMAL: Record<string, Record<string, unknown>> = {
   Deployment: { spec: { selector: { matchLabels: { app: 'a' } }, template: { metadata: { labels: { app: 'a' } }, spec: { containers: [{ name: 'c' }] } } } },
   AuthorizationPolicy: {},
   PeerAuthentication: {},
-  RequestAuthentication: {},
+  RequestAuthentication: { spec: { targetRefs: [{ kind: 'Gateway', group: 'gateway.networking.k8s.io', name: 'wp' }] } },
   DestinationRule: { spec: { host: 'reviews' } },
   VirtualService: { spec: { hosts: ['reviews'] } },
   Telemetry: {},

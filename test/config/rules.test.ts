@@ -189,10 +189,17 @@ const cases: Case[] = [
   },
   {
     name: 'JWT rule: inline JWKS that does not parse (istiod webhook check: a warning)',
-    yaml: RA('  jwtRules:\n  - issuer: iss\n    jwks: "not json"\n  - issuer: iss2\n    jwks: \'{"kty": "RSA"}\'\n'),
+    yaml: RA('  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: wp}]\n  jwtRules:\n  - issuer: iss\n    jwks: "not json"\n  - issuer: iss2\n    jwks: \'{"kty": "RSA"}\'\n'),
     expect: [
-      `${F}:7:11: warning: RequestAuthentication ns/ra: spec.jwtRules[0].jwks: jwks parse error: Unexpected token 'o', "not json" is not valid JSON`,
-      `${F}:9:11: warning: RequestAuthentication ns/ra: spec.jwtRules[1].jwks: jwks parse error: expected a JSON object with a "keys" list`,
+      `${F}:8:11: warning: RequestAuthentication ns/ra: spec.jwtRules[0].jwks: jwks parse error: Unexpected token 'o', "not json" is not valid JSON`,
+      `${F}:10:11: warning: RequestAuthentication ns/ra: spec.jwtRules[1].jwks: jwks parse error: expected a JSON object with a "keys" list`,
+    ],
+  },
+  {
+    name: 'RequestAuthentication without targetRefs: not enforced in ambient mode (a warning)',
+    yaml: RA('  selector: {matchLabels: {app: api}}\n  jwtRules:\n  - issuer: iss\n'),
+    expect: [
+      `${F}:5:13: warning: RequestAuthentication ns/ra: spec.selector: in ambient mode only waypoints enforce a RequestAuthentication, through targetRefs (a Gateway or a Service bound to a waypoint); one with a selector or none applies to sidecars and is not enforced`,
     ],
   },
   // ---- metadata ----

@@ -88,4 +88,18 @@ describe('RequestAuthentication at waypoints', () => {
     assert.equal(t.get(SELF)?.waypoint?.requestAuthentications, undefined);
     t.index.close();
   });
+
+  it('its WaypointAccepted condition says whether a waypoint enforces it, as an AuthorizationPolicy’s does', () => {
+    const unbound = `---
+apiVersion: v1
+kind: Service
+metadata: {name: direct, namespace: shop, labels: {istio.io/use-waypoint: none}}
+spec: {clusterIP: 10.96.0.2, ports: [{name: http, port: 80}]}
+`;
+    const t = setup(BASE + unbound + '---' + RA('gw', 'targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: wp}]') + '---' + RA('direct', 'targetRefs: [{kind: Service, group: "", name: direct}]'));
+    const condition = (name: string) => t.index.statuses().find((x) => x.kind === 'RequestAuthentication' && x.name === name)?.conditions.find((c) => c.type === 'WaypointAccepted');
+    assert.deepEqual([condition('gw')?.status, condition('gw')?.message], ['True', 'bound to shop/wp']);
+    assert.deepEqual([condition('direct')?.status, condition('direct')?.reason, condition('direct')?.message], ['False', 'AncestorNotBound', 'Service shop/direct is not bound to a waypoint']);
+    t.index.close();
+  });
 });
