@@ -232,6 +232,29 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
       }));
     }
   });
+  // RequestAuthentications: targetRefs to Services, the waypoint Gateway (or one that does not exist), the class from the
+  // root namespace, or a selector (never sent to a waypoint).
+  for (const ns of [...NAMESPACES, 'istio-system']) {
+    add(3, () => ({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'RequestAuthentication',
+      metadata: { name: 'jwt', namespace: ns },
+      spec: {
+        ...(chance(0.8)
+          ? {
+              targetRefs: [
+                pick([
+                  ...SERVICES.map((s) => ({ group: '', kind: 'Service', name: s })),
+                  { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: pick(['wp', 'nowhere']) },
+                  { group: 'gateway.networking.k8s.io', kind: 'GatewayClass', name: 'istio-waypoint' },
+                ]),
+              ],
+            }
+          : { selector: { matchLabels: { app: pick(APPS) } } }),
+        jwtRules: [{ issuer: pick(['https://a.example', 'https://b.example']), jwks: '{"keys":[]}' }],
+      },
+    }));
+  }
   // Root-namespace policies: the GatewayClass, or a Gateway of another namespace by name only.
   for (const name of ['root0', 'root1']) {
     add(2, () => ({
