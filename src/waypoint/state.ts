@@ -129,6 +129,8 @@ export class WaypointState extends AddressState {
       }
       rules.push(...ra.rules);
     }
+    // istiod orders the providers by issuer; the first that verifies decides.
+    rules.sort((a, b) => (a.issuer < b.issuer ? -1 : a.issuer > b.issuer ? 1 : 0));
     return new JwtAuthenticator(rules, this.jwks);
   }
 

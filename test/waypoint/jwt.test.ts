@@ -120,6 +120,19 @@ describe('RequestAuthentication at the waypoint', () => {
     assert.equal(seen('/bearer').headers.authorization, undefined, 'forwardOriginalToken false: the token header is removed');
   });
 
+  it('every token present must verify; output headers a client sends are removed; a query token not forwarded is removed', async () => {
+    await configure(RULES());
+    const good = await token1();
+    const forged = await sign(impostor, { iss: ISSUER_1, sub: 'mallory', aud: 'shop', exp: now() + 600 });
+    const two = await get(`/two?access_token=${forged}`, { authorization: `Bearer ${good}` });
+    assert.deepEqual([two.status, two.body.toString()], [401, 'Jwt verification fails'], 'a second, forged token in the query');
+    const posing = await get('/posing', { 'x-user': 'admin', 'x-jwt-payload': 'e30' });
+    assert.equal(posing.status, 200);
+    assert.deepEqual([seen('/posing').headers['x-user'], seen('/posing').headers['x-jwt-payload']], [undefined, undefined], 'no token: the rule’s output headers are removed anyway');
+    assert.equal((await get(`/query-token?a=1&access_token=${good}&b=2`)).status, 200);
+    seen('/query-token?a=1&b=2');
+  });
+
   it('refuses a token that fails with Envoy’s status, body, www-authenticate and details', async () => {
     await configure(RULES());
     const cases: [string, Promise<string> | string, number, string][] = [

@@ -31,7 +31,13 @@ interface RemoteSet {
   /** The fetch in progress, if any. */
   pending: Promise<void> | undefined;
   lastError: string | undefined;
+  /** Fetches failed in a row: the next is not tried before FAILURE_BACKOFF_MS × 2^(n-1) (at most MAX_BACKOFF_MS). */
+  failures: number;
 }
+
+/** After a failed fetch, requests do not wait for another one for this long, doubling per failure. */
+const FAILURE_BACKOFF_MS = 1_000;
+const MAX_BACKOFF_MS = 60_000;
 
 /** Parses a JWKS document: its `keys` that are objects with a `kty`; throws with a reason otherwise. */
 export function parseJwks(text: string): JWK[] {
@@ -62,11 +68,14 @@ export class JwksCache implements JwksSource {
     if (rule.jwks) return this.inlineKeys(rule.jwks);
     const uri = rule.jwksUri || `${rule.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
     let set = this.remote.get(uri);
-    if (set === undefined) this.remote.set(uri, (set = { keys: undefined, fetchedAt: -Infinity, pending: undefined, lastError: undefined }));
+    if (set === undefined) this.remote.set(uri, (set = { keys: undefined, fetchedAt: -Infinity, pending: undefined, lastError: undefined, failures: 0 }));
     const age = this.now() - set.fetchedAt;
-    const unknownKid = kid !== undefined && set.keys !== undefined && !set.keys.some((k) => k.kid === kid);
-    if (set.keys === undefined || (unknownKid && age >= UNKNOWN_KID_MS)) await this.refresh(uri, set, rule);
-    else if (age >= CACHE_MS) void this.refresh(uri, set, rule);
+    const backingOff = set.failures > 0 && age < Math.min(MAX_BACKOFF_MS, FAILURE_BACKOFF_MS * 2 ** (set.failures - 1));
+    // A key id no key of the set has (keys without a kid match any token) may mean the keys were rotated.
+    const unknownKid = kid !== undefined && set.keys !== undefined && set.keys.every((k) => k.kid !== undefined && k.kid !== kid);
+    if (!backingOff && (set.keys === undefined || (unknownKid && age >= UNKNOWN_KID_MS))) await this.refresh(uri, set, rule);
+    else if (!backingOff && age >= CACHE_MS) void this.refresh(uri, set, rule);
+    else if (set.pending !== undefined && set.keys === undefined) await set.pending;
     return set.keys;
   }
 
@@ -95,9 +104,11 @@ export class JwksCache implements JwksSource {
           if (set.lastError !== undefined || set.keys === undefined) this.log?.info(`fetched JWKS ${uri}: ${keys.length} keys`);
           set.keys = keys;
           set.lastError = undefined;
+          set.failures = 0;
         },
         (e: Error) => {
           set.lastError = e.message;
+          set.failures++;
           this.log?.warn(`failed to fetch JWKS ${uri}: ${e.message}${set.keys ? '; keeping the last keys' : '; tokens of this issuer are refused until it succeeds'}`);
         },
       )

@@ -74,6 +74,7 @@ export function parseJwt(token: string): ParsedJwt | string {
   if (header === undefined) return JWT_STATUS.headerJson;
   if (typeof header.alg !== 'string') return JWT_STATUS.algMissing;
   if (!SUPPORTED_ALGS.has(header.alg)) return JWT_STATUS.algUnsupported;
+  if (header.kid !== undefined && typeof header.kid !== 'string') return 'Jwt header [kid] field is not a string';
   const payloadText = decodeSegment(p);
   if (payloadText === undefined || p === '') return JWT_STATUS.payloadBase64;
   const payload = parseJsonObject(payloadText);
@@ -82,7 +83,10 @@ export function parseJwt(token: string): ParsedJwt | string {
     if (payload[claim] !== undefined && typeof payload[claim] !== 'string') return `Jwt payload [${claim}] field is not a string`;
   }
   for (const claim of ['exp', 'nbf', 'iat']) {
-    if (payload[claim] !== undefined && !Number.isInteger(payload[claim])) return `Jwt payload [${claim}] field is not an integer`;
+    const v = payload[claim];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v)) return `Jwt payload [${claim}] field is not an integer`;
+    if (v < 0) return `Jwt payload [${claim}] field is not a positive 64 bit integer`;
   }
   const aud = payload.aud;
   if (aud !== undefined && typeof aud !== 'string' && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) {
@@ -99,11 +103,12 @@ export interface JwtRequest {
   readonly path: string;
 }
 
-/** Where a provider found its token, so the filter can remove it when the rule does not forward it. */
+/** Where a provider found a token, so the filter can remove it when the rule does not forward it. */
 interface FoundToken {
   token: string;
-  /** The header it came in (lower-case); undefined for a query parameter or cookie. */
+  /** The header it came in (lower-case), or the query parameter; neither for a cookie (Envoy keeps cookies). */
   header?: string;
+  param?: string;
 }
 
 /** The outcome of authentication: refused with Envoy's reply, or passed with what to change in the request. */
@@ -113,13 +118,15 @@ export type JwtOutcome =
       ok: true;
       /** The verified payload authorization sees; undefined when no provider verified a token. */
       payload?: Record<string, unknown>;
-      /** Headers to remove (tokens not forwarded, headers overwritten by outputs), then to set. */
+      /** Headers to remove (tokens not forwarded, and every rule's output headers), then to set. */
       remove: string[];
       set: [string, string][];
+      /** Query parameters carrying a token that is not forwarded (Envoy ≥ 1.31 removes them). */
+      removeParams: string[];
     };
 
 /** A provider's result for one request. */
-type ProviderResult = { status: 'missing' } | { status: 'ok'; jwt: ParsedJwt; found: FoundToken } | { status: 'failed'; text: string; unknownIssuer: boolean };
+type ProviderResult = { status: 'missing' } | { status: 'ok'; jwt: ParsedJwt; found: FoundToken[] } | { status: 'failed'; text: string; unknownIssuer: boolean };
 
 /** One JWT rule, ready to extract and verify. */
 class Provider {
@@ -127,6 +134,8 @@ class Provider {
   private readonly params: string[];
   private readonly cookies: string[];
   private readonly spaceDelimited: string[];
+  /** The rule's output header names: removed from every request the filter checks, token or not (Envoy's sanitizing). */
+  readonly outputHeaders: string[];
 
   constructor(
     readonly rule: WaypointJwtRule,
@@ -138,24 +147,26 @@ class Provider {
     this.params = custom ? rule.fromParams : ['access_token'];
     this.cookies = rule.fromCookies;
     this.spaceDelimited = rule.spaceDelimitedClaims.filter((c) => c !== 'scope' && c !== 'permission');
+    this.outputHeaders = [...(rule.outputPayloadToHeader ? [rule.outputPayloadToHeader] : []), ...rule.outputClaimToHeaders.map((c) => c.header)].map((n) => n.toLowerCase());
   }
 
-  /** The first token in this provider's locations: headers, then query parameters, then cookies. */
-  extract(req: JwtRequest): FoundToken | undefined {
+  /** Every token in this provider's locations (Envoy checks them all): headers, query parameters, cookies. */
+  extract(req: JwtRequest): FoundToken[] {
+    const out: FoundToken[] = [];
     for (const h of this.headers) {
       const v = req.header(h.name);
       if (v === undefined) continue;
-      const token = tokenAfter(v, h.prefix);
-      if (token !== undefined) return { token, header: h.name };
+      // Several fields of one name arrive joined with ','; each is a value of its own to Envoy.
+      for (const value of h.prefix === '' && v.includes(',') ? v.split(',').map((x) => x.trim()) : [v]) {
+        const token = tokenAfter(value, h.prefix);
+        if (token !== undefined) out.push({ token, header: h.name });
+      }
     }
     if (this.params.length > 0) {
       const q = req.path.indexOf('?');
       if (q >= 0) {
         const params = new URLSearchParams(req.path.slice(q + 1));
-        for (const name of this.params) {
-          const v = params.get(name);
-          if (v) return { token: v };
-        }
+        for (const name of this.params) for (const v of params.getAll(name)) out.push({ token: v, param: name });
       }
     }
     if (this.cookies.length > 0) {
@@ -163,35 +174,48 @@ class Provider {
       if (cookie !== undefined) {
         for (const part of cookie.split(';')) {
           const eq = part.indexOf('=');
-          if (eq > 0 && this.cookies.includes(part.slice(0, eq).trim())) {
-            const v = part.slice(eq + 1).trim();
-            if (v) return { token: v };
-          }
+          if (eq > 0 && this.cookies.includes(part.slice(0, eq).trim())) out.push({ token: part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1') });
         }
       }
     }
-    return undefined;
+    return out;
   }
 
   async verify(req: JwtRequest, nowSeconds: number): Promise<ProviderResult> {
     const found = this.extract(req);
-    if (found === undefined) return { status: 'missing' };
-    const jwt = parseJwt(found.token);
-    if (typeof jwt === 'string') return { status: 'failed', text: jwt, unknownIssuer: false };
+    if (found.length === 0) return { status: 'missing' };
+    // Every token must verify; the last one found is checked first, as Envoy pops them.
+    let first: ParsedJwt | undefined;
+    for (let i = found.length - 1; i >= 0; i--) {
+      const r = await this.verifyToken(found[i]!.token, nowSeconds);
+      if (typeof r === 'string') return { status: 'failed', text: r, unknownIssuer: r === JWT_STATUS.unknownIssuer };
+      first = r;
+    }
+    return { status: 'ok', jwt: first!, found };
+  }
+
+  private async verifyToken(token: string, nowSeconds: number): Promise<ParsedJwt | string> {
+    const jwt = parseJwt(token);
+    if (typeof jwt === 'string') return jwt;
     const { payload } = jwt;
-    if (this.rule.issuer && payload.iss !== this.rule.issuer) return { status: 'failed', text: JWT_STATUS.unknownIssuer, unknownIssuer: true };
-    if (typeof payload.nbf === 'number' && nowSeconds + CLOCK_SKEW_SECONDS < payload.nbf) return { status: 'failed', text: JWT_STATUS.notYetValid, unknownIssuer: false };
-    if (typeof payload.exp === 'number' && nowSeconds > payload.exp + CLOCK_SKEW_SECONDS) return { status: 'failed', text: JWT_STATUS.expired, unknownIssuer: false };
+    if (this.rule.issuer && payload.iss !== this.rule.issuer) return JWT_STATUS.unknownIssuer;
+    const nbf = payload.nbf as number | undefined;
+    const exp = payload.exp as number | undefined;
+    if (nbf !== undefined && nowSeconds + CLOCK_SKEW_SECONDS < Math.trunc(nbf)) return JWT_STATUS.notYetValid;
+    // exp 0: no expiry.
+    if (exp !== undefined && exp !== 0 && nowSeconds > Math.trunc(exp) + CLOCK_SKEW_SECONDS) return JWT_STATUS.expired;
     if (this.rule.audiences.length > 0) {
       const aud = typeof payload.aud === 'string' ? [payload.aud] : ((payload.aud as string[] | undefined) ?? []);
-      if (!aud.some((a) => this.rule.audiences.includes(a))) return { status: 'failed', text: JWT_STATUS.audience, unknownIssuer: false };
+      const allowed = new Set(this.rule.audiences.map(normalizeAudience));
+      if (!aud.some((a) => allowed.has(normalizeAudience(a)))) return JWT_STATUS.audience;
     }
     const keys = await this.jwks.keys(this.rule, jwt.kid);
-    if (keys === undefined) return { status: 'failed', text: JWT_STATUS.remoteFetch, unknownIssuer: false };
-    const candidates = keys.filter((k) => (jwt.kid === undefined || k.kid === undefined || k.kid === jwt.kid) && (k.alg === undefined || k.alg === jwt.alg) && keyFitsAlg(k, jwt.alg));
-    if (candidates.length === 0) return { status: 'failed', text: JWT_STATUS.kidAlgUnmatch, unknownIssuer: false };
-    for (const k of candidates) if (await signatureHolds(jwt, k)) return { status: 'ok', jwt, found };
-    return { status: 'failed', text: JWT_STATUS.verification, unknownIssuer: false };
+    if (keys === undefined) return JWT_STATUS.remoteFetch;
+    // jwt_verify_lib: keys matching the token's kid and alg (a key without them matches); of those, the right type.
+    const candidates = keys.filter((k) => (jwt.kid === undefined || k.kid === undefined || k.kid === jwt.kid) && (k.alg === undefined || k.alg === jwt.alg));
+    if (candidates.length === 0) return JWT_STATUS.kidAlgUnmatch;
+    for (const k of candidates) if (keyFitsAlg(k, jwt.alg) && (await signatureHolds(jwt, k))) return jwt;
+    return JWT_STATUS.verification;
   }
 
   /** The payload as authorization sees it: the rule's extra space-delimited claims split into lists. */
@@ -206,11 +230,21 @@ class Provider {
   }
 }
 
-/** The token after a header's prefix, as Envoy's extractor takes it: the run of token characters that follows. */
+/** jwt_verify_lib compares audiences without a leading `http://` or `https://` and a trailing `/`. */
+function normalizeAudience(a: string): string {
+  return a.replace(/^https?:\/\//, '').replace(/\/$/, '');
+}
+
+/**
+ * The token in a header value, as Envoy's extractor finds it: after the prefix (wherever it is), skipping characters
+ * that cannot start a token, the run of token characters; the whole rest when none follows.
+ */
 function tokenAfter(value: string, prefix: string): string | undefined {
-  if (!value.startsWith(prefix)) return undefined;
-  const m = /^[A-Za-z0-9._~+/=-]+/.exec(value.slice(prefix.length));
-  return m ? m[0] : undefined;
+  const at = prefix === '' ? 0 : value.indexOf(prefix);
+  if (at < 0) return undefined;
+  const rest = value.slice(at + prefix.length);
+  const m = /[A-Za-z0-9._~+/=-]+/.exec(rest);
+  return m ? m[0] : rest;
 }
 
 /** Whether a JWK's type can verify `alg`. */
@@ -243,12 +277,21 @@ async function signatureHolds(jwt: ParsedJwt, jwk: JWK): Promise<boolean> {
   }
 }
 
-/** A claim as outputClaimToHeaders writes it: strings as they are, numbers and booleans as text, the rest as base64 JSON. */
+/**
+ * A claim as outputClaimToHeaders writes it: strings as they are, numbers and booleans as text, the rest as base64
+ * JSON; nothing for an empty value or one a header cannot carry.
+ */
 function claimHeaderValue(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (v !== null && typeof v === 'object') return Buffer.from(JSON.stringify(v)).toString('base64');
-  return undefined;
+  let text: string;
+  if (typeof v === 'string') text = v;
+  // Envoy prints a non-integer number with six decimals.
+  else if (typeof v === 'number') text = Number.isInteger(v) ? String(v) : v.toFixed(6);
+  else if (typeof v === 'boolean') text = String(v);
+  else if (v !== null && typeof v === 'object') text = Buffer.from(JSON.stringify(v)).toString('base64');
+  else return undefined;
+  if (text === '' || /[\r\n\0]/.test(text)) return undefined;
+  // Header values go out as bytes: the claim's UTF-8, as Envoy sends it.
+  return Buffer.from(text, 'utf8').toString('latin1');
 }
 
 function claimAt(payload: Record<string, unknown>, path: string): unknown {
@@ -272,43 +315,43 @@ export class JwtAuthenticator {
     return this.providers.length === 0;
   }
 
-  /** Envoy's requirement `any(P1..PN, all(P1 or missing, …, PN or missing))`, with the reply of the first real error. */
+  /**
+   * Envoy's requirement `any(P1..PN, all(P1 or missing, …, PN or missing))`, providers in istiod's order (by issuer):
+   * the first that verifies its tokens decides what changes in the request; with none, the last real error.
+   */
   async authenticate(req: JwtRequest, nowSeconds = Math.floor(Date.now() / 1000)): Promise<JwtOutcome> {
     const results = await Promise.all(this.providers.map((p) => p.verify(req, nowSeconds)));
-    const verified = results.flatMap((r, i) => (r.status === 'ok' ? [{ r, p: this.providers[i]! }] : []));
-    const failures = results.filter((r): r is Extract<ProviderResult, { status: 'failed' }> => r.status === 'failed');
-    if (verified.length === 0 && failures.length > 0) {
-      // AnyVerifier: the first error that is not an unknown issuer, else the unknown issuer.
-      const f = failures.find((x) => !x.unknownIssuer) ?? failures[0]!;
+    // Every rule's output headers go, whatever the outcome: a client cannot pose as a verified claim.
+    const remove = this.providers.flatMap((p) => p.outputHeaders);
+    const verified = results.findIndex((r) => r.status === 'ok');
+    if (verified < 0) {
+      const failures = results.filter((r): r is Extract<ProviderResult, { status: 'failed' }> => r.status === 'failed');
+      if (failures.length === 0) return { ok: true, remove, set: [], removeParams: [] };
+      // AnyVerifier: the last error that is not an unknown issuer, else the unknown issuer.
+      const f = failures.filter((x) => !x.unknownIssuer).at(-1) ?? failures[0]!;
       return { ok: false, status: f.text === JWT_STATUS.audience ? 403 : 401, body: f.text };
     }
-    // A token no provider verified but some provider found for another issuer is tolerated only when another
-    // provider verified it; otherwise every present token must verify (the `all` branch).
-    if (verified.length === 0) return { ok: true, remove: [], set: [] };
-    const remove: string[] = [];
+    const p = this.providers[verified]!;
+    const r = results[verified] as Extract<ProviderResult, { status: 'ok' }>;
     const set: [string, string][] = [];
-    for (const { r, p } of verified) {
-      if (r.status !== 'ok') continue;
-      if (!p.rule.forwardOriginalToken && r.found.header !== undefined) remove.push(r.found.header);
-      if (p.rule.outputPayloadToHeader) {
-        const name = p.rule.outputPayloadToHeader.toLowerCase();
-        remove.push(name);
-        set.push([name, r.jwt.payloadSegment]);
-      }
-      for (const c of p.rule.outputClaimToHeaders) {
-        const name = c.header.toLowerCase();
-        remove.push(name);
-        const v = claimHeaderValue(claimAt(r.jwt.payload, c.claim));
-        if (v !== undefined) set.push([name, v]);
+    const removeParams: string[] = [];
+    if (!p.rule.forwardOriginalToken) {
+      for (const f of r.found) {
+        if (f.header !== undefined) remove.push(f.header);
+        if (f.param !== undefined) removeParams.push(f.param);
       }
     }
-    const first = verified[0]!;
-    return { ok: true, payload: first.p.normalized((first.r as Extract<ProviderResult, { status: 'ok' }>).jwt.payload), remove, set };
+    if (p.rule.outputPayloadToHeader) set.push([p.rule.outputPayloadToHeader.toLowerCase(), r.jwt.payloadSegment]);
+    for (const c of p.rule.outputClaimToHeaders) {
+      const v = claimHeaderValue(claimAt(r.jwt.payload, c.claim));
+      if (v !== undefined) set.push([c.header.toLowerCase(), v]);
+    }
+    return { ok: true, payload: p.normalized(r.jwt.payload), remove, set, removeParams };
   }
 }
 
-/** Envoy's `www-authenticate` for a refused request: the realm is the request's URL (cut to 256), plus the error. */
+/** Envoy's `www-authenticate` for a refused request: the realm is the request's URL (its path cut to 256), plus the error. */
 export function wwwAuthenticate(authority: string, path: string, body: string): string {
-  const realm = `http://${authority}${path}`.slice(0, 256);
+  const realm = `http://${authority}${path.slice(0, 256)}`;
   return `Bearer realm="${realm}"${body === JWT_STATUS.missing ? '' : ', error="invalid_token"'}`;
 }

@@ -813,7 +813,7 @@ export class HttpProxy {
     // gives authorization its payload.
     let jwt: RequestAttributes['jwt'];
     const authn = this.opts.state.authenticator(ctx.bound);
-    if (!authn.empty && !(x.method === 'OPTIONS' && x.header('origin') !== undefined && x.header('access-control-request-method') !== undefined)) {
+    if (!authn.empty && !(x.method === 'OPTIONS' && !!x.header('origin') && x.header('access-control-request-method') !== undefined)) {
       const outcome = await authn.authenticate(x);
       if (x.done) return;
       if (!outcome.ok) {
@@ -822,10 +822,10 @@ export class HttpProxy {
       }
       for (const name of outcome.remove) delete x.headers[name];
       for (const [name, value] of outcome.set) x.headers[name] = value;
+      if (outcome.removeParams.length > 0) x.path = withoutParams(x.path, outcome.removeParams);
       if (outcome.payload !== undefined) jwt = { payload: outcome.payload };
     }
     const attrs: RequestAttributes = {
-      ...(jwt ? { jwt } : {}),
       sourceIp: ctx.peerIp,
       remoteIp: remoteIpOf(x.header('x-forwarded-for'), ctx.peerIp),
       sourcePrincipal: ctx.sourcePrincipal,
@@ -833,6 +833,7 @@ export class HttpProxy {
       destinationPort: ctx.targetPort,
       http: x,
     };
+    if (jwt !== undefined) attrs.jwt = jwt;
     const decision = authorize(this.opts.state.authorization(ctx.bound, 'http'), attrs);
     if (decision.audited) this.opts.log.info(`audit: ${x.method} ${x.path} to ${ctx.destinationService.service} matched ${decision.audited.join(', ')}`);
     if (decision.shadow) {
@@ -1779,6 +1780,17 @@ class TunnelAgent extends http.Agent {
     );
     return undefined;
   }
+}
+
+/** The path without the named query parameters (a token the waypoint does not forward). */
+function withoutParams(path: string, names: readonly string[]): string {
+  const q = path.indexOf('?');
+  if (q < 0) return path;
+  const kept = path
+    .slice(q + 1)
+    .split('&')
+    .filter((pair) => !names.includes(pair.slice(0, pair.indexOf('=') < 0 ? pair.length : pair.indexOf('='))));
+  return kept.length > 0 ? `${path.slice(0, q)}?${kept.join('&')}` : path.slice(0, q);
 }
 
 /** A cookie's value in a request's `cookie` header (the first of that name). */
