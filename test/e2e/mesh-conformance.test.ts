@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { eventually, hostSnapshot } from './local-harness.js';
-import { MeshCluster } from './mesh-harness.js';
+import { MeshCluster, clientPod } from './mesh-harness.js';
 
 const NS = 'gateway-conformance-mesh';
 /** The compiled gRPC echo client (dist/examples/apps/echo/grpc.js): pods see the host's files. */
@@ -68,14 +68,7 @@ const APP = [
   ECHO_SERVICE('echo-v1', '{app: echo, version: v1}'),
   ECHO_SERVICE('echo-v2', '{app: echo, version: v2}'),
   ECHO_SERVICE('echo', '{app: echo}', 'kubernetes.io/h2c'),
-  `
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: ${NS}}
-spec:
-  containers:
-  - {name: main, command: [sleep, infinity]}
-`,
+  clientPod(NS),
 ].join('---\n');
 
 // ---- Routes (the conformance manifests' objects, names, ports and weights, written in our compact style) ----------
@@ -309,7 +302,6 @@ const backendOf = (pod: string) => {
 describe('Gateway API mesh conformance (MESH-HTTP, MESH-GRPC) at the waypoint', () => {
   const c = new MeshCluster();
   let hostBefore: ReturnType<typeof hostSnapshot> | undefined;
-  let manifests = 0;
 
   /** Runs the script in the client pod; its JSON line. */
   const run = async <T>(spec: object, timeoutMs = 60_000): Promise<T> => {
@@ -376,26 +368,19 @@ describe('Gateway API mesh conformance (MESH-HTTP, MESH-GRPC) at the waypoint', 
    */
   const withRoutes = async (yaml: string, test: () => Promise<void>) => {
     const names = [...yaml.matchAll(/^metadata: \{name: ([^,]+), namespace: ([^}]+)\}/gm)].map((m) => `${m[2]}/${m[1]}`);
-    const file = c.manifest(`routes-${++manifests}.yaml`, yaml);
-    await c.ok(['apply', '-f', file]);
-    let failure: unknown;
-    try {
-      await eventually(`routes ${names.join(', ')} at the waypoint`, async () => {
-        const at = await routesAtWaypoint();
-        return names.every((n) => at.has(n)) || undefined;
-      });
-      await test();
-    } catch (e) {
-      failure = e;
-    }
-    // Cleaned up after a failure too; the test's own failure is the one reported.
-    try {
-      await c.ok(['delete', '-f', file]);
-      await eventually('no routes left at the waypoint', async () => (await routesAtWaypoint()).size === 0 || undefined);
-    } catch (e) {
-      failure ??= e;
-    }
-    if (failure !== undefined) throw failure;
+    await c.withManifest(
+      yaml,
+      `routes ${names.join(', ')}`,
+      {
+        applied: async () => {
+          const at = await routesAtWaypoint();
+          return names.every((n) => at.has(n));
+        },
+        // No routes left: the next test starts from the Services alone.
+        removed: async () => (await routesAtWaypoint()).size === 0,
+      },
+      test,
+    );
   };
 
   before(async () => {

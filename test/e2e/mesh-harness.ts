@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TestCluster } from './local-harness.js';
+import { TestCluster, eventually } from './local-harness.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -77,6 +77,43 @@ export class MeshCluster extends TestCluster {
   apply(name: string, yaml: string): Promise<string> {
     return this.ok(['apply', '-f', this.manifest(name, yaml)]);
   }
+
+  private manifests = 0;
+
+  /**
+   * Applies `yaml`, waits until `applied()` holds, runs the test; then deletes it and waits until `removed()` holds,
+   * failed test or not, so the next test starts from the same state (the test's own failure is the one reported).
+   */
+  async withManifest(yaml: string, what: string, until: { applied: () => Promise<boolean>; removed: () => Promise<boolean> }, test: () => Promise<void>): Promise<void> {
+    const file = this.manifest(`config-${++this.manifests}.yaml`, yaml);
+    await this.ok(['apply', '-f', file]);
+    let failure: unknown;
+    try {
+      await eventually(`${what} at the waypoint`, async () => (await until.applied()) || undefined);
+      await test();
+    } catch (e) {
+      failure = e;
+    }
+    try {
+      await this.ok(['delete', '-f', file]);
+      await eventually(`${what} gone from the waypoint`, async () => (await until.removed()) || undefined);
+    } catch (e) {
+      failure ??= e;
+    }
+    if (failure !== undefined) throw failure;
+  }
+}
+
+/** A pod that only sleeps: where a test's requests are sent from (`ambit exec`). */
+export function clientPod(namespace: string, name = 'client'): string {
+  return `
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: ${namespace}}
+spec:
+  containers:
+  - {name: main, command: [sleep, infinity]}
+`;
 }
 
 /** The Prometheus samples of one metric whose labels include every given label=value. */

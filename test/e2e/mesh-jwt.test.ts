@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { eventually, hostSnapshot } from './local-harness.js';
-import { MeshCluster } from './mesh-harness.js';
+import { MeshCluster, clientPod } from './mesh-harness.js';
 
 const NS = 'jwt';
 const ISSUER_1 = 'test-issuer-1@ambit.test';
@@ -91,14 +91,7 @@ spec:
   ports: [{name: http, port: 80, targetPort: http}]
 `,
     ),
-    `
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: ${NS}}
-spec:
-  containers:
-  - {name: main, command: [sleep, infinity]}
-`,
+    clientPod(NS),
   ].join('---\n');
 
 const GATEWAY_REF = `{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}`;
@@ -185,7 +178,6 @@ describe('RequestAuthentication (JWT) at the waypoint', () => {
   const c = new MeshCluster();
   const jwksFile = join(c.base, 'jwks.json');
   let hostBefore: ReturnType<typeof hostSnapshot> | undefined;
-  let manifests = 0;
   /** Istio's test suite signs every issuer's tokens with one key; so do we. */
   let testKey: Key;
   let meshKeyA: Key;
@@ -235,29 +227,23 @@ describe('RequestAuthentication (JWT) at the waypoint', () => {
   const withConfig = async (yaml: string, test: () => Promise<void>, ignored: string[] = []) => {
     const names = [...yaml.matchAll(/^kind: (\w+)\nmetadata: \{name: ([^,]+), namespace: ([^}]+)\}/gm)].map((m) => `${m[1]} ${m[3]}/${m[2]}`);
     const enforced = names.filter((n) => !ignored.includes(n));
-    const file = c.manifest(`config-${++manifests}.yaml`, yaml);
-    await c.ok(['apply', '-f', file]);
-    let failure: unknown;
-    try {
-      const objects = await eventually(`${enforced.join(', ')} at the waypoint`, async () => {
-        const objects = await atWaypoint();
-        return enforced.every((n) => objects.has(n)) ? objects : undefined;
-      });
-      for (const n of ignored) assert.ok(!objects.has(n), `${n} must be ignored by the waypoint`);
-      await test();
-    } catch (e) {
-      failure = e;
-    }
-    try {
-      await c.ok(['delete', '-f', file]);
-      await eventually(`${enforced.join(', ')} gone from the waypoint`, async () => {
-        const objects = await atWaypoint();
-        return enforced.every((n) => !objects.has(n)) || undefined;
-      });
-    } catch (e) {
-      failure ??= e;
-    }
-    if (failure !== undefined) throw failure;
+    await c.withManifest(
+      yaml,
+      enforced.join(', '),
+      {
+        applied: async () => {
+          const objects = await atWaypoint();
+          if (!enforced.every((n) => objects.has(n))) return false;
+          for (const n of ignored) assert.ok(!objects.has(n), `${n} must be ignored by the waypoint`);
+          return true;
+        },
+        removed: async () => {
+          const objects = await atWaypoint();
+          return enforced.every((n) => !objects.has(n));
+        },
+      },
+      test,
+    );
   };
 
   /** Sends the cases in one batch and compares every outcome at once (request, expected, got). */

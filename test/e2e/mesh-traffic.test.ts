@@ -21,7 +21,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { eventually, hostSnapshot } from './local-harness.js';
-import { MeshCluster, samples } from './mesh-harness.js';
+import { MeshCluster, clientPod, samples } from './mesh-harness.js';
 
 const NS = 'traffic';
 const FQDN = (service: string) => `${service}.${NS}.svc.cluster.local`;
@@ -62,14 +62,7 @@ const APP = [
   SERVICE('flaky', '{flaky-pool: "yes"}'),
   SERVICE('broken', '{broken-pool: "yes"}'),
   SERVICE('slow', '{slow-pool: "yes"}'),
-  `
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: ${NS}}
-spec:
-  containers:
-  - {name: main, command: [sleep, infinity]}
-`,
+  clientPod(NS),
 ].join('---\n');
 
 const VS = (name: string, http: string) => `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ${name}, namespace: ${NS}}\nspec:\n  hosts: [${name}]\n  http:\n${http}`;
@@ -157,7 +150,6 @@ const show = (b: Batch) => `GET ${b.url}${Object.entries(b.headers ?? {}).map(([
 describe('traffic management at the waypoint: VirtualService and DestinationRule', () => {
   const c = new MeshCluster();
   let hostBefore: ReturnType<typeof hostSnapshot> | undefined;
-  let manifests = 0;
 
   const send = async (batch: Batch): Promise<Answer[]> => {
     const r = await c.cli(['exec', `${NS}/client`, '--', 'node', '-e', RUNNER, JSON.stringify(batch)], undefined, 120_000);
@@ -200,28 +192,21 @@ describe('traffic management at the waypoint: VirtualService and DestinationRule
    */
   const withConfig = async (yaml: string, test: () => Promise<void>) => {
     const names = [...yaml.matchAll(/^kind: (\w+)\nmetadata: \{name: ([^,]+), namespace: ([^}]+)\}/gm)].map((m) => `${m[1]} ${m[3]}/${m[2]}`);
-    const file = c.manifest(`config-${++manifests}.yaml`, yaml);
-    await c.ok(['apply', '-f', file]);
-    let failure: unknown;
-    try {
-      await eventually(`${names.join(', ')} at the waypoint`, async () => {
-        const { objects } = await atWaypoint();
-        return names.every((n) => objects.has(n)) || undefined;
-      });
-      await test();
-    } catch (e) {
-      failure = e;
-    }
-    try {
-      await c.ok(['delete', '-f', file]);
-      await eventually(`${names.join(', ')} gone from the waypoint`, async () => {
-        const { objects } = await atWaypoint();
-        return names.every((n) => !objects.has(n)) || undefined;
-      });
-    } catch (e) {
-      failure ??= e;
-    }
-    if (failure !== undefined) throw failure;
+    await c.withManifest(
+      yaml,
+      names.join(', '),
+      {
+        applied: async () => {
+          const { objects } = await atWaypoint();
+          return names.every((n) => objects.has(n));
+        },
+        removed: async () => {
+          const { objects } = await atWaypoint();
+          return names.every((n) => !objects.has(n));
+        },
+      },
+      test,
+    );
   };
 
   before(async () => {

@@ -6,11 +6,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DestinationRule } from '../../src/api/types.js';
-import { AmbientIndex, type AmbientChange } from '../../src/model/ambient.js';
 import { destinationRulesFor, translateDestination, type DestinationContext } from '../../src/model/destinationrules.js';
-import { ConfigStore } from '../../src/model/store.js';
 import { TYPE_WAYPOINT, type WaypointCluster, type WaypointResource } from '../../src/xds/types.js';
-import { parseYaml, WAYPOINT_MESH } from './helpers.js';
+import { parseYaml, WAYPOINT_MESH, waypointIndex } from './helpers.js';
 
 const OPTS = { domainSuffix: 'cluster.local', rootNamespace: 'istio-system' };
 const REVIEWS = 'reviews.shop.svc.cluster.local';
@@ -377,17 +375,12 @@ const DEST = (host: string, ns = 'shop') => `shop/wp/destination/${ns}/${host}.$
 const uid = (ns: string, name: string) => `Kubernetes//Pod/${ns}/${name}`;
 
 function setup(yaml: string) {
-  const store = new ConfigStore();
-  store.apply(parseYaml(yaml));
-  const index = new AmbientIndex(store, {}, () => new Date('2026-01-01T00:00:00Z'));
-  const changes: AmbientChange[] = [];
-  index.onChange((c) => changes.push(c));
-  const destination = (name: string) => (index.snapshot(TYPE_WAYPOINT).get(name) as WaypointResource | undefined)?.destination;
+  const t = waypointIndex(yaml);
+  const destination = (name: string) => t.resource(name)?.destination;
   const subsets = (name: string) => destination(name)?.clusters.map((c) => `${c.port}/${c.subset || '-'} ${c.loadBalancer?.simple ?? ''} [${c.workloads.join(' ')}]`);
-  const resent = () => changes.filter((c) => c.typeUrl === TYPE_WAYPOINT).flatMap((c) => [...c.upserted.keys()]).sort();
-  const removed = () => changes.filter((c) => c.typeUrl === TYPE_WAYPOINT).flatMap((c) => c.removed).sort();
-  const destinations = () => [...index.snapshot(TYPE_WAYPOINT).keys()].filter((k) => k.includes('/destination/')).sort();
-  return { store, index, changes, destination, subsets, resent, removed, destinations };
+  const removed = () => t.changes.filter((c) => c.typeUrl === TYPE_WAYPOINT).flatMap((c) => c.removed).sort();
+  const destinations = () => [...t.index.snapshot(TYPE_WAYPOINT).keys()].filter((k) => k.includes('/destination/')).sort();
+  return { ...t, destination, subsets, removed, destinations };
 }
 
 describe('DestinationRules in the ambient index', () => {

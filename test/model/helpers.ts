@@ -3,6 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import type { Resource } from '../../src/api/types.js';
+import { AmbientIndex, type AmbientChange } from '../../src/model/ambient.js';
+import { ConfigStore } from '../../src/model/store.js';
+import { TYPE_WAYPOINT, type WaypointResource } from '../../src/xds/types.js';
 
 export const FIXTURES = new URL('../../../test/fixtures/model/', import.meta.url);
 
@@ -44,3 +47,18 @@ metadata: {name: wp-1, namespace: shop, uid: uid-wp-1, labels: {gateway.istio.io
 spec: {serviceAccountName: wp, containers: [{name: istio-proxy}]}
 status: {podIP: 10.1.0.100, conditions: [{type: Ready, status: "True"}]}
 `;
+
+/**
+ * An ambient index over `yaml` with a fixed clock, recording every change it emits: its waypoint resources by name,
+ * and the waypoint resource names re-sent (upserted) since the start or the last `changes.length = 0`.
+ */
+export function waypointIndex(yaml: string) {
+  const store = new ConfigStore();
+  store.apply(parseYaml(yaml));
+  const index = new AmbientIndex(store, {}, () => new Date('2026-01-01T00:00:00Z'));
+  const changes: AmbientChange[] = [];
+  index.onChange((c) => changes.push(c));
+  const resource = (name: string) => index.snapshot(TYPE_WAYPOINT).get(name) as WaypointResource | undefined;
+  const resent = () => changes.filter((c) => c.typeUrl === TYPE_WAYPOINT).flatMap((c) => [...c.upserted.keys()]).sort();
+  return { store, index, changes, resource, resent };
+}

@@ -3,11 +3,9 @@
 // ones are for sidecars and never reach a waypoint (Istio's ambient waypoints ignore them); an edit re-sends them.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AmbientIndex, type AmbientChange } from '../../src/model/ambient.js';
 import { renderWaypointConfig } from '../../src/model/configdump.js';
-import { ConfigStore } from '../../src/model/store.js';
-import { TYPE_WAYPOINT, type WaypointResource } from '../../src/xds/types.js';
-import { parseYaml, WAYPOINT_MESH } from './helpers.js';
+import { TYPE_WAYPOINT } from '../../src/xds/types.js';
+import { parseYaml, WAYPOINT_MESH, waypointIndex } from './helpers.js';
 
 const BASE = `${WAYPOINT_MESH}---
 apiVersion: v1
@@ -32,13 +30,8 @@ const SELF = 'shop/wp/waypoint';
 const WEB = 'shop/wp/service/shop/web.shop.svc.cluster.local';
 
 function setup(yaml: string) {
-  const store = new ConfigStore();
-  store.apply(parseYaml(yaml));
-  const index = new AmbientIndex(store, {}, () => new Date('2026-01-01T00:00:00Z'));
-  const changes: AmbientChange[] = [];
-  index.onChange((c) => changes.push(c));
-  const get = (name: string) => index.snapshot(TYPE_WAYPOINT).get(name) as WaypointResource | undefined;
-  return { store, index, changes, get };
+  const t = waypointIndex(yaml);
+  return { ...t, get: t.resource };
 }
 
 describe('RequestAuthentication at waypoints', () => {

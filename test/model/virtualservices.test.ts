@@ -4,12 +4,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Service, VirtualService } from '../../src/api/types.js';
-import { AmbientIndex, type AmbientChange } from '../../src/model/ambient.js';
 import { renderWaypointConfig } from '../../src/model/configdump.js';
-import { ConfigStore } from '../../src/model/store.js';
 import { resolveHost, translateVirtualService, virtualServiceRoutes, virtualServiceTcpRoutes, type VirtualServiceContext } from '../../src/model/virtualservices.js';
 import { TYPE_WAYPOINT, type WaypointResource, type WaypointRoute } from '../../src/xds/types.js';
-import { parseYaml, WAYPOINT_MESH } from './helpers.js';
+import { parseYaml, WAYPOINT_MESH, waypointIndex } from './helpers.js';
 
 function service(namespace: string, name: string, ports = [{ name: 'http', port: 80 }]): Service {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { ports } };
@@ -413,14 +411,9 @@ const WEB = 'shop/wp/service/shop/web.shop.svc.cluster.local';
 const WEB_V2 = 'shop/wp/service/shop/web-v2.shop.svc.cluster.local';
 
 function setup(yaml: string) {
-  const store = new ConfigStore();
-  store.apply(parseYaml(yaml));
-  const index = new AmbientIndex(store, {}, () => new Date('2026-01-01T00:00:00Z'));
-  const changes: AmbientChange[] = [];
-  index.onChange((c) => changes.push(c));
-  const routes = (name: string) => (index.snapshot(TYPE_WAYPOINT).get(name) as WaypointResource | undefined)?.service?.routes.map((r) => `${r.route} ${brief(r)}`);
-  const resent = () => changes.filter((c) => c.typeUrl === TYPE_WAYPOINT).flatMap((c) => [...c.upserted.keys()]).sort();
-  return { store, index, changes, routes, resent };
+  const t = waypointIndex(yaml);
+  const routes = (name: string) => t.resource(name)?.service?.routes.map((r) => `${r.route} ${brief(r)}`);
+  return { ...t, routes };
 }
 
 describe('VirtualServices in the ambient index', () => {
