@@ -237,6 +237,8 @@ export class WaypointState extends AddressState {
       policies: [...this.policies.values()].sort(byKey((p) => `${p.namespace}/${p.name}`)),
       destinations: [...this.destinations.values()].sort(byKey((d) => `${d.namespace}/${d.hostname}`)),
       requestAuthentications: [...this.requestAuthentications.values()].sort(byKey((a) => `${a.namespace}/${a.name}`)),
+      // Fetched JWKS and why one is failing: what `/config_dump` shows an operator when tokens are refused.
+      jwks: this.jwks.status(),
       ...this.addressDump(),
     };
   }

@@ -214,6 +214,15 @@ describe('RequestAuthentication at the waypoint', () => {
     assert.deepEqual([r.status, r.body.toString()], [401, 'Jwks remote fetch is failed']);
     assert.equal((await get('/unfetchable')).status, 200);
     assert.ok(h.logLines.some((l) => l.includes('failed to fetch JWKS') && l.includes('no-such-jwks.json')), 'the failure is logged');
+    const status = (h.waypoint.configDump() as { jwks: { uri: string; keys: number; lastError?: string }[] }).jwks;
+    assert.deepEqual(
+      status.map((j) => [j.uri.replace(fqdn('echo'), 'echo'), j.keys, j.lastError !== undefined]),
+      [
+        ['http://echo/jwks.json', 2, false],
+        ['http://echo/no-such-jwks.json', 0, true],
+      ],
+      'the waypoint’s config dump shows each JWKS and the failing one’s error',
+    );
   });
 
   it('hostile tokens: every malformed token is a 401, and the waypoint keeps serving', async () => {

@@ -23,6 +23,8 @@ export type JwksFetch = (url: string, timeoutMs: number) => Promise<string>;
 export interface JwksSource {
   /** The keys of a rule's set, fetching them if needed; undefined when none could ever be fetched. */
   keys(rule: WaypointJwtRule, kid: string | undefined): Promise<JWK[] | undefined>;
+  /** Each fetched set: its URL, how many keys it holds, and the last fetch error while it persists. */
+  status(): { uri: string; keys: number; lastError?: string }[];
 }
 
 interface RemoteSet {
@@ -79,7 +81,6 @@ export class JwksCache implements JwksSource {
     return set.keys;
   }
 
-  /** What is known of each fetched set, for the admin endpoint and logs. */
   status(): { uri: string; keys: number; lastError?: string }[] {
     return [...this.remote].map(([uri, s]) => ({ uri, keys: s.keys?.length ?? 0, ...(s.lastError ? { lastError: s.lastError } : {}) }));
   }
