@@ -101,6 +101,20 @@ export interface VolumeMount {
   readOnly?: boolean;
 }
 
+/** The fields of a (pod's or container's) securityContext the local cluster applies; others are carried through. */
+export interface SecurityContext {
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsNonRoot?: boolean;
+  /** Container only. */
+  privileged?: boolean;
+  /** Container only. */
+  capabilities?: { add?: string[]; drop?: string[] };
+  /** Pod only. */
+  supplementalGroups?: number[];
+  [k: string]: unknown;
+}
+
 export interface Container {
   name: string;
   image?: string;
@@ -111,6 +125,7 @@ export interface Container {
   workingDir?: string;
   readinessProbe?: Probe;
   volumeMounts?: VolumeMount[];
+  securityContext?: SecurityContext;
   [k: string]: unknown;
 }
 
@@ -127,6 +142,7 @@ export interface Volume {
   name: string;
   /** Of the projected sources only serviceAccountToken is typed; the others are carried through. */
   projected?: { sources?: ({ serviceAccountToken?: ServiceAccountTokenProjection } & Record<string, unknown>)[]; [k: string]: unknown };
+  emptyDir?: Record<string, unknown>;
   [k: string]: unknown;
 }
 
@@ -139,6 +155,7 @@ export interface PodSpec {
   restartPolicy?: 'Always' | 'OnFailure' | 'Never';
   hostname?: string;
   subdomain?: string;
+  securityContext?: SecurityContext;
   [k: string]: unknown;
 }
 

@@ -106,8 +106,9 @@ export function waypointObjects(g: Gateway, opts: Pick<WaypointControllerOptions
                 // Istio probes every 15 s after a 1 s startup probe; the local cluster has no startup probes, so the
                 // readiness probe runs often enough to make a new waypoint usable within seconds.
                 readinessProbe: { httpGet: { path: '/healthz/ready', port: STATUS_PORT }, periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 4 },
-                // Of Istio's volumes only the token is rendered: the root certificate reaches the proxy as
-                // AMBIT_ROOT_CERT, and the others (sockets, Envoy's files, pod info) Ambit's proxy does not use.
+                // Of Istio's volumes only the token is rendered: the local cluster mounts the mesh root certificate
+                // where Istio's istio-ca-root-cert volume puts it, and the others (sockets, Envoy's files, pod info)
+                // Ambit's proxy does not use.
                 volumeMounts: [{ name: ISTIO_TOKEN.volume, mountPath: ISTIO_TOKEN.mountPath }],
               },
             ],

@@ -2,7 +2,7 @@
 // nftables load balancing plus DNS. It keeps the cluster's view in a ResourceStore (what the control plane
 // consumes) and reconciles the running state towards it after every change.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import {
@@ -21,7 +21,7 @@ import {
   type Service,
 } from '../api/types.js';
 import { installCapture, removeCapture } from '../cni/capture.js';
-import { ISTIO_TOKEN, KUBERNETES_TOKEN_ISSUER } from '../controlplane/auth.js';
+import { KUBERNETES_TOKEN_ISSUER } from '../controlplane/auth.js';
 import { MeshCa } from '../controlplane/ca.js';
 import { isCaptured, podSource, serviceAccountOf } from '../model/workloads.js';
 import { COMPONENTS, type ComponentContext, type ComponentSpec, type HealthCheck } from './components.js';
@@ -43,7 +43,17 @@ import { killProcessesInNetns, Ledger } from './ledger.js';
 import { applyServiceRules, createFabric, createNode, createPodNetwork, removePodNetwork, type ServiceRule } from './network.js';
 import { SupervisedProcess, type ProcessState } from './process.js';
 import { call } from '../common/rpc.js';
-import { podPath, sandboxArgv, type PodSandbox } from './sandbox.js';
+import {
+  ContainerConfigError,
+  POD_ROOT_CERT_DIR,
+  containerSecurity,
+  idMapper,
+  podPath,
+  sandboxArgv,
+  type ContainerSandbox,
+  type PodSandbox,
+  type SandboxMount,
+} from './sandbox.js';
 import { removeNetns, run, CommandError } from './sys.js';
 import type { ProbeRequest, ProbeResult } from './node-agent.js';
 import { ResourceStore, type ChangeListener } from './store.js';
@@ -83,6 +93,8 @@ interface NodeRuntime extends NodeInfo {
 
 interface ContainerRuntime {
   spec: Container;
+  /** The container's mounts, user and capabilities, or why the kubelet cannot start it. */
+  sandbox: ContainerSandbox | ContainerConfigError;
   process: SupervisedProcess;
   probeReady: boolean;
   probeSuccesses: number;
@@ -150,8 +162,8 @@ const POD_RETRY_MS = 5000;
 /** How long a pod that could not be (un)captured live waits before the next attempt. */
 const CAPTURE_RETRY_MS = 2000;
 
-/** Where Istio's proxies read their service account token: /var/run/secrets/tokens/istio-token. */
-const ISTIO_TOKEN_FILE = posix.join(ISTIO_TOKEN.mountPath, ISTIO_TOKEN.path);
+/** Which user and group ids containers may run as: any as real root, only root in a rootless cluster. */
+const ID_MAPS = { user: idMapper('/proc/self/uid_map'), group: idMapper('/proc/self/gid_map') };
 
 /** Kinds applied first within one batch, so objects can refer to what the same batch creates. */
 const APPLY_ORDER: Kind[] = ['Namespace', 'ServiceAccount', 'Service'];
@@ -750,10 +762,8 @@ export class LocalCluster {
     const node = this.pickNode(pod)!;
     const ip = node.pool.allocate();
     const dir = this.layout.podDir(ns, pod.metadata.name);
-    mkdirSync(dir, { recursive: true });
+    const sandboxDir = this.makeSandboxDir(dir, ns);
     const netnsPath = this.layout.netns(`pod_${ns}_${pod.metadata.name}`);
-    const resolvConfPath = `${dir}/resolv.conf`;
-    writeFileSync(resolvConfPath, resolvConf(ns, CLUSTER_DNS_IP));
     const rt: PodRuntime = {
       key,
       uid: pod.metadata.uid!,
@@ -761,7 +771,7 @@ export class LocalCluster {
       name: pod.metadata.name,
       node,
       ip,
-      sandbox: { netnsPath, resolvConfPath, hostname: (pod.spec.hostname ?? pod.metadata.name).slice(0, 63) },
+      sandbox: { netnsPath, dir: sandboxDir, masked: [this.layout.dir], hostname: (pod.spec.hostname ?? pod.metadata.name).slice(0, 63) },
       dir,
       containers: [],
       env: new Map(),
@@ -801,7 +811,12 @@ export class LocalCluster {
       if (rt.phase !== 'Starting') return;
     }
     const current = this.store.get('Pod', ns, pod.metadata.name) ?? (scheduled as Pod);
-    const tokens = this.projectedTokens(rt, pod.spec);
+    const sandboxes = new Map(pod.spec.containers.map((c) => [c.name, this.containerSandbox(rt, pod.spec, c)]));
+    // As the kubelet does for projected tokens: owned by the pod's user when all its containers run as the same one.
+    const users = new Set([...sandboxes.values()].map((cs) => (cs instanceof ContainerConfigError ? undefined : cs.security.runAsUser)));
+    const [user] = users;
+    const owner = users.size === 1 && user !== undefined ? { uid: user, gid: pod.spec.securityContext?.runAsGroup ?? 0 } : undefined;
+    const tokens = this.projectedTokens(rt, pod.spec, owner);
     if (tokens.length && this.tokenIssuer) {
       const subject = { namespace: ns, serviceAccount: saName, serviceAccountUid: serviceAccount.metadata.uid, pod: { name: rt.name, uid: rt.uid }, node: node.name };
       rt.tokens = new ProjectedTokenWriter(this.tokenIssuer, subject, tokens, (line) => this.log(`pod ${ns}/${pod.metadata.name}: ${line}`));
@@ -814,15 +829,16 @@ export class LocalCluster {
       if (rt.phase !== 'Starting') return;
     }
     for (const c of pod.spec.containers) {
-      const env = this.containerEnv(current, c, ip, node, this.istioTokenFile(rt, pod.spec, c));
+      const env = this.containerEnv(current, c, ip, node);
       rt.env.set(c.name, env);
       if (c.workingDir && !existsSync(c.workingDir)) {
         this.appendPodLog(rt, c.name, `ambit: workingDir ${c.workingDir} does not exist on this machine\n`);
       }
+      const sandbox = sandboxes.get(c.name)!;
       const proc = new SupervisedProcess(
         {
           description: `pod ${ns}/${pod.metadata.name} container ${c.name}`,
-          argv: sandboxArgv(rt.sandbox, [...c.command!, ...(c.args ?? [])]),
+          argv: sandbox instanceof ContainerConfigError ? [] : sandboxArgv(rt.sandbox, sandbox, [...c.command!, ...(c.args ?? [])]),
           env,
           // Like a container without workingDir: start in /, not wherever the supervisor happened to start.
           cwd: c.workingDir && existsSync(c.workingDir) ? c.workingDir : '/',
@@ -832,11 +848,24 @@ export class LocalCluster {
         this.ledger,
         () => this.onContainerState(rt, cr),
       );
-      const cr: ContainerRuntime = { spec: c, process: proc, probeReady: !c.readinessProbe, probeSuccesses: 0, probeFailures: 0, probing: false };
+      if (sandbox instanceof ContainerConfigError) {
+        // Never started, as the kubelet leaves it: Waiting with the reason and the error, retried only by a new pod.
+        proc.state = { state: 'waiting', reason: sandbox.reason, message: sandbox.message };
+        this.log(`pod ${ns}/${pod.metadata.name}: container ${c.name}: Error: ${sandbox.message}`);
+      }
+      const cr: ContainerRuntime = {
+        spec: c,
+        sandbox,
+        process: proc,
+        probeReady: !c.readinessProbe,
+        probeSuccesses: 0,
+        probeFailures: 0,
+        probing: false,
+      };
       rt.containers.push(cr);
     }
     rt.phase = 'Started';
-    for (const cr of rt.containers) cr.process.start();
+    for (const cr of rt.containers) if (!(cr.sandbox instanceof ContainerConfigError)) cr.process.start();
     this.log(`pod ${ns}/${pod.metadata.name} started on ${node.name} with IP ${ip}`);
     this.publishPodStatus(rt);
   }
@@ -855,14 +884,14 @@ export class LocalCluster {
 
   /** Where a file of a pod's volume lives on this machine, as the kubelet keeps it under the pod's directory. */
   private volumeFile(rt: PodRuntime, volume: string, path: string): string {
-    return `${rt.dir}/volumes/${volume}/${path}`;
+    return `${rt.sandbox.dir}/volumes/${volume}/${path}`;
   }
 
   /**
    * The pod's projected service account tokens, as the kubelet requests them: audience and expirationSeconds from the
    * source, defaulting to the API server's own audience (its issuer, as kube-apiserver's --api-audiences) and an hour.
    */
-  private projectedTokens(rt: PodRuntime, spec: PodSpec): ProjectedToken[] {
+  private projectedTokens(rt: PodRuntime, spec: PodSpec, owner: { uid: number; gid: number } | undefined): ProjectedToken[] {
     return (spec.volumes ?? []).flatMap((v) =>
       (v.projected?.sources ?? []).flatMap(({ serviceAccountToken: t }) =>
         t
@@ -870,6 +899,7 @@ export class LocalCluster {
               file: this.volumeFile(rt, v.name, t.path),
               // An empty audience is unset, as in Kubernetes.
               request: { audiences: [t.audience || KUBERNETES_TOKEN_ISSUER], expirationSeconds: t.expirationSeconds ?? DEFAULT_TOKEN_EXPIRATION_SECONDS },
+              ...(owner ? { owner } : {}),
             }]
           : [],
       ),
@@ -877,30 +907,62 @@ export class LocalCluster {
   }
 
   /**
-   * The file a container would read at Istio's token path (/var/run/secrets/tokens/istio-token), when it mounts a
-   * projected service account token there. Containers see the host's files, not mounts, so the process is told the
-   * file's path instead (AMBIT_TOKEN_FILE).
+   * The pod's sandbox directory (what its containers see of the machine beyond the host's files): its resolv.conf, a
+   * /tmp shared by its containers, its volumes and the mesh root certificate, as Istio's istio-ca-root-cert ConfigMap
+   * gives it to every namespace.
    */
-  private istioTokenFile(rt: PodRuntime, spec: PodSpec, c: Container): string | undefined {
-    for (const mount of c.volumeMounts ?? []) {
-      const volume = spec.volumes?.find((v) => v.name === mount.name);
-      for (const { serviceAccountToken: t } of volume?.projected?.sources ?? []) {
-        if (t && posix.join(mount.mountPath, t.path) === ISTIO_TOKEN_FILE) return this.volumeFile(rt, mount.name, t.path);
-      }
-    }
-    return undefined;
+  private makeSandboxDir(podDir: string, namespace: string): string {
+    const dir = `${podDir}/sandbox`;
+    mkdirSync(`${dir}/tmp`, { recursive: true });
+    chmodSync(`${dir}/tmp`, 0o1777);
+    mkdirSync(`${dir}/volumes`, { recursive: true });
+    writeFileSync(`${dir}/resolv.conf`, resolvConf(namespace, CLUSTER_DNS_IP));
+    mkdirSync(`${dir}/istio-ca-root-cert`, { recursive: true });
+    if (existsSync(this.layout.rootCert)) copyFileSync(this.layout.rootCert, `${dir}/istio-ca-root-cert/root-cert.pem`);
+    return dir;
   }
 
-  private containerEnv(pod: Pod, c: Container, ip: string, node: NodeRuntime, tokenFile: string | undefined): Record<string, string> {
+  /**
+   * A container's mounts (its projected token and emptyDir volumes, and the mesh root certificate unless it mounts
+   * something there itself), user and capabilities; or the error the kubelet would report instead of starting it.
+   */
+  private containerSandbox(rt: PodRuntime, spec: PodSpec, c: Container): ContainerSandbox | ContainerConfigError {
+    const mounts: SandboxMount[] = [];
+    for (const m of c.volumeMounts ?? []) {
+      const volume = spec.volumes?.find((v) => v.name === m.name);
+      if (!volume) return new ContainerConfigError(`cannot find volume "${m.name}" to mount into container "${c.name}"`);
+      if (!volume.projected && !volume.emptyDir) {
+        this.appendPodLog(rt, c.name, `ambit: volume ${m.name} is not mounted: the local cluster mounts projected service account tokens and emptyDir volumes only\n`);
+        continue;
+      }
+      const target = posix.normalize(m.mountPath);
+      if (!/^\/(tmp|run|var\/run)(\/|$)/.test(target) && !existsSync(target)) {
+        return new ContainerConfigError(
+          `mountPath ${target} of volume "${m.name}" does not exist on this machine: the local cluster mounts volumes on existing directories, or anywhere under /tmp, /run and /var/run`,
+        );
+      }
+      const source = `volumes/${m.name}`;
+      mkdirSync(`${rt.sandbox.dir}/${source}`, { recursive: true });
+      // Kubernetes' modes: emptyDir is world-writable; a projected volume's directory is readable, its files are not.
+      chmodSync(`${rt.sandbox.dir}/${source}`, volume.emptyDir ? 0o777 : 0o755);
+      // Projected volumes are read-only in Kubernetes whatever the mount says.
+      mounts.push({ source, target, readOnly: Boolean(volume.projected) || (m.readOnly ?? false) });
+    }
+    if (!mounts.some((m) => m.target === POD_ROOT_CERT_DIR)) mounts.push({ source: 'istio-ca-root-cert', target: POD_ROOT_CERT_DIR, readOnly: true });
+    try {
+      const security = containerSecurity({ name: rt.name, namespace: rt.namespace, uid: rt.uid }, spec, c, ID_MAPS);
+      return { mounts, security };
+    } catch (err) {
+      if (err instanceof ContainerConfigError) return err;
+      throw err;
+    }
+  }
+
+  private containerEnv(pod: Pod, c: Container, ip: string, node: NodeRuntime): Record<string, string> {
     const env: Record<string, string> = {
       PATH: podPath(this.options.basePath ?? process.env.PATH),
       HOSTNAME: pod.spec.hostname ?? pod.metadata.name,
       HOME: '/root',
-      // The local cluster's stand-ins for the volumes Kubernetes gives Istio's proxies: the projected istio-token (for
-      // a container that mounts one) and the istio-ca-root-cert ConfigMap. Pods see the host's files, so they are
-      // named by path rather than mounted.
-      ...(tokenFile ? { AMBIT_TOKEN_FILE: tokenFile } : {}),
-      AMBIT_ROOT_CERT: this.layout.rootCert,
     };
     const fields: Record<string, string | undefined> = {
       'metadata.name': pod.metadata.name,
@@ -950,7 +1012,7 @@ export class LocalCluster {
     cr.probing = true;
     let result: ProbeResult;
     try {
-      result = await this.probeOnce(rt, cr.spec, probe);
+      result = await this.probeOnce(rt, cr, probe);
     } finally {
       cr.probing = false;
     }
@@ -971,12 +1033,14 @@ export class LocalCluster {
     this.scheduleProbe(rt, cr, (probe.periodSeconds ?? 10) * 1000);
   }
 
-  private async probeOnce(rt: PodRuntime, c: Container, probe: Probe): Promise<ProbeResult> {
+  private async probeOnce(rt: PodRuntime, cr: ContainerRuntime, probe: Probe): Promise<ProbeResult> {
+    const c = cr.spec;
     const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
     const port = (p: number | string): number | undefined => (typeof p === 'number' ? p : (c.ports ?? []).find((cp) => cp.name === p)?.containerPort ?? (/^\d+$/.test(p) ? Number(p) : undefined));
     if (probe.exec) {
       try {
-        await run(sandboxArgv(rt.sandbox, probe.exec.command), { timeoutMs });
+        // A probe of a running container: its sandbox was valid when it started.
+        await run(sandboxArgv(rt.sandbox, cr.sandbox as ContainerSandbox, probe.exec.command), { timeoutMs });
         return { ok: true };
       } catch (err) {
         return { ok: false, message: err instanceof CommandError ? `command ${JSON.stringify(probe.exec.command.join(' '))} exited with ${err.code}: ${err.stderr.trim()}` : (err as Error).message };
@@ -1094,15 +1158,21 @@ export class LocalCluster {
   }
 
   /** Where `ambit exec` runs a command for a pod (or a ready pod of a Deployment). */
-  execTarget(namespace: string, name: string, container?: string): { pod: string; container: string; sandbox: PodSandbox; env: Record<string, string>; cwd: string } {
+  execTarget(
+    namespace: string,
+    name: string,
+    container?: string,
+  ): { pod: string; container: string; sandbox: PodSandbox; containerSandbox: ContainerSandbox; env: Record<string, string>; cwd: string } {
     const rt = this.resolvePod(namespace, name);
     if (rt.phase !== 'Started') throw new Error(`pod ${namespace}/${rt.name} is not running (${rt.startError ?? 'still starting'})`);
     const cr = container ? rt.containers.find((c) => c.spec.name === container) : rt.containers[0];
     if (!cr) throw new Error(`container ${container} is not valid for pod ${rt.name}`);
+    if (cr.sandbox instanceof ContainerConfigError) throw new Error(`container ${cr.spec.name} of pod ${namespace}/${rt.name} is not running: ${cr.sandbox.message}`);
     return {
       pod: `${namespace}/${rt.name}`,
       container: cr.spec.name,
       sandbox: rt.sandbox,
+      containerSandbox: cr.sandbox,
       env: rt.env.get(cr.spec.name)!,
       cwd: cr.spec.workingDir && existsSync(cr.spec.workingDir) ? cr.spec.workingDir : '/',
     };

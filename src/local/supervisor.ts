@@ -3,7 +3,7 @@
 // and crashing pods; on SIGTERM or POST /v1/shutdown it removes everything it created.
 //
 //   node dist/src/local/supervisor.js --cluster NAME --state-dir DIR --nodes N [--rootless]
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { isNamespaced, type Kind, type Resource } from '../api/types.js';
@@ -53,6 +53,8 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
   const layout = new StateLayout(args.stateDir);
   layout.checkSocketPaths();
   mkdirSync(layout.dir, { recursive: true });
+  // The CA key, tokens and sockets below are for the cluster's components only (pods do not even see the directory).
+  chmodSync(layout.dir, 0o700);
   const cluster = new LocalCluster({ name: args.cluster, stateDir: args.stateDir, nodes: args.nodes });
   cluster.ledger.processStarted(process.pid, 'supervisor');
   const startedAt = new Date().toISOString();

@@ -20,7 +20,8 @@ export function run(argv: string[], options: { input?: string; timeoutMs?: numbe
     const child = execFile(
       argv[0]!,
       argv.slice(1),
-      { timeout: options.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024 },
+      // A helper past its deadline is killed outright: a pod sandbox's unshare ignores SIGTERM (see sandbox.ts).
+      { timeout: options.timeoutMs ?? 30_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err) {
           const code = typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null;

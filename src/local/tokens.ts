@@ -3,7 +3,7 @@
 // (`sub: system:serviceaccount:<ns>:<sa>`, `jti`, the service account, pod and node under `kubernetes.io`) with the
 // audience and lifetime the source asks for. The control plane verifies them with the public JWKS (and that the pod
 // still exists), so a waypoint gets certificates and configuration for its own identity only.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT, exportJWK, calculateJwkThumbprint } from 'jose';
@@ -84,18 +84,25 @@ export class ServiceAccountIssuer {
       .sign(this.key);
   }
 
-  /** Writes a fresh token to `path` (mode 0600) without a moment where the file is half written. */
-  async writeToken(path: string, subject: TokenSubject, request: TokenRequestSpec = ISTIO_TOKEN_REQUEST): Promise<void> {
+  /** Writes a fresh token to `path` (mode 0600, owned by `owner`) without a moment where the file is half written. */
+  async writeToken(path: string, subject: TokenSubject, request: TokenRequestSpec = ISTIO_TOKEN_REQUEST, owner?: FileOwner): Promise<void> {
     const tmp = `${path}.tmp`;
     writeFileSync(tmp, (await this.token(subject, request)) + '\n', { mode: 0o600 });
+    if (owner) chownSync(tmp, owner.uid, owner.gid);
     renameSync(tmp, path);
   }
 }
 
-/** One projected token of a pod: the file it is written to and what it asks for. */
+export interface FileOwner {
+  uid: number;
+  gid: number;
+}
+
+/** One projected token of a pod: the file it is written to, what it asks for, and who owns it (default root). */
 export interface ProjectedToken {
   file: string;
   request: TokenRequestSpec;
+  owner?: FileOwner;
 }
 
 /**
@@ -129,7 +136,7 @@ export class ProjectedTokenWriter {
     if (this.stopped) return;
     try {
       mkdirSync(dirname(token.file), { recursive: true, mode: 0o700 });
-      await this.issuer.writeToken(token.file, this.subject, token.request);
+      await this.issuer.writeToken(token.file, this.subject, token.request, token.owner);
     } catch (err) {
       this.schedule(token, REFRESH_RETRY_MS);
       throw err;

@@ -282,19 +282,21 @@ spec:
 `)]);
     await eventually('the proxy pod to be ready', async () => (await c.pods(NS)).find((p) => p.name === 'proxy' && p.ready));
     const uid = (JSON.parse(await c.ok(['get', 'pods', 'proxy', '-n', NS, '-o', 'json'])) as { metadata: { uid: string } }).metadata.uid;
-    const token = (await c.ok(['exec', `${NS}/proxy`, '-c', 'proxy', '--', 'sh', '-c', 'cat "$AMBIT_TOKEN_FILE"'])).trim();
+    const token = (await c.ok(['exec', `${NS}/proxy`, '-c', 'proxy', '--', 'cat', '/var/run/secrets/tokens/istio-token'])).trim();
     const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, any>;
     assert.deepEqual([claims.aud, claims.exp - claims.iat, claims.sub], [['istio-ca'], 43200, `system:serviceaccount:${NS}:web`]);
     assert.deepEqual(claims['kubernetes.io'].pod, { name: 'proxy', uid });
-    // Only a container that mounts the volume is told where the token is, as only it would see the file.
-    assert.equal((await c.ok(['exec', `${NS}/proxy`, '-c', 'helper', '--', 'sh', '-c', 'echo "${AMBIT_TOKEN_FILE-unset}"'])).trim(), 'unset');
+    // Only a container that mounts the volume sees the token, and it cannot write it (projected volumes are read-only).
+    const noToken = 'test -e /var/run/secrets/tokens/istio-token && echo present || echo absent';
+    assert.equal((await c.ok(['exec', `${NS}/proxy`, '-c', 'helper', '--', 'sh', '-c', noToken])).trim(), 'absent');
+    const write = await c.cli(['exec', `${NS}/proxy`, '-c', 'proxy', '--', 'sh', '-c', 'echo x > /var/run/secrets/tokens/istio-token']);
+    assert.match(write.stderr, /Read-only file system/);
     // An ordinary pod gets no token at all.
     const client = (await c.pods(NS)).find((p) => p.labels.app === 'client')!;
-    assert.equal((await c.ok(['exec', `${NS}/client`, '--', 'sh', '-c', 'echo "${AMBIT_TOKEN_FILE-unset}"'])).trim(), 'unset');
+    assert.equal((await c.ok(['exec', `${NS}/client`, '--', 'sh', '-c', noToken])).trim(), 'absent');
     const { readdirSync } = await import('node:fs');
-    assert.ok(readdirSync(`${c.stateDir}/pods/${NS}_proxy`).includes('volumes'));
-    const clientFiles = readdirSync(`${c.stateDir}/pods/${NS}_${client.name}`);
-    assert.ok(!clientFiles.includes('volumes') && !clientFiles.includes('istio-token'), clientFiles.join(' '));
+    assert.deepEqual(readdirSync(`${c.stateDir}/pods/${NS}_proxy/sandbox/volumes`), ['istio-token']);
+    assert.deepEqual(readdirSync(`${c.stateDir}/pods/${NS}_${client.name}/sandbox/volumes`), []);
 
     const refused = await c.cli(['apply', '-f', c.manifest('bad-token.yaml', `
 apiVersion: v1
@@ -323,6 +325,86 @@ spec:
     assert.match(refused.stderr, /The Pod "short" is invalid: spec\.volumes\[0\]\.projected\.sources\[0\]\.serviceAccountToken\.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 minutes/);
     assert.match(refused.stderr, /The Pod "unmounted" is invalid: spec\.containers\[0\]\.volumeMounts\[0\]\.name: Not found: "nope"/);
     await c.ok(['delete', 'pod', 'proxy', '-n', NS]);
+  });
+
+  it("keeps pods away from the cluster's secrets, other pods and the host's processes", async () => {
+    await c.ok(['apply', '-f', c.manifest('sandbox.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: {name: keeper, namespace: ${NS}}
+spec:
+  containers:
+  - name: keeper
+    command: [sh, -c, 'echo pod-secret > /tmp/secret; exec sleep 7777']
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app-user, namespace: ${NS}}
+spec:
+  securityContext: {runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [4000]}
+  containers:
+  - name: app
+    command: [sleep, infinity]
+    volumeMounts:
+    - {name: scratch, mountPath: /var/run/scratch}
+  volumes:
+  - {name: scratch, emptyDir: {}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: must-not-root, namespace: ${NS}}
+spec:
+  securityContext: {runAsNonRoot: true}
+  containers:
+  - name: app
+    command: [sleep, infinity]
+`)]);
+    await eventually('the sandbox pods to run', async () => {
+      const pods = await c.pods(NS);
+      return ['keeper', 'app-user'].every((n) => pods.find((p) => p.name === n)?.ready);
+    });
+    const inPod = (pod: string, script: string) => c.cli(['exec', `${NS}/${pod}`, '--', 'sh', '-c', script]);
+    // The cluster's state directory (CA key, node tokens, other pods' files) is hidden, also from a root pod.
+    const secrets = [`${c.stateDir}/controlplane/ca/root-key.pem`, `${c.stateDir}/nodes/node-1/token`, `${c.stateDir}/controlplane/node-tokens.json`];
+    for (const file of secrets) {
+      const r = await inPod('client', `cat ${file}`);
+      assert.notEqual(r.code, 0, `a pod read ${file}`);
+      assert.match(r.stderr, /No such file or directory/);
+    }
+    // The supervisor's socket cannot be reached.
+    const sock = await inPod('client', `curl -sS --max-time 5 --unix-socket ${c.stateDir}/supervisor.sock http://ambit/v1/status`);
+    assert.notEqual(sock.code, 0, sock.stdout);
+    // Another pod's /tmp is its own, and the other pod's processes (and through /proc their files) are out of sight.
+    assert.equal((await c.ok(['exec', `${NS}/keeper`, '--', 'cat', '/tmp/secret'])).trim(), 'pod-secret');
+    assert.notEqual((await inPod('client', 'cat /tmp/secret')).code, 0);
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const keeperPid = readdirSync('/proc').find((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\u00007777\u0000';
+      } catch {
+        return false;
+      }
+    });
+    assert.ok(keeperPid, "the keeper's process runs on this machine");
+    assert.notEqual((await inPod('client', `cat /proc/${keeperPid}/root/tmp/secret`)).code, 0);
+    // A root pod has the default container capabilities only: it cannot unmount the mask, nor change its capture rules.
+    assert.match((await c.ok(['exec', `${NS}/client`, '--', 'grep', 'CapEff', '/proc/self/status'])).trim(), /CapEff:\s+00000000a80425fb$/);
+    assert.notEqual((await inPod('client', `umount ${c.stateDir}`)).code, 0);
+    assert.notEqual((await inPod('client', 'nft list ruleset')).code, 0);
+    // securityContext's user and groups; an emptyDir the user can write; the mesh root where Istio mounts it.
+    assert.equal((await c.ok(['exec', `${NS}/app-user`, '--', 'sh', '-c', 'echo $(id -u) $(id -g) $(id -G)'])).trim(), '1000 3000 3000 4000');
+    assert.equal((await c.ok(['exec', `${NS}/app-user`, '--', 'sh', '-c', 'echo ok > /var/run/scratch/f && cat /var/run/scratch/f'])).trim(), 'ok');
+    assert.equal(await c.ok(['exec', `${NS}/app-user`, '--', 'cat', '/var/run/secrets/istio/root-cert.pem']), readFileSync(`${c.stateDir}/controlplane/ca/root-cert.pem`, 'utf8'));
+    // runAsNonRoot with no user to run as: the kubelet's CreateContainerConfigError, and the container never starts.
+    const pod = JSON.parse(await c.ok(['get', 'pods', 'must-not-root', '-n', NS, '-o', 'json'])) as {
+      metadata: { uid: string };
+      status: { containerStatuses: { state: { waiting?: { reason: string; message: string } } }[] };
+    };
+    assert.deepEqual(pod.status.containerStatuses[0]!.state.waiting, {
+      reason: 'CreateContainerConfigError',
+      message: `container has runAsNonRoot and image will run as root (pod: "must-not-root_${NS}(${pod.metadata.uid})", container: app)`,
+    });
+    await c.ok(['delete', 'pod', 'keeper', 'app-user', 'must-not-root', '-n', NS]);
   });
 
   it('deletes an object once all its owners are gone, as the garbage collector does', async () => {

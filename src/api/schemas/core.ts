@@ -89,8 +89,8 @@ const volumeMount = z.looseObject({
   readOnly: z.boolean().optional(),
 });
 
-// Only the projected serviceAccountToken source is typed: the local cluster acts on it (it writes the token); other
-// volume types are carried through.
+// Only the projected serviceAccountToken source and emptyDir are typed: the local cluster acts on them (it writes the
+// token, it makes the directory); other volume types are carried through and not mounted.
 const volume = z.looseObject({
   name: dns1123Label(),
   projected: z
@@ -104,7 +104,16 @@ const volume = z.looseObject({
         .optional(),
     })
     .optional(),
+  emptyDir: z.looseObject({}).optional(),
 });
+
+// Kubernetes' int64 user and group ids; the kernel's are 32-bit, and 4294967295 is (uid_t)-1.
+const unixId = () => z.int().min(0).max(4294967294);
+const securityContextFields = {
+  runAsUser: unixId().optional(),
+  runAsGroup: unixId().optional(),
+  runAsNonRoot: z.boolean().optional(),
+};
 
 const container = z.looseObject({
   name: dns1123Label(),
@@ -126,6 +135,13 @@ const container = z.looseObject({
   workingDir: z.string().optional(),
   readinessProbe: probe.optional(),
   volumeMounts: z.array(volumeMount).optional(),
+  securityContext: z
+    .looseObject({
+      ...securityContextFields,
+      privileged: z.boolean().optional(),
+      capabilities: z.looseObject({ add: z.array(z.string()).optional(), drop: z.array(z.string()).optional() }).optional(),
+    })
+    .optional(),
 });
 
 const podSpec = z
@@ -138,6 +154,7 @@ const podSpec = z
     restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).optional(),
     hostname: dns1123Label().optional(),
     subdomain: dns1123Label().optional(),
+    securityContext: z.looseObject({ ...securityContextFields, supplementalGroups: z.array(unixId()).optional() }).optional(),
   })
   .superRefine((spec, ctx) => {
     if (!Array.isArray(spec.containers)) return;

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { ClusterClient, parseTarget, withClusterOption } from '../../local/client.js';
-import { sandboxArgv, type PodSandbox } from '../../local/sandbox.js';
+import { sandboxArgv, type ContainerSandbox, type PodSandbox } from '../../local/sandbox.js';
 
 export function register(program: Command): void {
   withClusterOption(
@@ -18,18 +18,19 @@ export function register(program: Command): void {
   ).action(async (target: string, command: string[], opts: { namespace: string; container?: string; cluster?: string }) => {
     const client = ClusterClient.fromOptions(opts);
     const t = parseTarget(target, opts.namespace);
-    const spec = await client.call<{ sandbox: PodSandbox; env: Record<string, string>; cwd: string; enter: string[] }>('POST', '/v1/exec', {
+    const spec = await client.call<{ sandbox: PodSandbox; containerSandbox: ContainerSandbox; env: Record<string, string>; cwd: string; enter: string[] }>('POST', '/v1/exec', {
       ...t,
       container: opts.container,
     });
-    const argv = [...spec.enter, ...sandboxArgv(spec.sandbox, command)];
+    const argv = [...spec.enter, ...sandboxArgv(spec.sandbox, spec.containerSandbox, command)];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env: { ...spec.env, ...(process.env.TERM ? { TERM: process.env.TERM } : {}) }, cwd: spec.cwd });
     // The command owns the terminal: ^C goes to it (same foreground process group), not to us.
     const ignore = () => undefined;
     process.on('SIGINT', ignore);
     process.on('SIGQUIT', ignore);
-    // Being told to stop (kill, a closed terminal) stops the command too: it must not outlive us unseen.
-    for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+    // Being told to stop (kill, a closed terminal) stops the command too: it must not outlive us unseen. The sandbox's
+    // unshare ignores SIGTERM while it waits; killing it takes the command's PID namespace down with it.
+    for (const signal of ['SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill('SIGKILL'));
     const code = await new Promise<number>((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (c, signal) => resolve(c ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)));
