@@ -2,13 +2,14 @@
 // with the capabilities and user a container would have. Used for containers, exec probes and `ambit exec` alike.
 //
 // What the program sees (docs/local-cluster.md, "What a pod can reach"):
-// - the machine's files, except the cluster's state directory (CA key, tokens, sockets, other pods' files), which is
-//   hidden under an empty tmpfs;
+// - the machine's files, read-only, except the cluster's state directory (CA key, tokens, sockets, other pods'
+//   files), which is hidden under an empty tmpfs;
 // - its own /tmp (a directory of the pod, shared by its containers and exec sessions), its own /run, its own
 //   /etc/resolv.conf, its own hostname;
 // - its volumes (projected service account tokens, emptyDir) and the mesh root certificate at the paths Kubernetes
 //   and Istio mount them;
-// - only its own processes (a fresh /proc);
+// - only its own processes (a fresh /proc, whose kernel knobs — /proc/sys and the like — are read-only, as Docker
+//   leaves them);
 // - Docker's default capability set (no CAP_SYS_ADMIN, so it cannot undo the mounts or leave its namespaces; no
 //   CAP_NET_ADMIN, so it cannot change the capture rules of its network namespace), and the user and group its
 //   securityContext names.
@@ -76,27 +77,34 @@ export const POD_ROOT_CERT_DIR = '/var/run/secrets/istio';
 // no handler for, so a program run as PID 1 would ignore the SIGTERM of a pod deletion. The supervisor signals the
 // whole process group, which reaches the program directly. The pod's files are reached through fd 3 (opened before
 // anything is masked, so the pod directory may live inside the masked state directory); `mount -c` keeps mount(8)
-// from resolving /proc/self/fd/3 back to the masked path. sethostname() (the `hostname` tool) works in a user
-// namespace, where /proc/sys/kernel/hostname is not writable.
+// from resolving /proc/self/fd/3 back to the masked path. Every other mount of the machine becomes read-only (a mount
+// point whose name mountinfo escapes is skipped; the root is required). sethostname() (the `hostname` tool) works in a
+// user namespace, where /proc/sys/kernel/hostname is not writable.
 const ENTER_POD = `set -e
 exec 3<"$1"; host=$2; shift 2
-mount -t tmpfs -o mode=0755,size=16m ambit-run /run
-mount -t tmpfs -o mode=1777,size=64m ambit-shm /dev/shm
+hostname "$host" 2>/dev/null || echo "$host" > /proc/sys/kernel/hostname
+mount -t tmpfs -o mode=0755,size=16m,nodev,nosuid ambit-run /run
+mount -t tmpfs -o mode=1777,size=64m,nodev,nosuid ambit-shm /dev/shm
 while [ "$1" != ";" ]; do mount -t tmpfs -o mode=0700,size=4k ambit-masked "$1"; shift; done; shift
 mount -c --bind /proc/self/fd/3/tmp /tmp
+mount -o remount,bind,nodev,nosuid /tmp
 fd=4
-while [ "$1" != ";" ]; do eval "exec $fd<\\"\\$1\\""; mkdir -p "$1"; mount -c --bind "/proc/self/fd/$fd" "$1"; mount -o remount,bind,ro "$1"; eval "exec $fd<&-"; shift; done; shift
+while [ "$1" != ";" ]; do eval "exec $fd<\\"\\$1\\""; mkdir -p "$1"; mount -c --bind "/proc/self/fd/$fd" "$1"; eval "exec $fd<&-"; shift; done; shift
+mount -o remount,bind,ro /
+for mp in $(cut -d' ' -f5 /proc/self/mountinfo); do
+  case "$mp" in /|/proc|/proc/*|/run|/run/*|/dev/shm|/dev/pts|/dev/mqueue|/tmp) ;; *) mount -o remount,bind,ro "$mp" 2>/dev/null || true ;; esac
+done
+for p in /proc/sys /proc/sysrq-trigger /proc/irq /proc/bus; do [ -e "$p" ] || continue; mount --bind "$p" "$p"; mount -o remount,bind,ro "$p"; done
 while [ "$1" != ";" ]; do
   case "$2" in /run/*|/var/run/*|/tmp/*) mkdir -p "$2" ;; esac
   mount -c --bind "/proc/self/fd/3/$1" "$2"
-  if [ "$3" = ro ]; then mount -o remount,bind,ro "$2"; fi
+  mount -o "remount,bind,nodev,nosuid,$3" "$2"
   shift 3
 done; shift
 rc=$(readlink -m /etc/resolv.conf)
 [ -e "$rc" ] || { mkdir -p "\${rc%/*}"; : > "$rc"; }
 mount -c --bind /proc/self/fd/3/resolv.conf "$rc"
 exec 3<&-
-hostname "$host" 2>/dev/null || echo "$host" > /proc/sys/kernel/hostname
 set +e
 "$@"
 exit $?`;

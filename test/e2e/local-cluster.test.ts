@@ -1,5 +1,6 @@
 // The local cluster end to end: real namespaces, veths, nftables, processes, driven through the `ambit` CLI.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { streamJson } from '../../src/common/rpc.js';
 import { ECHO_SERVER, FETCH, LOOKUP, TCP_ROUND_TRIP, TestCluster, eventually, hostSnapshot } from './local-harness.js';
@@ -391,6 +392,13 @@ spec:
     assert.match((await c.ok(['exec', `${NS}/client`, '--', 'grep', 'CapEff', '/proc/self/status'])).trim(), /CapEff:\s+00000000a80425fb$/);
     assert.notEqual((await inPod('client', `umount ${c.stateDir}`)).code, 0);
     assert.notEqual((await inPod('client', 'nft list ruleset')).code, 0);
+    // The machine's files are read-only to it, device nodes it makes are unusable, and the kernel's knobs stay put.
+    const hostWrite = await inPod('client', 'touch /etc/ambit-sandbox-probe');
+    assert.match(hostWrite.stderr, /Read-only file system/);
+    assert.ok(!existsSync('/etc/ambit-sandbox-probe'));
+    assert.notEqual((await inPod('client', 'mknod /tmp/zero c 1 5 && head -c1 /tmp/zero')).code, 0);
+    assert.match((await inPod('client', 'echo 1 > /proc/sys/vm/drop_caches')).stderr, /Read-only file system/);
+    assert.equal((await inPod('client', 'echo scratch > /tmp/f && cat /tmp/f')).stdout, 'scratch\n');
     // securityContext's user and groups; an emptyDir the user can write; the mesh root where Istio mounts it.
     assert.equal((await c.ok(['exec', `${NS}/app-user`, '--', 'sh', '-c', 'echo $(id -u) $(id -g) $(id -G)'])).trim(), '1000 3000 3000 4000');
     assert.equal((await c.ok(['exec', `${NS}/app-user`, '--', 'sh', '-c', 'echo ok > /var/run/scratch/f && cat /var/run/scratch/f'])).trim(), 'ok');
