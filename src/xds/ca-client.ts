@@ -5,9 +5,16 @@
 //
 // One request in flight per identity; certificates are cached and refreshed at half-life by a timer. While the CA is
 // unreachable the current certificate keeps serving until it expires, and refreshes are retried with backoff.
+//
+// The calls share one channel and wait for it to be ready (until their deadline). The channel keeps reconnecting
+// on its own back-off, capped below CONTROL_PLANE_BACKOFF.maxMs, whether calls are waiting or not; a call that fails
+// fast while the channel backs off would instead stack our retry delay on the channel's. So once the CA answers
+// again, a waiting call goes through when the channel connects, and a retry that is due goes through when it fires:
+// either way within CONTROL_PLANE_BACKOFF.maxMs.
 // `onRotate` tells the data path a new certificate exists: new TLS contexts use it, existing connections keep theirs.
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import { Backoff, CONTROL_PLANE_BACKOFF } from '../common/backoff.js';
 import { parseHostPort } from '../common/ip.js';
 import { createCsr, generateKeyPair, privateKeyToPem } from '../identity/csr.js';
 import { splitPemBundle } from '../identity/verify.js';
@@ -26,7 +33,7 @@ export interface SecretManagerOptions {
   /** SECRET_TTL: lifetime requested (the CA may shorten it). */
   ttlSeconds: number;
   log: Logger;
-  /** Retry backoff after a failed refresh: starts here and doubles up to maxRetryMs. */
+  /** Retry backoff after a failed fetch: starts here, doubles, jittered, up to maxRetryMs (default CONTROL_PLANE_BACKOFF). */
   initialRetryMs?: number;
   maxRetryMs?: number;
   /** Deadline of one CA call. */
@@ -50,7 +57,7 @@ interface Entry {
   receivedAt: number;
   inflight?: Promise<WorkloadCertificate>;
   timer?: NodeJS.Timeout;
-  retryMs: number;
+  retry: Backoff;
   lastError?: string;
   /** Pods (ZDS adds) holding this identity; the entry is dropped when the last one leaves. */
   refs: number;
@@ -60,6 +67,8 @@ interface Entry {
 const MIN_REFRESH_MS = 500;
 /** setTimeout's limit. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The channel's reconnect back-off cap, before grpc-js's ±20 % jitter. */
+const CHANNEL_MAX_BACKOFF_MS = Math.floor(CONTROL_PLANE_BACKOFF.maxMs / 1.25);
 
 export class SecretManager {
   private readonly client: grpc.Client;
@@ -76,8 +85,9 @@ export class SecretManager {
     this.client = new Ca(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, grpc.credentials.createSsl(Buffer.from(opts.rootPem)), {
       'grpc.ssl_target_name_override': opts.serverName,
       'grpc.default_authority': opts.serverName,
-      'grpc.initial_reconnect_backoff_ms': 200,
-      'grpc.max_reconnect_backoff_ms': 5_000,
+      // grpc-js adds ±20 % jitter: 4 s keeps the channel's reconnects within CONTROL_PLANE_BACKOFF.maxMs.
+      'grpc.initial_reconnect_backoff_ms': CONTROL_PLANE_BACKOFF.initialMs,
+      'grpc.max_reconnect_backoff_ms': CHANNEL_MAX_BACKOFF_MS,
     });
   }
 
@@ -157,7 +167,11 @@ export class SecretManager {
   private entry(identity: string): Entry {
     let e = this.entries.get(identity);
     if (!e) {
-      e = { receivedAt: 0, retryMs: this.opts.initialRetryMs ?? 1000, refs: 0 };
+      e = {
+        receivedAt: 0,
+        retry: new Backoff(this.opts.initialRetryMs ?? CONTROL_PLANE_BACKOFF.initialMs, this.opts.maxRetryMs ?? CONTROL_PLANE_BACKOFF.maxMs),
+        refs: 0,
+      };
       this.entries.set(identity, e);
     }
     return e;
@@ -173,7 +187,7 @@ export class SecretManager {
         e.cert = cert;
         e.receivedAt = Date.now();
         e.lastError = undefined;
-        e.retryMs = this.opts.initialRetryMs ?? 1000;
+        e.retry.reset();
         this.schedule(identity, e, this.refreshDelay(cert, e.receivedAt));
         this.opts.log.info(`${replaced ? 'refreshed' : 'fetched'} certificate`, {
           identity,
@@ -193,9 +207,9 @@ export class SecretManager {
         e.lastError = err.message;
         if (this.entries.get(identity) === e && !this.closed) {
           const keeping = e.cert && !e.cert.isExpired() ? `; keeping the current certificate until ${e.cert.notAfter.toISOString()}` : '';
-          this.opts.log.warn(`failed to fetch certificate: ${err.message}${keeping}; retrying in ${e.retryMs}ms`, { identity });
-          this.schedule(identity, e, e.retryMs);
-          e.retryMs = Math.min(e.retryMs * 2, this.opts.maxRetryMs ?? 60_000);
+          const delay = e.retry.next();
+          this.opts.log.warn(`failed to fetch certificate: ${err.message}${keeping}; retrying in ${delay}ms`, { identity });
+          this.schedule(identity, e, delay);
         }
         throw err;
       },
@@ -237,11 +251,15 @@ export class SecretManager {
       validityDuration: this.opts.ttlSeconds,
       metadata: { fields: { [IMPERSONATED_IDENTITY]: { stringValue: identity } } },
     };
+    const timeoutMs = this.opts.requestTimeoutMs ?? 10_000;
     const chain = await new Promise<string[]>((resolve, reject) => {
-      const deadline = Date.now() + (this.opts.requestTimeoutMs ?? 10_000);
-      (this.client as any).CreateCertificate(request, md, { deadline }, (err: grpc.ServiceError | null, res: { certChain?: string[] }) => {
-        if (err) reject(new Error(`CA refused or failed ${where}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`));
-        else resolve(res.certChain ?? []);
+      const deadline = Date.now() + timeoutMs;
+      (this.client as any).CreateCertificate(request, md, { deadline, waitForReady: true }, (err: grpc.ServiceError | null, res: { certChain?: string[] }) => {
+        if (!err) return resolve(res.certChain ?? []);
+        // A call that waited for a channel that never connected says only "deadline exceeded": say what it was.
+        const unreachable = err.code === grpc.status.DEADLINE_EXCEEDED && this.client.getChannel().getConnectivityState(false) !== grpc.connectivityState.READY;
+        const reason = unreachable ? `UNAVAILABLE: no connection to the CA within ${timeoutMs}ms` : `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`;
+        reject(new Error(`CA refused or failed ${where}: ${reason}`));
       });
     });
     if (chain.length === 0) throw new Error(`empty certificate chain in the CA's answer for ${identity}`);

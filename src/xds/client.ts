@@ -4,8 +4,14 @@
 // response is NACKed naming it, so the last good version keeps serving. When the stream breaks, the handlers keep
 // everything they have (the data path goes on with the last configuration) and the client reconnects with backoff,
 // telling the server what it holds via initial_resource_versions so only differences are resent.
+//
+// Each attempt opens a new gRPC channel. A channel has its own reconnect back-off, and a stream started while it waits
+// fails at once; with one long-lived channel the two back-offs stacked (27 s after the control plane was back, with
+// both capped at 15 s). A fresh channel connects when asked, so ours is the only back-off: once the server answers
+// again, the next attempt (at most CONTROL_PLANE_BACKOFF.maxMs away) gets through.
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import { Backoff, CONTROL_PLANE_BACKOFF } from '../common/backoff.js';
 import { parseHostPort } from '../common/ip.js';
 import type { Logger } from '../telemetry/log.js';
 import { adsServiceDefinition, messageTypeForUrl, TO_OBJECT } from './protos.js';
@@ -40,7 +46,7 @@ export interface XdsClientOptions {
   /** Called once per type after its first response has been applied. */
   onSynced?(typeUrl: string): void;
   log: Logger;
-  /** Reconnect backoff: starts here, doubles, capped at maxBackoffMs (ztunnel caps at 15 s). */
+  /** Reconnect backoff: starts here, doubles, jittered, capped at maxBackoffMs (default CONTROL_PLANE_BACKOFF). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -63,14 +69,20 @@ interface RawResponse {
   removedResources: string[];
 }
 
+type AdsClient = new (target: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => grpc.Client;
+
 export class XdsClient {
-  private readonly client: grpc.Client;
+  private readonly Ads: AdsClient;
+  private readonly target: string;
+  private readonly credentials: grpc.ChannelCredentials;
+  /** The present attempt's channel (see the file comment for why each attempt has its own). */
+  private client: grpc.Client | undefined;
   private call: grpc.ClientDuplexStream<any, RawResponse> | undefined;
   /** What the client holds: type → name → version (sent as initial_resource_versions on reconnect). */
   private readonly held: Map<string, Map<string, string>>;
   private readonly subscriptions: Map<string, XdsSubscription>;
   private readonly synced = new Set<string>();
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private streamId = 0;
@@ -81,19 +93,11 @@ export class XdsClient {
   lastNack: string | undefined;
 
   constructor(private readonly opts: XdsClientOptions) {
-    const Ads = grpc.makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
+    this.Ads = grpc.makeGenericClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
     const { host, port } = parseHostPort(opts.address, 'XDS_ADDRESS');
-    const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    this.client = new Ads(target, grpc.credentials.createSsl(Buffer.from(opts.rootPem)), {
-      'grpc.ssl_target_name_override': opts.serverName,
-      'grpc.default_authority': opts.serverName,
-      // Notice a vanished control plane, and do not let the channel's own backoff outgrow ours.
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.keepalive_timeout_ms': 10_000,
-      'grpc.initial_reconnect_backoff_ms': opts.initialBackoffMs ?? 200,
-      'grpc.max_reconnect_backoff_ms': opts.maxBackoffMs ?? 15_000,
-    });
-    this.backoffMs = opts.initialBackoffMs ?? 200;
+    this.target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.credentials = grpc.credentials.createSsl(Buffer.from(opts.rootPem));
+    this.backoff = new Backoff(opts.initialBackoffMs ?? CONTROL_PLANE_BACKOFF.initialMs, opts.maxBackoffMs ?? CONTROL_PLANE_BACKOFF.maxMs);
     this.subscriptions = new Map(opts.subscriptions.map((s) => [s.typeUrl, s]));
     this.held = new Map(opts.subscriptions.map((s) => [s.typeUrl, new Map()]));
   }
@@ -108,7 +112,8 @@ export class XdsClient {
     this.call?.cancel();
     this.call = undefined;
     this.connected = false;
-    this.client.close();
+    this.client?.close();
+    this.client = undefined;
   }
 
   private connect(): void {
@@ -118,12 +123,19 @@ export class XdsClient {
     try {
       token = readFileSync(this.opts.tokenFile, 'utf8').trim();
     } catch (e) {
-      this.opts.log.warn(`XDS client connection error: cannot read token file ${this.opts.tokenFile}: ${(e as Error).message}`);
-      this.scheduleReconnect(id);
+      this.scheduleReconnect(id, `cannot read token file ${this.opts.tokenFile}: ${(e as Error).message}`);
       return;
     }
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${token}`);
+    this.client?.close();
+    this.client = new this.Ads(this.target, this.credentials, {
+      'grpc.ssl_target_name_override': this.opts.serverName,
+      'grpc.default_authority': this.opts.serverName,
+      // Notice a control plane that vanished without closing the connection.
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+    });
     const call: grpc.ClientDuplexStream<any, RawResponse> = (this.client as any).DeltaAggregatedResources(md);
     this.call = call;
     this.stats.connects++;
@@ -133,7 +145,7 @@ export class XdsClient {
         this.connected = true;
         this.opts.log.info(`Stream established`, { address: this.opts.address });
       }
-      this.backoffMs = this.opts.initialBackoffMs ?? 200;
+      this.backoff.reset();
       this.handleResponse(call, res);
     });
     let ended_ = false;
@@ -143,8 +155,7 @@ export class XdsClient {
       ended_ = true;
       this.connected = false;
       this.call = undefined;
-      this.opts.log.warn(`XDS client connection error: ${why}, retrying in ${this.backoffMs}ms`);
-      this.scheduleReconnect(id);
+      this.scheduleReconnect(id, why);
     };
     call.on('error', (e: grpc.ServiceError) => ended(`gRPC error: ${e.details || e.message} (${grpc.status[e.code] ?? e.code})`));
     call.on('end', () => ended('stream closed by the server'));
@@ -160,11 +171,11 @@ export class XdsClient {
     }
   }
 
-  private scheduleReconnect(id: number): void {
+  private scheduleReconnect(id: number, why: string): void {
     if (this.closed || id !== this.streamId) return;
     this.call?.cancel();
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 15_000);
+    const delay = this.backoff.next();
+    this.opts.log.warn(`XDS client connection error: ${why}, retrying in ${delay}ms`);
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }

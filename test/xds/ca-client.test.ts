@@ -118,3 +118,63 @@ describe('ztunnel SecretManager', () => {
     assert.equal(shortSecrets.certificates()[0]?.state, 'Unavailable');
   });
 });
+
+// A pod's first certificate asked for while the CA is down: once the CA is back, the certificate must follow within
+// the 5 s back-off cap (plus a margin for a loaded machine), however long the outage, with the default retry back-off
+// (before, retries doubled up to 60 s, on top of the gRPC channel's own back-off).
+describe('SecretManager after a long CA outage', () => {
+  const CERT_BOUND_MS = 5_000 + 3_000;
+  let dir: string;
+  let ca: MeshCa;
+  let server: ControlPlaneServer | undefined;
+  const log = new RecordingLog();
+  let secrets: SecretManager | undefined;
+
+  const startServer = async (listen: string) => {
+    server = await ControlPlaneServer.start({
+      ca,
+      authenticator: new TokenFileAuthenticator(join(dir, 'node-tokens.json')),
+      xdsTypes: [],
+      placement: { identitiesOnNode: () => new Set([MINE]) },
+      listen,
+      debugListen: '127.0.0.1:0',
+      log: new CapturedLog(),
+    });
+    return server.port;
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ambit-zt-certs-outage-'));
+    writeFileSync(join(dir, 'node-tokens.json'), JSON.stringify({ 'token-node-1': 'node-1' }));
+    writeFileSync(join(dir, 'token'), 'token-node-1\n');
+    ca = await MeshCa.load({ trustDomain: 'cluster.local', stateDir: dir });
+  });
+
+  after(async () => {
+    secrets?.close();
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('issues the certificate within the back-off cap once the CA is back', async (t) => {
+    const port = await startServer('127.0.0.1:0');
+    await server!.close();
+    server = undefined;
+    secrets = new SecretManager({
+      caAddress: `127.0.0.1:${port}`,
+      serverName: 'istiod.istio-system.svc',
+      rootPem: ca.rootPem,
+      tokenFile: join(dir, 'token'),
+      ttlSeconds: 3600,
+      log: log.logger('cert'),
+      requestTimeoutMs: 1000, // how long one call waits for a connection; the retry back-off is the default
+    });
+    secrets.prefetch(MINE);
+    await eventually('five failed fetches in a row', () => log.count('failed to fetch certificate') >= 5, 30_000);
+    assert.match(log.lines.at(-1)!, /no connection to the CA within 1000ms|UNAVAILABLE/);
+    await startServer(`127.0.0.1:${port}`);
+    const back = Date.now();
+    await eventually('the certificate after the CA is back', () => secrets!.cached(MINE), CERT_BOUND_MS);
+    t.diagnostic(`issued ${Date.now() - back}ms after the CA was back`);
+  });
+});

@@ -165,3 +165,78 @@ describe('ztunnel xDS client', () => {
     assert.equal(state.workloadByIp('10.244.1.5')?.name, 'a');
   });
 });
+
+// The issue this guards: gRPC's channel back-off stacked on the client's, so a ztunnel came back 27 s after the control
+// plane did, and a DENY deleted during the outage kept denying that long. The outage here lasts until the client has
+// failed seven times in a row (its back-off at the cap), then the server comes back on the same port: the resync must
+// follow within the 5 s cap (plus a margin for a loaded machine), whatever the outage's length.
+describe('xDS client after a long control-plane outage', () => {
+  const RESYNC_BOUND_MS = 5_000 + 3_000;
+  let dir: string;
+  let ca: MeshCa;
+  let server: ControlPlaneServer | undefined;
+  const log = new RecordingLog();
+  const state = new ProxyState(log.logger('state'));
+  const source = new FakeSource([TYPE_ADDRESS, TYPE_AUTHORIZATION]);
+  let client: XdsClient | undefined;
+
+  const startServer = async (listen: string) => {
+    server = await ControlPlaneServer.start({
+      ca,
+      authenticator: new TokenFileAuthenticator(join(dir, 'node-tokens.json')),
+      xdsTypes: xdsTypesOf(source),
+      placement: { identitiesOnNode: () => new Set() },
+      listen,
+      debugListen: '127.0.0.1:0',
+      log: new CapturedLog(),
+    });
+    return server.port;
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ambit-zt-xds-outage-'));
+    writeFileSync(join(dir, 'node-tokens.json'), JSON.stringify({ 'token-node-1': 'node-1' }));
+    writeFileSync(join(dir, 'token'), 'token-node-1\n');
+    ca = await MeshCa.load({ trustDomain: 'cluster.local', stateDir: dir });
+  });
+
+  after(async () => {
+    client?.close();
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('resyncs within the back-off cap once the server is back, and a DENY deleted meanwhile stops applying', async (t) => {
+    source.set(TYPE_ADDRESS, { 'Kubernetes//Pod/default/a': workload('a', [10, 244, 1, 2]) });
+    source.set(TYPE_AUTHORIZATION, { 'default/deny': policy('deny', 'default', 'DENY') });
+    const port = await startServer('127.0.0.1:0');
+    // The defaults, as the proxies run: no test-sized back-off.
+    client = new XdsClient({
+      address: `127.0.0.1:${port}`,
+      serverName: 'istiod.istio-system.svc',
+      rootPem: ca.rootPem,
+      tokenFile: join(dir, 'token'),
+      nodeId: proxyNodeId('ztunnel', '172.18.0.2', 'ztunnel-node-1', 'istio-system'),
+      metadata: { NODE_NAME: 'node-1' },
+      subscriptions: state.xdsSubscriptions(),
+      onSynced: (t) => state.markSynced(t),
+      log: log.logger('xds'),
+    });
+    client.start();
+    await eventually('initial sync with the DENY', () => state.synced && state.policy('default/deny')?.action === 'DENY');
+
+    await server!.close();
+    server = undefined;
+    source.set(TYPE_AUTHORIZATION, {}, ['default/deny']);
+    await eventually('seven failed reconnects in a row', () => log.count('XDS client connection error') >= 7, 30_000);
+    assert.equal(state.policy('default/deny')?.action, 'DENY', 'the last configuration keeps serving during the outage');
+
+    await startServer(`127.0.0.1:${port}`);
+    const back = Date.now();
+    await eventually('the deleted DENY gone after the server is back', () => state.policy('default/deny') === undefined, RESYNC_BOUND_MS);
+    assert.ok(client.connected);
+    const waits = log.lines.filter((l) => l.includes('XDS client connection error')).map((l) => Number(/retrying in (\d+)ms/.exec(l)?.[1]));
+    assert.ok(waits.every((ms) => ms <= 5_000), `every wait within the cap: ${waits.join(', ')}`);
+    t.diagnostic(`resynced ${Date.now() - back}ms after the server was back`);
+  });
+});
