@@ -3,6 +3,7 @@
 // malformed HBONE, and the data plane riding out a control-plane outage and a ztunnel restart. One cluster serves
 // every assertion (a cluster start costs far more than a test); tests run in order and undo what they apply.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -45,6 +46,13 @@ spec:
 const SA = (name: string, ns: string) => `apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: ${name}, namespace: ${ns}}\n`;
 const NAMESPACE = (name: string, ambient: boolean) =>
   `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n${ambient ? '  labels: {istio.io/dataplane-mode: ambient}\n' : ''}`;
+
+/** Runs an nft script inside a namespace. */
+const nft = (netns: string, script: string) =>
+  new Promise<void>((resolve, reject) => {
+    const child = execFile('nsenter', [`--net=${netns}`, '--', 'nft', '-f', '-'], (err, _out, stderr) => (err ? reject(new Error(`nft: ${stderr || err.message}`)) : resolve()));
+    child.stdin!.end(script);
+  });
 
 const APP = [
   NAMESPACE('mesh', true),
@@ -318,17 +326,40 @@ const ask = (headers) => new Promise((resolve) => {
     assert.equal((await tcp('mesh/client', 'server.mesh')).code, 0, 'the proxy keeps serving');
   });
 
-  it('keeps serving with existing config and certificates while the control plane is down', async () => {
-    const cp = await c.component('controlplane');
-    process.kill(cp.pid, 'SIGSTOP');
+  // The outage outlasts the xDS keepalive (30 s + 10 s) and lets the proxies' back-off reach its cap; the control
+  // plane is killed (its streams end at once) and its port refuses connections until the outage ends, though the
+  // supervisor restarts the process. The DENY deleted meanwhile must stop denying within the 5 s back-off cap (plus
+  // a margin for a loaded machine) of the port opening again; before, gRPC's back-off stacked on ours (27 s seen).
+  it('keeps serving through a long control-plane outage, then resyncs within seconds: a DENY deleted meanwhile stops denying', async (t) => {
+    const OUTAGE_MS = 42_000;
+    const RESYNC_BOUND_MS = 5_000 + 5_000;
+    await c.apply('deny-9090.yaml', POLICY('deny-all-tcp', 'DENY', `  - to:\n    - operation: {ports: ["9090"]}\n`));
+    await expectTcp('mesh/client', false);
+    const fabric = c.netns('fabric');
+    const table = `ambit-test-outage-${c.name}`;
+    await nft(fabric, `table inet ${table} {\n chain input {\n  type filter hook input priority -10; policy accept;\n  tcp dport 15012 reject with tcp reset\n }\n}\n`);
+    let closed = true;
     try {
-      await new Promise((r) => setTimeout(r, 1000));
-      assert.equal((await tcp('mesh/client', 'server.mesh')).code, 0);
-      assert.equal((await http('mesh/client', 'http://server.mesh/')).code, 0);
+      const cp = await c.component('controlplane');
+      process.kill(cp.pid, 'SIGKILL');
+      const started = Date.now();
+      await removePolicies('deny-all-tcp');
+      assert.equal((await http('mesh/client', 'http://server.mesh/')).code, 0, 'traffic flows with the last configuration');
+      await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - (Date.now() - started)))); // the outage itself
+      assert.notEqual((await tcp('mesh/client', 'server.mesh')).code, 0, 'the last configuration (the DENY) still applies');
+      // Open the port right after a failed reconnect: the next attempt is then a whole back-off away.
+      const failures = () => c.ztunnelLog('node-2').then((l) => l.split('XDS client connection error').length - 1);
+      const before = await failures();
+      await eventually('a failed reconnect on node-2', async () => (await failures()) > before || undefined, 30_000);
+      await nft(fabric, `delete table inet ${table}\n`);
+      closed = false;
     } finally {
-      process.kill(cp.pid, 'SIGCONT');
+      if (closed) await nft(fabric, `delete table inet ${table}\n`);
     }
-    // Once back, config changes flow again.
+    const open = Date.now();
+    await eventually('the DENY deleted during the outage stops denying', async () => (await tcp('mesh/client', 'server.mesh')).code === 0 || undefined, RESYNC_BOUND_MS);
+    t.diagnostic(`allowed again ${Date.now() - open}ms after the control plane's port opened`);
+    // Config changes flow again.
     await c.apply('after-cp.yaml', POLICY('deny-all-tcp', 'DENY', `  - to:\n    - operation: {ports: ["9090"]}\n`));
     await expectTcp('mesh/client', false);
     await removePolicies('deny-all-tcp');
