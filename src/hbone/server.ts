@@ -8,10 +8,15 @@
 // after the hook returns a connected upstream respond 200 and copy bytes both ways — or, when the hook takes the
 // stream itself (a waypoint parses the HTTP inside it), respond 200 and hand the stream over. Every failure stays
 // local to its stream or connection; nothing a peer sends can throw out of this module.
+//
+// Bounds (limits.ts): connections over the limiter's caps are closed at accept; a session without streams for
+// `idleTimeoutMs` gets GOAWAY; and once a session that is going away (our GOAWAY or the peer's) has ended its socket
+// after its last stream, the socket is cut if the peer has not closed its end soon after (Node waits for it forever).
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
+import { normalizeIp } from '../common/ip.js';
 import type { WorkloadCertificate } from '../identity/workload-cert.js';
 import { copyBidirectional } from './copy.js';
 import {
@@ -35,6 +40,7 @@ import {
   startKeepalive,
   tuneTcp,
 } from './session.js';
+import { HBONE_SERVER_LIMITS, type HboneConnectionLimiter } from './limits.js';
 import { HBONE_ALPN, HboneIdentityError, serverTlsOptions, verifyClientTrustDomain } from './tls.js';
 
 export interface Address {
@@ -107,9 +113,18 @@ export interface HboneServerOptions {
   keepalive?: KeepaliveOptions;
   /** TCP accept to TLS established; a peer that stalls the handshake is dropped after this. */
   handshakeTimeoutMs?: number;
+  /** A session with no open CONNECT stream for this long gets GOAWAY (default HBONE_SERVER_LIMITS; 0: never). */
+  idleTimeoutMs?: number;
+  /** Connection caps, usually shared by every HBONE server of the process; none when absent. */
+  limiter?: HboneConnectionLimiter;
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * Node ends a closed session's socket once its last stream is done (GOAWAY and close_notify flushed), then waits for
+ * the peer's end; a peer that has not closed its side this much later is cut (as Envoy's delayed_close_timeout, 1 s).
+ */
+const GOAWAY_LINGER_MS = 1_000;
 
 function addressOf(address: string | undefined, port: number | undefined): Address {
   return { address: address ?? '', port: port ?? 0 };
@@ -118,7 +133,7 @@ function addressOf(address: string | undefined, port: number | undefined): Addre
 export class HboneServer {
   private readonly opts: HboneServerOptions;
   private readonly tuning: Http2Tuning;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly sessions = new Map<http2.ServerHttp2Session, ConnInfo>();
   /** Accepted sockets still waiting for `certificateFor`. */
   private readonly pending = new Set<net.Socket>();
   private readonly tlsServers = new WeakMap<WorkloadCertificate, tls.Server>();
@@ -158,11 +173,22 @@ export class HboneServer {
       socket.destroy();
       return;
     }
+    const limiter = this.opts.limiter;
+    // One peer whichever way it arrived (a dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d).
+    const peerIp = limiter ? (normalizeIp(peer.address) ?? peer.address) : '';
+    if (limiter && !limiter.admit(peerIp)) {
+      socket.destroy();
+      return;
+    }
     this.pending.add(socket);
     // Errors before TLS starts (e.g. ECONNRESET while the certificate is looked up) just end the attempt;
     // once TLS owns the socket its errors are reported through tlsClientError or the HTTP/2 session.
     socket.on('error', () => {});
-    socket.once('close', () => this.pending.delete(socket));
+    // The TCP socket closes whoever owns it by then (us, TLS or the HTTP/2 session): the one place to uncount it.
+    socket.once('close', () => {
+      this.pending.delete(socket);
+      limiter?.release(peerIp);
+    });
     tuneTcp(socket);
     Promise.resolve()
       .then(() => this.opts.certificateFor(local))
@@ -218,10 +244,10 @@ export class HboneServer {
       tlsSocket.destroy();
       return;
     }
-    this.startSession(tlsSocket, { srcIdentity, dstIdentity: cert.identity, peer, local });
+    this.startSession(tlsSocket, srcIdentity, cert.identity, peer, local);
   }
 
-  private startSession(tlsSocket: tls.TLSSocket, conn: ConnInfo): void {
+  private startSession(tlsSocket: tls.TLSSocket, srcIdentity: string, dstIdentity: string, peer: Address, local: Address): void {
     if (this.closing) {
       tlsSocket.destroy();
       return;
@@ -233,17 +259,44 @@ export class HboneServer {
         maxSessionMemory: this.tuning.maxSessionMemoryMb,
       });
     } catch (error) {
-      this.report(conn.peer, conn.local, error as Error, 'http2');
+      this.report(peer, local, error as Error, 'http2');
       tlsSocket.destroy();
       return;
     }
-    this.sessions.add(session);
+    const conn: ConnInfo = { srcIdentity, dstIdentity, peer, local, session, streams: 0, idleSince: performance.now() };
+    this.sessions.set(session, conn);
     bindTransport(session, tlsSocket);
     applyConnectionWindow(session, this.tuning);
     startKeepalive(session, this.opts.keepalive ?? HBONE_KEEPALIVE);
-    session.on('error', (error) => this.report(conn.peer, conn.local, error, 'http2'));
+    session.on('error', (error) => this.report(peer, local, error, 'http2'));
     session.once('close', () => this.sessions.delete(session));
     session.on('stream', (stream, headers) => this.handleStream(stream, headers, conn));
+    tlsSocket.once('finish', () => setTimeout(() => tlsSocket.destroy(), GOAWAY_LINGER_MS).unref());
+    const idleTimeoutMs = this.opts.idleTimeoutMs ?? HBONE_SERVER_LIMITS.idleTimeoutMs;
+    if (idleTimeoutMs > 0) {
+      this.watchIdle(conn, idleTimeoutMs, idleTimeoutMs);
+      session.once('close', () => clearTimeout(conn.idleTimer));
+    }
+  }
+
+  /**
+   * GOAWAY once the session has had no stream for `idleTimeoutMs` (PINGs do not count: they keep no stream open).
+   * One timer per session, checked when due rather than reset on every stream.
+   */
+  private watchIdle(conn: ConnInfo, idleTimeoutMs: number, delayMs: number): void {
+    conn.idleTimer = setTimeout(() => {
+      const { session } = conn;
+      if (session.closed || session.destroyed) return;
+      const idleFor = conn.streams > 0 ? 0 : performance.now() - conn.idleSince;
+      if (idleFor >= idleTimeoutMs) this.goAway(conn);
+      else this.watchIdle(conn, idleTimeoutMs, idleTimeoutMs - idleFor);
+    }, delayMs);
+    conn.idleTimer.unref();
+  }
+
+  /** Sends GOAWAY: the peer opens no new stream here; the open ones finish, then the connection closes. */
+  private goAway(conn: ConnInfo): void {
+    if (!conn.session.closed && !conn.session.destroyed) conn.session.close();
   }
 
   private handleStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, conn: ConnInfo): void {
@@ -257,14 +310,17 @@ export class HboneServer {
       bytesSent: 0,
       durationMs: 0,
     };
+    conn.streams++;
     const finish = (error?: string) => {
-      stats.durationMs = performance.now() - start;
+      const now = performance.now();
+      stats.durationMs = now - start;
       if (error !== undefined) stats.error = error;
       try {
         this.opts.onStreamClose?.(stats);
       } catch {
         // A telemetry callback bug must not take the tunnel down.
       }
+      if (--conn.streams === 0) conn.idleSince = now;
     };
     stream.on('error', () => {}); // outcome is read from the copy result or the stream state below
     const reject = (status: number, error: string) => {
@@ -344,7 +400,7 @@ export class HboneServer {
    * keeps accepting: a proxy that is shutting down still serves whoever has not yet learned that it is going away.
    */
   drain(): void {
-    for (const s of this.sessions) if (!s.closed && !s.destroyed) s.close();
+    for (const conn of this.sessions.values()) this.goAway(conn);
   }
 
   /**
@@ -357,15 +413,15 @@ export class HboneServer {
       ? new Promise<void>((r) => this.listener!.close(() => r()))
       : Promise.resolve();
     for (const s of this.pending) s.destroy();
-    const sessionsClosed = [...this.sessions].map(
-      (s) => new Promise<void>((resolve) => (s.destroyed ? resolve() : (s.once('close', resolve), s.close()))),
+    const sessionsClosed = [...this.sessions.values()].map(
+      (conn) => new Promise<void>((resolve) => (conn.session.destroyed ? resolve() : (conn.session.once('close', resolve), this.goAway(conn)))),
     );
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
     await Promise.race([Promise.all(sessionsClosed), grace]);
     clearTimeout(timer);
     // Whatever is left had its chance to finish: cut it, socket included.
-    for (const s of this.sessions) destroySession(s);
+    for (const s of this.sessions.keys()) destroySession(s);
     this.sessions.clear();
     await listenerClosed;
   }
@@ -376,6 +432,12 @@ interface ConnInfo {
   dstIdentity: string;
   peer: Address;
   local: Address;
+  session: http2.ServerHttp2Session;
+  /** CONNECT streams not finished yet. */
+  streams: number;
+  /** performance.now() when the last stream finished (or the session started). */
+  idleSince: number;
+  idleTimer?: NodeJS.Timeout;
 }
 
 function header(headers: http2.IncomingHttpHeaders, name: string): string | undefined {

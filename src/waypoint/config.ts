@@ -4,6 +4,7 @@
 // them, and the defaults are Istio's. The data path reads its tuning from WaypointConfig rather than constants.
 import { parseHostPort } from '../common/ip.js';
 import { SettingsReader, asInteger, asPort, asString, parseBool, parseDuration, type Env } from '../common/settings.js';
+import { HBONE_SERVER_LIMITS } from '../hbone/limits.js';
 import { parseLogFormat, type LogFormat } from '../telemetry/log.js';
 
 export interface WaypointConfig {
@@ -46,6 +47,15 @@ export interface WaypointConfig {
   poolUnusedReleaseTimeoutMs: number;
   /** Upstream connect timeout (Envoy's cluster connect_timeout, Istio's default 10 s). */
   connectTimeoutMs: number;
+  /**
+   * HBONE_IDLE_TIMEOUT / HBONE_MAX_CONNECTIONS / HBONE_MAX_CONNECTIONS_PER_PEER, as ztunnel's (Envoy's counterparts:
+   * the HTTP connection manager's idle_timeout, listener connection limits): an HBONE connection without streams this
+   * long gets GOAWAY (0: never); HBONE connections over the caps, in total or from one peer address, are refused at
+   * accept with a log line.
+   */
+  hboneIdleTimeoutMs: number;
+  hboneMaxConnections: number;
+  hboneMaxConnectionsPerPeer: number;
   /** On SIGTERM, open connections get this long to finish (Envoy's drain, TERMINATION_DRAIN_DURATION 5 s). */
   drainDurationMs: number;
 
@@ -107,6 +117,9 @@ export function loadWaypointConfig(flags: WaypointFlags, env: Env = process.env)
     poolMaxStreamsPerConnection: pick(flags.poolMaxStreamsPerConnection, 'POOL_MAX_STREAMS_PER_CONNECTION', asInteger(1, 2 ** 31 - 1), 100),
     poolUnusedReleaseTimeoutMs: pick(flags.poolUnusedReleaseTimeoutMs, 'POOL_UNUSED_RELEASE_TIMEOUT', dur, 5 * 60_000),
     connectTimeoutMs: pick(flags.connectTimeoutMs, 'CONNECT_TIMEOUT', dur, 10_000),
+    hboneIdleTimeoutMs: pick(flags.hboneIdleTimeoutMs, 'HBONE_IDLE_TIMEOUT', dur, HBONE_SERVER_LIMITS.idleTimeoutMs),
+    hboneMaxConnections: pick(flags.hboneMaxConnections, 'HBONE_MAX_CONNECTIONS', asInteger(1, 2 ** 31 - 1), HBONE_SERVER_LIMITS.maxConnections),
+    hboneMaxConnectionsPerPeer: pick(flags.hboneMaxConnectionsPerPeer, 'HBONE_MAX_CONNECTIONS_PER_PEER', asInteger(1, 2 ** 31 - 1), HBONE_SERVER_LIMITS.maxConnectionsPerPeer),
     drainDurationMs: pick(flags.drainDurationMs, 'TERMINATION_DRAIN_DURATION', dur, 5_000),
     adminPort: pick(flags.adminPort, 'ADMIN_PORT', asPort, 15000),
     metricsPort: pick(flags.metricsPort, 'METRICS_PORT', asPort, 15020),

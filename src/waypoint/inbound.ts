@@ -7,6 +7,7 @@ import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { normalizeIp } from '../common/ip.js';
 import { formatAuthority } from '../hbone/headers.js';
+import { HboneConnectionLimiter, type HboneServerLimits } from '../hbone/limits.js';
 import { HboneServer, type HboneDecision, type HboneRequest } from '../hbone/server.js';
 import type { WorkloadCertificate } from '../identity/workload-cert.js';
 import type { Logger } from '../telemetry/log.js';
@@ -24,6 +25,8 @@ export interface WaypointInboundOptions {
   telemetry: WaypointTelemetry;
   log: Logger;
   certificate(): Promise<WorkloadCertificate>;
+  /** HBONE_IDLE_TIMEOUT, HBONE_MAX_CONNECTIONS, HBONE_MAX_CONNECTIONS_PER_PEER. */
+  limits: HboneServerLimits;
 }
 
 /** Ports whose traffic is plain TCP to the waypoint (no HTTP processing), as Istio's protocols say. */
@@ -73,6 +76,8 @@ export class WaypointInbound {
       certificateFor: () => opts.certificate(),
       onConnect: (req) => this.onConnect(req),
       onConnectionError: ({ peer, error }) => opts.log.warn(`connection from ${formatAuthority(normalizeIp(peer.address) ?? peer.address, peer.port)} failed: ${error.message}`),
+      idleTimeoutMs: opts.limits.idleTimeoutMs,
+      limiter: new HboneConnectionLimiter(opts.limits, (message) => opts.log.warn(message)),
     });
   }
 

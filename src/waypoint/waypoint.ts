@@ -96,6 +96,7 @@ export class Waypoint {
       telemetry: this.telemetry,
       log: sink.logger('proxy'),
       certificate,
+      limits: { idleTimeoutMs: config.hboneIdleTimeoutMs, maxConnections: config.hboneMaxConnections, maxConnectionsPerPeer: config.hboneMaxConnectionsPerPeer },
     });
   }
 

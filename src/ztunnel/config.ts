@@ -12,6 +12,7 @@ import {
 import { parseHostPort } from '../common/ip.js';
 import { SettingsReader, asInteger, asPort, asString, parseBool, parseDuration, parseInteger, type Env } from '../common/settings.js';
 import { parseLogFormat, type LogFormat } from '../telemetry/log.js';
+import { HBONE_SERVER_LIMITS } from '../hbone/limits.js';
 
 
 export interface ZtunnelConfig {
@@ -60,6 +61,14 @@ export interface ZtunnelConfig {
   /** HTTP/2 PING period and the time without an answer after which a tunnel is dropped. */
   http2KeepaliveIntervalMs: number;
   http2KeepaliveTimeoutMs: number;
+  /**
+   * HBONE_IDLE_TIMEOUT / HBONE_MAX_CONNECTIONS / HBONE_MAX_CONNECTIONS_PER_PEER (Ambit only, ztunnel has no such
+   * bounds): an inbound HBONE connection without streams this long gets GOAWAY (0: never); inbound HBONE connections
+   * over the caps, in total or from one peer address, are refused at accept with a log line.
+   */
+  hboneIdleTimeoutMs: number;
+  hboneMaxConnections: number;
+  hboneMaxConnectionsPerPeer: number;
   /** Outbound connect timeout (HBONE dial and plain TCP). */
   connectTimeoutMs: number;
   /** How long a pod's proxy waits for its own workload to appear in xDS before failing a connection. */
@@ -174,6 +183,9 @@ export function loadConfig(flags: ZtunnelFlags, env: Env = process.env): Ztunnel
     http2FrameSize: pick(flags.http2FrameSize, 'HTTP2_FRAME_SIZE', int(16_384, 16_777_215), 1024 * 1024),
     http2KeepaliveIntervalMs: pick(flags.http2KeepaliveIntervalMs, 'HTTP2_KEEPALIVE_INTERVAL', dur, 10_000),
     http2KeepaliveTimeoutMs: pick(flags.http2KeepaliveTimeoutMs, 'HTTP2_KEEPALIVE_TIMEOUT', dur, 20_000),
+    hboneIdleTimeoutMs: pick(flags.hboneIdleTimeoutMs, 'HBONE_IDLE_TIMEOUT', dur, HBONE_SERVER_LIMITS.idleTimeoutMs),
+    hboneMaxConnections: pick(flags.hboneMaxConnections, 'HBONE_MAX_CONNECTIONS', int(1, 2 ** 31 - 1), HBONE_SERVER_LIMITS.maxConnections),
+    hboneMaxConnectionsPerPeer: pick(flags.hboneMaxConnectionsPerPeer, 'HBONE_MAX_CONNECTIONS_PER_PEER', int(1, 2 ** 31 - 1), HBONE_SERVER_LIMITS.maxConnectionsPerPeer),
     connectTimeoutMs: pick(flags.connectTimeoutMs, 'CONNECT_TIMEOUT', dur, 10_000),
     localWorkloadWaitMs: pick(flags.localWorkloadWaitMs, 'LOCAL_WORKLOAD_WAIT', dur, 5_000),
     connectionTerminationDeadlineMs: pick(flags.connectionTerminationDeadlineMs, 'CONNECTION_TERMINATION_DEADLINE', dur, 5_000),

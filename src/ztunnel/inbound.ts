@@ -43,6 +43,8 @@ export class InboundProxy {
       },
       tuning: http2Tuning(scope.config),
       keepalive: keepalive(scope.config),
+      idleTimeoutMs: scope.config.hboneIdleTimeoutMs,
+      limiter: scope.hboneLimiter,
     });
   }
 

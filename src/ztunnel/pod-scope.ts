@@ -2,6 +2,7 @@
 // pool its outbound connections use, and the connection manager its inbound connections register with.
 import { HboneConnectTimeoutError, HboneDialError, HboneStatusError } from '../hbone/client.js';
 import { HboneIdentityError } from '../hbone/tls.js';
+import type { HboneConnectionLimiter } from '../hbone/limits.js';
 import type { HbonePool } from '../hbone/pool.js';
 import type { Http2Tuning, KeepaliveOptions } from '../hbone/session.js';
 import { HBONE_TUNING } from '../hbone/session.js';
@@ -31,6 +32,8 @@ export interface PodProxyContext {
   secrets: SecretManager;
   config: ZtunnelConfig;
   telemetry: ConnectionTelemetry;
+  /** Inbound HBONE connection caps, shared by every pod of the node. */
+  hboneLimiter: HboneConnectionLimiter;
   log: ZtunnelLogger;
 }
 

@@ -6,6 +6,7 @@
 // means "xDS synced once, connected to the CNI agent, snapshot applied" and does not drop while the control plane is
 // away.
 import { readFileSync } from 'node:fs';
+import { HboneConnectionLimiter } from '../hbone/limits.js';
 import { ZtunnelTelemetry } from '../telemetry/connection.js';
 import { startAdmin, type AdminServer, type Readiness } from '../telemetry/admin.js';
 import { SecretManager } from '../xds/ca-client.js';
@@ -40,6 +41,8 @@ export class Ztunnel {
   private admin: AdminServer | undefined;
   private readonly pods = new Map<string, PodEntry>();
   private readonly log: ZtunnelLogger;
+  /** One set of inbound HBONE connection counts for all the node's pods: a peer flooding several pods counts once. */
+  private readonly hboneLimiter: HboneConnectionLimiter;
   private closing: Promise<void> | undefined;
 
   private constructor(private readonly opts: ZtunnelOptions) {
@@ -52,6 +55,11 @@ export class Ztunnel {
       throw new Error(`cannot read the mesh root certificate --root-cert ${config.rootCertFile}: ${(e as Error).message}`);
     }
     this.state = new ProxyState(sink.logger('state'));
+    const inboundLog = sink.logger('inbound');
+    this.hboneLimiter = new HboneConnectionLimiter(
+      { maxConnections: config.hboneMaxConnections, maxConnectionsPerPeer: config.hboneMaxConnectionsPerPeer },
+      (message) => inboundLog.warn(message),
+    );
     this.secrets = new SecretManager({
       caAddress: config.caAddress,
       serverName: config.caHostname,
@@ -169,6 +177,7 @@ export class Ztunnel {
         secrets: this.secrets,
         config: this.opts.config,
         telemetry: this.telemetry,
+        hboneLimiter: this.hboneLimiter,
         log: this.opts.sink.logger('inpod'),
       }),
     };

@@ -16,6 +16,7 @@ import { installCapture } from '../../src/cni/index.js';
 import { TokenFileAuthenticator } from '../../src/controlplane/auth.js';
 import { MeshCa } from '../../src/controlplane/ca.js';
 import { ControlPlaneServer } from '../../src/controlplane/server.js';
+import { HboneConnectionLimiter } from '../../src/hbone/limits.js';
 import { clientTlsOptions } from '../../src/hbone/tls.js';
 import { PodNetns } from '../../src/inpod/index.js';
 import type { WorkloadCertificate } from '../../src/identity/workload-cert.js';
@@ -314,6 +315,7 @@ describe('ztunnel data path between pod netns', { timeout: 120_000 }, () => {
       const ctx = {
         pod: { uid: randomBytes(8).toString('hex'), name, namespace: name === 'client' ? NS_A : NS_B, serviceAccount: sa, netnsPath: `/run/netns/${ns}` },
         state, secrets, config, telemetry, log: sink.logger('proxy'),
+        hboneLimiter: new HboneConnectionLimiter({ maxConnections: config.hboneMaxConnections, maxConnectionsPerPeer: config.hboneMaxConnectionsPerPeer }, () => undefined),
       };
       proxies.push(await PodProxy.start(ctx));
     }

@@ -877,6 +877,8 @@ export class Harness {
     /** False: the control plane refuses the pod's token until the test adds it to livePods. */
     podAllowed?: boolean;
     logLines?: string[];
+    /** Settings over the harness's own. */
+    flags?: WaypointFlags;
   }): Promise<StartedWaypoint> {
     const tokenFile = join(this.dir, `${opts.podName}.token`);
     await this.issuer.writeToken(tokenFile, { namespace: WP_NS, serviceAccount: opts.serviceAccount, pod: { name: opts.podName, uid: `uid-${opts.podName}` }, node: 'node-1' });
@@ -908,6 +910,7 @@ export class Harness {
       statusPort: ports.status,
       drainDurationMs: 200,
       accessLog: true,
+      ...opts.flags,
     };
     const waypoint = await Waypoint.start({ config: loadWaypointConfig(flags, {}), sink });
     if (opts.gatewayName !== WP_NAME) this.extraWaypoints.push(waypoint);
