@@ -40,6 +40,11 @@ export interface AdminOptions {
   log: Logger;
   /** Called after `/quitquitquit` has been answered. */
   onQuit?: () => void;
+  /**
+   * Makes the listening socket (an fd, bound and listening) instead of Node's own bind: ztunnel binds with
+   * SO_REUSEPORT so a replacement process in the same network namespace can start before the old one stops.
+   */
+  bindListener?: (host: string, port: number) => number;
 }
 
 export interface AdminServer {
@@ -81,11 +86,18 @@ function serve(routes: Record<string, Handler>, log: Logger, name: string): http
   return server;
 }
 
-function listen(server: http.Server, port: number, host: string, what: string): Promise<AddressInfo> {
+function listen(server: http.Server, port: number, host: string, what: string, bind: AdminOptions['bindListener']): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => reject(new Error(`${what} listener on ${host}:${port}: ${err.message}`));
+    let fd: number | undefined;
+    try {
+      fd = bind?.(host, port);
+    } catch (err) {
+      return onError(err as NodeJS.ErrnoException);
+    }
     server.once('error', onError);
-    server.listen(port, host, () => {
+    const target = fd === undefined ? { port, host } : { fd };
+    server.listen(target, () => {
       server.off('error', onError);
       server.on('error', () => undefined);
       resolve(server.address() as AddressInfo);
@@ -162,9 +174,9 @@ export async function startAdmin(opts: AdminOptions): Promise<AdminServer> {
   const servers = [admin, metricsServer, readiness];
   try {
     return {
-      admin: await listen(admin, opts.adminPort ?? ADMIN_PORT, ADMIN_HOST, 'admin'),
-      metrics: await listen(metricsServer, opts.metricsPort ?? METRICS_PORT, publicHost, 'metrics'),
-      readiness: await listen(readiness, opts.readinessPort ?? READINESS_PORT, publicHost, 'readiness'),
+      admin: await listen(admin, opts.adminPort ?? ADMIN_PORT, ADMIN_HOST, 'admin', opts.bindListener),
+      metrics: await listen(metricsServer, opts.metricsPort ?? METRICS_PORT, publicHost, 'metrics', opts.bindListener),
+      readiness: await listen(readiness, opts.readinessPort ?? READINESS_PORT, publicHost, 'readiness', opts.bindListener),
       close: async () => {
         await Promise.all(servers.map(closeServer));
       },

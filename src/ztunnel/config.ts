@@ -73,7 +73,11 @@ export interface ZtunnelConfig {
   connectTimeoutMs: number;
   /** How long a pod's proxy waits for its own workload to appear in xDS before failing a connection. */
   localWorkloadWaitMs: number;
-  /** CONNECTION_TERMINATION_DEADLINE: on shutdown, open connections get this long to finish. */
+  /**
+   * CONNECTION_TERMINATION_DEADLINE: on shutdown, open connections get this long to finish before they are reset.
+   * Unset, it follows TERMINATION_GRACE_PERIOD_SECONDS as ztunnel does (the grace period minus 5 s, or minus 1 s for
+   * periods of 10 s or less, at least 1 s), so the forced close happens before the kubelet's SIGKILL; else 5 s.
+   */
   connectionTerminationDeadlineMs: number;
   /** PACKET_MARK: SO_MARK on every socket ztunnel creates in a pod netns. */
   packetMark: number;
@@ -115,6 +119,9 @@ export type ZtunnelFlags = Partial<ZtunnelConfig>;
 /** A fixed 4× growing factor for V8's old generation; why: src/ztunnel/heap.ts. */
 export const DEFAULT_HEAP_GROWING_PERCENT = 300;
 
+/** ztunnel's drain period when neither CONNECTION_TERMINATION_DEADLINE nor TERMINATION_GRACE_PERIOD_SECONDS is set. */
+export const DEFAULT_CONNECTION_TERMINATION_DEADLINE_MS = 5_000;
+
 /** The address ztunnel dials for istiod when XDS_ADDRESS is unset. */
 export const DEFAULT_XDS_ADDRESS = 'istiod.istio-system.svc:15012';
 export const DEFAULT_ISTIOD_HOSTNAME = 'istiod.istio-system.svc';
@@ -134,6 +141,12 @@ function parseGrowingPercent(value: string, name: string): number {
 
 
 
+// The drain ends a few seconds before the kubelet would SIGKILL the pod, so ztunnel closes what is left itself
+// (TLS close_notify, GOAWAY) rather than having it cut by the kill.
+function deadlineFromGracePeriod(value: string, name: string): number {
+  const secs = parseInteger(value, name, 0, 2 ** 31 - 1);
+  return Math.max(secs > 10 ? secs - 5 : secs - 1, 1) * 1000;
+}
 
 /** The first non-loopback IPv4 address of this network namespace: the node's IP when INSTANCE_IP is unset. */
 function firstNodeIp(): string {
@@ -188,7 +201,12 @@ export function loadConfig(flags: ZtunnelFlags, env: Env = process.env): Ztunnel
     hboneMaxConnectionsPerPeer: pick(flags.hboneMaxConnectionsPerPeer, 'HBONE_MAX_CONNECTIONS_PER_PEER', int(1, 2 ** 31 - 1), HBONE_SERVER_LIMITS.maxConnectionsPerPeer),
     connectTimeoutMs: pick(flags.connectTimeoutMs, 'CONNECT_TIMEOUT', dur, 10_000),
     localWorkloadWaitMs: pick(flags.localWorkloadWaitMs, 'LOCAL_WORKLOAD_WAIT', dur, 5_000),
-    connectionTerminationDeadlineMs: pick(flags.connectionTerminationDeadlineMs, 'CONNECTION_TERMINATION_DEADLINE', dur, 5_000),
+    connectionTerminationDeadlineMs: pick(
+      flags.connectionTerminationDeadlineMs,
+      'CONNECTION_TERMINATION_DEADLINE',
+      dur,
+      pick(undefined, 'TERMINATION_GRACE_PERIOD_SECONDS', deadlineFromGracePeriod, DEFAULT_CONNECTION_TERMINATION_DEADLINE_MS),
+    ),
     packetMark: pick(flags.packetMark, 'PACKET_MARK', int(1, 0xffffffff), INPOD_MARK),
     enableResponseBaggage: pick(flags.enableResponseBaggage, 'ENABLE_RESPONSE_BAGGAGE', parseBool, true),
     authzPolicyInfoLogging: pick(flags.authzPolicyInfoLogging, 'AUTHZ_POLICY_INFO_LOGGING', parseBool, false),

@@ -86,7 +86,10 @@ export class DnsProxy {
     readonly tcp: net.Server,
   ) {}
 
-  /** Binds 15053 UDP and TCP inside the pod netns; bind errors (EADDRINUSE, …) reject naming the netns. */
+  /**
+   * Binds 15053 UDP and TCP inside the pod netns; bind errors (EADDRINUSE, …) reject naming the netns. SO_REUSEPORT
+   * as on ztunnel's other in-pod listeners, so a replacement ztunnel binds while the old one still answers.
+   */
   static async start(options: DnsProxyOptions): Promise<DnsProxy> {
     const opts = {
       host: '127.0.0.1',
@@ -96,10 +99,10 @@ export class DnsProxy {
       upstreamTimeoutMs: 5000,
       ...options,
     };
-    const udp = opts.netns.bindUdp(opts.port, { host: opts.host, mark: opts.mark });
+    const udp = opts.netns.bindUdp(opts.port, { host: opts.host, mark: opts.mark, reuseport: true });
     let tcp: net.Server;
     try {
-      tcp = opts.netns.listen(opts.port, { host: opts.host, mark: opts.mark });
+      tcp = opts.netns.listen(opts.port, { host: opts.host, mark: opts.mark, reuseport: true });
     } catch (err) {
       udp.close();
       throw err;

@@ -22,7 +22,8 @@ export class PodProxy {
   private readonly unsubscribe: (() => void)[] = [];
   private inbound?: InboundProxy;
   private dns?: DnsProxy;
-  private closing?: Promise<void>;
+  private closing?: Promise<{ expired: boolean }>;
+  private onSocketsClosed?: () => void;
 
   private constructor(readonly scope: PodScope) {}
 
@@ -61,7 +62,10 @@ export class PodProxy {
       certificate: (): Promise<WorkloadCertificate> => ctx.secrets.fetch(identity),
       track: (s) => {
         proxy.sockets.add(s);
-        s.once('close', () => proxy.sockets.delete(s));
+        s.once('close', () => {
+          proxy.sockets.delete(s);
+          if (proxy.sockets.size === 0) proxy.onSocketsClosed?.();
+        });
       },
     });
     try {
@@ -118,21 +122,37 @@ export class PodProxy {
   }
 
   /**
-   * Stops the pod's proxy: closes the listeners, lets HBONE sessions finish for up to
-   * `connectionTerminationDeadlineMs`, then resets whatever is left and releases the netns.
+   * Stops the pod's proxy as ztunnel drains: the listeners stop accepting at once (with SO_REUSEPORT a replacement
+   * ztunnel's listeners in the same netns take every new connection from then on), open connections get up to
+   * `connectionTerminationDeadlineMs` to finish, then whatever is left is reset. The DNS proxy answers until the end,
+   * so a pod's lookups never go unanswered while old and new ztunnel overlap. Resolves with whether connections were
+   * still open at the deadline.
    */
-  close(): Promise<void> {
+  close(): Promise<{ expired: boolean }> {
     this.closing ??= (async () => {
-      for (const off of this.unsubscribe.splice(0)) off();
-      await Promise.all([this.dns?.close(), ...this.listeners.map((l) => new Promise<void>((r) => l.close(() => r())))]);
+      // Not waiting for the close callbacks: a net.Server reports closed only once its accepted connections end.
+      for (const l of this.listeners) l.close();
       const grace = this.scope.config.connectionTerminationDeadlineMs;
-      await Promise.all([this.inbound?.close(grace), this.scope.pool.close(grace)]);
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), grace)));
+      const drained = Promise.all([this.inbound?.close(grace), this.scope.pool.close(grace), this.socketsClosed()]).then(() => 'drained' as const);
+      const outcome = await Promise.race([drained, deadline]);
+      clearTimeout(timer);
+      for (const off of this.unsubscribe.splice(0)) off();
       this.scope.connections.closeAll('pod removed');
       for (const s of this.sockets) s.destroy();
       this.sockets.clear();
+      await this.dns?.close();
       this.scope.netns.close();
       this.scope.log.info(`proxy stopped for pod ${this.scope.pod.namespace}/${this.scope.pod.name}`);
+      return { expired: outcome === 'expired' };
     })();
     return this.closing;
+  }
+
+  /** Resolves once every socket the listeners accepted has closed. */
+  private socketsClosed(): Promise<void> {
+    if (this.sockets.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.onSocketsClosed = resolve));
   }
 }

@@ -12,6 +12,7 @@ import { startAdmin, type AdminServer, type Readiness } from '../telemetry/admin
 import { SecretManager } from '../xds/ca-client.js';
 import type { ZtunnelConfig } from './config.js';
 import type { LogSink, ZtunnelLogger } from './log.js';
+import { native } from '../inpod/native.js';
 import { PodProxy } from './pod-proxy.js';
 import { ProxyState } from './state.js';
 import { XdsClient, proxyNodeId } from '../xds/client.js';
@@ -114,6 +115,8 @@ export class Ztunnel {
         logSink: opts.sink,
         log: opts.sink.logger('admin'),
         onQuit: opts.onQuit,
+        // SO_REUSEPORT, as on the pod listeners: during a rolling restart both processes run in the node's netns.
+        bindListener: (host, port) => native().listenTcp(-1, host, port, { reuseport: true, reuseaddr: true }),
       });
     } catch (e) {
       z.secrets.close();
@@ -121,7 +124,11 @@ export class Ztunnel {
       throw e;
     }
     z.xds.start();
-    z.zds.start();
+    // As ztunnel, the CNI connection (and with it every pod's listeners) waits for the first xDS sync: a replacement
+    // ztunnel takes pods over only once it can route their traffic.
+    void z.state.whenSynced().then(() => {
+      if (!z.closing) z.zds.start();
+    });
     z.log.info(
       `ztunnel for node ${config.nodeName} started: xDS ${config.xdsAddress}, CA ${config.caAddress}, CNI agent ${config.zdsSocket}, ` +
         `admin 127.0.0.1:${z.admin.admin.port}, metrics :${z.admin.metrics.port}, readiness :${z.admin.readiness.port}`,
@@ -213,28 +220,32 @@ export class Ztunnel {
   }
 
   /**
-   * Shuts down: stops talking to the CNI agent (its pods are not deleted, a restarted ztunnel takes them over),
-   * closes every pod's listeners and drains its connections for up to CONNECTION_TERMINATION_DEADLINE, then stops
-   * xDS, certificates and the admin servers.
+   * Shuts down as ztunnel drains on SIGTERM: stops taking pods from the CNI agent (they are not deleted: the
+   * replacement ztunnel, already connected, holds them), stops accepting on every listener (pods' and admin's; with
+   * SO_REUSEPORT the replacement's listeners take over), lets open connections finish for up to
+   * CONNECTION_TERMINATION_DEADLINE while the pods' DNS proxies keep answering, resets what is left, then stops xDS
+   * and certificates.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.zds.close();
+      const adminClosed = this.admin?.close();
       const entries = [...this.pods.values()];
       this.pods.clear();
-      await Promise.all(
+      const drains = await Promise.all(
         entries.map(async (e) => {
           try {
-            await (await e.starting).close();
+            return await (await e.starting).close();
           } catch {
-            // never started
+            return { expired: false }; // never started
           }
         }),
       );
+      if (drains.some((d) => d.expired)) this.log.warn('drain duration expired with pending connections, forcefully shutting down');
       this.xds.close();
       this.secrets.close();
-      await this.admin?.close();
-      this.log.info('ztunnel stopped');
+      await adminClosed;
+      this.log.info('shutdown complete');
     })();
     return this.closing;
   }

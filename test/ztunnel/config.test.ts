@@ -64,6 +64,15 @@ describe('ztunnel config', () => {
     assert.equal(c.heapGrowingPercent, 0, "0 leaves V8's own setting alone");
   });
 
+  it('drains for TERMINATION_GRACE_PERIOD_SECONDS less a margin, as ztunnel; CONNECTION_TERMINATION_DEADLINE wins', () => {
+    const deadline = (env: Record<string, string>) => loadConfig({ nodeName: 'node-1' }, { ...REQUIRED, ...env }).connectionTerminationDeadlineMs;
+    assert.equal(deadline({ TERMINATION_GRACE_PERIOD_SECONDS: '30' }), 25_000, 'Istio chart default: 30 s grace, 25 s drain');
+    assert.equal(deadline({ TERMINATION_GRACE_PERIOD_SECONDS: '10' }), 9_000, 'short periods keep 1 s for the forced close');
+    assert.equal(deadline({ TERMINATION_GRACE_PERIOD_SECONDS: '1' }), 1_000, 'never below 1 s');
+    assert.equal(deadline({ TERMINATION_GRACE_PERIOD_SECONDS: '30', CONNECTION_TERMINATION_DEADLINE: '2s' }), 2_000);
+    assert.throws(() => deadline({ TERMINATION_GRACE_PERIOD_SECONDS: 'soon' }), /TERMINATION_GRACE_PERIOD_SECONDS/);
+  });
+
   it('refuses a heap growing percent below V8\'s own smallest factor', () => {
     assert.throws(
       () => loadConfig({ nodeName: 'node-1' }, { ...REQUIRED, AMBIT_HEAP_GROWING_PERCENT: '5' }),
