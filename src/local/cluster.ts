@@ -159,6 +159,8 @@ const DEFAULT_GRACE_SECONDS = 30;
 const HEALTH_INTERVAL_MS = 2000;
 /** How long a pod whose sandbox failed to build waits before the next attempt. */
 const POD_RETRY_MS = 5000;
+/** How long a rolling restart waits for the new process to take over before it gives up (the old one stays). */
+const ROLLOUT_READY_TIMEOUT_MS = 60_000;
 /** How long a pod that could not be (un)captured live waits before the next attempt. */
 const CAPTURE_RETRY_MS = 2000;
 
@@ -373,28 +375,79 @@ export class LocalCluster {
   private startComponent(spec: ComponentSpec): void {
     const placements: (NodeRuntime | undefined)[] = spec.scope === 'node' ? this.nodes : [undefined];
     for (const node of placements) {
-      const ctx = this.componentContext(node);
-      const netns = node ? node.netnsPath : this.fabricNetns;
-      const description = node ? `component ${spec.name} on ${node.name}` : `component ${spec.name}`;
-      const env = { PATH: podPath(this.options.basePath ?? process.env.PATH), AMBIT_SUPERVISOR_SOCKET: this.layout.socket, ...(spec.env?.(ctx) ?? {}) };
-      const proc = new SupervisedProcess(
-        {
-          description,
-          argv: ['nsenter', `--net=${netns}`, '--', ...spec.argv(ctx)],
-          env,
-          logPath: this.layout.componentLog(spec.name, node?.name),
-          restartPolicy: 'Always',
-        },
-        this.ledger,
-        () => {
-          // A (re)started component is unhealthy until its check passes; that transition also re-sends its state.
-          if (proc.state.state === 'running') runtime.healthy = false;
-        },
-      );
-      const runtime: ComponentRuntime = { spec, ctx, node, process: proc, healthy: false };
+      const runtime = { spec, ctx: this.componentContext(node), node, healthy: false } as ComponentRuntime;
+      runtime.process = this.componentProcess(runtime);
       this.components.push(runtime);
-      proc.start();
+      runtime.process.start();
     }
+  }
+
+  /** A (not yet started) process for a component's placement. */
+  private componentProcess(runtime: ComponentRuntime): SupervisedProcess {
+    const { spec, ctx, node } = runtime;
+    const netns = node ? node.netnsPath : this.fabricNetns;
+    const description = node ? `component ${spec.name} on ${node.name}` : `component ${spec.name}`;
+    const env = { PATH: podPath(this.options.basePath ?? process.env.PATH), AMBIT_SUPERVISOR_SOCKET: this.layout.socket, ...(spec.env?.(ctx) ?? {}) };
+    const proc: SupervisedProcess = new SupervisedProcess(
+      {
+        description,
+        argv: ['nsenter', `--net=${netns}`, '--', ...spec.argv(ctx)],
+        env,
+        logPath: this.layout.componentLog(spec.name, node?.name),
+        restartPolicy: 'Always',
+      },
+      this.ledger,
+      () => {
+        // A (re)started component is unhealthy until its check passes; that transition also re-sends its state.
+        if (proc === runtime.process && proc.state.state === 'running') runtime.healthy = false;
+      },
+    );
+    return proc;
+  }
+
+  /**
+   * `ambit rollout restart`: replaces a component's processes one placement at a time, as `kubectl rollout restart`
+   * does for a DaemonSet or Deployment. A `zds-surge` component (ztunnel) is replaced without a gap: the new process
+   * starts first and the old one gets SIGTERM once the new one holds every pod of the node; others are stopped, then
+   * started. Resolves with one line per replaced process.
+   */
+  async rolloutRestart(name: string, node?: string): Promise<string[]> {
+    const matches = this.components.filter((c) => c.spec.name === name);
+    if (matches.length === 0) throw new Error(`component "${name}" not found; components: ${[...new Set(this.components.map((c) => c.spec.name))].join(', ')}`);
+    const targets = node === undefined ? matches : matches.filter((c) => c.node?.name === node);
+    if (targets.length === 0) throw new Error(`component "${name}" does not run on node "${node}"`);
+    const lines: string[] = [];
+    for (const c of targets) {
+      const where = c.node ? `${c.spec.name} on ${c.node.name}` : c.spec.name;
+      const oldPid = c.process.pid;
+      await this.replaceComponent(c);
+      lines.push(`${where} restarted (pid ${oldPid ?? '-'} -> ${c.process.pid ?? '-'})`);
+      this.log(`rollout: ${lines[lines.length - 1]}`);
+    }
+    return lines;
+  }
+
+  private async replaceComponent(c: ComponentRuntime): Promise<void> {
+    const graceMs = (c.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS) * 1000;
+    const old = c.process;
+    if (c.spec.rollout !== 'zds-surge' || !c.node) {
+      await old.stop(graceMs);
+      old.start();
+      return;
+    }
+    const zds = this.zds.get(c.node.name)!;
+    const seen = zds.connectionCount;
+    const next = this.componentProcess(c);
+    next.start();
+    try {
+      await zds.waitForSnapshot(seen, ROLLOUT_READY_TIMEOUT_MS);
+    } catch (err) {
+      await next.stop(graceMs);
+      throw new Error(`rollout of ${c.spec.name} on ${c.node.name} stopped, the old process keeps serving: ${(err as Error).message} (log: ${next.spec.logPath})`);
+    }
+    c.process = next;
+    c.healthy = false;
+    await old.stop(graceMs);
   }
 
   private async waitComponentsHealthy(timeoutMs: number, which: (c: ComponentRuntime) => boolean): Promise<void> {

@@ -28,6 +28,14 @@ export interface ComponentSpec {
   argv(ctx: ComponentContext): string[];
   env?(ctx: ComponentContext): Record<string, string>;
   health?(ctx: ComponentContext): HealthCheck;
+  /** Time between SIGTERM and SIGKILL when the process is replaced (the pod's terminationGracePeriodSeconds). */
+  terminationGracePeriodSeconds?: number;
+  /**
+   * How a rolling restart replaces the process. `zds-surge`: as the ztunnel DaemonSet's maxSurge update, the new
+   * process starts beside the old one and the old one gets SIGTERM only once the new one has taken the node's pods
+   * from the ZDS server (SO_REUSEPORT lets both listen in every pod meanwhile). Unset: stop, then start.
+   */
+  rollout?: 'zds-surge';
 }
 
 const NODE_AGENT_SCRIPT = fileURLToPath(new URL('./node-agent.js', import.meta.url));
@@ -36,6 +44,11 @@ const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 export const CONTROL_PLANE_PORT = 15012;
 /** ztunnel's readiness port (`/healthz/ready`). */
 export const ZTUNNEL_READINESS_PORT = 15021;
+/**
+ * Istio's chart gives ztunnel 30 s; a local cluster is interactive, so 10 s. ztunnel reads the same value from
+ * TERMINATION_GRACE_PERIOD_SECONDS and drains for 1 s less, so it closes what is left before the SIGKILL.
+ */
+export const ZTUNNEL_TERMINATION_GRACE_SECONDS = 10;
 
 export const nodeAgent: ComponentSpec = {
   name: 'node-agent',
@@ -84,7 +97,10 @@ export const ztunnel: ComponentSpec = {
       '--instance-ip', ctx.node!.ip,
     ];
   },
+  env: () => ({ TERMINATION_GRACE_PERIOD_SECONDS: String(ZTUNNEL_TERMINATION_GRACE_SECONDS) }),
   health: () => ({ kind: 'httpGet', host: '127.0.0.1', port: ZTUNNEL_READINESS_PORT, path: '/healthz/ready' }),
+  terminationGracePeriodSeconds: ZTUNNEL_TERMINATION_GRACE_SECONDS,
+  rollout: 'zds-surge',
 };
 
 /**

@@ -140,6 +140,12 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
       const log = cluster.podLog(t.namespace, t.name, t.container);
       return { path: log.path, description: `pod ${log.pod} container ${log.container}` };
     },
+    'POST /v1/rollout/restart': async (body) => {
+      const b = body as { name?: unknown; node?: unknown } | undefined;
+      need(typeof b?.name === 'string' && b.name, 'body needs "name" (a component, e.g. ztunnel)');
+      need(b.node === undefined || typeof b.node === 'string', '"node" must be a node name');
+      return { restarted: await cluster.rolloutRestart(b.name, (b.node as string | undefined) || undefined) };
+    },
     'POST /v1/status': (body) => {
       // The control plane reports status here, as istiod writes it to the Kubernetes API. Objects the cluster itself
       // runs keep the status the cluster gives them; on those the control plane may only merge the condition types

@@ -34,6 +34,8 @@ class ZtunnelConnection {
   constructor(
     readonly socket: Socket,
     private readonly where: string,
+    /** Order of acceptance: higher is newer. */
+    readonly seq: number,
     private readonly onClose: () => void,
   ) {
     socket.setEncoding('utf8');
@@ -102,13 +104,18 @@ class ZtunnelConnection {
 /**
  * The ZDS server of one node. It holds the node's captured pods: `add`/`del` change that set and, when a ztunnel is
  * connected, deliver the change and wait for its ack. A ztunnel that (re)connects gets the whole set as a snapshot.
+ * As Istio's node agent, it keeps every connected ztunnel: during a rolling restart the old and the new one overlap,
+ * `add` goes to the newest connection, `del` to all of them (the old one may still be serving the pod).
  */
 export class ZdsServer {
   private readonly workloads = new Map<string, ZdsWorkload>();
   private server: Server | undefined;
-  private current: ZtunnelConnection | undefined;
-  /** Resolves when the current connection has received its snapshot. */
-  private synced: Promise<void> | undefined;
+  /** Open connections, oldest first. */
+  private readonly conns: ZtunnelConnection[] = [];
+  /** Resolves when a connection has received its snapshot (rejects when the snapshot failed). */
+  private readonly synced = new WeakMap<ZtunnelConnection, Promise<void>>();
+  /** Connections accepted so far: a rolling restart waits for one newer than it started with. */
+  private accepted = 0;
   private readonly connectWaiters = new Set<() => void>();
 
   constructor(
@@ -132,44 +139,85 @@ export class ZdsServer {
 
   close(): void {
     for (const wake of this.connectWaiters) wake();
-    this.current?.socket.destroy();
+    for (const c of this.conns) c.socket.destroy();
     this.server?.close();
   }
 
   get connected(): boolean {
-    return this.current !== undefined && !this.current.closed;
+    return this.newest !== undefined;
+  }
+
+  /** How many ztunnel connections were accepted so far (pass it to `waitForSnapshot`). */
+  get connectionCount(): number {
+    return this.accepted;
+  }
+
+  private get newest(): ZtunnelConnection | undefined {
+    return this.conns[this.conns.length - 1];
   }
 
   private accept(socket: Socket): void {
-    // The newest ztunnel wins (a restarted one replaces the old process's connection).
-    this.current?.socket.destroy();
-    const conn = new ZtunnelConnection(socket, this.node, () => {
-      if (this.current === conn) {
-        this.current = undefined;
-        this.synced = undefined;
-        this.log(`ZDS: ztunnel on ${this.node} disconnected`);
-      }
+    const seq = ++this.accepted;
+    const conn = new ZtunnelConnection(socket, this.node, seq, () => {
+      const i = this.conns.indexOf(conn);
+      if (i < 0) return;
+      this.conns.splice(i, 1);
+      this.log(`ZDS: ztunnel on ${this.node} disconnected, total connected: ${this.conns.length}`);
+      for (const wake of this.connectWaiters) wake();
     });
-    this.current = conn;
-    this.synced = this.replay(conn);
+    this.conns.push(conn);
+    const synced = this.replay(conn);
+    synced.catch(() => undefined);
+    this.synced.set(conn, synced);
     for (const wake of this.connectWaiters) wake();
   }
 
-  /** The current connection, waiting up to `timeoutMs` for a ztunnel to connect. */
-  private async connection(timeoutMs: number): Promise<ZtunnelConnection> {
-    if (this.current && !this.current.closed) return this.current;
-    let wake!: () => void;
-    const connected = new Promise<void>((resolve) => (wake = resolve));
-    this.connectWaiters.add(wake);
-    const timer = setTimeout(wake, timeoutMs);
-    try {
-      await connected;
-    } finally {
-      clearTimeout(timer);
-      this.connectWaiters.delete(wake);
+  /** Waits up to `timeoutMs` for `ready()` to return a value, re-checking whenever a ztunnel connects or leaves. */
+  private async waitFor<T>(timeoutMs: number, ready: () => T | undefined): Promise<T | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = ready();
+      const left = deadline - Date.now();
+      if (value !== undefined || left <= 0) return value;
+      let wake!: () => void;
+      const changed = new Promise<void>((resolve) => (wake = resolve));
+      this.connectWaiters.add(wake);
+      const timer = setTimeout(wake, left);
+      try {
+        await changed;
+      } finally {
+        clearTimeout(timer);
+        this.connectWaiters.delete(wake);
+      }
     }
-    if (this.current && !this.current.closed) return this.current;
+  }
+
+  /** The newest connection, waiting up to `timeoutMs` for a ztunnel to connect. */
+  private async connection(timeoutMs: number): Promise<ZtunnelConnection> {
+    const conn = await this.waitFor(timeoutMs, () => this.newest);
+    if (conn) return conn;
     throw new Error(`ztunnel on ${this.node} is not connected to ${this.socketPath} (waited ${timeoutMs / 1000}s)`);
+  }
+
+  /**
+   * Waits until a ztunnel that connected after `afterCount` connections has acknowledged its whole snapshot (it
+   * then listens in every captured pod) and is the newest connection. Rejects after `timeoutMs`.
+   */
+  async waitForSnapshot(afterCount: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const conn = await this.waitFor(Math.max(0, deadline - Date.now()), () => {
+        const n = this.newest;
+        return n && n.seq > afterCount ? n : undefined;
+      });
+      if (!conn) throw new Error(`no new ztunnel connected on ${this.node} within ${timeoutMs / 1000}s`);
+      const ok = await this.synced.get(conn)!.then(
+        () => true,
+        () => false,
+      );
+      if (ok && !conn.closed) return;
+      if (Date.now() >= deadline) throw new Error(`the new ztunnel on ${this.node} did not take its snapshot within ${timeoutMs / 1000}s`);
+    }
   }
 
   private async replay(conn: ZtunnelConnection): Promise<void> {
@@ -181,9 +229,10 @@ export class ZdsServer {
         if (error) this.log(`ZDS: ztunnel on ${this.node} refused pod ${w.workloadInfo.namespace}/${w.workloadInfo.name} in its snapshot: ${error}`);
       }
       await conn.send({ snapshotSent: {} });
-      this.log(`ZDS: ztunnel on ${this.node} connected; snapshot of ${pods.length} pod(s) sent`);
+      this.log(`ZDS: ztunnel on ${this.node} connected; snapshot of ${pods.length} pod(s) sent, total connected: ${this.conns.length}`);
     } catch (err) {
       this.log(`ZDS: snapshot to ztunnel on ${this.node} failed: ${(err as Error).message}`);
+      throw err;
     }
   }
 
@@ -198,23 +247,28 @@ export class ZdsServer {
    */
   async add(w: ZdsWorkload, connectWaitMs = ZDS_CONNECT_WAIT_MS): Promise<void> {
     const conn = await this.connection(connectWaitMs);
-    await this.synced;
+    await this.synced.get(conn)!.catch(() => undefined); // a failed snapshot fails this send too: conn is closed
     const error = await conn.send({ add: w });
     if (error) throw new Error(`ztunnel on ${this.node} refused the pod: ${error}`);
     this.workloads.set(w.uid, w);
   }
 
-  /** Takes a pod away from ztunnel. Without a connection the next snapshot leaves it out, so this never fails. */
+  /**
+   * Takes a pod away from every connected ztunnel (an old one still draining may serve it too). Without a connection
+   * the next snapshot leaves it out, so this never fails.
+   */
   async del(uid: string): Promise<void> {
     if (!this.workloads.delete(uid)) return;
-    const conn = this.current;
-    if (!conn || conn.closed) return;
-    await this.synced;
-    try {
-      const error = await conn.send({ del: { uid } });
-      if (error) this.log(`ZDS: ztunnel on ${this.node} answered del ${uid} with: ${error}`);
-    } catch (err) {
-      this.log(`ZDS: del ${uid} to ztunnel on ${this.node}: ${(err as Error).message}`);
-    }
+    await Promise.all(
+      [...this.conns].map(async (conn) => {
+        try {
+          await this.synced.get(conn)!.catch(() => undefined);
+          const error = await conn.send({ del: { uid } });
+          if (error) this.log(`ZDS: ztunnel on ${this.node} answered del ${uid} with: ${error}`);
+        } catch (err) {
+          this.log(`ZDS: del ${uid} to ztunnel on ${this.node}: ${(err as Error).message}`);
+        }
+      }),
+    );
   }
 }

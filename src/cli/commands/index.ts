@@ -13,6 +13,7 @@ const modules: Record<string, () => Promise<CommandModule>> = {
   exec: () => import('./exec.js'),
   logs: () => import('./logs.js'),
   status: () => import('./status.js'),
+  rollout: () => import('./rollout.js'),
   down: () => import('./down.js'),
   config: () => import('./config.js'),
   waypoint: () => import('./waypoint.js'),
