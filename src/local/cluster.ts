@@ -419,9 +419,12 @@ export class LocalCluster {
     const lines: string[] = [];
     for (const c of targets) {
       const where = c.node ? `${c.spec.name} on ${c.node.name}` : c.spec.name;
-      const oldPid = c.process.pid;
+      const old = c.process;
+      const oldPid = old.pid;
       await this.replaceComponent(c);
-      lines.push(`${where} restarted (pid ${oldPid ?? '-'} -> ${c.process.pid ?? '-'})`);
+      const end = old.lastTermination;
+      const exit = end ? (end.signal ? `killed by ${end.signal}` : `exit code ${end.exitCode}`) : 'not running';
+      lines.push(`${where} restarted (pid ${oldPid ?? '-'} -> ${c.process.pid ?? '-'}; old process: ${exit})`);
       this.log(`rollout: ${lines[lines.length - 1]}`);
     }
     return lines;
