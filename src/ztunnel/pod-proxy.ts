@@ -135,9 +135,12 @@ export class PodProxy {
       const grace = this.scope.config.connectionTerminationDeadlineMs;
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), grace)));
-      const drained = Promise.all([this.inbound?.close(grace), this.scope.pool.close(grace), this.socketsClosed()]).then(() => 'drained' as const);
+      // The HBONE pool stays open meanwhile: a connection accepted just before the drain may still need a stream.
+      const drained = Promise.all([this.inbound?.close(grace), this.socketsClosed()]).then(() => 'drained' as const);
       const outcome = await Promise.race([drained, deadline]);
       clearTimeout(timer);
+      // Every outbound connection is done or about to be reset below: GOAWAY, then close the pool's sessions.
+      await this.scope.pool.close(0);
       for (const off of this.unsubscribe.splice(0)) off();
       this.scope.connections.closeAll('pod removed');
       for (const s of this.sockets) s.destroy();
