@@ -18,7 +18,7 @@ import * as tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { normalizeIp } from '../common/ip.js';
 import type { WorkloadCertificate } from '../identity/workload-cert.js';
-import { copyBidirectional } from './copy.js';
+import { copyBidirectional, type CopyObserver } from './copy.js';
 import {
   type Forwarded,
   type HostPort,
@@ -66,7 +66,8 @@ export interface HboneRequest {
 }
 
 export type HboneDecision =
-  | { status: 200; upstream: Duplex; responseHeaders?: http2.OutgoingHttpHeaders }
+  /** `observer` is told of every chunk copied, so byte counters can move while the stream is open. */
+  | { status: 200; upstream: Duplex; observer?: CopyObserver; responseHeaders?: http2.OutgoingHttpHeaders }
   /**
    * The caller terminates the tunnelled bytes itself: after the 200, `accept` receives the CONNECT stream and owns it
    * (reading, writing, ending, destroying). Byte counts are then the caller's to keep; the stream's stats report 0.
@@ -377,7 +378,7 @@ export class HboneServer {
           }
           stats.status = 200;
           stream.respond({ ':status': 200, ...decision.responseHeaders });
-          copyBidirectional(stream, upstream).then((r) => {
+          copyBidirectional(stream, upstream, decision.observer).then((r) => {
             stats.bytesReceived = r.aToB;
             stats.bytesSent = r.bToA;
             finish(r.error?.message);

@@ -6,7 +6,7 @@ import type * as net from 'node:net';
 import type { ConnectionInfo, ResponseFlag } from '../telemetry/connection.js';
 import { DENIED_PREFIX, evaluate, type RbacConnection } from './rbac.js';
 import { inboundService, localWorkloadError, type PodScope } from './pod-scope.js';
-import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serveRedirected, type RedirectedEndpoints, serviceRef } from './upstream.js';
+import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serveRedirected, type RedirectedEndpoints, serviceRef, trackerObserver } from './upstream.js';
 
 export class InboundPlaintextProxy {
   constructor(private readonly scope: PodScope) {}
@@ -69,10 +69,8 @@ export class InboundPlaintextProxy {
     });
     // A policy that arrived while we were connecting has not seen this connection yet.
     if (!evaluate(state.policiesFor(local), rbac).allowed) this.scope.connections.reevaluate();
-    const r = await relay(client, upstream);
+    const r = await relay(client, upstream, trackerObserver(tracker));
     unregister();
-    tracker.sent(r.aToB);
-    tracker.received(r.bToA);
     if (closedBecause !== undefined) tracker.close({ message: closedBecause, flag: 'DENY' });
     else tracker.close(r.error ? { message: r.error.message, flag: '-' } : undefined);
   }

@@ -10,7 +10,7 @@ import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemet
 import { DENIED_PREFIX, evaluate, type RbacConnection } from './rbac.js';
 import { normalizeIp } from '../common/ip.js';
 import { http2Tuning, inboundService, keepalive, localWorkloadError, type PodScope } from './pod-scope.js';
-import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, serviceRef } from './upstream.js';
+import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, serviceRef, trackerObserver } from './upstream.js';
 
 interface StreamRecord {
   tracker: ConnectionTracker;
@@ -131,7 +131,8 @@ export class InboundProxy {
         else upstream.destroy();
       },
     });
-    return { status: 200, upstream };
+    // Bytes are counted as they flow (ztunnel's counters move while a connection is open), not when it closes.
+    return { status: 200, upstream, observer: trackerObserver(record.tracker) };
   }
 
   private onStreamClose(stats: HboneStreamStats): void {
@@ -144,8 +145,6 @@ export class InboundProxy {
       return;
     }
     record.unregister?.();
-    record.tracker.sent(stats.bytesReceived);
-    record.tracker.received(stats.bytesSent);
     const error = record.closedBecause ?? stats.error;
     record.tracker.close(error === undefined ? undefined : { message: error, flag: record.flag });
   }

@@ -13,7 +13,7 @@ import { identityOf } from '../xds/address-state.js';
 import type { GatewayAddress, Service, Workload } from '../xds/types.js';
 import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemetry/connection.js';
 import { hboneFailureFlag, localWorkloadError, type PodScope } from './pod-scope.js';
-import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serveRedirected, type RedirectedEndpoints, serviceRef, workloadIp } from './upstream.js';
+import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serveRedirected, type RedirectedEndpoints, serviceRef, trackerObserver, workloadIp } from './upstream.js';
 
 type Route =
   /** `ip` is the pod dialed on 15008; `target` the HBONE :authority (the pod's own port, or the original VIP:port for a waypoint). */
@@ -223,9 +223,8 @@ export class OutboundProxy {
       tracker.close({ message: 'connection closed by the client before the upstream was ready', flag: '-' });
       return;
     }
-    const r = await relay(client, upstream);
-    tracker.sent(r.aToB);
-    tracker.received(r.bToA);
+    // Bytes are counted as they flow (ztunnel's counters move while a connection is open), not when it closes.
+    const r = await relay(client, upstream, trackerObserver(tracker));
     tracker.close(r.error ? { message: r.error.message, flag: '-' } : undefined);
   }
 }

@@ -2,11 +2,11 @@
 // inbound, the client's source address), and the telemetry view of a workload.
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { copyBidirectional, type CopyResult } from '../hbone/copy.js';
+import { copyBidirectional, type CopyObserver, type CopyResult } from '../hbone/copy.js';
 import type { PodNetns } from '../inpod/netns.js';
 import { bytesToIp, normalizeIp } from '../common/ip.js';
 import type { Service, Workload } from '../xds/types.js';
-import type { ConnectionTelemetry, PeerWorkload } from '../telemetry/connection.js';
+import type { ConnectionTelemetry, ConnectionTracker, PeerWorkload } from '../telemetry/connection.js';
 import { formatAuthority } from '../hbone/headers.js';
 import { originalDst } from '../inpod/netns.js';
 import type { PodScope } from './pod-scope.js';
@@ -79,10 +79,18 @@ export function errorText(e: unknown): string {
  * copyBidirectional for a connection that waited (routing, dialing) before the copy started: a side whose FIN already
  * arrived emitted 'end' before the copy listened for it (Node reads EOF eagerly), so its half-close is forwarded here.
  */
-export function relay(a: Duplex, b: Duplex): Promise<CopyResult> {
-  const done = copyBidirectional(a, b);
+export function relay(a: Duplex, b: Duplex, observer?: CopyObserver): Promise<CopyResult> {
+  const done = copyBidirectional(a, b, observer);
   for (const [src, dst] of [[a, b], [b, a]] as const) if (src.readableEnded && !dst.writableEnded && !dst.destroyed) dst.end();
   return done;
+}
+
+/**
+ * Counts a relay's bytes into a connection's tracker as they are copied (ztunnel's counters move while a connection is
+ * open), with `a` the client side: a→b is the request direction.
+ */
+export function trackerObserver(tracker: ConnectionTracker): CopyObserver {
+  return { aToB: (n) => tracker.sent(n), bToA: (n) => tracker.received(n) };
 }
 
 /** Where a connection the capture rules redirected to us came from and was going. */

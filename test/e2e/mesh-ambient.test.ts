@@ -250,6 +250,30 @@ describe('ambient mesh in the local cluster', () => {
     await c.ok(['delete', 'peerauthentication', 'default', '-n', 'mesh']);
   });
 
+  it("moves the byte counters of both reporters while a connection is open, as ztunnel's do", async () => {
+    const labels = { source_principal: ID('mesh', 'client'), destination_principal: ID('mesh', 'server') };
+    const total = async (node: string, metric: string, reporter: string) => samples(await c.metrics(node), metric, { ...labels, reporter }).reduce((a, b) => a + b, 0);
+    const counters = async () => ({
+      sourceRequest: await total('node-1', 'istio_tcp_received_bytes_total', 'source'),
+      sourceResponse: await total('node-1', 'istio_tcp_sent_bytes_total', 'source'),
+      destinationRequest: await total('node-2', 'istio_tcp_received_bytes_total', 'destination'),
+      destinationResponse: await total('node-2', 'istio_tcp_sent_bytes_total', 'destination'),
+    });
+    const before = await counters();
+    const hold = c.spawnExec('mesh/client', TCP_HOLD, 'server.mesh', '9090');
+    try {
+      // Ten echoed lines of 2 bytes: at least 20 bytes each way on a connection that stays open.
+      await eventually('echoes flowing', async () => (/pong 10\n/.test(hold.output()) ? true : undefined));
+      const during = await counters();
+      for (const [name, value] of Object.entries(during)) {
+        assert.ok(value - before[name as keyof typeof before] >= 20, `${name} moved by ${value - before[name as keyof typeof before]} while the connection is open`);
+      }
+      assert.doesNotMatch(hold.output(), /closed/, 'the connection was still open when the counters were read');
+    } finally {
+      hold.child.kill();
+    }
+  });
+
   it('closes a long-lived connection on a policy change only when it becomes denied', async () => {
     const hold = c.spawnExec('mesh/client', TCP_HOLD, 'server.mesh', '9090');
     try {
