@@ -135,9 +135,10 @@ export function validateResource(raw: unknown): ValidationResult {
   const parsed = entry.schema.safeParse(input, { reportInput: true, error: describe });
   if (!parsed.success) {
     for (const iss of parsed.error.issues) {
-      const issue: ValidationIssue = { path: iss.path.map((p) => (typeof p === 'number' ? p : String(p))), severity: 'error', message: iss.message };
-      if (iss.code === 'invalid_key') issue.aboutKey = true;
-      issues.push(issue);
+      const path = iss.path.map((p) => (typeof p === 'number' ? p : String(p)));
+      // A key breaking several rules carries one issue per rule, each reported (as kube-apiserver lists each).
+      if (iss.code === 'invalid_key') for (const inner of iss.issues) issues.push({ path, severity: 'error', message: inner.message, aboutKey: true });
+      else issues.push({ path, severity: 'error', message: iss.message, ...(iss.code === 'custom' && iss.params?.aboutKey ? { aboutKey: true } : {}) });
     }
     return { issues: dedupe(issues) };
   }

@@ -63,12 +63,14 @@ export async function loadPaths(paths: string[], stdin?: NodeJS.ReadableStream):
   };
   for (const p of paths) {
     if (p === '-') {
-      add(parseDocuments(await readStream(stdin ?? process.stdin), STDIN_NAME));
+      add(withEmptyNoted(parseDocuments(await readStream(stdin ?? process.stdin), STDIN_NAME), STDIN_NAME, 'error'));
       continue;
     }
     let files: string[];
+    let isDirectory: boolean;
     try {
-      files = (await stat(p)).isDirectory() ? await configFilesUnder(p) : [p];
+      isDirectory = (await stat(p)).isDirectory();
+      files = isDirectory ? await configFilesUnder(p) : [p];
     } catch (err) {
       all.issues.push(fileIssue(p, `cannot read: ${errorText(err)}`));
       continue;
@@ -82,10 +84,17 @@ export async function loadPaths(paths: string[], stdin?: NodeJS.ReadableStream):
         all.issues.push(fileIssue(f, `cannot read: ${errorText(err)}`));
         continue;
       }
-      add(parseDocuments(text, f));
+      // A file named on its own that holds nothing is a mistake; an empty file among a directory's may be a placeholder.
+      add(withEmptyNoted(parseDocuments(text, f), f, isDirectory ? 'warning' : 'error'));
     }
   }
   return withDuplicatesResolved(all);
+}
+
+/** A file with no document (empty, only comments or only `---`) is reported, rather than silently applying nothing. */
+function withEmptyNoted(r: LoadResult, file: string, severity: ConfigIssue['severity']): LoadResult {
+  if (r.objects.length > 0 || r.issues.length > 0) return r;
+  return { objects: [], issues: [{ ...fileIssue(file, 'no objects found: the file is empty or holds only comments'), severity }] };
 }
 
 async function configFilesUnder(dir: string): Promise<string[]> {

@@ -2,6 +2,8 @@
 // k8s.io/apimachinery/pkg/labels does on the API server, with its error messages: users paste selectors they already
 // use with kubectl, and a typo should read the same as it does there.
 
+import { goQuote, isQualifiedName, isValidLabelValue } from '../api/kube-validation.js';
+
 /** The operators of k8s.io/apimachinery/pkg/selection, spelled as there (they appear in error messages). */
 export type Operator = 'in' | 'notin' | '=' | '==' | '!=' | 'exists' | '!' | 'gt' | 'lt';
 
@@ -126,7 +128,7 @@ class Parser {
     if (negated) token = this.take(true);
     if (token.type !== 'identifier') throw new Error(`found '${token.literal}', expected: identifier`);
     const key = token.literal;
-    const keyProblems = qualifiedNameProblems(key);
+    const keyProblems = isQualifiedName(key);
     if (keyProblems.length) throw new Error(`<nil>: Invalid value: ${goQuote(key)}: ${keyProblems.join('; ')}`);
     const next = this.peek(true).type;
     // `!key` ends the requirement even when more follows: the caller then reports what it found instead of `,`.
@@ -223,7 +225,7 @@ function newRequirement(key: string, operator: Operator, values: string[]): Requ
     });
   }
   values.forEach((v, i) => {
-    const valueProblems = labelValueProblems(v);
+    const valueProblems = isValidLabelValue(v);
     if (valueProblems.length) problems.push(`values[${i}][${key}]: Invalid value: ${goQuote(v)}: ${valueProblems.join('; ')}`);
   });
   const unique = [...new Set(problems)];
@@ -232,73 +234,6 @@ function newRequirement(key: string, operator: Operator, values: string[]): Requ
   if (unique.length > 1) throw new Error(`[${unique.join(', ')}]`);
   return { key, operator, values };
 }
-
-// ---- apimachinery's validation messages (k8s.io/apimachinery/pkg/util/validation) ----------------------------------
-
-const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const QUALIFIED_NAME_PROBLEM = regexProblem(
-  "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-  '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]',
-  ['MyName', 'my.name', '123-abc'],
-);
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-
-/** Validation's RegexError: the rule, the examples (with its double spaces) and the regex. */
-function regexProblem(message: string, regex: string, examples: string[]): string {
-  return `${message} (e.g. ${examples.map((e) => `'${e}', `).join(' or ')}regex used for validation is '${regex}')`;
-}
-
-const tooLong = (max: number) => `must be no more than ${max} characters`;
-
-/** IsQualifiedName: `[prefix/]name`, a DNS subdomain prefix and a name of at most 63 characters. */
-function qualifiedNameProblems(key: string): string[] {
-  const parts = key.split('/');
-  if (parts.length > 2) return [`a qualified name ${QUALIFIED_NAME_PROBLEM} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`];
-  const problems: string[] = [];
-  const name = parts.length === 2 ? parts[1]! : parts[0]!;
-  if (parts.length === 2) {
-    const prefix = parts[0]!;
-    if (prefix.length === 0) problems.push('prefix part must be non-empty');
-    else {
-      if (byteLength(prefix) > 253) problems.push(`prefix part ${tooLong(253)}`);
-      if (!DNS1123_SUBDOMAIN.test(prefix)) {
-        problems.push(
-          `prefix part ${regexProblem(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
-            '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*',
-            ['example.com'],
-          )}`,
-        );
-      }
-    }
-  }
-  if (name.length === 0) problems.push('name part must be non-empty');
-  else if (byteLength(name) > 63) problems.push(`name part ${tooLong(63)}`);
-  if (!QUALIFIED_NAME.test(name)) problems.push(`name part ${QUALIFIED_NAME_PROBLEM}`);
-  return problems;
-}
-
-function labelValueProblems(value: string): string[] {
-  const problems: string[] = [];
-  if (byteLength(value) > 63) problems.push(tooLong(63));
-  if (!LABEL_VALUE.test(value)) {
-    problems.push(
-      regexProblem(
-        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-        '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?',
-        ['MyValue', 'my_value', '12345'],
-      ),
-    );
-  }
-  return problems;
-}
-
-/** Go measures strings in bytes. */
-const byteLength = (s: string) => Buffer.byteLength(s, 'utf8');
-
-/** Go's %q for the printable ASCII that valid-looking input consists of (JSON escapes the rest a little differently). */
-const goQuote = (s: string) => JSON.stringify(s);
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;

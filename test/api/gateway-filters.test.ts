@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { formatPath, validateResource } from '../../src/api/validation.js';
 import { formatIssue, loadPaths } from '../../src/config/loader.js';
+import { RFC1123_LABEL_RULE, invalid } from '../support/kube-messages.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/', import.meta.url));
 
@@ -183,7 +184,7 @@ describe('HTTPRoute filters: RequestMirror', () => {
     assert.deepEqual(withFilters(mirror({ backendRef: { name: 'shadow' } })), [`${M}.backendRef: Must have port for Service reference`]);
     assert.deepEqual(withFilters(mirror({ backendRef: { name: '', namespace: 'Bad', port: 70000 } })), [
       `${M}.backendRef.name: must not be empty`,
-      `${M}.backendRef.namespace: must be a lowercase RFC 1123 label (a-z, 0-9 and '-', starting and ending alphanumeric), found "Bad"`,
+      `${M}.backendRef.namespace: ${invalid('Bad', RFC1123_LABEL_RULE)}`,
       `${M}.backendRef.port: must be a port number 1-65535, found number 70000`,
     ]);
     assert.deepEqual(withFilters(mirror({})), [`${M}.backendRef: required`]);

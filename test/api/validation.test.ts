@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SUPPORTED_KINDS, formatPath, validateResource } from '../../src/api/validation.js';
+import { RFC1123_LABEL_RULE, RFC1123_SUBDOMAIN_RULE, invalid } from '../support/kube-messages.js';
 
 /** The smallest valid object of each kind (metadata added by the test). */
 const MINIMAL: Record<string, Record<string, unknown>> = {
@@ -89,7 +90,7 @@ describe('validateResource', () => {
       [
         'spec.containers[0].volumeMounts[0].mountPath: required',
         'spec.containers[0].volumeMounts[0].readOnly: expected true or false, found "yes"',
-        `spec.volumes[0].name: must be a lowercase RFC 1123 label (a-z, 0-9 and '-', starting and ending alphanumeric), found "Token"`,
+        `spec.volumes[0].name: ${invalid('Token', RFC1123_LABEL_RULE)}`,
         'spec.volumes[0].projected.sources[0].serviceAccountToken.expirationSeconds: expected a number, found "12h"',
         'spec.volumes[0].projected.sources[0].serviceAccountToken.path: required',
       ],
@@ -136,7 +137,7 @@ describe('validateResource', () => {
     assert.deepEqual(
       r.issues.map((i) => `${formatPath(i.path)}: ${i.message}`),
       [
-        'metadata.name: must be a lowercase RFC 1123 subdomain (a-z, 0-9, \'-\' and \'.\', starting and ending alphanumeric), found "Bad_Name"',
+        `metadata.name: ${invalid('Bad_Name', RFC1123_SUBDOMAIN_RULE)}`,
         'spec.rules[0].when[0]: at least one of `values` or `notValues` must be set for key source.ip',
         'spec.targetRefs: only one of targetRefs or selector can be set',
         'spec.provider: `provider` must not be with non CUSTOM action, found ALLOW',

@@ -2,10 +2,13 @@
 // paths, YAML syntax errors confined to their document, unknown kinds and duplicates.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { join, relative } from 'node:path';
 import { formatIssue, loadPaths, parseText, type LoadResult } from '../../src/config/loader.js';
+import { RFC1123_LABEL_RULE, RFC1123_SUBDOMAIN_RULE, invalid } from '../support/kube-messages.js';
 
 // Tests run from dist/test/config; fixtures stay in the source tree.
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -77,6 +80,26 @@ describe('loadPaths', () => {
     assert.equal(r.objects.length, 2);
   });
 
+  it('says so when a file named on its own holds no object; an empty file in a directory is a warning', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ambit-loader-'));
+    try {
+      writeFileSync(join(dir, 'empty.yaml'), '');
+      writeFileSync(join(dir, 'comments.yaml'), '# nothing here yet\n---\n# nor here\n');
+      writeFileSync(join(dir, 'ns.yaml'), 'apiVersion: v1\nkind: Namespace\nmetadata: {name: ns}\n');
+      const r = await loadPaths([join(dir, 'empty.yaml'), join(dir, 'comments.yaml'), '-', dir], Readable.from([]));
+      assert.deepEqual(r.issues.map(formatIssue), [
+        `${join(dir, 'empty.yaml')}: error: no objects found: the file is empty or holds only comments`,
+        `${join(dir, 'comments.yaml')}: error: no objects found: the file is empty or holds only comments`,
+        `<stdin>: error: no objects found: the file is empty or holds only comments`,
+        `${join(dir, 'comments.yaml')}: warning: no objects found: the file is empty or holds only comments`,
+        `${join(dir, 'empty.yaml')}: warning: no objects found: the file is empty or holds only comments`,
+      ]);
+      assert.deepEqual(summary(r), [`Namespace -/ns @${join(dir, 'ns.yaml')}:1:1`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("reads '-' from the given stream, named <stdin>, together with files", async () => {
     const text = 'apiVersion: v1\nkind: Namespace\nmetadata: {name: piped}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: svc}\nspec: {ports: [{port: 0}]}\n';
     const stdin = Readable.from([Buffer.from(text.slice(0, 20)), Buffer.from(text.slice(20))]);
@@ -95,7 +118,7 @@ describe('parseText', () => {
     const json = '{\n\t"apiVersion": "v1",\n\t"kind": "Pod",\n\t"metadata": {"name": "p", "namespace": "apps"},\n\t"spec": {"containers": [{"name": "Main"}]}\n}\n';
     const r = parseText(json, 'pod.json');
     assert.deepEqual(r.issues.map(formatIssue), [
-      `pod.json:5:35: error: Pod apps/p: spec.containers[0].name: must be a lowercase RFC 1123 label (a-z, 0-9 and '-', starting and ending alphanumeric), found "Main"`,
+      `pod.json:5:35: error: Pod apps/p: spec.containers[0].name: ${invalid('Main', RFC1123_LABEL_RULE)}`,
     ]);
     assert.equal(r.objects.length, 0);
   });
@@ -105,7 +128,7 @@ describe('parseText', () => {
     const r = parseText(yaml, 'list.yaml');
     assert.deepEqual(summary(r), ['Namespace -/one @list.yaml:4:3']);
     assert.deepEqual(r.issues.map(formatIssue), [
-      `list.yaml:9:20: error: ServiceAccount default/Two: metadata.name: must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-' and '.', starting and ending alphanumeric), found "Two"`,
+      `list.yaml:9:20: error: ServiceAccount default/Two: metadata.name: ${invalid('Two', RFC1123_SUBDOMAIN_RULE)}`,
     ]);
   });
 

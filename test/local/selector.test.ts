@@ -2,13 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSelector, type Requirement } from '../../src/local/selector.js';
+import { LABEL_VALUE_RULE, QUALIFIED_NAME_RULE } from '../support/kube-messages.js';
 
-const QUALIFIED_NAME_RULE =
-  "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character " +
-  "(e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
-const LABEL_VALUE_RULE =
-  "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character " +
-  "(e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
 
 describe('parseSelector: requirements', () => {
   const cases: [string, Requirement[]][] = [

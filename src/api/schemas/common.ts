@@ -2,12 +2,20 @@
 // workload selectors and policy target references. Messages say what was expected and what was found, so a user
 // can fix the YAML without reading the CRD.
 import { z } from 'zod';
+import {
+  TOTAL_ANNOTATION_SIZE_LIMIT_B,
+  annotationsSize,
+  invalidValue,
+  isDNS1035Label,
+  isDNS1123Label,
+  isDNS1123Subdomain,
+  isQualifiedName,
+  isValidLabelValue,
+  tooLong,
+} from '../kube-validation.js';
 
-export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-export const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-const QUALIFIED_NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+export { DNS1123_SUBDOMAIN } from '../kube-validation.js';
+
 // Go's time.ParseDuration syntax, which is what Istio and Gateway API duration fields accept.
 const GO_DURATION = /^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/;
 
@@ -25,68 +33,29 @@ export function show(v: unknown): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
-/** A string schema whose extra rule is a function returning the problem, or undefined when the value is fine. */
-export function checkedString(check: (s: string) => string | undefined): z.ZodString {
+/** What is wrong with a value: one message, several (each reported as its own issue, as kube-apiserver does), or none. */
+type Problems = string | string[] | undefined;
+
+/** A string schema whose extra rule is a function returning the value's problems. */
+export function checkedString(check: (s: string) => Problems): z.ZodString {
   return z.string().superRefine((s, ctx) => {
-    const problem = check(s);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    const problems = check(s);
+    for (const message of typeof problems === 'string' ? [problems] : problems ?? []) ctx.addIssue({ code: 'custom', message });
   });
 }
 
-export function dns1123LabelProblem(s: string): string | undefined {
-  if (s.length === 0) return 'must not be empty';
-  if (s.length > 63) return `must be at most 63 characters, found ${s.length}`;
-  if (!DNS1123_LABEL.test(s)) {
-    return `must be a lowercase RFC 1123 label (a-z, 0-9 and '-', starting and ending alphanumeric), found ${show(s)}`;
-  }
-  return undefined;
-}
+/** kube-apiserver's field.Required / field.Invalid for each message of a syntax rule. */
+const kubeRule = (rule: (s: string) => string[]) => (s: string): string[] => (s.length === 0 ? ['Required value'] : rule(s).map((m) => invalidValue(s, m)));
 
-export function dns1123SubdomainProblem(s: string): string | undefined {
-  if (s.length === 0) return 'must not be empty';
-  if (s.length > 253) return `must be at most 253 characters, found ${s.length}`;
-  if (!DNS1123_SUBDOMAIN.test(s)) {
-    return `must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-' and '.', starting and ending alphanumeric), found ${show(s)}`;
-  }
-  return undefined;
-}
+export const dns1123LabelProblem = kubeRule(isDNS1123Label);
+export const dns1123SubdomainProblem = kubeRule(isDNS1123Subdomain);
+const dns1035LabelProblem = kubeRule(isDNS1035Label);
 
-function dns1035LabelProblem(s: string): string | undefined {
-  if (s.length === 0) return 'must not be empty';
-  if (s.length > 63) return `must be at most 63 characters, found ${s.length}`;
-  if (!DNS1035_LABEL.test(s)) {
-    return `must be an RFC 1035 label (a-z, 0-9 and '-', starting with a letter, ending alphanumeric), found ${show(s)}`;
-  }
-  return undefined;
-}
-
-/** Kubernetes "qualified name" (label and annotation keys): optional DNS-subdomain prefix and '/', then a name. */
-export function qualifiedNameProblem(key: string): string | undefined {
-  const parts = key.split('/');
-  if (parts.length > 2) return `invalid key ${show(key)}: at most one '/' is allowed`;
-  const name = parts[parts.length - 1]!;
-  if (parts.length === 2) {
-    const prefix = parts[0]!;
-    if (prefix.length === 0) return `invalid key ${show(key)}: prefix before '/' must not be empty`;
-    if (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix)) {
-      return `invalid key ${show(key)}: prefix must be a lowercase DNS subdomain of at most 253 characters`;
-    }
-  }
-  if (name.length === 0) return `invalid key ${show(key)}: name part must not be empty`;
-  if (name.length > 63) return `invalid key ${show(key)}: name part must be at most 63 characters, found ${name.length}`;
-  if (!QUALIFIED_NAME_PART.test(name)) {
-    return `invalid key ${show(key)}: name part must be alphanumerics, '-', '_' or '.', starting and ending alphanumeric`;
-  }
-  return undefined;
-}
-
-export function labelValueProblem(v: string): string | undefined {
-  if (v.length > 63) return `invalid label value ${show(v)}: must be at most 63 characters, found ${v.length}`;
-  if (!LABEL_VALUE.test(v)) {
-    return `invalid label value ${show(v)}: must be empty or alphanumerics, '-', '_' or '.', starting and ending alphanumeric`;
-  }
-  return undefined;
-}
+/** Label keys: IsQualifiedName, each message about the key. */
+export const qualifiedNameProblem = (key: string): string[] => isQualifiedName(key).map((m) => invalidValue(key, m));
+/** Annotation keys: IsQualifiedName, except that case does not matter. */
+const annotationKeyProblem = (key: string): string[] => isQualifiedName(key.toLowerCase()).map((m) => invalidValue(key, m));
+export const labelValueProblem = (v: string): string[] => isValidLabelValue(v).map((m) => invalidValue(v, m));
 
 export function durationProblem(s: string): string | undefined {
   return GO_DURATION.test(s) ? undefined : `must be a duration such as "5s" or "100ms", found ${show(s)}`;
@@ -99,6 +68,21 @@ export const nonEmptyString = () => z.string().min(1, { error: 'must not be empt
 
 /** Kubernetes label map (metadata.labels, Service selector, Deployment selector): full key and value syntax. */
 export const labelMap = () => z.record(checkedString(qualifiedNameProblem), checkedString(labelValueProblem));
+
+/** An issue about a mapping's key rather than its value (the loader points at the key). */
+export const ABOUT_KEY = { aboutKey: true } as const;
+
+/**
+ * metadata.annotations: qualified-name keys, and at most 256 KiB of keys and values together. The keys are checked
+ * here rather than by the record, which would drop a bad key before the size is counted; kube-apiserver counts all.
+ */
+export const annotationMap = () =>
+  z.record(z.string(), z.string()).superRefine((annotations, ctx) => {
+    for (const key of Object.keys(annotations)) {
+      for (const message of annotationKeyProblem(key)) ctx.addIssue({ code: 'custom', path: [key], message, params: ABOUT_KEY });
+    }
+    if (annotationsSize(annotations) > TOTAL_ANNOTATION_SIZE_LIMIT_B) ctx.addIssue({ code: 'custom', message: tooLong(TOTAL_ANNOTATION_SIZE_LIMIT_B) });
+  });
 
 const portProblem = (iss: { input?: unknown }) =>
   iss.input === undefined ? undefined : `must be a port number 1-65535, found ${show(iss.input)}`;
@@ -115,7 +99,7 @@ export const portOrName = () =>
 
 export type NameRule = 'dns1123-label' | 'dns1123-subdomain' | 'dns1035-label';
 
-const NAME_RULES: Record<NameRule, (s: string) => string | undefined> = {
+const NAME_RULES: Record<NameRule, (s: string) => string[]> = {
   'dns1123-label': dns1123LabelProblem,
   'dns1123-subdomain': dns1123SubdomainProblem,
   'dns1035-label': dns1035LabelProblem,
@@ -123,11 +107,12 @@ const NAME_RULES: Record<NameRule, (s: string) => string | undefined> = {
 
 /** ObjectMeta: `name` is required and follows the naming rule Kubernetes applies to that kind. */
 export function objectMeta(nameRule: NameRule) {
+  const rule = NAME_RULES[nameRule];
   return z.looseObject({
-    name: checkedString(NAME_RULES[nameRule]),
+    name: checkedString((s) => (s.length === 0 ? 'Required value: name or generateName is required' : rule(s))),
     namespace: dns1123Label().optional(),
     labels: labelMap().optional(),
-    annotations: z.record(checkedString(qualifiedNameProblem), z.string()).optional(),
+    annotations: annotationMap().optional(),
     uid: z.string().optional(),
     creationTimestamp: z.string().optional(),
     generation: z.int().optional(),

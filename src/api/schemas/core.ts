@@ -1,7 +1,8 @@
 // Kubernetes core/v1 and apps/v1 kinds: the rules kube-apiserver applies that matter to a mesh (names, ports,
 // labels, required fields). Container fields Ambit does not use are carried through unchecked.
 import { z } from 'zod';
-import { ALWAYS, dns1123Label, dns1123Subdomain, labelMap, nonEmptyString, objectMeta, port, portOrName, show } from './common.js';
+import { invalidValue } from '../kube-validation.js';
+import { ALWAYS, annotationMap, dns1123Label, dns1123Subdomain, labelMap, nonEmptyString, objectMeta, port, portOrName, show } from './common.js';
 
 const protocol = () => z.enum(['TCP', 'UDP', 'SCTP']);
 
@@ -182,12 +183,27 @@ const labelSelector = z.looseObject({
     .optional(),
 });
 
+/**
+ * The most replicas one Deployment may ask for. kube-apiserver allows any int32, but Ambit holds every replica as a
+ * workload in memory (the control plane, `ambit config ztunnel`), and the local cluster runs each as processes; this is
+ * the local cluster's largest pod capacity (50 nodes of 253 pod addresses) rounded down, far beyond what one machine
+ * runs. The local cluster also refuses more replicas than its own nodes have pod addresses.
+ */
+export const MAX_REPLICAS = 10_000;
+
+const replicas = () =>
+  z.int().superRefine((n, ctx) => {
+    // ValidateNonnegativeField's message; the upper bound is Ambit's, worded the same way.
+    if (n < 0) ctx.addIssue({ code: 'custom', message: invalidValue(n, 'must be greater than or equal to 0') });
+    else if (n > MAX_REPLICAS) ctx.addIssue({ code: 'custom', message: invalidValue(n, `must be less than or equal to ${MAX_REPLICAS}`) });
+  });
+
 const deploymentSpec = z
   .looseObject({
-    replicas: z.int().min(0).optional(),
+    replicas: replicas().optional(),
     selector: labelSelector,
     template: z.looseObject({
-      metadata: z.looseObject({ labels: labelMap().optional(), annotations: z.record(z.string(), z.string()).optional() }).optional(),
+      metadata: z.looseObject({ labels: labelMap().optional(), annotations: annotationMap().optional() }).optional(),
       spec: podSpec,
     }),
   })
