@@ -19,7 +19,7 @@ import { IMPERSONATED_IDENTITY, caServiceDefinition } from '../xds/protos.js';
 
 /** Istio's SECRET_TTL default. */
 export const DEFAULT_WORKLOAD_CERT_TTL_SECONDS = 24 * 3600;
-/** Istio's MAX_WORKLOAD_CERT_TTL default (90 days). */
+/** Istio's MAX_WORKLOAD_CERT_TTL default (90 days): a longer requested lifetime is refused, not shortened. */
 export const MAX_WORKLOAD_CERT_TTL_SECONDS = 90 * 24 * 3600;
 /** Istio's self-signed root lives ten years. */
 const SELF_SIGNED_ROOT_TTL_SECONDS = 10 * 365 * 24 * 3600;
@@ -276,7 +276,13 @@ export class CertificateService {
     }
 
     const requested = req.validityDuration ?? 0;
-    const ttl = requested > 0 ? Math.min(requested, this.maxTtl) : this.defaultTtl;
+    if (requested > this.maxTtl) {
+      // istiod's IstioCA refuses rather than shortens (a TTL_ERROR, InvalidArgument), and logs the refusal.
+      const problem = `requested TTL ${goDuration(requested)} is greater than the max allowed TTL ${goDuration(this.maxTtl)}`;
+      this.log.error(`CSR signing error: ${problem}`);
+      throw new CaRequestError(grpc.status.INVALID_ARGUMENT, `CSR signing error (${problem})`);
+    }
+    const ttl = requested > 0 ? requested : this.defaultTtl;
     let chain: string[];
     try {
       chain = await this.opts.ca.signWorkload(req.csr!, identity, ttl);
@@ -285,7 +291,17 @@ export class CertificateService {
       throw e;
     }
     m?.certIssued.inc();
-    this.log.info(`issued certificate for ${identity} to ${who} (ttl ${ttl}s${requested > this.maxTtl ? `, ${requested}s requested` : ''})`);
+    this.log.info(`issued certificate for ${identity} to ${who} (ttl ${ttl}s)`);
     return chain;
   }
+}
+
+/** Go's time.Duration String() for whole seconds, as istiod prints TTLs: `2160h0m0s`, `30m0s`, `45s`. */
+function goDuration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const sec = seconds % 60;
+  if (h > 0) return `${h}h${m}m${sec}s`;
+  if (m > 0) return `${m}m${sec}s`;
+  return `${sec}s`;
 }

@@ -34,6 +34,9 @@ export interface RunOptions {
   listen?: string;
   debugListen?: string;
   debounceMs?: number;
+  /** See ControlPlaneServerOptions. */
+  defaultWorkloadCertTtlSeconds?: number;
+  maxWorkloadCertTtlSeconds?: number;
   /** Log sink per scope; default stderr in istiod's format. */
   logger?: (scope: string) => Logger;
   onReload?: (r: ReloadReport) => void;
@@ -126,6 +129,8 @@ export async function runControlPlane(opts: RunOptions): Promise<RunningControlP
       status: { statuses: () => index.statuses() },
       listen: opts.listen,
       debugListen: opts.debugListen,
+      defaultWorkloadCertTtlSeconds: opts.defaultWorkloadCertTtlSeconds,
+      maxWorkloadCertTtlSeconds: opts.maxWorkloadCertTtlSeconds,
       log: logger('ads'),
     });
     return {

@@ -34,6 +34,10 @@ export interface ControlPlaneServerOptions {
   listen?: string;
   /** `host:port` for the debug HTTP server. */
   debugListen?: string;
+  /** Lifetime of a workload certificate whose request names none (istiod's DEFAULT_WORKLOAD_CERT_TTL, 24h). */
+  defaultWorkloadCertTtlSeconds?: number;
+  /** Longest lifetime a request may ask for; longer is refused (istiod's MAX_WORKLOAD_CERT_TTL, 90 days). */
+  maxWorkloadCertTtlSeconds?: number;
   log?: Logger;
 }
 
@@ -64,6 +68,8 @@ export class ControlPlaneServer {
       ca: opts.ca,
       authenticator: opts.authenticator,
       placement: opts.placement,
+      defaultTtlSeconds: opts.defaultWorkloadCertTtlSeconds,
+      maxTtlSeconds: opts.maxWorkloadCertTtlSeconds,
       metrics: this.metrics,
       log: opts.log,
     }).addTo(this.grpcServer);

@@ -59,11 +59,29 @@ describe('certificate service', () => {
     verifyCertificateChain(chain, [fx.server.rootPem]);
   });
 
-  it('honours validity_duration, capped at the maximum', async () => {
+  it('honours validity_duration up to the maximum and refuses longer, as istiod does', async () => {
     const short = await call('token-node-1', { csr: await csrFor([SLEEP]), validityDuration: 3600 });
     assert.ok(Math.abs(lifetimeSeconds(short.certChain![0]!) - 3660) <= 2);
-    const long = await call('token-node-1', { csr: await csrFor([SLEEP]), validityDuration: 10 * 365 * 24 * 3600 });
-    assert.ok(Math.abs(lifetimeSeconds(long.certChain![0]!) - (90 * 24 * 3600 + 60)) <= 2);
+    const max = await call('token-node-1', { csr: await csrFor([SLEEP]), validityDuration: 90 * 24 * 3600 });
+    assert.ok(Math.abs(lifetimeSeconds(max.certChain![0]!) - (90 * 24 * 3600 + 60)) <= 2);
+    const long = await call('token-node-1', { csr: await csrFor([SLEEP]), validityDuration: 90 * 24 * 3600 + 1 });
+    assert.equal(long.error?.code, grpc.status.INVALID_ARGUMENT);
+    assert.equal(long.error!.details, 'CSR signing error (requested TTL 2160h0m1s is greater than the max allowed TTL 2160h0m0s)');
+    assert.ok(fx.log.has('CSR signing error: requested TTL 2160h0m1s is greater than the max allowed TTL 2160h0m0s'), fx.log.lines.join('\n'));
+  });
+
+  it('refuses a TTL above a configured maximum and signs up to it', async () => {
+    const small = await startControlPlane({ types: [], placement, maxWorkloadCertTtlSeconds: 3600 });
+    try {
+      const callSmall = (request: object) => createCertificate(small.server.port, small.server.rootPem, 'token-node-1', request);
+      const refused = await callSmall({ csr: await csrFor([SLEEP]), validityDuration: 7200 });
+      assert.equal(refused.error?.code, grpc.status.INVALID_ARGUMENT);
+      assert.equal(refused.error!.details, 'CSR signing error (requested TTL 2h0m0s is greater than the max allowed TTL 1h0m0s)');
+      const signed = await callSmall({ csr: await csrFor([SLEEP]), validityDuration: 1800 });
+      assert.ok(Math.abs(lifetimeSeconds(signed.certChain![0]!) - 1860) <= 2);
+    } finally {
+      await small.close();
+    }
   });
 
   it("refuses another node's identity with PERMISSION_DENIED naming node and identity", async () => {

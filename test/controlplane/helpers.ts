@@ -79,6 +79,7 @@ export async function startControlPlane(opts: {
   types: XdsType[];
   placement?: IdentityPlacement;
   status?: StatusSource;
+  maxWorkloadCertTtlSeconds?: number;
 }): Promise<Fixture> {
   const { dir, cleanup } = tempDir('srv');
   try {
@@ -94,6 +95,7 @@ export async function startControlPlane(opts: {
       status: opts.status,
       listen: '127.0.0.1:0',
       debugListen: '127.0.0.1:0',
+      maxWorkloadCertTtlSeconds: opts.maxWorkloadCertTtlSeconds,
       log,
     });
     return {

@@ -5,7 +5,9 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_TRUST_DOMAIN } from '../../api/types.js';
+import { DEFAULT_WORKLOAD_CERT_TTL_SECONDS, MAX_WORKLOAD_CERT_TTL_SECONDS } from '../../controlplane/ca.js';
 import { scopedLogger } from '../../controlplane/log.js';
+import { SettingsReader, parseDuration } from '../../common/settings.js';
 import { runControlPlane } from '../../controlplane/run.js';
 import { DEFAULT_DEBUG_LISTEN, DEFAULT_XDS_LISTEN } from '../../controlplane/server.js';
 import { DEFAULT_CLUSTER, stateDirFor } from '../../local/layout.js';
@@ -22,6 +24,8 @@ interface Options {
   caCert?: string;
   caKey?: string;
   trustDomain: string;
+  defaultWorkloadCertTtl?: string;
+  maxWorkloadCertTtl?: string;
 }
 
 export function register(program: Command): void {
@@ -39,9 +43,28 @@ export function register(program: Command): void {
     .option('--ca-cert <file>', 'PEM bundle of your own CA: signing certificate, intermediates, root last (with --ca-key)')
     .option('--ca-key <file>', 'private key of the first certificate in --ca-cert')
     .option('--trust-domain <domain>', 'SPIFFE trust domain of the mesh', DEFAULT_TRUST_DOMAIN)
+    .option('--default-workload-cert-ttl <duration>', 'lifetime of a workload certificate whose request names none (env DEFAULT_WORKLOAD_CERT_TTL; default 24h)')
+    .option('--max-workload-cert-ttl <duration>', 'longest workload certificate lifetime a request may ask for; longer is refused (env MAX_WORKLOAD_CERT_TTL; default 2160h)')
     .action(async (opts: Options) => {
       if (!opts.config?.length && !opts.clusterWatch) throw new Error('give --config PATH… and/or --cluster-watch SOCKET: the control plane needs a source of configuration');
-      const cp = await runControlPlane({ ...opts, config: opts.config ?? [], stateDir: opts.stateDir ?? join(stateDirFor(DEFAULT_CLUSTER), 'controlplane') });
+      // istiod's environment variables, a flag winning over them.
+      const settings = new SettingsReader(process.env);
+      const seconds = (v: string, name: string) => {
+        const s = parseDuration(v, name) / 1000;
+        if (!Number.isInteger(s) || s < 1) throw new Error(`${name}: expected a whole number of seconds, at least 1s, got "${v}"`);
+        return s;
+      };
+      const flag = (v: string | undefined, name: string) => (v === undefined ? undefined : seconds(v, name));
+      const defaultWorkloadCertTtlSeconds = settings.pick(flag(opts.defaultWorkloadCertTtl, '--default-workload-cert-ttl'), 'DEFAULT_WORKLOAD_CERT_TTL', seconds, DEFAULT_WORKLOAD_CERT_TTL_SECONDS);
+      const maxWorkloadCertTtlSeconds = settings.pick(flag(opts.maxWorkloadCertTtl, '--max-workload-cert-ttl'), 'MAX_WORKLOAD_CERT_TTL', seconds, MAX_WORKLOAD_CERT_TTL_SECONDS);
+      if (settings.problems.length) throw new Error(settings.problems.join('; '));
+      const cp = await runControlPlane({
+        ...opts,
+        config: opts.config ?? [],
+        stateDir: opts.stateDir ?? join(stateDirFor(DEFAULT_CLUSTER), 'controlplane'),
+        defaultWorkloadCertTtlSeconds,
+        maxWorkloadCertTtlSeconds,
+      });
       const signal = await new Promise<string>((resolve) => {
         process.once('SIGINT', () => resolve('SIGINT'));
         process.once('SIGTERM', () => resolve('SIGTERM'));
