@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import {
   DEFAULT_TRUST_DOMAIN,
@@ -24,14 +25,16 @@ import { installCapture, removeCapture } from '../cni/capture.js';
 import { KUBERNETES_TOKEN_ISSUER } from '../controlplane/auth.js';
 import { MeshCa } from '../controlplane/ca.js';
 import { isCaptured, podSource, serviceAccountOf } from '../model/workloads.js';
+import { formatPath, validateResource } from '../api/validation.js';
 import { COMPONENTS, type ComponentContext, type ComponentSpec, type HealthCheck } from './components.js';
 import { resolvConf, serviceFqdn, type DnsRecords } from './dns.js';
 import { collectGarbage } from './garbage-collector.js';
-import { AddressPool } from './ipam.js';
+import { AddressPool, AddressPoolExhausted } from './ipam.js';
 import { kindInfo, qualifiedKind } from './kinds.js';
 import {
   CLUSTER_DNS_IP,
   FABRIC_GATEWAY_IP,
+  POD_ADDRESSES_PER_NODE,
   SERVICE_CIDR,
   StateLayout,
   nodeIP,
@@ -163,6 +166,11 @@ const POD_RETRY_MS = 5000;
 const ROLLOUT_READY_TIMEOUT_MS = 60_000;
 /** How long a pod that could not be (un)captured live waits before the next attempt. */
 const CAPTURE_RETRY_MS = 2000;
+/**
+ * Pods created (or started) before the reconciler yields to the event loop: a scale-up by hundreds of replicas must
+ * not keep the supervisor from answering its socket, health checks and watchers meanwhile.
+ */
+const POD_BATCH = 16;
 
 /** Which user and group ids containers may run as: any as real root, only root in a rootless cluster. */
 const ID_MAPS = { user: idMapper('/proc/self/uid_map'), group: idMapper('/proc/self/gid_map') };
@@ -615,6 +623,11 @@ export class LocalCluster {
       if (!this.store.get('Namespace', undefined, r.metadata.namespace)) throw new Error(`namespaces "${r.metadata.namespace}" not found`);
     } else delete r.metadata.namespace;
     const invalid = (field: string, message: string) => new Error(`The ${r.kind} "${r.metadata.name}" is invalid: ${field}: ${message}`);
+    // What kube-apiserver validates (names, labels, annotation size, replicas): the socket accepts objects from any
+    // client, not only from the CLI's loader, which checks the same.
+    const errors = validateResource(input).issues.filter((i) => i.severity === 'error').map((i) => `${formatPath(i.path)}: ${i.message}`);
+    if (errors.length === 1) throw new Error(`The ${r.kind} "${r.metadata.name}" is invalid: ${errors[0]}`);
+    if (errors.length > 1) throw new Error(`The ${r.kind} "${r.metadata.name}" is invalid: \n${errors.map((e) => `* ${e}`).join('\n')}`);
     if (r.kind === 'Pod' || r.kind === 'Deployment') {
       const spec = r.kind === 'Pod' ? r.spec : r.spec?.template?.spec;
       const field = r.kind === 'Pod' ? 'spec' : 'spec.template.spec';
@@ -629,6 +642,13 @@ export class LocalCluster {
         }
       });
       if (r.kind === 'Deployment') {
+        const capacity = this.nodes.length * POD_ADDRESSES_PER_NODE;
+        if ((r.spec.replicas ?? 1) > capacity) {
+          throw invalid(
+            'spec.replicas',
+            `Invalid value: ${r.spec.replicas}: must be less than or equal to ${capacity}, the pod addresses of this cluster's ${this.nodes.length} node(s)`,
+          );
+        }
         const labels = r.spec.template.metadata?.labels ?? {};
         const want = r.spec.selector?.matchLabels ?? {};
         if (Object.keys(want).length === 0) throw invalid('spec.selector', 'Required value');
@@ -695,7 +715,7 @@ export class LocalCluster {
 
   private async reconcileOnce(): Promise<void> {
     this.garbageCollectOwned();
-    for (const d of this.store.list('Deployment')) this.reconcileDeployment(d);
+    for (const d of this.store.list('Deployment')) await this.reconcileDeployment(d);
     this.garbageCollectOrphans();
     const wanted = new Map(this.store.list('Pod').map((p) => [resourceKey(p), p]));
     const stops: Promise<void>[] = [];
@@ -710,22 +730,31 @@ export class LocalCluster {
     await Promise.all(stops);
     const starts: Promise<void>[] = [];
     for (const pod of wanted.values()) {
-      const rt = this.pods.get(resourceKey(pod));
-      if (rt) continue;
+      if (this.pods.has(resourceKey(pod))) continue;
+      // Deleted (or replaced) while an earlier batch yielded: starting it would put it back.
+      if (this.store.get('Pod', pod.metadata.namespace, pod.metadata.name)?.metadata.uid !== pod.metadata.uid || this.stopped) continue;
       starts.push(this.startPod(pod));
+      if (starts.length % POD_BATCH === 0) await setImmediate();
     }
     await Promise.all(starts);
     this.updateDeploymentStatus();
   }
 
-  private reconcileDeployment(d: Deployment): void {
+  private async reconcileDeployment(d: Deployment): Promise<void> {
     const ns = d.metadata.namespace!;
     const hash = templateHash(d.spec.template);
     const replicas = d.spec.replicas ?? 1;
     const owned = this.store.list('Pod', ns).filter((p) => ownerDeployment(p) === d.metadata.name);
     const current = owned.filter((p) => p.metadata.labels?.['pod-template-hash'] === hash);
     const old = owned.filter((p) => p.metadata.labels?.['pod-template-hash'] !== hash);
-    for (let n = current.length; n < replicas; n++) this.store.put(this.podFromTemplate(d, hash), true);
+    for (let n = current.length; n < replicas; n++) {
+      this.store.put(this.podFromTemplate(d, hash), true);
+      if ((n - current.length + 1) % POD_BATCH !== 0) continue;
+      await setImmediate();
+      // Changed or deleted meanwhile: the next pass (the change marked the reconciler dirty) works from the new spec.
+      const now = this.store.get('Deployment', ns, d.metadata.name);
+      if (this.stopped || now === undefined || now.metadata.uid !== d.metadata.uid || now.metadata.generation !== d.metadata.generation) return;
+    }
     // Scale down newest first.
     const surplus = current.sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '')).slice(0, Math.max(0, current.length - replicas));
     for (const p of surplus) this.store.remove('Pod', ns, p.metadata.name);
@@ -816,7 +845,15 @@ export class LocalCluster {
       return;
     }
     const node = this.pickNode(pod)!;
-    const ip = node.pool.allocate();
+    let ip: string;
+    try {
+      ip = node.pool.allocate();
+    } catch (err) {
+      if (!(err instanceof AddressPoolExhausted)) throw err;
+      // Pods go to the node with the fewest, so when that one is full every node is (kube-scheduler's words).
+      this.setPendingStatus(pod, 'Unschedulable', `0/${this.nodes.length} nodes are available: ${this.nodes.length} Too many pods.`);
+      return;
+    }
     const dir = this.layout.podDir(ns, pod.metadata.name);
     const sandboxDir = this.makeSandboxDir(dir, ns);
     const netnsPath = this.layout.netns(`pod_${ns}_${pod.metadata.name}`);

@@ -12,6 +12,9 @@ function toIP(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
+/** Every address of the range is in use. */
+export class AddressPoolExhausted extends Error {}
+
 export class AddressPool {
   private readonly first: number;
   private readonly last: number;
@@ -51,7 +54,7 @@ export class AddressPool {
         return toIP(candidate);
       }
     }
-    throw new Error(`no free address left in ${this.cidr}`);
+    throw new AddressPoolExhausted(`no free address left in ${this.cidr}`);
   }
 
   /** Claims a specific address (a Service with a fixed clusterIP); false when taken or outside the range. */

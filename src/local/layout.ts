@@ -23,6 +23,8 @@ export function nodeName(index: number): string {
 export function nodeIP(index: number): string {
   return `172.18.0.${index + 1}`;
 }
+/** Pods one node can hold: its /24 pod CIDR without the network, broadcast and gateway addresses. */
+export const POD_ADDRESSES_PER_NODE = 253;
 export function podCIDR(index: number): string {
   return `10.244.${index}.0/24`;
 }

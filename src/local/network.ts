@@ -60,8 +60,11 @@ export async function createNode(path: string, fabricPath: string, ledger: Ledge
     'link set eth0 up',
     `addr add ${CLUSTER_DNS_IP}/32 dev lo`,
     // VIP traffic that no Service rule DNATs is delivered to the node itself, where filter-input rejects it: the
-    // client gets "connection refused" at once, as with kube-proxy, instead of "network unreachable".
-    `route add local ${SERVICE_CIDR} dev lo table local`,
+    // client gets "connection refused" at once, as with kube-proxy, instead of "network unreachable". The node's own
+    // connections to a VIP leave from its address, as on a Kubernetes node (where the default route picks it): the
+    // route's default source would be the VIP itself, to which the endpoint's replies come back, and filter-input
+    // rejects what is addressed to a VIP.
+    `route add local ${SERVICE_CIDR} dev lo table local src ${nodeIP(index)}`,
   ];
   for (let j = 1; j <= nodeCount; j++) if (j !== index) commands.push(`route add ${podCIDR(j)} via ${nodeIP(j)} dev eth0`);
   await ipBatch(path, commands);

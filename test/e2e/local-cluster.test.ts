@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { streamJson } from '../../src/common/rpc.js';
+import { spawnSync } from 'node:child_process';
+import { call, streamJson } from '../../src/common/rpc.js';
+import { StateLayout } from '../../src/local/layout.js';
 import { ECHO_SERVER, FETCH, LOOKUP, TCP_ROUND_TRIP, TestCluster, eventually, hostSnapshot } from './local-harness.js';
 
 const NS = 'shop';
@@ -131,6 +133,81 @@ describe('local cluster: two nodes, services, DNS, lifecycle', () => {
     const missing = await c.cli(['exec', `${NS}/client`, '--', 'node', '-e', LOOKUP, 'nope.svc.cluster.local']);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /ENOTFOUND/);
+  });
+
+  it("reaches a Service VIP from a node's own namespace, as on a Kubernetes node", async () => {
+    const svc = JSON.parse(await c.ok(['get', 'services', 'web', '-n', NS, '-o', 'json'])) as { spec: { clusterIP: string } };
+    const names = (await c.pods(NS)).filter((p) => p.labels.app === 'web').map((p) => p.name);
+    for (const node of ['node-1', 'node-2']) {
+      const netns = new StateLayout(c.stateDir).netns(node);
+      const seen = new Set<string>();
+      // One endpoint is on this node, one on the other: numgen random reaches both within 16 tries but with 2^-15.
+      for (let i = 0; i < 16 && seen.size < 2; i++) {
+        const r = spawnSync('nsenter', [`--net=${netns}`, '--', process.execPath, '-e', FETCH, `http://${svc.spec.clusterIP}/`], { encoding: 'utf8', timeout: 15_000 });
+        assert.equal(r.status, 0, `from ${node}: ${r.stderr}`);
+        assert.ok(names.includes(r.stdout.trim()), `from ${node} answered by ${r.stdout}`);
+        seen.add(r.stdout.trim());
+      }
+      assert.equal(seen.size, 2, `from ${node} both endpoints answer`);
+    }
+  });
+
+  const manyPods = (replicas: number) => `
+apiVersion: v1
+kind: Namespace
+metadata: {name: scale}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: many, namespace: scale}
+spec:
+  replicas: ${replicas}
+  selector: {matchLabels: {app: many}}
+  template:
+    metadata: {labels: {app: many}}
+    spec:
+      # No such service account: the pods are created but never started, so only the reconciler's own work is measured.
+      serviceAccountName: missing
+      containers: [{name: c, command: [sleep, infinity]}]
+`;
+
+  it('refuses a Deployment with more replicas than its nodes have pod addresses', async () => {
+    try {
+      const tooMany = await c.cli(['apply', '-f', c.manifest('too-many.yaml', manyPods(507))]);
+      assert.equal(tooMany.code, 1);
+      assert.match(
+        tooMany.stderr,
+        /The Deployment "many" is invalid: spec\.replicas: Invalid value: 507: must be less than or equal to 506, the pod addresses of this cluster's 2 node\(s\)/,
+      );
+      assert.equal(JSON.parse(await c.ok(['get', 'pods', '-n', 'scale', '-o', 'json'])).items.length, 0);
+    } finally {
+      await c.cli(['delete', 'namespace', 'scale']);
+    }
+  });
+
+  it('keeps answering its socket while a Deployment scales up by hundreds of pods', async () => {
+    const socket = new StateLayout(c.stateDir).socket;
+    try {
+      const REPLICAS = 400;
+      let applied = false;
+      const apply = c.cli(['apply', '-f', c.manifest('many.yaml', manyPods(REPLICAS))]).finally(() => (applied = true));
+      // Answers while the apply is still in progress that show part of the pods prove the scale-up yields to the
+      // event loop; a synchronous loop can only be seen before it (0 pods) or after it (all of them).
+      const partial: number[] = [];
+      const poll = async () => {
+        while (!applied) {
+          const { items } = await call<{ items: unknown[] }>(socket, 'GET', '/v1/resources?kind=pods&namespace=scale');
+          if (!applied && items.length > 0 && items.length < REPLICAS) partial.push(items.length);
+        }
+      };
+      await Promise.all([poll(), poll(), poll(), apply]);
+      const r = await apply;
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(partial.length > 0, 'no answer came while the pods were being created');
+      assert.equal(JSON.parse(await c.ok(['get', 'pods', '-n', 'scale', '-o', 'json'])).items.length, REPLICAS);
+    } finally {
+      await c.cli(['delete', 'namespace', 'scale']);
+    }
   });
 
   it('exec passes stdin through, gives the pod environment and returns the exit code', async () => {
