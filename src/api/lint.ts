@@ -198,7 +198,8 @@ export function unknownFieldWarnings(schema: z.core.$ZodType, value: unknown, pa
     case 'object':
       if (!isRecord(value)) return [];
       return Object.entries(value).flatMap(([k, v]) => {
-        const field = def.shape![k];
+        // Own fields only: `constructor` or `__proto__` in a document is an unknown field, not Object's prototype.
+        const field = Object.hasOwn(def.shape!, k) ? def.shape![k] : undefined;
         if (field) return unknownFieldWarnings(field, v, [...path, k]);
         return [{ ...warning([...path, k], `unknown field ${JSON.stringify(k)}, ignored`), aboutKey: true }];
       });

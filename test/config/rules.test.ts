@@ -262,6 +262,11 @@ const cases: Case[] = [
     ],
   },
   {
+    name: 'a missing spec is required, not a crash of the rules that read it (found by the loader fuzz)',
+    yaml: 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: dr}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n',
+    expect: [`${F}:1:1: error: DestinationRule default/dr: spec: required`, `${F}:5:1: error: Service default/s: spec: required`],
+  },
+  {
     name: 'names follow the rule of their kind',
     yaml: 'apiVersion: v1\nkind: Namespace\nmetadata: {name: a.b}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: 1svc, namespace: Prod}\nspec: {clusterIP: None}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: Web_1}\nspec: {containers: [{name: c}]}\n',
     expect: [

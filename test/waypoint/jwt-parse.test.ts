@@ -6,6 +6,7 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { JWT_STATUS, JwtAuthenticator, parseJwt } from '../../src/waypoint/http/jwt.js';
 import { JwksCache } from '../../src/waypoint/http/jwks.js';
 import type { WaypointJwtRule } from '../../src/xds/types.js';
+import { FuzzRandom, fuzzIterations, fuzzSeed } from '../support/fuzz.js';
 
 const b64 = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)).toString('base64url');
 const RS = b64({ alg: 'RS256' });
@@ -31,15 +32,13 @@ describe('JWT parsing (jwt_verify_lib texts)', () => {
   it('a fractional exp is truncated, not refused', () => assert.equal(typeof parseJwt(`${RS}.${b64({ exp: 1.5 })}.c2ln`), 'object'));
 
   it('fuzz: random and mutated input never throws', () => {
-    let seed = 42;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    const rand = new FuzzRandom();
     const chars = 'eyJhbGciOiJSUzI1NiJ9.-_=+/ {}"[]:,\\\\\\u0000é';
-    for (let i = 0; i < 5000; i++) {
-      let t = '';
-      const len = rand(120);
-      for (let j = 0; j < len; j++) t += chars[rand(chars.length)];
+    const valid = `${RS}.${b64({ iss: 'iss', aud: ['a'], exp: 1 })}.c2ln`;
+    for (let i = 0, n = fuzzIterations(5000); i < n; i++) {
+      const t = i % 2 ? rand.string(rand.int(120), chars) : rand.mutate(valid, ['.', '..', '=', b64('{'), b64({ exp: 'x' })], chars);
       const r = parseJwt(t);
-      assert.ok(typeof r === 'string' || typeof r === 'object');
+      assert.ok(typeof r === 'string' || typeof r === 'object', `seed ${fuzzSeed()} iteration ${i}: ${JSON.stringify(t)}`);
     }
   });
 });

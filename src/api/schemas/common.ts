@@ -160,5 +160,8 @@ export function checkTargetOneOf(spec: unknown, ctx: z.RefinementCtx): void {
   if (set.length > 1) ctx.addIssue({ code: 'custom', path: [set[1]!], message: 'only one of targetRefs or selector can be set' });
 }
 
-/** Runs a refinement even when other parts of the object already failed, so one run reports every problem. */
-export const ALWAYS = { when: () => true } as const;
+/**
+ * Runs a refinement even when other parts of the object already failed, so one run reports every problem; but not
+ * when the value itself is missing (it is already reported as required, and the refinement would read its fields).
+ */
+export const ALWAYS = { when: (payload: { value: unknown }) => payload.value !== undefined && payload.value !== null } as const;
