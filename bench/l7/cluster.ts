@@ -8,7 +8,7 @@
 //                    pod on the emptiest node, node-3
 //   nginx            pod on the waypoint's node (nginx reverse proxy to server-direct), Service nginx → it
 // The cluster is started and the waypoint applied through the real `ambit` CLI, as a user would.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Condition } from '../../src/api/types.js';
@@ -134,7 +134,12 @@ http {
 `;
 }
 
-function nginxManifest(node: string, dir: string): string {
+/**
+ * nginx as a pod: the configuration travels in the environment and is written to the pod's own /tmp (a pod sees neither
+ * the machine's /tmp nor a writable root, as in Kubernetes), where nginx also keeps its pid and temp files.
+ */
+function nginxManifest(node: string, upstreamVip: string): string {
+  const start = `printf '%s' "$NGINX_CONF" > /tmp/nginx.conf && exec ${NGINX} -p /tmp/ -e stderr -c /tmp/nginx.conf`;
   return `apiVersion: v1
 kind: Pod
 metadata: {name: nginx, namespace: ${NAMESPACE}, labels: {app: bench-nginx}}
@@ -143,7 +148,8 @@ spec:
   containers:
     - name: nginx
       image: nginx
-      command: [${NGINX}, -p, ${dir}/, -e, stderr, -c, ${dir}/nginx.conf]
+      command: [sh, -c, ${JSON.stringify(start)}]
+      env: [{name: NGINX_CONF, value: ${JSON.stringify(nginxConfig('/tmp', upstreamVip))}}]
       ports: [{name: http, containerPort: ${APP_PORT}}]
       readinessProbe: {tcpSocket: {port: ${APP_PORT}}, periodSeconds: 1}
 ---
@@ -214,10 +220,7 @@ export class L7Cluster {
   }
 
   async startNginx(node: string, upstreamVip: string, timeoutSeconds: number): Promise<PodInfo> {
-    const dir = join(this.cluster.base, 'nginx');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, upstreamVip));
-    await this.cluster.up(nginxManifest(node, dir), timeoutSeconds);
+    await this.cluster.up(nginxManifest(node, upstreamVip), timeoutSeconds);
     return this.cluster.pod(NAMESPACE, 'nginx');
   }
 
@@ -256,12 +259,15 @@ export class L7Cluster {
   }
 }
 
-/** The waypoint's `ambit proxy waypoint` process in its pod (the container's own process: the sandbox execs it). */
+/** The programs of a pod sandbox that carry the container's command line without being it (src/local/sandbox.ts). */
+const SANDBOX_WRAPPERS = new Set(['nsenter', 'unshare', 'sh', 'setpriv']);
+
+/** The waypoint's `ambit proxy waypoint` process in its pod (the container's own process, not its sandbox's wrappers). */
 export function waypointPid(pod: PodInfo): number {
   const pids = pidsInNetns(pod.netnsPath).filter((pid) => {
     const argv = cmdline(pid);
     const i = argv.indexOf('proxy');
-    return i >= 0 && argv[i + 1] === 'waypoint' && comm(pid) !== 'sh';
+    return i >= 0 && argv[i + 1] === 'waypoint' && !SANDBOX_WRAPPERS.has(comm(pid));
   });
   if (pids.length !== 1) throw new Error(`want one waypoint process in pod ${pod.namespace}/${pod.name}, found ${pids.length}`);
   return pids[0]!;
