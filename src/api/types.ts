@@ -109,6 +109,8 @@ export interface SecurityContext {
   /** Container only. */
   privileged?: boolean;
   /** Container only. */
+  allowPrivilegeEscalation?: boolean;
+  /** Container only. */
   capabilities?: { add?: string[]; drop?: string[] };
   /** Pod only. */
   supplementalGroups?: number[];

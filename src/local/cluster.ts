@@ -50,7 +50,7 @@ import {
   ContainerConfigError,
   POD_ROOT_CERT_DIR,
   containerSecurity,
-  idMapper,
+  idMaps,
   podPath,
   sandboxArgv,
   type ContainerSandbox,
@@ -173,7 +173,7 @@ const CAPTURE_RETRY_MS = 2000;
 const POD_BATCH = 16;
 
 /** Which user and group ids containers may run as: any as real root, only root in a rootless cluster. */
-const ID_MAPS = { user: idMapper('/proc/self/uid_map'), group: idMapper('/proc/self/gid_map') };
+const ID_MAPS = idMaps();
 
 /** Kinds applied first within one batch, so objects can refer to what the same batch creates. */
 const APPLY_ORDER: Kind[] = ['Namespace', 'ServiceAccount', 'Service'];
@@ -905,10 +905,11 @@ export class LocalCluster {
     }
     const current = this.store.get('Pod', ns, pod.metadata.name) ?? (scheduled as Pod);
     const sandboxes = new Map(pod.spec.containers.map((c) => [c.name, this.containerSandbox(rt, pod.spec, c)]));
-    // As the kubelet does for projected tokens: owned by the pod's user when all its containers run as the same one.
+    // As the kubelet does for projected tokens: owned by the pod's user (0600) when all its containers run as the same
+    // one, else root's and readable by all (0644).
     const users = new Set([...sandboxes.values()].map((cs) => (cs instanceof ContainerConfigError ? undefined : cs.security.runAsUser)));
     const [user] = users;
-    const owner = users.size === 1 && user !== undefined ? { uid: user, gid: pod.spec.securityContext?.runAsGroup ?? 0 } : undefined;
+    const owner = users.size === 1 && user !== undefined ? user : undefined;
     const tokens = this.projectedTokens(rt, pod.spec, owner);
     if (tokens.length && this.tokenIssuer) {
       const subject = { namespace: ns, serviceAccount: saName, serviceAccountUid: serviceAccount.metadata.uid, pod: { name: rt.name, uid: rt.uid }, node: node.name };
@@ -924,17 +925,14 @@ export class LocalCluster {
     for (const c of pod.spec.containers) {
       const env = this.containerEnv(current, c, ip, node);
       rt.env.set(c.name, env);
-      if (c.workingDir && !existsSync(c.workingDir)) {
-        this.appendPodLog(rt, c.name, `ambit: workingDir ${c.workingDir} does not exist on this machine\n`);
-      }
       const sandbox = sandboxes.get(c.name)!;
       const proc = new SupervisedProcess(
         {
           description: `pod ${ns}/${pod.metadata.name} container ${c.name}`,
           argv: sandbox instanceof ContainerConfigError ? [] : sandboxArgv(rt.sandbox, sandbox, [...c.command!, ...(c.args ?? [])]),
           env,
-          // Like a container without workingDir: start in /, not wherever the supervisor happened to start.
-          cwd: c.workingDir && existsSync(c.workingDir) ? c.workingDir : '/',
+          // The sandbox enters workingDir once it is built, in the pod's view of the machine.
+          cwd: '/',
           logPath: this.containerLogPath(rt, c.name),
           restartPolicy: pod.spec.restartPolicy ?? 'Always',
         },
@@ -984,7 +982,7 @@ export class LocalCluster {
    * The pod's projected service account tokens, as the kubelet requests them: audience and expirationSeconds from the
    * source, defaulting to the API server's own audience (its issuer, as kube-apiserver's --api-audiences) and an hour.
    */
-  private projectedTokens(rt: PodRuntime, spec: PodSpec, owner: { uid: number; gid: number } | undefined): ProjectedToken[] {
+  private projectedTokens(rt: PodRuntime, spec: PodSpec, owner: number | undefined): ProjectedToken[] {
     return (spec.volumes ?? []).flatMap((v) =>
       (v.projected?.sources ?? []).flatMap(({ serviceAccountToken: t }) =>
         t
@@ -992,7 +990,7 @@ export class LocalCluster {
               file: this.volumeFile(rt, v.name, t.path),
               // An empty audience is unset, as in Kubernetes.
               request: { audiences: [t.audience || KUBERNETES_TOKEN_ISSUER], expirationSeconds: t.expirationSeconds ?? DEFAULT_TOKEN_EXPIRATION_SECONDS },
-              ...(owner ? { owner } : {}),
+              ...(owner !== undefined ? { owner } : {}),
             }]
           : [],
       ),
@@ -1008,6 +1006,7 @@ export class LocalCluster {
     const dir = `${podDir}/sandbox`;
     mkdirSync(`${dir}/tmp`, { recursive: true });
     chmodSync(`${dir}/tmp`, 0o1777);
+    mkdirSync(`${dir}/run`, { recursive: true });
     mkdirSync(`${dir}/volumes`, { recursive: true });
     writeFileSync(`${dir}/resolv.conf`, resolvConf(namespace, CLUSTER_DNS_IP));
     mkdirSync(`${dir}/istio-ca-root-cert`, { recursive: true });
@@ -1044,7 +1043,7 @@ export class LocalCluster {
     if (!mounts.some((m) => m.target === POD_ROOT_CERT_DIR)) mounts.push({ source: 'istio-ca-root-cert', target: POD_ROOT_CERT_DIR, readOnly: true });
     try {
       const security = containerSecurity({ name: rt.name, namespace: rt.namespace, uid: rt.uid }, spec, c, ID_MAPS);
-      return { mounts, security };
+      return { mounts, security, ...(c.workingDir ? { workingDir: c.workingDir } : {}) };
     } catch (err) {
       if (err instanceof ContainerConfigError) return err;
       throw err;
@@ -1133,7 +1132,7 @@ export class LocalCluster {
     if (probe.exec) {
       try {
         // A probe of a running container: its sandbox was valid when it started.
-        await run(sandboxArgv(rt.sandbox, cr.sandbox as ContainerSandbox, probe.exec.command), { timeoutMs });
+        await run(sandboxArgv(rt.sandbox, cr.sandbox as ContainerSandbox, probe.exec.command), { timeoutMs, env: rt.env.get(c.name), cwd: '/' });
         return { ok: true };
       } catch (err) {
         return { ok: false, message: err instanceof CommandError ? `command ${JSON.stringify(probe.exec.command.join(' '))} exited with ${err.code}: ${err.stderr.trim()}` : (err as Error).message };
@@ -1267,7 +1266,7 @@ export class LocalCluster {
       sandbox: rt.sandbox,
       containerSandbox: cr.sandbox,
       env: rt.env.get(cr.spec.name)!,
-      cwd: cr.spec.workingDir && existsSync(cr.spec.workingDir) ? cr.spec.workingDir : '/',
+      cwd: '/',
     };
   }
 

@@ -15,13 +15,13 @@ export class CommandError extends Error {
 }
 
 /** Runs a program to completion; rejects with the command line and its stderr when it fails. */
-export function run(argv: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+export function run(argv: string[], options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const child = execFile(
       argv[0]!,
       argv.slice(1),
       // A helper past its deadline is killed outright: a pod sandbox's unshare ignores SIGTERM (see sandbox.ts).
-      { timeout: options.timeoutMs ?? 30_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 },
+      { timeout: options.timeoutMs ?? 30_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, env: options.env, cwd: options.cwd },
       (err, stdout, stderr) => {
         if (err) {
           const code = typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null;

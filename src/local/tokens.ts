@@ -3,7 +3,7 @@
 // (`sub: system:serviceaccount:<ns>:<sa>`, `jti`, the service account, pod and node under `kubernetes.io`) with the
 // audience and lifetime the source asks for. The control plane verifies them with the public JWKS (and that the pod
 // still exists), so a waypoint gets certificates and configuration for its own identity only.
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT, exportJWK, calculateJwkThumbprint } from 'jose';
@@ -84,25 +84,26 @@ export class ServiceAccountIssuer {
       .sign(this.key);
   }
 
-  /** Writes a fresh token to `path` (mode 0600, owned by `owner`) without a moment where the file is half written. */
-  async writeToken(path: string, subject: TokenSubject, request: TokenRequestSpec = ISTIO_TOKEN_REQUEST, owner?: FileOwner): Promise<void> {
+  /**
+   * Writes a fresh token to `path` without a moment where the file is half written: mode 0600 and owned by `owner`
+   * when one is given (the kubelet's fsUser), else 0644 (the projected volume's default mode), as the kubelet does.
+   */
+  async writeToken(path: string, subject: TokenSubject, request: TokenRequestSpec = ISTIO_TOKEN_REQUEST, owner?: number): Promise<void> {
     const tmp = `${path}.tmp`;
-    writeFileSync(tmp, (await this.token(subject, request)) + '\n', { mode: 0o600 });
-    if (owner) chownSync(tmp, owner.uid, owner.gid);
+    rmSync(tmp, { force: true });
+    // O_EXCL: a file (or link) someone placed there is never written through.
+    writeFileSync(tmp, (await this.token(subject, request)) + '\n', { mode: owner === undefined ? 0o644 : 0o600, flag: 'wx' });
+    if (owner === undefined) chmodSync(tmp, 0o644);
+    else chownSync(tmp, owner, -1);
     renameSync(tmp, path);
   }
 }
 
-export interface FileOwner {
-  uid: number;
-  gid: number;
-}
-
-/** One projected token of a pod: the file it is written to, what it asks for, and who owns it (default root). */
+/** One projected token of a pod: the file it is written to, what it asks for, and the uid owning it (default root). */
 export interface ProjectedToken {
   file: string;
   request: TokenRequestSpec;
-  owner?: FileOwner;
+  owner?: number;
 }
 
 /**
@@ -135,7 +136,8 @@ export class ProjectedTokenWriter {
     // Stopped (the pod is gone): writing now would bring its deleted directory back.
     if (this.stopped) return;
     try {
-      mkdirSync(dirname(token.file), { recursive: true, mode: 0o700 });
+      // Directories of the volume are traversable, as the kubelet's are; the token file itself carries the protection.
+      mkdirSync(dirname(token.file), { recursive: true, mode: 0o755 });
       await this.issuer.writeToken(token.file, this.subject, token.request, token.owner);
     } catch (err) {
       this.schedule(token, REFRESH_RETRY_MS);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Container, PodSpec } from '../../src/api/types.js';
-import { ContainerConfigError, DEFAULT_CAPABILITIES, containerSecurity, idMapper } from '../../src/local/sandbox.js';
+import { ContainerConfigError, DEFAULT_CAPABILITIES, LINUX_CAPABILITIES, containerSecurity, idMaps } from '../../src/local/sandbox.js';
 
 const POD = { name: 'web', namespace: 'shop', uid: 'u-1' };
 const security = (podCtx: PodSpec['securityContext'], ctx: Container['securityContext'], mapped?: Parameters<typeof containerSecurity>[3]) => {
@@ -13,7 +13,7 @@ const security = (podCtx: PodSpec['securityContext'], ctx: Container['securityCo
 
 describe('container securityContext', () => {
   it('runs as root with the default capabilities when nothing is said', () => {
-    assert.deepEqual(security(undefined, undefined), { capabilities: [...DEFAULT_CAPABILITIES] });
+    assert.deepEqual(security(undefined, undefined), { clearGroups: true, noNewPrivs: false, capabilities: [...DEFAULT_CAPABILITIES] });
   });
 
   it("takes the user and group from the container over the pod, and the pod's supplemental groups", () => {
@@ -21,6 +21,8 @@ describe('container securityContext', () => {
       runAsUser: 1001,
       runAsGroup: 2000,
       supplementalGroups: [5],
+      clearGroups: true,
+      noNewPrivs: false,
       capabilities: [...DEFAULT_CAPABILITIES],
     });
   });
@@ -41,25 +43,36 @@ describe('container securityContext', () => {
     assert.equal(security({ runAsNonRoot: true }, { runAsNonRoot: false }).runAsUser, undefined);
   });
 
-  it('adds and drops capabilities by Kubernetes name (with or without CAP_), ALL included', () => {
+  it("adds and drops capabilities by Kubernetes name (with or without CAP_) in containerd's order", () => {
     const caps = (ctx: Container['securityContext']) => security(undefined, ctx).capabilities;
     assert.deepEqual(caps({ capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } }), ['net_bind_service']);
     assert.deepEqual(caps({ capabilities: { add: ['CAP_NET_ADMIN'] } }), [...DEFAULT_CAPABILITIES, 'net_admin']);
     assert.ok(!(caps({ capabilities: { drop: ['NET_RAW', 'cap_kill'] } }) as string[]).some((c) => c === 'net_raw' || c === 'kill'));
     assert.equal(caps({ capabilities: { add: ['ALL'] } }), 'all');
+    // containerd's own example: everything but what is dropped.
+    assert.deepEqual(caps({ capabilities: { add: ['ALL'], drop: ['SYS_ADMIN'] } }), LINUX_CAPABILITIES.filter((c) => c !== 'sys_admin'));
+    // A drop wins over an add of the same capability.
+    assert.ok(!(caps({ capabilities: { add: ['SYS_PTRACE'], drop: ['SYS_PTRACE'] } }) as string[]).includes('sys_ptrace'));
     assert.equal(caps({ privileged: true, capabilities: { drop: ['ALL'] } }), 'all');
+    assert.throws(() => caps({ capabilities: { add: ['a,+sys_admin'] } }), (err: unknown) => err instanceof ContainerConfigError && /unknown capability "a,\+sys_admin" in capabilities.add/.test(err.message));
   });
 
-  it('refuses ids a rootless cluster cannot map, naming the field', () => {
-    const onlyRoot = { user: (id: number) => id === 0, group: (id: number) => id === 0 };
-    assert.equal(security({ runAsUser: 0 }, undefined, onlyRoot).runAsUser, 0);
+  it('maps allowPrivilegeEscalation: false to no_new_privs', () => {
+    assert.equal(security(undefined, { allowPrivilegeEscalation: false }).noNewPrivs, true);
+    assert.equal(security(undefined, { allowPrivilegeEscalation: true }).noNewPrivs, false);
+  });
+
+  it('refuses ids a rootless cluster cannot map, naming the field, and keeps the groups it cannot drop', () => {
+    const onlyRoot = { user: (id: number) => id === 0, group: (id: number) => id === 0, setgroups: false };
+    assert.deepEqual(security({ runAsUser: 0 }, undefined, onlyRoot), { runAsUser: 0, clearGroups: false, noNewPrivs: false, capabilities: [...DEFAULT_CAPABILITIES] });
     assert.throws(() => security(undefined, { runAsUser: 1000 }, onlyRoot), /^Error: runAsUser 1000 cannot be used in a rootless cluster/);
     assert.throws(() => security(undefined, { runAsGroup: 10 }, onlyRoot), /runAsGroup 10 cannot be used/);
+    assert.throws(() => security({ supplementalGroups: [0] }, undefined, onlyRoot), /supplementalGroups cannot be used/);
   });
 
   it("reads this process's id maps", () => {
-    // The test runs as root of the initial user namespace, where every id is mapped.
-    const users = idMapper('/proc/self/uid_map');
-    assert.ok(users(0) && users(65534) && users(4294967294));
+    // The test runs as root of the initial user namespace, where every id is mapped and setgroups is allowed.
+    const ids = idMaps();
+    assert.ok(ids.user(0) && ids.user(65534) && ids.group(4294967294) && ids.setgroups);
   });
 });

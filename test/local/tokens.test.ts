@@ -36,13 +36,13 @@ describe('ProjectedTokenWriter', () => {
   };
   const claims = (file: string) => decodeJwt(readFileSync(file, 'utf8').trim());
 
-  it('writes every token of the pod, with its audience and lifetime, readable by the owner only', async () => {
+  it("writes every token of the pod, with its audience and lifetime, and the kubelet's modes and owner", async () => {
     const istio = join(dir, 'pod-a/volumes/istio-token/istio-token');
     const vault = join(dir, 'pod-a/volumes/other/sub/dir/vault-token');
     await (
       await writer([
         { file: istio, request: { audiences: ['istio-ca'], expirationSeconds: 43200 } },
-        { file: vault, request: { audiences: ['vault'], expirationSeconds: 600 } },
+        { file: vault, request: { audiences: ['vault'], expirationSeconds: 600 }, owner: 1000 },
       ])
     ).start();
     const a = claims(istio);
@@ -50,8 +50,12 @@ describe('ProjectedTokenWriter', () => {
     assert.deepEqual([a.aud, a.exp! - a.iat!, a.sub], [['istio-ca'], 43200, 'system:serviceaccount:shop:wp']);
     assert.deepEqual([b.aud, b.exp! - b.iat!], [['vault'], 600]);
     assert.deepEqual(a['kubernetes.io'], { namespace: 'shop', pod: { name: 'wp-1', uid: 'uid-wp-1' }, serviceaccount: { name: 'wp', uid: 'uid-sa' }, node: { name: 'node-1' } });
-    assert.equal(statSync(istio).mode & 0o777, 0o600);
-    assert.equal(statSync(vault).mode & 0o777, 0o600);
+    // Without an owner (containers of different users): the projected volume's default mode, 0644, root's.
+    assert.deepEqual([statSync(istio).mode & 0o777, statSync(istio).uid], [0o644, 0]);
+    // With one (all containers run as uid 1000): 0600 and that user's; the group is left alone.
+    assert.deepEqual([statSync(vault).mode & 0o777, statSync(vault).uid, statSync(vault).gid], [0o600, 1000, 0]);
+    // The volume's directories can be traversed by that user.
+    assert.equal(statSync(join(dir, 'pod-a/volumes/other/sub/dir')).mode & 0o777, 0o755);
   });
 
   it('rewrites a token once 80 % of its lifetime has passed, and no more once stopped', async () => {

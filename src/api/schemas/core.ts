@@ -90,6 +90,13 @@ const volumeMount = z.looseObject({
   readOnly: z.boolean().optional(),
 });
 
+/** kube-apiserver's validateLocalDescendingPath: a file under the volume, never outside it. */
+const localDescendingPath = () =>
+  z
+    .string()
+    .refine((p) => !p.startsWith('/'), { message: 'must be a relative path' })
+    .refine((p) => !p.split('/').includes('..'), { message: "must not contain '..'" });
+
 // Only the projected serviceAccountToken source and emptyDir are typed: the local cluster acts on them (it writes the
 // token, it makes the directory); other volume types are carried through and not mounted.
 const volume = z.looseObject({
@@ -99,7 +106,7 @@ const volume = z.looseObject({
       sources: z
         .array(
           z.looseObject({
-            serviceAccountToken: z.looseObject({ audience: z.string().optional(), expirationSeconds: z.int().optional(), path: z.string() }).optional(),
+            serviceAccountToken: z.looseObject({ audience: z.string().optional(), expirationSeconds: z.int().optional(), path: localDescendingPath() }).optional(),
           }),
         )
         .optional(),
@@ -140,6 +147,7 @@ const container = z.looseObject({
     .looseObject({
       ...securityContextFields,
       privileged: z.boolean().optional(),
+      allowPrivilegeEscalation: z.boolean().optional(),
       capabilities: z.looseObject({ add: z.array(z.string()).optional(), drop: z.array(z.string()).optional() }).optional(),
     })
     .optional(),
