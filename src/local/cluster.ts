@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setImmediate } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import {
@@ -57,7 +58,7 @@ import {
   type PodSandbox,
   type SandboxMount,
 } from './sandbox.js';
-import { removeNetns, run, CommandError } from './sys.js';
+import { inNetns, removeNetns, run, CommandError } from './sys.js';
 import type { ProbeRequest, ProbeResult } from './node-agent.js';
 import { ResourceStore, type ChangeListener } from './store.js';
 import {
@@ -69,6 +70,8 @@ import {
   type ProjectedToken,
 } from './tokens.js';
 import { ZdsServer } from './zds.js';
+
+const ADMIN_GET_SCRIPT = fileURLToPath(new URL('./admin-get.js', import.meta.url));
 
 export interface ClusterOptions {
   name: string;
@@ -532,6 +535,29 @@ export class LocalCluster {
   }
 
   /** The log file of a component; `node` is needed when it runs on every node. */
+  /**
+   * GETs `path` from a component's loopback-only admin port inside its namespace (read-only: `ambit
+   * ztunnel-config`, `proxy-status`). A per-node component answers once per node, or for the one node named.
+   */
+  async componentAdminGet(name: string, port: number, path: string, node?: string): Promise<{ node?: string; status: number; body: string; error?: string }[]> {
+    const matches = this.components.filter((c) => c.spec.name === name && (node === undefined || c.node?.name === node));
+    if (matches.length === 0) {
+      if (!this.components.some((c) => c.spec.name === name)) throw new Error(`no component "${name}"; components: ${[...new Set(this.components.map((c) => c.spec.name))].join(', ')}`);
+      throw new Error(`node "${node}" not found; nodes: ${this.nodes.map((n) => n.name).join(', ')}`);
+    }
+    return Promise.all(
+      matches.map(async (c) => {
+        const where = c.node ? { node: c.node.name } : {};
+        try {
+          const out = await run(inNetns(c.node?.netnsPath ?? this.fabricNetns, [process.execPath, ADMIN_GET_SCRIPT, String(port), path]), { timeoutMs: 15_000 });
+          return { ...where, ...(JSON.parse(out) as { status: number; body: string }) };
+        } catch (err) {
+          return { ...where, status: 0, body: '', error: err instanceof CommandError ? err.stderr.trim() : (err as Error).message };
+        }
+      }),
+    );
+  }
+
   componentLog(name: string, node?: string): string | undefined {
     const matches = this.components.filter((c) => c.spec.name === name);
     if (matches.length === 0) return undefined;

@@ -178,6 +178,16 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
       }
       return { updated };
     },
+    'GET /v1/component/admin': async (_body, query) => {
+      // Read-only: a GET on a component's loopback admin port (ztunnel's /config_dump, the control plane's /debug/*).
+      const name = query.get('name');
+      const port = Number(query.get('port'));
+      const path = query.get('path') ?? '';
+      need(name, 'query needs "name" (a component, e.g. ztunnel)');
+      need(Number.isInteger(port) && port > 0 && port < 65536, 'query needs "port" (the admin port)');
+      need(path.startsWith('/'), 'query needs "path" starting with /');
+      return { results: await cluster.componentAdminGet(name, port, path, query.get('node') || undefined) };
+    },
     'POST /v1/shutdown': () => {
       setImmediate(() => void shutdown(0));
       return { ok: true };

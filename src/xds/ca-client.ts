@@ -12,6 +12,7 @@
 // again, a waiting call goes through when the channel connects, and a retry that is due goes through when it fires:
 // either way within CONTROL_PLANE_BACKOFF.maxMs.
 // `onRotate` tells the data path a new certificate exists: new TLS contexts use it, existing connections keep theirs.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { Backoff, CONTROL_PLANE_BACKOFF } from '../common/backoff.js';
@@ -43,11 +44,31 @@ export interface SecretManagerOptions {
 /** ztunnel's certificate states as /config_dump shows them. */
 export type CertificateState = 'Initializing' | 'Available' | 'Unavailable';
 
+/** One certificate as ztunnel dumps it: serial number in decimal, validity in RFC 3339 (seconds, UTC). */
+export interface CertDump {
+  pem: string;
+  serialNumber: string;
+  validFrom: string;
+  expirationTime: string;
+}
+
+const rfc3339 = (d: string) => new Date(d).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** Reads the fields ztunnel shows from a PEM certificate; an unparsable one keeps only its PEM, as text. */
+export function certDump(pem: string): CertDump {
+  try {
+    const x = new X509Certificate(pem);
+    return { pem, serialNumber: BigInt(`0x${x.serialNumber}`).toString(10), validFrom: rfc3339(x.validFrom), expirationTime: rfc3339(x.validTo) };
+  } catch {
+    return { pem, serialNumber: '', validFrom: '', expirationTime: '' };
+  }
+}
+
 export interface CertificateDump {
   identity: string;
   state: CertificateState;
-  certChain: { pem: string; validFrom: string; expirationTime: string }[];
-  rootCerts: { pem: string }[];
+  certChain: CertDump[];
+  rootCerts: CertDump[];
   error?: string;
 }
 
@@ -145,12 +166,8 @@ export class SecretManager {
         const out: CertificateDump = {
           identity,
           state,
-          certChain: (e.cert?.chainPem ?? []).map((pem, i) => ({
-            pem,
-            validFrom: i === 0 ? e.cert!.notBefore.toISOString() : '',
-            expirationTime: i === 0 ? e.cert!.notAfter.toISOString() : '',
-          })),
-          rootCerts: (e.cert?.rootPems ?? this.roots).map((pem) => ({ pem })),
+          certChain: (e.cert?.chainPem ?? []).map(certDump),
+          rootCerts: (e.cert?.rootPems ?? this.roots).map(certDump),
         };
         if (e.lastError) out.error = e.lastError;
         return out;

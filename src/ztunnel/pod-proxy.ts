@@ -8,6 +8,7 @@ import type { WorkloadCertificate } from '../identity/workload-cert.js';
 import type { Workload } from '../xds/types.js';
 import { parseHostPort } from '../common/ip.js';
 import { ConnectionManager } from './connection-manager.js';
+import { OpenConnections } from './open-connections.js';
 import { DnsProxy } from './dns.js';
 import { InboundProxy } from './inbound.js';
 import { InboundPlaintextProxy } from './inbound-plaintext.js';
@@ -25,7 +26,10 @@ export class PodProxy {
   private closing?: Promise<{ expired: boolean }>;
   private onSocketsClosed?: () => void;
 
-  private constructor(readonly scope: PodScope) {}
+  private constructor(
+    readonly scope: PodScope,
+    private readonly open: OpenConnections,
+  ) {}
 
   /**
    * Opens the pod's netns and binds the listeners there (bind errors, e.g. a missing netns, reject here and leave
@@ -48,8 +52,10 @@ export class PodProxy {
     });
     let local: Workload | undefined;
     const log = ctx.log;
+    const open = new OpenConnections(ctx.telemetry);
     const proxy: PodProxy = new PodProxy({
       ...ctx,
+      telemetry: open,
       log,
       netns,
       identity,
@@ -67,7 +73,7 @@ export class PodProxy {
           if (proxy.sockets.size === 0) proxy.onSocketsClosed?.();
         });
       },
-    });
+    }, open);
     try {
       proxy.bind();
       if (config.dnsCapture) {
@@ -114,6 +120,11 @@ export class PodProxy {
       server.on('error', (e) => this.scope.log.error(`listener on port ${port} in ${netns.path} failed: ${e.message}`));
       this.listeners.push(server);
     }
+  }
+
+  /** The pod's open connections, in ztunnel's `/config_dump` shape. */
+  openConnections(): ReturnType<OpenConnections['dump']> {
+    return this.open.dump();
   }
 
   /** Open inbound connections that policy updates re-check. */

@@ -149,6 +149,7 @@ export class Ztunnel {
     for (const [uid, e] of this.pods) {
       workloadState[uid] = {
         state: e.proxy ? 'Up' : 'Pending',
+        ...(e.proxy ? { connections: e.proxy.openConnections() } : {}),
         info: { name: e.pod.name, namespace: e.pod.namespace, serviceAccount: e.pod.serviceAccount },
         netns: e.pod.netnsPath,
       };

@@ -17,6 +17,7 @@ const modules: Record<string, () => Promise<CommandModule>> = {
   down: () => import('./down.js'),
   config: () => import('./config.js'),
   waypoint: () => import('./waypoint.js'),
+  'ztunnel-config': () => import('./ztunnel-config.js'),
   controlplane: () => import('./controlplane.js'),
   ztunnel: () => import('./ztunnel.js'),
   proxy: () => import('./proxy.js'),
