@@ -3,12 +3,13 @@
 // components can add commands without touching each other.
 import { Command } from 'commander';
 import { registerCommands } from './commands/index.js';
+import { AMBIT_VERSION } from '../common/version.js';
 
 const program = new Command();
 program
   .name('ambit')
   .description('Sidecarless service mesh that speaks Istio ambient APIs')
-  .version('0.1.0')
+  .version(AMBIT_VERSION)
   .showHelpAfterError();
 registerCommands(program, process.argv)
   .then(() => program.parseAsync(process.argv))

@@ -1,6 +1,6 @@
 // The control plane process's network face: one TLS gRPC port (istiod's 15012) carrying both Delta ADS and the
 // certificate service, with a serving certificate issued by the mesh CA itself so clients need only the mesh root;
-// and a plain-HTTP debug port on localhost (istiod's 15014) with /ready, /debug/status and /metrics.
+// and a plain-HTTP debug port on localhost (istiod's 15014) with /ready, /debug/status, /debug/syncz and /metrics.
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -9,7 +9,8 @@ import type { NodeAuthenticator } from './auth.js';
 import { CertificateService, type IdentityPlacement, type MeshCa } from './ca.js';
 import { scopedLogger, type Logger } from './log.js';
 import { ControlPlaneMetrics } from './metrics.js';
-import { XdsServer, type XdsAuthorizer, type XdsType } from './xds.js';
+import { XdsServer, type XdsAuthorizer, type XdsConnectionInfo, type XdsType } from './xds.js';
+import { AMBIT_VERSION } from '../common/version.js';
 
 export const DEFAULT_XDS_LISTEN = '127.0.0.1:15012';
 export const DEFAULT_DEBUG_LISTEN = '127.0.0.1:15014';
@@ -47,6 +48,44 @@ export function parseListen(value: string): { host: string; port: number } {
   const port = m ? Number(m[3]) : NaN;
   if (!m || !(port >= 0 && port <= 65535)) throw new Error(`invalid listen address "${value}": expected host:port, e.g. 127.0.0.1:15012`);
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+const isLoopback = (addr: string | undefined) => addr !== undefined && (addr === '::1' || /^(::ffff:)?127\./.test(addr));
+
+/** The control plane as istioctl proxy-status names it (istiod's pod name and version). */
+export const CONTROL_PLANE_ID = 'controlplane';
+
+/** istiod's debugSyncStatus: a NACK wins, then nothing sent, then whether the last response was ACKed. */
+function syncStatus(w: XdsConnectionInfo['watched'][number]): 'ERROR' | 'NOT_SENT' | 'SYNCED' | 'STALE' {
+  if (w.lastError) return 'ERROR';
+  if (!w.nonceSent) return 'NOT_SENT';
+  return w.nonceAcked === w.nonceSent ? 'SYNCED' : 'STALE';
+}
+
+/**
+ * istiod's `/debug/syncz` in JSON: per connected proxy an envoy ClientConfig (node id and the metadata istioctl
+ * reads; per subscribed type its status, last send time and last NACK), plus which control plane answered.
+ */
+export function syncz(connections: XdsConnectionInfo[]): object {
+  return {
+    controlPlane: { identifier: { Component: 'istiod', ID: CONTROL_PLANE_ID, info: { version: AMBIT_VERSION } } },
+    resources: connections
+      .filter((c) => c.proxyId)
+      .map((c) => ({
+        node: {
+          id: c.proxyId,
+          metadata: { CLUSTER_ID: c.metadata.CLUSTER_ID ?? '', NAMESPACE: c.metadata.NAMESPACE ?? '', ISTIO_VERSION: c.metadata.ISTIO_VERSION ?? '' },
+        },
+        genericXdsConfigs: [...c.watched]
+          .sort((a, b) => (a.typeUrl < b.typeUrl ? -1 : a.typeUrl > b.typeUrl ? 1 : 0))
+          .map((w) => ({
+            typeUrl: w.typeUrl,
+            configStatus: syncStatus(w),
+            ...(w.lastSendTime ? { lastUpdated: w.lastSendTime.toISOString() } : {}),
+            ...(w.lastError ? { errorState: { lastUpdateAttempt: w.lastSendTime?.toISOString(), details: w.lastError } } : {}),
+          })),
+      })),
+  };
 }
 
 const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
@@ -122,6 +161,14 @@ export class ControlPlaneServer {
       } else if (path === '/metrics') {
         const body = await this.metrics.registry.metrics();
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(body);
+      } else if (path === '/debug/syncz') {
+        // Which proxy holds what: loopback callers only, whatever address the debug port listens on (istiod asks
+        // for a token from off-cluster callers; Ambit's debug port has no authentication to ask with).
+        if (!isLoopback(req.socket.remoteAddress)) {
+          res.writeHead(403, { 'content-type': 'text/plain' }).end('/debug/syncz is served to loopback callers only\n');
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(syncz(this.xds.connectionInfo()), null, 2) + '\n');
       } else if (path === '/debug/status') {
         const body = {
           statuses: this.opts.status?.statuses() ?? [],
@@ -132,7 +179,7 @@ export class ControlPlaneServer {
         };
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2) + '\n');
       } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end(`no such endpoint ${path}; try /ready, /debug/status, /metrics\n`);
+        res.writeHead(404, { 'content-type': 'text/plain' }).end(`no such endpoint ${path}; try /ready, /debug/status, /debug/syncz, /metrics\n`);
       }
     } catch (e) {
       this.log.error(`debug endpoint ${path} failed: ${(e as Error).message}`);

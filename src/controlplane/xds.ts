@@ -41,7 +41,7 @@ export interface XdsType {
 }
 
 // istiod's short names (pilot/pkg/xds/v3 GetShortType), so log lines read the same.
-const SHORT_NAMES: Record<string, string> = { [TYPE_ADDRESS]: 'WDS', [TYPE_AUTHORIZATION]: 'WADS' };
+export const XDS_SHORT_NAMES: Record<string, string> = { [TYPE_ADDRESS]: 'WDS', [TYPE_AUTHORIZATION]: 'WADS' };
 
 /**
  * Snapshot answers (the first response of a type on a stream carries every resource: tens of megabytes with 50,000
@@ -118,7 +118,7 @@ class TypeCache {
     private readonly log: Logger,
   ) {
     this.message = reg.message ?? messageTypeForUrl(typeUrl);
-    this.shortName = reg.shortName ?? SHORT_NAMES[typeUrl] ?? typeUrl;
+    this.shortName = reg.shortName ?? XDS_SHORT_NAMES[typeUrl] ?? typeUrl;
   }
 
   /** Stores a resource; returns the new entry when its bytes changed, undefined when unchanged or unencodable. */
@@ -154,6 +154,10 @@ interface Watch {
   held: Map<string, string>;
   nonceSent: string;
   nonceAcked: string;
+  /** When the last response of this type was sent (istiod's LastSendTime). */
+  lastSendTime?: Date;
+  /** The client's last NACK of this type, until it ACKs again (istiod's LastError). */
+  lastError?: string;
   /** The snapshot answer waits for its turn; it is built from the cache when sent, so pushes skip this watch. */
   snapshotPending: boolean;
 }
@@ -191,7 +195,9 @@ export interface XdsConnectionInfo {
   proxyId: string;
   peer: string;
   connectedAt: Date;
-  watched: { typeUrl: string; wildcard: boolean; resources: number; nonceSent: string; nonceAcked: string }[];
+  /** The node metadata the client sent (CLUSTER_ID, NAMESPACE, ISTIO_VERSION, …). */
+  metadata: Record<string, string>;
+  watched: { typeUrl: string; wildcard: boolean; resources: number; nonceSent: string; nonceAcked: string; lastSendTime?: Date; lastError?: string }[];
 }
 
 class Connection {
@@ -201,6 +207,7 @@ class Connection {
   readonly snapshotWrites = new Set<() => void>();
   id = '';
   proxyId = '';
+  metadata: Record<string, string> = {};
 
   constructor(
     readonly call: grpc.ServerDuplexStream<any, Uint8Array>,
@@ -215,12 +222,15 @@ class Connection {
       proxyId: this.proxyId,
       peer: this.call.getPeer(),
       connectedAt: this.connectedAt,
+      metadata: this.metadata,
       watched: [...this.watched].map(([typeUrl, w]) => ({
         typeUrl,
         wildcard: w.wildcard,
         resources: w.held.size,
         nonceSent: w.nonceSent,
         nonceAcked: w.nonceAcked,
+        ...(w.lastSendTime ? { lastSendTime: w.lastSendTime } : {}),
+        ...(w.lastError ? { lastError: w.lastError } : {}),
       })),
     };
   }
@@ -228,7 +238,7 @@ class Connection {
 
 /** Decoded DeltaDiscoveryRequest (protobufjs object form, see TO_OBJECT in protos.ts). */
 interface DeltaRequest {
-  node?: { id?: string };
+  node?: { id?: string; metadata?: { fields?: Record<string, { stringValue?: string }> } };
   typeUrl?: string;
   resourceNamesSubscribe: string[];
   resourceNamesUnsubscribe: string[];
@@ -360,6 +370,7 @@ export class XdsServer {
       // istiod names connections after the proxy id, the third `~` field of the node id (`<pod>.<ns>`).
       const parts = nodeId.split('~');
       conn.proxyId = parts.length === 4 ? parts[2]! : nodeId;
+      for (const [k, v] of Object.entries(req.node?.metadata?.fields ?? {})) if (typeof v?.stringValue === 'string') conn.metadata[k] = v.stringValue;
       conn.id = `${conn.proxyId}-${++this.connectionCounter}`;
       this.connections.add(conn);
       this.metrics?.xdsClients.set(this.connections.size);
@@ -381,6 +392,8 @@ export class XdsServer {
       const code = grpc.status[req.errorDetail.code ?? grpc.status.UNKNOWN] ?? String(req.errorDetail.code);
       this.log.warn(`ADS:${cache.shortName}: ACK ERROR ${conn.id} ${code}:${req.errorDetail.message ?? ''}`);
       this.metrics?.xdsRejects.inc({ type: cache.shortName.toLowerCase() });
+      const nacked = conn.watched.get(typeUrl);
+      if (nacked) nacked.lastError = `${code}: ${req.errorDetail.message ?? ''}`;
       // The client keeps what it had; resending the same bytes would be rejected again, so wait for a change.
       return;
     }
@@ -420,7 +433,10 @@ export class XdsServer {
     }
 
     if (req.responseNonce) {
-      if (req.responseNonce === w.nonceSent) w.nonceAcked = req.responseNonce;
+      if (req.responseNonce === w.nonceSent) {
+        w.nonceAcked = req.responseNonce;
+        w.lastError = undefined;
+      }
     }
     // Only an unsubscription can make held names unwanted; an ACK (every push brings a hundred) must not walk
     // the tens of thousands of names a wildcard client holds.
@@ -504,6 +520,7 @@ export class XdsServer {
     for (const r of resources) w.held.set(r.name, r.version);
     for (const n of removed) w.held.delete(n);
     w.nonceSent = nonce;
+    w.lastSendTime = new Date();
     if (snapshot) {
       const release = this.reserveSnapshot(conn, bytes.length);
       conn.call.write(bytes, () => release());

@@ -94,7 +94,7 @@ const ROOTLESS_PREFIX = ['unshare', '--user', '--map-root-user', '--net', '--mou
  * The local cluster needs to create network namespaces, veth links and nftables rules: root, or else an
  * unprivileged user namespace to be root in. Returns true for the latter; says exactly what is missing otherwise.
  */
-async function checkPrivileges(): Promise<boolean> {
+export async function checkPrivileges(): Promise<boolean> {
   if (process.getuid?.() === 0) return false;
   try {
     await run([...ROOTLESS_PREFIX, 'unshare', '--net', 'true']);

@@ -39,8 +39,8 @@ export function run(argv: string[], options: { input?: string; timeoutMs?: numbe
   });
 }
 
-function packageOf(tool: string): string {
-  return { ip: 'iproute2', nft: 'nftables', nsenter: 'util-linux', unshare: 'util-linux', mount: 'mount' }[tool] ?? tool;
+export function packageOf(tool: string): string {
+  return { ip: 'iproute2', nft: 'nftables', nsenter: 'util-linux', unshare: 'util-linux', setpriv: 'util-linux', mount: 'mount' }[tool] ?? tool;
 }
 
 /** argv prefix that runs the rest of a command line inside the network namespace bound at `netnsPath`. */

@@ -19,6 +19,7 @@ import { WaypointTelemetry } from './telemetry.js';
 import { JwksCache } from './http/jwks.js';
 import { meshJwksFetch } from './jwks-fetch.js';
 import { Upstreams } from './upstream.js';
+import { AMBIT_VERSION } from '../common/version.js';
 
 export interface WaypointOptions {
   config: WaypointConfig;
@@ -77,7 +78,7 @@ export class Waypoint {
         INSTANCE_IPS: config.instanceIp,
         CLUSTER_ID: config.clusterId,
         SERVICE_ACCOUNT: config.serviceAccount,
-        ISTIO_VERSION: 'ambit',
+        ISTIO_VERSION: AMBIT_VERSION,
       },
       subscriptions: this.state.xdsSubscriptions(),
       onSynced: (typeUrl) => this.state.markSynced(typeUrl),

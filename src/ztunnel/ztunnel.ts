@@ -17,6 +17,7 @@ import { PodProxy } from './pod-proxy.js';
 import { ProxyState } from './state.js';
 import { XdsClient, proxyNodeId } from '../xds/client.js';
 import { ZdsClient, type ZdsPod } from './zds.js';
+import { AMBIT_VERSION } from '../common/version.js';
 
 export interface ZtunnelOptions {
   config: ZtunnelConfig;
@@ -81,7 +82,7 @@ export class Ztunnel {
         NAMESPACE: config.podNamespace,
         INSTANCE_IPS: config.instanceIp,
         CLUSTER_ID: config.clusterId,
-        ISTIO_VERSION: 'ambit',
+        ISTIO_VERSION: AMBIT_VERSION,
       },
       subscriptions: this.state.xdsSubscriptions(),
       onSynced: (typeUrl) => this.state.markSynced(typeUrl),
