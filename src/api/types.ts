@@ -4,6 +4,8 @@
 
 export interface ObjectMeta {
   name: string;
+  /** Set on objects a controller created (`<owner>-`); istiod only follows owner references of such pods. */
+  generateName?: string;
   namespace?: string;
   uid?: string;
   labels?: Record<string, string>;
@@ -154,6 +156,8 @@ export interface PodSpec {
   serviceAccountName?: string;
   serviceAccount?: string;
   nodeName?: string;
+  /** The pod shares its node's network namespace: never captured (istio-cni), HOST_NETWORK to ztunnel. */
+  hostNetwork?: boolean;
   restartPolicy?: 'Always' | 'OnFailure' | 'Never';
   hostname?: string;
   subdomain?: string;

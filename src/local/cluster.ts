@@ -25,7 +25,7 @@ import {
 import { installCapture, removeCapture } from '../cni/capture.js';
 import { KUBERNETES_TOKEN_ISSUER } from '../controlplane/auth.js';
 import { MeshCa } from '../controlplane/ca.js';
-import { isCaptured, podSource, serviceAccountOf } from '../model/workloads.js';
+import { podWantsCapture, serviceAccountOf } from '../model/workloads.js';
 import { formatPath, validateResource } from '../api/validation.js';
 import { COMPONENTS, type ComponentContext, type ComponentSpec, type HealthCheck } from './components.js';
 import { resolvConf, serviceFqdn, type DnsRecords } from './dns.js';
@@ -303,8 +303,7 @@ export class LocalCluster {
   private wantsCapture(rt: PodRuntime): boolean {
     const pod = this.store.get('Pod', rt.namespace, rt.name);
     if (!pod || pod.metadata.uid !== rt.uid) return false;
-    const src = podSource(pod, undefined);
-    return src !== undefined && isCaptured(src, this.store.get('Namespace', undefined, rt.namespace));
+    return podWantsCapture(pod, this.store.get('Namespace', undefined, rt.namespace));
   }
 
   /** Installs the capture rules, then hands the pod to its node's ztunnel; rules come off again if ztunnel refuses. */
@@ -798,6 +797,7 @@ export class LocalCluster {
       kind: 'Pod',
       metadata: {
         name: `${d.metadata.name}-${hash}-${suffix}`,
+        generateName: `${d.metadata.name}-${hash}-`,
         namespace: d.metadata.namespace,
         labels: { ...(tmpl.metadata?.labels ?? {}), 'pod-template-hash': hash },
         ...(tmpl.metadata?.annotations ? { annotations: { ...tmpl.metadata.annotations } } : {}),

@@ -388,9 +388,8 @@ export class AmbientIndex {
         for (const v of versions) {
           const sel = (v as Deployment).spec.selector?.matchLabels;
           if (!nonEmpty(sel)) continue;
-          // Pods it owns (workload name/type), and other Deployments competing for them (replica counts).
+          // Other Deployments competing for the pods it selects (replica counts); pods name their workloads themselves.
           for (const pod of this.store.matching('Pod', ns, sel)) {
-            d.pods.add(resourceKey(pod));
             for (const dep of this.store.selecting('Deployment', ns, pod.metadata.labels)) d.deployments.add(resourceKey(dep));
           }
         }
@@ -632,7 +631,7 @@ export class AmbientIndex {
     let next: Workload | undefined;
     let referenced: string | undefined;
     if (pod !== undefined) {
-      const src = podSource(pod, this.ownerOf(pod));
+      const src = podSource(pod);
       if (src !== undefined) ({ workload: next, referenced } = this.buildWorkload(src));
     }
     this.noteWaypointUser(key, referenced);

@@ -2,7 +2,7 @@
 // podWorkloadBuilder (pilot/pkg/serviceregistry/ambient/workloads.go).
 import type { Deployment, Namespace, Pod, PodSpec } from '../api/types.js';
 import { LABEL_DATAPLANE_MODE } from '../api/types.js';
-import type { PortList, Workload, WorkloadType } from '../xds/types.js';
+import type { PortList, Workload } from '../xds/types.js';
 import { ipToBytes } from '../common/ip.js';
 import type { MeshOptions } from './services.js';
 
@@ -17,7 +17,6 @@ export interface WorkloadSource {
   ips: string[];
   healthy: boolean;
   workloadName: string;
-  workloadType: WorkloadType;
 }
 
 /** Everything around the source that the workload depends on, resolved by the index. */
@@ -35,15 +34,54 @@ export function serviceAccountOf(spec: PodSpec | undefined): string {
   return spec?.serviceAccountName || spec?.serviceAccount || 'default';
 }
 
-/**
- * A Pod that has finished (Succeeded/Failed) or carries an unparsable IP produces no workload, as in istiod. A Pod
- * without an IP yet (not started) is listed without address and unhealthy, like a Deployment replica.
- */
-export function podSource(pod: Pod, owner: Deployment | undefined): WorkloadSource | undefined {
+/** A finished Pod (Succeeded/Failed) is gone for the mesh (kubeutil.CheckPodTerminal). */
+function isTerminal(pod: Pod): boolean {
   const phase = pod.status?.phase;
-  if (phase === 'Succeeded' || phase === 'Failed') return undefined;
+  return phase === 'Succeeded' || phase === 'Failed';
+}
+
+// A Job a CronJob created is named `<cronjob>-<scheduled time in minutes>` (8 to 10 digits).
+const CRONJOB_JOB_NAME = /^(.+)-\d{8,10}$/;
+
+/**
+ * The workload name istiod gives a pod (kubeutil.GetWorkloadMetaFromPod): the `service.istio.io/workload-name` label,
+ * else, for a pod with a generated name, its controller's name — a ReplicaSet's with the `-<pod-template-hash>` a
+ * Deployment added stripped, a Job's with a CronJob's `-<timestamp>` stripped, any other controller's (bare
+ * ReplicaSet, StatefulSet, DaemonSet…) as is — else the pod's own name.
+ */
+export function podWorkloadName(pod: Pod): string {
+  const labels = pod.metadata.labels ?? {};
+  const explicit = labels['service.istio.io/workload-name'];
+  if (explicit !== undefined) return explicit;
+  if (!pod.metadata.generateName) return pod.metadata.name;
+  const controller = pod.metadata.ownerReferences?.find((r) => r.controller === true);
+  if (controller === undefined || controller.name === '') return pod.metadata.name;
+  if (controller.kind === 'ReplicaSet') {
+    for (const hashLabel of ['pod-template-hash', 'rollouts-pod-template-hash']) {
+      const hash = labels[hashLabel];
+      if (!hash || !controller.name.endsWith(hash)) continue;
+      const suffix = `-${hash}`;
+      return (controller.name.endsWith(suffix) ? controller.name.slice(0, -suffix.length) : controller.name) || pod.metadata.name;
+    }
+  } else if (controller.kind === 'ReplicationController' && labels.deploymentconfig) {
+    return labels.deploymentconfig;
+  } else if (controller.kind === 'Job') {
+    const m = CRONJOB_JOB_NAME.exec(controller.name);
+    if (m) return m[1]!;
+  }
+  return controller.name;
+}
+
+/**
+ * The workload source of a Pod, as istiod's podWorkloadBuilder: none for a finished Pod, a Pod without an IP yet (not
+ * started), or one with an unparsable IP. Unhealthy when being deleted or Ready=False; istiod also counts a pod that
+ * has no Ready condition at all as unhealthy, Ambit lists it healthy so that pods written by hand (no status
+ * conditions) serve traffic.
+ */
+export function podSource(pod: Pod): WorkloadSource | undefined {
+  if (isTerminal(pod)) return undefined;
   const ips = pod.status?.podIPs?.length ? pod.status.podIPs.map((p) => p.ip) : pod.status?.podIP ? [pod.status.podIP] : [];
-  if (ips.some((ip) => ipToBytes(ip) === undefined)) return undefined;
+  if (ips.length === 0 || ips.some((ip) => ipToBytes(ip) === undefined)) return undefined;
   const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
   const deleting = (pod.metadata as { deletionTimestamp?: string }).deletionTimestamp !== undefined;
   return {
@@ -53,10 +91,14 @@ export function podSource(pod: Pod, owner: Deployment | undefined): WorkloadSour
     annotations: pod.metadata.annotations ?? {},
     spec: pod.spec,
     ips,
-    healthy: ips.length > 0 && ready?.status !== 'False' && !deleting,
-    workloadName: owner?.metadata.name ?? pod.metadata.name,
-    workloadType: owner ? 'DEPLOYMENT' : 'POD',
+    healthy: ready?.status !== 'False' && !deleting,
+    workloadName: podWorkloadName(pod),
   };
+}
+
+/** Whether the CNI captures a live Pod (whatever its IP): the node agent's view of isCaptured. */
+export function podWantsCapture(pod: Pod, ns: Namespace | undefined): boolean {
+  return !isTerminal(pod) && isCaptured({ labels: pod.metadata.labels ?? {}, annotations: pod.metadata.annotations ?? {}, spec: pod.spec }, ns);
 }
 
 // Kubernetes' "safe" alphabet for generated name parts (no vowels, no confusable characters).
@@ -115,16 +157,17 @@ export function replicaSource(d: Deployment, name: string): WorkloadSource {
     // Not running yet, so not ready.
     healthy: false,
     workloadName: d.metadata.name,
-    workloadType: 'DEPLOYMENT',
   };
 }
 
 /**
- * Whether ztunnel captures the pod (istio-cni's default selection): pod label `istio.io/dataplane-mode=ambient`, or
+ * Whether ztunnel captures the pod (istio-cni's default selection): never a host-network pod (its network namespace
+ * is the node's), else pod label `istio.io/dataplane-mode=ambient`, or
  * namespace label `ambient` unless the pod opts out with `none`. The CNI's `ambient.istio.io/redirection: enabled`
  * annotation (set once captured) counts too, as istiod keys off it.
  */
-export function isCaptured(src: WorkloadSource, ns: Namespace | undefined): boolean {
+export function isCaptured(src: Pick<WorkloadSource, 'labels' | 'annotations' | 'spec'>, ns: Namespace | undefined): boolean {
+  if (src.spec?.hostNetwork === true) return false;
   if (src.annotations['ambient.istio.io/redirection'] === 'enabled') return true;
   // Pods with an injected sidecar are never captured.
   if (src.annotations['sidecar.istio.io/status'] !== undefined) return false;
@@ -154,13 +197,15 @@ export function buildWorkload(src: WorkloadSource, ctx: WorkloadContext, opts: M
       firstLabel(src.labels, ['service.istio.io/canonical-name', 'app.kubernetes.io/name', 'app']) ?? src.workloadName,
     canonicalRevision:
       firstLabel(src.labels, ['service.istio.io/canonical-revision', 'app.kubernetes.io/version', 'version']) ?? 'latest',
-    workloadType: src.workloadType,
+    // istiod sends POD for every pod, whatever owns it ("backwards compatibility").
+    workloadType: 'POD',
     workloadName: src.workloadName,
     services: ctx.services,
     authorizationPolicies: ctx.authorizationPolicies,
     status: src.healthy ? 'HEALTHY' : 'UNHEALTHY',
     clusterId: opts.clusterId,
   };
+  if (src.spec?.hostNetwork === true) w.networkMode = 'HOST_NETWORK';
   // `networking.istio.io/tunnel: http` marks workloads that terminate HBONE themselves.
   if (src.labels['networking.istio.io/tunnel'] === 'http') {
     w.tunnelProtocol = 'HBONE';

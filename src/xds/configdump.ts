@@ -41,7 +41,7 @@ export function dumpWorkload(w: Workload): Record<string, unknown> {
   if (w.waypoint) out.waypoint = gatewayAddress(w.waypoint);
   if (w.networkGateway) out.networkGateway = gatewayAddress(w.networkGateway);
   out.protocol = w.tunnelProtocol === 'HBONE' ? 'HBONE' : 'TCP';
-  out.networkMode = 'Standard';
+  out.networkMode = w.networkMode === 'HOST_NETWORK' ? 'HostNetwork' : 'Standard';
   if (w.uid) out.uid = w.uid;
   out.name = w.name;
   out.namespace = w.namespace;

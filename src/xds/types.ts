@@ -11,6 +11,7 @@ export const TYPE_WAYPOINT = 'type.googleapis.com/ambit.waypoint.Resource';
 export type TunnelProtocol = 'NONE' | 'HBONE' | 'LEGACY_ISTIO_MTLS';
 export type WorkloadType = 'DEPLOYMENT' | 'CRONJOB' | 'POD' | 'JOB';
 export type WorkloadStatus = 'HEALTHY' | 'UNHEALTHY';
+export type NetworkMode = 'STANDARD' | 'HOST_NETWORK';
 export type AppProtocol = 'UNKNOWN' | 'HTTP11' | 'HTTP2' | 'GRPC' | 'TCP' | 'TLS';
 
 export interface NetworkAddress {
@@ -64,6 +65,8 @@ export interface Workload {
   status: WorkloadStatus;
   clusterId: string;
   locality?: { region: string; zone: string; subzone: string };
+  /** Absent means STANDARD (the proto default). */
+  networkMode?: NetworkMode;
 }
 
 export interface Service {

@@ -107,9 +107,16 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
       add(2, () => ({
         apiVersion: 'v1',
         kind: 'Pod',
-        metadata: { name, namespace: ns, uid: `uid-${ns}-${name}`, labels: { app: pick(APPS), ...useWaypoint() } },
-        spec: { serviceAccountName: pick(['default', 'web']), containers: [{ name: 'app', ports: [{ name: 'http', containerPort: 8080 }] }] },
-        status: { podIP: `10.1.${n}.${i + 1}`, conditions: [{ type: 'Ready', status: 'True' }] },
+        // Now and then created by a controller (named after it), on the host network, or not given an IP yet.
+        metadata: {
+          name,
+          namespace: ns,
+          uid: `uid-${ns}-${name}`,
+          labels: { app: pick(APPS), ...useWaypoint() },
+          ...maybe(0.3, { generateName: 'ctl-', ownerReferences: [{ apiVersion: 'apps/v1', kind: pick(['ReplicaSet', 'StatefulSet', 'Job']), name: 'ctl-12345678', uid: 'u', controller: true }] }),
+        },
+        spec: { serviceAccountName: pick(['default', 'web']), ...maybe(0.15, { hostNetwork: true }), containers: [{ name: 'app', ports: [{ name: 'http', containerPort: 8080 }] }] },
+        status: { ...maybe(0.85, { podIP: `10.1.${n}.${i + 1}` }), conditions: [{ type: 'Ready', status: 'True' }] },
       })),
     );
     add(1, () => ({

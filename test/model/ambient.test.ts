@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigStore } from '../../src/model/store.js';
 import { AmbientIndex } from '../../src/model/ambient.js';
+import { podWantsCapture } from '../../src/model/workloads.js';
 import type { AmbientChange, ObjectStatus } from '../../src/model/ambient.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION } from '../../src/xds/types.js';
 import type { Address, Authorization, Workload } from '../../src/xds/types.js';
@@ -243,27 +244,31 @@ test('Deployment replicas stand in for pods until the pods exist', () => {
   for (const key of replicas) {
     const w = index.getWorkload(key)!;
     assert.match(w.name, /^api-[bcdfghjklmnpqrstvwxz2456789]{10}-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
-    assert.deepEqual([w.workloadType, w.workloadName, w.addresses.length, w.status], ['DEPLOYMENT', 'api', 0, 'UNHEALTHY']);
+    assert.deepEqual([w.workloadType, w.workloadName, w.addresses.length, w.status], ['POD', 'api', 0, 'UNHEALTHY']);
   }
 
-  // A running pod of the Deployment replaces one replica.
+  // A running pod of the Deployment (created through its ReplicaSet) replaces one replica.
   rec.clear();
-  store.apply([pod('api-abc-12345', 'shop', { app: 'api' }, '10.0.0.50', 'node-2')]);
+  const running = pod('api-abc-12345', 'shop', { app: 'api', 'pod-template-hash': 'abc' }, '10.0.0.50', 'node-2');
+  running.metadata.generateName = 'api-abc-';
+  running.metadata.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'api-abc', uid: 'rs-uid', controller: true }];
+  store.apply([running]);
   assert.deepEqual(rec.upserted(TYPE_ADDRESS), [uid('shop', 'api-abc-12345')]);
   assert.equal(rec.removed(TYPE_ADDRESS).length, 1);
   assert.ok(replicas.includes(rec.removed(TYPE_ADDRESS)[0]!));
-  const running = workload(index, 'shop', 'api-abc-12345');
-  assert.deepEqual([running.workloadType, running.workloadName], ['DEPLOYMENT', 'api']);
+  const w = workload(index, 'shop', 'api-abc-12345');
+  assert.deepEqual([w.workloadType, w.workloadName], ['POD', 'api']);
 
-  // Scaling to 1 retires the last replica; deleting the Deployment makes the pod a plain pod.
+  // Scaling to 1 retires the last replica; the pod names its workload from its own owner references, so deleting the
+  // Deployment leaves it as it is.
   rec.clear();
   store.apply([deploy(1)]);
   assert.equal(rec.removed(TYPE_ADDRESS).length, 1);
   assert.deepEqual(rec.upserted(TYPE_ADDRESS), []);
   rec.clear();
   store.remove(['Deployment/shop/api']);
-  assert.deepEqual(rec.upserted(TYPE_ADDRESS), [uid('shop', 'api-abc-12345')]);
-  assert.equal(workload(index, 'shop', 'api-abc-12345').workloadType, 'POD');
+  assert.deepEqual(rec.upserted(TYPE_ADDRESS), []);
+  assert.equal(workload(index, 'shop', 'api-abc-12345').workloadName, 'api');
 });
 
 test('identities on a node are the SPIFFE ids of its pods', () => {
@@ -336,4 +341,12 @@ test('removing a mesh-wide PeerAuthentication together with a port-level one rem
   assert.deepEqual(rec.removed(TYPE_AUTHORIZATION), ['istio-system/istio_converted_static_strict', 'shop/converted_peer_authentication_web-ports']);
   assert.equal(index.snapshot(TYPE_AUTHORIZATION).size, 0);
   assert.deepEqual(workload(index, 'shop', 'web-1').authorizationPolicies, []);
+});
+
+test('the CNI captures a pod before it has an IP, and never a host-network pod (podWantsCapture)', () => {
+  const ambient = ns('shop', { 'istio.io/dataplane-mode': 'ambient' });
+  const fresh = pod('fresh', 'shop', { app: 'web' });
+  assert.equal(podWantsCapture(fresh, ambient), true);
+  assert.equal(podWantsCapture({ ...fresh, spec: { ...fresh.spec, hostNetwork: true } }, ambient), false);
+  assert.equal(podWantsCapture({ ...fresh, status: { phase: 'Succeeded' } }, ambient), false);
 });

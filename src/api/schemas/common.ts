@@ -110,6 +110,7 @@ export function objectMeta(nameRule: NameRule) {
   const rule = NAME_RULES[nameRule];
   return z.looseObject({
     name: checkedString((s) => (s.length === 0 ? 'Required value: name or generateName is required' : rule(s))),
+    generateName: z.string().optional(),
     namespace: dns1123Label().optional(),
     labels: labelMap().optional(),
     annotations: annotationMap().optional(),

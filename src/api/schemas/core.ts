@@ -160,6 +160,7 @@ const podSpec = z
     serviceAccountName: dns1123Subdomain().optional(),
     serviceAccount: dns1123Subdomain().optional(),
     nodeName: z.string().optional(),
+    hostNetwork: z.boolean().optional(),
     restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).optional(),
     hostname: dns1123Label().optional(),
     subdomain: dns1123Label().optional(),
