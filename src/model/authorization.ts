@@ -200,16 +200,16 @@ function httpOperationFields(op: AuthzOperation): string[] {
   return found;
 }
 
+/**
+ * Source fields ztunnel cannot evaluate. `trustDomains`/`notTrustDomains` are not among them: istiod's conversion
+ * (httpSources) neither reports nor converts them, so they are ignored at ztunnel.
+ */
 function httpSourceFields(s: AuthzSource): string[] {
   const found: string[] = [];
   if (s.remoteIpBlocks?.length) found.push('remoteIpBlocks');
   if (s.notRemoteIpBlocks?.length) found.push('notRemoteIpBlocks');
   if (s.requestPrincipals?.length) found.push('requestPrincipals');
   if (s.notRequestPrincipals?.length) found.push('notRequestPrincipals');
-  // A Match has no trust-domain field and folding it into principals would widen the source, so istiod reports
-  // trust domains like HTTP attributes (dropping the ALLOW rule) instead of silently ignoring them.
-  if (s.trustDomains?.length) found.push('trustDomains');
-  if (s.notTrustDomains?.length) found.push('notTrustDomains');
   return found;
 }
 
