@@ -179,6 +179,14 @@ export interface Pod extends TypeMeta {
   };
 }
 
+/** A cluster node; only its labels matter to the mesh (the topology labels give workloads their locality). */
+export interface Node extends TypeMeta {
+  kind: 'Node';
+  metadata: ObjectMeta;
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
+}
+
 export interface Deployment extends TypeMeta {
   kind: 'Deployment';
   metadata: ObjectMeta;
@@ -391,6 +399,7 @@ export type Resource =
   | Service
   | Pod
   | Deployment
+  | Node
   | AuthorizationPolicy
   | PeerAuthentication
   | RequestAuthentication
@@ -404,9 +413,9 @@ export type Resource =
 
 export type Kind = Resource['kind'];
 
-/** Kinds whose objects live in a namespace (all but Namespace and GatewayClass). */
+/** Kinds whose objects live in a namespace (all but Namespace, Node and GatewayClass). */
 export function isNamespaced(kind: Kind): boolean {
-  return kind !== 'Namespace' && kind !== 'GatewayClass';
+  return kind !== 'Namespace' && kind !== 'Node' && kind !== 'GatewayClass';
 }
 
 /** Stable key of an object: `Kind/namespace/name` (namespace empty for cluster-scoped kinds). */

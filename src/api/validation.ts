@@ -4,7 +4,7 @@
 // what kubectl/kube-apiserver do before validation (drop nulls, default the namespace) and words zod's issues.
 import type { z } from 'zod';
 import { isRecord, show } from './schemas/common.js';
-import { deploymentSchema, namespaceSchema, podSchema, serviceAccountSchema, serviceSchema } from './schemas/core.js';
+import { deploymentSchema, namespaceSchema, nodeSchema, podSchema, serviceAccountSchema, serviceSchema } from './schemas/core.js';
 import { NETWORKING_VERSIONS, destinationRuleSchema, virtualServiceSchema } from './schemas/networking.js';
 import { SECURITY_VERSIONS, authorizationPolicySchema, peerAuthenticationSchema, requestAuthenticationSchema } from './schemas/security.js';
 import { GATEWAY_VERSIONS, gatewayClassSchema, gatewaySchema, grpcRouteSchema, httpRouteSchema } from './schemas/gateway.js';
@@ -33,6 +33,7 @@ const KINDS: Record<Kind, KindSchema> = {
   Service: { apiVersions: ['v1'], schema: serviceSchema },
   Pod: { apiVersions: ['v1'], schema: podSchema },
   Deployment: { apiVersions: ['apps/v1'], schema: deploymentSchema },
+  Node: { apiVersions: ['v1'], schema: nodeSchema },
   AuthorizationPolicy: { apiVersions: SECURITY_VERSIONS, schema: authorizationPolicySchema, completeSpec: true },
   PeerAuthentication: { apiVersions: SECURITY_VERSIONS, schema: peerAuthenticationSchema, completeSpec: true },
   RequestAuthentication: { apiVersions: SECURITY_VERSIONS, schema: requestAuthenticationSchema, completeSpec: true },

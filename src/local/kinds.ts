@@ -15,6 +15,7 @@ export const KINDS: KindInfo[] = [
   { kind: 'Pod', plural: 'pods', group: '', short: ['po'] },
   { kind: 'Service', plural: 'services', group: '', short: ['svc'] },
   { kind: 'Deployment', plural: 'deployments', group: 'apps', short: ['deploy'] },
+  { kind: 'Node', plural: 'nodes', group: '', short: ['no'] },
   { kind: 'AuthorizationPolicy', plural: 'authorizationpolicies', group: 'security.istio.io', short: ['ap'] },
   { kind: 'PeerAuthentication', plural: 'peerauthentications', group: 'security.istio.io', short: ['pa'] },
   { kind: 'RequestAuthentication', plural: 'requestauthentications', group: 'security.istio.io', short: ['ra'] },

@@ -5,7 +5,7 @@
 // to Services (whose routes waypoints receive with the Service, after those of the VirtualServices naming it). It is incremental: each store change marks only the
 // objects it can affect (via the store's label/selector indexes and the waypoint indexes below), recomputes those, and
 // emits only resources whose translation actually changed.
-import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, Gateway, Kind, Namespace, PeerAuthentication, Pod, RequestAuthentication, Resource, Service as KubeService, VirtualService } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, Gateway, Kind, Namespace, Node, PeerAuthentication, Pod, RequestAuthentication, Resource, Service as KubeService, VirtualService } from '../api/types.js';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN, ROOT_NAMESPACE, resourceKey } from '../api/types.js';
 import type { Address, Authorization, PortList, Service, WaypointResource, WaypointRoute, WaypointTcpRoute, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT, waypointResourceName } from '../xds/types.js';
@@ -21,7 +21,7 @@ import type { MeshOptions } from './services.js';
 import { compareStrings, orderServiceRoutes, parentRefString, routesForWaypoint, serviceRoutes, translateGRPCRoute, translateHTTPRoute, type GatewayRoute, type RouteContext, type RouteParentStatus, type ServiceRoutes } from './routes.js';
 import { hostMatches, serviceKeyOfHost, translateVirtualService, virtualServiceRoutes, virtualServiceContext, virtualServiceTcpRoutes, type TranslatedVirtualService, type VirtualServiceContext } from './virtualservices.js';
 import { destinationRulesFor, translateDestination } from './destinationrules.js';
-import { buildWorkload, podSource, replicaNames, replicaSource } from './workloads.js';
+import { buildWorkload, nodeLocality, podSource, replicaNames, replicaSource } from './workloads.js';
 import type { WorkloadSource } from './workloads.js';
 import {
   GATEWAY_NAME_LABEL,
@@ -416,6 +416,11 @@ export class AmbientIndex {
         for (const dep of this.store.list('Deployment', r.metadata.name)) d.deployments.add(resourceKey(dep));
         for (const s of this.store.list('Service', r.metadata.name)) d.services.add(resourceKey(s));
         break;
+      case 'Node':
+        // Its topology labels are the locality of the pods scheduled on it. Nodes change rarely, so walking the pods
+        // beats keeping an index by node name.
+        for (const p of this.store.list('Pod')) if (p.spec?.nodeName === r.metadata.name) d.pods.add(resourceKey(p));
+        break;
       case 'AuthorizationPolicy':
         d.policies.add(key);
         d.policyBindings.add(key);
@@ -707,6 +712,7 @@ export class AmbientIndex {
         namespace: this.namespace(ns),
         services,
         authorizationPolicies: policyKeys,
+        locality: src.spec?.nodeName ? nodeLocality(this.store.get(`Node//${src.spec.nodeName}`) as Node | undefined) : undefined,
       },
       this.options,
     );

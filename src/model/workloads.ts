@@ -1,6 +1,6 @@
 // Pods (and Deployment replicas that have no Pod yet) → istio.workload.Workload, following istiod's
 // podWorkloadBuilder (pilot/pkg/serviceregistry/ambient/workloads.go).
-import type { Deployment, Namespace, Pod, PodSpec } from '../api/types.js';
+import type { Deployment, Namespace, Node, Pod, PodSpec } from '../api/types.js';
 import { LABEL_DATAPLANE_MODE } from '../api/types.js';
 import type { PortList, Workload } from '../xds/types.js';
 import { ipToBytes } from '../common/ip.js';
@@ -24,6 +24,20 @@ export interface WorkloadContext {
   namespace: Namespace | undefined;
   services: Record<string, PortList>;
   authorizationPolicies: string[];
+  /** The locality of the workload's node, if it has any. */
+  locality: Workload['locality'];
+}
+
+/**
+ * A node's locality as istiod reads it (ambient nodeLocality): the `topology.kubernetes.io/region` and `/zone` labels
+ * and `topology.istio.io/subzone`; none when all three are missing or empty.
+ */
+export function nodeLocality(node: Node | undefined): Workload['locality'] {
+  const labels = node?.metadata.labels ?? {};
+  const region = labels['topology.kubernetes.io/region'] ?? '';
+  const zone = labels['topology.kubernetes.io/zone'] ?? '';
+  const subzone = labels['topology.istio.io/subzone'] ?? '';
+  return region !== '' || zone !== '' || subzone !== '' ? { region, zone, subzone } : undefined;
 }
 
 export function podUid(clusterId: string, namespace: string, name: string): string {
@@ -205,6 +219,7 @@ export function buildWorkload(src: WorkloadSource, ctx: WorkloadContext, opts: M
     status: src.healthy ? 'HEALTHY' : 'UNHEALTHY',
     clusterId: opts.clusterId,
   };
+  if (ctx.locality) w.locality = ctx.locality;
   if (src.spec?.hostNetwork === true) w.networkMode = 'HOST_NETWORK';
   // `networking.istio.io/tunnel: http` marks workloads that terminate HBONE themselves.
   if (src.labels['networking.istio.io/tunnel'] === 'http') {

@@ -12,6 +12,7 @@ const MINIMAL: Record<string, Record<string, unknown>> = {
   ServiceAccount: {},
   Service: { spec: { ports: [{ port: 80 }] } },
   Pod: { spec: { containers: [{ name: 'c' }] } },
+  Node: {},
   Deployment: { spec: { selector: { matchLabels: { app: 'a' } }, template: { metadata: { labels: { app: 'a' } }, spec: { containers: [{ name: 'c' }] } } } },
   AuthorizationPolicy: {},
   PeerAuthentication: {},
@@ -27,7 +28,7 @@ const MINIMAL: Record<string, Record<string, unknown>> = {
 
 describe('validateResource', () => {
   it('accepts every supported kind in every served apiVersion', () => {
-    assert.equal(SUPPORTED_KINDS.length, 15);
+    assert.equal(SUPPORTED_KINDS.length, 16);
     let checked = 0;
     for (const { kind, apiVersions } of SUPPORTED_KINDS) {
       for (const apiVersion of apiVersions) {
@@ -38,7 +39,7 @@ describe('validateResource', () => {
         checked++;
       }
     }
-    assert.equal(checked, 27);
+    assert.equal(checked, 28);
   });
 
   it('accepts the versions the brief and Istio serve', () => {

@@ -53,6 +53,14 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
     metadata: { name: 'istio-waypoint', generation: 1 + Math.floor(r() * 3), labels: { ...maybe(0.4, { 'istio.io/waypoint-for': pick(['service', 'workload', 'all']) }) } },
     spec: { controllerName: chance(0.9) ? 'istio.io/mesh-controller' : 'example.com/other' },
   }));
+  // Nodes: their topology labels are the locality of the pods on them.
+  for (const name of ['n1', 'n2']) {
+    add(1, () => ({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name, labels: { ...maybe(0.7, { 'topology.kubernetes.io/region': pick(['r1', 'r2']) }), ...maybe(0.5, { 'topology.kubernetes.io/zone': pick(['z1', 'z2']) }), ...maybe(0.3, { 'topology.istio.io/subzone': 's' }) } },
+    }));
+  }
   NAMESPACES.forEach((ns, n) => {
     const other = NAMESPACES[(n + 1) % NAMESPACES.length]!;
     // The labels an object may carry to name a waypoint: this namespace's, the other's, none, or an opt-out.
@@ -115,7 +123,7 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
           labels: { app: pick(APPS), ...useWaypoint() },
           ...maybe(0.3, { generateName: 'ctl-', ownerReferences: [{ apiVersion: 'apps/v1', kind: pick(['ReplicaSet', 'StatefulSet', 'Job']), name: 'ctl-12345678', uid: 'u', controller: true }] }),
         },
-        spec: { serviceAccountName: pick(['default', 'web']), ...maybe(0.15, { hostNetwork: true }), containers: [{ name: 'app', ports: [{ name: 'http', containerPort: 8080 }] }] },
+        spec: { serviceAccountName: pick(['default', 'web']), nodeName: pick(['n1', 'n2']), ...maybe(0.15, { hostNetwork: true }), containers: [{ name: 'app', ports: [{ name: 'http', containerPort: 8080 }] }] },
         status: { ...maybe(0.85, { podIP: `10.1.${n}.${i + 1}` }), conditions: [{ type: 'Ready', status: 'True' }] },
       })),
     );

@@ -12,6 +12,12 @@ export const namespaceSchema = z.looseObject({
   metadata: objectMeta('dns1123-label'),
 });
 
+export const nodeSchema = z.looseObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Node'),
+  metadata: objectMeta('dns1123-subdomain'),
+});
+
 export const serviceAccountSchema = z.looseObject({
   apiVersion: z.literal('v1'),
   kind: z.literal('ServiceAccount'),
