@@ -215,7 +215,7 @@ export class ZtunnelTelemetry implements ConnectionTelemetry {
         this.socketsOpen.set({ reporter: reporterOf('inbound') }, this.openSockets.inbound);
       },
     });
-    const build = new Gauge({ name: 'istio_build', help: 'Build information of the proxy.', labelNames: ['component', 'tag'], registers });
+    const build = new Gauge({ name: 'istio_build', help: 'Istio component build info', labelNames: ['component', 'tag'], registers });
     build.set({ component: 'ztunnel', tag: opts.buildTag ?? packageVersion() }, 1);
   }
 

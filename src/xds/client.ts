@@ -14,6 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Backoff, CONTROL_PLANE_BACKOFF } from '../common/backoff.js';
 import { parseHostPort } from '../common/ip.js';
 import type { Logger } from '../telemetry/log.js';
+import type { XdsMetrics, XdsTerminationReason } from './metrics.js';
 import { adsServiceDefinition, messageTypeForUrl, TO_OBJECT } from './protos.js';
 
 /** One xDS type the client follows, and what to do with what arrives. */
@@ -46,6 +47,8 @@ export interface XdsClientOptions {
   /** Called once per type after its first response has been applied. */
   onSynced?(typeUrl: string): void;
   log: Logger;
+  /** istio_xds_* series (terminations, messages and their bytes per type). */
+  metrics?: XdsMetrics;
   /** Reconnect backoff: starts here, doubles, jittered, capped at maxBackoffMs (default CONTROL_PLANE_BACKOFF). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
@@ -67,6 +70,17 @@ interface RawResponse {
   nonce?: string;
   resources: RawResource[];
   removedResources: string[];
+}
+
+/**
+ * How ztunnel classes the end of an established stream: the server going away in an orderly way (max connection
+ * age, shutdown) is a `Reconnect`, any other gRPC status an `Error`.
+ */
+function terminationReason(e: grpc.ServiceError): XdsTerminationReason {
+  const msg = e.details ?? '';
+  if (e.code === grpc.status.UNKNOWN || e.code === grpc.status.CANCELLED || e.code === grpc.status.DEADLINE_EXCEEDED) return 'Reconnect';
+  if (e.code === grpc.status.UNAVAILABLE && (msg.includes('transport is closing') || msg.includes('received prior goaway'))) return 'Reconnect';
+  return 'Error';
 }
 
 type AdsClient = new (target: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => grpc.Client;
@@ -123,6 +137,7 @@ export class XdsClient {
     try {
       token = readFileSync(this.opts.tokenFile, 'utf8').trim();
     } catch (e) {
+      this.opts.metrics?.terminated('Error');
       this.scheduleReconnect(id, `cannot read token file ${this.opts.tokenFile}: ${(e as Error).message}`);
       return;
     }
@@ -149,16 +164,22 @@ export class XdsClient {
       this.handleResponse(call, res);
     });
     let ended_ = false;
-    const ended = (why: string) => {
+    // A stream that never delivered a response never got through: ztunnel's `ConnectionError`.
+    let established = false;
+    call.on('data', () => (established = true));
+    const ended = (why: string, reason: XdsTerminationReason) => {
       // 'error' and 'end' may both arrive for one stream; react once.
       if (ended_ || id !== this.streamId || this.closed) return;
       ended_ = true;
       this.connected = false;
       this.call = undefined;
+      this.opts.metrics?.terminated(reason);
       this.scheduleReconnect(id, why);
     };
-    call.on('error', (e: grpc.ServiceError) => ended(`gRPC error: ${e.details || e.message} (${grpc.status[e.code] ?? e.code})`));
-    call.on('end', () => ended('stream closed by the server'));
+    call.on('error', (e: grpc.ServiceError) =>
+      ended(`gRPC error: ${e.details || e.message} (${grpc.status[e.code] ?? e.code})`, established ? terminationReason(e) : 'ConnectionError'),
+    );
+    call.on('end', () => ended('stream closed by the server', 'Complete'));
 
     const metadata = { fields: Object.fromEntries(Object.entries(this.opts.metadata).map(([k, v]) => [k, { stringValue: v }])) };
     for (const sub of this.opts.subscriptions) {
@@ -183,6 +204,11 @@ export class XdsClient {
   private handleResponse(call: grpc.ClientDuplexStream<any, RawResponse>, res: RawResponse): void {
     const typeUrl = res.typeUrl ?? '';
     this.stats.responses++;
+    if (this.opts.metrics) {
+      let bytes = 0;
+      for (const r of res.resources) bytes += r.resource?.value?.length ?? 0;
+      this.opts.metrics.received(typeUrl, bytes);
+    }
     const held = this.held.get(typeUrl);
     const sub = this.subscriptions.get(typeUrl);
     if (!held || !sub) {

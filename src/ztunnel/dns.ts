@@ -5,11 +5,13 @@
 // captured again and does not loop back to 15053.
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import dnsPacket from 'dns-packet';
 import { DNS_CAPTURE_PORT, INPOD_MARK } from '../cni/capture.js';
 import type { PodNetns } from '../inpod/netns.js';
 import { bytesToIp } from '../common/ip.js';
-import type { Service } from '../xds/types.js';
+import type { Service, Workload } from '../xds/types.js';
+import type { DnsMetrics } from './metrics.js';
 import type { ProxyState } from './state.js';
 
 /** TTL of locally answered records, as ztunnel's DNS server uses. */
@@ -43,6 +45,10 @@ export interface DnsProxyOptions {
   domain?: string;
   mark?: number;
   upstreamTimeoutMs?: number;
+  /** istio_dns_* series; absent, nothing is counted. */
+  metrics?: DnsMetrics;
+  /** The pod's own workload, for the source labels of the DNS metrics (undefined until xDS names it). */
+  source?: () => Workload | undefined;
 }
 
 type Transport = 'udp' | 'tcp';
@@ -81,7 +87,7 @@ export class DnsProxy {
   private closed = false;
 
   private constructor(
-    private readonly opts: Required<Omit<DnsProxyOptions, 'log'>> & { log: DnsLog },
+    private readonly opts: Required<Omit<DnsProxyOptions, 'log' | 'metrics' | 'source'>> & Pick<DnsProxyOptions, 'log' | 'metrics' | 'source'>,
     readonly udp: dgram.Socket,
     readonly tcp: net.Server,
   ) {}
@@ -137,19 +143,27 @@ export class DnsProxy {
     }
     const question = query.questions?.length === 1 ? query.questions[0]! : undefined;
     if (!question) return headerOnlyReply(message, RCODE_FORMERR);
+    // As ztunnel, every question counts as a request; forwarded ones also count upstream (with their duration).
+    const series = this.opts.metrics?.series(this.opts.source?.(), transport, question.type);
+    series?.requests.inc();
     if ((question.type === 'A' || question.type === 'AAAA') && (question.class ?? 'IN') === 'IN') {
       const service = serviceForName(this.opts.state, this.opts.pod.namespace, this.opts.domain, question.name);
       if (service) return this.answer(query, question, service, transport);
     }
+    series?.upstreamRequests.inc();
+    const started = series ? performance.now() : 0;
     try {
       return await (transport === 'udp' ? this.forwardUdp(message) : this.forwardTcp(message));
     } catch (err) {
+      series?.upstreamFailures.inc();
       this.opts.log.warn('dns upstream request failed', {
         name: question.name,
         upstream: `${this.opts.upstream.host}:${this.opts.upstream.port}`,
         error: (err as Error).message,
       });
       return this.reply(query, RCODE_SERVFAIL, []);
+    } finally {
+      series?.upstreamDuration.observe((performance.now() - started) / 1000);
     }
   }
 

@@ -86,6 +86,8 @@ export class PodProxy {
           domain: config.clusterDomain,
           port: config.dnsPort,
           mark,
+          metrics: ctx.dnsMetrics,
+          source: () => local ?? state.workloadByName(ctx.pod.namespace, ctx.pod.name),
         });
       }
     } catch (e) {

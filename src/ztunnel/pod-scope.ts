@@ -10,6 +10,7 @@ import type { WorkloadCertificate } from '../identity/workload-cert.js';
 import type { PodNetns } from '../inpod/netns.js';
 import type { Service, Workload } from '../xds/types.js';
 import type { ConnectionTelemetry, ResponseFlag } from '../telemetry/connection.js';
+import type { DnsMetrics } from './metrics.js';
 import type { SecretManager } from '../xds/ca-client.js';
 import type { ZtunnelConfig } from './config.js';
 import type { ConnectionManager } from './connection-manager.js';
@@ -32,6 +33,8 @@ export interface PodProxyContext {
   secrets: SecretManager;
   config: ZtunnelConfig;
   telemetry: ConnectionTelemetry;
+  /** The node's istio_dns_* series, shared by the pods' DNS proxies. */
+  dnsMetrics?: DnsMetrics;
   /** Inbound HBONE connection caps, shared by every pod of the node. */
   hboneLimiter: HboneConnectionLimiter;
   log: ZtunnelLogger;

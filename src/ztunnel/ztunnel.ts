@@ -16,6 +16,9 @@ import { native } from '../inpod/native.js';
 import { PodProxy } from './pod-proxy.js';
 import { ProxyState } from './state.js';
 import { XdsClient, proxyNodeId } from '../xds/client.js';
+import { XdsMetrics } from '../xds/metrics.js';
+import { registerProcessMetrics } from '../telemetry/process-metrics.js';
+import { DnsMetrics, WorkloadManagerMetrics } from './metrics.js';
 import { ZdsClient, type ZdsPod } from './zds.js';
 import { AMBIT_VERSION } from '../common/version.js';
 
@@ -40,6 +43,8 @@ export class Ztunnel {
   readonly xds: XdsClient;
   readonly zds: ZdsClient;
   readonly telemetry: ZtunnelTelemetry;
+  private readonly dnsMetrics: DnsMetrics;
+  private readonly workloadManager: WorkloadManagerMetrics;
   private admin: AdminServer | undefined;
   private readonly pods = new Map<string, PodEntry>();
   private readonly log: ZtunnelLogger;
@@ -57,6 +62,15 @@ export class Ztunnel {
       throw new Error(`cannot read the mesh root certificate --root-cert ${config.rootCertFile}: ${(e as Error).message}`);
     }
     this.state = new ProxyState(sink.logger('state'));
+    this.telemetry = new ZtunnelTelemetry({ log: sink });
+    const { registry } = this.telemetry;
+    registerProcessMetrics(registry);
+    this.dnsMetrics = new DnsMetrics(registry);
+    this.workloadManager = new WorkloadManagerMetrics(registry, () => {
+      let active = 0;
+      for (const e of this.pods.values()) if (e.proxy) active++;
+      return { active, pending: this.pods.size - active };
+    });
     const inboundLog = sink.logger('inbound');
     this.hboneLimiter = new HboneConnectionLimiter(
       { maxConnections: config.hboneMaxConnections, maxConnectionsPerPeer: config.hboneMaxConnectionsPerPeer },
@@ -87,8 +101,8 @@ export class Ztunnel {
       subscriptions: this.state.xdsSubscriptions(),
       onSynced: (typeUrl) => this.state.markSynced(typeUrl),
       log: sink.logger('xds'),
+      metrics: new XdsMetrics(registry),
     });
-    this.telemetry = new ZtunnelTelemetry({ log: sink });
     this.zds = new ZdsClient({
       path: config.zdsSocket,
       log: sink.logger('inpod'),
@@ -186,6 +200,7 @@ export class Ztunnel {
         secrets: this.secrets,
         config: this.opts.config,
         telemetry: this.telemetry,
+        dnsMetrics: this.dnsMetrics,
         hboneLimiter: this.hboneLimiter,
         log: this.opts.sink.logger('inpod'),
       }),
@@ -193,6 +208,7 @@ export class Ztunnel {
     this.pods.set(pod.uid, entry);
     try {
       entry.proxy = await entry.starting;
+      this.workloadManager.proxyStarted();
     } catch (e) {
       if (this.pods.get(pod.uid) === entry) this.pods.delete(pod.uid);
       this.secrets.release(identity);
@@ -208,6 +224,7 @@ export class Ztunnel {
     try {
       const proxy = await entry.starting;
       await proxy.close();
+      this.workloadManager.proxyStopped();
     } catch {
       // It never started; nothing to stop.
     }
