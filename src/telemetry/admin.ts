@@ -1,6 +1,6 @@
 // The proxies' three HTTP endpoints, on Istio's ports and with its paths and bodies so istioctl-style tooling, kubelet
 // probes and Prometheus scrape configs written for ztunnel and Istio's proxies work unchanged:
-//   127.0.0.1:15000 admin      /config_dump, /logging, /quitquitquit, /debug/pprof/profile, /
+//   127.0.0.1:15000 admin      /config_dump, /logging (POST), /quitquitquit, /debug/pprof/profile, /
 //   0.0.0.0:15020   metrics    /metrics, /stats/prometheus, /healthz
 //   0.0.0.0:15021   readiness  /healthz/ready
 // The admin port exposes certificates and can stop the process, so it never listens beyond loopback.
@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { ProfileBusyError, captureCpuProfile } from './cpu-profile.js';
-import type { LogSink, Logger } from './log.js';
+import { LogLevelError, type LogSink, type Logger } from './log.js';
 
 export const ADMIN_PORT = 15000;
 export const METRICS_PORT = 15020;
@@ -62,6 +62,16 @@ interface Reply {
   type?: string;
   after?: () => void;
 }
+
+/** ztunnel's `/logging` usage text (src/admin.rs), sent with every refusal. */
+const LOGGING_HELP = `
+usage: POST /logging\t\t\t\t\t\t(To list current level)
+usage: POST /logging?level=<level>\t\t\t\t(To change global levels)
+usage: POST /logging?level={mod1}:{level1},{mod2}:{level2}\t(To change specific mods' logging level)
+
+hint: loglevel:\terror|warn|info|debug|trace|off
+hint: mod_name:\tthe module name, i.e. ztunnel::proxy
+`;
 
 const text = (status: number, body: string): Reply => ({ status, body, type: 'text/plain; charset=utf-8' });
 
@@ -125,20 +135,25 @@ export async function startAdmin(opts: AdminOptions): Promise<AdminServer> {
         body:
           `<html><body><h1>${opts.title} admin</h1><ul>` +
           '<li><a href="/config_dump">/config_dump</a>: workloads, services, policies, certificates</li>' +
-          '<li>/logging?level=LEVEL: show or change the log filter (POST to change)</li>' +
+          '<li>/logging?level=LEVEL[&amp;reset] (POST): show or change the log filter</li>' +
           '<li>/debug/pprof/profile?seconds=N: CPU profile of the next N seconds (default 10), V8 .cpuprofile JSON</li>' +
           '<li>/quitquitquit (POST): shut down</li></ul></body></html>\n',
       }),
       '/config_dump': async () => ({ status: 200, type: 'application/json', body: `${JSON.stringify(await opts.configDump(), null, 2)}\n` }),
+      // As ztunnel's (and Envoy's): POST only; without `level` or `reset` it lists the filter.
       '/logging': (req, url) => {
-        const level = url.searchParams.get('level');
-        if (level === null) return text(200, `current log level is ${opts.logSink.level}\n`);
-        if (req.method !== 'POST') return text(405, 'changing the log level requires POST\n');
-        try {
-          return text(200, `current log level is ${opts.logSink.setLevel(level)}\n`);
-        } catch (err) {
-          return text(400, `${(err as Error).message}\n`);
+        if (req.method !== 'POST') return text(405, `Invalid HTTP method\n ${LOGGING_HELP}`);
+        const level = url.searchParams.get('level') ?? '';
+        const reset = url.searchParams.has('reset');
+        if (level !== '' || reset) {
+          try {
+            opts.log.info(`new log filter is ${opts.logSink.changeLevel(level, reset)}`);
+          } catch (err) {
+            if (!(err instanceof LogLevelError)) throw err;
+            return text(400, `Invalid level provided: ${level}\n${LOGGING_HELP}`);
+          }
         }
+        return text(200, `current log level is ${opts.logSink.level}\n`);
       },
       '/debug/pprof/profile': async (_req, url) => {
         const seconds = Number(url.searchParams.get('seconds') ?? 10);

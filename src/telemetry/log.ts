@@ -48,6 +48,9 @@ export interface LogSinkOptions {
   write?: (line: string) => void;
 }
 
+/** A log filter directive that is not `<level>` or `<target>=<level>`. */
+export class LogLevelError extends Error {}
+
 interface Filter {
   defaultSeverity: number;
   byTarget: Map<string, number>;
@@ -62,9 +65,9 @@ function parseFilter(spec: string): Filter {
     const target = eq < 0 ? undefined : directive.slice(0, eq).trim();
     const level = (eq < 0 ? directive : directive.slice(eq + 1)).trim().toLowerCase();
     if (!(level in SEVERITY)) {
-      throw new Error(`invalid log level '${level}' in '${directive}': expected one of off, error, warn, info, debug, trace`);
+      throw new LogLevelError(`invalid log level '${level}' in '${directive}': expected one of off, error, warn, info, debug, trace`);
     }
-    if (target === '') throw new Error(`invalid log directive '${directive}': empty target before '='`);
+    if (target === '') throw new LogLevelError(`invalid log directive '${directive}': empty target before '='`);
     const severity = SEVERITY[level as LogLevel | 'off'];
     if (target === undefined) filter.defaultSeverity = severity;
     else filter.byTarget.set(target, severity);
@@ -72,9 +75,11 @@ function parseFilter(spec: string): Filter {
   return filter;
 }
 
+/** As tracing prints a filter: the most specific (longest) targets first, the default level last. */
 function filterToString(filter: Filter): string {
   const name = (s: number) => (Object.keys(SEVERITY) as (LogLevel | 'off')[]).find((k) => SEVERITY[k] === s)!;
-  return [name(filter.defaultSeverity), ...[...filter.byTarget].map(([t, s]) => `${t}=${name(s)}`)].join(',');
+  const targets = [...filter.byTarget].sort(([a], [b]) => b.length - a.length || (a < b ? -1 : a > b ? 1 : 0));
+  return [...targets.map(([t, s]) => `${t}=${name(s)}`), name(filter.defaultSeverity)].join(',');
 }
 
 /** RFC 3339 UTC with microseconds, as ztunnel prints it; Date alone only has milliseconds. */
@@ -134,11 +139,14 @@ export function writeStdout(line: string): void {
 export class LogSink {
   readonly format: LogFormat;
   private filter: Filter;
+  /** The filter the process started with, which a reset returns to. */
+  private readonly initialLevel: string;
   private readonly write: (line: string) => void;
 
   constructor(opts: LogSinkOptions = {}) {
     this.format = opts.format ?? 'text';
-    this.filter = parseFilter(opts.level ?? 'info');
+    this.initialLevel = opts.level ?? 'info';
+    this.filter = parseFilter(this.initialLevel);
     this.write = opts.write ?? writeStdout;
   }
 
@@ -150,6 +158,19 @@ export class LogSink {
 
   get level(): string {
     return filterToString(this.filter);
+  }
+
+  /**
+   * ztunnel's `/logging?level=…[&reset]`: adds the directives to the current filter (a later directive for the same
+   * target wins), or with `reset` to the filter the process started with. Each comma-separated clause must be a bare
+   * level or `<target>=<level>`; anything else throws LogLevelError and changes nothing. Returns the new filter.
+   */
+  changeLevel(directives: string, reset: boolean): string {
+    for (const clause of directives === '' ? [] : directives.split(',')) {
+      if (!(clause in SEVERITY) && !clause.includes('=')) throw new LogLevelError(`level ${clause} is invalid`);
+    }
+    const base = reset ? this.initialLevel : this.level;
+    return this.setLevel(directives === '' ? base : `${base},${directives}`);
   }
 
   enabled(level: LogLevel, target: string): boolean {

@@ -55,17 +55,35 @@ describe('ztunnel admin, metrics and readiness endpoints', () => {
     assert.equal((await get(server.admin.port, '/config_dump')).status, 200);
   });
 
-  it('shows and changes the log filter on /logging', async () => {
-    assert.equal(await (await get(server.admin.port, '/logging')).text(), 'current log level is info\n');
-    assert.equal((await get(server.admin.port, '/logging?level=debug')).status, 405);
-    const set = await get(server.admin.port, '/logging?level=info,access=debug', 'POST');
+  it('shows and changes the log filter on /logging as ztunnel does: POST only, merged into the current filter, reset', async () => {
+    const post = (q = '') => get(server.admin.port, `/logging${q}`, 'POST');
+    assert.equal(await (await post()).text(), 'current log level is info\n');
+    const getting = await get(server.admin.port, '/logging?level=debug');
+    assert.equal(getting.status, 405);
+    assert.match(await getting.text(), /^Invalid HTTP method\n \nusage: POST \/logging\t/);
+    assert.equal(sink.level, 'info', 'a GET changes nothing');
+
+    // Directives add to the current filter; targets print before the default, longest first, as tracing prints them.
+    const set = await post('?level=access=debug');
     assert.equal(set.status, 200);
-    assert.equal(await set.text(), 'current log level is info,access=debug\n');
-    assert.equal(sink.level, 'info,access=debug');
-    const bad = await get(server.admin.port, '/logging?level=chatty', 'POST');
-    assert.equal(bad.status, 400);
-    assert.match(await bad.text(), /invalid log level 'chatty'/);
-    assert.equal(sink.level, 'info,access=debug');
+    assert.equal(await set.text(), 'current log level is access=debug,info\n');
+    assert.ok(lines.some((l) => l.includes('\tinfo\tadmin\tnew log filter is access=debug,info')), lines.join(''));
+    assert.equal(await (await post('?level=warn,inbound=trace')).text(), 'current log level is inbound=trace,access=debug,warn\n');
+    assert.equal(sink.level, 'inbound=trace,access=debug,warn');
+    assert.equal(await (await post('?level=')).text(), 'current log level is inbound=trace,access=debug,warn\n', 'an empty level lists');
+
+    for (const bad of ['chatty', 'access', 'info,', 'access=loud']) {
+      const res = await post(`?level=${encodeURIComponent(bad)}`);
+      assert.equal(res.status, 400, bad);
+      const body = await res.text();
+      assert.ok(body.startsWith(`Invalid level provided: ${bad}\n\nusage: POST /logging`), body);
+      assert.ok(body.includes('hint: loglevel:\terror|warn|info|debug|trace|off\n'));
+    }
+    assert.equal(sink.level, 'inbound=trace,access=debug,warn', 'a refused level changes nothing');
+
+    // reset goes back to the filter the process started with, then applies the given directives.
+    assert.equal(await (await post('?reset')).text(), 'current log level is info\n');
+    assert.equal(await (await post('?reset&level=access=debug')).text(), 'current log level is access=debug,info\n');
     sink.setLevel('info');
   });
 
