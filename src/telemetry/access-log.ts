@@ -21,7 +21,7 @@ function peerFields(info: ConnectionInfo): Fields {
   return {
     'src.addr': display(info.srcAddr),
     // ztunnel prefers the pod name and falls back to the canonical service.
-    'src.workload': src?.name || src?.canonicalName || undefined,
+    'src.workload': src?.fromBaggage ? undefined : src?.name || src?.canonicalName || undefined,
     'src.namespace': src?.namespace || undefined,
     'src.identity': info.mtls ? info.srcIdentity : undefined,
     'dst.addr': display(info.dstAddr),

@@ -22,6 +22,8 @@ export interface PeerWorkload {
   version?: string;
   clusterId: string;
   identity?: string;
+  /** Known only from the request's baggage, not xDS (ztunnel's `DerivedWorkload`): the access log names no workload. */
+  fromBaggage?: boolean;
 }
 
 export interface ConnectionInfo {

@@ -4,7 +4,7 @@
 // error: a denied connection is simply closed.
 import type * as net from 'node:net';
 import type { ConnectionInfo, ResponseFlag } from '../telemetry/connection.js';
-import { DENIED_PREFIX, evaluate, type RbacConnection } from './rbac.js';
+import { DENIED_PREFIX, evaluate, logDecision, type RbacConnection } from './rbac.js';
 import { inboundService, localWorkloadError, type PodScope } from './pod-scope.js';
 import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serveRedirected, type RedirectedEndpoints, serviceRef, trackerObserver } from './upstream.js';
 
@@ -39,6 +39,7 @@ export class InboundPlaintextProxy {
 
     const rbac: RbacConnection = { srcIp, dstIp, dstPort: port };
     const decision = evaluate(state.policiesFor(local), rbac);
+    logDecision(log, decision, config.authzPolicyInfoLogging, { 'src.addr': srcAddr, 'dst.addr': dstAddr });
     if (!decision.allowed) {
       log.info(`${DENIED_PREFIX}${decision.reason}`, { 'src.addr': srcAddr, 'dst.addr': dstAddr });
       return refuse(DENIED_PREFIX + decision.reason, 'DENY');

@@ -7,9 +7,10 @@ import { HboneServer, type HboneDecision, type HboneRequest, type HboneStreamSta
 import { formatAuthority } from '../hbone/headers.js';
 import type { WorkloadCertificate } from '../identity/workload-cert.js';
 import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemetry/connection.js';
-import { DENIED_PREFIX, evaluate, type RbacConnection } from './rbac.js';
+import { DENIED_PREFIX, evaluate, logDecision, type RbacConnection } from './rbac.js';
 import { normalizeIp } from '../common/ip.js';
 import { http2Tuning, inboundService, keepalive, localWorkloadError, type PodScope } from './pod-scope.js';
+import { baggageSource, responseBaggageHeaders } from './baggage.js';
 import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, serviceRef, trackerObserver } from './upstream.js';
 
 interface StreamRecord {
@@ -18,6 +19,12 @@ interface StreamRecord {
   /** Set when we closed the connection ourselves (policy change, pod removal): the access log's error. */
   closedBecause?: string;
   unregister?: () => void;
+}
+
+/** `x-forwarded-network`: the client's network, on a request relayed through a network gateway (ztunnel ≥ 1.30). */
+function forwardedNetwork(req: HboneRequest): string | undefined {
+  const v = req.headers['x-forwarded-network'];
+  return typeof v === 'string' ? v : undefined;
 }
 
 export class InboundProxy {
@@ -71,8 +78,14 @@ export class InboundProxy {
       dstIdentity: req.dstIdentity,
       mtls: true,
     };
-    const src = state.workloadByIp(peerIp);
+    // A request that crossed a network gateway (`x-forwarded-network` naming another network) comes from an address
+    // of another network, which says nothing here: as ztunnel, only its baggage describes the source.
+    const clientNetwork = forwardedNetwork(req);
+    const viaGateway = clientNetwork !== undefined && clientNetwork.toLowerCase() !== config.network.toLowerCase();
+    const src = viaGateway ? undefined : state.workloadByIp(peerIp);
     if (src) info.srcWorkload = peerWorkload(src, req.srcIdentity);
+    // ztunnel reads the request's baggage only with ENABLE_RESPONSE_BAGGAGE; an unknown source is then labelled by it.
+    else if (config.enableResponseBaggage) info.srcWorkload = baggageSource(req.baggage);
     const local = await this.scope.localWorkload();
     if (local) {
       info.dstWorkload = peerWorkload(local, state.identityOf(local));
@@ -103,6 +116,7 @@ export class InboundProxy {
 
     const rbac: RbacConnection = { srcIp: peerIp, dstIp: localIp, dstPort: port, srcIdentity: req.srcIdentity };
     const decision = evaluate(state.policiesFor(local), rbac);
+    logDecision(this.scope.log, decision, config.authzPolicyInfoLogging, { 'src.addr': info.srcAddr, 'dst.addr': info.dstAddr });
     if (!decision.allowed) return reject(401, DENIED_PREFIX + decision.reason, 'DENY');
 
     let upstream: net.Socket;
@@ -132,7 +146,12 @@ export class InboundProxy {
       },
     });
     // Bytes are counted as they flow (ztunnel's counters move while a connection is open), not when it closes.
-    return { status: 200, upstream, observer: trackerObserver(record.tracker) };
+    return {
+      status: 200,
+      upstream,
+      observer: trackerObserver(record.tracker),
+      responseHeaders: config.enableResponseBaggage ? responseBaggageHeaders(local) : undefined,
+    };
   }
 
   private onStreamClose(stats: HboneStreamStats): void {

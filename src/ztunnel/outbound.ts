@@ -8,7 +8,8 @@
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { bytesToIp } from '../common/ip.js';
-import { buildBaggage, formatAuthority } from '../hbone/headers.js';
+import { formatAuthority } from '../hbone/headers.js';
+import { workloadBaggage } from './baggage.js';
 import { identityOf } from '../xds/address-state.js';
 import type { GatewayAddress, Service, Workload } from '../xds/types.js';
 import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemetry/connection.js';
@@ -23,27 +24,6 @@ type Route =
 
 function isLoopbackOrUnspecified(ip: string): boolean {
   return ip.startsWith('127.') || ip === '::1' || ip === '0.0.0.0' || ip === '::';
-}
-
-// Per workload object: xDS replaces the object when the workload changes, so an entry never goes stale.
-const baggageCache = new WeakMap<Workload, string>();
-
-/** `k8s.deployment.name` etc.: the baggage key ztunnel derives from the workload type. */
-function baggageOf(w: Workload): string {
-  let baggage = baggageCache.get(w);
-  if (baggage === undefined) {
-    baggage = buildBaggage([
-      ['k8s.cluster.name', w.clusterId],
-      ['k8s.namespace.name', w.namespace],
-      [`k8s.${w.workloadType.toLowerCase()}.name`, w.workloadName],
-      ['service.name', w.canonicalName],
-      ['service.version', w.canonicalRevision],
-      ['cloud.region', w.locality?.region],
-      ['cloud.availability_zone', w.locality?.zone],
-    ]);
-    baggageCache.set(w, baggage);
-  }
-  return baggage;
 }
 
 export class OutboundProxy {
@@ -179,7 +159,7 @@ export class OutboundProxy {
         target: route.target,
         forwardedFor: { address: srcIp, port: client.remotePort ?? 0 },
         ...(route.service ? { forwardedHost: route.service.hostname } : {}),
-        baggage: baggageOf(local),
+        baggage: workloadBaggage(local),
       });
     } catch (e) {
       const err = e as Error;

@@ -3,6 +3,7 @@
 import net from 'node:net';
 import type { Authorization, CidrAddress, Match, StringMatch } from '../xds/types.js';
 import { parseSpiffeId } from '../identity/spiffe.js';
+import type { Fields, Logger } from '../telemetry/log.js';
 
 /** The peer as authorization sees it. `srcIdentity` is absent for plaintext (15006) connections. */
 export interface RbacConnection {
@@ -201,9 +202,15 @@ export function policyMatches(p: CompiledPolicy, f: Facts): boolean {
   return false;
 }
 
+/** A dry-run policy's shadow result, as ztunnel logs it. */
+export interface DryRunNote {
+  message: 'dry-run: deny policy match' | 'dry-run: allow policy match' | 'dry-run: no allow policies match';
+  policy?: string;
+}
+
 export type RbacDecision =
-  | { allowed: true; reason: 'no allow policies' | 'allow policy match'; dryRun: string[] }
-  | { allowed: false; reason: string; policy?: string; dryRun: string[] };
+  | { allowed: true; reason: 'no allow policies' | 'allow policy match'; policy?: string; dryRun: DryRunNote[] }
+  | { allowed: false; reason: string; policy?: string; dryRun: DryRunNote[] };
 
 export const DENIED_PREFIX = 'connection closed due to policy rejection: ';
 export const NOT_ALLOWED = 'allow policies exist, but none allowed';
@@ -214,21 +221,45 @@ export const NOT_ALLOWED = 'allow policies exist, but none allowed';
  */
 export function evaluate(policies: Iterable<CompiledPolicy>, conn: RbacConnection): RbacDecision {
   const f = connectionFacts(conn);
-  const dryRun: string[] = [];
+  const dryRun: DryRunNote[] = [];
   const allows: CompiledPolicy[] = [];
+  let dryRunAllows = 0;
+  let dryRunAllowMatched = false;
   for (const p of policies) {
     if (p.action === 'DENY') {
       if (policyMatches(p, f)) {
-        if (p.dryRun) dryRun.push(`dry-run: deny policy match ${p.key}`);
+        if (p.dryRun) dryRun.push({ message: 'dry-run: deny policy match', policy: p.key });
         else return { allowed: false, reason: `explicitly denied by: ${p.key}`, policy: p.key, dryRun };
       }
     } else if (p.dryRun) {
-      if (policyMatches(p, f)) dryRun.push(`dry-run: allow policy match ${p.key}`);
+      dryRunAllows++;
+      if (policyMatches(p, f)) {
+        dryRunAllowMatched = true;
+        dryRun.push({ message: 'dry-run: allow policy match', policy: p.key });
+      }
     } else {
       allows.push(p);
     }
   }
+  if (allows.length === 0 && dryRunAllows > 0 && !dryRunAllowMatched) dryRun.push({ message: 'dry-run: no allow policies match' });
   if (allows.length === 0) return { allowed: true, reason: 'no allow policies', dryRun };
-  for (const p of allows) if (policyMatches(p, f)) return { allowed: true, reason: 'allow policy match', dryRun };
+  for (const p of allows) if (policyMatches(p, f)) return { allowed: true, reason: 'allow policy match', policy: p.key, dryRun };
   return { allowed: false, reason: NOT_ALLOWED, dryRun };
+}
+
+/** ztunnel's texts for the final step of a decision. */
+function outcomeMessage(d: RbacDecision): string {
+  if (!d.allowed) return d.policy === undefined ? 'no allow policies matched' : 'deny policy match';
+  return d.reason === 'no allow policies' ? 'no allow policies, allow' : 'allow policy match';
+}
+
+/**
+ * Logs a decision's steps as ztunnel's `authpol_log!` does: at debug, or at info with AUTHZ_POLICY_INFO_LOGGING
+ * (`atInfo`). `fields` name the connection, which ztunnel's span context carries.
+ */
+export function logDecision(log: Logger, d: RbacDecision, atInfo: boolean, fields: Fields): void {
+  const level = atInfo ? 'info' : 'debug';
+  if (!log.enabled(level)) return;
+  for (const note of d.dryRun) log[level](note.message, { policy: note.policy, ...fields });
+  log[level](outcomeMessage(d), { policy: d.policy, ...fields });
 }

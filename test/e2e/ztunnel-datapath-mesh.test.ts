@@ -22,7 +22,7 @@ import { PodNetns } from '../../src/inpod/index.js';
 import type { WorkloadCertificate } from '../../src/identity/workload-cert.js';
 import { ipToBytes } from '../../src/common/ip.js';
 import type { Authorization, Match, Service, Workload } from '../../src/xds/types.js';
-import { ZtunnelTelemetry, type ConnectionInfo, type ConnectionTelemetry, type ConnectionTracker, type ResponseFlag } from '../../src/telemetry/connection.js';
+import { ZtunnelTelemetry, trafficLabels, type ConnectionInfo, type ConnectionTelemetry, type ConnectionTracker, type ResponseFlag } from '../../src/telemetry/connection.js';
 import { LogSink } from '../../src/telemetry/log.js';
 import { SecretManager } from '../../src/xds/ca-client.js';
 import { loadConfig, type ZtunnelConfig } from '../../src/ztunnel/config.js';
@@ -583,6 +583,66 @@ describe('ztunnel data path between pod netns', { timeout: 120_000 }, () => {
         'the server presented neither the rotated nor the current certificate',
       );
     } finally {
+      sock.destroy();
+    }
+  });
+
+  it('answers CONNECT with the destination\'s baggage, and labels an unknown (or gateway-relayed) source by the request\'s', async () => {
+    const cert = await secrets!.fetch(ID_RAW);
+    const transport = await dial(nsC, topo!.ipB, 15008);
+    const sock = tls.connect({ socket: transport, ...clientTlsOptions(cert, [ID_B]) });
+    await new Promise<void>((resolve, reject) => sock.once('secureConnect', resolve).once('error', reject));
+    const session = http2.connect(`https://${topo!.ipB}:15008`, { createConnection: () => sock });
+    session.on('error', () => {});
+    const sentBaggage = 'k8s.cluster.name=Other,k8s.namespace.name=edge,k8s.deployment.name=gw-client,service.name=gw,service.version=v7';
+    /** One tunnel to B's echo; resolves with the 200's baggage once the tunnel is done. */
+    const connect = (extra: http2.OutgoingHttpHeaders) =>
+      new Promise<string | undefined>((resolve, reject) => {
+        const req = session.request({ ':method': 'CONNECT', ':authority': `${topo!.ipB}:${ECHO}`, baggage: sentBaggage, ...extra }, { endStream: false });
+        req.on('error', reject);
+        let baggage: string | undefined;
+        req.once('response', (h) => {
+          assert.equal(Number(h[':status']), 200);
+          baggage = h['baggage'] as string | undefined;
+          req.end('hi');
+        });
+        req.on('data', () => undefined);
+        req.on('end', () => resolve(baggage));
+      });
+    const inboundFromC = (from: number) =>
+      telemetry.closed((r) => r.info.direction === 'inbound' && r.info.srcAddr.startsWith(`${topo!.ipC}:`), from);
+    try {
+      // C is no workload xDS knows: its baggage names the source.
+      let from = telemetry.records.length;
+      assert.equal(await connect({}), 'k8s.cluster.name=Kubernetes,k8s.namespace.name=tz-server,k8s.pod.name=server,service.name=server,service.version=v1');
+      let labels = trafficLabels((await inboundFromC(from)).info);
+      assert.deepEqual(
+        [labels.source_workload, labels.source_canonical_service, labels.source_canonical_revision, labels.source_workload_namespace, labels.source_app, labels.source_version, labels.source_cluster, labels.source_principal],
+        ['gw-client', 'gw', 'v7', 'edge', 'gw-client', 'v7', 'Other', ID_RAW],
+      );
+      assert.ok(logLines.some((l) => l.includes('connection complete') && l.includes('src.namespace="edge"') && !l.includes('src.workload=')), logLines.join(''));
+
+      // Once C is known, xDS names it, unless the request says it crossed from another network.
+      state.applyAddresses(new Map([['c', { workload: workload('c-known', NS_A, 'raw', topo!.ipC, 'NONE') }]]), []);
+      from = telemetry.records.length;
+      await connect({});
+      assert.equal(trafficLabels((await inboundFromC(from)).info).source_workload, 'c-known');
+      from = telemetry.records.length;
+      await connect({ 'x-forwarded-network': 'remote-net' });
+      labels = trafficLabels((await inboundFromC(from)).info);
+      assert.equal(labels.source_workload, 'gw-client');
+      assert.equal(labels.source_workload_namespace, 'edge');
+
+      // ENABLE_RESPONSE_BAGGAGE=false: no baggage either way, as ztunnel (which then ignores the request's too).
+      state.applyAddresses(new Map(), ['c']);
+      config.enableResponseBaggage = false;
+      from = telemetry.records.length;
+      assert.equal(await connect({}), undefined);
+      assert.equal(trafficLabels((await inboundFromC(from)).info).source_workload, 'unknown');
+    } finally {
+      config.enableResponseBaggage = true;
+      state.applyAddresses(new Map(), ['c']);
+      session.destroy();
       sock.destroy();
     }
   });

@@ -2,7 +2,8 @@
 // state.rs assert_rbac_logic_deny_allow, against our compiled evaluator.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compilePolicy, evaluate, NOT_ALLOWED, type RbacConnection } from '../../src/ztunnel/rbac.js';
+import { compilePolicy, evaluate, logDecision, NOT_ALLOWED, type RbacConnection } from '../../src/ztunnel/rbac.js';
+import { LogSink } from '../../src/telemetry/log.js';
 import type { Authorization, Match } from '../../src/xds/types.js';
 
 function match(m: Partial<Match>): Match {
@@ -96,5 +97,41 @@ test('order: DENY wins, no ALLOW ⇒ allow, unmatched ALLOW ⇒ deny, dry-run ha
   const dryAllowNone = compilePolicy(policy([[[match({ namespaces: [{ exact: 'nobody' }] })]]], { name: 'dry-allow', dryRun: true }));
   const r = evaluate([dryDeny, dryAllowNone], tls);
   assert.equal(r.allowed, true, 'dry-run DENY does not deny, dry-run ALLOW does not count as an ALLOW policy');
-  assert.deepEqual(r.dryRun, ['dry-run: deny policy match ns/dry-deny']);
+  // As ztunnel's assert_rbac: dry-run ALLOWs that exist but do not match are noted when no real ALLOW exists.
+  assert.deepEqual(r.dryRun, [{ message: 'dry-run: deny policy match', policy: 'ns/dry-deny' }, { message: 'dry-run: no allow policies match' }]);
+});
+
+test('decisions are logged with ztunnel\'s authpol_log texts: at debug, or at info with AUTHZ_POLICY_INFO_LOGGING', () => {
+  const lines: string[] = [];
+  const sink = new LogSink({ level: 'info', write: (l) => void lines.push(l) });
+  const log = sink.logger('inpod');
+  const fields = { 'src.addr': '10.0.0.1:4000', 'dst.addr': '10.0.0.2:8080' };
+  const dryDeny = compilePolicy(policy([[]], { name: 'shadow', action: 'DENY', dryRun: true }));
+  const dryAllowOther = compilePolicy(policy([[[match({ namespaces: [{ exact: 'nobody' }] })]]], { name: 'shadow-allow', dryRun: true }));
+  const allowAll = compilePolicy(policy([[]], { name: 'allow-all' }));
+  const deny = compilePolicy(policy([[]], { name: 'deny-all', action: 'DENY' }));
+
+  // Off by default: at info, nothing is written.
+  logDecision(log, evaluate([allowAll], tls), false, fields);
+  assert.equal(lines.length, 0);
+
+  logDecision(log, evaluate([dryDeny, allowAll], tls), true, fields);
+  logDecision(log, evaluate([dryAllowOther], tls), true, fields);
+  logDecision(log, evaluate([deny], tls), true, fields);
+  logDecision(log, evaluate([compilePolicy(policy([]))], tls), true, fields);
+  const shown = lines.map((l) => l.split('\t').slice(1).join('\t').trim());
+  assert.deepEqual(shown, [
+    'info\tinpod\tdry-run: deny policy match\tpolicy="ns/shadow" src.addr="10.0.0.1:4000" dst.addr="10.0.0.2:8080"',
+    'info\tinpod\tallow policy match\tpolicy="ns/allow-all" src.addr="10.0.0.1:4000" dst.addr="10.0.0.2:8080"',
+    'info\tinpod\tdry-run: no allow policies match\tsrc.addr="10.0.0.1:4000" dst.addr="10.0.0.2:8080"',
+    'info\tinpod\tno allow policies, allow\tsrc.addr="10.0.0.1:4000" dst.addr="10.0.0.2:8080"',
+    'info\tinpod\tdeny policy match\tpolicy="ns/deny-all" src.addr="10.0.0.1:4000" dst.addr="10.0.0.2:8080"',
+    'info\tinpod\tno allow policies matched\tsrc.addr="10.0.0.1:4000" dst.addr="10.0.0.2:8080"',
+  ]);
+
+  // Without the setting the same lines are debug ones.
+  lines.length = 0;
+  sink.setLevel('debug');
+  logDecision(log, evaluate([allowAll], tls), false, fields);
+  assert.match(lines[0]!, /\tdebug\tinpod\tallow policy match\tpolicy="ns\/allow-all"/);
 });
