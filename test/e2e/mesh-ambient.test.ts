@@ -176,6 +176,15 @@ describe('ambient mesh in the local cluster', () => {
   it("answers Service names from ztunnel's DNS proxy and keeps the plain resolver for un-captured pods", async () => {
     assert.deepEqual(JSON.parse((await c.exec('mesh/client', LOOKUP, 'server')).stdout), [serverVip]);
     assert.deepEqual(JSON.parse((await c.exec('plain/outsider', LOOKUP, 'server.mesh')).stdout), [serverVip]);
+    // ztunnel's other series that Istio's ztunnel dashboard plots, from the client's node.
+    const m = await c.metrics('node-1');
+    assert.ok(samples(m, 'istio_dns_requests_total', { source_canonical_service: 'client' }).some((v) => v >= 1), m.slice(0, 3000));
+    assert.ok(samples(m, 'istio_xds_message_total', { url: 'type.googleapis.com/istio.workload.Address' }).some((v) => v >= 1));
+    assert.ok(samples(m, 'istio_xds_message_bytes_total', { url: 'type.googleapis.com/istio.workload.Address' }).some((v) => v > 0));
+    assert.match(m, /^workload_manager_active_proxy_count [1-9]/m);
+    assert.match(m, /^workload_manager_pending_proxy_count 0$/m);
+    assert.match(m, /^process_open_fds [1-9]/m);
+    assert.match(m, /^istio_build\{component="ztunnel",tag="[^"]+"\} 1$/m);
   });
 
   it('sends plain TCP to un-captured destinations and says "no healthy upstream" for a Service without endpoints', async () => {
@@ -383,6 +392,8 @@ const ask = (headers) => new Promise((resolve) => {
     const open = Date.now();
     await eventually('the DENY deleted during the outage stops denying', async () => (await tcp('mesh/client', 'server.mesh')).code === 0 || undefined, RESYNC_BOUND_MS);
     t.diagnostic(`allowed again ${Date.now() - open}ms after the control plane's port opened`);
+    // The outage ended streams, which ztunnel counts by reason.
+    assert.ok(samples(await c.metrics('node-2'), 'istio_xds_connection_terminations_total', {}).some((v) => v >= 1));
     // Config changes flow again.
     await c.apply('after-cp.yaml', POLICY('deny-all-tcp', 'DENY', `  - to:\n    - operation: {ports: ["9090"]}\n`));
     await expectTcp('mesh/client', false);
