@@ -39,7 +39,7 @@ export class InboundPlaintextProxy {
 
     const rbac: RbacConnection = { srcIp, dstIp, dstPort: port };
     const decision = evaluate(state.policiesFor(local), rbac);
-    logDecision(log, decision, config.authzPolicyInfoLogging, { 'src.addr': srcAddr, 'dst.addr': dstAddr });
+    logDecision(log, decision, config.authzPolicyInfoLogging, srcAddr, dstAddr);
     if (!decision.allowed) {
       log.info(`${DENIED_PREFIX}${decision.reason}`, { 'src.addr': srcAddr, 'dst.addr': dstAddr });
       return refuse(DENIED_PREFIX + decision.reason, 'DENY');

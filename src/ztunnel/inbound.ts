@@ -116,7 +116,7 @@ export class InboundProxy {
 
     const rbac: RbacConnection = { srcIp: peerIp, dstIp: localIp, dstPort: port, srcIdentity: req.srcIdentity };
     const decision = evaluate(state.policiesFor(local), rbac);
-    logDecision(this.scope.log, decision, config.authzPolicyInfoLogging, { 'src.addr': info.srcAddr, 'dst.addr': info.dstAddr });
+    logDecision(this.scope.log, decision, config.authzPolicyInfoLogging, info.srcAddr, info.dstAddr);
     if (!decision.allowed) return reject(401, DENIED_PREFIX + decision.reason, 'DENY');
 
     let upstream: net.Socket;

@@ -3,7 +3,7 @@
 import net from 'node:net';
 import type { Authorization, CidrAddress, Match, StringMatch } from '../xds/types.js';
 import { parseSpiffeId } from '../identity/spiffe.js';
-import type { Fields, Logger } from '../telemetry/log.js';
+import type { Logger } from '../telemetry/log.js';
 
 /** The peer as authorization sees it. `srcIdentity` is absent for plaintext (15006) connections. */
 export interface RbacConnection {
@@ -255,11 +255,11 @@ function outcomeMessage(d: RbacDecision): string {
 
 /**
  * Logs a decision's steps as ztunnel's `authpol_log!` does: at debug, or at info with AUTHZ_POLICY_INFO_LOGGING
- * (`atInfo`). `fields` name the connection, which ztunnel's span context carries.
+ * (`atInfo`). The addresses name the connection, as ztunnel's span context does; nothing is built when the level is off.
  */
-export function logDecision(log: Logger, d: RbacDecision, atInfo: boolean, fields: Fields): void {
+export function logDecision(log: Logger, d: RbacDecision, atInfo: boolean, srcAddr: string, dstAddr: string): void {
   const level = atInfo ? 'info' : 'debug';
   if (!log.enabled(level)) return;
-  for (const note of d.dryRun) log[level](note.message, { policy: note.policy, ...fields });
-  log[level](outcomeMessage(d), { policy: d.policy, ...fields });
+  for (const note of d.dryRun) log[level](note.message, { policy: note.policy, 'src.addr': srcAddr, 'dst.addr': dstAddr });
+  log[level](outcomeMessage(d), { policy: d.policy, 'src.addr': srcAddr, 'dst.addr': dstAddr });
 }

@@ -105,20 +105,20 @@ test('decisions are logged with ztunnel\'s authpol_log texts: at debug, or at in
   const lines: string[] = [];
   const sink = new LogSink({ level: 'info', write: (l) => void lines.push(l) });
   const log = sink.logger('inpod');
-  const fields = { 'src.addr': '10.0.0.1:4000', 'dst.addr': '10.0.0.2:8080' };
+  const addrs = ['10.0.0.1:4000', '10.0.0.2:8080'] as const;
   const dryDeny = compilePolicy(policy([[]], { name: 'shadow', action: 'DENY', dryRun: true }));
   const dryAllowOther = compilePolicy(policy([[[match({ namespaces: [{ exact: 'nobody' }] })]]], { name: 'shadow-allow', dryRun: true }));
   const allowAll = compilePolicy(policy([[]], { name: 'allow-all' }));
   const deny = compilePolicy(policy([[]], { name: 'deny-all', action: 'DENY' }));
 
   // Off by default: at info, nothing is written.
-  logDecision(log, evaluate([allowAll], tls), false, fields);
+  logDecision(log, evaluate([allowAll], tls), false, ...addrs);
   assert.equal(lines.length, 0);
 
-  logDecision(log, evaluate([dryDeny, allowAll], tls), true, fields);
-  logDecision(log, evaluate([dryAllowOther], tls), true, fields);
-  logDecision(log, evaluate([deny], tls), true, fields);
-  logDecision(log, evaluate([compilePolicy(policy([]))], tls), true, fields);
+  logDecision(log, evaluate([dryDeny, allowAll], tls), true, ...addrs);
+  logDecision(log, evaluate([dryAllowOther], tls), true, ...addrs);
+  logDecision(log, evaluate([deny], tls), true, ...addrs);
+  logDecision(log, evaluate([compilePolicy(policy([]))], tls), true, ...addrs);
   const shown = lines.map((l) => l.split('\t').slice(1).join('\t').trim());
   assert.deepEqual(shown, [
     'info\tinpod\tdry-run: deny policy match\tpolicy="ns/shadow" src.addr="10.0.0.1:4000" dst.addr="10.0.0.2:8080"',
@@ -132,6 +132,6 @@ test('decisions are logged with ztunnel\'s authpol_log texts: at debug, or at in
   // Without the setting the same lines are debug ones.
   lines.length = 0;
   sink.setLevel('debug');
-  logDecision(log, evaluate([allowAll], tls), false, fields);
+  logDecision(log, evaluate([allowAll], tls), false, ...addrs);
   assert.match(lines[0]!, /\tdebug\tinpod\tallow policy match\tpolicy="ns\/allow-all"/);
 });
