@@ -43,7 +43,8 @@ export class Ztunnel {
   readonly xds: XdsClient;
   readonly zds: ZdsClient;
   readonly telemetry: ZtunnelTelemetry;
-  private readonly dnsMetrics: DnsMetrics;
+  /** Registered only with the DNS proxy on, as ztunnel registers its DNS series. */
+  private readonly dnsMetrics: DnsMetrics | undefined;
   private readonly workloadManager: WorkloadManagerMetrics;
   private admin: AdminServer | undefined;
   private readonly pods = new Map<string, PodEntry>();
@@ -65,7 +66,7 @@ export class Ztunnel {
     this.telemetry = new ZtunnelTelemetry({ log: sink });
     const { registry } = this.telemetry;
     registerProcessMetrics(registry);
-    this.dnsMetrics = new DnsMetrics(registry);
+    this.dnsMetrics = config.dnsCapture ? new DnsMetrics(registry) : undefined;
     this.workloadManager = new WorkloadManagerMetrics(registry, () => {
       let active = 0;
       for (const e of this.pods.values()) if (e.proxy) active++;
