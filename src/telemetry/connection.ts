@@ -6,9 +6,9 @@
 // connection adds to plain numbers of its label set's `Series` (found by a key computed once per connection).
 // The prom-client counters, whose every update validates and hashes all 23 labels, are only brought up to date
 // when a scrape collects them, so a scrape still sees current totals, including those of long-lived connections.
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { AMBIT_VERSION } from '../common/version.js';
 import { ACCESS_TARGET, AccessLog } from './access-log.js';
 import type { LogSink } from './log.js';
 
@@ -134,16 +134,6 @@ export const TCP_METRIC_HELP = {
   received: 'Bytes received in the request direction of TCP connections.',
 } as const;
 
-function packageVersion(): string {
-  try {
-    // dist/src/telemetry/connection.js → package.json at the package root.
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? UNKNOWN;
-  } catch {
-    return UNKNOWN;
-  }
-}
-
 export interface ZtunnelTelemetryOptions {
   /** Access-log output (target `access`). */
   log: LogSink;
@@ -218,7 +208,7 @@ export class ZtunnelTelemetry implements ConnectionTelemetry {
       },
     });
     const build = new Gauge({ name: 'istio_build', help: 'Istio component build info', labelNames: ['component', 'tag'], registers });
-    build.set({ component: 'ztunnel', tag: opts.buildTag ?? packageVersion() }, 1);
+    build.set({ component: 'ztunnel', tag: opts.buildTag ?? AMBIT_VERSION }, 1);
   }
 
   open(info: ConnectionInfo): ConnectionTracker {

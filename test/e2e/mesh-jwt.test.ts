@@ -18,13 +18,11 @@
 //
 // The namespace `jwt` is ambient and bound to the waypoint `waypoint`. The backend is one ambit-echo pod behind the
 // Services echo and other (it answers JSON with the request headers it got when asked with `accept:
-// application/json`); the JWKS pod is a small node HTTP server returning the file the test writes (pods see the
-// host's files) behind the Service jwks. Every test applies its objects, waits until the waypoint has them (its
+// application/json`); the JWKS pod is a small node HTTP server returning the file the test writes into the pod's own
+// /tmp (through `ambit exec`) behind the Service jwks. Every test applies its objects, waits until the waypoint has them (its
 // /config_dump), checks, and deletes them again (also when it fails). Requests of a check are sent in one batch by a
 // small node script in the client pod, one `ambit exec` per batch.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { eventually, hostSnapshot } from './local-harness.js';
@@ -48,6 +46,9 @@ require('http').createServer((q, s) => {
   s.setHeader('content-type', 'application/json');
   s.end(body);
 }).listen(8080);`;
+
+/** Where the JWKS pod reads its key set: its own /tmp, which the test writes through `ambit exec`. */
+const JWKS_FILE = '/tmp/jwks.json';
 
 const APP = (jwksFile: string) =>
   [
@@ -176,7 +177,8 @@ const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 describe('RequestAuthentication (JWT) at the waypoint', () => {
   const c = new MeshCluster();
-  const jwksFile = join(c.base, 'jwks.json');
+  /** Replaces the JWKS the jwks pod serves (atomically: a fetch never reads half a file). */
+  const serveJwks = (jwks: string) => c.ok(['exec', `${NS}/jwks`, '--', 'sh', '-c', `cat > ${JWKS_FILE}.new && mv ${JWKS_FILE}.new ${JWKS_FILE}`], jwks);
   let hostBefore: ReturnType<typeof hostSnapshot> | undefined;
   /** Istio's test suite signs every issuer's tokens with one key; so do we. */
   let testKey: Key;
@@ -258,8 +260,7 @@ describe('RequestAuthentication (JWT) at the waypoint', () => {
   before(async () => {
     hostBefore = hostSnapshot();
     [testKey, meshKeyA, meshKeyB] = await Promise.all([newKey('test-key'), newKey('mesh-a'), newKey('mesh-b')]);
-    writeFileSync(jwksFile, jwksOf(meshKeyA));
-    await c.ok(['up', '-f', c.manifest('app.yaml', APP(jwksFile))]);
+    await c.ok(['up', '-f', c.manifest('app.yaml', APP(JWKS_FILE))]);
     c.recordNetns();
     await c.ok(['waypoint', 'apply', '-n', NS, '--enroll-namespace', '--wait']);
     await eventually('echo answers through the waypoint and the jwks pod is ready', async () => {
@@ -320,7 +321,7 @@ describe('RequestAuthentication (JWT) at the waypoint', () => {
       RA('mesh-jwks', `targetRefs: [${SERVICE_REF('echo')}]`, `  - issuer: "${MESH_ISSUER}"\n    jwksUri: "${jwksUri}"\n`),
       AP('echo-needs-jwt', SERVICE_REF('echo'), `  - from:\n    - source: {requestPrincipals: ["${MESH_ISSUER}/*"]}\n`),
     ].join('---\n');
-    writeFileSync(jwksFile, jwksOf(meshKeyA));
+    await serveJwks(jwksOf(meshKeyA));
     const restartsBefore = Object.fromEntries((await c.pods(NS)).map((p) => [p.name, p.restarts]));
     await withConfig(yaml, async () => {
       const tokenA = await sign(meshKeyA, { iss: MESH_ISSUER, sub: 'alice' });
@@ -336,7 +337,7 @@ describe('RequestAuthentication (JWT) at the waypoint', () => {
       ]);
 
       // Rotation: the JWKS now has only key B. A token naming kid mesh-b makes the waypoint fetch the set again.
-      writeFileSync(jwksFile, jwksOf(meshKeyB));
+      await serveJwks(jwksOf(meshKeyB));
       const rotated = await eventually('a token of the rotated key accepted', async () => {
         const a = await sendOne({ url: 'http://echo/rotated', headers: bearer(tokenB) });
         return a.status === 200 ? a : undefined;
