@@ -66,6 +66,11 @@ export async function loadPaths(paths: string[], stdin?: NodeJS.ReadableStream):
       add(withEmptyNoted(parseDocuments(await readStream(stdin ?? process.stdin), STDIN_NAME), STDIN_NAME, 'error'));
       continue;
     }
+    // kubectl reads -f URLs; Ambit does not fetch anything, and "no such file" would hide why.
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) {
+      all.issues.push(fileIssue(p, 'cannot read: URLs are not read; download the file and pass its path'));
+      continue;
+    }
     let files: string[];
     let isDirectory: boolean;
     try {

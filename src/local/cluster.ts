@@ -557,16 +557,17 @@ export class LocalCluster {
     );
   }
 
-  componentLog(name: string, node?: string): string | undefined {
+  /**
+   * The log files of a component: the one instance of a cluster-wide component, the one on `node`, or without a node
+   * every node's instance (as `kubectl logs -l app=ztunnel` shows every ztunnel pod), each with its node.
+   */
+  componentLogs(name: string, node?: string): { path: string; node?: string }[] | undefined {
     const matches = this.components.filter((c) => c.spec.name === name);
     if (matches.length === 0) return undefined;
-    if (matches[0]!.spec.scope === 'cluster') return matches[0]!.process.spec.logPath;
-    if (!node) {
-      throw new Error(`component "${name}" runs on every node; pick one with --node (${matches.map((c) => c.node!.name).join(', ')})`);
-    }
-    const match = matches.find((c) => c.node?.name === node);
-    if (!match) throw new Error(`node "${node}" not found; nodes: ${this.nodes.map((n) => n.name).join(', ')}`);
-    return match.process.spec.logPath;
+    if (matches[0]!.spec.scope === 'cluster') return [{ path: matches[0]!.process.spec.logPath }];
+    const picked = node ? matches.filter((c) => c.node?.name === node) : matches;
+    if (picked.length === 0) throw new Error(`node "${node}" not found; nodes: ${this.nodes.map((n) => n.name).join(', ')}`);
+    return picked.map((c) => ({ path: c.process.spec.logPath, node: c.node!.name }));
   }
 
   nodeInfo(): (NodeInfo & { pods: number })[] {

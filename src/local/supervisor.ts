@@ -134,11 +134,11 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
       // A bare name (no namespace given) may be a component: `ambit logs ztunnel --node node-1`.
       const b = body as { namespace?: string };
       if (!b.namespace) {
-        const path = cluster.componentLog(t.name, t.node);
-        if (path) return { path, description: `component ${t.name}${t.node ? ` on ${t.node}` : ''}` };
+        const logs = cluster.componentLogs(t.name, t.node);
+        if (logs) return { logs };
       }
       const log = cluster.podLog(t.namespace, t.name, t.container);
-      return { path: log.path, description: `pod ${log.pod} container ${log.container}` };
+      return { logs: [{ path: log.path }] };
     },
     'POST /v1/rollout/restart': async (body) => {
       const b = body as { name?: unknown; node?: unknown } | undefined;

@@ -80,6 +80,13 @@ describe('loadPaths', () => {
     assert.equal(r.objects.length, 2);
   });
 
+  it('says a URL is not read (kubectl would fetch it), rather than that no such file exists', async () => {
+    const url = 'https://raw.githubusercontent.com/istio/istio/master/samples/sleep/sleep.yaml';
+    const r = await loadPaths([url, fx('broken.yaml')]);
+    assert.equal(formatIssue(r.issues[0]!), `${url}: error: cannot read: URLs are not read; download the file and pass its path`);
+    assert.equal(r.objects.length, 2);
+  });
+
   it('says so when a file named on its own holds no object; an empty file in a directory is a warning', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ambit-loader-'));
     try {

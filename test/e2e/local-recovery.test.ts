@@ -51,6 +51,10 @@ describe('clean-up after a supervisor crash', () => {
     const who = await eventually('DNS on node-1', async () => (await c.ok(['exec', `default/${onNode1.name}`, '--', 'node', '-e', FETCH, 'http://echo/'])).trim());
     assert.ok(pods.some((p) => p.name === who));
     assert.match(await c.ok(['logs', 'node-agent', '--node', 'node-1']), /node agent ready/);
+    // Without --node, every node's instance, each line saying which node it came from.
+    const all = (await c.ok(['logs', 'node-agent'])).split('\n').filter(Boolean);
+    assert.ok(all.every((l) => /^\[node-[12]\] /.test(l)), all.slice(0, 5).join('\n'));
+    for (const node of ['node-1', 'node-2']) assert.ok(all.some((l) => l.startsWith(`[${node}] `) && l.includes('node agent ready')), node);
   });
 
   it('ambit down removes pods, components and namespaces a killed supervisor left', async () => {

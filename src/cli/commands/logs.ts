@@ -25,8 +25,15 @@ function lastLines(path: string, lines: number): { text: string; size: number } 
   }
 }
 
-async function follow(path: string, from: number): Promise<never> {
+/** Puts `prefix` before every line of `text` (lines of several logs interleave, as `kubectl logs --prefix` shows). */
+function prefixLines(text: string, prefix: string): string {
+  return prefix ? text.replace(/^(?=.)/gm, prefix) : text;
+}
+
+async function follow(path: string, from: number, prefix: string): Promise<never> {
   let pos = from;
+  // A line written in two pieces is printed once it is complete, so prefixes land only at line starts.
+  let partial = '';
   for (;;) {
     let size: number;
     try {
@@ -36,13 +43,18 @@ async function follow(path: string, from: number): Promise<never> {
     }
     if (size < pos) pos = 0; // Truncated: start over.
     if (size > pos) {
+      const chunks: Buffer[] = [];
       await new Promise<void>((resolve, reject) => {
         const s = createReadStream(path, { start: pos, end: size - 1 });
         s.on('error', reject);
+        s.on('data', (c) => chunks.push(c as Buffer));
         s.on('end', resolve);
-        s.pipe(process.stdout, { end: false });
       });
       pos = size;
+      const text = partial + Buffer.concat(chunks).toString('utf8');
+      const end = prefix ? text.lastIndexOf('\n') + 1 : text.length;
+      partial = text.slice(end);
+      process.stdout.write(prefixLines(text.slice(0, end), prefix));
     }
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -52,10 +64,10 @@ export function register(program: Command): void {
   withClusterOption(
     program
       .command('logs')
-      .description('Print the logs of a pod container (NS/NAME) or a component (e.g. ztunnel --node node-1, controlplane)')
+      .description('Print the logs of a pod container (NS/NAME) or a component (ztunnel: every node, each line prefixed [node-N], or --node N; controlplane)')
       .argument('<target>', 'NAMESPACE/NAME (pod or Deployment), or a component name')
       .option('-c, --container <name>', 'container of the pod')
-      .option('--node <node>', 'node of a per-node component')
+      .option('--node <node>', 'only this node of a per-node component')
       .option('-n, --namespace <ns>', 'namespace when the target has none')
       .option('--tail <n>', 'only the last N lines', '-1')
       .option('-f, --follow', 'keep printing new output'),
@@ -65,15 +77,19 @@ export function register(program: Command): void {
     if (!Number.isInteger(tail)) throw new Error(`--tail must be an integer, got "${opts.tail}"`);
     // A bare name goes to the supervisor without a namespace: it may be a component.
     const t = target.includes('/') || opts.namespace ? parseTarget(target, opts.namespace) : { name: target };
-    const { path } = await client.call<{ path: string; description: string }>('POST', '/v1/logs', { ...t, container: opts.container, node: opts.node });
-    let size = 0;
-    try {
-      const out = lastLines(path, tail < 0 ? Number.MAX_SAFE_INTEGER : tail);
-      size = out.size;
-      process.stdout.write(out.text);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // No output yet is not an error.
-    }
-    if (opts.follow) await follow(path, size);
+    const { logs } = await client.call<{ logs: { path: string; node?: string }[] }>('POST', '/v1/logs', { ...t, container: opts.container, node: opts.node });
+    // Several logs (a per-node component without --node): every line says which node it came from.
+    const prefixOf = (node: string | undefined) => (logs.length > 1 && node ? `[${node}] ` : '');
+    const sizes = logs.map(({ path, node }) => {
+      try {
+        const out = lastLines(path, tail < 0 ? Number.MAX_SAFE_INTEGER : tail);
+        process.stdout.write(prefixLines(out.text, prefixOf(node)));
+        return out.size;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // No output yet is not an error.
+        return 0;
+      }
+    });
+    if (opts.follow) await Promise.all(logs.map(({ path, node }, i) => follow(path, sizes[i]!, prefixOf(node))));
   });
 }
