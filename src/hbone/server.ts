@@ -36,6 +36,7 @@ import {
   applyConnectionWindow,
   bindTransport,
   destroySession,
+  eagerWriteTransport,
   http2Settings,
   startKeepalive,
   tuneTcp,
@@ -255,7 +256,7 @@ export class HboneServer {
     }
     let session: http2.ServerHttp2Session;
     try {
-      session = http2.performServerHandshake(tlsSocket, {
+      session = http2.performServerHandshake(eagerWriteTransport(tlsSocket, this.tuning), {
         settings: http2Settings(this.tuning, 'server'),
         maxSessionMemory: this.tuning.maxSessionMemoryMb,
       });

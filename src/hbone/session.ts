@@ -1,6 +1,7 @@
 // HTTP/2 settings and session upkeep shared by the HBONE client and server.
 import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
+import { Duplex } from 'node:stream';
 
 export interface Http2Tuning {
   /** Per-stream flow-control window (SETTINGS_INITIAL_WINDOW_SIZE). */
@@ -127,4 +128,74 @@ export function startKeepalive(session: http2.Http2Session, opts: KeepaliveOptio
     clearInterval(interval);
     clearTimeout(outstanding);
   });
+}
+
+/**
+ * A transport for a server session whose writes complete as soon as they are queued on the socket.
+ *
+ * Node's HTTP/2 session stops reading its socket while one of its own writes is in progress (node_http2.cc,
+ * MaybeStopReading). When both ends of a connection are Node sessions streaming bulk data both ways (an echo, a
+ * replication stream), each can be blocked writing to a peer that is itself blocked writing: once the bytes in
+ * flight exceed the two TCP buffers, which do not grow while nobody reads, the connection hangs until the PING
+ * timeout kills it. A session over this transport never waits on the network to keep reading, so every pair with
+ * an Ambit server on one end keeps moving. What it queues is bounded by the peer's flow-control window; past
+ * `queueLimit` (a peer that granted a huge window and stopped reading) writes wait for 'drain' again.
+ */
+class EagerWriteTransport extends Duplex {
+  private pendingWrite: ((error?: Error | null) => void) | undefined;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly queueLimit: number,
+  ) {
+    super({ allowHalfOpen: true, readableHighWaterMark: 1024 * 1024 });
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) socket.pause();
+    });
+    socket.once('end', () => this.push(null));
+    socket.on('drain', () => {
+      const done = this.pendingWrite;
+      this.pendingWrite = undefined;
+      done?.();
+    });
+    socket.on('error', (error) => this.destroy(error));
+    socket.once('close', () => this.destroy());
+  }
+
+  override _read(): void {
+    this.socket.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    this.socket.write(chunk);
+    this.settle(done);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, done: (error?: Error | null) => void): void {
+    this.socket.cork();
+    for (const { chunk } of chunks) this.socket.write(chunk);
+    this.socket.uncork();
+    this.settle(done);
+  }
+
+  private settle(done: (error?: Error | null) => void): void {
+    // Above the limit the last write returned false, so 'drain' follows.
+    if (this.socket.writableLength < this.queueLimit) done();
+    else this.pendingWrite = done;
+  }
+
+  override _final(done: (error?: Error | null) => void): void {
+    this.socket.end();
+    done();
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    this.socket.destroy(error ?? undefined);
+    done(error);
+  }
+}
+
+/** Wraps a server's TLS socket so its HTTP/2 session keeps reading while it writes (see EagerWriteTransport). */
+export function eagerWriteTransport(socket: net.Socket, t: Http2Tuning): Duplex {
+  return new EagerWriteTransport(socket, 2 * Math.max(t.connectionWindowSize, t.streamWindowSize));
 }
