@@ -25,6 +25,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   xds: ['common', 'identity', 'telemetry'],
   config: ['common', 'api'],
   model: ['common', 'api', 'xds'],
+  analysis: ['common', 'api', 'model', 'xds'],
   controlplane: ['common', 'api', 'config', 'identity', 'model', 'xds'],
   ztunnel: ['common', 'xds', 'hbone', 'identity', 'inpod', 'cni', 'telemetry'],
   waypoint: ['common', 'xds', 'hbone', 'identity', 'telemetry'],

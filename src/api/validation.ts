@@ -18,6 +18,8 @@ import type { IssuePath, ValidationIssue } from './lint.js';
 export interface ValidationResult {
   resource?: Resource;
   issues: ValidationIssue[];
+  /** The document is an object of a kind Ambit does not serve (its only issue says so). */
+  unknownKind?: true;
 }
 
 interface KindSchema {
@@ -123,7 +125,7 @@ export function validateResource(raw: unknown): ValidationResult {
   const kind = raw.kind as string;
   const entry = Object.hasOwn(KINDS, kind) ? KINDS[kind as Kind] : undefined;
   if (!entry || !entry.apiVersions.includes(apiVersion)) {
-    return { issues: [{ path: [], severity: 'warning', message: `unknown kind ${apiVersion}/${kind}, skipped` }] };
+    return { issues: [{ path: [], severity: 'warning', message: `unknown kind ${apiVersion}/${kind}, skipped` }], unknownKind: true };
   }
 
   const input = withoutNulls(raw) as Record<string, unknown>;

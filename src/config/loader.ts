@@ -20,6 +20,8 @@ export interface ConfigIssue {
   location: SourceLocation;
   /** `Kind namespace/name` of the object the issue is about, when known. */
   object?: string;
+  /** The same, as fields (the name may be missing from a broken object). */
+  subject?: ObjectRef;
   /** Field path inside the object, e.g. `spec.rules[0].from[0].source.principals`. */
   path?: string;
   message: string;
@@ -31,9 +33,24 @@ export interface LoadedObject {
   location: SourceLocation;
 }
 
+export interface ObjectRef {
+  kind: string;
+  namespace?: string;
+  name?: string;
+}
+
+/** A document of a kind Ambit does not serve, as read (for tools that report on such objects, e.g. analyze). */
+export interface UnknownKindObject {
+  raw: Record<string, unknown>;
+  location: SourceLocation;
+  /** The warning saying it was skipped (also in `issues`). */
+  issue: ConfigIssue;
+}
+
 export interface LoadResult {
   objects: LoadedObject[];
   issues: ConfigIssue[];
+  unknownKinds: UnknownKindObject[];
 }
 
 /** `FILE:LINE:COL: error: Kind ns/name: path: message` (parts that are unknown are left out). */
@@ -56,10 +73,11 @@ export function parseText(text: string, file: string): LoadResult {
  * be read is an error issue, not an exception, so one typo does not hide the rest of the configuration.
  */
 export async function loadPaths(paths: string[], stdin?: NodeJS.ReadableStream): Promise<LoadResult> {
-  const all: LoadResult = { objects: [], issues: [] };
+  const all: LoadResult = { objects: [], issues: [], unknownKinds: [] };
   const add = (r: LoadResult) => {
     all.objects.push(...r.objects);
     all.issues.push(...r.issues);
+    all.unknownKinds.push(...r.unknownKinds);
   };
   for (const p of paths) {
     if (p === '-') {
@@ -99,7 +117,7 @@ export async function loadPaths(paths: string[], stdin?: NodeJS.ReadableStream):
 /** A file with no document (empty, only comments or only `---`) is reported, rather than silently applying nothing. */
 function withEmptyNoted(r: LoadResult, file: string, severity: ConfigIssue['severity']): LoadResult {
   if (r.objects.length > 0 || r.issues.length > 0) return r;
-  return { objects: [], issues: [{ ...fileIssue(file, 'no objects found: the file is empty or holds only comments'), severity }] };
+  return { objects: [], issues: [{ ...fileIssue(file, 'no objects found: the file is empty or holds only comments'), severity }], unknownKinds: [] };
 }
 
 async function configFilesUnder(dir: string): Promise<string[]> {
@@ -133,7 +151,7 @@ function fileIssue(file: string, message: string): ConfigIssue {
 }
 
 function parseDocuments(text: string, file: string): LoadResult {
-  const result: LoadResult = { objects: [], issues: [] };
+  const result: LoadResult = { objects: [], issues: [], unknownKinds: [] };
   const lineCounter = new LineCounter();
   const at = (offset: number): SourceLocation => {
     const { line, col } = lineCounter.linePos(offset);
@@ -174,22 +192,26 @@ function isList(v: unknown): v is { items: unknown[] } {
 
 function addObject(result: LoadResult, raw: unknown, doc: Document, base: IssuePath, at: (offset: number) => SourceLocation): void {
   const location = at(nodeAt(doc, base).range?.[0] ?? 0);
-  const { resource, issues } = validateResource(raw);
-  const object = objectName(resource ?? raw);
+  const { resource, issues, unknownKind } = validateResource(raw);
+  const subject = objectRef(resource ?? raw);
   const located = issues.map((i) => {
     const issue: ConfigIssue = { severity: i.severity, location: at(nodeAt(doc, [...base, ...i.path], i.aboutKey).range?.[0] ?? 0), message: i.message };
-    if (object) issue.object = object;
+    if (subject) {
+      issue.object = displayName({ kind: subject.kind, metadata: subject });
+      issue.subject = subject;
+    }
     if (i.path.length > 0) issue.path = formatPath(i.path);
     return issue;
   });
+  if (unknownKind) result.unknownKinds.push({ raw: raw as Record<string, unknown>, location, issue: located[0]! });
   // Report in reading order, like a compiler, rather than in the order the schema happened to check fields.
   located.sort((a, b) => a.location.line - b.location.line || a.location.column - b.location.column);
   result.issues.push(...located);
   if (resource) result.objects.push({ resource, location });
 }
 
-/** `Kind namespace/name` for messages, with the namespace defaulted as it will be once loaded; undefined if no kind. */
-function objectName(raw: unknown): string | undefined {
+/** Kind, namespace and name, with the namespace defaulted as it will be once loaded; undefined if no kind. */
+function objectRef(raw: unknown): ObjectRef | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
   const o = raw as { kind?: unknown; metadata?: unknown };
   if (typeof o.kind !== 'string' || o.kind === '') return undefined;
@@ -199,7 +221,7 @@ function objectName(raw: unknown): string | undefined {
   const explicit = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : undefined;
   // Only kinds we know are namespaced get kubectl's "default"; an unknown kind may be cluster-scoped.
   const namespace = known ? (isNamespaced(o.kind as Kind) ? (explicit ?? 'default') : undefined) : explicit;
-  return displayName({ kind: o.kind, metadata: { ...(name !== undefined ? { name } : {}), ...(namespace !== undefined ? { namespace } : {}) } });
+  return { kind: o.kind, ...(name !== undefined ? { name } : {}), ...(namespace !== undefined ? { namespace } : {}) };
 }
 
 /**
@@ -260,5 +282,5 @@ function withDuplicatesResolved(r: LoadResult): LoadResult {
     }
     if (lastIndex.get(key) === i) objects.push(o);
   });
-  return { objects, issues };
+  return { objects, issues, unknownKinds: r.unknownKinds };
 }

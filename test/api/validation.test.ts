@@ -53,9 +53,11 @@ describe('validateResource', () => {
   it('skips unknown kinds and unknown versions of known kinds with a warning', () => {
     assert.deepEqual(validateResource({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } }), {
       issues: [{ path: [], severity: 'warning', message: 'unknown kind v1/ConfigMap, skipped' }],
+      unknownKind: true,
     });
     assert.deepEqual(validateResource({ apiVersion: 'apps/v1beta1', kind: 'Deployment', metadata: { name: 'x' } }), {
       issues: [{ path: [], severity: 'warning', message: 'unknown kind apps/v1beta1/Deployment, skipped' }],
+      unknownKind: true,
     });
     // An inherited property name must not be mistaken for a kind.
     assert.equal(validateResource({ apiVersion: 'v1', kind: 'toString', metadata: { name: 'x' } }).issues[0]!.severity, 'warning');

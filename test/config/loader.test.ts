@@ -150,7 +150,7 @@ describe('parseText', () => {
     const r = parseText('# nothing here\n---\n---\n# still nothing\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n', 'sparse.yaml');
     assert.deepEqual(r.issues, []);
     assert.deepEqual(summary(r), ['Namespace -/x @sparse.yaml:6:1']);
-    assert.deepEqual(parseText('', 'empty.yaml'), { objects: [], issues: [] });
+    assert.deepEqual(parseText('', 'empty.yaml'), { objects: [], issues: [], unknownKinds: [] });
   });
 
   it('rejects duplicate mapping keys as a syntax error of that document only', () => {

@@ -1,6 +1,7 @@
 // istioctl's views against a running local cluster: ztunnel-config over each node's /config_dump (workloads,
 // services, policies, certificates, and a connection held open while it is listed), proxy-status over the control
-// plane's /debug/syncz, and version. One cluster, two nodes, a client and a server pod, one policy.
+// plane's /debug/syncz, version, and analyze over the cluster's objects (with files layered on top). One cluster,
+// two nodes, a client and a server pod, one policy.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { eventually, hostSnapshot } from './local-harness.js';
@@ -110,5 +111,39 @@ describe('istioctl parity against the running cluster', { timeout: 300_000 }, ()
     assert.match(await c.ok(['proxy-status']), /\n\S+ +Kubernetes +controlplane +0\.1\.0 +2 \(WADS,WDS\)\n/);
     const version = await c.ok(['version']);
     assert.match(version, /^client version: 0\.1\.0\ncontrol plane version: 0\.1\.0\ndata plane version: 0\.1\.0 \(2 proxies\)\nfollows Istio: 1\.32\n$/);
+  });
+
+  it('analyze reads the running cluster: clean, then a typo\'d selector and a missing waypoint, and files layered on top', async () => {
+    const clean = await c.cli(['analyze', '-n', 'mesh']);
+    assert.equal(clean.code, 0, clean.stderr);
+    assert.equal(clean.stderr, '\u2714 No validation issues found when analyzing namespace: mesh.\n');
+    assert.equal((await c.cli(['analyze', '-n', 'nowhere'])).stderr, 'namespace "nowhere" not found\n');
+
+    await c.ok(['apply', '-f', c.manifest('typo.yaml', `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: typo, namespace: mesh}
+spec:
+  selector: {matchLabels: {app: servr}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: lost, namespace: mesh, labels: {istio.io/use-waypoint: gone}}
+spec:
+  nodeName: node-1
+  containers:
+  - {name: main, command: [sleep, infinity]}
+`)]);
+    const r = await c.cli(['analyze', '-n', 'mesh']);
+    assert.equal(r.code, 79, r.stderr);
+    assert.equal(
+      r.stdout,
+      'Error [IST0101] (Pod mesh/lost) Referenced waypoint not found: "mesh/gone"\n' +
+        'Warning [IST0127] (AuthorizationPolicy mesh/typo) No matching workloads for this resource with the following labels: app=servr\n',
+    );
+    // A file replaces the cluster's object of the same name: the fixed policy is analyzed, not the stored one.
+    const fixed = c.manifest('fixed.yaml', 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: typo, namespace: mesh}\nspec:\n  selector: {matchLabels: {app: server}}\n');
+    const layered = await c.cli(['analyze', '-n', 'mesh', '--failure-threshold', 'Warning', '-S', 'IST0101=Pod mesh/*', fixed]);
+    assert.equal(layered.code, 0, layered.stdout + layered.stderr);
+    assert.equal(layered.stderr, `\u2714 No validation issues found when analyzing ${fixed}.\n`);
   });
 });

@@ -3,13 +3,13 @@
 // resources) would receive, plus the status conditions the control plane would write.
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import type { Gateway, Resource, Service as KubeService } from '../../api/types.js';
+import type { Gateway } from '../../api/types.js';
 import { formatIssue, loadPaths, type ConfigIssue } from '../../config/loader.js';
-import { waypointObjects } from '../../controlplane/waypoint-controller.js';
 import { ConfigStore } from '../../model/store.js';
 import { AmbientIndex } from '../../model/ambient.js';
 import { renderConfigDump, renderWaypointConfig, waypointKeys } from '../../model/configdump.js';
-import { WAYPOINT_CLASS, isWaypointGateway, waypointGatewayClass, waypointNames } from '../../model/waypoints.js';
+import { WAYPOINT_CLASS } from '../../model/waypoints.js';
+import { deployWaypoints } from '../offline.js';
 
 const FORMATS = ['json', 'yaml'];
 
@@ -32,38 +32,6 @@ function print(doc: unknown, output: string, issues: ConfigIssue[]): void {
   // One bad document should not hide the translation of the rest, but it fails the command.
   process.stdout.write(output === 'yaml' ? stringify(doc) : `${JSON.stringify(doc, null, 2)}\n`);
   if (issues.some((i) => i.severity === 'error')) process.exitCode = 1;
-}
-
-/**
- * What the control plane adds for waypoints once they run: the built-in GatewayClass, and per waypoint Gateway its
- * Service (as its deployment controller renders it) with a cluster IP, reported ready (`status.addresses`), so
- * Services and workloads naming it bind as they would in a cluster. Objects the files already hold are kept; a
- * Service without a cluster IP gets one, as the cluster would allocate it. The addresses are placeholders from
- * 240.0.0.0/4, which no Service has; they do not appear in a waypoint's resources.
- */
-function deployWaypoints(store: ConfigStore): void {
-  const added: Resource[] = [];
-  if (store.get(`GatewayClass//${WAYPOINT_CLASS}`) === undefined) {
-    added.push({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: WAYPOINT_CLASS }, spec: waypointGatewayClass().spec } as Resource);
-  }
-  let n = 0;
-  for (const g of store.list('Gateway').filter(isWaypointGateway)) {
-    const ns = g.metadata.namespace ?? '';
-    const svcName = waypointNames(g).deploymentName;
-    const placeholder = `240.0.${Math.floor(++n / 256) % 256}.${n % 256}`;
-    const existing = store.get(`Service/${ns}/${svcName}`) as KubeService | undefined;
-    let vip = existing?.spec.clusterIPs?.[0] ?? existing?.spec.clusterIP;
-    if (existing === undefined || !vip || vip === 'None') {
-      const svc: KubeService = existing ?? waypointObjects(g, { controlPlaneAddress: '', trustDomain: '', clusterId: '' })[2];
-      vip = placeholder;
-      added.push({ ...svc, spec: { ...svc.spec, clusterIP: vip, clusterIPs: [vip] } });
-    }
-    if ((g.status?.addresses?.length ?? 0) === 0) {
-      const status: Gateway['status'] = { ...g.status, addresses: [{ type: 'IPAddress', value: vip }, { type: 'Hostname', value: `${svcName}.${ns}.svc.cluster.local` }] };
-      added.push({ ...g, status });
-    }
-  }
-  store.apply(added);
 }
 
 /** The waypoint to show: the one named (`NS/NAME`), else the only one in the files. */

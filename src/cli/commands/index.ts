@@ -19,6 +19,7 @@ const modules: Record<string, () => Promise<CommandModule>> = {
   waypoint: () => import('./waypoint.js'),
   'ztunnel-config': () => import('./ztunnel-config.js'),
   'proxy-status': () => import('./proxy-status.js'),
+  analyze: () => import('./analyze.js'),
   version: () => import('./version.js'),
   precheck: () => import('./precheck.js'),
   controlplane: () => import('./controlplane.js'),

@@ -1,0 +1,413 @@
+// The checks of `ambit analyze`: istioctl analyze's analyzers that apply to an ambient mesh, with their names, inputs
+// and rules (istio/istio pkg/config/analysis/analyzers), plus two of Ambit's own that use Istio's codes (a
+// use-waypoint label naming no Gateway; an EnvoyFilter, which no proxy of this mesh reads). Analyzers see every
+// object; the runner (analyze.ts) keeps the messages of the namespace asked for, as istioctl does.
+import type { AuthorizationPolicy, Condition, Container, DestinationRule, Namespace, Pod, Resource, Service, WorkloadSelector } from '../api/types.js';
+import { LABEL_DATAPLANE_MODE } from '../api/types.js';
+import { GATEWAY_NAME_LABEL, USE_WAYPOINT_LABEL, WAYPOINT_ACCEPTED, WAYPOINT_BOUND, useWaypointOf } from '../model/waypoints.js';
+import type { Labels } from '../model/store.js';
+import { isCaptured } from '../model/workloads.js';
+import { MESSAGES } from './messages.js';
+import type { MessageType } from './messages.js';
+
+/** Where an object came from: the cluster, or a file (with the line its document starts on). */
+export interface Origin {
+  kind: string;
+  namespace?: string;
+  name: string;
+  file?: string;
+  line?: number;
+  /** Codes the object's `galley.istio.io/analyze-suppress` annotation suppresses (`*`: all). */
+  suppressedCodes?: string[];
+}
+
+export interface AnalyzedObject {
+  resource: Resource;
+  origin: Origin;
+  /** Read from a file rather than the cluster (its pods do not exist yet; a Deployment's template stands for them). */
+  fromFile: boolean;
+}
+
+/**
+ * An object of a kind Ambit does not serve but that Istio users bring along (Sidecar, EnvoyFilter): it has no effect
+ * here, which is worth saying.
+ */
+export interface ForeignObject {
+  kind: 'Sidecar' | 'EnvoyFilter';
+  metadata: { name: string; namespace: string; labels?: Labels };
+  spec: { workloadSelector?: { labels?: Labels }; targetRefs?: unknown[]; targetRef?: unknown };
+  origin: Origin;
+}
+
+export interface Message {
+  type: MessageType;
+  text: string;
+  origin?: Origin;
+}
+
+export interface AnalysisContext {
+  objects: AnalyzedObject[];
+  foreign: ForeignObject[];
+  rootNamespace: string;
+  report(m: Message): void;
+}
+
+export interface Analyzer {
+  name: string;
+  description: string;
+  analyze(ctx: AnalysisContext): void;
+}
+
+const INJECTION_LABEL = 'istio-injection';
+const REVISION_LABEL = 'istio.io/rev';
+const SIDECAR_INJECT = 'sidecar.istio.io/inject';
+
+function ofKind<K extends Resource['kind']>(ctx: AnalysisContext, kind: K): Array<AnalyzedObject & { resource: Extract<Resource, { kind: K }> }> {
+  return ctx.objects.filter((o) => o.resource.kind === kind) as Array<AnalyzedObject & { resource: Extract<Resource, { kind: K }> }>;
+}
+
+function namespacesOf(ctx: AnalysisContext): Map<string, Namespace> {
+  return new Map(ofKind(ctx, 'Namespace').map((o) => [o.resource.metadata.name, o.resource]));
+}
+
+/** A pod that exists, or a file Deployment's template standing for the pods it will make. */
+interface PodView {
+  namespace: string;
+  labels: Labels;
+  annotations: Labels;
+  nodeName?: string;
+  containers: string[];
+  hostNetwork: boolean;
+  /** The object messages about it are reported on (the Pod, or the Deployment from a file). */
+  object: AnalyzedObject;
+}
+
+function containerNames(spec: Pod['spec'] | undefined): string[] {
+  const init = (spec?.initContainers ?? []) as Container[];
+  return [...(spec?.containers ?? []), ...init].map((c) => c.name);
+}
+
+function podsOf(ctx: AnalysisContext): PodView[] {
+  const out: PodView[] = [];
+  for (const o of ctx.objects) {
+    const r = o.resource;
+    if (r.kind === 'Pod') {
+      out.push({
+        namespace: r.metadata.namespace ?? 'default', labels: r.metadata.labels ?? {}, annotations: r.metadata.annotations ?? {},
+        ...(r.spec.nodeName ? { nodeName: r.spec.nodeName } : {}),
+        containers: containerNames(r.spec),
+        hostNetwork: r.spec.hostNetwork === true, object: o,
+      });
+    } else if (r.kind === 'Deployment' && o.fromFile && r.spec.replicas !== 0) {
+      const t = r.spec.template;
+      out.push({
+        namespace: r.metadata.namespace ?? 'default', labels: t.metadata?.labels ?? {}, annotations: t.metadata?.annotations ?? {},
+        containers: containerNames(t.spec),
+        hostNetwork: t.spec.hostNetwork === true, object: o,
+      });
+    }
+  }
+  return out;
+}
+
+function inAmbient(p: PodView, namespaces: Map<string, Namespace>): boolean {
+  return isCaptured({ labels: p.labels, annotations: p.annotations, spec: { hostNetwork: p.hostNetwork } as Pod['spec'] }, namespaces.get(p.namespace));
+}
+
+// istioctl's util.PodInMesh: a sidecar, or injection asked for by the pod (its value decides) or by its namespace.
+function inSidecarMesh(p: PodView, namespaces: Map<string, Namespace>): boolean {
+  if (p.containers.includes('istio-proxy')) return true;
+  const asked = p.labels[SIDECAR_INJECT] ?? p.annotations[SIDECAR_INJECT];
+  if (asked !== undefined) return asked === 'true';
+  const nsLabels = namespaces.get(p.namespace)?.metadata.labels ?? {};
+  return nsLabels[INJECTION_LABEL] === 'enabled' || Boolean(nsLabels[REVISION_LABEL]);
+}
+
+/** Kubernetes' `labels.SelectorFromSet(...).String()`: `k=v` pairs sorted by key, comma-separated. */
+function selectorString(matchLabels: Labels | undefined): string {
+  return Object.keys(matchLabels ?? {}).sort().map((k) => `${k}=${matchLabels![k]}`).join(',');
+}
+
+function matches(matchLabels: Labels | undefined, labels: Labels): boolean {
+  for (const [k, v] of Object.entries(matchLabels ?? {})) if (labels[k] !== v) return false;
+  return true;
+}
+
+function report(ctx: AnalysisContext, o: { origin: Origin }, type: MessageType, text: string): void {
+  ctx.report({ type, text, origin: o.origin });
+}
+
+// istioctl's namespaceMatch: `*`, a `*suffix`, a `prefix*`, or the name (case-insensitively).
+function namespaceMatches(ns: string, exp: string): boolean {
+  if (exp === '*') return true;
+  if (exp.startsWith('*')) return ns.endsWith(exp.slice(1));
+  if (exp.endsWith('*')) return ns.startsWith(exp.slice(0, -1));
+  return ns.toLowerCase() === exp.toLowerCase();
+}
+
+const authorizationPolicies: Analyzer = {
+  name: 'auth.AuthorizationPoliciesAnalyzer',
+  description: 'Checks the validity of authorization policies',
+  analyze(ctx) {
+    const namespaces = namespacesOf(ctx);
+    // Labels of the pods in the mesh (ambient or sidecar), by namespace.
+    const meshPods = new Map<string, Labels[]>();
+    for (const p of podsOf(ctx)) {
+      if (!inAmbient(p, namespaces) && !inSidecarMesh(p, namespaces)) continue;
+      meshPods.set(p.namespace, [...(meshPods.get(p.namespace) ?? []), p.labels]);
+    }
+    for (const o of ofKind(ctx, 'AuthorizationPolicy')) {
+      const ap: AuthorizationPolicy = o.resource;
+      const ns = ap.metadata.namespace ?? 'default';
+      const selector: WorkloadSelector | undefined = ap.spec.selector;
+      if (ns === ctx.rootNamespace) {
+        if (selector && ![...meshPods.values()].some((list) => list.some((l) => matches(selector.matchLabels, l)))) {
+          report(ctx, o, MESSAGES.NoMatchingWorkloadsFound, MESSAGES.NoMatchingWorkloadsFound.text(selectorString(selector.matchLabels)));
+        }
+      } else if (!selector) {
+        if ((meshPods.get(ns) ?? []).length === 0) report(ctx, o, MESSAGES.NoMatchingWorkloadsFound, MESSAGES.NoMatchingWorkloadsFound.text(''));
+      } else if (!(meshPods.get(ns) ?? []).some((l) => matches(selector.matchLabels, l))) {
+        report(ctx, o, MESSAGES.NoMatchingWorkloadsFound, MESSAGES.NoMatchingWorkloadsFound.text(selectorString(selector.matchLabels)));
+      }
+      for (const rule of ap.spec.rules ?? []) {
+        for (const from of rule.from ?? []) {
+          for (const exp of [...(from.source?.namespaces ?? []), ...(from.source?.notNamespaces ?? [])]) {
+            if (![...namespaces.keys()].some((n) => namespaceMatches(n, exp))) {
+              report(ctx, o, MESSAGES.ReferencedResourceNotFound, MESSAGES.ReferencedResourceNotFound.text('namespace', exp));
+            }
+          }
+        }
+      }
+    }
+  },
+};
+
+const injection: Analyzer = {
+  name: 'injection.Analyzer',
+  description: 'Checks conditions related to Istio sidecar injection',
+  analyze(ctx) {
+    const namespaces = namespacesOf(ctx);
+    const injected = new Set<string>();
+    for (const o of ofKind(ctx, 'Namespace')) {
+      const name = o.resource.metadata.name;
+      if (name === ctx.rootNamespace) continue;
+      const labels = o.resource.metadata.labels ?? {};
+      const inj = labels[INJECTION_LABEL];
+      const found: string[] = inj !== undefined ? [`${INJECTION_LABEL}=${inj}`] : [];
+      for (const l of [REVISION_LABEL, LABEL_DATAPLANE_MODE]) {
+        if (l in labels && (inj === undefined || inj === 'enabled')) found.push(`${l}=${labels[l]}`);
+      }
+      if (found.length > 1) report(ctx, o, MESSAGES.NamespaceMultipleInjectionLabels, MESSAGES.NamespaceMultipleInjectionLabels.text(found));
+      if (labels[LABEL_DATAPLANE_MODE] === 'ambient') continue;
+      if (inj === undefined && !(REVISION_LABEL in labels)) {
+        report(ctx, o, MESSAGES.NamespaceNotInjected, MESSAGES.NamespaceNotInjected.text(name));
+        continue;
+      }
+      if (inj === 'enabled') injected.add(name);
+    }
+    // Ambit never injects a sidecar: a pod in a namespace asking for injection has no proxy at all.
+    for (const p of podsOf(ctx)) {
+      if (!injected.has(p.namespace) || p.hostNetwork || p.object.resource.kind !== 'Pod') continue;
+      const asked = p.labels[SIDECAR_INJECT] ?? p.annotations[SIDECAR_INJECT];
+      if (asked?.toLowerCase() === 'false' || p.containers.includes('istio-proxy')) continue;
+      if (inAmbient(p, namespaces)) continue;
+      const pod = p.object.resource as Pod;
+      report(ctx, p.object, MESSAGES.PodMissingProxy, MESSAGES.PodMissingProxy.text(`${p.namespace}/${pod.metadata.name}`));
+    }
+  },
+};
+
+// conditions.go: the condition types whose status counts as negative, per kind.
+const NEGATIVE: Record<string, Record<string, Condition['status']>> = {
+  Service: { [WAYPOINT_BOUND]: 'False' },
+  AuthorizationPolicy: { ZtunnelAccepted: 'False', [WAYPOINT_ACCEPTED]: 'False' },
+  Gateway: { Accepted: 'False', Programmed: 'False', ResolvedRefs: 'False' },
+  HTTPRoute: { Accepted: 'False', Programmed: 'False', ResolvedRefs: 'False' },
+  GRPCRoute: { Accepted: 'False', Programmed: 'False', ResolvedRefs: 'False' },
+};
+
+function conditionsOf(r: Resource): Condition[] {
+  const status = (r as { status?: { conditions?: Condition[]; parents?: Array<{ conditions?: Condition[] }> } }).status;
+  if (r.kind === 'HTTPRoute' || r.kind === 'GRPCRoute') return (status?.parents ?? []).flatMap((p) => p.conditions ?? []);
+  return status?.conditions ?? [];
+}
+
+// Accepted with parts left out: Istio reports a waypoint's PartiallyInvalid; Ambit also ztunnel's UnsupportedValue
+// (HTTP attributes in a policy only ztunnel enforces: those rules are dropped, so the policy is stricter than written).
+function partiallyAccepted(kind: string, c: Condition): boolean {
+  if (kind !== 'AuthorizationPolicy') return false;
+  return (c.type === WAYPOINT_ACCEPTED && c.reason === 'PartiallyInvalid') || (c.type === 'ZtunnelAccepted' && c.reason === 'UnsupportedValue');
+}
+
+const conditions: Analyzer = {
+  name: 'conditions.ConditionAnalyzer',
+  description: 'Checks for negative status conditions on resources',
+  analyze(ctx) {
+    for (const o of ctx.objects) {
+      const negative = NEGATIVE[o.resource.kind];
+      if (!negative) continue;
+      for (const c of conditionsOf(o.resource)) {
+        if (negative[c.type] === c.status || partiallyAccepted(o.resource.kind, c)) {
+          report(ctx, o, MESSAGES.NegativeConditionStatus, MESSAGES.NegativeConditionStatus.text(c.type, c.reason, c.message));
+        }
+      }
+    }
+  },
+};
+
+const gatewaySelectors: Analyzer = {
+  name: 'k8sgateway.SelectorAnalyzer',
+  description: 'Check that selectors are effective for Kubernetes gateway',
+  analyze(ctx) {
+    const gatewayPods = new Map<string, Labels[]>();
+    for (const p of podsOf(ctx)) {
+      if (!(GATEWAY_NAME_LABEL in p.labels)) continue;
+      gatewayPods.set(p.namespace, [...(gatewayPods.get(p.namespace) ?? []), p.labels]);
+    }
+    for (const o of ctx.objects) {
+      const r = o.resource;
+      if (r.kind !== 'AuthorizationPolicy' && r.kind !== 'RequestAuthentication' && r.kind !== 'Telemetry') continue;
+      const spec = r.spec as { selector?: WorkloadSelector; targetRef?: unknown };
+      if (spec.targetRef !== undefined || spec.selector === undefined) continue;
+      for (const labels of gatewayPods.get(r.metadata.namespace ?? 'default') ?? []) {
+        if (matches(spec.selector.matchLabels, labels)) report(ctx, o, MESSAGES.IneffectiveSelector, MESSAGES.IneffectiveSelector.text(labels[GATEWAY_NAME_LABEL]!));
+      }
+    }
+  },
+};
+
+const NO_IMPACT_POD = 'selected workload is in ambient mode, the policy has no impact';
+const NO_IMPACT_NAMESPACE = 'namespace is in ambient mode, the policy has no impact';
+
+// istioctl's util.NamespaceInAmbientMode: labelled ambient and not asking for sidecars.
+function namespaceInAmbient(ns: Namespace | undefined): boolean {
+  const labels = ns?.metadata.labels ?? {};
+  if (labels[INJECTION_LABEL] === 'enabled' || labels[REVISION_LABEL]) return false;
+  return labels[LABEL_DATAPLANE_MODE] === 'ambient';
+}
+
+const sidecarSelectors: Analyzer = {
+  name: 'sidecar.SelectorAnalyzer',
+  description: 'Validates that sidecars that define a workload selector match at least one pod, and that there are no sidecars in ambient mode',
+  analyze(ctx) {
+    const namespaces = namespacesOf(ctx);
+    const pods = podsOf(ctx);
+    for (const s of ctx.foreign.filter((f) => f.kind === 'Sidecar')) {
+      const selector = s.spec.workloadSelector?.labels;
+      if (selector !== undefined) {
+        const selected = pods.filter((p) => p.namespace === s.metadata.namespace && matches(selector, p.labels));
+        if (selected.some((p) => inAmbient(p, namespaces))) report(ctx, s, MESSAGES.IneffectivePolicy, MESSAGES.IneffectivePolicy.text(NO_IMPACT_POD));
+      } else if (namespaceInAmbient(namespaces.get(s.metadata.namespace))) {
+        report(ctx, s, MESSAGES.IneffectivePolicy, MESSAGES.IneffectivePolicy.text(NO_IMPACT_NAMESPACE));
+      }
+    }
+  },
+};
+
+// Ambit's own: in Istio an EnvoyFilter can still patch a waypoint (an Envoy); no proxy of this mesh is an Envoy.
+const envoyFilters: Analyzer = {
+  name: 'envoyfilter.AmbientAnalyzer',
+  description: 'Reports EnvoyFilters: no proxy of this mesh (ztunnel, waypoint) is an Envoy, so none of them has an effect',
+  analyze(ctx) {
+    const namespaces = namespacesOf(ctx);
+    const pods = podsOf(ctx);
+    for (const f of ctx.foreign.filter((x) => x.kind === 'EnvoyFilter')) {
+      const selector = f.spec.workloadSelector?.labels;
+      let reason = 'no proxy of this mesh is an Envoy';
+      if (f.spec.targetRefs === undefined && f.spec.targetRef === undefined) {
+        if (selector !== undefined) {
+          const selected = pods.filter((p) => (f.metadata.namespace === ctx.rootNamespace || p.namespace === f.metadata.namespace) && matches(selector, p.labels));
+          if (selected.some((p) => inAmbient(p, namespaces))) reason = NO_IMPACT_POD;
+        } else if (namespaceInAmbient(namespaces.get(f.metadata.namespace))) {
+          reason = NO_IMPACT_NAMESPACE;
+        }
+      }
+      report(ctx, f, MESSAGES.IneffectivePolicy, MESSAGES.IneffectivePolicy.text(reason));
+    }
+  },
+};
+
+const CLUSTER_LOCAL = 'svc.cluster.local';
+
+// istioctl's ConvertHostToFQDN: only a short name (no dot, no wildcard) is completed with the namespace.
+function hostToFqdn(namespace: string, host: string): string {
+  return !host.startsWith('*') && !host.includes('.') ? `${host}.${namespace}.${CLUSTER_LOCAL}` : host;
+}
+
+// Kubernetes Services seen as the ServiceEntries istioctl builds from them: FQDN, who may see it, and the selector.
+function serviceHosts(ctx: AnalysisContext): Map<string, Array<{ exportTo: string[]; namespace: string; selector: Labels }>> {
+  const out = new Map<string, Array<{ exportTo: string[]; namespace: string; selector: Labels }>>();
+  for (const o of ofKind(ctx, 'Service')) {
+    const s: Service = o.resource;
+    const ns = s.metadata.namespace ?? 'default';
+    const exportTo = (s.metadata.annotations?.['networking.istio.io/exportTo'] ?? '*').split(',').map((e) => e.trim()).filter(Boolean);
+    const fqdn = `${s.metadata.name}.${ns}.${CLUSTER_LOCAL}`;
+    out.set(fqdn, [...(out.get(fqdn) ?? []), { exportTo, namespace: ns, selector: s.spec.selector ?? {} }]);
+  }
+  return out;
+}
+
+const NODE_TOPOLOGY = ['topology.kubernetes.io/region', 'topology.kubernetes.io/zone', 'topology.istio.io/subzone'];
+
+const destinationRuleSubsets: Analyzer = {
+  name: 'destinationrule.SubsetSelectPodAnalyzer',
+  description: 'Checks if pods are selected by subsets in destination rules.',
+  analyze(ctx) {
+    const services = serviceHosts(ctx);
+    const nodeLabels = new Map(ofKind(ctx, 'Node').map((o) => [o.resource.metadata.name, o.resource.metadata.labels ?? {}]));
+    // Pod labels as istiod augments them: the node's topology and `kubernetes.io/hostname`.
+    const podLabels = podsOf(ctx).map((p) => {
+      const extra: Labels = {};
+      if (p.nodeName) {
+        const node = nodeLabels.get(p.nodeName) ?? {};
+        for (const key of NODE_TOPOLOGY) if (node[key]) extra[key] = node[key];
+        extra['kubernetes.io/hostname'] = p.nodeName;
+      }
+      return { ...p.labels, ...extra };
+    });
+    for (const o of ofKind(ctx, 'DestinationRule')) {
+      const dr: DestinationRule = o.resource;
+      const ns = dr.metadata.namespace ?? 'default';
+      const fqdn = hostToFqdn(ns, dr.spec.host);
+      const visible = (services.get(fqdn) ?? []).find((s) => s.exportTo.some((e) => e === '*' || e === ns || (e === '.' && s.namespace === ns)));
+      if (!visible) {
+        report(ctx, o, MESSAGES.UnknownDestinationRuleHost, MESSAGES.UnknownDestinationRuleHost.text(dr.spec.host));
+        continue;
+      }
+      for (const subset of dr.spec.subsets ?? []) {
+        const selector = { ...visible.selector, ...(subset.labels ?? {}) };
+        if (!podLabels.some((l) => matches(selector, l))) {
+          report(ctx, o, MESSAGES.DestinationRuleSubsetNotSelectPods, MESSAGES.DestinationRuleSubsetNotSelectPods.text(subset.name));
+        }
+      }
+    }
+  },
+};
+
+// Ambit's own: a namespace or workload whose istio.io/use-waypoint names no Gateway. (A Service's shows as its
+// WaypointBound condition, which conditions.ConditionAnalyzer reports, as in Istio.)
+const useWaypoint: Analyzer = {
+  name: 'waypoint.UseWaypointAnalyzer',
+  description: 'Checks that namespaces and workloads labelled istio.io/use-waypoint name an existing waypoint Gateway',
+  analyze(ctx) {
+    const gateways = new Set(ofKind(ctx, 'Gateway').map((o) => `${o.resource.metadata.namespace ?? 'default'}/${o.resource.metadata.name}`));
+    const check = (o: AnalyzedObject, labels: Labels | undefined, namespace: string) => {
+      if (!labels || !(USE_WAYPOINT_LABEL in labels)) return;
+      const ref = useWaypointOf(labels, namespace);
+      if (ref === undefined || ref === 'none' || gateways.has(ref.key)) return;
+      report(ctx, o, MESSAGES.ReferencedResourceNotFound, MESSAGES.ReferencedResourceNotFound.text('waypoint', ref.key));
+    };
+    for (const o of ctx.objects) {
+      const r = o.resource;
+      if (r.kind === 'Namespace') check(o, r.metadata.labels, r.metadata.name);
+      else if (r.kind === 'Pod') check(o, r.metadata.labels, r.metadata.namespace ?? 'default');
+      else if (r.kind === 'Deployment' && o.fromFile) check(o, r.spec.template.metadata?.labels, r.metadata.namespace ?? 'default');
+    }
+  },
+};
+
+/** Every analyzer, in istioctl's `-L` order (sorted by name). */
+export const ANALYZERS: readonly Analyzer[] = [
+  authorizationPolicies, conditions, destinationRuleSubsets, envoyFilters, injection, gatewaySelectors, sidecarSelectors, useWaypoint,
+].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+

@@ -1,0 +1,288 @@
+// The analyzers of `ambit analyze`, one table per analyzer in the manner of istioctl's analyzers_test.go: objects in,
+// (code, resource) pairs out. The scenarios follow Istio's analyzer test data (the cases, not its files).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse as parseYaml } from 'yaml';
+import { analyze, formatMessages, friendlyName, listAnalyzers, originOf, type AnalyzedObject, type ForeignObject, type Message } from '../../src/analysis/analyze.js';
+import { ANALYZERS } from '../../src/analysis/analyzers.js';
+import { validateResource } from '../../src/api/validation.js';
+
+/** Objects from YAML documents (validated as the loader does); Sidecar and EnvoyFilter become foreign objects. */
+function input(yaml: string, opts: { fromFile?: boolean } = {}): { objects: AnalyzedObject[]; foreign: ForeignObject[]; rootNamespace: string } {
+  const objects: AnalyzedObject[] = [];
+  const foreign: ForeignObject[] = [];
+  for (const doc of yaml.split(/^---$/m).map((d) => d.trim()).filter(Boolean)) {
+    const raw = parseYaml(doc) as Record<string, unknown> & { kind: string; metadata: { name: string; namespace?: string }; spec?: object };
+    if (raw.kind === 'Sidecar' || raw.kind === 'EnvoyFilter') {
+      const metadata = { ...raw.metadata, namespace: raw.metadata.namespace ?? 'default' };
+      foreign.push({ kind: raw.kind, metadata, spec: (raw.spec ?? {}) as ForeignObject['spec'], origin: originOf({ kind: raw.kind, metadata }) });
+      continue;
+    }
+    const { resource, issues } = validateResource(raw);
+    assert.ok(resource, `fixture does not validate: ${JSON.stringify(issues)}`);
+    objects.push({ resource, origin: originOf(resource), fromFile: opts.fromFile ?? false });
+  }
+  return { objects, foreign, rootNamespace: 'istio-system' };
+}
+
+function found(yaml: string, analyzer: string, opts: { fromFile?: boolean } = {}): string[] {
+  return analyze(input(yaml, opts), { analyzers: [analyzer] }).map((m) => `${m.type.code} ${friendlyName(m.origin!)}`).sort();
+}
+
+const ns = (name: string, labels: Record<string, string> = {}) => `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${name}, labels: ${JSON.stringify(labels)}}`;
+const pod = (name: string, namespace: string, labels: Record<string, string>, extra = '') =>
+  `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: ${namespace}, labels: ${JSON.stringify(labels)}${extra}}\nspec: {containers: [{name: app, image: x}]}`;
+const ap = (name: string, namespace: string, spec: string) => `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: ${spec}`;
+
+describe('auth.AuthorizationPoliciesAnalyzer', () => {
+  const world = [
+    ns('istio-system'), ns('httpbin', { 'istio-injection': 'enabled' }), ns('httpbin-empty', { 'istio-injection': 'enabled' }),
+    ns('test-ambient', { 'istio.io/dataplane-mode': 'ambient' }), ns('shop', { 'istio.io/dataplane-mode': 'ambient' }), ns('plain'),
+    pod('httpbin-1', 'httpbin', { app: 'httpbin', version: 'v1' }),
+    pod('cart-1', 'shop', { app: 'cart' }),
+    pod('outside-1', 'plain', { app: 'outside' }),
+  ];
+  const cases: Array<[string, string, string[]]> = [
+    ['a mesh-wide policy whose selector matches a pod in some namespace', ap('meshwide-cart', 'istio-system', '{selector: {matchLabels: {app: cart}}}'), []],
+    ['a mesh-wide policy whose selector matches no pod anywhere', ap('meshwide-httpbin-v2', 'istio-system', '{selector: {matchLabels: {app: httpbin, version: v2}}}'), ['IST0127 AuthorizationPolicy istio-system/meshwide-httpbin-v2']],
+    ['a mesh-wide policy without selector', ap('meshwide', 'istio-system', '{}'), []],
+    ['a namespace-wide policy in a namespace with no pods', ap('empty-wide', 'httpbin-empty', '{}'), ['IST0127 AuthorizationPolicy httpbin-empty/empty-wide']],
+    ['a namespace-wide policy over a sidecar-injected pod', ap('wide', 'httpbin', '{}'), []],
+    ['a selector matching no pod of its namespace', ap('nopods', 'httpbin', '{selector: {matchLabels: {app: bogus}}}'), ['IST0127 AuthorizationPolicy httpbin/nopods']],
+    ['a selector matching an ambient pod', ap('cart', 'shop', '{selector: {matchLabels: {app: cart}}}'), []],
+    ['a selector matching only a pod outside the mesh', ap('outside', 'plain', '{selector: {matchLabels: {app: outside}}}'), ['IST0127 AuthorizationPolicy plain/outside']],
+    ['an ambient namespace without workloads', ap('no-workload', 'test-ambient', '{}'), ['IST0127 AuthorizationPolicy test-ambient/no-workload']],
+    [
+      'namespaces and notNamespaces naming namespaces that do not exist, each reported',
+      ap('bogus-ns', 'httpbin', '{rules: [{from: [{source: {namespaces: [bogus-a, bogus-b]}}, {source: {notNamespaces: [bogus-c]}}]}]}'),
+      ['IST0101 AuthorizationPolicy httpbin/bogus-ns', 'IST0101 AuthorizationPolicy httpbin/bogus-ns', 'IST0101 AuthorizationPolicy httpbin/bogus-ns'],
+    ],
+    ['namespace globs that match', ap('globs', 'httpbin', '{rules: [{from: [{source: {namespaces: ["*", "http*", "*-empty", SHOP]}}]}]}'), []],
+    ['a namespace glob that matches nothing', ap('glob-miss', 'httpbin', '{rules: [{from: [{source: {namespaces: ["prod-*"]}}]}]}'), ['IST0101 AuthorizationPolicy httpbin/glob-miss']],
+  ];
+  for (const [name, policy, expected] of cases) {
+    it(name, () => assert.deepEqual(found([...world, policy].join('\n---\n'), 'auth.AuthorizationPoliciesAnalyzer'), expected));
+  }
+
+  it('counts the pods a Deployment from a file will make', () => {
+    const deployment = `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: shop}\nspec:\n  selector: {matchLabels: {app: api}}\n  template:\n    metadata: {labels: {app: api}}\n    spec: {containers: [{name: api, image: x}]}`;
+    const policy = ap('api', 'shop', '{selector: {matchLabels: {app: api}}}');
+    assert.deepEqual(found([...world, deployment, policy].join('\n---\n'), 'auth.AuthorizationPoliciesAnalyzer', { fromFile: true }), []);
+    // From the cluster, a Deployment's pods are the Pods that exist.
+    assert.deepEqual(found([...world, deployment, policy].join('\n---\n'), 'auth.AuthorizationPoliciesAnalyzer'), ['IST0127 AuthorizationPolicy shop/api']);
+  });
+
+  it('says which labels matched nothing, as Kubernetes prints a selector', () => {
+    const [m] = analyze(input([...world, ap('x', 'shop', '{selector: {matchLabels: {version: v9, app: cart}}}')].join('\n---\n')), { analyzers: ['auth.AuthorizationPoliciesAnalyzer'] });
+    assert.equal(m!.text, 'No matching workloads for this resource with the following labels: app=cart,version=v9');
+  });
+});
+
+describe('injection.Analyzer', () => {
+  const cases: Array<[string, string[], string[]]> = [
+    ['a namespace with no injection or ambient label', [ns('bar')], ['IST0102 Namespace bar']],
+    ['the root namespace is never reported', [ns('istio-system')], []],
+    ['an ambient namespace', [ns('amb', { 'istio.io/dataplane-mode': 'ambient' })], []],
+    ['injection explicitly disabled', [ns('off', { 'istio-injection': 'disabled' })], []],
+    ['injection enabled and ambient', [ns('busted', { 'istio-injection': 'enabled', 'istio.io/dataplane-mode': 'ambient' })], ['IST0123 Namespace busted']],
+    ['a revision and ambient', [ns('multi-1', { 'istio.io/rev': 'canary', 'istio.io/dataplane-mode': 'ambient' })], ['IST0123 Namespace multi-1']],
+    ['injection enabled and a revision', [ns('multi-2', { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' })], ['IST0123 Namespace multi-2']],
+    ['injection disabled and ambient: one kind of label counts', [ns('quiet', { 'istio-injection': 'disabled', 'istio.io/dataplane-mode': 'ambient' })], []],
+    [
+      'a pod without a proxy in an injected namespace (Ambit never injects one)',
+      [ns('default', { 'istio-injection': 'enabled' }), pod('noninjectedpod', 'default', { app: 'a' }), pod('optout', 'default', { app: 'b', 'sidecar.istio.io/inject': 'false' })],
+      ['IST0103 Pod default/noninjectedpod'],
+    ],
+  ];
+  for (const [name, docs, expected] of cases) it(name, () => assert.deepEqual(found(docs.join('\n---\n'), 'injection.Analyzer'), expected));
+
+  it('lists the labels found in the message, as Go prints a slice', () => {
+    const [m] = analyze(input(ns('busted', { 'istio-injection': 'enabled', 'istio.io/dataplane-mode': 'ambient' })), { analyzers: ['injection.Analyzer'] });
+    assert.equal(m!.text, 'The namespace has more than one type of injection labels [istio-injection=enabled istio.io/dataplane-mode=ambient], which may lead to undefined behavior. Make sure only one injection label exists.');
+  });
+});
+
+describe('conditions.ConditionAnalyzer', () => {
+  const cond = (type: string, status: string, reason = 'R', message = 'm') => `{type: ${type}, status: "${status}", reason: ${reason}, message: "${message}"}`;
+  const svc = (name: string, c: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: default}\nspec: {ports: [{port: 80}]}\nstatus: {conditions: [${c}]}`;
+  const policy = (name: string, c: string) => `${ap(name, 'default', '{}')}\nstatus: {conditions: [${c}]}`;
+  const gw = (name: string, c: string) =>
+    `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: ${name}, namespace: default}\nspec: {gatewayClassName: istio-waypoint, listeners: [{name: mesh, port: 15008, protocol: HBONE}]}\nstatus: {conditions: [${c}]}`;
+  const route = (kind: string, name: string, c: string) =>
+    `apiVersion: gateway.networking.k8s.io/v1\nkind: ${kind}\nmetadata: {name: ${name}, namespace: default}\nspec: {parentRefs: [{name: web, kind: Service, group: ""}]}\nstatus: {parents: [{parentRef: {name: web}, controllerName: istio.io/mesh-controller, conditions: [${c}]}]}`;
+  const docs = [
+    svc('negative-condition-svc', cond('istio.io/WaypointBound', 'False', 'WaypointNotFound', 'waypoint not found')),
+    svc('positive-condition-svc', cond('istio.io/WaypointBound', 'True')),
+    policy('negative-condition-authz', cond('ZtunnelAccepted', 'False')),
+    policy('negative-condition-authz-partially-invalid', cond('WaypointAccepted', 'True', 'PartiallyInvalid')),
+    policy('ztunnel-unsupported', cond('ZtunnelAccepted', 'True', 'UnsupportedValue')),
+    policy('positive-condition-authz', cond('ZtunnelAccepted', 'True', 'Accepted')),
+    gw('negative-condition-gateway', cond('Programmed', 'False')),
+    gw('positive-condition-gateway', cond('Programmed', 'True')),
+    route('HTTPRoute', 'negative-condition-httproute', cond('ResolvedRefs', 'False')),
+    route('GRPCRoute', 'negative-condition-grpcroute', cond('Accepted', 'False')),
+    route('HTTPRoute', 'positive-condition-httproute', cond('Accepted', 'True')),
+  ];
+  it('reports negative conditions of Services, policies, Gateways and routes, and partially accepted policies', () => {
+    assert.deepEqual(found(docs.join('\n---\n'), 'conditions.ConditionAnalyzer'), [
+      'IST0171 AuthorizationPolicy default/negative-condition-authz',
+      'IST0171 AuthorizationPolicy default/negative-condition-authz-partially-invalid',
+      'IST0171 AuthorizationPolicy default/ztunnel-unsupported',
+      'IST0171 GRPCRoute default/negative-condition-grpcroute',
+      'IST0171 Gateway default/negative-condition-gateway',
+      'IST0171 HTTPRoute default/negative-condition-httproute',
+      'IST0171 Service default/negative-condition-svc',
+    ]);
+  });
+  it("quotes the condition's type, reason and message", () => {
+    const [m] = analyze(input(docs[0]!), { analyzers: ['conditions.ConditionAnalyzer'] });
+    assert.equal(m!.text, 'A condition with a negative status is present: type=istio.io/WaypointBound, reason=WaypointNotFound, message=waypoint not found.');
+  });
+});
+
+describe('k8sgateway.SelectorAnalyzer', () => {
+  const waypointPod = pod('waypoint-abc', 'default', { 'gateway.networking.k8s.io/gateway-name': 'waypoint', app: 'shared' });
+  const appPod = pod('app-1', 'default', { app: 'app' });
+  const ra = (name: string, spec: string) => `apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: ${name}, namespace: default}\nspec: ${spec}`;
+  const tel = (name: string, spec: string) => `apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: ${name}, namespace: default}\nspec: ${spec}`;
+  it('reports selectors that pick a waypoint (Gateway) pod, and nothing else', () => {
+    const docs = [
+      waypointPod, appPod,
+      ap('ap-ineffective', 'default', '{selector: {matchLabels: {gateway.networking.k8s.io/gateway-name: waypoint}}}'),
+      ap('ap-app', 'default', '{selector: {matchLabels: {app: app}}}'),
+      ap('ap-targetref', 'default', '{targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]}'),
+      ra('ra-ineffective', '{selector: {matchLabels: {app: shared}}}'),
+      tel('telemetry-ineffective', '{selector: {matchLabels: {app: shared}}}'),
+    ];
+    assert.deepEqual(found(docs.join('\n---\n'), 'k8sgateway.SelectorAnalyzer'), [
+      'IST0166 AuthorizationPolicy default/ap-ineffective',
+      'IST0166 RequestAuthentication default/ra-ineffective',
+      'IST0166 Telemetry default/telemetry-ineffective',
+    ]);
+    const [m] = analyze(input([waypointPod, ra('r', '{selector: {matchLabels: {app: shared}}}')].join('\n---\n')), { analyzers: ['k8sgateway.SelectorAnalyzer'] });
+    assert.equal(m!.text, 'Ineffective selector on Kubernetes Gateway waypoint. Use the TargetRef field instead.');
+  });
+});
+
+describe('sidecar.SelectorAnalyzer and envoyfilter.AmbientAnalyzer', () => {
+  const world = [ns('amb', { 'istio.io/dataplane-mode': 'ambient' }), ns('side', { 'istio-injection': 'enabled' }), pod('a-1', 'amb', { app: 'a' }), pod('s-1', 'side', { app: 's' })];
+  const sidecar = (name: string, namespace: string, spec: string) => `apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: ${spec}`;
+  const filter = (name: string, namespace: string, spec: string) => `apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: ${spec}`;
+  it('says a Sidecar has no impact on ambient pods or in an ambient namespace', () => {
+    const docs = [...world, sidecar('selects-ambient', 'amb', '{workloadSelector: {labels: {app: a}}}'), sidecar('ns-default', 'amb', '{}'), sidecar('sidecar-ns', 'side', '{}')];
+    assert.deepEqual(found(docs.join('\n---\n'), 'sidecar.SelectorAnalyzer'), ['IST0167 Sidecar amb/ns-default', 'IST0167 Sidecar amb/selects-ambient']);
+    const texts = analyze(input(docs.join('\n---\n')), { analyzers: ['sidecar.SelectorAnalyzer'] }).map((m) => m.text).sort();
+    assert.deepEqual(texts, [
+      'The policy has no impact: namespace is in ambient mode, the policy has no impact.',
+      'The policy has no impact: selected workload is in ambient mode, the policy has no impact.',
+    ]);
+  });
+  it('says every EnvoyFilter has no impact, with the reason that fits', () => {
+    const docs = [...world, filter('lua', 'amb', '{workloadSelector: {labels: {app: a}}}'), filter('waypoint', 'amb', '{targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]}')];
+    const got = analyze(input(docs.join('\n---\n')), { analyzers: ['envoyfilter.AmbientAnalyzer'] }).map((m) => `${friendlyName(m.origin!)}: ${m.text}`);
+    assert.deepEqual(got, [
+      'EnvoyFilter amb/lua: The policy has no impact: selected workload is in ambient mode, the policy has no impact.',
+      'EnvoyFilter amb/waypoint: The policy has no impact: no proxy of this mesh is an Envoy.',
+    ]);
+  });
+});
+
+describe('destinationrule.SubsetSelectPodAnalyzer', () => {
+  const svc = `apiVersion: v1\nkind: Service\nmetadata: {name: reviews, namespace: default}\nspec: {selector: {app: reviews}, ports: [{name: http, port: 9080}]}`;
+  const node = `apiVersion: v1\nkind: Node\nmetadata: {name: node-1, labels: {topology.kubernetes.io/zone: z1}}`;
+  const reviewsV1 = `${pod('reviews-v1', 'default', { app: 'reviews', version: 'v1' })}`.replace('spec: {', 'spec: {nodeName: node-1, ');
+  const dr = (name: string, spec: string, namespace = 'default') => `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: ${spec}`;
+  const cases: Array<[string, string[], string[]]> = [
+    ['a host no Service has', [dr('fake-host', '{host: fake.default.svc.cluster.local}')], ['IST0174 DestinationRule default/fake-host']],
+    ['a short host completed with its namespace', [dr('short', '{host: reviews}')], []],
+    ['a short host in another namespace names another service', [dr('elsewhere', '{host: reviews}', 'other')], ['IST0174 DestinationRule other/elsewhere']],
+    ['a Service exported only to its own namespace', [dr('hidden', '{host: hidden.default.svc.cluster.local}', 'other'), svc.replace('name: reviews,', 'name: hidden, annotations: {networking.istio.io/exportTo: "."},')], ['IST0174 DestinationRule other/hidden']],
+    ['subsets matching a pod, one through the node topology label istiod adds', [dr('subsets', '{host: reviews, subsets: [{name: v1, labels: {version: v1}}, {name: z1, labels: {topology.kubernetes.io/zone: z1}}]}')], []],
+    ['a subset no pod matches', [dr('v2', '{host: reviews.default.svc.cluster.local, subsets: [{name: v2, labels: {version: v2}}]}')], ['IST0173 DestinationRule default/v2']],
+  ];
+  for (const [name, docs, expected] of cases) {
+    it(name, () => assert.deepEqual(found([svc, node, reviewsV1, ...docs].join('\n---\n'), 'destinationrule.SubsetSelectPodAnalyzer'), expected));
+  }
+});
+
+describe('waypoint.UseWaypointAnalyzer', () => {
+  const gateway = `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: waypoint, namespace: shop}\nspec: {gatewayClassName: istio-waypoint, listeners: [{name: mesh, port: 15008, protocol: HBONE}]}`;
+  it('reports namespaces and pods whose use-waypoint names no Gateway', () => {
+    const docs = [
+      gateway,
+      ns('shop', { 'istio.io/use-waypoint': 'waypoint' }),
+      ns('lost', { 'istio.io/use-waypoint': 'missing' }),
+      ns('opted-out', { 'istio.io/use-waypoint': 'none' }),
+      ns('cross', { 'istio.io/use-waypoint': 'waypoint', 'istio.io/use-waypoint-namespace': 'shop' }),
+      pod('p', 'shop', { 'istio.io/use-waypoint': 'nowhere' }),
+    ];
+    assert.deepEqual(found(docs.join('\n---\n'), 'waypoint.UseWaypointAnalyzer'), ['IST0101 Namespace lost', 'IST0101 Pod shop/p']);
+    const [m] = analyze(input(docs.join('\n---\n')), { analyzers: ['waypoint.UseWaypointAnalyzer'], namespace: 'lost' });
+    assert.equal(m!.text, 'Referenced waypoint not found: "lost/missing"');
+  });
+});
+
+describe('the runner', () => {
+  const docs = [ns('a'), ns('b'), ns('c', { 'istio-injection': 'enabled', 'istio.io/dataplane-mode': 'ambient' }), ap('x', 'a', '{selector: {matchLabels: {app: none}}}')];
+
+  it('keeps the messages of the namespace asked for (a Namespace counts as its own)', () => {
+    const got = analyze(input(docs.join('\n---\n')), { namespace: 'a' }).map((m) => `${m.type.code} ${friendlyName(m.origin!)}`);
+    assert.deepEqual(got, ['IST0127 AuthorizationPolicy a/x', 'IST0102 Namespace a']);
+  });
+
+  it('sorts by level, then code, then resource, and prints log lines as istioctl', () => {
+    const messages = analyze(input(docs.join('\n---\n')));
+    assert.equal(
+      formatMessages(messages, 'log'),
+      [
+        'Warning [IST0123] (Namespace c) The namespace has more than one type of injection labels [istio-injection=enabled istio.io/dataplane-mode=ambient], which may lead to undefined behavior. Make sure only one injection label exists.',
+        'Warning [IST0127] (AuthorizationPolicy a/x) No matching workloads for this resource with the following labels: app=none',
+        "Info [IST0102] (Namespace a) The namespace is not enabled for Istio injection. Run 'kubectl label namespace a istio-injection=enabled' to enable it, or 'kubectl label namespace a istio-injection=disabled' to explicitly mark it as not needing injection.",
+        "Info [IST0102] (Namespace b) The namespace is not enabled for Istio injection. Run 'kubectl label namespace b istio-injection=enabled' to enable it, or 'kubectl label namespace b istio-injection=disabled' to explicitly mark it as not needing injection.",
+      ].join('\n'),
+    );
+    assert.match(formatMessages(messages.slice(0, 1), 'log', true), /^\u001b\[33mWarning\u001b\[0m \[IST0123\]/);
+  });
+
+  it('drops suppressed messages: --suppress CODE=RESOURCE with * globs, and the analyze-suppress annotation', () => {
+    const base = input(docs.join('\n---\n'));
+    const codes = (opts: Parameters<typeof analyze>[1], i = base) => analyze(i, opts).map((m) => `${m.type.code} ${friendlyName(m.origin!)}`);
+    assert.deepEqual(codes({ suppressions: [{ code: 'IST0102', resource: 'Namespace *' }, { code: 'IST0127', resource: 'AuthorizationPolicy a/x' }] }), ['IST0123 Namespace c']);
+    assert.deepEqual(codes({ suppressions: [{ code: 'IST0102', resource: 'Namespace b' }] }).length, 3);
+    const annotated = input([ns('a'), ap('x', 'a', '{selector: {matchLabels: {app: none}}}').replace('namespace: a}', 'namespace: a, annotations: {galley.istio.io/analyze-suppress: "IST0127"}}')].join('\n---\n'));
+    assert.deepEqual(codes({}, annotated), ['IST0102 Namespace a']);
+    const all = input(ns('a').replace('labels: {}', 'labels: {}, annotations: {galley.istio.io/analyze-suppress: "*"}'));
+    assert.deepEqual(codes({}, all), []);
+  });
+
+  it('deduplicates identical messages and keeps messages without a resource first within a code', () => {
+    const reported: Message[] = [{ type: { code: 'IST0102', name: 'NamespaceNotInjected', level: 'Info' }, text: 't' }];
+    const got = analyze(input([ns('a'), ns('a')].join('\n---\n')), {}, reported);
+    assert.equal(got.length, 2);
+    assert.equal(got[0]!.origin, undefined);
+  });
+
+  it('prints JSON and YAML with the fields and URL istioctl prints', () => {
+    const [m] = analyze(input([ns('a'), ap('x', 'a', '{selector: {matchLabels: {app: none}}}')].join('\n---\n')), { analyzers: ['auth.AuthorizationPoliciesAnalyzer'] });
+    const located = { ...m!, origin: { ...m!.origin!, file: 'policies.yaml', line: 7 } };
+    assert.deepEqual(JSON.parse(formatMessages([located], 'json')), [{
+      code: 'IST0127',
+      documentationUrl: 'https://istio.io/latest/docs/reference/config/analysis/ist0127/?ref=istioctl-analyze',
+      level: 'Warning',
+      message: 'No matching workloads for this resource with the following labels: app=none',
+      origin: 'AuthorizationPolicy a/x',
+      reference: 'policies.yaml:7',
+    }]);
+    assert.match(formatMessages([located], 'json'), /^\[\n\t\{\n\t\t"code": "IST0127",/);
+    assert.deepEqual(parseYaml(formatMessages([located], 'yaml')), JSON.parse(formatMessages([located], 'json')));
+    assert.equal(formatMessages([], 'json'), '[]');
+    assert.equal(formatMessages([{ ...located, origin: { ...located.origin, file: 'p.json' } }], 'log'), 'Warning [IST0127] (AuthorizationPolicy a/x p.json) No matching workloads for this resource with the following labels: app=none');
+  });
+
+  it('refuses an unknown analyzer name and lists the analyzers sorted with their descriptions', () => {
+    assert.throws(() => analyze(input(ns('a')), { analyzers: ['nope.Analyzer'] }), /unknown analyzer "nope.Analyzer": see the list with -L/);
+    const list = listAnalyzers();
+    assert.ok(list.startsWith('* auth.AuthorizationPoliciesAnalyzer:\n    Checks the validity of authorization policies\n'));
+    assert.deepEqual(ANALYZERS.map((a) => a.name), [...ANALYZERS.map((a) => a.name)].sort());
+  });
+});
