@@ -26,7 +26,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   config: ['common', 'api'],
   model: ['common', 'api', 'xds'],
   analysis: ['common', 'api', 'model', 'xds'],
-  controlplane: ['common', 'api', 'config', 'identity', 'model', 'xds'],
+  controlplane: ['common', 'api', 'config', 'identity', 'model', 'telemetry', 'xds'],
   ztunnel: ['common', 'xds', 'hbone', 'identity', 'inpod', 'cni', 'telemetry'],
   waypoint: ['common', 'xds', 'hbone', 'identity', 'telemetry'],
   local: ['common', 'api', 'cni', 'config', 'controlplane', 'identity', 'model', 'xds'],

@@ -1,6 +1,10 @@
 // Prometheus metrics of the control plane, named as istiod names them (pilot_* for xDS, citadel_* for the CA) so
 // existing dashboards and alerts keep working. Each control plane owns its registry: tests run several in one process.
+// istiod's build info and the process collector's CPU, memory and descriptor counts come with it, as they do with
+// istiod (its Go client exports process_*), so the control-plane dashboard reads them where there is no cAdvisor.
 import { Counter, Gauge, Registry } from 'prom-client';
+import { AMBIT_VERSION } from '../common/version.js';
+import { registerProcessMetrics } from '../telemetry/process-metrics.js';
 
 export class ControlPlaneMetrics {
   readonly registry = new Registry();
@@ -39,4 +43,10 @@ export class ControlPlaneMetrics {
     help: 'The number of errors occurred when parsing the CSR.',
     registers: [this.registry],
   });
+
+  constructor() {
+    registerProcessMetrics(this.registry);
+    const build = new Gauge({ name: 'istio_build', help: 'Istio component build info', labelNames: ['component', 'tag'], registers: [this.registry] });
+    build.set({ component: 'pilot', tag: AMBIT_VERSION }, 1);
+  }
 }

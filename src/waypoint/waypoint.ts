@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { startAdmin, type AdminServer, type Readiness } from '../telemetry/admin.js';
 import type { LogSink, Logger } from '../telemetry/log.js';
+import { registerProcessMetrics } from '../telemetry/process-metrics.js';
 import { HbonePool } from '../hbone/pool.js';
 import { SecretManager } from '../xds/ca-client.js';
 import { XdsClient, proxyNodeId } from '../xds/client.js';
@@ -85,6 +86,8 @@ export class Waypoint {
       log: sink.logger('xds'),
     });
     this.telemetry = new WaypointTelemetry({ accessLog: config.accessLog });
+    // CPU, memory and descriptors under the Prometheus client names, for the waypoint dashboard (no cAdvisor here).
+    registerProcessMetrics(this.telemetry.registry);
     this.pool = new HbonePool({
       maxStreamsPerConnection: config.poolMaxStreamsPerConnection,
       idleTimeoutMs: config.poolUnusedReleaseTimeoutMs,
