@@ -207,7 +207,7 @@ export class LocalCluster {
   constructor(readonly options: ClusterOptions) {
     this.layout = new StateLayout(options.stateDir);
     this.ledger = new Ledger(this.layout.ledger);
-    this.fabricNetns = this.layout.netns('fabric');
+    this.fabricNetns = this.layout.fabricNetns;
     this.log = options.log ?? ((line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
     this.store.onChange((e) => {
       if (e.resource.kind === 'Pod' || e.resource.kind === 'Service') this.scheduleSync();

@@ -77,6 +77,10 @@ export class StateLayout {
   netns(name: string): string {
     return join(this.netnsDir, name);
   }
+  /** The fabric namespace: the bridge between the nodes, where cluster-wide components (the control plane) run. */
+  get fabricNetns(): string {
+    return this.netns('fabric');
+  }
   nodeDir(node: string): string {
     return join(this.dir, 'nodes', node);
   }
@@ -111,6 +115,10 @@ export class StateLayout {
   }
   podDir(namespace: string, pod: string): string {
     return join(this.dir, 'pods', `${namespace}_${pod}`);
+  }
+  /** `ambit dashboard prometheus --start`: its configuration, data, log and UI socket. */
+  get prometheusDir(): string {
+    return join(this.dir, 'prometheus');
   }
   componentLog(component: string, node?: string): string {
     return join(this.dir, 'components', node ? `${component}_${node}.log` : `${component}.log`);

@@ -11,6 +11,7 @@ import { LocalCluster } from './cluster.js';
 import { lookupKind } from './kinds.js';
 import { StateLayout, validateClusterName } from './layout.js';
 import { cleanUp } from './ledger.js';
+import { supervisorNamespaces } from './sys.js';
 import { RpcError, STREAMED, serveJson } from '../common/rpc.js';
 
 export interface SupervisorStatus {
@@ -125,9 +126,7 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
     },
     'POST /v1/exec': (body) => {
       const t = target(body);
-      // A rootless cluster's namespaces are only reachable from inside the supervisor's user + mount namespaces.
-      const enter = args.rootless ? ['nsenter', `--target=${process.pid}`, '--user', '--mount', '--preserve-credentials', '--'] : [];
-      return { ...cluster.execTarget(t.namespace, t.name, t.container), enter };
+      return { ...cluster.execTarget(t.namespace, t.name, t.container), enter: supervisorNamespaces(args.rootless, process.pid) };
     },
     'POST /v1/logs': (body) => {
       const t = target(body);

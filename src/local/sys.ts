@@ -2,7 +2,8 @@
 // its own threads into another namespace, so everything that must happen inside a namespace is a short-lived
 // helper process started through nsenter.
 import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { accessSync, constants, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 export class CommandError extends Error {
   constructor(
@@ -39,6 +40,18 @@ export function run(argv: string[], options: { input?: string; timeoutMs?: numbe
   });
 }
 
+/** Whether an executable named `tool` is in one of $PATH's directories. */
+export function onPath(tool: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, tool), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 export function packageOf(tool: string): string {
   return { ip: 'iproute2', nft: 'nftables', nsenter: 'util-linux', unshare: 'util-linux', setpriv: 'util-linux', mount: 'mount' }[tool] ?? tool;
 }
@@ -46,6 +59,14 @@ export function packageOf(tool: string): string {
 /** argv prefix that runs the rest of a command line inside the network namespace bound at `netnsPath`. */
 export function inNetns(netnsPath: string, argv: string[]): string[] {
   return ['nsenter', `--net=${netnsPath}`, '--', ...argv];
+}
+
+/**
+ * argv prefix that enters a rootless cluster's user and mount namespaces (those of its supervisor, `supervisorPid`):
+ * its network namespaces are bound there only. Empty for a cluster run as root.
+ */
+export function supervisorNamespaces(rootless: boolean, supervisorPid: number): string[] {
+  return rootless ? ['nsenter', `--target=${supervisorPid}`, '--user', '--mount', '--preserve-credentials', '--'] : [];
 }
 
 /** Runs `ip -batch -` inside a network namespace (one process for many changes). */

@@ -20,6 +20,7 @@ const modules: Record<string, () => Promise<CommandModule>> = {
   'ztunnel-config': () => import('./ztunnel-config.js'),
   'proxy-status': () => import('./proxy-status.js'),
   analyze: () => import('./analyze.js'),
+  dashboard: () => import('./dashboard.js'),
   version: () => import('./version.js'),
   precheck: () => import('./precheck.js'),
   controlplane: () => import('./controlplane.js'),

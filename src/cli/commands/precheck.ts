@@ -1,13 +1,12 @@
 // `ambit precheck`: what this machine needs for the local cluster, checked as istioctl x precheck checks a cluster
 // before an install, and printed the same way: a green tick when nothing is missing, otherwise one line per issue
 // saying what to install or allow.
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { delimiter, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Command } from 'commander';
 import { checkPrivileges } from '../../local/client.js';
-import { packageOf } from '../../local/sys.js';
+import { onPath, packageOf } from '../../local/sys.js';
 
 /** The system tools the local cluster runs (src/local/sys.ts, sandbox.ts, network.ts). */
 const TOOLS = ['ip', 'nft', 'nsenter', 'unshare', 'setpriv', 'mount'];
@@ -17,17 +16,6 @@ const MIN_KERNEL: [number, number] = [5, 4];
 interface Issue {
   level: 'Error' | 'Warning';
   message: string;
-}
-
-function onPath(tool: string): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
-    try {
-      accessSync(join(dir, tool), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
 }
 
 /** The running kernel's build configuration (/proc/config.gz, else /boot/config-RELEASE), when the machine has it. */
