@@ -27,7 +27,12 @@ export class MeshCluster extends TestCluster {
 
   /** A long-running `ambit exec`, with its output collected as it comes. */
   spawnExec(pod: string, script: string, ...args: string[]): { child: ChildProcessWithoutNullStreams; output: () => string } {
-    const child = spawn(process.execPath, [CLI, 'exec', '--cluster', this.name, pod, '--', 'node', '-e', script, ...args], {
+    return this.spawnCli(['exec', pod, '--', 'node', '-e', script, ...args]);
+  }
+
+  /** A long-running `ambit` command against this cluster, with its output (stdout and stderr) collected as it comes. */
+  spawnCli(args: string[]): { child: ChildProcessWithoutNullStreams; output: () => string } {
+    const child = spawn(process.execPath, [CLI, args[0]!, '--cluster', this.name, ...args.slice(1)], {
       env: { ...process.env, AMBIT_STATE_DIR: join(this.base, 'state') },
     });
     let out = '';
