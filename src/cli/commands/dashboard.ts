@@ -167,23 +167,25 @@ function dashboardNames(): string[] {
 }
 
 export function register(program: Command): void {
-  const dashboard = program
-    .command('dashboard')
-    .alias('dash')
-    .description("Observability for the local cluster, as istioctl dashboard: Prometheus' scrape configuration, Grafana dashboards");
+  const dashboard = withClusterOption(
+    program
+      .command('dashboard')
+      .alias('dash')
+      .description("Observability for the local cluster, as istioctl dashboard: Prometheus' scrape configuration, Grafana dashboards"),
+  ).configureHelp({ showGlobalOptions: true });
 
-  withClusterOption(
-    dashboard
-      .command('prometheus')
-      .description('Print a Prometheus scrape configuration for the running cluster (ztunnels, control plane, waypoints); --start runs Prometheus with it')
-      .option('--start', 'run prometheus in the cluster with this configuration until Ctrl+C; its UI is forwarded to 127.0.0.1:PORT')
-      .option('-p, --port <port>', 'with --start: the port on 127.0.0.1 for the UI (0: any free port)', portOption, DEFAULT_UI_PORT)
-      .option('--scrape-interval <duration>', 'how often each target is scraped', prometheusDurationOption, DEFAULT_SCRAPE_INTERVAL),
-  ).action(async (opts: PrometheusOptions) => {
-    const client = ClusterClient.fromOptions(opts);
-    if (opts.start) await startPrometheus(client, opts);
-    else process.stdout.write((await renderConfig(client, opts.scrapeInterval)).config);
-  });
+  dashboard
+    .command('prometheus')
+    .description('Print a Prometheus scrape configuration for the running cluster (ztunnels, control plane, waypoints); --start runs Prometheus with it')
+    .option('--start', 'run prometheus in the cluster with this configuration until Ctrl+C; its UI is forwarded to 127.0.0.1:PORT')
+    .option('-p, --port <port>', 'with --start: the port on 127.0.0.1 for the UI (0: any free port)', portOption, DEFAULT_UI_PORT)
+    .option('--scrape-interval <duration>', 'how often each target is scraped', prometheusDurationOption, DEFAULT_SCRAPE_INTERVAL)
+    .action(async (_: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<PrometheusOptions>();
+      const client = ClusterClient.fromOptions(opts);
+      if (opts.start) await startPrometheus(client, opts);
+      else process.stdout.write((await renderConfig(client, opts.scrapeInterval)).config);
+    });
 
   dashboard
     .command('grafana')
