@@ -6,6 +6,7 @@ import { ClusterClient, withClusterOption } from '../../local/client.js';
 import { nodesTable, resourceTable } from '../../local/format.js';
 import { DEFAULT_NODES, MAX_NODES } from '../../local/layout.js';
 import { loadManifests, printResults } from '../../local/manifests.js';
+import { ambitCommand } from '../invocation.js';
 import type { SupervisorStatus } from '../../local/supervisor.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -55,19 +56,20 @@ export function register(program: Command): void {
 
 /**
  * Commands worth trying next, with a real pod and Service of this cluster: a request through the mesh, then the
- * identities ztunnel logged for it.
+ * identities ztunnel logged for it. Spelled as this CLI can be run again (`ambit` only when it is on PATH).
  */
 function nextSteps(cluster: string, pods: Resource[], services: Resource[]): string {
   const flag = cluster === (process.env.AMBIT_CLUSTER ?? 'ambit') ? '' : ` --cluster ${cluster}`;
-  const lines = [`ambit get pods -A -o wide${flag}`];
+  const ambit = ambitCommand();
+  const lines = [`${ambit} get pods -A -o wide${flag}`];
   const pod = pods.find((r) => r.kind === 'Pod' && r.status?.phase === 'Running');
   if (pod) {
     // A Service of another namespace shows the mesh across namespaces (and nodes, usually).
     const ns = pod.metadata.namespace!;
     const svc = services.find((s) => s.kind === 'Service' && s.metadata.namespace !== ns && s.spec.ports?.length);
     const port = svc?.kind === 'Service' ? svc.spec.ports?.[0]?.port : undefined;
-    if (svc && port !== undefined) lines.push(`ambit exec ${ns}/${pod.metadata.name}${flag} -- ambit-client http://${svc.metadata.name}.${svc.metadata.namespace}:${port}/ -n 5`);
+    if (svc && port !== undefined) lines.push(`${ambit} exec ${ns}/${pod.metadata.name}${flag} -- ambit-client http://${svc.metadata.name}.${svc.metadata.namespace}:${port}/ -n 5`);
   }
-  lines.push(`ambit logs ztunnel --node node-1${flag} | grep identity    # each connection's mTLS identities`, `ambit status${flag}`);
+  lines.push(`${ambit} logs ztunnel --node node-1${flag} | grep identity    # each connection's mTLS identities`, `${ambit} status${flag}`);
   return lines.map((l) => `  ${l}\n`).join('');
 }
