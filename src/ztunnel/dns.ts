@@ -47,8 +47,11 @@ export interface DnsProxyOptions {
   upstreamTimeoutMs?: number;
   /** istio_dns_* series; absent, nothing is counted. */
   metrics?: DnsMetrics;
-  /** The pod's own workload, for the source labels of the DNS metrics (undefined until xDS names it). */
-  source?: () => Workload | undefined;
+  /**
+   * The pod's own workload (for the source labels of the DNS metrics), waiting a while for xDS to name it. Undefined
+   * then: the query is answered SERVFAIL, as ztunnel answers a client it cannot identify.
+   */
+  localWorkload: () => Workload | undefined | Promise<Workload | undefined>;
 }
 
 type Transport = 'udp' | 'tcp';
@@ -87,7 +90,7 @@ export class DnsProxy {
   private closed = false;
 
   private constructor(
-    private readonly opts: Required<Omit<DnsProxyOptions, 'log' | 'metrics' | 'source'>> & Pick<DnsProxyOptions, 'log' | 'metrics' | 'source'>,
+    private readonly opts: Required<Omit<DnsProxyOptions, 'log' | 'metrics'>> & Pick<DnsProxyOptions, 'log' | 'metrics'>,
     readonly udp: dgram.Socket,
     readonly tcp: net.Server,
   ) {}
@@ -143,9 +146,14 @@ export class DnsProxy {
     }
     const question = query.questions?.length === 1 ? query.questions[0]! : undefined;
     if (!question) return headerOnlyReply(message, RCODE_FORMERR);
+    const client = await this.opts.localWorkload();
     // As ztunnel, every question counts as a request; forwarded ones also count upstream (with their duration).
-    const series = this.opts.metrics?.series(this.opts.source?.(), transport, question.type);
+    const series = this.opts.metrics?.series(client, transport, question.type);
     series?.requests.inc();
+    if (!client) {
+      this.opts.log.debug('unknown source', { name: question.name });
+      return this.reply(query, RCODE_SERVFAIL, []);
+    }
     if ((question.type === 'A' || question.type === 'AAAA') && (question.class ?? 'IN') === 'IN') {
       const service = serviceForName(this.opts.state, this.opts.pod.namespace, this.opts.domain, question.name);
       if (service) return this.answer(query, question, service, transport);

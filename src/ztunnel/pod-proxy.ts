@@ -87,7 +87,7 @@ export class PodProxy {
           port: config.dnsPort,
           mark,
           metrics: ctx.dnsMetrics,
-          source: () => local ?? state.workloadByName(ctx.pod.namespace, ctx.pod.name),
+          localWorkload: () => local ?? proxy.scope.localWorkload(),
         });
       }
     } catch (e) {

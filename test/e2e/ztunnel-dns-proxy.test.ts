@@ -83,6 +83,8 @@ describe('ztunnel DNS proxy in a captured pod netns', { timeout: 60_000 }, () =>
   let resolverNetns: PodNetns;
   let upstream: Upstream;
   let upstreamUdpClosed = false;
+  // The pod is named in xDS (ztunnel answers only clients it can identify); one test takes that away.
+  let clientKnown = true;
   let proxy: DnsProxy;
   let client: dgram.Socket;
   const state = new ProxyState();
@@ -104,6 +106,7 @@ describe('ztunnel DNS proxy in a captured pod netns', { timeout: 60_000 }, () =>
         ['apps/db.apps.svc.cluster.local', service('db', [])],
         ['db-0', workload('db-0', '10.244.1.7', 'apps/db.apps.svc.cluster.local')],
         ['db-1', workload('db-1', '10.244.1.8', 'apps/db.apps.svc.cluster.local')],
+        ['client', workload('client', podIp, 'apps/echo.apps.svc.cluster.local')],
       ]),
       [],
     );
@@ -115,6 +118,7 @@ describe('ztunnel DNS proxy in a captured pod netns', { timeout: 60_000 }, () =>
       upstream: { host: resolverIp, port: 53 },
       log: { warn: (m, f) => warnings.push(`${m} ${JSON.stringify(f)}`), debug: () => undefined },
       upstreamTimeoutMs: 700,
+      localWorkload: () => (clientKnown ? state.workloadByName('apps', 'client') : undefined),
     });
     // An app socket: no mark, so the capture rules apply to it.
     client = pod.bindUdp(0, { host: '0.0.0.0' });
@@ -233,6 +237,18 @@ describe('ztunnel DNS proxy in a captured pod netns', { timeout: 60_000 }, () =>
     assert.ok(formerr);
     assert.equal(formerr.readUInt16BE(0), 0xbeef);
     assert.equal(formerr.readUInt16BE(2) & 0x800f, 0x8001, 'QR set, rcode FORMERR');
+    assert.deepEqual(ips(await query('echo.apps.svc.cluster.local')), ['10.96.5.5']);
+  });
+
+  it('answers SERVFAIL to a client xDS does not name, mesh names included, and forwards nothing', async () => {
+    clientKnown = false;
+    try {
+      const before = upstream.seen.length;
+      for (const name of ['echo.apps.svc.cluster.local', 'example.org']) assert.equal(rcode(await query(name)), 'SERVFAIL', name);
+      assert.equal(upstream.seen.length, before);
+    } finally {
+      clientKnown = true;
+    }
     assert.deepEqual(ips(await query('echo.apps.svc.cluster.local')), ['10.96.5.5']);
   });
 

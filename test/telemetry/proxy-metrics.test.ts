@@ -153,18 +153,24 @@ describe('ztunnel metrics besides the TCP series', () => {
     const netns = PodNetns.open('/proc/self/ns/net');
     let proxy: DnsProxy | undefined;
     let dead: DnsProxy | undefined;
+    let unknown: DnsProxy | undefined;
     const metrics = new DnsMetrics(registry);
     try {
       const common = { netns, pod: { namespace: 'default' }, state, log: { warn: () => undefined, debug: () => undefined }, port: 0, mark: 0, metrics };
-      proxy = await DnsProxy.start({ ...common, upstream: { host: '127.0.0.1', port: (upstream.address() as { port: number }).port }, source: () => source });
-      // An upstream that never answers, and a source xDS does not know.
-      dead = await DnsProxy.start({ ...common, upstream: { host: '127.0.0.1', port: 9 }, upstreamTimeoutMs: 200, source: () => undefined });
+      proxy = await DnsProxy.start({ ...common, upstream: { host: '127.0.0.1', port: (upstream.address() as { port: number }).port }, localWorkload: () => source });
+      // An upstream that never answers.
+      dead = await DnsProxy.start({ ...common, upstream: { host: '127.0.0.1', port: 9 }, upstreamTimeoutMs: 200, localWorkload: () => source });
+      // A client xDS does not name (yet): SERVFAIL, counted without source labels, nothing forwarded.
+      unknown = await DnsProxy.start({ ...common, upstream: { host: '127.0.0.1', port: 9 }, localWorkload: () => undefined });
       const query = (name: string, type: 'A' | 'AAAA' | 'TXT') => dnsPacket.encode({ type: 'query', id: 1, questions: [{ type, name, class: 'IN' }] });
 
       await proxy.handle(query('echo.default.svc.cluster.local', 'A'), 'udp'); // answered locally
       await proxy.handle(query('example.org', 'A'), 'udp'); // forwarded
       await proxy.handle(query('example.org', 'TXT'), 'udp'); // forwarded
       await dead.handle(query('example.org', 'AAAA'), 'udp'); // forwarded, fails
+      const refused = dnsPacket.decode((await unknown.handle(query('echo.default.svc.cluster.local', 'A'), 'tcp'))!);
+      assert.equal((refused.flags ?? 0) & 0xf, 2, 'SERVFAIL');
+      assert.deepEqual(refused.answers, []);
 
       const text = await scrape();
       const a = { request_query_type: 'a', request_protocol: 'udp', source_canonical_service: 'client', source_canonical_revision: 'latest' };
@@ -173,13 +179,14 @@ describe('ztunnel metrics besides the TCP series', () => {
       assert.equal(sample(text, 'istio_dns_upstream_requests_total', a), 1);
       assert.equal(sample(text, 'istio_dns_requests_total', { ...a, request_query_type: 'txt' }), 1);
       assert.equal(sample(text, 'istio_dns_upstream_request_duration_seconds_count', a), 1);
-      const unknown = { request_query_type: 'aaaa', source_canonical_service: 'unknown', source_canonical_revision: 'unknown' };
-      assert.equal(sample(text, 'istio_dns_requests_total', unknown), 1);
-      assert.equal(sample(text, 'istio_dns_upstream_failures_total', unknown), 1);
-      assert.equal(sample(text, 'istio_dns_upstream_failures_total', a), undefined, 'no failure under the known source');
+      assert.equal(sample(text, 'istio_dns_upstream_failures_total', { ...a, request_query_type: 'aaaa' }), 1);
+      const nobody = { request_query_type: 'a', request_protocol: 'tcp', source_canonical_service: 'unknown', source_canonical_revision: 'unknown' };
+      assert.equal(sample(text, 'istio_dns_requests_total', nobody), 1);
+      assert.equal(sample(text, 'istio_dns_upstream_requests_total', nobody), undefined, 'an unknown client is not forwarded');
     } finally {
       await proxy?.close();
       await dead?.close();
+      await unknown?.close();
       netns.close();
       upstream.close();
     }
