@@ -31,6 +31,7 @@ export interface ConnectionInfo {
   srcAddr: string; // "ip:port"
   dstAddr: string; // next hop L4, e.g. "10.244.2.3:15008"
   hboneAddr?: string; // :authority when HBONE
+  originalDstAddr?: string; // outbound: what the application dialed (a Service VIP:port, or a pod's ip:port)
   srcWorkload?: PeerWorkload;
   dstWorkload?: PeerWorkload;
   dstService?: { name: string; namespace: string; hostname: string };

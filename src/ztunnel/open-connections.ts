@@ -6,10 +6,7 @@ import type { ConnectionInfo, ConnectionTelemetry, ConnectionTracker } from '../
 /** One entry of ztunnel's `connections.inbound[]` / `connections.outbound[]`. */
 export interface ConnectionDump {
   src: string;
-  /**
-   * Outbound: the destination the application asked for, as far as the proxy keeps it (the resolved workload
-   * `ip:port`, not the Service VIP ztunnel shows). Inbound: null, as ztunnel shows for HBONE from a ztunnel.
-   */
+  /** Outbound: the destination the application dialed (a Service VIP:port). Inbound: null, as ztunnel shows for HBONE. */
   originalDst: string | null;
   /** Inbound: the application's `ip:port` (the HBONE target). Outbound: the peer's 15008, or the target for TCP. */
   actualDst: string;
@@ -45,7 +42,7 @@ export class OpenConnections implements ConnectionTelemetry {
     for (const c of this.live) {
       const protocol = c.hboneAddr !== undefined ? 'HBONE' : 'TCP';
       if (c.direction === 'inbound') out.inbound.push({ src: c.srcAddr, originalDst: null, actualDst: c.hboneAddr ?? c.dstAddr, protocol });
-      else out.outbound.push({ src: c.srcAddr, originalDst: c.hboneAddr ?? c.dstAddr, actualDst: c.dstAddr, protocol });
+      else out.outbound.push({ src: c.srcAddr, originalDst: c.originalDstAddr ?? c.dstAddr, actualDst: c.dstAddr, protocol });
     }
     return out;
   }

@@ -49,8 +49,8 @@ export class OutboundProxy {
 
     const route = this.route(dstIp, dstPort);
     if (route.kind === 'error') return fail(route.message, route.flag);
-    if (route.kind === 'hbone') return this.viaHbone(client, local, srcIp, srcAddr, route);
-    return this.viaTcp(client, local, srcAddr, route);
+    if (route.kind === 'hbone') return this.viaHbone(client, local, srcIp, srcAddr, dstAddr, route);
+    return this.viaTcp(client, local, srcAddr, dstAddr, route);
   }
 
   private route(ip: string, port: number): Route {
@@ -132,6 +132,7 @@ export class OutboundProxy {
     local: Workload,
     srcIp: string,
     srcAddr: string,
+    originalDstAddr: string,
     route: Extract<Route, { kind: 'hbone' }>,
   ): Promise<void> {
     const { state, telemetry, config } = this.scope;
@@ -141,6 +142,7 @@ export class OutboundProxy {
       srcAddr,
       dstAddr: formatAuthority(route.ip, config.inboundPort),
       hboneAddr: formatAuthority(route.target.address, route.target.port),
+      originalDstAddr,
       srcWorkload: peerWorkload(local, this.scope.identity),
       dstWorkload: peerWorkload(route.workload, dstIdentity),
       srcIdentity: this.scope.identity,
@@ -170,11 +172,12 @@ export class OutboundProxy {
     await this.pump(client, stream, tracker);
   }
 
-  private async viaTcp(client: net.Socket, local: Workload, srcAddr: string, route: Extract<Route, { kind: 'tcp' }>): Promise<void> {
+  private async viaTcp(client: net.Socket, local: Workload, srcAddr: string, originalDstAddr: string, route: Extract<Route, { kind: 'tcp' }>): Promise<void> {
     const info: ConnectionInfo = {
       direction: 'outbound',
       srcAddr,
       dstAddr: formatAuthority(route.ip, route.port),
+      originalDstAddr,
       srcWorkload: peerWorkload(local, this.scope.identity),
       mtls: false,
     };

@@ -88,7 +88,7 @@ describe('istioctl parity against the running cluster', { timeout: 300_000 }, ()
       await eventually('the held connection answers', async () => hold.output().includes('pong 1') || undefined);
       const out = await eventually('both ends listed', async () => {
         const o = await c.ok(['ztunnel-config', 'connections']);
-        return /\nclient\.mesh +Outbound +client\.mesh:\d+ +server\.mesh:15008 +server\.mesh:9090 +HBONE\n/.test(o) && /\nserver\.mesh +Inbound +server\.mesh:9090 +client\.mesh:\d+ +HBONE\n/.test(o) ? o : undefined;
+        return /\nclient\.mesh +Outbound +client\.mesh:\d+ +server\.mesh:15008 +server\.mesh\.svc\.cluster\.local:9090 +HBONE\n/.test(o) && /\nserver\.mesh +Inbound +server\.mesh:9090 +client\.mesh:\d+ +HBONE\n/.test(o) ? o : undefined;
       });
       assert.match(out, /^WORKLOAD +DIRECTION LOCAL +REMOTE +REMOTE TARGET +PROTOCOL\n/);
       assert.match(await c.ok(['ztunnel-config', 'connections', '--raw', '--direction', 'inbound']), /\nserver\.mesh +Inbound +10\.\S+:9090 +10\.\S+:\d+ +HBONE\n/);
