@@ -195,7 +195,12 @@ class EagerWriteTransport extends Duplex {
   }
 }
 
-/** Wraps a server's TLS socket so its HTTP/2 session keeps reading while it writes (see EagerWriteTransport). */
+/**
+ * Wraps a server's TLS socket so its HTTP/2 session keeps reading while it writes (see EagerWriteTransport). The
+ * queue bound is what an HBONE client of ours can have granted and not yet read (its connection window, the same
+ * tuning on both sides) plus one frame: below it an Ambit pair never waits on each other; above it only a peer that
+ * granted more than it reads, whose pings then go unanswered until the keepalive closes the connection.
+ */
 export function eagerWriteTransport(socket: net.Socket, t: Http2Tuning): Duplex {
-  return new EagerWriteTransport(socket, 2 * Math.max(t.connectionWindowSize, t.streamWindowSize));
+  return new EagerWriteTransport(socket, Math.max(t.connectionWindowSize, t.streamWindowSize) + t.maxFrameSize);
 }
