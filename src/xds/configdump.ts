@@ -24,7 +24,8 @@ function networkAddress(a: NetworkAddress): string {
 }
 
 function gatewayAddress(g: GatewayAddress): Record<string, unknown> {
-  const destination = g.hostname ? { namespace: g.hostname.namespace, hostname: g.hostname.hostname } : networkAddress(g.address!);
+  // Both forms are strings in ztunnel's dump: `network/IP`, or `namespace/hostname` (NamespacedHostname's Display).
+  const destination = g.hostname ? `${g.hostname.namespace}/${g.hostname.hostname}` : networkAddress(g.address!);
   return { destination, hboneMtlsPort: g.hboneMtlsPort };
 }
 
