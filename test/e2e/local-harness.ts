@@ -19,6 +19,29 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Runs a program to its end, collecting its output; killed after `timeoutMs`. */
+export function runCollecting(
+  file: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string | undefined; timeoutMs: number; uid?: number; gid?: number },
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const { input, timeoutMs, ...spawnOpts } = opts;
+    const child = spawn(file, args, { ...spawnOpts, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
 /** A tiny HTTP server that answers with the pod's name: which pod served a request is visible to the test. */
 export const ECHO_SERVER = `require('http').createServer((q, s) => s.end(process.env.HOSTNAME)).listen(Number(process.env.PORT))`;
 /** Prints the body of GET argv[1], or the error and exit code 1. */
@@ -53,24 +76,7 @@ export class TestCluster {
   }
 
   cli(args: string[], input?: string, timeoutMs = 240_000): Promise<CliResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, args[0]!, '--cluster', this.name, ...args.slice(1)], {
-        env: this.env,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        ...(this.runAs ?? {}),
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d));
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-      child.stdin.end(input ?? '');
-    });
+    return runCollecting(process.execPath, [CLI, args[0]!, '--cluster', this.name, ...args.slice(1)], { env: this.env, input, timeoutMs, ...(this.runAs ?? {}) });
   }
 
   /** Runs the CLI and fails the test (showing its output) unless it exits 0. */

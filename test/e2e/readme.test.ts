@@ -5,12 +5,11 @@
 // AMBIT_CLUSTER, so the lines run unchanged. A line whose comment promises an outcome is retried until it holds
 // (policies take effect within a second or so), then fails with what it printed.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { eventually, hostSnapshot, TestCluster } from './local-harness.js';
+import { eventually, hostSnapshot, runCollecting, TestCluster, type CliResult } from './local-harness.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -51,14 +50,8 @@ function commands(block: string): Array<{ command: string; comment: string }> {
     });
 }
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** What a line's comment promises, checked against what it printed; undefined when it holds. */
-function broken(comment: string, r: Outcome): string | undefined {
+function broken(comment: string, r: CliResult): string | undefined {
   if (/refused by policy/.test(comment)) return r.code !== 0 && /1 failed/.test(r.stdout) ? undefined : 'expected the request to fail';
   if (r.code !== 0) return `exited ${r.code}`;
   if (/^allowed: 200|^200/.test(comment) && !/results +200: \d+\n/.test(r.stdout)) return 'expected 200 answers only';
@@ -73,24 +66,12 @@ describe('the README, as written', { timeout: 300_000 }, () => {
   const env = { ...process.env, AMBIT_STATE_DIR: join(c.base, 'state'), AMBIT_CLUSTER: c.name, AMBIT_CLI: CLI };
   let hostBefore: ReturnType<typeof hostSnapshot> | undefined;
 
-  function sh(script: string, timeoutMs = 120_000): Promise<Outcome> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('sh', ['-c', `ambit() { node "$AMBIT_CLI" "$@"; }\n${script}`], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d));
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-    });
+  function sh(script: string, timeoutMs = 120_000): Promise<CliResult> {
+    return runCollecting('sh', ['-c', `ambit() { node "$AMBIT_CLI" "$@"; }\n${script}`], { cwd: ROOT, env, timeoutMs });
   }
 
   async function runLine(command: string, comment: string): Promise<void> {
-    let last: Outcome | undefined;
+    let last: CliResult | undefined;
     let problem: string | undefined;
     try {
       await eventually(`${command}  # ${comment}`, async () => {
