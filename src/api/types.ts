@@ -179,6 +179,49 @@ export interface Pod extends TypeMeta {
   };
 }
 
+/** What an EndpointSlice endpoint points at (a core ObjectReference). */
+export interface EndpointTargetRef {
+  kind?: string;
+  namespace?: string;
+  name?: string;
+  uid?: string;
+  apiVersion?: string;
+  [k: string]: unknown;
+}
+
+export interface Endpoint {
+  addresses: string[];
+  conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
+  hostname?: string;
+  targetRef?: EndpointTargetRef;
+  nodeName?: string;
+  zone?: string;
+  [k: string]: unknown;
+}
+
+export interface EndpointPort {
+  /** kube-apiserver defaults an absent name to "". */
+  name?: string;
+  /** kube-apiserver defaults an absent protocol to TCP. */
+  protocol?: 'TCP' | 'UDP' | 'SCTP';
+  /** Absent: every port. */
+  port?: number;
+  appProtocol?: string;
+}
+
+/**
+ * discovery.k8s.io/v1 EndpointSlice: a Service's endpoints. Kubernetes writes them for Services with a selector; for a
+ * Service without one they are written by hand (or by another controller) and are its only endpoints. The Service is
+ * named by the `kubernetes.io/service-name` label.
+ */
+export interface EndpointSlice extends TypeMeta {
+  kind: 'EndpointSlice';
+  metadata: ObjectMeta;
+  addressType: 'IPv4' | 'IPv6' | 'FQDN';
+  endpoints: Endpoint[];
+  ports?: EndpointPort[];
+}
+
 /** A cluster node; only its labels matter to the mesh (the topology labels give workloads their locality). */
 export interface Node extends TypeMeta {
   kind: 'Node';
@@ -400,6 +443,7 @@ export type Resource =
   | Pod
   | Deployment
   | Node
+  | EndpointSlice
   | AuthorizationPolicy
   | PeerAuthentication
   | RequestAuthentication

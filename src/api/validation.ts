@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import { isRecord, show } from './schemas/common.js';
 import { deploymentSchema, namespaceSchema, nodeSchema, podSchema, serviceAccountSchema, serviceSchema } from './schemas/core.js';
+import { DISCOVERY_VERSIONS, endpointSliceSchema } from './schemas/discovery.js';
 import { NETWORKING_VERSIONS, destinationRuleSchema, virtualServiceSchema } from './schemas/networking.js';
 import { SECURITY_VERSIONS, authorizationPolicySchema, peerAuthenticationSchema, requestAuthenticationSchema } from './schemas/security.js';
 import { GATEWAY_VERSIONS, gatewayClassSchema, gatewaySchema, grpcRouteSchema, httpRouteSchema } from './schemas/gateway.js';
@@ -36,6 +37,7 @@ const KINDS: Record<Kind, KindSchema> = {
   Pod: { apiVersions: ['v1'], schema: podSchema },
   Deployment: { apiVersions: ['apps/v1'], schema: deploymentSchema },
   Node: { apiVersions: ['v1'], schema: nodeSchema },
+  EndpointSlice: { apiVersions: DISCOVERY_VERSIONS, schema: endpointSliceSchema },
   AuthorizationPolicy: { apiVersions: SECURITY_VERSIONS, schema: authorizationPolicySchema, completeSpec: true },
   PeerAuthentication: { apiVersions: SECURITY_VERSIONS, schema: peerAuthenticationSchema, completeSpec: true },
   RequestAuthentication: { apiVersions: SECURITY_VERSIONS, schema: requestAuthenticationSchema, completeSpec: true },

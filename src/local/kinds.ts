@@ -16,6 +16,7 @@ export const KINDS: KindInfo[] = [
   { kind: 'Service', plural: 'services', group: '', short: ['svc'] },
   { kind: 'Deployment', plural: 'deployments', group: 'apps', short: ['deploy'] },
   { kind: 'Node', plural: 'nodes', group: '', short: ['no'] },
+  { kind: 'EndpointSlice', plural: 'endpointslices', group: 'discovery.k8s.io', short: [] },
   { kind: 'AuthorizationPolicy', plural: 'authorizationpolicies', group: 'security.istio.io', short: ['ap'] },
   { kind: 'PeerAuthentication', plural: 'peerauthentications', group: 'security.istio.io', short: ['pa'] },
   { kind: 'RequestAuthentication', plural: 'requestauthentications', group: 'security.istio.io', short: ['ra'] },

@@ -5,7 +5,7 @@
 // to Services (whose routes waypoints receive with the Service, after those of the VirtualServices naming it). It is incremental: each store change marks only the
 // objects it can affect (via the store's label/selector indexes and the waypoint indexes below), recomputes those, and
 // emits only resources whose translation actually changed.
-import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, Gateway, Kind, Namespace, Node, PeerAuthentication, Pod, RequestAuthentication, Resource, Service as KubeService, VirtualService } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, EndpointSlice, Gateway, Kind, Namespace, Node, PeerAuthentication, Pod, RequestAuthentication, Resource, Service as KubeService, VirtualService } from '../api/types.js';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN, ROOT_NAMESPACE, resourceKey } from '../api/types.js';
 import type { Address, Authorization, PortList, Service, WaypointResource, WaypointRoute, WaypointTcpRoute, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT, waypointResourceName } from '../xds/types.js';
@@ -21,6 +21,7 @@ import type { MeshOptions } from './services.js';
 import { compareStrings, orderServiceRoutes, parentRefString, routesForWaypoint, serviceRoutes, translateGRPCRoute, translateHTTPRoute, type GatewayRoute, type RouteContext, type RouteParentStatus, type ServiceRoutes } from './routes.js';
 import { hostMatches, serviceKeyOfHost, translateVirtualService, virtualServiceRoutes, virtualServiceContext, virtualServiceTcpRoutes, type TranslatedVirtualService, type VirtualServiceContext } from './virtualservices.js';
 import { destinationRulesFor, translateDestination } from './destinationrules.js';
+import { endpointSliceWorkloads, sliceServiceName, slicePodRefs } from './endpointslices.js';
 import { buildWorkload, nodeLocality, podSource, replicaNames, replicaSource } from './workloads.js';
 import type { WorkloadSource } from './workloads.js';
 import {
@@ -101,6 +102,7 @@ interface Dirty {
   pods: Set<string>;
   deployments: Set<string>;
   services: Set<string>;
+  endpointSlices: Set<string>;
   policies: Set<string>;
   peerAuthentications: Set<string>;
   everyWorkload: boolean;
@@ -150,6 +152,11 @@ export class AmbientIndex {
   private readonly workloads = new Map<string, Workload>(); // uid → workload
   private readonly podUids = new Map<string, string>(); // Pod store key → uid
   private readonly replicaUids = new Map<string, string[]>(); // Deployment store key → replica uids
+  private readonly sliceUids = new Map<string, string[]>(); // EndpointSlice store key → uids of its non-pod endpoints
+  /** Service store key → store keys of the EndpointSlices labelled with its name. */
+  private readonly slicesByService = new Map<string, Set<string>>();
+  /** `namespace/name` a Pod endpoint's targetRef names → store keys of the EndpointSlices (of Services) listing it. */
+  private readonly slicesByPod = new Map<string, Set<string>>();
   private readonly services = new Map<string, Service>(); // ns/hostname → service
   private readonly serviceKeys = new Map<string, string>(); // Service store key → ns/hostname
   private readonly authorizations = new Map<string, Authorization>(); // ns/name → authorization
@@ -322,6 +329,7 @@ export class AmbientIndex {
       pods: new Set(),
       deployments: new Set(),
       services: new Set(),
+      endpointSlices: new Set(),
       policies: new Set(),
       peerAuthentications: new Set(),
       everyWorkload: false,
@@ -351,6 +359,8 @@ export class AmbientIndex {
     if (dirty.everyPeerAuthentication) for (const pa of this.store.list('PeerAuthentication')) dirty.peerAuthentications.add(resourceKey(pa));
     for (const key of dirty.peerAuthentications) this.recomputePeerAuthentication(key, touched);
     for (const key of dirty.services) this.recomputeService(key, dirty, touched);
+    // After the Services: a slice's workloads exist only while its Service does.
+    for (const key of dirty.endpointSlices) this.recomputeEndpointSlice(key, touched);
     if (dirty.everyWorkload) {
       for (const p of this.store.list('Pod')) dirty.pods.add(resourceKey(p));
       for (const d of this.store.list('Deployment')) dirty.deployments.add(resourceKey(d));
@@ -402,11 +412,17 @@ export class AmbientIndex {
           const gateway = v.metadata.labels?.[GATEWAY_NAME_LABEL];
           if (gateway !== undefined) d.gateways.add(`${ns}/${gateway}`);
         }
+        // Its EndpointSlices' workloads, and the pods they list, carry its ports.
+        for (const slice of this.slicesByService.get(key) ?? []) this.markEndpointSlice(slice, this.store.get(slice) as EndpointSlice, d);
         // Policies targeting the Service report whether it is bound.
         this.markPolicyBindings(key, d);
         this.markRoutes(key, d);
         // VirtualServices routing to it (its ports pick a destination's port); those naming it are re-read with it.
         for (const vs of this.virtualServicesByDependency.get(key) ?? []) d.virtualServices.add(vs);
+        break;
+      case 'EndpointSlice':
+        this.indexEndpointSlice(key, old as EndpointSlice | undefined, cur as EndpointSlice | undefined);
+        for (const v of versions) this.markEndpointSlice(key, v as EndpointSlice, d);
         break;
       case 'Namespace':
         // Routes whose parent Services are in it: the namespace's use-waypoint label is in their status.
@@ -493,6 +509,22 @@ export class AmbientIndex {
         const bound = this.serviceBindings.get(`Service/${ns}/${t.name}`)?.waypoint;
         if (bound) d.waypointConfigs.add(bound.key);
       }
+    }
+  }
+
+  /** Marks a slice (one version of it) for its own workloads and the pods it lists, which carry its Service. */
+  private markEndpointSlice(key: string, es: EndpointSlice, d: Dirty): void {
+    d.endpointSlices.add(key);
+    for (const { ref } of slicePodRefs(es)) d.pods.add(`Pod/${ref}`);
+  }
+
+  /** Files a slice under its Service and the pods it lists, in place of its previous version. */
+  private indexEndpointSlice(key: string, old: EndpointSlice | undefined, cur: EndpointSlice | undefined): void {
+    for (const [es, op] of [[old, deleteFrom], [cur, addTo]] as const) {
+      if (es === undefined) continue;
+      const service = sliceServiceName(es);
+      if (service !== undefined) op(this.slicesByService, `Service/${nsOf(es)}/${service}`, key);
+      for (const { ref } of slicePodRefs(es)) op(this.slicesByPod, ref, key);
     }
   }
 
@@ -637,7 +669,7 @@ export class AmbientIndex {
     let referenced: string | undefined;
     if (pod !== undefined) {
       const src = podSource(pod);
-      if (src !== undefined) ({ workload: next, referenced } = this.buildWorkload(src));
+      if (src !== undefined) ({ workload: next, referenced } = this.buildWorkload(src, pod));
     }
     this.noteWaypointUser(key, referenced);
     if (previousUid !== undefined && previousUid !== next?.uid) this.setWorkload(previousUid, undefined, t);
@@ -646,6 +678,42 @@ export class AmbientIndex {
       this.podUids.set(key, next.uid);
     } else {
       this.podUids.delete(key);
+    }
+  }
+
+  /** The workloads of a slice's endpoints that are not pods. */
+  private recomputeEndpointSlice(key: string, t: Touched): void {
+    const es = this.store.get(key) as EndpointSlice | undefined;
+    const previous = this.sliceUids.get(key) ?? [];
+    let next: Workload[] = [];
+    if (es !== undefined) {
+      const serviceKey = `Service/${nsOf(es)}/${sliceServiceName(es)}`;
+      // Only a Service ztunnel is told about (not an ExternalName one) gives its slices' endpoints.
+      const svc = this.serviceKeys.has(serviceKey) ? (this.store.get(serviceKey) as KubeService) : undefined;
+      next = endpointSliceWorkloads(es, svc, this.options);
+    }
+    const nextUids = new Set(next.map((w) => w.uid));
+    for (const uid of previous) if (!nextUids.has(uid)) this.setWorkload(uid, undefined, t);
+    for (const w of next) this.setWorkload(w.uid, w, t);
+    if (next.length > 0) this.sliceUids.set(key, [...nextUids]);
+    else this.sliceUids.delete(key);
+  }
+
+  /**
+   * Adds the Services whose EndpointSlices list the pod by reference (its namespace, name and uid) and that do not
+   * select it already: how a Service without a selector reaches its pods (istiod's matchingServicesWithoutSelectors).
+   * A slice endpoint with the pod's IP but no reference to it is a workload of its own, never merged with the pod.
+   */
+  private addSliceServices(pod: Pod, services: Record<string, PortList>): void {
+    const ref = `${nsOf(pod)}/${pod.metadata.name}`;
+    const uid = pod.metadata.uid ?? '';
+    for (const sliceKey of [...(this.slicesByPod.get(ref) ?? [])].sort()) {
+      const es = this.store.get(sliceKey) as EndpointSlice;
+      if (!slicePodRefs(es).some((r) => r.ref === ref && r.uid === uid)) continue;
+      const serviceStoreKey = `Service/${nsOf(es)}/${sliceServiceName(es)}`;
+      const key = this.serviceKeys.get(serviceStoreKey);
+      if (key === undefined || key in services) continue;
+      services[key] = workloadPortList(this.store.get(serviceStoreKey) as KubeService, pod.spec?.containers);
     }
   }
 
@@ -682,13 +750,14 @@ export class AmbientIndex {
   }
 
   /** The workload, and the waypoint it (or its namespace) names. */
-  private buildWorkload(src: WorkloadSource): { workload: Workload; referenced?: string } {
+  private buildWorkload(src: WorkloadSource, pod?: Pod): { workload: Workload; referenced?: string } {
     const ns = src.namespace;
     const root = this.options.rootNamespace;
     const services: Record<string, PortList> = {};
     const selecting = this.store.selecting('Service', ns, src.labels).filter((s) => s.spec.type !== 'ExternalName');
     selecting.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
     for (const s of selecting) services[serviceKeyOf(s, this.options.domainSuffix)] = workloadPortList(s, src.spec?.containers);
+    if (pod !== undefined) this.addSliceServices(pod, services);
 
     // Selector policies of the workload's namespace and of the root namespace, only those sent to ztunnel.
     const policies = this.store.selecting('AuthorizationPolicy', ns, src.labels);

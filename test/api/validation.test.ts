@@ -13,6 +13,7 @@ const MINIMAL: Record<string, Record<string, unknown>> = {
   Service: { spec: { ports: [{ port: 80 }] } },
   Pod: { spec: { containers: [{ name: 'c' }] } },
   Node: {},
+  EndpointSlice: { addressType: 'IPv4', endpoints: [] },
   Deployment: { spec: { selector: { matchLabels: { app: 'a' } }, template: { metadata: { labels: { app: 'a' } }, spec: { containers: [{ name: 'c' }] } } } },
   AuthorizationPolicy: {},
   PeerAuthentication: {},
@@ -28,7 +29,7 @@ const MINIMAL: Record<string, Record<string, unknown>> = {
 
 describe('validateResource', () => {
   it('accepts every supported kind in every served apiVersion', () => {
-    assert.equal(SUPPORTED_KINDS.length, 16);
+    assert.equal(SUPPORTED_KINDS.length, 17);
     let checked = 0;
     for (const { kind, apiVersions } of SUPPORTED_KINDS) {
       for (const apiVersion of apiVersions) {
@@ -39,7 +40,7 @@ describe('validateResource', () => {
         checked++;
       }
     }
-    assert.equal(checked, 28);
+    assert.equal(checked, 29);
   });
 
   it('accepts the versions the brief and Istio serve', () => {
@@ -324,4 +325,34 @@ describe('VirtualService fault and corsPolicy (istiod’s validateHTTPFaultInjec
     ['an empty origin', { corsPolicy: { allowOrigins: [{ exact: '' }] } }, [`error ${P}.corsPolicy.allowOrigins[0]: '' is not a valid match type for CORS allow origins`]],
   ];
   for (const [name, fields, want] of refused) it(`refuses ${name}`, () => assert.deepEqual(issues(fields), want));
+});
+
+describe('EndpointSlice (kube-apiserver’s discovery validation)', () => {
+  const issues = (fields: Record<string, unknown>) =>
+    validateResource({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 's', namespace: 'ns' }, addressType: 'IPv4', endpoints: [], ...fields }).issues.map(
+      (i) => `${i.severity} ${formatPath(i.path)}: ${i.message}`,
+    );
+
+  it('accepts endpoints of each address type with conditions, references and ports', () => {
+    const endpoints = (addresses: string[]) => [{ addresses, conditions: { ready: false, serving: true, terminating: false }, hostname: 'a', nodeName: 'n1', zone: 'z', targetRef: { kind: 'Pod', name: 'p', namespace: 'ns', uid: 'u' } }];
+    assert.deepEqual(issues({ endpoints: endpoints(['10.0.0.1']), ports: [{ name: '', protocol: 'TCP', port: 80 }, { name: 'dns', protocol: 'UDP', port: 53, appProtocol: 'kubernetes.io/h2c' }] }), []);
+    assert.deepEqual(issues({ addressType: 'IPv6', endpoints: endpoints(['fd00::1']) }), []);
+    assert.deepEqual(issues({ addressType: 'FQDN', endpoints: endpoints(['db.example.com']) }), []);
+  });
+
+  it('refuses addresses not of the slice’s type, endpoints without addresses, bad and repeated port names', () => {
+    assert.deepEqual(issues({ addressType: 'IP' }), ['error addressType: expected one of IPv4, IPv6, FQDN; found "IP"']);
+    assert.deepEqual(issues({ endpoints: undefined }), ['error endpoints: required']);
+    assert.deepEqual(issues({ endpoints: [{ addresses: ['fd00::1', '10.0.0.300'] }] }), [
+      'error endpoints[0].addresses[0]: Invalid value: "fd00::1": must be a valid IPv4 address',
+      'error endpoints[0].addresses[1]: Invalid value: "10.0.0.300": must be a valid IPv4 address',
+    ]);
+    assert.deepEqual(issues({ addressType: 'IPv6', endpoints: [{ addresses: ['10.0.0.1'] }] }), ['error endpoints[0].addresses[0]: Invalid value: "10.0.0.1": must be a valid IPv6 address']);
+    assert.deepEqual(issues({ endpoints: [{ addresses: [] }] }), ['error endpoints[0].addresses: must contain at least 1 address']);
+    assert.deepEqual(issues({ ports: [{ name: 'http', port: 80 }, { name: 'http', port: 81 }, { name: 'Web', port: 70000 }] }), [
+      'error ports[2].name: Invalid value: "Web": ' + RFC1123_LABEL_RULE,
+      'error ports[2].port: must be a port number 1-65535, found number 70000',
+      'error ports[1].name: Duplicate value: "http"',
+    ]);
+  });
 });

@@ -1,12 +1,12 @@
 // Randomized check of the incremental ambient translation: a seeded sequence of edits (Service churn above all, with
 // targetRefs AuthorizationPolicies on Services, Gateways and the GatewayClass, HTTPRoutes and GRPCRoutes attached to Services,
 // VirtualServices naming Services (short names, FQDNs, wildcards) and routing to them, DestinationRules for them
-// (subsets resolved to the pods they pick), waypoints coming and going, selector policies, pods, Deployments and
-// namespaces) applied to one index, which after every store change must equal an index built afresh over the same
+// (subsets resolved to the pods they pick), waypoints coming and going, selector policies, pods, Deployments,
+// EndpointSlices and namespaces) applied to one index, which after every store change must equal an index built afresh over the same
 // store, and whose emitted changes, replayed, must give its own snapshot and statuses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AuthorizationPolicy, GRPCRoute, HTTPRouteRule, ParentReference, Resource } from '../../src/api/types.js';
+import type { AuthorizationPolicy, GRPCRoute, HTTPRouteRule, ParentReference, Resource, Service } from '../../src/api/types.js';
 import { resourceKey } from '../../src/api/types.js';
 import { AmbientIndex, type ObjectStatus } from '../../src/model/ambient.js';
 import { ConfigStore } from '../../src/model/store.js';
@@ -127,6 +127,21 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
         status: { ...maybe(0.85, { podIP: `10.1.${n}.${i + 1}` }), conditions: [{ type: 'Ready', status: 'True' }] },
       })),
     );
+    // EndpointSlices of Services (with or without a selector): pods by reference (right or stale uid) and opaque IPs.
+    for (const name of ['e0', 'e1']) {
+      add(3, () => ({
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name, namespace: ns, labels: { ...maybe(0.9, { 'kubernetes.io/service-name': pick(SERVICES) }) } },
+        addressType: chance(0.9) ? 'IPv4' : 'FQDN',
+        endpoints: PODS.filter(() => chance(0.5)).map((p, i) =>
+          chance(0.6)
+            ? { addresses: [`10.1.${n}.${i + 1}`], targetRef: { kind: 'Pod', namespace: ns, name: p, uid: chance(0.8) ? `uid-${ns}-${p}` : 'stale' } }
+            : { addresses: [`192.168.${n}.${i + 1}`], ...maybe(0.5, { conditions: { ready: chance(0.5) } }) },
+        ),
+        ports: [{ name: pick(['http', 'grpc-api', '']), protocol: chance(0.9) ? 'TCP' : 'UDP', port: pick([8080, 9090]) }],
+      }));
+    }
     add(1, () => ({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -327,6 +342,8 @@ const programmedRoutes = { HTTPRoute: 0, GRPCRoute: 0, VirtualService: 0 };
 const routeStatuses = { HTTPRoute: 0, GRPCRoute: 0 };
 // DestinationRules rendered into waypoints, and subsets of them that found endpoints.
 const destinations = { rendered: 0, subsetsWithEndpoints: 0 };
+// Workloads of EndpointSlice endpoints that are not pods, and pods given a Service by a slice naming them.
+const sliceReach = { sliceWorkloads: 0, podsWithSliceServices: 0 };
 
 for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
   test(`random edits (seed ${seed}): the incremental index equals a full rebuild after every change`, () => {
@@ -357,6 +374,12 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
       store.apply(upserts);
       store.remove(removals);
       check(index, store, seen, what);
+      for (const w of index.allWorkloads()) {
+        if (w.uid.includes('/discovery.k8s.io/EndpointSlice/')) sliceReach.sliceWorkloads++;
+        else if (Object.keys(w.services).some((k) => !(store.get(`Service/${k.split('/')[0]}/${k.split('/')[1]!.split('.')[0]}`) as Service | undefined)?.spec.selector)) {
+          sliceReach.podsWithSliceServices++;
+        }
+      }
       for (const res of index.snapshot(TYPE_WAYPOINT).values()) {
         const destination = (res as WaypointResource).destination;
         if (destination !== undefined) destinations.rendered++;
@@ -374,7 +397,7 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
   });
 }
 
-test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programmed into waypoints, route status written, DestinationRules rendered', () => {
+test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programmed into waypoints, route status written, DestinationRules rendered, EndpointSlices translated', () => {
   for (const kind of ['HTTPRoute', 'GRPCRoute'] as const) {
     assert.ok(programmedRoutes[kind] > 0, `${kind}s programmed`);
     assert.ok(routeStatuses[kind] > 0, `${kind} statuses`);
@@ -382,4 +405,6 @@ test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programm
   assert.ok(programmedRoutes.VirtualService > 0, 'VirtualServices programmed');
   assert.ok(destinations.rendered > 0, 'DestinationRules rendered');
   assert.ok(destinations.subsetsWithEndpoints > 0, 'DestinationRule subsets with endpoints');
+  assert.ok(sliceReach.sliceWorkloads > 0, 'EndpointSlice workloads');
+  assert.ok(sliceReach.podsWithSliceServices > 0, 'pods given a selectorless Service by an EndpointSlice');
 });

@@ -30,6 +30,13 @@ test('prints the translation of valid files as JSON, exit 0', async () => {
   assert.deepEqual(JSON.parse(r.stdout), golden);
 });
 
+test('EndpointSlices are read and translated: the golden of Istio’s EndpointSlice cases, no kind skipped', async () => {
+  const r = await run(['config', 'ztunnel', '-f', fixture('endpointslices-istiod.yaml')]);
+  assert.equal(r.stderr, '');
+  assert.equal(r.code, 0);
+  assert.deepEqual(JSON.parse(r.stdout), JSON.parse(readFileSync(fixture('endpointslices-istiod.golden.json'), 'utf8')));
+});
+
 test('-o yaml prints the same content as YAML', async () => {
   const [json, yaml] = await Promise.all([
     run(['config', 'ztunnel', '-f', fixture('peerauth-namespace.yaml')]),
