@@ -686,11 +686,11 @@ export class AmbientIndex {
     const es = this.store.get(key) as EndpointSlice | undefined;
     const previous = this.sliceUids.get(key) ?? [];
     let next: Workload[] = [];
-    if (es !== undefined) {
-      const serviceKey = `Service/${nsOf(es)}/${sliceServiceName(es)}`;
+    const serviceName = es === undefined ? undefined : sliceServiceName(es);
+    if (serviceName !== undefined) {
+      const serviceKey = `Service/${nsOf(es!)}/${serviceName}`;
       // Only a Service ztunnel is told about (not an ExternalName one) gives its slices' endpoints.
-      const svc = this.serviceKeys.has(serviceKey) ? (this.store.get(serviceKey) as KubeService) : undefined;
-      next = endpointSliceWorkloads(es, svc, this.options);
+      if (this.serviceKeys.has(serviceKey)) next = endpointSliceWorkloads(es!, this.store.get(serviceKey) as KubeService, this.options);
     }
     const nextUids = new Set(next.map((w) => w.uid));
     for (const uid of previous) if (!nextUids.has(uid)) this.setWorkload(uid, undefined, t);
@@ -709,8 +709,9 @@ export class AmbientIndex {
     const uid = pod.metadata.uid ?? '';
     for (const sliceKey of [...(this.slicesByPod.get(ref) ?? [])].sort()) {
       const es = this.store.get(sliceKey) as EndpointSlice;
+      // Filed under the pod's name, so it is a slice of a Service; the reference must be to this pod (its uid).
       if (!slicePodRefs(es).some((r) => r.ref === ref && r.uid === uid)) continue;
-      const serviceStoreKey = `Service/${nsOf(es)}/${sliceServiceName(es)}`;
+      const serviceStoreKey = `Service/${nsOf(es)}/${sliceServiceName(es)!}`;
       const key = this.serviceKeys.get(serviceStoreKey);
       if (key === undefined || key in services) continue;
       services[key] = workloadPortList(this.store.get(serviceStoreKey) as KubeService, pod.spec?.containers);
@@ -991,8 +992,8 @@ export class AmbientIndex {
         {
           ...this.options,
           subsetWorkloads: (labels) => {
-            // A Service without a selector has no endpoints the model knows to pick from; a subset whose labels
-            // contradict the selector has none either.
+            // A Service without a selector gets its endpoints from EndpointSlices, which subsets do not pick from
+            // yet; a subset whose labels contradict the selector has none.
             if (!nonEmpty(selector)) return [];
             for (const k in labels) if (k in selector && selector[k] !== labels[k]) return [];
             const wanted = { ...labels, ...selector };

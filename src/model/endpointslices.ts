@@ -48,16 +48,14 @@ function slicePortList(es: EndpointSlice, svc: KubeService): PortList {
 }
 
 /**
- * The workloads of a slice's endpoints that are not pods, given its Service (undefined: the slice is for no Service
- * ztunnel knows, and gives none). An endpoint's first address names it; an endpoint with an address that does not
+ * The workloads of the endpoints of a slice of `svc` (a Service ztunnel is told about) that are not pods. An
+ * endpoint's first address names it; an endpoint with an address that does not
  * parse gives none. These are opaque: no identity, no policies, no waypoint, and HOST_NETWORK since their addresses
  * may be shared with other workloads.
  */
-export function endpointSliceWorkloads(es: EndpointSlice, svc: KubeService | undefined, opts: MeshOptions): Workload[] {
-  const serviceName = sliceServiceName(es);
-  if (serviceName === undefined || svc === undefined) return [];
+export function endpointSliceWorkloads(es: EndpointSlice, svc: KubeService, opts: MeshOptions): Workload[] {
   const ns = es.metadata.namespace ?? '';
-  const serviceKey = `${ns}/${serviceHostname(serviceName, ns, opts.domainSuffix)}`;
+  const serviceKey = `${ns}/${serviceHostname(svc.metadata.name, ns, opts.domainSuffix)}`;
   const ports = slicePortList(es, svc);
   const seen = new Set<string>();
   const out: Workload[] = [];
