@@ -15,6 +15,7 @@ import { scopedLogger, type Logger } from './log.js';
 import { ControlPlaneServer, DEFAULT_XDS_LISTEN } from './server.js';
 import { noticeUnappliedConfig } from './unapplied-notices.js';
 import { WaypointController } from './waypoint-controller.js';
+import { ADDRESS_ON_DEMAND } from './on-demand.js';
 import { xdsTypesOf, type XdsAuthorizer, type XdsSource } from './xds.js';
 
 export interface RunOptions {
@@ -124,7 +125,7 @@ export async function runControlPlane(opts: RunOptions): Promise<RunningControlP
       ca,
       authenticator,
       authorize: meshXdsAuthorizer(index),
-      xdsTypes: xdsTypesOf(ambientXdsSource(index)),
+      xdsTypes: xdsTypesOf(ambientXdsSource(index)).map((t) => (t.typeUrl === TYPE_ADDRESS ? { ...t, onDemand: ADDRESS_ON_DEMAND } : t)),
       placement: index,
       status: { statuses: () => index.statuses() },
       listen: opts.listen,

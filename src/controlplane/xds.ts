@@ -38,6 +38,22 @@ export interface XdsType {
   message?: protobuf.Type;
   /** Name used in log lines and metric labels; defaults to istiod's short name or the type URL. */
   shortName?: string;
+  /** How clients that subscribe by name (not to everything) are served; without it they get exactly what they name. */
+  onDemand?: OnDemandIndex;
+}
+
+/**
+ * On-demand subscriptions (ztunnel's XDS_ON_DEMAND; istiod's WorkloadGenerator.generateDeltasOndemand): a client
+ * subscribes to nothing (`*` subscribed and unsubscribed in one request), then asks for resources by name or alias as
+ * it meets them. The server answers with the resources an alias stands for (carrying the alias in the Resource's
+ * `aliases`), tells it which names stand for nothing (as removed), and also sends what such a client holds without
+ * asking (istiod's AdditionalPodSubscriptions).
+ */
+export interface OnDemandIndex {
+  /** Names besides its own that a subscription may use for this resource (Address: `network/IP` of each address). */
+  aliasesOf(value: object): string[];
+  /** Whether a client subscribed to `names`, with this node metadata, also holds this resource without naming it. */
+  implied(value: object, metadata: Readonly<Record<string, string>>, names: ReadonlySet<string>): boolean;
 }
 
 // istiod's short names (pilot/pkg/xds/v3 GetShortType), so log lines read the same.
@@ -62,6 +78,9 @@ interface CachedResource {
   version: string;
   /** The whole envoy.service.discovery.v3.Resource message, ready to be embedded in a response. */
   encoded: Uint8Array;
+  /** Kept only for types served on demand: the value (for `implied`) and its aliases. */
+  value?: object;
+  aliases?: string[];
 }
 
 /** Field numbers of the messages the server writes by hand, read from the .proto files rather than repeated here. */
@@ -73,7 +92,7 @@ function fieldTag(type: protobuf.Type, field: string): number {
 
 class ResponseEncoder {
   private readonly resourceType: protobuf.Type;
-  private readonly tags: Record<'systemVersionInfo' | 'resources' | 'typeUrl' | 'nonce' | 'removedResources', number>;
+  private readonly tags: Record<'systemVersionInfo' | 'resources' | 'typeUrl' | 'nonce' | 'removedResources' | 'aliases', number>;
 
   constructor() {
     const root = protoRoot();
@@ -85,6 +104,7 @@ class ResponseEncoder {
       typeUrl: fieldTag(response, 'typeUrl'),
       nonce: fieldTag(response, 'nonce'),
       removedResources: fieldTag(response, 'removedResources'),
+      aliases: fieldTag(this.resourceType, 'aliases'),
     };
   }
 
@@ -93,11 +113,23 @@ class ResponseEncoder {
     return this.resourceType.encode({ name, version, resource: { type_url: typeUrl, value } }).finish();
   }
 
-  /** A DeltaDiscoveryResponse whose resources are copied from their cached encodings. */
-  response(typeUrl: string, systemVersion: string, nonce: string, resources: CachedResource[], removed: string[]): Uint8Array {
+  /**
+   * A DeltaDiscoveryResponse whose resources are copied from their cached encodings. `aliasesFor` gives the aliases
+   * a resource is sent with: appended to its encoding as more `aliases` fields, which protobuf merges.
+   */
+  response(typeUrl: string, systemVersion: string, nonce: string, resources: CachedResource[], removed: string[], aliasesFor?: (r: CachedResource) => string[]): Uint8Array {
     const w = protobuf.Writer.create();
     w.uint32(this.tags.systemVersionInfo).string(systemVersion);
-    for (const r of resources) w.uint32(this.tags.resources).bytes(r.encoded);
+    for (const r of resources) {
+      const aliases = aliasesFor?.(r) ?? [];
+      if (aliases.length === 0) {
+        w.uint32(this.tags.resources).bytes(r.encoded);
+        continue;
+      }
+      const extra = protobuf.Writer.create();
+      for (const a of aliases) extra.uint32(this.tags.aliases).string(a);
+      w.uint32(this.tags.resources).bytes(Buffer.concat([r.encoded, extra.finish()]));
+    }
     w.uint32(this.tags.typeUrl).string(typeUrl);
     w.uint32(this.tags.nonce).string(nonce);
     for (const name of removed) w.uint32(this.tags.removedResources).string(name);
@@ -109,6 +141,9 @@ class ResponseEncoder {
 class TypeCache {
   readonly resources = new Map<string, CachedResource>();
   readonly shortName: string;
+  readonly onDemand: OnDemandIndex | undefined;
+  /** Alias → the names of the resources that answer to it (on-demand types only). */
+  private readonly byAlias = new Map<string, Set<string>>();
   private readonly message: protobuf.Type;
 
   constructor(
@@ -119,6 +154,25 @@ class TypeCache {
   ) {
     this.message = reg.message ?? messageTypeForUrl(typeUrl);
     this.shortName = reg.shortName ?? XDS_SHORT_NAMES[typeUrl] ?? typeUrl;
+    this.onDemand = reg.onDemand;
+  }
+
+  /** The names of the resources an alias stands for (empty when none). */
+  resolve(alias: string): Iterable<string> {
+    return this.byAlias.get(alias) ?? [];
+  }
+
+  private index(entry: CachedResource, add: boolean): void {
+    for (const a of entry.aliases ?? []) {
+      let names = this.byAlias.get(a);
+      if (add) {
+        if (!names) this.byAlias.set(a, (names = new Set()));
+        names.add(entry.name);
+      } else if (names) {
+        names.delete(entry.name);
+        if (names.size === 0) this.byAlias.delete(a);
+      }
+    }
   }
 
   /** Stores a resource; returns the new entry when its bytes changed, undefined when unchanged or unencodable. */
@@ -132,13 +186,22 @@ class TypeCache {
       return undefined;
     }
     const version = createHash('sha256').update(bytes).digest('base64url').slice(0, 16);
-    if (this.resources.get(name)?.version === version) return undefined;
-    const entry = { name, version, encoded: this.encoder.resource(this.typeUrl, name, version, bytes) };
+    const old = this.resources.get(name);
+    if (old?.version === version) return undefined;
+    const entry: CachedResource = { name, version, encoded: this.encoder.resource(this.typeUrl, name, version, bytes) };
+    if (this.onDemand) {
+      entry.value = value;
+      entry.aliases = this.onDemand.aliasesOf(value);
+      if (old) this.index(old, false);
+      this.index(entry, true);
+    }
     this.resources.set(name, entry);
     return entry;
   }
 
   remove(name: string): boolean {
+    const old = this.resources.get(name);
+    if (old) this.index(old, false);
     return this.resources.delete(name);
   }
 }
@@ -160,12 +223,25 @@ interface Watch {
   lastError?: string;
   /** The snapshot answer waits for its turn; it is built from the cache when sent, so pushes skip this watch. */
   snapshotPending: boolean;
+  /** Set for a non-wildcard watch of an on-demand type: resources it holds without naming them. */
+  implied?: (value: object) => boolean;
 }
 
-function wants(w: Watch, name: string): boolean {
+function wantsName(w: Watch, name: string): boolean {
   if (w.wildcard || w.names.has(name)) return true;
   for (const prefix of w.globs) if (name.startsWith(prefix)) return true;
   return false;
+}
+
+function wants(w: Watch, r: CachedResource): boolean {
+  if (wantsName(w, r.name)) return true;
+  if (r.aliases?.some((a) => w.names.has(a))) return true;
+  return r.value !== undefined && w.implied !== undefined && w.implied(r.value);
+}
+
+/** The aliases sent with resources to an on-demand watch: all of each resource's, as istiod sends them. */
+function aliasesFor(w: Watch): ((r: CachedResource) => string[]) | undefined {
+  return w.implied ? (r) => r.aliases ?? [] : undefined;
 }
 
 /**
@@ -409,8 +485,10 @@ export class XdsServer {
     }
     if (!w) {
       // First request for this type on this stream: a new subscription, or a reconnect telling us what it holds.
+      // `*` subscribed and unsubscribed at once is a subscription to nothing yet (an on-demand client).
+      const all = req.resourceNamesSubscribe.length === 0 || req.resourceNamesSubscribe.includes('*');
       w = {
-        wildcard: req.resourceNamesSubscribe.length === 0 || req.resourceNamesSubscribe.includes('*'),
+        wildcard: all && !req.resourceNamesUnsubscribe.includes('*'),
         names: new Set(subscribe),
         globs: globsOf(subscribe),
         held: new Map(Object.entries(req.initialResourceVersions)),
@@ -419,12 +497,18 @@ export class XdsServer {
         snapshotPending: true,
       };
       const watch = w;
+      if (!watch.wildcard && cache.onDemand) {
+        const { onDemand } = cache;
+        watch.implied = (value) => onDemand.implied(value, conn.metadata, watch.names);
+        for (const n of subscribe) for (const real of cache.resolve(n)) watch.names.add(real);
+      }
       conn.watched.set(typeUrl, watch);
       this.snapshotQueue.push(() => {
         watch.snapshotPending = false;
         if (!this.connections.has(conn)) return;
-        const resources = [...cache.resources.values()].filter((r) => wants(watch, r.name) && watch.held.get(r.name) !== r.version);
+        const resources = [...cache.resources.values()].filter((r) => wants(watch, r) && watch.held.get(r.name) !== r.version);
         const removed = [...watch.held.keys()].filter((n) => !cache.resources.has(n));
+        if (!watch.wildcard) removed.push(...this.unknownNames(cache, subscribe));
         // Always answer the first request, even with nothing in it: ztunnel waits for it before reporting ready.
         this.send(conn, cache, watch, resources, removed, true, true);
       });
@@ -446,7 +530,10 @@ export class XdsServer {
         else w.names.delete(n);
       }
       w.globs = globsOf(w.names);
-      for (const n of [...w.held.keys()]) if (!wants(w, n)) w.held.delete(n);
+      for (const n of [...w.held.keys()]) {
+        const r = cache.resources.get(n);
+        if (!(r ? wants(w, r) : wantsName(w, n))) w.held.delete(n);
+      }
     }
 
     // Newly subscribed names are answered even if the client seems to hold them (it may have dropped them).
@@ -455,15 +542,30 @@ export class XdsServer {
     const freshGlobs = globsOf(fresh);
     w.globs.push(...freshGlobs);
     const becameWildcard = req.resourceNamesSubscribe.includes('*') && !w.wildcard;
-    if (becameWildcard) w.wildcard = true;
+    if (becameWildcard) {
+      w.wildcard = true;
+      w.implied = undefined;
+    }
     // A pending snapshot is built from the subscription as it is when sent, so it will carry these names too.
     if (w.snapshotPending || (!fresh.length && !becameWildcard)) return;
+    if (w.implied) {
+      // On demand: what the names and aliases stand for, plus what that implies (a service's workloads), sent
+      // unless the client holds that version. One pass over the type's resources per request.
+      for (const n of fresh) for (const real of cache.resolve(n)) w.names.add(real);
+      const resources = [...cache.resources.values()].filter((r) => wants(w!, r) && w!.held.get(r.name) !== r.version);
+      this.send(conn, cache, w, resources, this.unknownNames(cache, fresh), true);
+      return;
+    }
     const freshSet = new Set(fresh);
     const resources = [...cache.resources.values()].filter(
       (r) => freshSet.has(r.name) || freshGlobs.some((p) => r.name.startsWith(p)) || (becameWildcard && w!.held.get(r.name) !== r.version),
     );
-    const removed = fresh.filter((n) => globPrefix(n) === undefined && !cache.resources.has(n));
-    this.send(conn, cache, w, resources, removed, true);
+    this.send(conn, cache, w, resources, this.unknownNames(cache, fresh), true);
+  }
+
+  /** Names (not collections) that no resource has and, for on-demand types, no resource answers to as an alias. */
+  private unknownNames(cache: TypeCache, names: string[]): string[] {
+    return names.filter((n) => globPrefix(n) === undefined && !cache.resources.has(n) && (!cache.onDemand || [...cache.resolve(n)].length === 0));
   }
 
   /** Applies a source change to the cache and pushes what changed to every stream that holds or wants it. */
@@ -480,7 +582,7 @@ export class XdsServer {
     for (const conn of this.connections) {
       const w = conn.watched.get(cache.typeUrl);
       if (!w || w.snapshotPending) continue;
-      const resources = changed.filter((r) => wants(w, r.name) && w.held.get(r.name) !== r.version);
+      const resources = changed.filter((r) => wants(w, r) && w.held.get(r.name) !== r.version);
       const gone = removed.filter((n) => w.held.has(n));
       if (!resources.length && !gone.length) continue;
       this.send(conn, cache, w, resources, gone, false);
@@ -516,7 +618,10 @@ export class XdsServer {
    */
   private send(conn: Connection, cache: TypeCache, w: Watch, resources: CachedResource[], removed: string[], requested: boolean, snapshot = false): void {
     const nonce = `${++this.nonceCounter}`;
-    const bytes = this.encoder.response(cache.typeUrl, String(this.pushVersion), nonce, resources, removed);
+    const bytes = this.encoder.response(cache.typeUrl, String(this.pushVersion), nonce, resources, removed, aliasesFor(w));
+    // An on-demand client now holds what it was sent under the resource's own name: later changes reach it (istiod
+    // merges what it sent into the subscription).
+    if (w.implied) for (const r of resources) w.names.add(r.name);
     for (const r of resources) w.held.set(r.name, r.version);
     for (const n of removed) w.held.delete(n);
     w.nonceSent = nonce;

@@ -135,6 +135,7 @@ export interface DecodedResource {
   name: string;
   version: string;
   value: any;
+  aliases: string[];
 }
 
 export interface DecodedResponse {
@@ -162,10 +163,10 @@ export class AdsStream {
         nonce: raw.nonce,
         removedResources: raw.removedResources,
         // protobufjs's bundled google.protobuf.Any keeps the proto field name `type_url`.
-        resources: raw.resources.map(({ name, version, resource }: any) => {
+        resources: raw.resources.map(({ name, version, resource, aliases }: any) => {
           assert.equal(resource.type_url, raw.typeUrl, `resource ${name} packed as ${resource.type_url} in a ${raw.typeUrl} response`);
           const type = messageTypeForUrl(resource.type_url);
-          return { name, version, value: type.toObject(type.decode(resource.value), { enums: String, oneofs: true }) };
+          return { name, version, aliases: aliases ?? [], value: type.toObject(type.decode(resource.value), { enums: String, oneofs: true }) };
         }),
       };
       const w = this.waiters.shift();
