@@ -34,6 +34,11 @@ export class ClusterClient {
           `cluster "${this.name}" is not running (no supervisor answers on ${this.layout.socket}); start it with: ambit up --cluster ${this.name}`,
         );
       }
+      if (err.code === 'EACCES' || err.code === 'EPERM') {
+        throw new Error(
+          `cluster "${this.name}" belongs to another user: permission denied on ${this.layout.socket}; run ambit as the user who started it (for a cluster started as root: sudo -E ambit …)`,
+        );
+      }
       throw err;
     });
   }
