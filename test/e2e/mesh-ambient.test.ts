@@ -145,7 +145,8 @@ describe('ambient mesh in the local cluster', () => {
     const status = JSON.parse(await c.ok(['status', '-o', 'json'])) as { components: { name: string; node?: string; healthy: boolean }[] };
     const mesh = status.components.filter((x) => x.name === 'controlplane' || x.name === 'ztunnel').map((x) => `${x.name}${x.node ? `@${x.node}` : ''}:${x.healthy}`);
     assert.deepEqual(mesh.sort(), ['controlplane:true', 'ztunnel@node-1:true', 'ztunnel@node-2:true']);
-    assert.match(upOutput, new RegExp(`ambit logs ztunnel --node node-1 --cluster ${c.name} \\| grep identity`), 'up says what to try next');
+    // Spelled as this CLI runs here (no `npm link`: node and the script's path).
+    assert.match(upOutput, new RegExp(`\\n  node \\S+main\\.js logs ztunnel --node node-1 --cluster ${c.name} \\| grep identity`), 'up says what to try next');
   });
 
   it('carries cross-node traffic over HBONE with both identities in the access log and the metrics', async () => {
