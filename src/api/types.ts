@@ -356,6 +356,57 @@ export interface DestinationRule extends TypeMeta {
   spec: { host: string; trafficPolicy?: Record<string, unknown>; subsets?: { name: string; labels?: Record<string, string>; trafficPolicy?: Record<string, unknown> }[]; exportTo?: string[]; workloadSelector?: WorkloadSelector; [k: string]: unknown };
 }
 
+/** An Istio WorkloadEntry spec: a non-Kubernetes workload (also a ServiceEntry's inline endpoint). */
+export interface WorkloadEntrySpec {
+  /** An IP, or a DNS name (a workload reached by hostname). */
+  address?: string;
+  /** Port name (a ServiceEntry port's name) → the workload's port for it. */
+  ports?: Record<string, number>;
+  labels?: Record<string, string>;
+  network?: string;
+  /** `region/zone/subzone`. */
+  locality?: string;
+  weight?: number;
+  serviceAccount?: string;
+}
+
+export interface WorkloadEntry extends TypeMeta {
+  kind: 'WorkloadEntry';
+  metadata: ObjectMeta;
+  spec: WorkloadEntrySpec;
+}
+
+export type ServiceEntryResolution = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'DYNAMIC_DNS';
+
+export interface ServiceEntryPort {
+  number: number;
+  protocol?: string;
+  name: string;
+  /** Absent or 0: the port number. */
+  targetPort?: number;
+}
+
+/** An Istio ServiceEntry: services outside Kubernetes (or extra hostnames), with inline or selected endpoints. */
+export interface ServiceEntry extends TypeMeta {
+  kind: 'ServiceEntry';
+  metadata: ObjectMeta;
+  spec: {
+    hosts: string[];
+    /** VIPs: IPs or CIDRs. */
+    addresses?: string[];
+    ports?: ServiceEntryPort[];
+    location?: 'MESH_EXTERNAL' | 'MESH_INTERNAL';
+    /** Absent: NONE. */
+    resolution?: ServiceEntryResolution;
+    endpoints?: WorkloadEntrySpec[];
+    workloadSelector?: WorkloadSelector;
+    exportTo?: string[];
+    subjectAltNames?: string[];
+  };
+  /** Written by istiod's IP auto-allocation controller: one address per host. */
+  status?: { addresses?: { host?: string; value: string }[]; [k: string]: unknown };
+}
+
 export interface VirtualService extends TypeMeta {
   kind: 'VirtualService';
   metadata: ObjectMeta;
@@ -448,6 +499,8 @@ export type Resource =
   | PeerAuthentication
   | RequestAuthentication
   | DestinationRule
+  | ServiceEntry
+  | WorkloadEntry
   | VirtualService
   | Telemetry
   | Gateway

@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { isRecord, show } from './schemas/common.js';
 import { deploymentSchema, namespaceSchema, nodeSchema, podSchema, serviceAccountSchema, serviceSchema } from './schemas/core.js';
 import { DISCOVERY_VERSIONS, endpointSliceSchema } from './schemas/discovery.js';
-import { NETWORKING_VERSIONS, destinationRuleSchema, virtualServiceSchema } from './schemas/networking.js';
+import { NETWORKING_VERSIONS, destinationRuleSchema, serviceEntrySchema, virtualServiceSchema, workloadEntrySchema } from './schemas/networking.js';
 import { SECURITY_VERSIONS, authorizationPolicySchema, peerAuthenticationSchema, requestAuthenticationSchema } from './schemas/security.js';
 import { GATEWAY_VERSIONS, gatewayClassSchema, gatewaySchema, grpcRouteSchema, httpRouteSchema } from './schemas/gateway.js';
 import { TELEMETRY_VERSIONS, telemetrySchema } from './schemas/telemetry.js';
@@ -43,6 +43,8 @@ const KINDS: Record<Kind, KindSchema> = {
   RequestAuthentication: { apiVersions: SECURITY_VERSIONS, schema: requestAuthenticationSchema, completeSpec: true },
   DestinationRule: { apiVersions: NETWORKING_VERSIONS, schema: destinationRuleSchema },
   VirtualService: { apiVersions: NETWORKING_VERSIONS, schema: virtualServiceSchema },
+  ServiceEntry: { apiVersions: NETWORKING_VERSIONS, schema: serviceEntrySchema, completeSpec: true },
+  WorkloadEntry: { apiVersions: NETWORKING_VERSIONS, schema: workloadEntrySchema, completeSpec: true },
   Telemetry: { apiVersions: TELEMETRY_VERSIONS, schema: telemetrySchema },
   Gateway: { apiVersions: GATEWAY_VERSIONS, schema: gatewaySchema },
   GatewayClass: { apiVersions: GATEWAY_VERSIONS, schema: gatewayClassSchema },

@@ -22,6 +22,8 @@ export const KINDS: KindInfo[] = [
   { kind: 'RequestAuthentication', plural: 'requestauthentications', group: 'security.istio.io', short: ['ra'] },
   { kind: 'DestinationRule', plural: 'destinationrules', group: 'networking.istio.io', short: ['dr'] },
   { kind: 'VirtualService', plural: 'virtualservices', group: 'networking.istio.io', short: ['vs'] },
+  { kind: 'ServiceEntry', plural: 'serviceentries', group: 'networking.istio.io', short: ['se'] },
+  { kind: 'WorkloadEntry', plural: 'workloadentries', group: 'networking.istio.io', short: ['we'] },
   { kind: 'Telemetry', plural: 'telemetries', group: 'telemetry.istio.io', short: ['telemetry'] },
   { kind: 'Gateway', plural: 'gateways', group: 'gateway.networking.k8s.io', short: ['gtw'] },
   { kind: 'GatewayClass', plural: 'gatewayclasses', group: 'gateway.networking.k8s.io', short: ['gc'] },

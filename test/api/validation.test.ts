@@ -14,6 +14,8 @@ const MINIMAL: Record<string, Record<string, unknown>> = {
   Pod: { spec: { containers: [{ name: 'c' }] } },
   Node: {},
   EndpointSlice: { addressType: 'IPv4', endpoints: [] },
+  ServiceEntry: { spec: { hosts: ['api.example.com'] } },
+  WorkloadEntry: { spec: { address: '10.0.0.1' } },
   Deployment: { spec: { selector: { matchLabels: { app: 'a' } }, template: { metadata: { labels: { app: 'a' } }, spec: { containers: [{ name: 'c' }] } } } },
   AuthorizationPolicy: {},
   PeerAuthentication: {},
@@ -29,7 +31,7 @@ const MINIMAL: Record<string, Record<string, unknown>> = {
 
 describe('validateResource', () => {
   it('accepts every supported kind in every served apiVersion', () => {
-    assert.equal(SUPPORTED_KINDS.length, 17);
+    assert.equal(SUPPORTED_KINDS.length, 19);
     let checked = 0;
     for (const { kind, apiVersions } of SUPPORTED_KINDS) {
       for (const apiVersion of apiVersions) {
@@ -40,7 +42,7 @@ describe('validateResource', () => {
         checked++;
       }
     }
-    assert.equal(checked, 29);
+    assert.equal(checked, 35);
   });
 
   it('accepts the versions the brief and Istio serve', () => {
@@ -353,6 +355,61 @@ describe('EndpointSlice (kube-apiserver’s discovery validation)', () => {
       'error ports[2].name: Invalid value: "Web": ' + RFC1123_LABEL_RULE,
       'error ports[2].port: must be a port number 1-65535, found number 70000',
       'error ports[1].name: Duplicate value: "http"',
+    ]);
+  });
+});
+
+describe('ServiceEntry and WorkloadEntry (istiod’s ValidateServiceEntry and ValidateWorkloadEntry)', () => {
+  const issues = (kind: 'ServiceEntry' | 'WorkloadEntry', spec: Record<string, unknown>) =>
+    validateResource({ apiVersion: 'networking.istio.io/v1', kind, metadata: { name: 'e', namespace: 'ns' }, spec }).issues.map(
+      (i) => `${i.severity} ${formatPath(i.path)}: ${i.message}`,
+    );
+  const se = (spec: Record<string, unknown>) => issues('ServiceEntry', spec);
+
+  it('accepts static, DNS and NONE entries with their endpoints, selectors and addresses', () => {
+    const ports = [{ number: 80, name: 'http', protocol: 'HTTP' }, { number: 443, name: 'tls', protocol: 'TLS', targetPort: 8443 }];
+    assert.deepEqual(se({ hosts: ['a.example.com'], addresses: ['240.0.0.1', '10.0.0.0/8', '2001:db8::1'], ports, resolution: 'STATIC', endpoints: [{ address: '1.2.3.4', ports: { http: 8080 }, labels: { app: 'a' }, locality: 'r/z', network: 'n1', serviceAccount: 'sa' }] }), []);
+    assert.deepEqual(se({ hosts: ['*.example.com', 'b.example.com'], ports, resolution: 'DNS', endpoints: [{ address: 'backend.example.com' }] }), []);
+    assert.deepEqual(se({ hosts: ['c.example.com'], ports, resolution: 'STATIC', workloadSelector: { labels: { app: 'c' } } }), []);
+    assert.deepEqual(se({ hosts: ['d.example.com'], ports, subjectAltNames: ['spiffe://x/ns/y/sa/z'], location: 'MESH_INTERNAL', exportTo: ['.'] }), []);
+    assert.deepEqual(issues('WorkloadEntry', { address: 'vm.example.com', ports: { http: 8080 }, labels: { app: 'vm' }, weight: 3 }), []);
+  });
+
+  it('refuses what istiod’s webhook refuses, with its messages', () => {
+    assert.deepEqual(se({ hosts: [] }), ['error spec.hosts: service entry must have at least one host']);
+    assert.deepEqual(se({ hosts: ['*', 'bad_host.com', 'x.123'] }), [
+      'error spec.hosts[0]: invalid host *',
+      'error spec.hosts[1]: domain name "bad_host.com" invalid (label "bad_host" invalid)',
+      'error spec.hosts[2]: domain name "123" invalid (top level domain "123" cannot be all-numeric)',
+    ]);
+    assert.deepEqual(se({ hosts: ['a.com'], addresses: ['10.0.0.300', '10.0.0.0/40'], resolution: 'DNS' }), [
+      'error spec.addresses[0]: 10.0.0.300 is not a valid IP',
+      'error spec.addresses[1]: 10.0.0.0/40 is not a valid CIDR block',
+      'error spec.addresses: CIDR addresses are allowed only for NONE/STATIC resolution types',
+    ]);
+    assert.deepEqual(se({ hosts: ['a.com'], ports: [{ number: 80, name: 'http' }, { number: 80, name: 'http', protocol: 'QUIC' }, { number: 70000, name: 'Web', targetPort: 0 }] }), [
+      'error spec.ports[1].name: service entry port name "http" already defined',
+      'error spec.ports[1].number: service entry port 80 already defined',
+      'error spec.ports[1].protocol: unsupported protocol: QUIC',
+      'error spec.ports[2].name: invalid port name: Web',
+      'error spec.ports[2].number: port number 70000 must be in the range 1..65535',
+    ]);
+    assert.deepEqual(se({ hosts: ['a.com'], endpoints: [{ address: '1.1.1.1' }] }), ['error spec.endpoints: no endpoints should be provided for resolution type none']);
+    assert.deepEqual(se({ hosts: ['a.com'], resolution: 'STATIC', ports: [{ number: 80, name: 'http' }], endpoints: [{ address: 'db.example.com', ports: { grpc: 9090 } }], workloadSelector: { labels: { app: 'a' } } }), [
+      'error spec.workloadSelector: only one of WorkloadSelector or Endpoints is allowed in Service Entry',
+      'error spec.endpoints[0].address: endpoint address "db.example.com" is not a valid IP address',
+      'error spec.endpoints[0].ports.grpc: endpoint port 9090 is not defined by the service entry',
+    ]);
+    assert.deepEqual(se({ hosts: ['a.com'], resolution: 'DNS_ROUND_ROBIN', endpoints: [{ address: 'x.com' }, { address: 'bad_name' }] }), [
+      'error spec.endpoints: there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN',
+      'error spec.endpoints[1].address: endpoint address "bad_name" is not a valid FQDN or an IP address',
+    ]);
+    assert.deepEqual(se({ hosts: ['a.com'], resolution: 'DYNAMIC_DNS' }), ['error spec.hosts[0]: host must be wildcarded for resolution mode DYNAMIC_DNS']);
+    assert.deepEqual(issues('WorkloadEntry', {}), ['error spec.address: address is required']);
+    assert.deepEqual(issues('WorkloadEntry', { address: 'bad_name', ports: { Web: 0 } }), [
+      'error spec.address: endpoint address "bad_name" is not a valid FQDN or an IP address',
+      'error spec.ports.Web: invalid port name: Web',
+      'error spec.ports.Web: port number 0 must be in the range 1..65535',
     ]);
   });
 });

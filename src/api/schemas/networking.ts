@@ -1,10 +1,14 @@
-// networking.istio.io (v1, v1beta1 and v1alpha3 share one schema): DestinationRule and VirtualService. Only the
+// networking.istio.io (v1, v1beta1 and v1alpha3 share one schema): DestinationRule, VirtualService, ServiceEntry and
+// WorkloadEntry. Only the
 // parts a waypoint reads are typed, with the checks the CRDs and istiod's webhook (pkg/config/validation) make; the
 // rest of each spec is carried through for later use.
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseCidr } from '../../common/ip.js';
+import { isDNS1123Label } from '../kube-validation.js';
 import { GRPC_STATUS_CODES } from '../../common/grpc-status.js';
 import { parseDuration } from '../../common/settings.js';
-import { ALWAYS, duration, durationProblem, isRecord, nonEmptyString, objectMeta, port, show, workloadSelector } from './common.js';
+import { ALWAYS, duration, durationProblem, isRecord, labelMap, nonEmptyString, objectMeta, port, show, workloadSelector } from './common.js';
 
 export const NETWORKING_VERSIONS = ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3'] as const;
 
@@ -427,4 +431,186 @@ export const virtualServiceSchema = z.looseObject({
   kind: z.literal('VirtualService'),
   metadata: objectMeta('dns1123-subdomain'),
   spec: virtualServiceSpec,
+});
+
+// ---- ServiceEntry and WorkloadEntry (istiod's ValidateServiceEntry and ValidateWorkloadEntry) ---------------------
+
+const RESOLUTIONS = ['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS'] as const;
+/** Istio's protocol names (protocol.Parse), matched without regard to case. */
+const PROTOCOLS = new Set(['grpc', 'grpc-web', 'http', 'http_proxy', 'http2', 'https', 'tcp', 'tls', 'udp', 'mongo', 'redis', 'mysql']);
+
+/** istiod's ValidateDNS1123Labels: RFC 1123 labels (a trailing dot allowed), a top-level label not all digits. */
+function dnsLabelsProblem(domain: string): string | undefined {
+  const parts = domain.split('.');
+  const top = parts[parts.length - 1]!;
+  if (/^[+-]?[0-9]+$/.test(top)) return `domain name ${JSON.stringify(domain)} invalid (top level domain ${JSON.stringify(top)} cannot be all-numeric)`;
+  for (let i = 0; i < parts.length; i++) {
+    const label = parts[i]!;
+    if (i === parts.length - 1 && label === '') continue;
+    if (isDNS1123Label(label).length > 0) return `domain name ${JSON.stringify(domain)} invalid (label ${JSON.stringify(label)} invalid)`;
+  }
+  return undefined;
+}
+
+function domainPreconditionProblem(name: string): string | undefined {
+  if (name.length > 255) return `domain name ${JSON.stringify(name)} too long (max 255)`;
+  if (name.length === 0) return 'empty domain name not allowed';
+  return undefined;
+}
+
+/** istiod's ValidateFQDN. */
+function fqdnProblem(name: string): string | undefined {
+  return domainPreconditionProblem(name) ?? dnsLabelsProblem(name);
+}
+
+/** istiod's ValidateWildcardDomain: a wildcard only as (or in) the first label. */
+function wildcardDomainProblem(name: string): string | undefined {
+  const pre = domainPreconditionProblem(name);
+  if (pre !== undefined) return pre;
+  const dot = name.indexOf('.');
+  const first = dot < 0 ? name : name.slice(0, dot);
+  if (first !== '*' && isDNS1123Label(first.startsWith('*') ? first.slice(1) || 'a' : first).length > 0) {
+    return `domain name ${JSON.stringify(name)} invalid (label ${JSON.stringify(first)} invalid)`;
+  }
+  return dot < 0 ? undefined : dnsLabelsProblem(name.slice(dot + 1));
+}
+
+/** istiod's ValidateIPSubnet: an IP, or a CIDR when there is one `/`. */
+function ipOrCidrProblem(v: string): string | undefined {
+  if (v.split('/').length === 2) return parseCidr(v) === undefined ? `${v} is not a valid CIDR block` : undefined;
+  return isIP(v) === 0 ? `${v} is not a valid IP` : undefined;
+}
+
+const portNameProblem = (name: string): string | undefined => (isDNS1123Label(name).length > 0 ? `invalid port name: ${name}` : undefined);
+const portNumberProblem = (n: number): string | undefined => (n >= 1 && n <= 65535 ? undefined : `port number ${n} must be in the range 1..65535`);
+
+const workloadEntrySpecShape = {
+  address: z.string().optional(),
+  ports: z.record(z.string(), z.int()).optional(),
+  labels: labelMap().optional(),
+  network: z.string().optional(),
+  locality: z.string().optional(),
+  weight: z.int().min(0).max(4294967295).optional(),
+  serviceAccount: z.string().optional(),
+};
+
+type EndpointShape = { address?: string | undefined; ports?: Record<string, number> | undefined; network?: string | undefined };
+
+/**
+ * istiod's validateWorkloadEntry: an address (unless a network is given), an IP or (when `allowFqdn`) a DNS name or a
+ * `unix://` path; port names in `servicePorts` when known, valid names and numbers.
+ */
+function workloadEntryIssues(we: EndpointShape, servicePorts: Set<string> | undefined, allowFqdn: boolean, path: (string | number)[], ctx: z.RefinementCtx): void {
+  const error = (message: string, at: (string | number)[] = []) => ctx.addIssue({ code: 'custom', path: [...path, ...at], message });
+  const address = we.address ?? '';
+  if (address === '') {
+    if ((we.network ?? '') === '') error('address is required', ['address']);
+  } else if (address.startsWith('unix://')) {
+    if (Object.keys(we.ports ?? {}).length > 0) error(`unix endpoint ${address} must not include ports`, ['ports']);
+  } else if (isIP(address) === 0) {
+    if (!allowFqdn) error(`endpoint address ${JSON.stringify(address)} is not a valid IP address`, ['address']);
+    else if (fqdnProblem(address) !== undefined) error(`endpoint address ${JSON.stringify(address)} is not a valid FQDN or an IP address`, ['address']);
+  }
+  for (const [name, n] of Object.entries(we.ports ?? {})) {
+    if (servicePorts !== undefined && !servicePorts.has(name)) error(`endpoint port ${n} is not defined by the service entry`, ['ports', name]);
+    for (const problem of [portNameProblem(name), portNumberProblem(n)]) if (problem) error(problem, ['ports', name]);
+  }
+}
+
+const serviceEntrySpec = z
+  .looseObject({
+    hosts: z.array(z.string()),
+    addresses: z.array(z.string()).optional(),
+    ports: z
+      .array(z.looseObject({ number: z.int(), protocol: z.string().optional(), name: z.string(), targetPort: z.int().min(0).optional() }))
+      .optional(),
+    location: z.enum(['MESH_EXTERNAL', 'MESH_INTERNAL']).optional(),
+    resolution: z.enum(RESOLUTIONS).optional(),
+    endpoints: z.array(z.looseObject(workloadEntrySpecShape)).optional(),
+    workloadSelector: z.looseObject({ labels: labelMap().optional() }).optional(),
+    exportTo: z.array(z.string()).optional(),
+    subjectAltNames: z.array(z.string()).optional(),
+  })
+  .superRefine((spec, ctx) => {
+    const error = (message: string, path: (string | number)[] = []) => ctx.addIssue({ code: 'custom', path, message });
+    const resolution = spec.resolution ?? 'NONE';
+    const hosts = Array.isArray(spec.hosts) ? spec.hosts : [];
+    const addresses = spec.addresses ?? [];
+    const endpoints = spec.endpoints ?? [];
+    if (spec.workloadSelector !== undefined && spec.endpoints !== undefined) error('only one of WorkloadSelector or Endpoints is allowed in Service Entry', ['workloadSelector']);
+    if (hosts.length === 0) error('service entry must have at least one host', ['hosts']);
+    hosts.forEach((h, i) => {
+      if (typeof h !== 'string') return;
+      const problem = h === '*' ? `invalid host ${h}` : wildcardDomainProblem(h);
+      if (problem) error(problem, ['hosts', i]);
+    });
+    addresses.forEach((a, i) => {
+      const problem = typeof a === 'string' ? ipOrCidrProblem(a) : undefined;
+      if (problem) error(problem, ['addresses', i]);
+    });
+    if (addresses.some((a) => typeof a === 'string' && a.includes('/')) && resolution !== 'NONE' && resolution !== 'STATIC') {
+      error('CIDR addresses are allowed only for NONE/STATIC resolution types', ['addresses']);
+    }
+    const names = new Set<string>();
+    const numbers = new Set<number>();
+    (spec.ports ?? []).forEach((p, i) => {
+      if (typeof p?.name !== 'string' || typeof p.number !== 'number') return;
+      if (names.has(p.name)) error(`service entry port name ${JSON.stringify(p.name)} already defined`, ['ports', i, 'name']);
+      if (numbers.has(p.number)) error(`service entry port ${p.number} already defined`, ['ports', i, 'number']);
+      names.add(p.name);
+      numbers.add(p.number);
+      const targetProblem = p.targetPort ? portNumberProblem(p.targetPort) : undefined;
+      if (targetProblem) error(targetProblem, ['ports', i, 'targetPort']);
+      const nameProblem = portNameProblem(p.name);
+      if (nameProblem) error(nameProblem, ['ports', i, 'name']);
+      if (p.protocol !== undefined && p.protocol !== '' && !PROTOCOLS.has(p.protocol.toLowerCase())) error(`unsupported protocol: ${p.protocol}`, ['ports', i, 'protocol']);
+      const numberProblem = portNumberProblem(p.number);
+      if (numberProblem) error(numberProblem, ['ports', i, 'number']);
+    });
+    switch (resolution) {
+      case 'NONE':
+        if (endpoints.length > 0) error('no endpoints should be provided for resolution type none', ['endpoints']);
+        break;
+      case 'STATIC':
+        endpoints.forEach((ep, i) => workloadEntryIssues(ep, names, false, ['endpoints', i], ctx));
+        break;
+      case 'DNS':
+      case 'DNS_ROUND_ROBIN':
+        if (endpoints.length === 0) {
+          const problem = hosts.map((h) => (typeof h === 'string' ? fqdnProblem(h) : undefined)).find((p) => p !== undefined);
+          if (problem) error(`hosts must be FQDN or contain only prefix wildcards if no endpoints are provided for resolution mode ${resolution}, ${problem}`, ['hosts']);
+        }
+        if (resolution === 'DNS_ROUND_ROBIN' && endpoints.length > 1) error(`there must only be 0 or 1 endpoint for resolution mode ${resolution}`, ['endpoints']);
+        endpoints.forEach((ep, i) => {
+          const address = ep.address ?? '';
+          if (isIP(address) === 0 && fqdnProblem(address) !== undefined) error(`endpoint address ${JSON.stringify(address)} is not a valid FQDN or an IP address`, ['endpoints', i, 'address']);
+          for (const [name, n] of Object.entries(ep.ports ?? {})) {
+            if (!names.has(name)) error(`endpoint port ${n} is not defined by the service entry`, ['endpoints', i, 'ports', name]);
+            for (const problem of [portNameProblem(name), portNumberProblem(n)]) if (problem) error(problem, ['endpoints', i, 'ports', name]);
+          }
+        });
+        break;
+      case 'DYNAMIC_DNS':
+        hosts.forEach((h, i) => {
+          if (typeof h === 'string' && !h.startsWith('*')) error(`host must be wildcarded for resolution mode ${resolution}`, ['hosts', i]);
+        });
+        if (addresses.length > 0) error(`addresses cannot be set for resolution type ${resolution}. HTTP route domains will only be generatedfrom the hosts field values`, ['addresses']);
+        if (endpoints.length > 0) error(`endpoints cannot be set for resolution type ${resolution}. Destination IP address determined from hostsfield values`, ['endpoints']);
+        break;
+    }
+  }, ALWAYS);
+
+export const serviceEntrySchema = z.looseObject({
+  apiVersion: z.enum(NETWORKING_VERSIONS),
+  kind: z.literal('ServiceEntry'),
+  metadata: objectMeta('dns1123-subdomain'),
+  spec: serviceEntrySpec,
+  status: z.looseObject({ addresses: z.array(z.looseObject({ host: z.string().optional(), value: z.string() })).optional() }).optional(),
+});
+
+export const workloadEntrySchema = z.looseObject({
+  apiVersion: z.enum(NETWORKING_VERSIONS),
+  kind: z.literal('WorkloadEntry'),
+  metadata: objectMeta('dns1123-subdomain'),
+  spec: z.looseObject(workloadEntrySpecShape).superRefine((we, ctx) => workloadEntryIssues(we, undefined, true, [], ctx), ALWAYS),
 });
