@@ -399,7 +399,8 @@ export interface ServiceEntry extends TypeMeta {
     /** Absent: NONE. */
     resolution?: ServiceEntryResolution;
     endpoints?: WorkloadEntrySpec[];
-    workloadSelector?: WorkloadSelector;
+    /** Pods and WorkloadEntries of the namespace with these labels (not `matchLabels`, unlike policies). */
+    workloadSelector?: { labels?: Record<string, string> };
     exportTo?: string[];
     subjectAltNames?: string[];
   };

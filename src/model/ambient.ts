@@ -5,7 +5,7 @@
 // to Services (whose routes waypoints receive with the Service, after those of the VirtualServices naming it). It is incremental: each store change marks only the
 // objects it can affect (via the store's label/selector indexes and the waypoint indexes below), recomputes those, and
 // emits only resources whose translation actually changed.
-import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, EndpointSlice, Gateway, Kind, Namespace, Node, PeerAuthentication, Pod, RequestAuthentication, Resource, Service as KubeService, VirtualService } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, EndpointSlice, Gateway, Kind, Namespace, Node, PeerAuthentication, Pod, RequestAuthentication, Resource, Service as KubeService, ServiceEntry, VirtualService, WorkloadEntry } from '../api/types.js';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN, ROOT_NAMESPACE, resourceKey } from '../api/types.js';
 import type { Address, Authorization, PortList, Service, WaypointResource, WaypointRoute, WaypointTcpRoute, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT, waypointResourceName } from '../xds/types.js';
@@ -22,6 +22,7 @@ import { compareStrings, orderServiceRoutes, parentRefString, routesForWaypoint,
 import { hostMatches, serviceKeyOfHost, translateVirtualService, virtualServiceRoutes, virtualServiceContext, virtualServiceTcpRoutes, type TranslatedVirtualService, type VirtualServiceContext } from './virtualservices.js';
 import { destinationRulesFor, translateDestination } from './destinationrules.js';
 import { endpointSliceWorkloads, sliceServiceName, slicePodRefs } from './endpointslices.js';
+import { kubeServiceWorkloadEntryPortList, serviceEntryPodPortList, serviceEntryServices, serviceEntryWorkloadEntryPortList, serviceEntryWorkloads, workloadEntryLabels, workloadEntryWorkload } from './serviceentries.js';
 import { buildWorkload, nodeLocality, podSource, replicaNames, replicaSource } from './workloads.js';
 import type { WorkloadSource } from './workloads.js';
 import {
@@ -95,6 +96,7 @@ const CONDITION_ORDER: Partial<Record<Kind, string[]>> = {
   Gateway: ['Accepted', 'Programmed', 'ResolvedRefs'],
   GatewayClass: ['Accepted'],
   Service: [WAYPOINT_BOUND],
+  ServiceEntry: [WAYPOINT_BOUND],
 };
 
 /** Objects to recompute for one store change, by store key. */
@@ -103,6 +105,12 @@ interface Dirty {
   deployments: Set<string>;
   services: Set<string>;
   endpointSlices: Set<string>;
+  serviceEntries: Set<string>;
+  /** Hostnames whose owner (a Kubernetes Service or the oldest ServiceEntry, per namespace) must be decided again. */
+  hostnames: Set<string>;
+  /** ServiceEntry store keys whose endpoint workloads must be rebuilt. */
+  serviceEntryWorkloads: Set<string>;
+  workloadEntries: Set<string>;
   policies: Set<string>;
   peerAuthentications: Set<string>;
   everyWorkload: boolean;
@@ -158,6 +166,14 @@ export class AmbientIndex {
   /** `namespace/name` a Pod endpoint's targetRef names → store keys of the EndpointSlices (of Services) listing it. */
   private readonly slicesByPod = new Map<string, Set<string>>();
   private readonly services = new Map<string, Service>(); // ns/hostname → service
+  /** ServiceEntry store key → its Services (one per host), whether or not they own their hostname. */
+  private readonly entryServices = new Map<string, Service[]>();
+  /** ServiceEntry store key → those of its Services that own their `namespace/hostname` and are sent. */
+  private readonly entryWinners = new Map<string, Service[]>();
+  /** Hostname → store keys of the ServiceEntries listing it. */
+  private readonly entriesByHostname = new Map<string, Set<string>>();
+  private readonly entryWorkloadUids = new Map<string, string[]>(); // ServiceEntry store key → its endpoints' uids
+  private readonly workloadEntryUids = new Map<string, string>(); // WorkloadEntry store key → uid
   private readonly serviceKeys = new Map<string, string>(); // Service store key → ns/hostname
   private readonly authorizations = new Map<string, Authorization>(); // ns/name → authorization
   private readonly converted = new Map<string, ConvertedPolicy>(); // AuthorizationPolicy store key → conversion
@@ -330,6 +346,10 @@ export class AmbientIndex {
       deployments: new Set(),
       services: new Set(),
       endpointSlices: new Set(),
+      serviceEntries: new Set(),
+      hostnames: new Set(),
+      serviceEntryWorkloads: new Set(),
+      workloadEntries: new Set(),
       policies: new Set(),
       peerAuthentications: new Set(),
       everyWorkload: false,
@@ -359,6 +379,9 @@ export class AmbientIndex {
     if (dirty.everyPeerAuthentication) for (const pa of this.store.list('PeerAuthentication')) dirty.peerAuthentications.add(resourceKey(pa));
     for (const key of dirty.peerAuthentications) this.recomputePeerAuthentication(key, touched);
     for (const key of dirty.services) this.recomputeService(key, dirty, touched);
+    for (const key of dirty.serviceEntries) this.recomputeServiceEntry(key, dirty, touched);
+    // After both: who owns each hostname (a Kubernetes Service, else the oldest ServiceEntry).
+    for (const hostname of dirty.hostnames) this.resolveHostname(hostname, dirty, touched);
     // After the Services: a slice's workloads exist only while its Service does.
     for (const key of dirty.endpointSlices) this.recomputeEndpointSlice(key, touched);
     if (dirty.everyWorkload) {
@@ -367,6 +390,8 @@ export class AmbientIndex {
     }
     for (const key of dirty.pods) this.recomputePod(key, touched);
     for (const key of dirty.deployments) this.recomputeDeployment(key, touched);
+    for (const key of dirty.serviceEntryWorkloads) this.recomputeServiceEntryWorkloads(key, touched);
+    for (const key of dirty.workloadEntries) this.recomputeWorkloadEntry(key, touched);
     // After the Services: a route's programming reaches the waypoint each parent Service is bound to now.
     for (const key of dirty.routes) this.recomputeRoute(key, dirty, touched);
     for (const key of dirty.virtualServices) this.recomputeVirtualService(key, dirty);
@@ -420,6 +445,15 @@ export class AmbientIndex {
         // VirtualServices routing to it (its ports pick a destination's port); those naming it are re-read with it.
         for (const vs of this.virtualServicesByDependency.get(key) ?? []) d.virtualServices.add(vs);
         break;
+      case 'ServiceEntry':
+        d.serviceEntries.add(key);
+        d.serviceEntryWorkloads.add(key);
+        // The pods and WorkloadEntries it selects carry its Services.
+        for (const v of versions) this.markSelected(ns, (v as ServiceEntry).spec.workloadSelector?.labels, d);
+        break;
+      case 'WorkloadEntry':
+        d.workloadEntries.add(key);
+        break;
       case 'EndpointSlice':
         this.indexEndpointSlice(key, old as EndpointSlice | undefined, cur as EndpointSlice | undefined);
         for (const v of versions) this.markEndpointSlice(key, v as EndpointSlice, d);
@@ -431,6 +465,11 @@ export class AmbientIndex {
         for (const p of this.store.list('Pod', r.metadata.name)) d.pods.add(resourceKey(p));
         for (const dep of this.store.list('Deployment', r.metadata.name)) d.deployments.add(resourceKey(dep));
         for (const s of this.store.list('Service', r.metadata.name)) d.services.add(resourceKey(s));
+        for (const se of this.store.list('ServiceEntry', r.metadata.name)) {
+          d.serviceEntries.add(resourceKey(se));
+          d.serviceEntryWorkloads.add(resourceKey(se));
+        }
+        for (const we of this.store.list('WorkloadEntry', r.metadata.name)) d.workloadEntries.add(resourceKey(we));
         break;
       case 'Node':
         // Its topology labels are the locality of the pods scheduled on it. Nodes change rarely, so walking the pods
@@ -486,9 +525,11 @@ export class AmbientIndex {
             // Mesh-wide default: every workload and every converted port-level policy may change.
             d.everyWorkload = true;
             d.everyPeerAuthentication = true;
+            this.markEntryWorkloads(undefined, d);
           } else {
             for (const p of this.store.list('Pod', ns)) d.pods.add(resourceKey(p));
             for (const dep of this.store.list('Deployment', ns)) d.deployments.add(resourceKey(dep));
+            this.markEntryWorkloads(ns, d);
             for (const pa of this.store.list('PeerAuthentication', ns)) d.peerAuthentications.add(resourceKey(pa));
           }
         }
@@ -553,6 +594,15 @@ export class AmbientIndex {
     if (!nonEmpty(selector)) return;
     for (const p of this.store.matching('Pod', namespace, selector)) d.pods.add(resourceKey(p));
     for (const dep of this.store.matching('Deployment', namespace, selector)) d.deployments.add(resourceKey(dep));
+    for (const we of this.store.matching('WorkloadEntry', namespace, selector)) d.workloadEntries.add(resourceKey(we));
+    // A ServiceEntry's endpoints carry its labels; entries are few, so they are walked rather than indexed.
+    for (const se of this.store.list('ServiceEntry', namespace)) if (selectorMatches(selector, se.metadata.labels)) d.serviceEntryWorkloads.add(resourceKey(se));
+  }
+
+  /** Marks every entry-made workload of a namespace (all namespaces when undefined): namespace-wide policies changed. */
+  private markEntryWorkloads(namespace: string | undefined, d: Dirty): void {
+    for (const se of this.store.list('ServiceEntry', namespace)) d.serviceEntryWorkloads.add(resourceKey(se));
+    for (const we of this.store.list('WorkloadEntry', namespace)) d.workloadEntries.add(resourceKey(we));
   }
 
   private recomputePolicy(key: string, t: Touched): void {
@@ -620,6 +670,8 @@ export class AmbientIndex {
     this.setServiceBinding(key, s === undefined ? undefined : binding, d);
     this.setCondition(key, WAYPOINT_BOUND, s === undefined ? undefined : waypointBoundCondition(binding, s.metadata.generation), t);
     if (previousKey !== undefined && previousKey !== nextKey) this.setService(previousKey, undefined, t);
+    // ServiceEntries naming its hostname yield to it, or take the hostname back.
+    for (const k of [previousKey, nextKey]) if (k !== undefined) d.hostnames.add(k.slice(k.indexOf('/') + 1));
     if (nextKey !== undefined && next !== undefined) {
       this.setService(nextKey, next, t);
       this.serviceKeys.set(key, nextKey);
@@ -753,28 +805,14 @@ export class AmbientIndex {
   /** The workload, and the waypoint it (or its namespace) names. */
   private buildWorkload(src: WorkloadSource, pod?: Pod): { workload: Workload; referenced?: string } {
     const ns = src.namespace;
-    const root = this.options.rootNamespace;
     const services: Record<string, PortList> = {};
     const selecting = this.store.selecting('Service', ns, src.labels).filter((s) => s.spec.type !== 'ExternalName');
     selecting.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
     for (const s of selecting) services[serviceKeyOf(s, this.options.domainSuffix)] = workloadPortList(s, src.spec?.containers);
     if (pod !== undefined) this.addSliceServices(pod, services);
-
-    // Selector policies of the workload's namespace and of the root namespace, only those sent to ztunnel.
-    const policies = this.store.selecting('AuthorizationPolicy', ns, src.labels);
-    if (ns !== root) policies.push(...this.store.selecting('AuthorizationPolicy', root, src.labels));
-    const policyKeys = policies
-      .filter((p) => this.converted.get(resourceKey(p))?.authorization !== undefined)
-      .map((p) => `${nsOf(p)}/${p.metadata.name}`)
-      .sort();
-
-    const applicable: PeerAuthentication[] = [];
-    if (ns !== root) for (const pa of this.store.list('PeerAuthentication', root)) if (pa.spec.selector === undefined) applicable.push(pa);
-    for (const pa of this.store.list('PeerAuthentication', ns)) {
-      const sel = pa.spec.selector;
-      if (sel === undefined || selectorMatches(sel.matchLabels ?? {}, src.labels)) applicable.push(pa);
-    }
-    policyKeys.push(...peerAuthenticationPolicyKeys(root, applicable));
+    // ServiceEntries selecting it (istiod's EnableServiceEntrySelectPods, on by default).
+    this.addSelectingEntryServices(ns, src.labels, services, (se) => serviceEntryPodPortList(se, src.spec?.containers));
+    const policyKeys = this.workloadPolicies(ns, src.labels);
 
     const workload = buildWorkload(
       src,
@@ -789,6 +827,172 @@ export class AmbientIndex {
     const binding = this.bindingFor('workload', src.labels, ns);
     if (binding.waypoint) workload.waypoint = waypointAddress(binding.waypoint);
     return binding.referenced === undefined ? { workload } : { workload, referenced: binding.referenced };
+  }
+
+  /** Selector AuthorizationPolicies (sent to ztunnel) and PeerAuthentications of a workload: its namespace's and the root's. */
+  private workloadPolicies(ns: string, labels: Labels): string[] {
+    const root = this.options.rootNamespace;
+    const policies = this.store.selecting('AuthorizationPolicy', ns, labels);
+    if (ns !== root) policies.push(...this.store.selecting('AuthorizationPolicy', root, labels));
+    const policyKeys = policies
+      .filter((p) => this.converted.get(resourceKey(p))?.authorization !== undefined)
+      .map((p) => `${nsOf(p)}/${p.metadata.name}`)
+      .sort();
+    const applicable: PeerAuthentication[] = [];
+    if (ns !== root) for (const pa of this.store.list('PeerAuthentication', root)) if (pa.spec.selector === undefined) applicable.push(pa);
+    for (const pa of this.store.list('PeerAuthentication', ns)) {
+      const sel = pa.spec.selector;
+      if (sel === undefined || selectorMatches(sel.matchLabels ?? {}, labels)) applicable.push(pa);
+    }
+    policyKeys.push(...peerAuthenticationPolicyKeys(root, applicable));
+    return policyKeys;
+  }
+
+  /** Adds the Services (that own their hostname) of the ServiceEntries in `ns` whose workloadSelector matches `labels`. */
+  private addSelectingEntryServices(ns: string, labels: Labels, services: Record<string, PortList>, ports: (se: ServiceEntry) => PortList): void {
+    const entries = this.store.selecting('ServiceEntry', ns, labels).sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
+    for (const se of entries) {
+      for (const s of this.entryWinners.get(resourceKey(se)) ?? []) {
+        const key = `${s.namespace}/${s.hostname}`;
+        if (!(key in services)) services[key] = ports(se);
+      }
+    }
+  }
+
+  // ---- ServiceEntries and WorkloadEntries ----------------------------------------------------------------------------
+
+  /** A ServiceEntry's Services (before hostname ownership), its waypoint binding and WaypointBound condition. */
+  private recomputeServiceEntry(key: string, d: Dirty, t: Touched): void {
+    const se = this.store.get(key) as ServiceEntry | undefined;
+    const previous = this.entryServices.get(key) ?? [];
+    let next: Service[] = [];
+    let binding: Binding = {};
+    if (se !== undefined) {
+      binding = this.bindingFor('service', se.metadata.labels, nsOf(se));
+      next = serviceEntryServices(se, this.namespace(nsOf(se))?.metadata.annotations);
+      if (binding.waypoint) for (const s of next) s.waypoint = waypointAddress(binding.waypoint);
+    }
+    this.noteWaypointUser(key, binding.referenced);
+    this.setCondition(key, WAYPOINT_BOUND, se === undefined ? undefined : waypointBoundCondition(binding, se.metadata.generation), t);
+    for (const s of previous) {
+      deleteFrom(this.entriesByHostname, s.hostname, key);
+      d.hostnames.add(s.hostname);
+    }
+    for (const s of next) {
+      addTo(this.entriesByHostname, s.hostname, key);
+      d.hostnames.add(s.hostname);
+    }
+    if (next.length > 0) this.entryServices.set(key, next);
+    else this.entryServices.delete(key);
+  }
+
+  /**
+   * Decides, per namespace, which ServiceEntry's Service is sent for a hostname (istiod's selectWorkloadServices): a
+   * Kubernetes Service with that hostname wins in its namespace, else the oldest entry (then by name). One of the
+   * winners is canonical: the Kubernetes Service if there is one, else the oldest entry.
+   */
+  private resolveHostname(hostname: string, d: Dirty, t: Touched): void {
+    const kubeKey = serviceKeyOfHost(hostname, this.options.domainSuffix);
+    const kubeServiceKey = kubeKey === undefined ? undefined : this.serviceKeys.get(kubeKey);
+    const age = (key: string) => (this.store.get(key)?.metadata.creationTimestamp ?? '') + '\0' + key;
+    const entries = [...(this.entriesByHostname.get(hostname) ?? [])].sort((a, b) => compareStrings(age(a), age(b)));
+    const winners = new Map<string, string>(); // namespace → ServiceEntry store key
+    for (const key of entries) {
+      const ns = key.split('/')[1]!;
+      if (!winners.has(ns) && kubeServiceKey !== `${ns}/${hostname}`) winners.set(ns, key);
+    }
+    const canonicalEntry = kubeServiceKey === undefined ? entries.find((k) => winners.get(k.split('/')[1]!) === k) : undefined;
+    for (const key of entries) {
+      const ns = key.split('/')[1]!;
+      const svcKey = `${ns}/${hostname}`;
+      const owned = this.entryWinners.get(key) ?? [];
+      const others = owned.filter((s) => s.hostname !== hostname);
+      let mine: Service | undefined;
+      if (winners.get(ns) === key) {
+        mine = { ...this.entryServices.get(key)!.find((s) => s.hostname === hostname)! };
+        if (key === canonicalEntry) mine.canonical = true;
+        this.setService(svcKey, mine, t);
+      }
+      const nextOwned = mine === undefined ? others : [...others, mine].sort((a, b) => compareStrings(a.hostname, b.hostname));
+      if (deepEqual(owned, nextOwned)) continue;
+      if (nextOwned.length > 0) this.entryWinners.set(key, nextOwned);
+      else this.entryWinners.delete(key);
+      // Its endpoints and the workloads it selects list the Services it owns.
+      d.serviceEntryWorkloads.add(key);
+      const se = this.store.get(key) as ServiceEntry | undefined;
+      if (se !== undefined) this.markSelected(ns, se.spec.workloadSelector?.labels, d);
+    }
+    // Entries that owned the hostname and no longer list it (changed or deleted).
+    const namespaces = new Set(entries.map((k) => k.split('/')[1]!));
+    for (const [key, owned] of [...this.entryWinners]) {
+      if (entries.includes(key)) continue;
+      const kept = owned.filter((s) => s.hostname !== hostname);
+      if (kept.length === owned.length) continue;
+      namespaces.add(key.split('/')[1]!);
+      if (kept.length > 0) this.entryWinners.set(key, kept);
+      else this.entryWinners.delete(key);
+      d.serviceEntryWorkloads.add(key);
+    }
+    // Namespaces where no entry (and no Kubernetes Service) has the hostname any more.
+    for (const ns of namespaces) {
+      if (!winners.has(ns) && kubeServiceKey !== `${ns}/${hostname}`) this.setService(`${ns}/${hostname}`, undefined, t);
+    }
+  }
+
+  /** The workloads of a ServiceEntry's endpoints (inline or implicit), for the Services it owns. */
+  private recomputeServiceEntryWorkloads(key: string, t: Touched): void {
+    const se = this.store.get(key) as ServiceEntry | undefined;
+    const previous = this.entryWorkloadUids.get(key) ?? [];
+    const next: Workload[] = [];
+    if (se !== undefined) {
+      const ns = nsOf(se);
+      const policies = this.workloadPolicies(ns, se.metadata.labels ?? {});
+      let referenced: string | undefined;
+      for (const { workload, labels } of serviceEntryWorkloads(se, this.entryWinners.get(key) ?? [], this.options)) {
+        workload.authorizationPolicies = [...policies];
+        if (labels !== undefined) {
+          const binding = this.bindingFor('workload', labels, ns);
+          if (binding.waypoint) workload.waypoint = waypointAddress(binding.waypoint);
+          referenced ??= binding.referenced;
+        }
+        next.push(workload);
+      }
+      // The entry's own binding is noted by recomputeServiceEntry; its endpoints' are filed under the workloads key.
+      this.noteWaypointUser(`ServiceEntry/${ns}/${se.metadata.name}#endpoints`, referenced);
+    }
+    const nextUids = new Set(next.map((w) => w.uid));
+    for (const uid of previous) if (!nextUids.has(uid)) this.setWorkload(uid, undefined, t);
+    for (const w of next) this.setWorkload(w.uid, w, t);
+    if (next.length > 0) this.entryWorkloadUids.set(key, [...nextUids]);
+    else this.entryWorkloadUids.delete(key);
+  }
+
+  /** A WorkloadEntry's workload: the Kubernetes Services and ServiceEntries selecting it, its policies and waypoint. */
+  private recomputeWorkloadEntry(key: string, t: Touched): void {
+    const we = this.store.get(key) as WorkloadEntry | undefined;
+    const previous = this.workloadEntryUids.get(key);
+    let next: Workload | undefined;
+    let referenced: string | undefined;
+    if (we !== undefined) {
+      const ns = nsOf(we);
+      const labels = workloadEntryLabels(we);
+      next = workloadEntryWorkload(we, this.options);
+      // Kubernetes Services select WorkloadEntries too (istiod's EnableK8SServiceSelectWorkloadEntries, on by default).
+      const selecting = this.store.selecting('Service', ns, labels).filter((s) => this.serviceKeys.has(resourceKey(s)));
+      selecting.sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
+      for (const s of selecting) next.services[this.serviceKeys.get(resourceKey(s))!] = kubeServiceWorkloadEntryPortList(s, we);
+      this.addSelectingEntryServices(ns, labels, next.services, (se) => serviceEntryWorkloadEntryPortList(se, we));
+      next.authorizationPolicies = this.workloadPolicies(ns, labels);
+      const binding = this.bindingFor('workload', labels, ns);
+      if (binding.waypoint) next.waypoint = waypointAddress(binding.waypoint);
+      referenced = binding.referenced;
+    }
+    this.noteWaypointUser(key, referenced);
+    if (previous !== undefined && previous !== next?.uid) this.setWorkload(previous, undefined, t);
+    if (next !== undefined) {
+      this.setWorkload(next.uid, next, t);
+      this.workloadEntryUids.set(key, next.uid);
+    } else this.workloadEntryUids.delete(key);
   }
 
   // ---- waypoints ------------------------------------------------------------------------------------------------
@@ -818,6 +1022,12 @@ export class AmbientIndex {
     for (const user of this.waypointUsers.get(key) ?? []) {
       const kind = user.slice(0, user.indexOf('/'));
       if (kind === 'Service') d.services.add(user);
+      else if (kind === 'ServiceEntry') {
+        // The entry itself, or (`#endpoints`) its endpoints binding by their own labels: both are rebuilt.
+        const entry = user.replace(/#endpoints$/, '');
+        d.serviceEntries.add(entry);
+        d.serviceEntryWorkloads.add(entry);
+      } else if (kind === 'WorkloadEntry') d.workloadEntries.add(user);
       else if (kind === 'Pod') d.pods.add(user);
       else d.deployments.add(user);
     }
@@ -1272,7 +1482,8 @@ export class AmbientIndex {
       const c = slots?.get(type);
       if (c) out.conditions.push(c);
     }
-    if (kind === 'Service') out.ownedConditions = [WAYPOINT_BOUND];
+    // A Service's status is the cluster's, a ServiceEntry's shared with istiod's address allocation.
+    if (kind === 'Service' || kind === 'ServiceEntry') out.ownedConditions = [WAYPOINT_BOUND];
     const parents = this.routeParents.get(storeKey);
     if (parents && slots) {
       out.parents = parents.map((p) => ({ parentRef: p.parentRef, controllerName: p.controllerName, conditions: p.slots.map((slot) => slots.get(slot)!) }));

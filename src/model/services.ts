@@ -37,6 +37,13 @@ const PROTOCOL_NAMES: Record<string, WaypointProtocol> = {
   udp: 'UDP',
 };
 
+/** An Istio protocol name (protocol.Parse, any case): a ServiceEntry port's `protocol`. */
+export function parseProtocol(name: string | undefined): WaypointProtocol {
+  const lower = (name ?? '').toLowerCase();
+  if (lower === 'grpc-web') return 'GRPC_WEB';
+  return PROTOCOL_NAMES[lower] ?? 'UNSPECIFIED';
+}
+
 /**
  * Istio's protocol of a Service port (pkg/config/kube ConvertProtocol): UDP is UDP; else `appProtocol` when set (with
  * Kubernetes' `kubernetes.io/h2c|ws|wss`), otherwise the port name, read up to its first `-` (`grpc-web` whole);
@@ -60,7 +67,11 @@ export function portProtocol(p: Pick<ServicePort, 'name' | 'port' | 'protocol' |
 
 /** The protocol ztunnel is told (istiod's toAppProtocolFromProtocol). */
 function appProtocolOf(p: ServicePort): AppProtocol {
-  switch (portProtocol(p)) {
+  return toAppProtocol(portProtocol(p));
+}
+
+export function toAppProtocol(protocol: WaypointProtocol): AppProtocol {
+  switch (protocol) {
     case 'HTTP':
       return 'HTTP11';
     case 'HTTP2':
@@ -95,17 +106,27 @@ function vipsOf(s: KubeService): string[] {
 
 type TrafficDistribution = 'zone' | 'node' | undefined;
 
-function trafficDistribution(s: KubeService, nsAnnotations: Record<string, string> | undefined): TrafficDistribution {
+function trafficDistribution(fromSpec: string | undefined, annotations: Record<string, string> | undefined, nsAnnotations: Record<string, string> | undefined): TrafficDistribution {
   const classify = (v: string | undefined): TrafficDistribution => {
     if (v === 'PreferClose' || v === 'PreferSameZone') return 'zone';
     if (v === 'PreferSameNode') return 'node';
     return undefined;
   };
-  // The Service field wins, then the Service annotation, then the namespace annotation.
-  const fromSpec = classify(s.spec.trafficDistribution as string | undefined);
-  if (fromSpec) return fromSpec;
+  // The Service field wins, then the object's annotation, then the namespace annotation.
   const annotation = 'networking.istio.io/traffic-distribution';
-  return classify(s.metadata.annotations?.[annotation]) ?? classify(nsAnnotations?.[annotation]);
+  return classify(fromSpec) ?? classify(annotations?.[annotation]) ?? classify(nsAnnotations?.[annotation]);
+}
+
+/** The load balancing a traffic distribution asks for (istiod's preferSameZone/NodeLoadBalancer), if any. */
+export function distributionLoadBalancing(
+  fromSpec: string | undefined,
+  annotations: Record<string, string> | undefined,
+  nsAnnotations: Record<string, string> | undefined,
+): Service['loadBalancing'] {
+  const td = trafficDistribution(fromSpec, annotations, nsAnnotations);
+  if (td === 'zone') return { routingPreference: ['NETWORK', 'REGION', 'ZONE'], mode: 'FAILOVER' };
+  if (td === 'node') return { routingPreference: ['NETWORK', 'REGION', 'ZONE', 'SUBZONE', 'NODE'], mode: 'FAILOVER' };
+  return undefined;
 }
 
 /** The Service as ztunnel receives it; undefined for ExternalName services (ambient leaves those to DNS). */
@@ -129,9 +150,7 @@ export function buildService(s: KubeService, opts: MeshOptions, nsAnnotations: R
   if (s.spec.internalTrafficPolicy === 'Local') {
     loadBalancing = { routingPreference: ['NODE'], mode: 'STRICT' };
   } else {
-    const td = trafficDistribution(s, nsAnnotations);
-    if (td === 'zone') loadBalancing = { routingPreference: ['NETWORK', 'REGION', 'ZONE'], mode: 'FAILOVER' };
-    else if (td === 'node') loadBalancing = { routingPreference: ['NETWORK', 'REGION', 'ZONE', 'SUBZONE', 'NODE'], mode: 'FAILOVER' };
+    loadBalancing = distributionLoadBalancing(s.spec.trafficDistribution as string | undefined, s.metadata.annotations, nsAnnotations);
   }
   if (s.spec.publishNotReadyAddresses === true) {
     loadBalancing = { ...(loadBalancing ?? { routingPreference: [], mode: 'UNSPECIFIED_MODE' }), healthPolicy: 'ALLOW_ALL' };

@@ -23,12 +23,15 @@ const SELECTOR_KINDS: Partial<Record<Kind, (r: Resource) => Labels | undefined>>
   Deployment: (r) => (r.kind === 'Deployment' ? r.spec.selector?.matchLabels : undefined),
   AuthorizationPolicy: (r) => (r.kind === 'AuthorizationPolicy' ? r.spec.selector?.matchLabels : undefined),
   PeerAuthentication: (r) => (r.kind === 'PeerAuthentication' ? r.spec.selector?.matchLabels : undefined),
+  ServiceEntry: (r) => (r.kind === 'ServiceEntry' ? r.spec.workloadSelector?.labels : undefined),
 };
 
 /** Kinds that are (or stand for) workloads, and the labels their pods carry. */
 const LABELLED_KINDS: Partial<Record<Kind, (r: Resource) => Labels | undefined>> = {
   Pod: (r) => r.metadata.labels,
   Deployment: (r) => (r.kind === 'Deployment' ? r.spec.template.metadata?.labels : undefined),
+  // istiod reads a WorkloadEntry's labels from both places (serviceentry.ConvertClientWorkloadEntry).
+  WorkloadEntry: (r) => (r.kind === 'WorkloadEntry' ? { ...r.metadata.labels, ...r.spec.labels } : undefined),
 };
 
 export function selectorOf(r: Resource): Labels | undefined {
@@ -154,7 +157,7 @@ export class ConfigStore {
    * Pods or Deployments (by their pod template labels) whose labels contain `selector`, in `namespace` or in all
    * namespaces when it is undefined. An empty selector returns every object of the kind in scope.
    */
-  matching<K extends 'Pod' | 'Deployment'>(kind: K, namespace: string | undefined, selector: Labels): Extract<Resource, { kind: K }>[] {
+  matching<K extends 'Pod' | 'Deployment' | 'WorkloadEntry'>(kind: K, namespace: string | undefined, selector: Labels): Extract<Resource, { kind: K }>[] {
     if (isEmpty(selector)) return this.list(kind, namespace);
     const out: Extract<Resource, { kind: K }>[] = [];
     if (namespace === undefined) for (const labels of this.byLabel.values()) this.collectMatching(labels, kind, selector, out);
@@ -166,7 +169,7 @@ export class ConfigStore {
   }
 
   /** Adds the objects of `kind` in one namespace's label index that match a non-empty selector. */
-  private collectMatching<K extends 'Pod' | 'Deployment'>(byLabel: LabelMap, kind: K, selector: Labels, out: Extract<Resource, { kind: K }>[]): void {
+  private collectMatching<K extends 'Pod' | 'Deployment' | 'WorkloadEntry'>(byLabel: LabelMap, kind: K, selector: Labels, out: Extract<Resource, { kind: K }>[]): void {
     // Walk the smallest candidate set among the selector's pairs.
     let smallest: Set<string> | undefined;
     for (const k in selector) {
@@ -185,7 +188,7 @@ export class ConfigStore {
    * Objects of a selector kind in `namespace` whose non-empty selector matches `labels`. Objects without a selector
    * (or with an empty one) are never returned: what "no selector" means differs per kind and is the caller's call.
    */
-  selecting<K extends 'Service' | 'Deployment' | 'AuthorizationPolicy' | 'PeerAuthentication'>(
+  selecting<K extends 'Service' | 'Deployment' | 'AuthorizationPolicy' | 'PeerAuthentication' | 'ServiceEntry'>(
     kind: K,
     namespace: string,
     labels: Labels | undefined,

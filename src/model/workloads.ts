@@ -118,7 +118,7 @@ export function podWantsCapture(pod: Pod, ns: Namespace | undefined): boolean {
 // Kubernetes' "safe" alphabet for generated name parts (no vowels, no confusable characters).
 const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
-function fnv1a32(text: string, seed = 0x811c9dc5): number {
+export function fnv1a32(text: string, seed = 0x811c9dc5): number {
   let h = seed;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

@@ -37,6 +37,13 @@ test('EndpointSlices are read and translated: the golden of Istio’s EndpointSl
   assert.deepEqual(JSON.parse(r.stdout), JSON.parse(readFileSync(fixture('endpointslices-istiod.golden.json'), 'utf8')));
 });
 
+test('ServiceEntries and WorkloadEntries are read and translated: the golden of Istio’s cases, no kind skipped', async () => {
+  const r = await run(['config', 'ztunnel', '-f', fixture('serviceentries-istiod.yaml')]);
+  assert.equal(r.stderr, '');
+  assert.equal(r.code, 0);
+  assert.deepEqual(JSON.parse(r.stdout), JSON.parse(readFileSync(fixture('serviceentries-istiod.golden.json'), 'utf8')));
+});
+
 test('-o yaml prints the same content as YAML', async () => {
   const [json, yaml] = await Promise.all([
     run(['config', 'ztunnel', '-f', fixture('peerauth-namespace.yaml')]),
