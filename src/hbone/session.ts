@@ -131,6 +131,21 @@ export function startKeepalive(session: http2.Http2Session, opts: KeepaliveOptio
 }
 
 /**
+ * Bytes the eager transports of one process may hold queued together before a write waits for 'drain' again, so
+ * peers that grant large windows and stop reading cannot pin more than this between them.
+ */
+const EAGER_QUEUE_BUDGET = 256 * MiB;
+/** A transport queueing less than this is not weighed against the others (the common case sums nothing). */
+const EAGER_QUEUE_UNCHECKED = 1 * MiB;
+const eagerTransports = new Set<EagerWriteTransport>();
+
+function eagerQueuedTotal(): number {
+  let total = 0;
+  for (const t of eagerTransports) total += t.queued();
+  return total;
+}
+
+/**
  * A transport for a server session whose writes complete as soon as they are queued on the socket.
  *
  * Node's HTTP/2 session stops reading its socket while one of its own writes is in progress (node_http2.cc,
@@ -139,7 +154,8 @@ export function startKeepalive(session: http2.Http2Session, opts: KeepaliveOptio
  * flight exceed the two TCP buffers, which do not grow while nobody reads, the connection hangs until the PING
  * timeout kills it. A session over this transport never waits on the network to keep reading, so every pair with
  * an Ambit server on one end keeps moving. What it queues is bounded by the peer's flow-control window; past
- * `queueLimit` (a peer that granted a huge window and stopped reading) writes wait for 'drain' again.
+ * `queueLimit` (a peer that granted a huge window and stopped reading), or past the process-wide budget, writes wait
+ * for 'drain' again.
  */
 class EagerWriteTransport extends Duplex {
   private pendingWrite: ((error?: Error | null) => void) | undefined;
@@ -149,6 +165,7 @@ class EagerWriteTransport extends Duplex {
     private readonly queueLimit: number,
   ) {
     super({ allowHalfOpen: true, readableHighWaterMark: 1024 * 1024 });
+    eagerTransports.add(this);
     socket.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) socket.pause();
     });
@@ -160,6 +177,11 @@ class EagerWriteTransport extends Duplex {
     });
     socket.on('error', (error) => this.destroy(error));
     socket.once('close', () => this.destroy());
+  }
+
+  /** Bytes written by the session and not yet taken by the kernel: the socket's queue and ours. */
+  queued(): number {
+    return this.socket.writableLength + this.writableLength;
   }
 
   override _read(): void {
@@ -179,17 +201,21 @@ class EagerWriteTransport extends Duplex {
   }
 
   private settle(done: (error?: Error | null) => void): void {
-    // Above the limit the last write returned false, so 'drain' follows.
-    if (this.socket.writableLength < this.queueLimit) done();
+    // Waiting is only possible when the socket has promised a 'drain'; a socket that has not is nearly empty.
+    if (!this.socket.writableNeedDrain) return done();
+    const queued = this.queued();
+    if (queued < this.queueLimit && (queued < EAGER_QUEUE_UNCHECKED || eagerQueuedTotal() < EAGER_QUEUE_BUDGET)) done();
     else this.pendingWrite = done;
   }
 
   override _final(done: (error?: Error | null) => void): void {
+    // Finished only once the socket has flushed: the session may destroy its transport right after.
     this.socket.end();
-    done();
+    this.socket.once('finish', () => done());
   }
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    eagerTransports.delete(this);
     this.socket.destroy(error ?? undefined);
     done(error);
   }
@@ -197,10 +223,12 @@ class EagerWriteTransport extends Duplex {
 
 /**
  * Wraps a server's TLS socket so its HTTP/2 session keeps reading while it writes (see EagerWriteTransport). The
- * queue bound is what an HBONE client of ours can have granted and not yet read (its connection window, the same
- * tuning on both sides) plus one frame: below it an Ambit pair never waits on each other; above it only a peer that
- * granted more than it reads, whose pings then go unanswered until the keepalive closes the connection.
+ * per-connection bound is what an HBONE client can have granted and not yet read — its connection window, at least
+ * ztunnel's default whatever this side's tuning — plus one frame: below it an Ambit pair never waits on each other;
+ * above it only a peer that granted more than it reads, whose pings then go unanswered until the keepalive closes
+ * the connection.
  */
 export function eagerWriteTransport(socket: net.Socket, t: Http2Tuning): Duplex {
-  return new EagerWriteTransport(socket, Math.max(t.connectionWindowSize, t.streamWindowSize) + t.maxFrameSize);
+  const window = Math.max(t.connectionWindowSize, t.streamWindowSize, HBONE_TUNING.connectionWindowSize);
+  return new EagerWriteTransport(socket, window + t.maxFrameSize);
 }
