@@ -15,6 +15,8 @@ fi
 
 need=""
 add() { case " $need " in *" $1 "*) ;; *) need="$need $1" ;; esac; }
+# Debian's nodejs package comes without npm.
+have npm || add npm
 have ip || add iproute2
 have nft || add nftables
 for tool in nsenter unshare setpriv; do have "$tool" || add util-linux; done

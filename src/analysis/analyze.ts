@@ -41,7 +41,7 @@ export function originOf(
     o.line = where.line;
   }
   const suppressed = r.metadata.annotations?.[SUPPRESS_ANNOTATION];
-  if (suppressed) o.suppressedCodes = suppressed.split(',').map((c) => c.trim());
+  if (typeof suppressed === 'string' && suppressed) o.suppressedCodes = suppressed.split(',').map((c) => c.trim());
   return o;
 }
 

@@ -119,8 +119,7 @@ function inSidecarMesh(p: PodView, namespaces: Map<string, Namespace>): boolean 
   if (p.containers.includes('istio-proxy')) return true;
   const asked = p.labels[SIDECAR_INJECT] ?? p.annotations[SIDECAR_INJECT];
   if (asked !== undefined) return asked === 'true';
-  const nsLabels = namespaces.get(p.namespace)?.metadata.labels ?? {};
-  return nsLabels[INJECTION_LABEL] === 'enabled' || Boolean(nsLabels[REVISION_LABEL]);
+  return namespaces.get(p.namespace)?.metadata.labels?.[INJECTION_LABEL] === 'enabled';
 }
 
 /** Kubernetes' `labels.SelectorFromSet(...).String()`: `k=v` pairs sorted by key, comma-separated. */
@@ -199,7 +198,7 @@ const injection: Analyzer = {
       }
       if (found.length > 1) report(ctx, o, MESSAGES.NamespaceMultipleInjectionLabels, MESSAGES.NamespaceMultipleInjectionLabels.text(found));
       if (labels[LABEL_DATAPLANE_MODE] === 'ambient') continue;
-      if (inj === undefined && !(REVISION_LABEL in labels)) {
+      if (!inj && !(REVISION_LABEL in labels)) {
         report(ctx, o, MESSAGES.NamespaceNotInjected, MESSAGES.NamespaceNotInjected.text(name));
         continue;
       }
@@ -293,10 +292,13 @@ const sidecarSelectors: Analyzer = {
     const namespaces = namespacesOf(ctx);
     const pods = podsOf(ctx);
     for (const s of ctx.foreign.filter((f) => f.kind === 'Sidecar')) {
-      const selector = s.spec.workloadSelector?.labels;
+      // As istiod, a selector without labels selects the whole namespace.
+      const labels = s.spec.workloadSelector?.labels;
+      const selector = labels && Object.keys(labels).length > 0 ? labels : undefined;
       if (selector !== undefined) {
         const selected = pods.filter((p) => p.namespace === s.metadata.namespace && matches(selector, p.labels));
-        if (selected.some((p) => inAmbient(p, namespaces))) report(ctx, s, MESSAGES.IneffectivePolicy, MESSAGES.IneffectivePolicy.text(NO_IMPACT_POD));
+        if (selected.length === 0) report(ctx, s, MESSAGES.ReferencedResourceNotFound, MESSAGES.ReferencedResourceNotFound.text('selector', selectorString(selector)));
+        else if (selected.some((p) => inAmbient(p, namespaces))) report(ctx, s, MESSAGES.IneffectivePolicy, MESSAGES.IneffectivePolicy.text(NO_IMPACT_POD));
       } else if (namespaceInAmbient(namespaces.get(s.metadata.namespace))) {
         report(ctx, s, MESSAGES.IneffectivePolicy, MESSAGES.IneffectivePolicy.text(NO_IMPACT_NAMESPACE));
       }

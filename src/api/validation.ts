@@ -114,7 +114,7 @@ function describe(iss: z.core.$ZodRawIssue): string {
  * Validates one decoded document. Returns the typed resource only when there are no errors; warnings never block.
  * Unknown apiVersion/kind is a warning and yields no resource (Ambit ignores kinds it does not know, as istiod does).
  */
-export function validateResource(raw: unknown): ValidationResult {
+export function validateResource(raw: unknown, defaultNamespace = 'default'): ValidationResult {
   if (!isRecord(raw)) {
     return { issues: [{ path: [], severity: 'error', message: `expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found ${show(raw)}` }] };
   }
@@ -136,7 +136,7 @@ export function validateResource(raw: unknown): ValidationResult {
   const meta = input.metadata;
   if (isRecord(meta)) {
     if (!isNamespaced(kind as Kind)) delete meta.namespace;
-    else if (meta.namespace === undefined || meta.namespace === '') meta.namespace = 'default';
+    else if (meta.namespace === undefined || meta.namespace === '') meta.namespace = defaultNamespace;
   }
 
   const parsed = entry.schema.safeParse(input, { reportInput: true, error: describe });

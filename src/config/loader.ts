@@ -72,7 +72,16 @@ export function parseText(text: string, file: string): LoadResult {
  * Loads files, directories (recursively: *.yaml, *.yml, *.json in sorted order) and `-` (stdin). A path that cannot
  * be read is an error issue, not an exception, so one typo does not hide the rest of the configuration.
  */
-export async function loadPaths(paths: string[], stdin?: NodeJS.ReadableStream): Promise<LoadResult> {
+export interface LoadOptions {
+  /** Namespace of namespaced objects that name none (kubectl's `-n`); default `default`. */
+  defaultNamespace?: string;
+  /** How a file named on its own that holds nothing is reported (a file found in a directory: always a warning). */
+  emptyFile?: ConfigIssue['severity'];
+}
+
+export async function loadPaths(paths: string[], stdin?: NodeJS.ReadableStream, opts: LoadOptions = {}): Promise<LoadResult> {
+  const ns = opts.defaultNamespace ?? 'default';
+  const emptyFile = opts.emptyFile ?? 'error';
   const all: LoadResult = { objects: [], issues: [], unknownKinds: [] };
   const add = (r: LoadResult) => {
     all.objects.push(...r.objects);
@@ -81,7 +90,7 @@ export async function loadPaths(paths: string[], stdin?: NodeJS.ReadableStream):
   };
   for (const p of paths) {
     if (p === '-') {
-      add(withEmptyNoted(parseDocuments(await readStream(stdin ?? process.stdin), STDIN_NAME), STDIN_NAME, 'error'));
+      add(withEmptyNoted(parseDocuments(await readStream(stdin ?? process.stdin), STDIN_NAME, ns), STDIN_NAME, emptyFile));
       continue;
     }
     // kubectl reads -f URLs; Ambit does not fetch anything, and "no such file" would hide why.
@@ -108,7 +117,7 @@ export async function loadPaths(paths: string[], stdin?: NodeJS.ReadableStream):
         continue;
       }
       // A file named on its own that holds nothing is a mistake; an empty file among a directory's may be a placeholder.
-      add(withEmptyNoted(parseDocuments(text, f), f, isDirectory ? 'warning' : 'error'));
+      add(withEmptyNoted(parseDocuments(text, f, ns), f, isDirectory ? 'warning' : emptyFile));
     }
   }
   return withDuplicatesResolved(all);
@@ -150,7 +159,7 @@ function fileIssue(file: string, message: string): ConfigIssue {
   return { severity: 'error', location: { file, line: 0, column: 0 }, message };
 }
 
-function parseDocuments(text: string, file: string): LoadResult {
+function parseDocuments(text: string, file: string, defaultNamespace = 'default'): LoadResult {
   const result: LoadResult = { objects: [], issues: [], unknownKinds: [] };
   const lineCounter = new LineCounter();
   const at = (offset: number): SourceLocation => {
@@ -177,9 +186,9 @@ function parseDocuments(text: string, file: string): LoadResult {
       continue;
     }
     if (isList(value)) {
-      value.items.forEach((item, i) => addObject(result, item, doc, ['items', i], at));
+      value.items.forEach((item, i) => addObject(result, item, doc, ['items', i], at, defaultNamespace));
     } else {
-      addObject(result, value, doc, [], at);
+      addObject(result, value, doc, [], at, defaultNamespace);
     }
   }
   return result;
@@ -190,10 +199,10 @@ function isList(v: unknown): v is { items: unknown[] } {
   return isRecord(v) && v.kind === 'List' && (v.apiVersion === 'v1' || v.apiVersion === undefined) && Array.isArray(v.items);
 }
 
-function addObject(result: LoadResult, raw: unknown, doc: Document, base: IssuePath, at: (offset: number) => SourceLocation): void {
+function addObject(result: LoadResult, raw: unknown, doc: Document, base: IssuePath, at: (offset: number) => SourceLocation, defaultNamespace: string): void {
   const location = at(nodeAt(doc, base).range?.[0] ?? 0);
-  const { resource, issues, unknownKind } = validateResource(raw);
-  const subject = objectRef(resource ?? raw);
+  const { resource, issues, unknownKind } = validateResource(raw, defaultNamespace);
+  const subject = objectRef(resource ?? raw, defaultNamespace);
   const located = issues.map((i) => {
     const issue: ConfigIssue = { severity: i.severity, location: at(nodeAt(doc, [...base, ...i.path], i.aboutKey).range?.[0] ?? 0), message: i.message };
     if (subject) {
@@ -211,7 +220,7 @@ function addObject(result: LoadResult, raw: unknown, doc: Document, base: IssueP
 }
 
 /** Kind, namespace and name, with the namespace defaulted as it will be once loaded; undefined if no kind. */
-function objectRef(raw: unknown): ObjectRef | undefined {
+function objectRef(raw: unknown, defaultNamespace: string): ObjectRef | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
   const o = raw as { kind?: unknown; metadata?: unknown };
   if (typeof o.kind !== 'string' || o.kind === '') return undefined;
@@ -220,7 +229,7 @@ function objectRef(raw: unknown): ObjectRef | undefined {
   const known = SUPPORTED_KINDS.some((k) => k.kind === o.kind);
   const explicit = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : undefined;
   // Only kinds we know are namespaced get kubectl's "default"; an unknown kind may be cluster-scoped.
-  const namespace = known ? (isNamespaced(o.kind as Kind) ? (explicit ?? 'default') : undefined) : explicit;
+  const namespace = known ? (isNamespaced(o.kind as Kind) ? (explicit ?? defaultNamespace) : undefined) : explicit;
   return { kind: o.kind, ...(name !== undefined ? { name } : {}), ...(namespace !== undefined ? { namespace } : {}) };
 }
 

@@ -84,6 +84,7 @@ describe('injection.Analyzer', () => {
     ['the root namespace is never reported', [ns('istio-system')], []],
     ['an ambient namespace', [ns('amb', { 'istio.io/dataplane-mode': 'ambient' })], []],
     ['injection explicitly disabled', [ns('off', { 'istio-injection': 'disabled' })], []],
+    ['an empty injection label counts as none', [ns('blank', { 'istio-injection': '' })], ['IST0102 Namespace blank']],
     ['injection enabled and ambient', [ns('busted', { 'istio-injection': 'enabled', 'istio.io/dataplane-mode': 'ambient' })], ['IST0123 Namespace busted']],
     ['a revision and ambient', [ns('multi-1', { 'istio.io/rev': 'canary', 'istio.io/dataplane-mode': 'ambient' })], ['IST0123 Namespace multi-1']],
     ['injection enabled and a revision', [ns('multi-2', { 'istio-injection': 'enabled', 'istio.io/rev': 'canary' })], ['IST0123 Namespace multi-2']],
@@ -169,14 +170,28 @@ describe('sidecar.SelectorAnalyzer and envoyfilter.AmbientAnalyzer', () => {
   const sidecar = (name: string, namespace: string, spec: string) => `apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: ${spec}`;
   const filter = (name: string, namespace: string, spec: string) => `apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: ${spec}`;
   it('says a Sidecar has no impact on ambient pods or in an ambient namespace', () => {
-    const docs = [...world, sidecar('selects-ambient', 'amb', '{workloadSelector: {labels: {app: a}}}'), sidecar('ns-default', 'amb', '{}'), sidecar('sidecar-ns', 'side', '{}')];
-    assert.deepEqual(found(docs.join('\n---\n'), 'sidecar.SelectorAnalyzer'), ['IST0167 Sidecar amb/ns-default', 'IST0167 Sidecar amb/selects-ambient']);
+    const docs = [
+      ...world,
+      sidecar('selects-ambient', 'amb', '{workloadSelector: {labels: {app: a}}}'),
+      sidecar('ns-default', 'amb', '{}'),
+      // No labels: the whole namespace, as istiod reads it.
+      sidecar('empty-selector', 'amb', '{workloadSelector: {labels: {}}}'),
+      sidecar('sidecar-ns', 'side', '{}'),
+      sidecar('selects-sidecar-pod', 'side', '{workloadSelector: {labels: {app: s}}}'),
+    ];
+    assert.deepEqual(found(docs.join('\n---\n'), 'sidecar.SelectorAnalyzer'), ['IST0167 Sidecar amb/empty-selector', 'IST0167 Sidecar amb/ns-default', 'IST0167 Sidecar amb/selects-ambient']);
     const texts = analyze(input(docs.join('\n---\n')), { analyzers: ['sidecar.SelectorAnalyzer'] }).map((m) => m.text).sort();
     assert.deepEqual(texts, [
+      'The policy has no impact: namespace is in ambient mode, the policy has no impact.',
       'The policy has no impact: namespace is in ambient mode, the policy has no impact.',
       'The policy has no impact: selected workload is in ambient mode, the policy has no impact.',
     ]);
   });
+  it('reports a Sidecar selector that matches no pod, as istioctl', () => {
+    const [m] = analyze(input([...world, sidecar('typo', 'side', '{workloadSelector: {labels: {app: nope, tier: x}}}')].join('\n---\n')), { analyzers: ['sidecar.SelectorAnalyzer'] });
+    assert.equal(`${m!.type.code} ${m!.text}`, 'IST0101 Referenced selector not found: "app=nope,tier=x"');
+  });
+
   it('says every EnvoyFilter has no impact, with the reason that fits', () => {
     const docs = [...world, filter('lua', 'amb', '{workloadSelector: {labels: {app: a}}}'), filter('waypoint', 'amb', '{targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]}')];
     const got = analyze(input(docs.join('\n---\n')), { analyzers: ['envoyfilter.AmbientAnalyzer'] }).map((m) => `${friendlyName(m.origin!)}: ${m.text}`);

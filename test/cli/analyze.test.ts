@@ -156,6 +156,25 @@ describe('ambit analyze on files', () => {
     assert.equal(ambit(['--use-kube=false', '--ignore-unknown', f]).status, 0);
   });
 
+  it('objects that name no namespace are in the one analyzed (-n), as istioctl sets them', () => {
+    const policy = 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ap1}\nspec:\n  selector: {matchLabels: {app: nothing}}\n';
+    const r = ambit(['--use-kube=false', '-n', 'shop', file('no-ns.yaml', MESH + '---\n' + policy)]);
+    assert.match(r.stdout, /^Warning \[IST0127\] \(AuthorizationPolicy shop\/ap1 /);
+  });
+
+  it('an empty file is no parse error; a malformed Sidecar is a schema error, not a crash', () => {
+    const empty = ambit(['--use-kube=false', file('empty.yaml', '# nothing yet\n')]);
+    assert.equal(empty.status, 0, empty.stderr);
+    const odd = file('odd.yaml', 'apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata:\n  name: odd\n  namespace: shop\n  annotations: {galley.istio.io/analyze-suppress: 5}\nspec: {workloadSelector: {labels: [1, 2]}}\n');
+    const r = ambit(['--use-kube=false', '-A', odd]);
+    assert.equal(r.status, 79, r.stderr);
+    assert.equal(
+      r.stdout,
+      `Error [IST0106] (Sidecar shop/odd ${odd}:1) Schema validation error: metadata.annotations: expected a map of strings\n` +
+        `Error [IST0106] (Sidecar shop/odd ${odd}:1) Schema validation error: spec.workloadSelector.labels: expected a map of strings\n`,
+    );
+  });
+
   it('bad flags are refused with the value named', () => {
     const r = ambit(['--use-kube=false', '-o', 'table', file('mesh.yaml', MESH)]);
     assert.equal(r.status, 1);

@@ -51,7 +51,7 @@ describe('scripts/setup.sh', { skip: !isRoot && 'needs root to run the script as
     const path = bin('bare', { node: process.execPath, dirname: '/usr/bin/dirname', id: '/usr/bin/id', nft: '/usr/sbin/nft' });
     const r = run(path);
     assert.equal(r.status, 1);
-    assert.equal(r.stderr, 'missing packages: iproute2 util-linux mount make g++ python3; install them as root: sudo apt-get install -y iproute2 util-linux mount make g++ python3\n');
+    assert.equal(r.stderr, 'missing packages: npm iproute2 util-linux mount make g++ python3; install them as root: sudo apt-get install -y npm iproute2 util-linux mount make g++ python3\n');
   });
 
   it('refuses a Node.js older than 20 before anything else', () => {

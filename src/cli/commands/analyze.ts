@@ -54,21 +54,40 @@ function parseBool(flag: string, value: string): boolean {
   throw new Error(`invalid argument "${value}" for "${flag}" flag: expected true or false`);
 }
 
-/** Kinds Ambit does not serve but analyze has something to say about, read as they are. */
-function foreignObjects(loaded: LoadResult): { foreign: ForeignObject[]; handled: Set<ConfigIssue> } {
+const isStringMap = (v: unknown): v is Record<string, string> =>
+  v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string'));
+
+/**
+ * Kinds Ambit does not serve but analyze has something to say about (Sidecar, EnvoyFilter), read as they are: only
+ * the fields the analyzers use are checked, and an object whose are malformed is reported (IST0106) and left out.
+ */
+function foreignObjects(loaded: LoadResult, defaultNamespace: string): { foreign: ForeignObject[]; handled: Set<ConfigIssue>; invalid: Message[] } {
   const foreign: ForeignObject[] = [];
+  const invalid: Message[] = [];
   const handled = new Set<ConfigIssue>();
   for (const u of loaded.unknownKinds) {
     const kind = u.raw.kind as string;
-    const meta = (u.raw.metadata ?? {}) as { name?: unknown; namespace?: unknown; labels?: Record<string, string> };
-    if (!FOREIGN_KINDS.has(kind) || !String(u.raw.apiVersion).startsWith('networking.istio.io/') || typeof meta.name !== 'string') continue;
-    const metadata = { name: meta.name, namespace: typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : 'default', ...(meta.labels ? { labels: meta.labels } : {}) };
-    const spec = (typeof u.raw.spec === 'object' && u.raw.spec !== null ? u.raw.spec : {}) as ForeignObject['spec'];
-    const annotations = (u.raw.metadata as { annotations?: Record<string, string> } | undefined)?.annotations;
-    foreign.push({ kind: kind as ForeignObject['kind'], metadata, spec, origin: originOf({ kind, metadata: { ...metadata, ...(annotations ? { annotations } : {}) } }, u.location) });
+    const meta = (typeof u.raw.metadata === 'object' && u.raw.metadata !== null ? u.raw.metadata : {}) as Record<string, unknown>;
+    if (!FOREIGN_KINDS.has(kind) || !String(u.raw.apiVersion).startsWith('networking.istio.io/') || typeof meta.name !== 'string' || meta.name === '') continue;
     handled.add(u.issue);
+    const namespace = typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : defaultNamespace;
+    const spec = (u.raw.spec ?? {}) as Record<string, unknown>;
+    const selector = (spec as { workloadSelector?: { labels?: unknown } }).workloadSelector;
+    const problems = [
+      !isStringMap(meta.labels) && 'metadata.labels: expected a map of strings',
+      !isStringMap(meta.annotations) && 'metadata.annotations: expected a map of strings',
+      (typeof spec !== 'object' || spec === null || Array.isArray(spec)) && 'spec: expected a mapping',
+      selector !== undefined && (typeof selector !== 'object' || selector === null || !isStringMap(selector.labels)) && 'spec.workloadSelector.labels: expected a map of strings',
+    ].filter((p): p is string => typeof p === 'string');
+    const metadata = { name: meta.name, namespace, ...(meta.labels ? { labels: meta.labels as Record<string, string> } : {}) };
+    const origin = originOf({ kind, metadata: { ...metadata, ...(meta.annotations && problems.length === 0 ? { annotations: meta.annotations as Record<string, string> } : {}) } }, u.location);
+    if (problems.length > 0) {
+      for (const p of problems) invalid.push({ type: MESSAGES.SchemaValidationError, text: MESSAGES.SchemaValidationError.text(p), origin });
+      continue;
+    }
+    foreign.push({ kind: kind as ForeignObject['kind'], metadata, spec: spec as ForeignObject['spec'], origin });
   }
-  return { foreign, handled };
+  return { foreign, handled, invalid };
 }
 
 /** Schema errors and warnings of file objects, as istioctl's schema analyzer reports them (IST0106, IST0133). */
@@ -156,15 +175,19 @@ export function register(program: Command): void {
     let foreign: ForeignObject[] = [];
     const found: Message[] = [];
     if (paths.length > 0) {
-      const loaded = await loadPaths(paths);
-      const f = foreignObjects(loaded);
+      // As istioctl: objects that name no namespace are in the one analyzed, and an empty file is no error.
+      const loaded = await loadPaths(paths, undefined, { defaultNamespace: namespace ?? 'default', emptyFile: 'warning' });
+      const f = foreignObjects(loaded, namespace ?? 'default');
       foreign = f.foreign;
+      found.push(...f.invalid);
       const { messages, rest } = schemaMessages(loaded.issues.filter((i) => !f.handled.has(i)));
       found.push(...messages);
+      const unparsed = new Set<string>();
       for (const issue of rest) {
         process.stderr.write(`${formatIssue(issue)}\n`);
-        if (issue.severity === 'error') parseErrors++;
+        if (issue.severity === 'error') unparsed.add(issue.location.file);
       }
+      parseErrors = unparsed.size;
       const fromFiles: AnalyzedObject[] = loaded.objects.map((o) => ({ resource: o.resource, origin: originOf(o.resource, o.location), fromFile: true }));
       for (const o of fromFiles) objects.set(resourceKey(o.resource), o);
       withComputedStatus([...objects.values()]);
