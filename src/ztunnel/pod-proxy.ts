@@ -51,6 +51,8 @@ export class PodProxy {
         netns.connect(destination.address, destination.port, { mark, timeoutMs: config.connectTimeoutMs }),
     });
     let local: Workload | undefined;
+    // One wait for the pod's workload however many connections and DNS queries arrive before xDS names it.
+    let waiting: Promise<Workload | undefined> | undefined;
     const log = ctx.log;
     const open = new OpenConnections(ctx.telemetry);
     const proxy: PodProxy = new PodProxy({
@@ -62,7 +64,10 @@ export class PodProxy {
       pool,
       connections: new ConnectionManager(() => (local ? state.policiesFor(local) : []), log),
       localWorkload: async () => {
-        local = state.workloadByName(ctx.pod.namespace, ctx.pod.name) ?? (await state.waitForWorkload(ctx.pod.namespace, ctx.pod.name, config.localWorkloadWaitMs));
+        local = state.workloadByName(ctx.pod.namespace, ctx.pod.name);
+        if (local) return local;
+        waiting ??= state.waitForWorkload(ctx.pod.namespace, ctx.pod.name, config.localWorkloadWaitMs).finally(() => (waiting = undefined));
+        local = await waiting;
         return local;
       },
       certificate: (): Promise<WorkloadCertificate> => ctx.secrets.fetch(identity),
