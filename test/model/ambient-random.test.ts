@@ -2,7 +2,7 @@
 // targetRefs AuthorizationPolicies on Services, Gateways and the GatewayClass, HTTPRoutes and GRPCRoutes attached to Services,
 // VirtualServices naming Services (short names, FQDNs, wildcards) and routing to them, DestinationRules for them
 // (subsets resolved to the pods they pick), waypoints coming and going, selector policies, pods, Deployments,
-// EndpointSlices and namespaces) applied to one index, which after every store change must equal an index built afresh over the same
+// EndpointSlices, ServiceEntries, WorkloadEntries and namespaces) applied to one index, which after every store change must equal an index built afresh over the same
 // store, and whose emitted changes, replayed, must give its own snapshot and statuses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -140,6 +140,40 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
             : { addresses: [`192.168.${n}.${i + 1}`], ...maybe(0.5, { conditions: { ready: chance(0.5) } }) },
         ),
         ports: [{ name: pick(['http', 'grpc-api', '']), protocol: chance(0.9) ? 'TCP' : 'UDP', port: pick([8080, 9090]) }],
+      }));
+    }
+    // ServiceEntries: external hosts and hosts a Kubernetes Service of this namespace also has (the Service wins, else
+    // the oldest entry); explicit, status-written or auto-allocated addresses; inline endpoints or a selector over
+    // pods and WorkloadEntries; a waypoint by label.
+    for (const [i, name] of ['se0', 'se1'].entries()) {
+      add(3, () => {
+        const hosts = [pick(['api.example.com', 'db.example.com', `${pick(SERVICES)}.${ns}.svc.cluster.local`])];
+        const resolution = pick(['NONE', 'STATIC', 'DNS'] as const);
+        const members = chance(0.5)
+          ? { endpoints: [{ address: pick([`10.3.${n}.${i + 1}`, 'vm.example.com']), labels: { app: pick(APPS), ...useWaypoint() }, ...maybe(0.5, { ports: { http: 8080 } }), ...maybe(0.3, { serviceAccount: 'vm' }) }] }
+          : maybe(0.7, { workloadSelector: { labels: { app: pick(APPS) } } });
+        return {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'ServiceEntry',
+          metadata: { name, namespace: ns, creationTimestamp: pick(['2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z']), labels: { ...useWaypoint() } },
+          spec: {
+            hosts,
+            ...maybe(0.4, { addresses: [pick([`240.1.${n}.${i + 1}`, `10.50.${n}.0/24`])] }),
+            ports: [{ number: 80, name: 'http', protocol: pick(['HTTP', 'TCP']), ...maybe(0.5, { targetPort: 8080 }) }],
+            resolution,
+            ...members,
+          },
+          ...maybe(0.2, { status: { addresses: hosts.map((host) => ({ host, value: `240.240.${n}.${i + 7}` })) } }),
+        };
+      });
+    }
+    // WorkloadEntries: selected by ServiceEntries and (by label) Services; an IP or a hostname.
+    for (const [i, name] of ['we0', 'we1'].entries()) {
+      add(2, () => ({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'WorkloadEntry',
+        metadata: { name, namespace: ns, labels: { app: pick(APPS), ...useWaypoint() } },
+        spec: { address: chance(0.8) ? `10.2.${n}.${i + 1}` : 'vm.example.com', ...maybe(0.5, { serviceAccount: 'vm' }), ...maybe(0.3, { ports: { http: 8080 } }), ...maybe(0.2, { network: 'n1' }) },
       }));
     }
     add(1, () => ({
@@ -344,6 +378,8 @@ const routeStatuses = { HTTPRoute: 0, GRPCRoute: 0 };
 const destinations = { rendered: 0, subsetsWithEndpoints: 0 };
 // Workloads of EndpointSlice endpoints that are not pods, and pods given a Service by a slice naming them.
 const sliceReach = { sliceWorkloads: 0, podsWithSliceServices: 0 };
+// Services of ServiceEntries, workloads of their inline endpoints, and WorkloadEntries given a ServiceEntry's Service.
+const entryReach = { services: 0, endpointWorkloads: 0, workloadEntriesWithServices: 0 };
 
 for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
   test(`random edits (seed ${seed}): the incremental index equals a full rebuild after every change`, () => {
@@ -374,7 +410,13 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
       store.apply(upserts);
       store.remove(removals);
       check(index, store, seen, what);
+      for (const a of index.snapshot(TYPE_ADDRESS).values()) {
+        const svc = (a as { service?: { hostname: string } }).service;
+        if (svc?.hostname.endsWith('.example.com')) entryReach.services++;
+      }
       for (const w of index.allWorkloads()) {
+        if (w.uid.includes('/networking.istio.io/ServiceEntry/')) entryReach.endpointWorkloads++;
+        if (w.uid.includes('/networking.istio.io/WorkloadEntry/') && Object.keys(w.services).some((k) => k.endsWith('.example.com'))) entryReach.workloadEntriesWithServices++;
         if (w.uid.includes('/discovery.k8s.io/EndpointSlice/')) sliceReach.sliceWorkloads++;
         else if (Object.keys(w.services).some((k) => !(store.get(`Service/${k.split('/')[0]}/${k.split('/')[1]!.split('.')[0]}`) as Service | undefined)?.spec.selector)) {
           sliceReach.podsWithSliceServices++;
@@ -397,7 +439,7 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
   });
 }
 
-test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programmed into waypoints, route status written, DestinationRules rendered, EndpointSlices translated', () => {
+test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programmed into waypoints, route status written, DestinationRules rendered, EndpointSlices, ServiceEntries and WorkloadEntries translated', () => {
   for (const kind of ['HTTPRoute', 'GRPCRoute'] as const) {
     assert.ok(programmedRoutes[kind] > 0, `${kind}s programmed`);
     assert.ok(routeStatuses[kind] > 0, `${kind} statuses`);
@@ -407,4 +449,7 @@ test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programm
   assert.ok(destinations.subsetsWithEndpoints > 0, 'DestinationRule subsets with endpoints');
   assert.ok(sliceReach.sliceWorkloads > 0, 'EndpointSlice workloads');
   assert.ok(sliceReach.podsWithSliceServices > 0, 'pods given a selectorless Service by an EndpointSlice');
+  assert.ok(entryReach.services > 0, 'ServiceEntry Services');
+  assert.ok(entryReach.endpointWorkloads > 0, 'ServiceEntry endpoint workloads');
+  assert.ok(entryReach.workloadEntriesWithServices > 0, 'WorkloadEntries selected by a ServiceEntry');
 });
