@@ -58,6 +58,9 @@ export class OutboundProxy {
     const service = state.serviceByVip(ip);
     if (service) {
       if (service.waypoint) return this.toWaypoint(service.waypoint, ip, port, service);
+      // ztunnel's UpstreamDestination::OriginalDestination: no endpoint is chosen, the connection goes where it was
+      // dialed, as plain TCP (a ServiceEntry with resolution NONE).
+      if (service.loadBalancing?.mode === 'PASSTHROUGH') return { kind: 'tcp', ip, port };
       const candidates: { workload: Workload; ip: string; port: number }[] = [];
       for (const ep of state.endpointsOf(service)) {
         const target = ep.targetPort(port);

@@ -127,6 +127,8 @@ interface Topology {
   emptyVip: string;
   /** In C's subnet but assigned to nobody: SYNs to it go unanswered. */
   blackhole: string;
+  /** A second address of C: the VIP of a PASSTHROUGH Service (a ServiceEntry with resolution NONE). */
+  external: string;
   cleanup(): Promise<void>;
 }
 
@@ -150,7 +152,8 @@ async function createTopology(): Promise<Topology> {
       const dev = `${tag}${i}`;
       const { gw, pod } = net(i);
       await run('ip', ['link', 'add', dev, 'netns', ns, 'type', 'veth', 'peer', 'name', `${dev}r`, 'netns', router]);
-      await inNetns(ns, 'sh', ['-ec', `ip link set lo up; ip addr add ${pod}/29 dev ${dev}; ip link set ${dev} up; ip route add default via ${gw}`]);
+      const extra = i === 2 ? `; ip addr add 10.251.${t3}.19/29 dev ${dev}` : '';
+      await inNetns(ns, 'sh', ['-ec', `ip link set lo up; ip addr add ${pod}/29 dev ${dev}${extra}; ip link set ${dev} up; ip route add default via ${gw}`]);
       await inNetns(router, 'sh', ['-ec', `ip addr add ${gw}/29 dev ${dev}r; ip link set ${dev}r up`]);
     }
     // veth queues come up asynchronously; a SYN sent before would cost a 1 s retransmit.
@@ -167,7 +170,7 @@ async function createTopology(): Promise<Topology> {
   return {
     tag, router, a: pods[0], b: pods[1], c: pods[2],
     ipA: net(0).pod, ipB: net(1).pod, ipC: net(2).pod,
-    vip: `10.251.${t3}.200`, emptyVip: `10.251.${t3}.201`, blackhole: `10.251.${t3}.21`,
+    vip: `10.251.${t3}.200`, emptyVip: `10.251.${t3}.201`, blackhole: `10.251.${t3}.21`, external: `10.251.${t3}.19`,
     cleanup,
   };
 }
@@ -287,6 +290,7 @@ describe('ztunnel data path between pod netns', { timeout: 120_000 }, () => {
         ['gone', { workload: workload('gone', NS_B, 'server', topo.blackhole, 'HBONE') }],
         ['svc', { service: svcEcho }],
         ['empty', { service: service('empty', NS_B, topo.emptyVip, [{ servicePort: 80, targetPort: ECHO }]) }],
+        ['external', { service: { ...service('external', NS_B, topo.external, [{ servicePort: 8080, targetPort: 8080 }]), loadBalancing: { mode: 'PASSTHROUGH', routingPreference: [] } } }],
       ]),
       [],
     );
@@ -411,6 +415,16 @@ describe('ztunnel data path between pod netns', { timeout: 120_000 }, () => {
     const out = await telemetry.closed((r) => r.info.direction === 'outbound', from);
     assert.equal(out.info.mtls, false);
     assert.equal(out.info.dstAddr, `${topo!.ipC}:8080`);
+  });
+
+  it('a PASSTHROUGH Service (no endpoints) passes its VIP through as plain TCP, as ztunnel\'s OriginalDestination', async () => {
+    const from = telemetry.records.length;
+    const { data } = await roundTrip(await dial(nsA, topo!.external, 8080), Buffer.alloc(0));
+    assert.equal(data.toString().replace('::ffff:', ''), `c saw ${topo!.ipA}`);
+    const out = await telemetry.closed((r) => r.info.direction === 'outbound', from);
+    assert.equal(out.info.mtls, false);
+    assert.equal(out.info.dstAddr, `${topo!.external}:8080`);
+    assert.equal(out.info.dstService, undefined);
   });
 
   it('DENY by principal refuses the connection with ztunnel\'s error text; an unmatched ALLOW too', async () => {
