@@ -143,6 +143,17 @@ export function bytesToIp(b: Uint8Array): string {
 }
 
 /** `10.0.0.1`, also from `::ffff:10.0.0.1` (dual-stack sockets) and any IPv6 spelling; undefined if not an IP. */
+/** Whether `ip` lies in the network `net`/`length` (same family; raw bytes). */
+export function cidrContains(net: Uint8Array, length: number, ip: Uint8Array): boolean {
+  if (net.length !== ip.length || length < 0 || length > net.length * 8) return false;
+  const whole = length >> 3;
+  for (let i = 0; i < whole; i++) if (net[i] !== ip[i]) return false;
+  const rest = length & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return (net[whole]! & mask) === (ip[whole]! & mask);
+}
+
 export function normalizeIp(ip: string): string | undefined {
   const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   const bytes = ipToBytes(v4mapped ? v4mapped[1]! : ip);

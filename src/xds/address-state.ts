@@ -3,9 +3,9 @@
 // extends it with its authorization policies; the waypoint uses it for endpoints and peer metadata. The xDS client
 // applies each response as one batch; listeners hear about a batch once, after all of it is applied, so they never
 // observe half an update.
-import { bytesToIp, normalizeIp } from '../common/ip.js';
+import { bytesToIp, cidrContains, ipToBytes, normalizeIp } from '../common/ip.js';
 import type { Logger } from '../telemetry/log.js';
-import { dumpService, dumpWorkload } from './configdump.js';
+import { dumpService, dumpWorkload, isCidrVip } from './configdump.js';
 import type { Address, Service, Workload } from './types.js';
 import { TYPE_ADDRESS } from './types.js';
 
@@ -62,6 +62,8 @@ export class AddressState {
   private readonly addressNames = new Map<string, { workload?: string; service?: string }>();
   private readonly services = new Map<string, Service>();
   private readonly servicesByVip = new Map<string, string>();
+  /** Services whose VIP is a CIDR (a ServiceEntry's address range): matched when no exact VIP is, longest prefix first. */
+  private readonly servicesByCidr: { net: Uint8Array; length: number; key: string }[] = [];
   private readonly servicesByHostname = new Map<string, Set<string>>();
   /** service key → uids of workloads that list the service. */
   private readonly endpoints = new Map<string, Set<string>>();
@@ -101,8 +103,20 @@ export class AddressState {
 
   serviceByVip(ip: string): Service | undefined {
     const key = normalizeIp(ip);
-    const name = key === undefined ? undefined : this.servicesByVip.get(key);
+    if (key === undefined) return undefined;
+    const name = this.servicesByVip.get(key) ?? (this.servicesByCidr.length > 0 ? this.serviceByCidr(key) : undefined);
     return name === undefined ? undefined : this.services.get(name);
+  }
+
+  // ztunnel's get_best_by_cidr_vip, without the namespace preference (lookups here carry no client namespace).
+  private serviceByCidr(ip: string): string | undefined {
+    const bytes = ipToBytes(ip);
+    if (!bytes) return undefined;
+    let best: { length: number; key: string } | undefined;
+    for (const c of this.servicesByCidr) {
+      if ((best === undefined || c.length > best.length) && cidrContains(c.net, c.length, bytes)) best = c;
+    }
+    return best?.key;
   }
 
   /** The service with this hostname; when several namespaces define it, the one in `preferNamespace` wins. */
@@ -263,7 +277,10 @@ export class AddressState {
     const key = serviceKey(s);
     this.services.set(key, s);
     this.addressNames.set(name, { service: key });
-    for (const a of s.addresses) this.servicesByVip.set(bytesToIp(a.address), key);
+    for (const a of s.addresses) {
+      if (isCidrVip(a)) this.servicesByCidr.push({ net: a.address, length: a.length!, key });
+      else this.servicesByVip.set(bytesToIp(a.address), key);
+    }
     let set = this.servicesByHostname.get(s.hostname);
     if (!set) this.servicesByHostname.set(s.hostname, (set = new Set()));
     set.add(key);
@@ -301,6 +318,7 @@ export class AddressState {
       const ip = bytesToIp(a.address);
       if (this.servicesByVip.get(ip) === key) this.servicesByVip.delete(ip);
     }
+    for (let i = this.servicesByCidr.length - 1; i >= 0; i--) if (this.servicesByCidr[i]!.key === key) this.servicesByCidr.splice(i, 1);
     const set = this.servicesByHostname.get(s.hostname);
     set?.delete(key);
     if (set?.size === 0) this.servicesByHostname.delete(s.hostname);

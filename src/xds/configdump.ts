@@ -71,15 +71,22 @@ export function dumpWorkload(w: Workload): Record<string, unknown> {
   return out;
 }
 
+/** A VIP with a prefix length shorter than its family's: an address range (ztunnel's `cidr_vips`). */
+export function isCidrVip(a: NetworkAddress): boolean {
+  return a.length !== undefined && a.length !== null && a.length !== a.address.length * 8;
+}
+
 export function dumpService(s: Service, endpoints: Workload[]): Record<string, unknown> {
   // Field order and defaults follow ztunnel's `state::service::Service` serialization.
   const out: Record<string, unknown> = {
     name: s.name,
     namespace: s.namespace,
     hostname: s.hostname,
-    vips: s.addresses.map(networkAddress),
-    ports: portMap(s.ports),
+    vips: s.addresses.filter((a) => !isCidrVip(a)).map(networkAddress),
   };
+  const cidrs = s.addresses.filter(isCidrVip);
+  if (cidrs.length > 0) out.cidrVips = cidrs.map((a) => `${networkAddress(a)}/${a.length}`);
+  out.ports = portMap(s.ports);
   const allowAll = s.loadBalancing?.healthPolicy === 'ALLOW_ALL';
   const eps: Record<string, unknown> = {};
   const key = `${s.namespace}/${s.hostname}`;
