@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { eventually, hostSnapshot } from './local-harness.js';
 import { MeshCluster, TCP_HOLD } from './mesh-harness.js';
+import { TCP_ROUND_TRIP } from './local-harness.js';
 
 const APP = `
 apiVersion: v1
@@ -145,5 +146,30 @@ spec:
     const layered = await c.cli(['analyze', '-n', 'mesh', '--failure-threshold', 'Warning', '-S', 'IST0101=Pod mesh/*', fixed]);
     assert.equal(layered.code, 0, layered.stdout + layered.stderr);
     assert.equal(layered.stderr, `\u2714 No validation issues found when analyzing ${fixed}.\n`);
+  });
+
+  it('a ServiceEntry selecting a mesh pod: its host resolves (DNS proxy) to an auto-allocated VIP that reaches the pod over HBONE', async () => {
+    await c.ok(['apply', '-f', c.manifest('se.yaml', `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: server-ext, namespace: mesh}
+spec:
+  hosts: [server.internal.example]
+  ports: [{number: 9090, name: tcp-echo, protocol: TCP}]
+  resolution: STATIC
+  workloadSelector:
+    labels: {app: server}
+`)]);
+    const svc = await eventually('the entry served to the ztunnels', async () => {
+      const o = await c.ok(['ztunnel-config', 'service', '--service-namespace', 'mesh']);
+      return /\nmesh +server-ext +240\.240\.\d+\.\d+,2001:2::f0f0:\S+ +None +1\/1\n/.test(o) ? o : undefined;
+    });
+    assert.match(svc, /server-ext/);
+    const r = await eventually('a round trip by the entry\'s host', async () => {
+      const res = await c.exec('mesh/client', TCP_ROUND_TRIP, 'server.internal.example', '9090');
+      return res.code === 0 ? res : undefined;
+    });
+    assert.match(r.stdout, /ping/);
+    const log = await c.ok(['logs', 'ztunnel', '--node', 'node-1']);
+    assert.match(log, /dst\.service="server\.internal\.example"/);
   });
 });
