@@ -1,5 +1,5 @@
 // kubectl-style tables for `ambit get`, `ambit up` and `ambit status`.
-import type { Condition, Deployment, Gateway, GatewayClass, Namespace, Pod, Resource, Service } from '../api/types.js';
+import type { Condition, Deployment, Gateway, GatewayClass, Namespace, Pod, Resource, Service, ServiceEntry, WorkloadEntry } from '../api/types.js';
 import { podStatusText } from './cluster.js';
 import { kindInfo } from './kinds.js';
 import type { SupervisorStatus } from './supervisor.js';
@@ -109,6 +109,22 @@ const COLUMNS: Partial<Record<Resource['kind'], Columns>> = {
       const g = r as Gateway;
       return [g.spec.gatewayClassName, g.status?.addresses?.[0]?.value ?? '', conditionStatus(g.status?.conditions, 'Programmed'), age(g.metadata.creationTimestamp)];
     },
+    wideRow: () => [],
+  },
+  // Istio's CRDs' additionalPrinterColumns; kubectl prints an array value as compact JSON.
+  ServiceEntry: {
+    header: ['HOSTS', 'LOCATION', 'RESOLUTION', 'AGE'],
+    wide: [],
+    row: (r) => {
+      const e = r as ServiceEntry;
+      return [JSON.stringify(e.spec.hosts), e.spec.location ?? '', e.spec.resolution ?? '', age(e.metadata.creationTimestamp)];
+    },
+    wideRow: () => [],
+  },
+  WorkloadEntry: {
+    header: ['AGE', 'ADDRESS'],
+    wide: [],
+    row: (r) => [age(r.metadata.creationTimestamp), (r as WorkloadEntry).spec.address ?? ''],
     wideRow: () => [],
   },
   GatewayClass: {

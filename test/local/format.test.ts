@@ -1,7 +1,7 @@
-// kubectl's tables for the Gateway API kinds (the CRDs' printer columns) and the tabwriter layouts behind them.
+// kubectl's tables for the Gateway API and Istio kinds (the CRDs' printer columns) and the tabwriter layouts behind them.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Gateway, GatewayClass } from '../../src/api/types.js';
+import type { Gateway, GatewayClass, ServiceEntry, WorkloadEntry } from '../../src/api/types.js';
 import { resourceTable, table } from '../../src/local/format.js';
 
 // Old enough that AGE reads "3d" however long the test takes.
@@ -30,6 +30,27 @@ const failing = gateway('broken', 'orders', { conditions: [condition('Accepted',
 const fresh = gateway('fresh', 'payments');
 
 const plain = { wide: false, allNamespaces: false, qualified: false };
+
+describe('ServiceEntry and WorkloadEntry tables (Istio CRDs\' printer columns)', () => {
+  it('ServiceEntry: HOSTS as kubectl prints an array, LOCATION, RESOLUTION, AGE; WorkloadEntry: AGE then ADDRESS', () => {
+    const se: ServiceEntry = {
+      apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'ext', namespace: 'shop', creationTimestamp: created },
+      spec: { hosts: ['a.example.com', 'b.example.com'], location: 'MESH_EXTERNAL', resolution: 'DNS' },
+    };
+    const bare: ServiceEntry = { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'bare', namespace: 'shop', creationTimestamp: created }, spec: { hosts: ['c.example.com'] } };
+    assert.equal(
+      resourceTable([se, bare], plain),
+      [
+        'NAME   HOSTS                               LOCATION        RESOLUTION   AGE',
+        'ext    ["a.example.com","b.example.com"]   MESH_EXTERNAL   DNS          3d',
+        'bare   ["c.example.com"]                                                3d',
+        '',
+      ].join('\n'),
+    );
+    const we: WorkloadEntry = { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: 'vm', namespace: 'shop', creationTimestamp: created }, spec: { address: '10.0.0.5' } };
+    assert.equal(resourceTable([we], plain), ['NAME   AGE   ADDRESS', 'vm     3d    10.0.0.5', ''].join('\n'));
+  });
+});
 
 describe('Gateway table', () => {
   it('shows CLASS, the first address, the Programmed status and AGE; empty cells where the status has nothing', () => {
