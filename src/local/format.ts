@@ -1,5 +1,5 @@
 // kubectl-style tables for `ambit get`, `ambit up` and `ambit status`.
-import type { Condition, Deployment, Gateway, GatewayClass, Namespace, Pod, Resource, Service, ServiceEntry, WorkloadEntry } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, Gateway, GatewayClass, Namespace, PeerAuthentication, Pod, Resource, Service, ServiceEntry, VirtualService, WorkloadEntry } from '../api/types.js';
 import { podStatusText } from './cluster.js';
 import { kindInfo } from './kinds.js';
 import type { SupervisorStatus } from './supervisor.js';
@@ -111,7 +111,34 @@ const COLUMNS: Partial<Record<Resource['kind'], Columns>> = {
     },
     wideRow: () => [],
   },
-  // Istio's CRDs' additionalPrinterColumns; kubectl prints an array value as compact JSON.
+  // Istio's CRDs' additionalPrinterColumns; kubectl prints an array value as compact JSON and a missing one empty.
+  AuthorizationPolicy: {
+    header: ['ACTION', 'AGE'],
+    wide: [],
+    row: (r) => [(r as AuthorizationPolicy).spec.action ?? '', age(r.metadata.creationTimestamp)],
+    wideRow: () => [],
+  },
+  PeerAuthentication: {
+    header: ['MODE', 'AGE'],
+    wide: [],
+    row: (r) => [(r as PeerAuthentication).spec.mtls?.mode ?? '', age(r.metadata.creationTimestamp)],
+    wideRow: () => [],
+  },
+  DestinationRule: {
+    header: ['HOST', 'AGE'],
+    wide: [],
+    row: (r) => [(r as DestinationRule).spec.host, age(r.metadata.creationTimestamp)],
+    wideRow: () => [],
+  },
+  VirtualService: {
+    header: ['GATEWAYS', 'HOSTS', 'AGE'],
+    wide: [],
+    row: (r) => {
+      const v = r as VirtualService;
+      return [v.spec.gateways ? JSON.stringify(v.spec.gateways) : '', v.spec.hosts ? JSON.stringify(v.spec.hosts) : '', age(v.metadata.creationTimestamp)];
+    },
+    wideRow: () => [],
+  },
   ServiceEntry: {
     header: ['HOSTS', 'LOCATION', 'RESOLUTION', 'AGE'],
     wide: [],

@@ -1,7 +1,7 @@
 // kubectl's tables for the Gateway API and Istio kinds (the CRDs' printer columns) and the tabwriter layouts behind them.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Gateway, GatewayClass, ServiceEntry, WorkloadEntry } from '../../src/api/types.js';
+import type { AuthorizationPolicy, Gateway, GatewayClass, PeerAuthentication, ServiceEntry, VirtualService, WorkloadEntry } from '../../src/api/types.js';
 import { resourceTable, table } from '../../src/local/format.js';
 
 // Old enough that AGE reads "3d" however long the test takes.
@@ -49,6 +49,19 @@ describe('ServiceEntry and WorkloadEntry tables (Istio CRDs\' printer columns)',
     );
     const we: WorkloadEntry = { apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: 'vm', namespace: 'shop', creationTimestamp: created }, spec: { address: '10.0.0.5' } };
     assert.equal(resourceTable([we], plain), ['NAME   AGE   ADDRESS', 'vm     3d    10.0.0.5', ''].join('\n'));
+  });
+});
+
+describe('policy and routing tables (Istio CRDs\' printer columns)', () => {
+  it('AuthorizationPolicy ACTION (empty when unset), PeerAuthentication MODE, VirtualService GATEWAYS and HOSTS as JSON', () => {
+    const meta = (name: string) => ({ name, namespace: 'shop', creationTimestamp: created });
+    const deny: AuthorizationPolicy = { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: meta('deny'), spec: { action: 'DENY', rules: [{}] } };
+    const allowAll: AuthorizationPolicy = { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: meta('allow'), spec: { rules: [{}] } };
+    assert.equal(resourceTable([deny, allowAll], plain), ['NAME    ACTION   AGE', 'deny    DENY     3d', 'allow            3d', ''].join('\n'));
+    const pa: PeerAuthentication = { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: meta('strict'), spec: { mtls: { mode: 'STRICT' } } };
+    assert.equal(resourceTable([pa], plain), ['NAME     MODE     AGE', 'strict   STRICT   3d', ''].join('\n'));
+    const vs: VirtualService = { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: meta('reviews'), spec: { hosts: ['reviews'], http: [] } };
+    assert.equal(resourceTable([vs], plain), ['NAME      GATEWAYS   HOSTS         AGE', 'reviews              ["reviews"]   3d', ''].join('\n'));
   });
 });
 
