@@ -6,6 +6,7 @@ import type { AuthorizationPolicy, Condition, Container, DestinationRule, Namesp
 import { LABEL_DATAPLANE_MODE } from '../api/types.js';
 import { GATEWAY_NAME_LABEL, USE_WAYPOINT_LABEL, WAYPOINT_ACCEPTED, WAYPOINT_BOUND, useWaypointOf } from '../model/waypoints.js';
 import type { Labels } from '../model/store.js';
+import { portProtocol } from '../model/services.js';
 import { isCaptured } from '../model/workloads.js';
 import { MESSAGES } from './messages.js';
 import type { MessageType } from './messages.js';
@@ -408,8 +409,35 @@ const useWaypoint: Analyzer = {
   },
 };
 
+// The values of gateway.istio.io/managed on Services a gateway controller made (not the user's).
+const CONTROLLER_MANAGED = new Set(['istio.io-gateway-controller', 'istio.io-mesh-controller', 'istio.io-eastwest-controller']);
+
+const portNames: Analyzer = {
+  name: 'service.PortNameAnalyzer',
+  description: 'Checks the port names associated with each service',
+  analyze(ctx) {
+    for (const o of ofKind(ctx, 'Service')) {
+      const svc: Service = o.resource;
+      const labels = svc.metadata.labels ?? {};
+      // The control plane's own Services, and those a gateway controller made, are not the user's to rename.
+      if ('istio' in labels || labels.release === 'istio' || CONTROLLER_MANAGED.has(labels['gateway.istio.io/managed'] ?? '')) continue;
+      const externalName = svc.spec.type === 'ExternalName';
+      for (const p of svc.spec.ports ?? []) {
+        if (portProtocol(p) !== 'UNSPECIFIED' && !(p.name === 'tcp' && externalName)) continue;
+        if (externalName) {
+          report(ctx, o, MESSAGES.ExternalNameServiceTypeInvalidPortName, MESSAGES.ExternalNameServiceTypeInvalidPortName.text());
+          continue;
+        }
+        // The API server defaults an absent targetPort to the port; a file's object has not been through it (Go's "0").
+        const targetPort = p.targetPort ?? (o.fromFile ? 0 : p.port);
+        report(ctx, o, MESSAGES.PortNameIsNotUnderNamingConvention, MESSAGES.PortNameIsNotUnderNamingConvention.text(p.name ?? '', p.port, String(targetPort)));
+      }
+    }
+  },
+};
+
 /** Every analyzer, in istioctl's `-L` order (sorted by name). */
 export const ANALYZERS: readonly Analyzer[] = [
-  authorizationPolicies, conditions, destinationRuleSubsets, envoyFilters, injection, gatewaySelectors, sidecarSelectors, useWaypoint,
+  authorizationPolicies, conditions, destinationRuleSubsets, envoyFilters, injection, gatewaySelectors, portNames, sidecarSelectors, useWaypoint,
 ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 

@@ -40,6 +40,16 @@ export const MESSAGES = {
     code: 'IST0106', name: 'SchemaValidationError', level: 'Error',
     text: (err: string) => `Schema validation error: ${err}`,
   },
+  PortNameIsNotUnderNamingConvention: {
+    code: 'IST0118', name: 'PortNameIsNotUnderNamingConvention', level: 'Info',
+    text: (portName: string, port: number, targetPort: string) =>
+      `Port name ${portName} (port: ${port}, targetPort: ${targetPort}) doesn't follow the naming convention of Istio port.`,
+  },
+  ExternalNameServiceTypeInvalidPortName: {
+    code: 'IST0150', name: 'ExternalNameServiceTypeInvalidPortName', level: 'Warning',
+    text: () =>
+      'Port name for ExternalName service is invalid. Proxy may prevent tcp named ports and unmatched traffic for ports serving TCP protocol from being forwarded correctly',
+  },
   NamespaceMultipleInjectionLabels: {
     code: 'IST0123', name: 'NamespaceMultipleInjectionLabels', level: 'Warning',
     text: (labels: string[]) =>

@@ -220,6 +220,31 @@ describe('destinationrule.SubsetSelectPodAnalyzer', () => {
   }
 });
 
+describe('service.PortNameAnalyzer', () => {
+  const svc = (name: string, ports: string, extra = '') => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: default${extra}}\nspec: {ports: ${ports}}`;
+  it('reports ports whose protocol cannot be told from name or appProtocol, as istioctl; ExternalName tcp ports apart', () => {
+    const docs = [
+      svc('named', '[{name: http, port: 80}, {name: grpc-api, port: 9090}, {name: tcp-db, port: 5432}]'),
+      svc('by-app-protocol', '[{name: web, port: 80, appProtocol: http}]'),
+      svc('well-known', '[{port: 3306}]'),
+      svc('udp', '[{name: dns, port: 53, protocol: UDP}]'),
+      svc('bad-name', '[{name: web, port: 80, targetPort: 8080}]'),
+      svc('unnamed', '[{port: 8080}]'),
+      svc('control-plane', '[{name: web, port: 80}]', ', labels: {istio: pilot}'),
+      svc('waypoint', '[{name: mesh, port: 15008}]', ', labels: {gateway.istio.io/managed: istio.io-mesh-controller}'),
+      `apiVersion: v1\nkind: Service\nmetadata: {name: ext, namespace: default}\nspec: {type: ExternalName, externalName: db.example.com, ports: [{name: tcp, port: 5432}]}`,
+    ].join('\n---\n');
+    assert.deepEqual(found(docs, 'service.PortNameAnalyzer'), ['IST0118 Service default/bad-name', 'IST0118 Service default/unnamed', 'IST0150 Service default/ext']);
+    const texts = (fromFile: boolean) => analyze(input(docs, { fromFile }), { analyzers: ['service.PortNameAnalyzer'] }).filter((m) => m.type.code === 'IST0118').map((m) => m.text);
+    assert.deepEqual(texts(false), [
+      "Port name web (port: 80, targetPort: 8080) doesn't follow the naming convention of Istio port.",
+      "Port name  (port: 8080, targetPort: 8080) doesn't follow the naming convention of Istio port.",
+    ]);
+    // A file's Service has not had its targetPort defaulted by an API server: Go prints the zero value.
+    assert.equal(texts(true)[1], "Port name  (port: 8080, targetPort: 0) doesn't follow the naming convention of Istio port.");
+  });
+});
+
 describe('waypoint.UseWaypointAnalyzer', () => {
   const gateway = `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: waypoint, namespace: shop}\nspec: {gatewayClassName: istio-waypoint, listeners: [{name: mesh, port: 15008, protocol: HBONE}]}`;
   it('reports namespaces and pods whose use-waypoint names no Gateway', () => {
