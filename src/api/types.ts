@@ -1,6 +1,7 @@
 // Resource types Ambit reads: the Kubernetes core kinds a mesh needs, Istio's security/networking/telemetry kinds
 // and the Gateway API kinds. Shapes follow the upstream CRDs/OpenAPI; only fields Ambit uses or validates are typed,
 // everything else is carried through untouched (index signature on spec objects).
+import { modelType } from './kinds.js';
 
 export interface ObjectMeta {
   name: string;
@@ -511,9 +512,9 @@ export type Resource =
 
 export type Kind = Resource['kind'];
 
-/** Kinds whose objects live in a namespace (all but Namespace, Node and GatewayClass). */
+/** Kinds whose objects live in a namespace (all but Namespace, Node and GatewayClass; see ./kinds.ts). */
 export function isNamespaced(kind: Kind): boolean {
-  return kind !== 'Namespace' && kind !== 'Node' && kind !== 'GatewayClass';
+  return modelType(kind).namespaced;
 }
 
 /** Stable key of an object: `Kind/namespace/name` (namespace empty for cluster-scoped kinds). */

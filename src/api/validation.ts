@@ -5,12 +5,13 @@
 import type { z } from 'zod';
 import { isRecord, show } from './schemas/common.js';
 import { deploymentSchema, namespaceSchema, nodeSchema, podSchema, serviceAccountSchema, serviceSchema } from './schemas/core.js';
-import { DISCOVERY_VERSIONS, endpointSliceSchema } from './schemas/discovery.js';
-import { NETWORKING_VERSIONS, destinationRuleSchema, serviceEntrySchema, virtualServiceSchema, workloadEntrySchema } from './schemas/networking.js';
-import { SECURITY_VERSIONS, authorizationPolicySchema, peerAuthenticationSchema, requestAuthenticationSchema } from './schemas/security.js';
-import { GATEWAY_VERSIONS, gatewayClassSchema, gatewaySchema, grpcRouteSchema, httpRouteSchema } from './schemas/gateway.js';
-import { TELEMETRY_VERSIONS, telemetrySchema } from './schemas/telemetry.js';
+import { endpointSliceSchema } from './schemas/discovery.js';
+import { destinationRuleSchema, serviceEntrySchema, virtualServiceSchema, workloadEntrySchema } from './schemas/networking.js';
+import { authorizationPolicySchema, peerAuthenticationSchema, requestAuthenticationSchema } from './schemas/security.js';
+import { gatewayClassSchema, gatewaySchema, grpcRouteSchema, httpRouteSchema } from './schemas/gateway.js';
+import { telemetrySchema } from './schemas/telemetry.js';
 import { lint, unknownFieldWarnings } from './lint.js';
+import { modelApiVersions } from './kinds.js';
 import { isNamespaced, type Kind, type Resource } from './types.js';
 
 export type { IssuePath, ValidationIssue } from './lint.js';
@@ -24,38 +25,38 @@ export interface ValidationResult {
 }
 
 interface KindSchema {
-  apiVersions: readonly string[];
   schema: z.ZodType;
   /** The schema names every spec field the API has, so an unknown spec field is a likely typo worth a warning. */
   completeSpec?: boolean;
 }
 
 const KINDS: Record<Kind, KindSchema> = {
-  Namespace: { apiVersions: ['v1'], schema: namespaceSchema },
-  ServiceAccount: { apiVersions: ['v1'], schema: serviceAccountSchema },
-  Service: { apiVersions: ['v1'], schema: serviceSchema },
-  Pod: { apiVersions: ['v1'], schema: podSchema },
-  Deployment: { apiVersions: ['apps/v1'], schema: deploymentSchema },
-  Node: { apiVersions: ['v1'], schema: nodeSchema },
-  EndpointSlice: { apiVersions: DISCOVERY_VERSIONS, schema: endpointSliceSchema },
-  AuthorizationPolicy: { apiVersions: SECURITY_VERSIONS, schema: authorizationPolicySchema, completeSpec: true },
-  PeerAuthentication: { apiVersions: SECURITY_VERSIONS, schema: peerAuthenticationSchema, completeSpec: true },
-  RequestAuthentication: { apiVersions: SECURITY_VERSIONS, schema: requestAuthenticationSchema, completeSpec: true },
-  DestinationRule: { apiVersions: NETWORKING_VERSIONS, schema: destinationRuleSchema },
-  VirtualService: { apiVersions: NETWORKING_VERSIONS, schema: virtualServiceSchema },
-  ServiceEntry: { apiVersions: NETWORKING_VERSIONS, schema: serviceEntrySchema, completeSpec: true },
-  WorkloadEntry: { apiVersions: NETWORKING_VERSIONS, schema: workloadEntrySchema, completeSpec: true },
-  Telemetry: { apiVersions: TELEMETRY_VERSIONS, schema: telemetrySchema },
-  Gateway: { apiVersions: GATEWAY_VERSIONS, schema: gatewaySchema },
-  GatewayClass: { apiVersions: GATEWAY_VERSIONS, schema: gatewayClassSchema },
-  HTTPRoute: { apiVersions: GATEWAY_VERSIONS, schema: httpRouteSchema },
-  GRPCRoute: { apiVersions: GATEWAY_VERSIONS, schema: grpcRouteSchema },
+  Namespace: { schema: namespaceSchema },
+  ServiceAccount: { schema: serviceAccountSchema },
+  Service: { schema: serviceSchema },
+  Pod: { schema: podSchema },
+  Deployment: { schema: deploymentSchema },
+  Node: { schema: nodeSchema },
+  EndpointSlice: { schema: endpointSliceSchema },
+  AuthorizationPolicy: { schema: authorizationPolicySchema, completeSpec: true },
+  PeerAuthentication: { schema: peerAuthenticationSchema, completeSpec: true },
+  RequestAuthentication: { schema: requestAuthenticationSchema, completeSpec: true },
+  DestinationRule: { schema: destinationRuleSchema },
+  VirtualService: { schema: virtualServiceSchema },
+  ServiceEntry: { schema: serviceEntrySchema, completeSpec: true },
+  WorkloadEntry: { schema: workloadEntrySchema, completeSpec: true },
+  Telemetry: { schema: telemetrySchema },
+  Gateway: { schema: gatewaySchema },
+  GatewayClass: { schema: gatewayClassSchema },
+  HTTPRoute: { schema: httpRouteSchema },
+  GRPCRoute: { schema: grpcRouteSchema },
 };
 
 /** Every kind Ambit reads and the apiVersions accepted for it (for docs and `--help` text). */
-export const SUPPORTED_KINDS: readonly { kind: Kind; apiVersions: readonly string[] }[] = Object.entries(KINDS).map(
-  ([kind, k]) => ({ kind: kind as Kind, apiVersions: k.apiVersions }),
-);
+export const SUPPORTED_KINDS: readonly { kind: Kind; apiVersions: readonly string[] }[] = Object.keys(KINDS).map((kind) => ({
+  kind: kind as Kind,
+  apiVersions: modelApiVersions(kind as Kind),
+}));
 
 /** Kubernetes treats a null field as unset; dropping them lets "key:" with no value mean "absent". */
 function withoutNulls(v: unknown): unknown {
@@ -128,7 +129,7 @@ export function validateResource(raw: unknown, defaultNamespace = 'default'): Va
   const apiVersion = raw.apiVersion as string;
   const kind = raw.kind as string;
   const entry = Object.hasOwn(KINDS, kind) ? KINDS[kind as Kind] : undefined;
-  if (!entry || !entry.apiVersions.includes(apiVersion)) {
+  if (!entry || !modelApiVersions(kind as Kind).includes(apiVersion)) {
     return { issues: [{ path: [], severity: 'warning', message: `unknown kind ${apiVersion}/${kind}, skipped` }], unknownKind: true };
   }
 

@@ -31,7 +31,7 @@ import { COMPONENTS, type ComponentContext, type ComponentSpec, type HealthCheck
 import { resolvConf, serviceFqdn, type DnsRecords } from './dns.js';
 import { collectGarbage } from './garbage-collector.js';
 import { AddressPool, AddressPoolExhausted } from './ipam.js';
-import { kindInfo, qualifiedKind } from './kinds.js';
+import { findModelType, modelType, qualifiedKindName, qualifiedResource, typeOf } from '../api/kinds.js';
 import {
   CLUSTER_DNS_IP,
   FABRIC_GATEWAY_IP,
@@ -595,7 +595,7 @@ export class LocalCluster {
         if (prepared.kind === 'Namespace' && outcome === 'created') {
           this.store.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: prepared.metadata.name } });
         }
-        results.push({ i, result: { object: name, message: `${qualifiedKind(prepared.kind)}/${prepared.metadata.name} ${outcome}` } });
+        results.push({ i, result: { object: name, message: `${qualifiedKindName(modelType(prepared.kind))}/${prepared.metadata.name} ${outcome}` } });
       } catch (err) {
         results.push({ i, result: { object: name, error: (err as Error).message } });
       }
@@ -611,23 +611,23 @@ export class LocalCluster {
     const sorted = refs.map((ref, i) => ({ ref, i })).sort((a, b) => Number(a.ref.kind === 'Namespace') - Number(b.ref.kind === 'Namespace') || a.i - b.i);
     for (const { ref, i } of sorted) {
       const push = (result: ApplyResult) => results.push({ i, result });
-      const info = kindInfo(ref.kind);
+      const info = findModelType(ref.kind);
       const name = objectLabel(ref);
       if (!info) {
         push({ object: name, error: `the server doesn't have a resource type "${ref.kind}"` });
         continue;
       }
-      const namespace = isNamespaced(info.kind) ? (ref.metadata.namespace ?? 'default') : undefined;
+      const namespace = info.namespaced ? (ref.metadata.namespace ?? 'default') : undefined;
       const removed = this.store.remove(info.kind, namespace, ref.metadata.name);
       if (!removed) {
-        push({ object: name, error: `Error from server (NotFound): ${info.plural}${info.group ? `.${info.group}` : ''} "${ref.metadata.name}" not found`, reason: 'NotFound' });
+        push({ object: name, error: `Error from server (NotFound): ${qualifiedResource(info)} "${ref.metadata.name}" not found`, reason: 'NotFound' });
         continue;
       }
       this.released(removed);
       if (removed.kind === 'Namespace') {
         for (const r of this.store.list(undefined, removed.metadata.name)) this.released(this.store.remove(r.kind, r.metadata.namespace, r.metadata.name)!);
       }
-      push({ object: name, message: `${qualifiedKind(info.kind)} "${ref.metadata.name}" deleted` });
+      push({ object: name, message: `${qualifiedKindName(info)} "${ref.metadata.name}" deleted` });
     }
     await this.reconcile();
     return results.sort((a, b) => a.i - b.i).map((r) => r.result);
@@ -639,7 +639,7 @@ export class LocalCluster {
 
   /** Checks an object against the cluster and fills in what the cluster assigns (Service cluster IPs). */
   private admit(input: Resource): Resource {
-    if (!input || typeof input !== 'object' || !kindInfo((input as Resource).kind)) {
+    if (!input || typeof input !== 'object' || !typeOf((input as Resource).apiVersion ?? '', (input as Resource).kind)?.model) {
       throw new Error(`the server doesn't have a resource type "${(input as { kind?: string })?.kind}"`);
     }
     const r = structuredClone(input);
@@ -816,7 +816,7 @@ export class LocalCluster {
    */
   private garbageCollectOwned(): void {
     const { deleted, trimmed } = collectGarbage(this.store);
-    const name = (r: Resource) => `${qualifiedKind(r.kind)} ${r.metadata.namespace ? `${r.metadata.namespace}/` : ''}${r.metadata.name}`;
+    const name = (r: Resource) => `${qualifiedKindName(modelType(r.kind))} ${r.metadata.namespace ? `${r.metadata.namespace}/` : ''}${r.metadata.name}`;
     const owners = (refs: { kind: string; name: string }[]) => refs.map((ref) => `${ref.kind} ${ref.name}`).join(', ');
     for (const r of deleted) {
       this.released(r);

@@ -1,7 +1,7 @@
 // kubectl-style tables for `ambit get`, `ambit up` and `ambit status`.
 import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, Gateway, GatewayClass, Namespace, PeerAuthentication, Pod, Resource, Service, ServiceEntry, VirtualService, WorkloadEntry } from '../api/types.js';
 import { podStatusText } from './cluster.js';
-import { kindInfo } from './kinds.js';
+import { modelType, qualifiedKindName } from '../api/kinds.js';
 import type { SupervisorStatus } from './supervisor.js';
 
 export interface TableLayout {
@@ -174,8 +174,7 @@ export function resourceTable(items: Resource[], opts: TableOptions): string {
   const cols = COLUMNS[items[0]!.kind] ?? GENERIC;
   const header = [...(opts.allNamespaces ? ['NAMESPACE'] : []), 'NAME', ...cols.header, ...(opts.wide ? cols.wide : [])];
   const rows = items.map((r) => {
-    const info = kindInfo(r.kind);
-    const name = opts.qualified ? `${r.kind === 'Deployment' ? 'deployment.apps' : (info?.kind ?? r.kind).toLowerCase()}/${r.metadata.name}` : r.metadata.name;
+    const name = opts.qualified ? `${qualifiedKindName(modelType(r.kind))}/${r.metadata.name}` : r.metadata.name;
     return [...(opts.allNamespaces ? [r.metadata.namespace ?? ''] : []), name, ...cols.row(r), ...(opts.wide ? cols.wideRow(r) : [])];
   });
   return table(header, rows);

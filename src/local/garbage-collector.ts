@@ -5,7 +5,7 @@
 // cluster-scoped object — leaves the dependent alone, as Kubernetes' collector keeps retrying such an object and never
 // deletes it.
 import { isNamespaced, type OwnerReference, type Resource } from '../api/types.js';
-import { KINDS } from './kinds.js';
+import { findModelType, parseApiVersion } from '../api/kinds.js';
 import type { ResourceStore } from './store.js';
 
 export interface GarbageCollection {
@@ -19,13 +19,13 @@ type OwnerState = 'present' | 'gone' | 'unresolvable';
 
 /** The API group of an apiVersion: `apps/v1` → `apps`, `v1` → `` (the core group). */
 function apiGroup(apiVersion: string): string {
-  const slash = apiVersion.lastIndexOf('/');
-  return slash < 0 ? '' : apiVersion.slice(0, slash);
+  return parseApiVersion(apiVersion).group;
 }
 
 function ownerState(store: ResourceStore, dependent: Resource, ref: OwnerReference): OwnerState {
   const group = apiGroup(ref.apiVersion);
-  const info = KINDS.find((k) => k.kind === ref.kind && k.group === group);
+  const found = findModelType(ref.kind);
+  const info = found?.group === group ? found : undefined;
   if (!info || !ref.uid) return 'unresolvable';
   const namespaced = isNamespaced(info.kind);
   if (namespaced && dependent.metadata.namespace === undefined) return 'unresolvable';

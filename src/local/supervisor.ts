@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { isNamespaced, type Kind, type Resource } from '../api/types.js';
 import { LocalCluster } from './cluster.js';
-import { lookupKind } from './kinds.js';
+import { lookupModelKind } from '../api/kinds.js';
 import { StateLayout, validateClusterName } from './layout.js';
 import { cleanUp } from './ledger.js';
 import { supervisorNamespaces } from './sys.js';
@@ -111,7 +111,7 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
       const kindWord = query.get('kind');
       let kind: Kind | undefined;
       if (kindWord) {
-        const info = lookupKind(kindWord);
+        const info = lookupModelKind(kindWord);
         need(info, `the server doesn't have a resource type "${kindWord}"`);
         kind = info.kind;
       }
@@ -153,7 +153,7 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
       need(Array.isArray(items), 'body must be {"items": [{kind, namespace, name, status} | {kind, namespace, name, conditions, ownedConditions}]}');
       let updated = 0;
       for (const item of items as { kind?: string; namespace?: string; name?: string; status?: unknown; conditions?: unknown; ownedConditions?: unknown }[]) {
-        const info = item?.kind ? lookupKind(item.kind) : undefined;
+        const info = item?.kind ? lookupModelKind(item.kind) : undefined;
         need(info && typeof item.name === 'string', `each item needs a known "kind" and a "name"`);
         const namespace = isNamespaced(info.kind) ? item.namespace : undefined;
         const current = cluster.store.get(info.kind, namespace, item.name!) as (Resource & { status?: Record<string, unknown> }) | undefined;

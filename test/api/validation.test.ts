@@ -42,7 +42,7 @@ describe('validateResource', () => {
         checked++;
       }
     }
-    assert.equal(checked, 35);
+    assert.equal(checked, 34);
   });
 
   it('accepts the versions the brief and Istio serve', () => {

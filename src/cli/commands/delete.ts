@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { ApplyResult } from '../../local/cluster.js';
 import { ClusterClient, withClusterOption } from '../../local/client.js';
-import { lookupKind } from '../../local/kinds.js';
+import { lookupModelKind } from '../../api/kinds.js';
 import { loadManifests, printResults } from '../../local/manifests.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -29,7 +29,7 @@ export function register(program: Command): void {
       failed = manifests.failed;
     } else {
       if (!kindWord || names.length === 0) throw new Error('nothing to delete: give -f PATH or KIND NAME...');
-      const info = lookupKind(kindWord);
+      const info = lookupModelKind(kindWord);
       if (!info) throw new Error(`the server doesn't have a resource type "${kindWord}"`);
       refs = names.map((name) => ({ kind: info.kind, metadata: { name, namespace: opts.namespace } }));
     }

@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { isNamespaced, type Kind, type Resource } from '../../api/types.js';
 import { ClusterClient, withClusterOption } from '../../local/client.js';
 import { nodesTable, resourceTable } from '../../local/format.js';
-import { lookupKind } from '../../local/kinds.js';
+import { lookupModelKind, qualifiedResource } from '../../api/kinds.js';
 import { parseSelector } from '../../local/selector.js';
 import type { SupervisorStatus } from '../../local/supervisor.js';
 
@@ -44,7 +44,7 @@ export function register(program: Command): void {
       else process.stdout.write(nodesTable({ ...status, nodes }, opts.output === 'wide'));
       return;
     }
-    const kinds: (Kind | undefined)[] = w === 'all' ? ['Pod', 'Service', 'Deployment'] : [lookupKind(w)?.kind];
+    const kinds: (Kind | undefined)[] = w === 'all' ? ['Pod', 'Service', 'Deployment'] : [lookupModelKind(w)?.kind];
     if (!kinds[0]) throw new Error(`the server doesn't have a resource type "${what}"`);
     const nsQuery = opts.allNamespaces ? '' : `&namespace=${encodeURIComponent(opts.namespace)}`;
     const groups: Resource[][] = [];
@@ -53,7 +53,7 @@ export function register(program: Command): void {
       groups.push(items.filter((r) => wanted(r.metadata)));
     }
     const all = groups.flat();
-    if (name && all.length === 0) throw new Error(`Error from server (NotFound): ${lookupKind(w)?.plural ?? w} "${name}" not found`);
+    if (name && all.length === 0) throw new Error(`Error from server (NotFound): ${(() => { const t = lookupModelKind(w); return t ? qualifiedResource(t) : w; })()} "${name}" not found`);
     if (structured) return emit(all);
     if (all.length === 0) {
       const namespaced = w === 'all' || isNamespaced(kinds[0]!);
