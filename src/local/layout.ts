@@ -65,6 +65,10 @@ export class StateLayout {
   get socket(): string {
     return join(this.dir, 'supervisor.sock');
   }
+  /** The cluster's own kubeconfig (context `ambit-<cluster>`, admin client certificate), written by the supervisor. */
+  get kubeconfig(): string {
+    return join(this.dir, 'kubeconfig');
+  }
   get supervisorLog(): string {
     return join(this.dir, 'supervisor.log');
   }
