@@ -29,7 +29,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   controlplane: ['common', 'api', 'config', 'identity', 'model', 'telemetry', 'xds'],
   ztunnel: ['common', 'xds', 'hbone', 'identity', 'inpod', 'cni', 'telemetry'],
   waypoint: ['common', 'xds', 'hbone', 'identity', 'telemetry'],
-  local: ['common', 'api', 'cni', 'config', 'controlplane', 'identity', 'model', 'xds'],
+  apiserver: ['common', 'api'],
+  local: ['common', 'api', 'apiserver', 'cni', 'config', 'controlplane', 'identity', 'model', 'xds'],
 };
 
 // Static `import … from '…'`, `import '…'`, `import type …` and `export … from '…'`, in TypeScript or emitted JS.

@@ -60,7 +60,7 @@ import {
 } from './sandbox.js';
 import { inNetns, removeNetns, run, CommandError } from './sys.js';
 import type { ProbeRequest, ProbeResult } from './node-agent.js';
-import { ResourceStore, type ChangeListener } from './store.js';
+import { ResourceStore, type ChangeListener } from '../apiserver/store.js';
 import {
   DEFAULT_TOKEN_EXPIRATION_SECONDS,
   MAX_TOKEN_EXPIRATION_SECONDS,

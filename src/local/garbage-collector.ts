@@ -6,7 +6,7 @@
 // deletes it.
 import { isNamespaced, type OwnerReference, type Resource } from '../api/types.js';
 import { findModelType, parseApiVersion } from '../api/kinds.js';
-import type { ResourceStore } from './store.js';
+import type { ResourceStore } from '../apiserver/store.js';
 
 export interface GarbageCollection {
   /** Objects deleted because every owner they name is gone. */

@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { isNamespaced, type Kind, type Resource } from '../api/types.js';
+import { isModelObject } from '../apiserver/store.js';
 import { LocalCluster } from './cluster.js';
 import { lookupModelKind } from '../api/kinds.js';
 import { StateLayout, validateClusterName } from './layout.js';
@@ -44,7 +45,10 @@ function watch(cluster: LocalCluster, res: ServerResponse): typeof STREAMED {
   // List-then-watch with no gap: the snapshot and the subscription happen in the same tick.
   for (const resource of cluster.store.list()) res.write(JSON.stringify({ type: 'ADDED', resource }) + '\n');
   res.write(JSON.stringify({ type: 'SYNCED' }) + '\n');
-  const unsubscribe = cluster.onChange((e) => res.write(JSON.stringify(e) + '\n'));
+  // The feed carries the mesh's kinds only (what the control plane's model reads).
+  const unsubscribe = cluster.onChange((e) => {
+    if (isModelObject(e.resource)) res.write(JSON.stringify({ type: e.type, resource: e.resource }) + '\n');
+  });
   res.on('close', unsubscribe);
   return STREAMED;
 }

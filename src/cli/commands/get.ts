@@ -5,7 +5,7 @@ import { isNamespaced, type Kind, type Resource } from '../../api/types.js';
 import { ClusterClient, withClusterOption } from '../../local/client.js';
 import { nodesTable, resourceTable } from '../../local/format.js';
 import { lookupModelKind, qualifiedResource } from '../../api/kinds.js';
-import { parseSelector } from '../../local/selector.js';
+import { parseSelector } from '../../api/label-selector.js';
 import type { SupervisorStatus } from '../../local/supervisor.js';
 
 const OUTPUTS = ['wide', 'json', 'yaml'];

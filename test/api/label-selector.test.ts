@@ -1,7 +1,7 @@
 // Label selectors as kubectl users write them: parsing, matching and the API server's messages for bad ones.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSelector, type Requirement } from '../../src/local/selector.js';
+import { parseSelector, type Requirement } from '../../src/api/label-selector.js';
 import { LABEL_VALUE_RULE, QUALIFIED_NAME_RULE } from '../support/kube-messages.js';
 
 

@@ -2,7 +2,7 @@
 // k8s.io/apimachinery/pkg/labels does on the API server, with its error messages: users paste selectors they already
 // use with kubectl, and a typo should read the same as it does there.
 
-import { goQuote, isQualifiedName, isValidLabelValue } from '../api/kube-validation.js';
+import { goQuote, isQualifiedName, isValidLabelValue } from './kube-validation.js';
 
 /** The operators of k8s.io/apimachinery/pkg/selection, spelled as there (they appear in error messages). */
 export type Operator = 'in' | 'notin' | '=' | '==' | '!=' | 'exists' | '!' | 'gt' | 'lt';
