@@ -31,6 +31,8 @@ import { COMPONENTS, type ComponentContext, type ComponentSpec, type HealthCheck
 import { resolvConf, serviceFqdn, type DnsRecords } from './dns.js';
 import { collectGarbage } from './garbage-collector.js';
 import { AddressPool, AddressPoolExhausted } from './ipam.js';
+import { InvalidObjectError } from '../api/errors.js';
+import { COMPONENT_ANNOTATION, componentObjects, isComponentObject, nodeObject, type ComponentPlacement } from './component-objects.js';
 import { findModelType, modelType, qualifiedKindName, qualifiedResource, typeOf } from '../api/kinds.js';
 import {
   CLUSTER_DNS_IP,
@@ -252,6 +254,7 @@ export class LocalCluster {
       this.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
       this.store.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } });
     }
+    this.publishComponentObjects();
     this.log(`cluster ${this.options.name} is up`);
   }
 
@@ -498,6 +501,39 @@ export class LocalCluster {
         c.healthMessage = result.message;
       }),
     );
+    this.publishComponentObjects();
+  }
+
+  /** Nodes, and the istio-system pods and DaemonSet standing for the components, as they are now (see component-objects.ts). */
+  private publishComponentObjects(): void {
+    if (this.stopped) return;
+    const agentHealthy = (node: string) => this.components.filter((c) => c.spec === this.nodeAgentSpec && c.node?.name === node).every((c) => c.healthy);
+    for (const n of this.nodes) this.store.put(nodeObject({ name: n.name, ip: n.ip, podCIDR: n.podCIDR, createdAt: n.createdAt, ready: agentHealthy(n.name) }), true);
+    const placements: ComponentPlacement[] = this.components
+      .filter((c) => c.spec.name === 'ztunnel' || c.spec.name === 'controlplane')
+      .map((c) => ({
+        component: c.spec.name,
+        ...(c.node ? { node: c.node.name } : {}),
+        ip: c.node?.ip ?? FABRIC_GATEWAY_IP,
+        healthy: c.healthy,
+        restarts: c.process.restarts,
+        ...(c.process.state.state === 'running' ? { startedAt: c.process.state.startedAt.replace(/\.\d+Z$/, 'Z') } : {}),
+      }));
+    if (placements.length === 0) return;
+    const daemonSetUid = this.store.getObject('apps', 'DaemonSet', ROOT_NAMESPACE, 'ztunnel')?.metadata.uid;
+    for (const o of componentObjects(placements, this.nodes.length, daemonSetUid)) this.store.put(o, true);
+    // The DaemonSet is new: its pods get their owner reference on this second pass.
+    if (!daemonSetUid) this.publishComponentObjects();
+  }
+
+  /** Where a component pod's process runs and logs (`kubectl exec`/`logs` on istio-system's pods). */
+  componentPod(pod: { metadata: { annotations?: Record<string, string> }; spec?: unknown }): { netnsPath: string; logPath: string } | undefined {
+    const name = pod.metadata.annotations?.[COMPONENT_ANNOTATION];
+    if (!name) return undefined;
+    const nodeName = (pod.spec as { nodeName?: string } | undefined)?.nodeName;
+    const c = this.components.find((x) => x.spec.name === name && (x.spec.scope === 'cluster' || x.node?.name === nodeName));
+    if (!c) return undefined;
+    return { netnsPath: c.node?.netnsPath ?? this.fabricNetns, logPath: c.process.spec.logPath };
   }
 
   private async runHealthCheck(check: HealthCheck, via: NodeRuntime): Promise<ProbeResult> {
@@ -633,12 +669,12 @@ export class LocalCluster {
     return results.sort((a, b) => a.i - b.i).map((r) => r.result);
   }
 
-  private released(r: Resource): void {
+  released(r: Resource): void {
     if (r.kind === 'Service' && r.spec.clusterIP && r.spec.clusterIP !== 'None') this.servicePool.release(r.spec.clusterIP);
   }
 
   /** Checks an object against the cluster and fills in what the cluster assigns (Service cluster IPs). */
-  private admit(input: Resource): Resource {
+  admit(input: Resource): Resource {
     if (!input || typeof input !== 'object' || !typeOf((input as Resource).apiVersion ?? '', (input as Resource).kind)?.model) {
       throw new Error(`the server doesn't have a resource type "${(input as { kind?: string })?.kind}"`);
     }
@@ -648,12 +684,11 @@ export class LocalCluster {
       r.metadata.namespace ??= 'default';
       if (!this.store.get('Namespace', undefined, r.metadata.namespace)) throw new Error(`namespaces "${r.metadata.namespace}" not found`);
     } else delete r.metadata.namespace;
-    const invalid = (field: string, message: string) => new Error(`The ${r.kind} "${r.metadata.name}" is invalid: ${field}: ${message}`);
+    const invalid = (field: string, message: string) => new InvalidObjectError(r.kind, r.metadata.name, [{ field, message }]);
     // What kube-apiserver validates (names, labels, annotation size, replicas): the socket accepts objects from any
     // client, not only from the CLI's loader, which checks the same.
-    const errors = validateResource(input).issues.filter((i) => i.severity === 'error').map((i) => `${formatPath(i.path)}: ${i.message}`);
-    if (errors.length === 1) throw new Error(`The ${r.kind} "${r.metadata.name}" is invalid: ${errors[0]}`);
-    if (errors.length > 1) throw new Error(`The ${r.kind} "${r.metadata.name}" is invalid: \n${errors.map((e) => `* ${e}`).join('\n')}`);
+    const errors = validateResource(input).issues.filter((i) => i.severity === 'error').map((i) => ({ field: formatPath(i.path), message: i.message }));
+    if (errors.length) throw new InvalidObjectError(r.kind, r.metadata.name, errors);
     if (r.kind === 'Pod' || r.kind === 'Deployment') {
       const spec = r.kind === 'Pod' ? r.spec : r.spec?.template?.spec;
       const field = r.kind === 'Pod' ? 'spec' : 'spec.template.spec';
@@ -743,7 +778,8 @@ export class LocalCluster {
     this.garbageCollectOwned();
     for (const d of this.store.list('Deployment')) await this.reconcileDeployment(d);
     this.garbageCollectOrphans();
-    const wanted = new Map(this.store.list('Pod').map((p) => [resourceKey(p), p]));
+    // Pods standing for the cluster's components are not the kubelet's to run.
+    const wanted = new Map(this.store.list('Pod').filter((p) => !isComponentObject(p)).map((p) => [resourceKey(p), p]));
     const stops: Promise<void>[] = [];
     for (const [key, rt] of this.pods) {
       const pod = wanted.get(key);
@@ -1388,7 +1424,7 @@ export class LocalCluster {
       }
     }
     for (const p of this.store.list('Pod')) {
-      if (isPodReady(p) || p.status?.phase === 'Succeeded') continue;
+      if (isPodReady(p) || p.status?.phase === 'Succeeded' || isComponentObject(p)) continue;
       out.push(`pod ${p.metadata.namespace}/${p.metadata.name}: ${podStatusText(p)}${podProblem(p)}`);
     }
     for (const c of this.components) if (!c.healthy) out.push(`${c.process.spec.description}: ${c.healthMessage ?? 'not healthy'}`);

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { isNamespaced, type Kind, type Resource } from '../api/types.js';
 import { isModelObject } from '../apiserver/store.js';
 import { LocalCluster } from './cluster.js';
+import { isComponentObject } from './component-objects.js';
 import { lookupModelKind } from '../api/kinds.js';
 import { StateLayout, validateClusterName } from './layout.js';
 import { cleanUp } from './ledger.js';
@@ -43,11 +44,13 @@ function objectsOf(body: unknown): Resource[] {
 function watch(cluster: LocalCluster, res: ServerResponse): typeof STREAMED {
   res.writeHead(200, { 'content-type': 'application/x-ndjson' });
   // List-then-watch with no gap: the snapshot and the subscription happen in the same tick.
-  for (const resource of cluster.store.list()) res.write(JSON.stringify({ type: 'ADDED', resource }) + '\n');
+  // The feed carries the mesh's kinds only (what the control plane's model reads), without the objects standing for
+  // the cluster's own components (istio-system's ztunnel and istiod pods).
+  const forModel = (r: Resource) => isModelObject(r) && !isComponentObject(r);
+  for (const resource of cluster.store.list()) if (forModel(resource)) res.write(JSON.stringify({ type: 'ADDED', resource }) + '\n');
   res.write(JSON.stringify({ type: 'SYNCED' }) + '\n');
-  // The feed carries the mesh's kinds only (what the control plane's model reads).
   const unsubscribe = cluster.onChange((e) => {
-    if (isModelObject(e.resource)) res.write(JSON.stringify({ type: e.type, resource: e.resource }) + '\n');
+    if (forModel(e.resource)) res.write(JSON.stringify({ type: e.type, resource: e.resource }) + '\n');
   });
   res.on('close', unsubscribe);
   return STREAMED;

@@ -1,0 +1,777 @@
+// The Kubernetes API over HTTPS, as kubectl (1.27–1.33) and @kubernetes/client-node use it: discovery, CRUD with
+// resourceVersion preconditions, the four patch types, watch with resume and 410 Expired, label and field selectors,
+// server-side Tables, the status and scale subresources, CustomResourceDefinitions, and pods/log and pods/exec handed
+// to the cluster. Clients authenticate with a client certificate signed by the cluster's API CA or a service account
+// token; anonymous requests get 401. Every authenticated user may do everything (there is no RBAC; see
+// docs/kubernetes-api.md).
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import { parse as parseYaml } from 'yaml';
+import { InvalidObjectError } from '../api/errors.js';
+import { groupVersion, parseApiVersion, type ResourceType } from '../api/kinds.js';
+import { parseSelector } from '../api/label-selector.js';
+import { ServedTypes } from './discovery.js';
+import { ApiError, alreadyExists, badRequest, conflict, expired, invalid, methodNotAllowed, notFound, pathNotFound, tooLarge, unauthorized, unsupportedMediaType } from './errors.js';
+import { parseFieldSelector } from './selectors.js';
+import type { ChangeEvent, KubeObject, ResourceStore } from './store.js';
+import { APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, PatchError, applyPatch } from './patch.js';
+import { toTable } from './tables.js';
+
+export interface UserInfo {
+  username: string;
+  groups: string[];
+}
+
+/** What the cluster behind the API does besides storing objects. */
+export interface ApiBackend {
+  /**
+   * Admission: checks an object about to be stored and fills in what the cluster assigns (a Service's cluster IP).
+   * Throws an ApiError (or an Error, taken as 422 Invalid) to refuse. `old` is the stored object on updates.
+   */
+  admit?(object: KubeObject, old: KubeObject | undefined, type: ResourceType): KubeObject;
+  /** After an object is gone (a Service's IP goes back to the pool). */
+  deleted?(object: KubeObject, type: ResourceType): void;
+  /** After any write: the cluster's controllers reconcile. */
+  changed?(): void;
+  /** `GET …/pods/<name>/log`. */
+  podLog?(req: IncomingMessage, res: ServerResponse, namespace: string, pod: KubeObject, query: URLSearchParams): Promise<void>;
+  /** `…/pods/<name>/exec` as a WebSocket upgrade. */
+  podExec?(req: IncomingMessage, socket: Duplex, head: Buffer, namespace: string, pod: KubeObject, query: URLSearchParams): void;
+  /** A bearer token's user (service account tokens), or undefined when it is not valid. */
+  authenticateToken?(token: string): Promise<UserInfo | undefined>;
+  /** TokenReview: `status` of a token for the given audiences. */
+  reviewToken?(token: string, audiences: string[]): Promise<Record<string, unknown>>;
+}
+
+export interface ApiServerOptions {
+  store: ResourceStore;
+  /** Serving certificate and key (PEM) and the CA client certificates must chain to. */
+  tls: { cert: string; key: string; clientCA: string };
+  host?: string;
+  /** 0: any free port. */
+  port?: number;
+  backend?: ApiBackend;
+  log?: (line: string) => void;
+}
+
+/** kube-apiserver's request body limit. */
+const MAX_BODY_BYTES = 3 * 1024 * 1024;
+/** The watch deadline when the client gives none (kube-apiserver picks 30–60 min from --min-request-timeout). */
+const DEFAULT_WATCH_SECONDS = 1800;
+const BOOKMARK_INTERVAL_MS = 60_000;
+/** The Kubernetes release whose API this server follows (what `kubectl version` shows as the server). */
+export const SERVED_KUBERNETES_VERSION = { major: '1', minor: '33', gitVersion: 'v1.33.0-ambit' };
+
+const TABLE_ACCEPT = /application\/json;\s*as=Table;\s*v=v1(beta1)?;\s*g=meta\.k8s\.io/;
+const DISCOVERY_ACCEPT = /application\/json;[^,]*g=apidiscovery\.k8s\.io[^,]*/g;
+
+interface Target {
+  type: ResourceType;
+  version: string;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+export class ApiServer {
+  readonly served = new ServedTypes();
+  private server: Server | undefined;
+  private readonly store: ResourceStore;
+  private readonly backend: ApiBackend;
+  private readonly log: (line: string) => void;
+  private readonly watchers = new Set<() => void>();
+
+  constructor(private readonly options: ApiServerOptions) {
+    this.store = options.store;
+    this.backend = options.backend ?? {};
+    this.log = options.log ?? (() => undefined);
+    this.refreshCustomTypes();
+  }
+
+  /** Starts listening; returns the port. */
+  async listen(): Promise<number> {
+    const server = createServer({ cert: this.options.tls.cert, key: this.options.tls.key, ca: this.options.tls.clientCA, requestCert: true, rejectUnauthorized: false });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(req, socket, head));
+    server.on('tlsClientError', () => undefined);
+    // Watches are long-lived by design; kubectl's own timeouts govern the rest.
+    server.requestTimeout = 0;
+    server.headersTimeout = 60_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    return (server.address() as { port: number }).port;
+  }
+
+  async close(): Promise<void> {
+    for (const stop of this.watchers) stop();
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  // ---- request handling ----------------------------------------------------------------------------------------------
+
+  private async authenticate(req: IncomingMessage): Promise<UserInfo> {
+    const socket = req.socket as TLSSocket;
+    if (socket.authorized) {
+      const cert = socket.getPeerCertificate();
+      const subject = cert.subject as unknown as Record<string, string | string[]> | undefined;
+      const cn = subject?.CN;
+      const o = subject?.O;
+      if (typeof cn === 'string' && cn) return { username: cn, groups: [...(Array.isArray(o) ? o : o ? [o] : []), 'system:authenticated'] };
+    }
+    const auth = req.headers.authorization;
+    if (auth?.startsWith('Bearer ') && this.backend.authenticateToken) {
+      const user = await this.backend.authenticateToken(auth.slice(7).trim());
+      if (user) return user;
+    }
+    throw unauthorized();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'https://apiserver');
+      const path = url.pathname.replace(/\/+$/, '') || '/';
+      if (path === '/healthz' || path === '/livez' || path === '/readyz') return sendText(res, 200, 'ok');
+      await this.authenticate(req);
+      if (await this.nonResource(req, res, path)) return;
+      const target = this.resolve(path);
+      if (!target) throw pathNotFound();
+      await this.resource(req, res, target, url.searchParams);
+    } catch (err) {
+      this.fail(res, err);
+    }
+  }
+
+  private fail(res: ServerResponse, err: unknown): void {
+    const e = toApiError(err);
+    if (e.code >= 500) this.log(`apiserver: ${(err as Error)?.stack ?? err}`);
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    sendJson(res, e.code, e.status());
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const refuse = (e: ApiError) => {
+      const body = JSON.stringify(e.status());
+      socket.end(`HTTP/1.1 ${e.code} ${e.reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    };
+    try {
+      await this.authenticate(req);
+      const url = new URL(req.url ?? '/', 'https://apiserver');
+      const target = this.resolve(url.pathname);
+      if (!target || target.subresource !== 'exec' || target.type.kind !== 'Pod' || target.type.group !== '' || !target.name) throw pathNotFound();
+      const pod = this.store.getObject('', 'Pod', target.namespace, target.name);
+      if (!pod) throw notFound(target.type, target.name);
+      if (!this.backend.podExec) throw methodNotAllowed();
+      this.backend.podExec(req, socket, head, target.namespace!, pod, url.searchParams);
+    } catch (err) {
+      refuse(toApiError(err));
+    }
+  }
+
+  /** Paths that are not resources: version, OpenAPI, discovery. Returns false for resource paths. */
+  private async nonResource(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> {
+    if (req.method !== 'GET' && (path === '/version' || path.startsWith('/openapi') || path === '/api' || path === '/apis' || /^\/apis?\/[^/]+(\/[^/]+)?$/.test(path))) {
+      if (path === '/api' || path === '/apis' || path === '/version' || path.startsWith('/openapi') || this.isDiscoveryPath(path)) throw methodNotAllowed();
+    }
+    if (path === '/version') {
+      sendJson(res, 200, { ...SERVED_KUBERNETES_VERSION, gitCommit: '', gitTreeState: 'clean', buildDate: '', goVersion: '', compiler: 'ambit', platform: `${process.platform}/${process.arch === 'x64' ? 'amd64' : process.arch}` });
+      return true;
+    }
+    if (path === '/openapi/v2') {
+      // kubectl 1.27/1.28 load this before any apply and parse only protobuf; an empty document means "no schemas",
+      // after which kubectl leaves validation to the server (it still sends fieldValidation=Strict).
+      res.writeHead(200, { 'content-type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 'content-length': 0 });
+      res.end();
+      return true;
+    }
+    if (path === '/openapi/v3' || path.startsWith('/openapi/')) throw pathNotFound();
+    if (path === '/api' || path === '/apis') {
+      const core = path === '/api';
+      const accept = req.headers.accept ?? '';
+      const aggregated = aggregatedVersion(accept);
+      if (aggregated) {
+        res.writeHead(200, { 'content-type': `application/json;g=apidiscovery.k8s.io;v=${aggregated};as=APIGroupDiscoveryList` });
+        res.end(JSON.stringify(this.served.aggregated(core, `apidiscovery.k8s.io/${aggregated}`)));
+      } else sendJson(res, 200, core ? this.served.apiVersions(`${req.socket.localAddress}:${req.socket.localPort}`) : this.served.apiGroupList());
+      return true;
+    }
+    if (path === '/api/v1') {
+      sendJson(res, 200, this.served.apiResourceList('', 'v1'));
+      return true;
+    }
+    const group = /^\/apis\/([^/]+)$/.exec(path);
+    if (group) {
+      const doc = this.served.apiGroup(group[1]!);
+      if (!doc) throw pathNotFound();
+      sendJson(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...doc });
+      return true;
+    }
+    const gv = /^\/apis\/([^/]+)\/([^/]+)$/.exec(path);
+    if (gv) {
+      const doc = this.served.apiResourceList(gv[1]!, gv[2]!);
+      if (!doc) throw pathNotFound();
+      sendJson(res, 200, doc);
+      return true;
+    }
+    return false;
+  }
+
+  private isDiscoveryPath(path: string): boolean {
+    return /^\/apis\/[^/]+(\/[^/]+)?$/.test(path) || path === '/api/v1';
+  }
+
+  /** `/api/v1/namespaces/ns/pods/x/log`, `/apis/apps/v1/deployments` → the target. */
+  private resolve(path: string): Target | undefined {
+    const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+    let group: string;
+    let version: string;
+    let rest: string[];
+    if (parts[0] === 'api' && parts.length >= 3) [group, version, rest] = ['', parts[1]!, parts.slice(2)];
+    else if (parts[0] === 'apis' && parts.length >= 4) [group, version, rest] = [parts[1]!, parts[2]!, parts.slice(3)];
+    else return undefined;
+    let namespace: string | undefined;
+    // `namespaces/<ns>/<plural>…` is a namespaced collection, except a namespace's own subresources.
+    if (rest[0] === 'namespaces' && rest.length >= 3 && !(rest.length === 3 && ['status', 'finalize'].includes(rest[2]!))) {
+      namespace = rest[1];
+      rest = rest.slice(2);
+    }
+    const type = this.served.find(group, version, rest[0]!);
+    if (!type || rest.length > 3) return undefined;
+    if (namespace !== undefined && !type.namespaced) return undefined;
+    return { type, version, namespace, name: rest[1], subresource: rest[2] };
+  }
+
+  private async resource(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
+    const { type, name, subresource } = target;
+    const verbs = type.verbs;
+    const method = req.method ?? 'GET';
+    if (verbs && !(method === 'POST' && verbs.includes('create') && !name)) throw methodNotAllowed();
+    if (subresource) return this.subresource(req, res, target, query);
+    if (!name) {
+      if (method === 'GET') return query.get('watch') === 'true' || query.get('watch') === '1' ? this.watch(req, res, target, query) : this.list(req, res, target, query);
+      if (method === 'POST') return this.create(req, res, target, query);
+      if (method === 'DELETE') return this.deleteCollection(req, res, target, query);
+      throw methodNotAllowed();
+    }
+    if (method === 'GET') {
+      const o = this.mustGet(target);
+      return this.reply(req, res, 200, target, o);
+    }
+    if (method === 'PUT') return this.update(req, res, target, query);
+    if (method === 'PATCH') return this.patch(req, res, target, query);
+    if (method === 'DELETE') return this.delete(req, res, target, query);
+    throw methodNotAllowed();
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------------------------------
+
+  private mustGet(target: Target): KubeObject {
+    const o = this.store.getObject(target.type.group, target.type.kind, target.namespace, target.name!);
+    if (!o) throw notFound(target.type, target.name!);
+    return o;
+  }
+
+  private filter(target: Target, query: URLSearchParams): (o: KubeObject) => boolean {
+    let labels: ReturnType<typeof parseSelector>;
+    try {
+      labels = parseSelector(query.get('labelSelector') ?? '');
+    } catch (err) {
+      throw badRequest(`unable to parse requirement: ${(err as Error).message}`);
+    }
+    const fields = parseFieldSelector(query.get('fieldSelector') ?? '', target.type.group, target.type.kind);
+    const ns = target.namespace;
+    return (o) => (ns === undefined || o.metadata.namespace === ns) && labels.matches(o.metadata.labels) && fields.matches(o);
+  }
+
+  private async list(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
+    const { type, version } = target;
+    const keep = this.filter(target, query);
+    const items = this.store.listObjects(type.group, type.kind, target.namespace).filter(keep);
+    const resourceVersion = String(this.store.resourceVersion);
+    if (TABLE_ACCEPT.test(req.headers.accept ?? '')) {
+      return sendJson(res, 200, toTable(type, items.map((o) => this.versioned(o, target)), { includeObject: includeObject(query), resourceVersion }));
+    }
+    const custom = type.printerColumns !== undefined;
+    sendJson(res, 200, {
+      kind: `${type.kind}List`,
+      apiVersion: groupVersion(type.group, version),
+      metadata: { resourceVersion },
+      // Typed lists of built-in kinds leave kind and apiVersion out of their items; custom resource lists keep them.
+      items: items.map((o) => {
+        const v = this.versioned(o, target);
+        if (custom) return v;
+        const { kind: _k, apiVersion: _a, ...rest } = v;
+        return rest;
+      }),
+    });
+  }
+
+  /** An object as the requested version shows it (the versions of a type share one schema here). */
+  private versioned(o: KubeObject, target: Target): KubeObject {
+    const apiVersion = groupVersion(target.type.group, target.version);
+    return o.apiVersion === apiVersion ? o : { ...o, apiVersion };
+  }
+
+  private reply(req: IncomingMessage, res: ServerResponse, code: number, target: Target, o: KubeObject): void {
+    const v = this.versioned(o, target);
+    if (TABLE_ACCEPT.test(req.headers.accept ?? '')) return sendJson(res, code, toTable(target.type, [v], { includeObject: 'Metadata', resourceVersion: o.metadata.resourceVersion }));
+    sendJson(res, code, v);
+  }
+
+  private watch(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): void {
+    const keep = this.filter(target, query);
+    const { type } = target;
+    const table = TABLE_ACCEPT.test(req.headers.accept ?? '');
+    const rvParam = query.get('resourceVersion') ?? '';
+    const fromStart = rvParam === '' || rvParam === '0';
+    const from = fromStart ? this.store.resourceVersion : Number(rvParam);
+    if (!Number.isInteger(from) || from < 0) throw badRequest(`invalid resourceVersion: ${JSON.stringify(rvParam)}`);
+    const backlog = fromStart ? [] : this.store.changesSince(from);
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache, private' });
+    res.flushHeaders();
+    const send = (eventType: string, o: KubeObject) => {
+      const object = table ? toTable(type, [this.versioned(o, target)], { includeObject: includeObject(query), resourceVersion: o.metadata.resourceVersion }) : this.versioned(o, target);
+      res.write(`${JSON.stringify({ type: eventType, object })}\n`);
+    };
+    if (backlog === undefined) {
+      res.end(`${JSON.stringify({ type: 'ERROR', object: expired(from, this.store.oldestResumable).status() })}\n`);
+      return;
+    }
+    const relevant = (e: ChangeEvent): [string, KubeObject] | undefined => {
+      const o = e.resource as unknown as KubeObject;
+      if (parseApiVersion(o.apiVersion).group !== type.group || o.kind !== type.kind) return undefined;
+      const now = keep(o);
+      if (e.type === 'DELETED') return now ? ['DELETED', o] : undefined;
+      const before = e.previous ? keep(e.previous as unknown as KubeObject) : false;
+      if (now) return [before ? 'MODIFIED' : 'ADDED', o];
+      // A change that takes the object out of the selection is its deletion for this watcher.
+      return before ? ['DELETED', o] : undefined;
+    };
+    if (fromStart) for (const o of this.store.listObjects(type.group, type.kind, target.namespace)) if (keep(o)) send('ADDED', o);
+    for (const e of backlog) {
+      const r = relevant(e);
+      if (r) send(r[0], r[1]);
+    }
+    const unsubscribe = this.store.onChange((e) => {
+      const r = relevant(e);
+      if (r) send(r[0], r[1]);
+    });
+    const timeout = Number(query.get('timeoutSeconds') ?? DEFAULT_WATCH_SECONDS);
+    const bookmarks = query.get('allowWatchBookmarks') === 'true';
+    const bookmarkTimer = bookmarks
+      ? setInterval(() => {
+          const kind = type.kind;
+          res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind, apiVersion: groupVersion(type.group, target.version), metadata: { resourceVersion: String(this.store.resourceVersion) } } })}\n`);
+        }, BOOKMARK_INTERVAL_MS)
+      : undefined;
+    const deadline = setTimeout(() => stop(), Math.max(1, Number.isFinite(timeout) ? timeout : DEFAULT_WATCH_SECONDS) * 1000);
+    const stop = () => {
+      unsubscribe();
+      clearInterval(bookmarkTimer);
+      clearTimeout(deadline);
+      this.watchers.delete(stop);
+      if (!res.writableEnded) res.end();
+    };
+    this.watchers.add(stop);
+    res.on('close', stop);
+  }
+
+  // ---- writes --------------------------------------------------------------------------------------------------------
+
+  private async create(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
+    const { type } = target;
+    const body = await readObject(req);
+    if (type.group === 'authentication.k8s.io' && type.kind === 'TokenReview') return this.tokenReview(res, body, target);
+    if (type.group === 'authorization.k8s.io' && type.kind === 'SelfSubjectAccessReview') {
+      // There is no authorization: every authenticated user may do everything.
+      return sendJson(res, 201, { ...body, apiVersion: groupVersion(type.group, target.version), kind: type.kind, metadata: { creationTimestamp: null }, status: { allowed: true } });
+    }
+    const o = this.checkBody(body, target);
+    const meta = o.metadata;
+    if (!meta.name && typeof meta.generateName === 'string' && meta.generateName) meta.name = meta.generateName + randomSuffix();
+    if (!meta.name) throw invalid(type, '', [{ field: 'metadata.name', message: 'Required value: name or generateName is required', reason: 'FieldValueRequired' }]);
+    this.checkNamespace(target);
+    if (this.store.getObject(type.group, type.kind, meta.namespace, meta.name)) throw alreadyExists(type, meta.name);
+    for (const f of ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp'] as const) delete meta[f];
+    if (type.status) delete o.status;
+    const admitted = this.admit(o, undefined, type);
+    if (isDryRun(query)) return this.reply(req, res, 201, target, admitted);
+    const stored = this.store.write(admitted, true);
+    this.afterWrite(type);
+    this.reply(req, res, 201, target, stored);
+  }
+
+  private async update(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
+    const body = this.checkBody(await readObject(req), target);
+    if (body.metadata.name !== target.name) throw badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${target.name})`);
+    const old = this.mustGet(target);
+    this.commit(req, res, target, query, old, body);
+  }
+
+  private async patch(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const raw = await readBody(req);
+    let patch: unknown;
+    try {
+      patch = contentType === APPLY_PATCH ? parseYaml(raw.toString('utf8')) : JSON.parse(raw.toString('utf8'));
+    } catch (err) {
+      throw badRequest(`error decoding patch: ${(err as Error).message}`);
+    }
+    const { type } = target;
+    const old = this.store.getObject(type.group, type.kind, target.namespace, target.name!);
+    if (!old && contentType !== APPLY_PATCH) throw notFound(type, target.name!);
+    if (!old) this.checkNamespace(target);
+    if (![MERGE_PATCH, JSON_PATCH, STRATEGIC_MERGE_PATCH, APPLY_PATCH].includes(contentType)) {
+      throw unsupportedMediaType([JSON_PATCH, MERGE_PATCH, APPLY_PATCH, ...(type.printerColumns ? [] : [STRATEGIC_MERGE_PATCH])]);
+    }
+    let next: KubeObject;
+    try {
+      next = applyPatch(contentType, old, patch, {
+        kind: type.printerColumns ? undefined : type.kind,
+        manager: query.get('fieldManager') ?? '',
+        force: query.get('force') === 'true',
+        apiVersion: groupVersion(type.group, target.version),
+      }) as KubeObject;
+    } catch (err) {
+      if (err instanceof PatchError) throw new ApiError(err.code, err.reason, err.message, err.causes ? { causes: err.causes } : undefined);
+      throw err;
+    }
+    next = this.checkBody(next, target);
+    if (!old) {
+      if (type.status) delete next.status;
+      const admitted = this.admit(next, undefined, type);
+      if (isDryRun(query)) return this.reply(req, res, 201, target, admitted);
+      const stored = this.store.write(admitted, true);
+      this.afterWrite(type);
+      return this.reply(req, res, 201, target, stored);
+    }
+    this.commit(req, res, target, query, old, next);
+  }
+
+  /** Stores an update of `old` (main resource or status subresource), honouring resourceVersion preconditions. */
+  private commit(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams, old: KubeObject, body: KubeObject, statusOnly = false): void {
+    const { type } = target;
+    const rv = body.metadata.resourceVersion;
+    if (rv && rv !== old.metadata.resourceVersion) throw conflict(type, old.metadata.name);
+    const next: KubeObject = statusOnly
+      ? { ...structuredClone(old), status: body.status }
+      : { ...body, metadata: { ...body.metadata, uid: old.metadata.uid, creationTimestamp: old.metadata.creationTimestamp } };
+    if (next.status === undefined) delete next.status;
+    // With a status subresource, the main resource's writes keep the stored status.
+    if (!statusOnly && type.status) {
+      if (old.status === undefined) delete next.status;
+      else next.status = structuredClone(old.status);
+    }
+    next.metadata.generation = old.metadata.generation;
+    next.metadata.resourceVersion = old.metadata.resourceVersion;
+    const admitted = statusOnly ? next : this.admit(next, old, type);
+    if (sameObject(old, admitted)) return this.reply(req, res, 200, target, old);
+    if (isDryRun(query)) return this.reply(req, res, 200, target, admitted);
+    const stored = this.store.write(admitted, !statusOnly && specOf(old) !== specOf(admitted));
+    this.afterWrite(type);
+    this.reply(req, res, 200, target, stored);
+  }
+
+  private async delete(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
+    const options = (await readOptionalObject(req)) as { preconditions?: { uid?: string; resourceVersion?: string } } | undefined;
+    const old = this.mustGet(target);
+    const pre = options?.preconditions;
+    if (pre?.uid && pre.uid !== old.metadata.uid) {
+      throw new ApiError(409, 'Conflict', `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`);
+    }
+    if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion) {
+      throw new ApiError(409, 'Conflict', `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in meta: ${old.metadata.resourceVersion}`);
+    }
+    if (!isDryRun(query)) this.remove(target.type, old);
+    const { type } = target;
+    sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: old.metadata.name, group: type.group, kind: type.plural, uid: old.metadata.uid } });
+  }
+
+  private async deleteCollection(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
+    await readOptionalObject(req);
+    const keep = this.filter(target, query);
+    const doomed = this.store.listObjects(target.type.group, target.type.kind, target.namespace).filter(keep);
+    if (!isDryRun(query)) for (const o of doomed) this.remove(target.type, o);
+    sendJson(res, 200, { kind: `${target.type.kind}List`, apiVersion: groupVersion(target.type.group, target.version), metadata: { resourceVersion: String(this.store.resourceVersion) }, items: doomed });
+  }
+
+  /** Removes an object and what cannot outlive it: a namespace's objects, a CRD's custom resources. */
+  private remove(type: ResourceType, o: KubeObject): void {
+    const gone = this.store.removeObject(type.group, type.kind, o.metadata.namespace, o.metadata.name);
+    if (!gone) return;
+    this.backend.deleted?.(gone, type);
+    if (type.group === '' && type.kind === 'Namespace') {
+      for (const t of this.served.types) {
+        if (!t.namespaced) continue;
+        for (const child of this.store.listObjects(t.group, t.kind, o.metadata.name)) this.remove(t, child);
+      }
+    }
+    if (type.group === 'apiextensions.k8s.io' && type.kind === 'CustomResourceDefinition') {
+      const spec = o.spec as { group?: string; names?: { plural?: string } } | undefined;
+      const t = this.served.types.find((x) => x.group === spec?.group && x.plural === spec?.names?.plural && this.served.isCustom(x));
+      if (t) for (const cr of this.store.listObjects(t.group, t.kind)) this.remove(t, cr);
+    }
+    this.afterWrite(type);
+  }
+
+  private afterWrite(type: ResourceType): void {
+    if (type.group === 'apiextensions.k8s.io' && type.kind === 'CustomResourceDefinition') this.refreshCustomTypes();
+    this.backend.changed?.();
+  }
+
+  private refreshCustomTypes(): void {
+    this.served.setCustomResourceDefinitions(this.store.listObjects('apiextensions.k8s.io', 'CustomResourceDefinition'));
+  }
+
+  private admit(o: KubeObject, old: KubeObject | undefined, type: ResourceType): KubeObject {
+    if (type.group === 'apiextensions.k8s.io' && type.kind === 'CustomResourceDefinition') return admitCrd(o, type);
+    if (!this.backend.admit) return o;
+    try {
+      return this.backend.admit(o, old, type);
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      if (err instanceof InvalidObjectError) throw invalid(type, o.metadata.name, err.causes);
+      throw new ApiError(422, 'Invalid', (err as Error).message, { name: o.metadata.name, group: type.group, kind: type.kind });
+    }
+  }
+
+  private checkNamespace(target: Target): void {
+    if (target.namespace !== undefined && !this.store.getObject('', 'Namespace', undefined, target.namespace)) {
+      throw notFound({ plural: 'namespaces', group: '' }, target.namespace);
+    }
+  }
+
+  /** The body's apiVersion, kind and namespace must agree with the URL (kube fills them in when absent). */
+  private checkBody(body: Record<string, unknown>, target: Target): KubeObject {
+    const { type, version } = target;
+    const apiVersion = groupVersion(type.group, version);
+    if (body.apiVersion !== undefined && body.apiVersion !== apiVersion) {
+      const other = typeof body.apiVersion === 'string' ? parseApiVersion(body.apiVersion) : undefined;
+      // Another served version of the same type is converted (the versions share one schema here).
+      if (!(other && other.group === type.group && type.versions.includes(other.version))) {
+        throw badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${apiVersion})`);
+      }
+    }
+    if (body.kind !== undefined && body.kind !== type.kind) throw badRequest(`the kind in the data (${String(body.kind)}) does not match the expected kind (${type.kind})`);
+    const metadata = (body.metadata ?? {}) as KubeObject['metadata'];
+    if (typeof metadata !== 'object' || Array.isArray(metadata)) throw badRequest('metadata must be an object');
+    if (type.namespaced) {
+      if (metadata.namespace && metadata.namespace !== target.namespace) {
+        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      }
+      metadata.namespace = target.namespace;
+    } else delete metadata.namespace;
+    return { ...body, apiVersion, kind: type.kind, metadata } as KubeObject;
+  }
+
+  // ---- subresources --------------------------------------------------------------------------------------------------
+
+  private async subresource(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
+    const { type, subresource } = target;
+    const method = req.method ?? 'GET';
+    if (subresource === 'status' && type.status) {
+      const old = this.mustGet(target);
+      if (method === 'GET') return this.reply(req, res, 200, target, old);
+      let body: KubeObject;
+      if (method === 'PUT') body = this.checkBody(await readObject(req), target);
+      else if (method === 'PATCH') {
+        const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+        const patch = JSON.parse((await readBody(req)).toString('utf8')) as unknown;
+        body = applyPatch(contentType, old, patch, { kind: type.printerColumns ? undefined : type.kind, manager: query.get('fieldManager') ?? '', force: true, apiVersion: old.apiVersion }) as KubeObject;
+      } else throw methodNotAllowed();
+      return this.commit(req, res, target, query, old, body, true);
+    }
+    if (subresource === 'scale' && type.scale) return this.scale(req, res, target, query);
+    if (subresource === 'log' && type.group === '' && type.kind === 'Pod' && method === 'GET') {
+      const pod = this.mustGet(target);
+      if (!this.backend.podLog) throw methodNotAllowed();
+      return this.backend.podLog(req, res, target.namespace!, pod, query);
+    }
+    if (subresource === 'exec' && type.group === '' && type.kind === 'Pod') {
+      this.mustGet(target);
+      throw badRequest('exec needs a WebSocket upgrade (kubectl 1.30 or newer, protocol v5.channel.k8s.io); SPDY is not served');
+    }
+    throw pathNotFound();
+  }
+
+  private async scale(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
+    const old = this.mustGet(target);
+    const toScale = (o: KubeObject) => {
+      const spec = (o.spec ?? {}) as { replicas?: number; selector?: { matchLabels?: Record<string, string> } };
+      const status = (o.status ?? {}) as { replicas?: number };
+      return {
+        kind: 'Scale',
+        apiVersion: 'autoscaling/v1',
+        metadata: { name: o.metadata.name, namespace: o.metadata.namespace, uid: o.metadata.uid, resourceVersion: o.metadata.resourceVersion, creationTimestamp: o.metadata.creationTimestamp },
+        spec: { replicas: spec.replicas ?? 1 },
+        status: { replicas: status.replicas ?? 0, selector: Object.entries(spec.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',') },
+      };
+    };
+    const method = req.method ?? 'GET';
+    if (method === 'GET') return sendJson(res, 200, toScale(old));
+    let scale: { spec?: { replicas?: unknown }; metadata?: { resourceVersion?: string } };
+    if (method === 'PUT') scale = (await readObject(req)) as typeof scale;
+    else if (method === 'PATCH') {
+      const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+      const patch = JSON.parse((await readBody(req)).toString('utf8')) as unknown;
+      scale = applyPatch(contentType === STRATEGIC_MERGE_PATCH ? MERGE_PATCH : contentType, toScale(old), patch, { manager: query.get('fieldManager') ?? '', force: true, apiVersion: 'autoscaling/v1' }) as typeof scale;
+    } else throw methodNotAllowed();
+    const replicas = scale.spec?.replicas;
+    if (!Number.isInteger(replicas) || (replicas as number) < 0) {
+      throw invalid({ kind: 'Scale', group: 'autoscaling', plural: 'scales' }, old.metadata.name, [{ field: 'spec.replicas', message: `Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0` }]);
+    }
+    const next = structuredClone(old);
+    (next.spec as { replicas?: number }).replicas = replicas as number;
+    if (scale.metadata?.resourceVersion && scale.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(target.type, old.metadata.name);
+    const admitted = this.admit(next, old, target.type);
+    const stored = isDryRun(query) ? admitted : this.store.write(admitted, true);
+    if (!isDryRun(query)) this.afterWrite(target.type);
+    sendJson(res, 200, toScale(stored));
+  }
+
+  private async tokenReview(res: ServerResponse, body: Record<string, unknown>, target: Target): Promise<void> {
+    const spec = (body.spec ?? {}) as { token?: unknown; audiences?: unknown };
+    if (typeof spec.token !== 'string' || !spec.token) {
+      throw invalid(target.type, '', [{ field: 'spec.token', message: 'Required value', reason: 'FieldValueRequired' }]);
+    }
+    const audiences = Array.isArray(spec.audiences) ? spec.audiences.filter((a): a is string => typeof a === 'string') : [];
+    const status = this.backend.reviewToken ? await this.backend.reviewToken(spec.token, audiences) : { authenticated: false, error: 'token review is not available' };
+    sendJson(res, 201, { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status });
+  }
+}
+
+// ---- helpers -----------------------------------------------------------------------------------------------------------
+
+function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof PatchError) return new ApiError(err.code, err.reason, err.message, err.causes ? { causes: err.causes } : undefined);
+  return new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error)?.message ?? String(err)}`);
+}
+
+function sendJson(res: ServerResponse, code: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, private' });
+  res.end(body);
+}
+
+function sendText(res: ServerResponse, code: number, text: string): void {
+  res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** The aggregated discovery version the client asked for (`v2`, `v2beta1`), or undefined for legacy discovery. */
+function aggregatedVersion(accept: string): string | undefined {
+  for (const m of accept.matchAll(DISCOVERY_ACCEPT)) {
+    const v = /(?:^|;)\s*v=(v2beta1|v2)\b/.exec(m[0]);
+    if (v && /as=APIGroupDiscoveryList/.test(m[0])) return v[1];
+  }
+  return undefined;
+}
+
+function includeObject(query: URLSearchParams): 'None' | 'Metadata' | 'Object' {
+  const v = query.get('includeObject');
+  return v === 'None' || v === 'Object' ? v : 'Metadata';
+}
+
+function isDryRun(query: URLSearchParams): boolean {
+  return query.getAll('dryRun').includes('All');
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw tooLarge(MAX_BODY_BYTES);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+const PROTOBUF = 'application/vnd.kubernetes.protobuf';
+
+async function readObject(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const contentType = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim();
+  if (contentType === PROTOBUF) {
+    throw unsupportedMediaType(['application/json', 'application/yaml']);
+  }
+  const raw = (await readBody(req)).toString('utf8');
+  let value: unknown;
+  try {
+    value = contentType === 'application/yaml' ? parseYaml(raw) : JSON.parse(raw);
+  } catch (err) {
+    throw badRequest(`the object provided is unrecognized: ${(err as Error).message}`);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw badRequest('the object provided is unrecognized (must be of type Object)');
+  return value as Record<string, unknown>;
+}
+
+async function readOptionalObject(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+  const raw = (await readBody(req)).toString('utf8').trim();
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as Record<string, unknown>;
+  } catch (err) {
+    throw badRequest(`the body of the request was in an unknown format: ${(err as Error).message}`);
+  }
+}
+
+/** generateName's five random characters (kube's alphabet leaves out vowels and look-alikes). */
+function randomSuffix(): string {
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  return [...randomBytes(5)].map((b) => alphabet[b % alphabet.length]).join('');
+}
+
+function specOf(o: KubeObject): string {
+  const { metadata: _m, status: _s, ...rest } = o;
+  return JSON.stringify(rest);
+}
+
+function sameObject(a: KubeObject, b: KubeObject): boolean {
+  const strip = (o: KubeObject) => {
+    const { resourceVersion: _r, generation: _g, managedFields: _f, ...meta } = o.metadata;
+    return JSON.stringify({ ...o, metadata: meta });
+  };
+  return strip(a) === strip(b);
+}
+
+/** A CRD is stored with the status kube-apiserver's controllers give it at once: names accepted, established. */
+function admitCrd(o: KubeObject, type: ResourceType): KubeObject {
+  const spec = o.spec as { group?: string; names?: { plural?: string; kind?: string; singular?: string; listKind?: string }; versions?: { name?: string; storage?: boolean }[] } | undefined;
+  const plural = spec?.names?.plural;
+  const group = spec?.group;
+  const causes: { field: string; message: string }[] = [];
+  if (!group) causes.push({ field: 'spec.group', message: 'Required value' });
+  if (!plural) causes.push({ field: 'spec.names.plural', message: 'Required value' });
+  if (!spec?.names?.kind) causes.push({ field: 'spec.names.kind', message: 'Required value' });
+  if (group && plural && o.metadata.name !== `${plural}.${group}`) {
+    causes.push({ field: 'metadata.name', message: `Invalid value: "${o.metadata.name}": must be spec.names.plural+"."+spec.group` });
+  }
+  if (!Array.isArray(spec?.versions) || spec.versions.length === 0) causes.push({ field: 'spec.versions', message: 'Invalid value: null: must have exactly one version marked as storage version' });
+  if (causes.length) throw invalid(type, o.metadata.name, causes);
+  const names = spec!.names!;
+  const now = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const storage = spec!.versions!.find((v) => v.storage)?.name ?? spec!.versions![0]!.name;
+  return {
+    ...o,
+    status: {
+      acceptedNames: { ...names, singular: names.singular ?? names.kind!.toLowerCase(), listKind: names.listKind ?? `${names.kind}List` },
+      conditions: [
+        { type: 'NamesAccepted', status: 'True', lastTransitionTime: now, reason: 'NoConflicts', message: 'no conflicts found' },
+        { type: 'Established', status: 'True', lastTransitionTime: now, reason: 'InitialNamesAccepted', message: 'the initial names have been accepted' },
+      ],
+      storedVersions: [storage],
+    },
+  };
+}
