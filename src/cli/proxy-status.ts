@@ -2,7 +2,8 @@
 // proxy-status (istioctl/pkg/writer/pilot/status.go): by default one row per proxy with the types it subscribed to;
 // with verbosity 1 a column per xDS type (Envoy's core types and every type seen) with its sync status and age.
 import { XDS_SHORT_NAMES } from '../controlplane/xds.js';
-import { age, table } from '../local/format.js';
+import { age } from '../common/duration.js';
+import { table } from '../local/format.js';
 
 export interface SyncConfig {
   typeUrl: string;

@@ -3,6 +3,7 @@ import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, Gatew
 import { podStatusText } from './cluster.js';
 import { modelType, qualifiedKindName } from '../api/kinds.js';
 import type { SupervisorStatus } from './supervisor.js';
+import { age } from '../common/duration.js';
 
 export interface TableLayout {
   /** Spaces after the widest cell of a column: kubectl's tabwriter pads with 3, istioctl's waypoint tables with 5. */
@@ -20,20 +21,6 @@ export function table(header: string[], rows: string[][], layout: TableLayout = 
     return trimEnd ? text.trimEnd() : text;
   };
   return [line(header), ...rows.map(line)].join('\n') + '\n';
-}
-
-/** kubectl's human duration: 45s, 3m20s, 25m, 5h10m, 3d. */
-export function age(since: string | undefined, now = Date.now()): string {
-  if (!since) return '<unknown>';
-  const s = Math.max(0, Math.floor((now - Date.parse(since)) / 1000));
-  if (s < 120) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 10) return `${m}m${s % 60 ? `${s % 60}s` : ''}`;
-  if (m < 180) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 8) return `${h}h${m % 60 ? `${m % 60}m` : ''}`;
-  if (h < 48) return `${h}h`;
-  return `${Math.floor(h / 24)}d`;
 }
 
 export interface TableOptions {

@@ -5,7 +5,7 @@ import type { AuthorizationPolicy, Gateway, GatewayClass, PeerAuthentication, Se
 import { resourceTable, table } from '../../src/local/format.js';
 
 // Old enough that AGE reads "3d" however long the test takes.
-const created = new Date(Date.now() - 3 * 86_400_000 - 3_600_000).toISOString();
+const created = new Date(Date.now() - 3 * 86_400_000 - 1_800_000).toISOString();
 
 function gateway(name: string, namespace: string, status?: Gateway['status']): Gateway {
   return {

@@ -1,7 +1,8 @@
 // `ambit status`: the local cluster's nodes, components and their health, and what is not ready yet.
 import type { Command } from 'commander';
 import { ClusterClient, withClusterOption } from '../../local/client.js';
-import { age, componentsTable, nodesTable } from '../../local/format.js';
+import { age } from '../../common/duration.js';
+import { componentsTable, nodesTable } from '../../local/format.js';
 
 export function register(program: Command): void {
   withClusterOption(
