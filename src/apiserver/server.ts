@@ -18,7 +18,7 @@ import { ApiError, alreadyExists, badRequest, conflict, expired, invalid, method
 import { parseFieldSelector } from './selectors.js';
 import type { ChangeEvent, KubeObject, ResourceStore } from './store.js';
 import { APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, PatchError, applyPatch } from './patch.js';
-import { toTable } from './tables.js';
+import { toEventTable, toTable } from './tables.js';
 
 export interface UserInfo {
   username: string;
@@ -340,8 +340,10 @@ export class ApiServer {
     const backlog = fromStart ? [] : this.store.changesSince(from);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache, private' });
     res.flushHeaders();
+    let first = true;
     const send = (eventType: string, o: KubeObject) => {
-      const object = table ? toTable(type, [this.versioned(o, target)], { includeObject: includeObject(query), resourceVersion: o.metadata.resourceVersion }) : this.versioned(o, target);
+      const object = table ? toEventTable(type, this.versioned(o, target), { includeObject: includeObject(query), first }) : this.versioned(o, target);
+      first = false;
       res.write(`${JSON.stringify({ type: eventType, object })}\n`);
     };
     if (backlog === undefined) {

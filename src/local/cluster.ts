@@ -251,7 +251,7 @@ export class LocalCluster {
     await this.waitComponentsHealthy(30_000, (c) => c.spec === this.nodeAgentSpec);
     this.healthTimer = setInterval(() => void this.checkComponents(), HEALTH_INTERVAL_MS);
     for (const ns of BUILTIN_NAMESPACES) {
-      this.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+      this.store.put(this.admit({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }), true);
       this.store.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns } });
     }
     this.publishComponentObjects();
@@ -627,7 +627,7 @@ export class LocalCluster {
       const name = objectLabel(r);
       try {
         const prepared = this.admit(r);
-        const outcome = this.store.put(prepared);
+        const outcome = this.store.put(prepared, prepared.kind === 'Namespace');
         if (prepared.kind === 'Namespace' && outcome === 'created') {
           this.store.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: prepared.metadata.name } });
         }
@@ -723,6 +723,8 @@ export class LocalCluster {
       }
     }
     if (r.kind === 'Service') this.assignClusterIP(r, invalid);
+    // The namespace lifecycle controller's part: a namespace is Active until it is deleted.
+    if (r.kind === 'Namespace') (r as Resource & { status?: unknown }).status = { phase: 'Active' };
     return r;
   }
 

@@ -10,6 +10,7 @@ import { isNamespaced, type Kind, type Resource } from '../api/types.js';
 import { isModelObject } from '../apiserver/store.js';
 import { LocalCluster } from './cluster.js';
 import { isComponentObject } from './component-objects.js';
+import { startKubeApi } from './kube-api.js';
 import { lookupModelKind } from '../api/kinds.js';
 import { StateLayout, validateClusterName } from './layout.js';
 import { cleanUp } from './ledger.js';
@@ -94,6 +95,9 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
     await shutdown(1);
     return;
   }
+
+  // Lives as long as this process: shutdown ends with process.exit.
+  await startKubeApi({ cluster, clusterName: args.cluster, kubeconfigPath: layout.kubeconfig, backend: {}, log: (line) => process.stdout.write(`${line}\n`) });
 
   const target = (body: unknown) => {
     const b = body as { namespace?: string; name?: string; container?: string; node?: string } | undefined;
