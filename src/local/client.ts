@@ -54,6 +54,16 @@ export class ClusterClient {
     }
   }
 
+  /** The cluster's own kubeconfig, which its supervisor writes once the API server serves; undefined until then. */
+  kubeconfig(): string | undefined {
+    try {
+      return readFileSync(this.layout.kubeconfig, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
   /** Starts the supervisor unless it is running; returns false when it was already running. */
   async ensureRunning(nodes: number, log: (line: string) => void): Promise<boolean> {
     if (await this.status()) return false;

@@ -15,6 +15,7 @@ const modules: Record<string, () => Promise<CommandModule>> = {
   status: () => import('./status.js'),
   rollout: () => import('./rollout.js'),
   down: () => import('./down.js'),
+  kubeconfig: () => import('./kubeconfig.js'),
   config: () => import('./config.js'),
   waypoint: () => import('./waypoint.js'),
   'ztunnel-config': () => import('./ztunnel-config.js'),

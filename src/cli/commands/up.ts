@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { Resource } from '../../api/types.js';
 import type { ApplyResult } from '../../local/cluster.js';
 import { ClusterClient, withClusterOption } from '../../local/client.js';
+import { kubeconfigPathForMerge, mergeContext, parseClusterKubeconfig } from '../../local/kubeconfig.js';
 import { nodesTable, resourceTable } from '../../local/format.js';
 import { DEFAULT_NODES, MAX_NODES } from '../../local/layout.js';
 import { loadManifests, printResults } from '../../local/manifests.js';
@@ -11,6 +12,9 @@ import type { SupervisorStatus } from '../../local/supervisor.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
+// How long a new supervisor may take to write the cluster's kubeconfig after it answers: its API server starts with it.
+const KUBECONFIG_WAIT_MS = 30_000;
+
 export function register(program: Command): void {
   withClusterOption(
     program
@@ -18,8 +22,9 @@ export function register(program: Command): void {
       .description('Start the local cluster (network namespaces as nodes and pods) and apply manifests to it')
       .option('-f, --filename <path>', 'manifest file, directory or - for stdin (repeatable)', collect, [] as string[])
       .option('--nodes <n>', `number of nodes when creating the cluster (default ${DEFAULT_NODES})`)
-      .option('--timeout <seconds>', 'how long to wait for every pod to be ready', '180'),
-  ).action(async (opts: { filename: string[]; nodes?: string; timeout: string; cluster?: string }) => {
+      .option('--timeout <seconds>', 'how long to wait for every pod to be ready', '180')
+      .option('--kubeconfig <path>', 'kubeconfig file to add the context ambit-<cluster> to (default: $KUBECONFIG, else ~/.kube/config)'),
+  ).action(async (opts: { filename: string[]; nodes?: string; timeout: string; cluster?: string; kubeconfig?: string }) => {
     const nodes = opts.nodes === undefined ? DEFAULT_NODES : Number(opts.nodes);
     if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES) throw new Error(`--nodes must be an integer from 1 to ${MAX_NODES}, got "${opts.nodes}"`);
     const timeout = Number(opts.timeout);
@@ -34,6 +39,18 @@ export function register(program: Command): void {
       process.stderr.write(`warning: cluster "${client.name}" is already running with ${status.nodes.length} node(s); --nodes ${nodes} ignored (ambit down first to change it)\n`);
     }
     let failed = manifests.failed;
+    // As kind does on create, so kubectl reaches the new cluster: only then, or when asked with --kubeconfig, since
+    // every later `up` (to apply more) would otherwise switch the user's current context back.
+    let context: string | undefined;
+    if (started || opts.kubeconfig !== undefined) {
+      try {
+        context = await setKubectlContext(client, opts.kubeconfig);
+        process.stdout.write(`Set kubectl context to "${context}"\n`);
+      } catch (err) {
+        process.stderr.write(`error: could not set the kubectl context: ${(err as Error).message}\n`);
+        failed = true;
+      }
+    }
     if (manifests.objects.length) {
       const { results } = await client.call<{ results: ApplyResult[] }>('POST', '/v1/apply', { objects: manifests.objects });
       failed = printResults(results, manifests.locations) || failed;
@@ -50,8 +67,31 @@ export function register(program: Command): void {
     }
     const services = (await client.call<{ items: Resource[] }>('GET', '/v1/resources?kind=Service')).items;
     process.stdout.write(`\nCluster "${client.name}" is ready. Try:\n${nextSteps(client.name, items, services)}`);
+    if (context) {
+      // kind's words; the file is named when it is not one kubectl reads by itself.
+      const where = opts.kubeconfig === undefined ? '' : ` --kubeconfig ${shellQuote(opts.kubeconfig)}`;
+      process.stdout.write(`\nYou can now use your cluster with:\n\nkubectl cluster-info --context ${context}${where}\n`);
+    }
     if (failed) process.exitCode = 1;
   });
+}
+
+/** Merges the cluster's kubeconfig into the user's (see src/local/kubeconfig.ts); returns the context's name. */
+async function setKubectlContext(client: ClusterClient, explicit: string | undefined): Promise<string> {
+  const deadline = Date.now() + KUBECONFIG_WAIT_MS;
+  let text: string | undefined;
+  while ((text = client.kubeconfig()) === undefined) {
+    if (Date.now() > deadline) {
+      throw new Error(`cluster "${client.name}" wrote no kubeconfig to ${client.layout.kubeconfig} within ${KUBECONFIG_WAIT_MS / 1000}s; see ${client.layout.supervisorLog}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const cluster = parseClusterKubeconfig(text, client.layout.kubeconfig);
+  return mergeContext(await kubeconfigPathForMerge(explicit), cluster);
+}
+
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /**
