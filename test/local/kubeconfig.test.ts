@@ -375,9 +375,9 @@ describe('as root', { skip: process.getuid?.() !== 0 && 'needs root to own files
     const fresh = join(h, '.kube', 'config');
     await mergeContext(fresh, cluster('dev', 6443), { env: { HOME: h } });
     for (const p of [fresh, join(h, '.kube')]) assert.deepEqual([statSync(p).uid, statSync(p).gid], [65534, 65534], p);
-    // That user's kubectl reads it.
-    chmodSync(root, 0o755);
+    // That user's kubectl reads it (mkdtemp made the test's directory 0700: let the user through).
     if (kubectl) {
+      chmodSync(root, 0o755);
       const r = spawnSync('kubectl', ['config', 'current-context', '--kubeconfig', fresh], { encoding: 'utf8', uid: 65534, gid: 65534, env: { PATH: process.env.PATH, HOME: h } });
       assert.equal(r.stdout, 'ambit-dev\n', r.stderr);
     }
