@@ -1,7 +1,7 @@
 // The local cluster in the user's kubeconfig, as kind puts its clusters there: `ambit up` merges the cluster's own
 // kubeconfig (written by the supervisor into the state directory) as context `ambit-<cluster>` and makes it current;
-// `ambit down` takes it out again. The user's file is edited, never regenerated: other entries, unknown fields,
-// comments and formatting stay as they were, and a file we cannot parse is refused rather than overwritten.
+// `ambit down` takes it out again. The user's file is edited, never regenerated: other entries, unknown fields and
+// comments stay as they were (the layout becomes kubectl's), and a file we cannot parse is refused, not overwritten.
 import { randomBytes } from 'node:crypto';
 import { chown, mkdir, open, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -41,8 +41,8 @@ export function kubeconfigPaths(explicit: string | undefined, env: NodeJS.Proces
 }
 
 /**
- * The one file a context is merged into, as kind chooses it: the only path, else the first that exists, else the
- * last (kubectl writes new entries to the last file of $KUBECONFIG too).
+ * The one file a context is merged into, as kind chooses it (and kubectl for entries it adds): the only path, else
+ * the first that exists, else the last.
  */
 export async function kubeconfigPathForMerge(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const paths = kubeconfigPaths(explicit, env);
