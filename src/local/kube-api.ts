@@ -10,6 +10,7 @@ import { ApiServer, type ApiBackend } from '../apiserver/server.js';
 import type { KubeObject } from '../apiserver/store.js';
 import { createRootCA, signCertificate } from '../identity/certs.js';
 import type { LocalCluster } from './cluster.js';
+import { contextName } from './kubeconfig.js';
 
 const CERT_TTL_SECONDS = 365 * 24 * 3600;
 
@@ -19,11 +20,6 @@ export interface KubeApiOptions {
   kubeconfigPath: string;
   backend: Pick<ApiBackend, 'podLog' | 'podExec' | 'authenticateToken' | 'reviewToken'>;
   log: (line: string) => void;
-}
-
-/** kind's naming: cluster, user and context are all `<prefix>-<cluster name>`. */
-export function kubeContextName(clusterName: string): string {
-  return `ambit-${clusterName}`;
 }
 
 async function keyPair(): Promise<{ publicKey: string; privateKey: string }> {
@@ -65,7 +61,7 @@ export async function startKubeApi(opts: KubeApiOptions): Promise<{ server: ApiS
   };
   const server = new ApiServer({ store: cluster.store, tls: { cert: servingCert, key: serving.privateKey, clientCA: ca.certPem }, backend, log: opts.log });
   const port = await server.listen();
-  const name = kubeContextName(opts.clusterName);
+  const name = contextName(opts.clusterName);
   const b64 = (pem: string) => Buffer.from(pem).toString('base64');
   const kubeconfig = {
     apiVersion: 'v1',

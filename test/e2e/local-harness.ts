@@ -68,7 +68,9 @@ export class TestCluster {
   readonly name = `t${randomBytes(3).toString('hex')}`;
   readonly base = mkdtempSync(join(tmpdir(), 'ambit-local-'));
   readonly stateDir = join(this.base, 'state', this.name);
-  private readonly env = { ...process.env, AMBIT_STATE_DIR: join(this.base, 'state') };
+  // The kubeconfig `up` merges into stays the test's own, as does kubectl's discovery cache.
+  readonly kubeconfig = join(this.base, 'kubeconfig');
+  readonly env = { ...process.env, AMBIT_STATE_DIR: join(this.base, 'state'), KUBECONFIG: this.kubeconfig, KUBECACHEDIR: join(this.base, 'kube-cache') };
 
   /** `runAs`: run every CLI call as this unprivileged uid/gid (the rootless path). */
   constructor(private readonly runAs?: { uid: number; gid: number }) {

@@ -33,7 +33,7 @@ export class MeshCluster extends TestCluster {
   /** A long-running `ambit` command against this cluster, with its output (stdout and stderr) collected as it comes. */
   spawnCli(args: string[]): { child: ChildProcessWithoutNullStreams; output: () => string } {
     const child = spawn(process.execPath, [CLI, args[0]!, '--cluster', this.name, ...args.slice(1)], {
-      env: { ...process.env, AMBIT_STATE_DIR: join(this.base, 'state') },
+      env: this.env,
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d));

@@ -63,7 +63,7 @@ function broken(comment: string, r: CliResult): string | undefined {
 
 describe('the README, as written', { timeout: 300_000 }, () => {
   const c = new TestCluster();
-  const env = { ...process.env, AMBIT_STATE_DIR: join(c.base, 'state'), AMBIT_CLUSTER: c.name, AMBIT_CLI: CLI };
+  const env = { ...c.env, AMBIT_CLUSTER: c.name, AMBIT_CLI: CLI };
   let hostBefore: ReturnType<typeof hostSnapshot> | undefined;
 
   function sh(script: string, timeoutMs = 120_000): Promise<CliResult> {
