@@ -69,8 +69,7 @@ export function toTable(type: ResourceType, objects: readonly object[], opts: Ta
  * watch only (later ones carry `columnDefinitions: null`); the table's resourceVersion is the object's.
  */
 export function toEventTable(type: ResourceType, object: object, opts: { includeObject: IncludeObject; now?: number; first: boolean }): Table {
-  const resourceVersion = (object as KubeObject).metadata?.resourceVersion;
-  return buildTable(type, [object], { includeObject: opts.includeObject, ...(opts.now !== undefined ? { now: opts.now } : {}), ...(resourceVersion ? { resourceVersion } : {}) }, opts.first);
+  return buildTable(type, [object], { ...opts, resourceVersion: (object as KubeObject).metadata?.resourceVersion }, opts.first);
 }
 
 function buildTable(type: ResourceType, objects: readonly object[], opts: TableOptions, headers: boolean): Table {
@@ -444,7 +443,15 @@ register('', 'Service', {
     const svc = o as ServiceObject;
     const spec = svc.spec ?? {};
     const ports = (spec.ports ?? []).map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',');
-    return [name(svc), spec.type ?? 'ClusterIP', spec.clusterIPs?.[0] || spec.clusterIP || '<none>', serviceExternalIP(svc), ports || '<none>', created(svc, now), formatLabels(spec.selector)];
+    return [
+      name(svc),
+      spec.type ?? 'ClusterIP',
+      spec.clusterIPs?.[0] || spec.clusterIP || '<none>',
+      serviceExternalIP(svc),
+      ports || '<none>',
+      created(svc, now),
+      formatLabels(spec.selector),
+    ];
   },
 });
 
@@ -464,10 +471,24 @@ function selectorText(selector: LabelSelectorSpec | undefined): string | undefin
   const requirements: [string, string][] = Object.entries(selector?.matchLabels ?? {}).map(([k, v]) => [k, `${k}=${v}`]);
   for (const e of selector?.matchExpressions ?? []) {
     const values = [...new Set(e.values ?? [])].sort();
-    const needsValues = e.operator === 'In' || e.operator === 'NotIn';
-    if (!['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(e.operator) || needsValues !== values.length > 0) return undefined;
-    const text = e.operator === 'In' ? `${e.key} in (${values.join(',')})` : e.operator === 'NotIn' ? `${e.key} notin (${values.join(',')})` : e.operator === 'Exists' ? e.key : `!${e.key}`;
-    requirements.push([e.key, text]);
+    const setOperator = e.operator === 'In' || e.operator === 'NotIn';
+    if (setOperator !== values.length > 0) return undefined;
+    switch (e.operator) {
+      case 'In':
+        requirements.push([e.key, `${e.key} in (${values.join(',')})`]);
+        break;
+      case 'NotIn':
+        requirements.push([e.key, `${e.key} notin (${values.join(',')})`]);
+        break;
+      case 'Exists':
+        requirements.push([e.key, e.key]);
+        break;
+      case 'DoesNotExist':
+        requirements.push([e.key, `!${e.key}`]);
+        break;
+      default:
+        return undefined;
+    }
   }
   return requirements
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -678,10 +699,11 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})
 
 /** A value as apiextensions-apiserver renders it for the column's type; a value of another type is an empty cell. */
 function customCell(type: PrinterColumn['type'], value: unknown, now: number): Cell {
-  if (value === null || value === undefined) return null;
   switch (type) {
     case 'string':
-      // A string column prints anything: lists and maps as compact JSON, as kubectl's JSONPath printer does.
+      // A string column prints anything, as kube's JSONPath printer does: lists and maps as compact JSON, and an
+      // explicit null as Go's text/template shows a missing value.
+      if (value === null) return '<no value>';
       return typeof value === 'string' ? value : typeof value === 'object' ? goJson(value) : String(value);
     case 'integer':
       return typeof value === 'number' ? Math.trunc(value) : null;
