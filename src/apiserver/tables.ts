@@ -69,7 +69,7 @@ export function toTable(type: ResourceType, objects: readonly object[], opts: Ta
  * watch only (later ones carry `columnDefinitions: null`); the table's resourceVersion is the object's.
  */
 export function toEventTable(type: ResourceType, object: object, opts: { includeObject: IncludeObject; now?: number; first: boolean }): Table {
-  return buildTable(type, [object], { ...opts, resourceVersion: (object as KubeObject).metadata?.resourceVersion }, opts.first);
+  return buildTable(type, [object], { ...opts, resourceVersion: (object as Printable).metadata?.resourceVersion }, opts.first);
 }
 
 function buildTable(type: ResourceType, objects: readonly object[], opts: TableOptions, headers: boolean): Table {
@@ -81,14 +81,14 @@ function buildTable(type: ResourceType, objects: readonly object[], opts: TableO
     metadata: { ...(opts.resourceVersion ? { resourceVersion: opts.resourceVersion } : {}), ...(opts.continue ? { continue: opts.continue } : {}) },
     columnDefinitions: headers ? printer.columns.map((c) => ({ ...c })) : null,
     rows: objects.map((o) => {
-      const obj = o as KubeObject;
+      const obj = o as Printable;
       const conditions = printer.conditions?.(obj);
       return { cells: printer.cells(obj, now), ...(conditions ? { conditions } : {}), object: rowObject(obj, opts.includeObject) };
     }),
   };
 }
 
-function rowObject(o: KubeObject, include: IncludeObject): object | null {
+function rowObject(o: Printable, include: IncludeObject): object | null {
   switch (include) {
     case 'None':
       return null;
@@ -103,8 +103,8 @@ function rowObject(o: KubeObject, include: IncludeObject): object | null {
 
 interface Printer {
   columns: readonly TableColumnDefinition[];
-  cells(o: KubeObject, now: number): Cell[];
-  conditions?(o: KubeObject): TableRowCondition[] | undefined;
+  cells(o: Printable, now: number): Cell[];
+  conditions?(o: Printable): TableRowCondition[] | undefined;
 }
 
 // Column descriptions are our own words: kube fills them from its API docs, and no client displays them.
@@ -125,7 +125,8 @@ function printerFor(type: ResourceType): Printer {
 
 // ---- shapes read from objects (JSON as stored; every field may be absent) ----------------------------------------------
 
-interface KubeObject {
+/** What every printer reads; the kinds' own shapes below extend it. */
+interface Printable {
   metadata?: { name?: string; creationTimestamp?: string; deletionTimestamp?: string; resourceVersion?: string; labels?: Record<string, string> };
   [field: string]: unknown;
 }
@@ -160,12 +161,12 @@ interface PodTemplate {
   spec?: { containers?: ContainerSpec[]; nodeSelector?: Record<string, string> };
 }
 
-const name = (o: KubeObject): string => o.metadata?.name ?? '';
-const created = (o: KubeObject, now: number): string => age(o.metadata?.creationTimestamp, now);
+const name = (o: Printable): string => o.metadata?.name ?? '';
+const created = (o: Printable, now: number): string => age(o.metadata?.creationTimestamp, now);
 
 // ---- pods ---------------------------------------------------------------------------------------------------------------
 
-interface PodObject extends KubeObject {
+interface PodObject extends Printable {
   spec?: { nodeName?: string; containers?: ContainerSpec[]; initContainers?: ContainerSpec[]; readinessGates?: { conditionType: string }[] };
   status?: {
     phase?: string;
@@ -303,7 +304,7 @@ register('', 'Pod', {
 
 // ---- nodes --------------------------------------------------------------------------------------------------------------
 
-interface NodeObject extends KubeObject {
+interface NodeObject extends Printable {
   spec?: { unschedulable?: boolean };
   status?: {
     conditions?: Condition[];
@@ -396,7 +397,7 @@ register('coordination.k8s.io', 'Lease', {
 
 // ---- services -----------------------------------------------------------------------------------------------------------
 
-interface ServiceObject extends KubeObject {
+interface ServiceObject extends Printable {
   spec?: {
     type?: string;
     clusterIP?: string;
@@ -508,7 +509,7 @@ function containerCells(template: PodTemplate | undefined): [string, string] {
   return [containers.map((c) => c.name).join(','), containers.map((c) => c.image ?? '').join(',')];
 }
 
-interface DeploymentObject extends KubeObject {
+interface DeploymentObject extends Printable {
   spec?: { replicas?: number; selector?: LabelSelectorSpec; template?: PodTemplate };
   status?: { readyReplicas?: number; updatedReplicas?: number; availableReplicas?: number };
 }
@@ -540,7 +541,7 @@ register('apps', 'Deployment', {
   },
 });
 
-interface DaemonSetObject extends KubeObject {
+interface DaemonSetObject extends Printable {
   spec?: { selector?: LabelSelectorSpec; template?: PodTemplate };
   status?: { desiredNumberScheduled?: number; currentNumberScheduled?: number; numberReady?: number; updatedNumberScheduled?: number; numberAvailable?: number };
 }
@@ -604,7 +605,7 @@ register('discovery.k8s.io', 'EndpointSlice', {
 
 // ---- events -------------------------------------------------------------------------------------------------------------
 
-interface EventObject extends KubeObject {
+interface EventObject extends Printable {
   involvedObject?: { kind?: string; name?: string; fieldPath?: string };
   reason?: string;
   message?: string;
