@@ -29,7 +29,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   controlplane: ['common', 'api', 'config', 'identity', 'model', 'telemetry', 'xds'],
   ztunnel: ['common', 'xds', 'hbone', 'identity', 'inpod', 'cni', 'telemetry'],
   waypoint: ['common', 'xds', 'hbone', 'identity', 'telemetry'],
-  apiserver: ['common', 'api'],
+  apiserver: ['common', 'api', 'identity'],
   local: ['common', 'api', 'apiserver', 'cni', 'config', 'controlplane', 'identity', 'model', 'xds'],
 };
 
