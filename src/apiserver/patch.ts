@@ -618,17 +618,18 @@ function applySetElementOrder(original: JsonObject, patch: JsonObject, fields: F
     const mergeKey = field?.mergeKey;
     checkOrderMatchesPatch(patchList ?? [], order, mergeKey);
     let merged: Json[];
+    let liveOrder: Json[] | undefined;
     if (current === undefined && patchList === undefined) continue;
     if (patchList === undefined) merged = current!;
     else if (current === undefined) merged = patchValueToStore(patchList) as Json[];
-    else merged = field?.merge ? mergeList(current, patchList, key, field, false) : (patchValueToStore(patchList) as Json[]);
+    else merged = field?.merge ? mergeList(current, patchList, key, field, false, (liveOrder = current.slice())) : (patchValueToStore(patchList) as Json[]);
     handled.add(key);
     const itemKind = elementKind(current ?? [], patchList ?? []);
     const identity = identityOf(itemKind === 'object' ? mergeKey : undefined);
     const named = new Set(order.map(identity));
     const inOrder = merged.filter((item) => named.has(identity(item)));
     const serverOnly = merged.filter((item) => !named.has(identity(item)));
-    put(original, key, orderItems(inOrder, serverOnly, order, current ?? [], identity));
+    put(original, key, orderItems(inOrder, serverOnly, order, liveOrder ?? current ?? [], identity));
   }
   return handled;
 }
@@ -682,8 +683,15 @@ function identityOf(mergeKey: string | undefined): (item: Json) => Json | undefi
   return mergeKey ? (item) => (isObject(item) ? own(item, mergeKey) : undefined) : (item) => item;
 }
 
-/** A list merged with the list of a patch: primitives as a set, objects by merge key with `$patch` items applied. */
-function mergeList(original: Json[], patch: Json[], name: string, field: FieldStrategy | undefined, deleteList: boolean): Json[] {
+/**
+ * A list merged with the list of a patch: primitives as a set, objects by merge key with `$patch` items applied.
+ *
+ * strategicpatch deletes and appends in place on the live list's backing array, and `$setElementOrder` then orders
+ * server-only items by what that array shows within the live list's length: a deleted item's slot taken by the
+ * items after it, the freed slots at the end by appended items. `liveOrder` (a copy of the live list) is rewritten
+ * the same way, so the order matches kube-apiserver's.
+ */
+function mergeList(original: Json[], patch: Json[], name: string, field: FieldStrategy | undefined, deleteList: boolean, liveOrder?: Json[]): Json[] {
   if (original.length === 0 && patch.length === 0) return original;
   const itemKind = elementKind(original, patch);
   if (itemKind !== 'object') {
@@ -695,7 +703,9 @@ function mergeList(original: Json[], patch: Json[], name: string, field: FieldSt
   }
   const mergeKey = field?.mergeKey;
   if (!mergeKey) throw internal(`cannot merge lists without merge key for ${name}`);
-  let base = original;
+  const keyOf = (item: Json) => own(item as JsonObject, mergeKey);
+  let base = original.slice();
+  let liveLength = liveOrder?.length ?? 0;
   let items: JsonObject[] = [];
   let replace = false;
   for (const item of patch as JsonObject[]) {
@@ -704,7 +714,10 @@ function mergeList(original: Json[], patch: Json[], name: string, field: FieldSt
     else if (directive === 'delete') {
       const keyValue = own(item, mergeKey);
       if (keyValue === undefined) throw noMergeKey(item, mergeKey);
-      base = base.filter((existing) => own(existing as JsonObject, mergeKey) !== keyValue);
+      for (let at = base.findIndex((e) => keyOf(e) === keyValue); at >= 0; at = base.findIndex((e) => keyOf(e) === keyValue)) {
+        base.splice(at, 1);
+        liveOrder?.copyWithin(at, at + 1, liveLength--);
+      }
     } else if (directive === 'replace') replace = true;
     else if (directive === 'merge') throw internal('merging lists cannot yet be specified in the patch');
     else throw unknownPatchType(directive, item);
@@ -713,23 +726,26 @@ function mergeList(original: Json[], patch: Json[], name: string, field: FieldSt
     base = items.map((item) => patchValueToStore(item)).filter((item): item is Json => item !== undefined);
     items = [];
   }
-  const merged = base.slice();
+  const serverOrder = base.slice();
+  const merged = base;
   for (const item of items) {
     const keyValue = own(item, mergeKey);
     if (keyValue === undefined) throw noMergeKey(item, mergeKey);
-    const at = merged.findIndex((existing) => own(existing as JsonObject, mergeKey) === keyValue);
+    const at = merged.findIndex((existing) => keyOf(existing) === keyValue);
     if (at >= 0) merged[at] = mergeMap(merged[at] as JsonObject, item, field.fields);
     else {
       const added = patchValueToStore(item);
-      if (added !== undefined) merged.push(added);
+      if (added === undefined) continue;
+      merged.push(added);
+      if (liveOrder && liveLength < liveOrder.length) liveOrder[liveLength++] = added;
     }
   }
   const identity = identityOf(mergeKey);
-  for (const item of [...merged, ...items, ...base]) if (identity(item) === undefined) throw noMergeKey(item, mergeKey);
+  for (const item of [...merged, ...items, ...serverOrder]) if (identity(item) === undefined) throw noMergeKey(item, mergeKey);
   const inPatch = new Set(items.map(identity));
   const inPatchItems = merged.filter((item) => inPatch.has(identity(item)));
   const serverOnly = merged.filter((item) => !inPatch.has(identity(item)));
-  return orderItems(inPatchItems, serverOnly, items, base, identity);
+  return orderItems(inPatchItems, serverOnly, items, serverOrder, identity);
 }
 
 /**
@@ -1181,15 +1197,15 @@ function mergeAppliedList(live: Json[], applied: Json[], field: FieldStrategy): 
 
 /**
  * Removes the paths this applier gave up that nobody owns (and nothing under which is owned), then the objects
- * and lists that removal left empty, up to the first one still owned.
+ * and lists that removal left empty, up to the first one still owned. Shorter paths go first, so a list item
+ * leaves whole rather than losing its key field and then no longer being found by it.
  */
 function prune(object: JsonObject, givenUp: FieldSet, owners: FieldSet[]): void {
   const ownedPrefixes = new Set<string>();
   for (const owner of owners) {
     for (const path of owner.values()) for (let n = 1; n <= path.length; n++) ownedPrefixes.add(JSON.stringify(path.slice(0, n)));
   }
-  const deepestFirst = [...givenUp.values()].sort((a, b) => b.length - a.length);
-  for (const path of deepestFirst) {
+  for (const path of [...givenUp.values()].sort((a, b) => a.length - b.length)) {
     if (ownedPrefixes.has(JSON.stringify(path))) continue;
     removePath(object, path);
     for (let parent = path.slice(0, -1); parent.length > 0 && !ownedPrefixes.has(JSON.stringify(parent)); parent = parent.slice(0, -1)) {
