@@ -62,7 +62,7 @@ const CUSTOM_RESOURCE_PATCH_TYPES = [JSON_PATCH, MERGE_PATCH, APPLY_PATCH];
 // ---------------------------------------------------------------------------------------------------------------
 // JSON helpers
 
-export function isObject(value: Json | undefined): value is JsonObject {
+function isObject(value: Json | undefined): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -217,7 +217,12 @@ function locate(root: Container, pointer: string): { container: Container; key: 
   if (tokens.length < 2) return undefined;
   let container: Container = root;
   for (const token of tokens.slice(1, -1)) {
-    const next: Json | undefined = Array.isArray(container) ? elementAt(container, token, false) : own(container, unescapeToken(token));
+    let next: Json | undefined;
+    if (!Array.isArray(container)) next = own(container, unescapeToken(token));
+    else {
+      const at = indexIfValid(container, token);
+      next = at === undefined ? undefined : container[at];
+    }
     if (typeof next !== 'object' || next === null) return undefined;
     container = next;
   }
@@ -240,16 +245,20 @@ function resolveIndex(index: number, length: number): number | undefined {
   return resolved >= 0 && resolved < length ? resolved : undefined;
 }
 
-/** The element at `key`; with `strict`, failures throw evanphx's errors, else they read as missing. */
-function elementAt(array: Json[], key: string, strict: boolean): Json | undefined {
+/** The element position `key` names, as v4's partialArray finds it; failures throw its errors. */
+function indexOf(array: Json[], key: string): number {
+  const index = parseIndex(key);
+  const at = resolveIndex(index, array.length);
+  if (at === undefined) throw new PointerError(`Unable to access invalid index: ${index}: ${INVALID_INDEX}`);
+  return at;
+}
+
+function indexIfValid(array: Json[], key: string): number | undefined {
   try {
-    const index = parseIndex(key);
-    const at = resolveIndex(index, array.length);
-    if (at === undefined) throw new PointerError(`Unable to access invalid index: ${index}: ${INVALID_INDEX}`);
-    return array[at];
+    return indexOf(array, key);
   } catch (err) {
-    if (strict) throw err;
-    return undefined;
+    if (err instanceof PointerError) return undefined;
+    throw err;
   }
 }
 
@@ -278,15 +287,12 @@ function removeAt(container: Container, key: string): void {
     delete container[key];
     return;
   }
-  const index = parseIndex(key);
-  const at = resolveIndex(index, container.length);
-  if (at === undefined) throw new PointerError(`Unable to access invalid index: ${index}: ${INVALID_INDEX}`);
-  container.splice(at, 1);
+  container.splice(indexOf(container, key), 1);
 }
 
 /** The value at `key` (undefined for a missing object member, which v4 does not treat as an error). */
 function valueAt(container: Container, key: string): Json | undefined {
-  return Array.isArray(container) ? elementAt(container, key, true) : own(container, key);
+  return Array.isArray(container) ? container[indexOf(container, key)] : own(container, key);
 }
 
 function wrap(prefix: string, action: () => void): void {
@@ -334,7 +340,7 @@ function applyOperation(document: { root: Container }, operation: Operation): vo
       const at = locate(document.root, target);
       if (!at) throw new PointerError(`replace operation does not apply: doc is missing path: ${target}: ${MISSING}`);
       if (Array.isArray(at.container)) {
-        const index = elementIndex(at.container, at.key);
+        const index = indexIfValid(at.container, at.key);
         if (index === undefined) throw new PointerError(`replace operation does not apply: doc is missing key: ${target}: ${MISSING}`);
         at.container[index] = structuredClone(value);
       } else {
@@ -386,14 +392,6 @@ function applyOperation(document: { root: Container }, operation: Operation): vo
     }
     default:
       throw new PointerError(`Unexpected kind: ${op}`);
-  }
-}
-
-function elementIndex(array: Json[], key: string): number | undefined {
-  try {
-    return resolveIndex(parseIndex(key), array.length);
-  } catch {
-    return undefined;
   }
 }
 
@@ -937,10 +935,13 @@ function comparePaths(a: FieldPath, b: FieldPath): number {
   const aEnds = a.length === common + 1;
   const bEnds = b.length === common + 1;
   if (aEnds !== bEnds) return aEnds ? -1 : 1;
+  return compareElements(a[common]!, b[common]!);
+}
+
+/** Path elements in structured-merge-diff's order: fields, then keys, values and indices, each by text. */
+function compareElements(a: string, b: string): number {
   const rank = (element: string) => 'fkvi'.indexOf(element[0]!);
-  const ea = a[common]!;
-  const eb = b[common]!;
-  return rank(ea) - rank(eb) || (ea < eb ? -1 : ea > eb ? 1 : 0);
+  return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 function parseFieldsV1(tree: Json | undefined): FieldSet {
@@ -956,32 +957,29 @@ function parseFieldsV1(tree: Json | undefined): FieldSet {
   return set;
 }
 
+/** FieldsV1 as structured-merge-diff writes it: "." first where a path is owned and has owned paths under it. */
 function toFieldsV1(set: FieldSet): JsonObject {
-  const root: JsonObject = {};
-  const owned: JsonObject[] = [];
-  for (const path of [...set.values()].sort(comparePaths)) {
+  interface Node {
+    owned: boolean;
+    children: Map<string, Node>;
+  }
+  const root: Node = { owned: false, children: new Map() };
+  for (const path of set.values()) {
     let node = root;
     for (const element of path) {
-      const next = own(node, element);
-      if (isObject(next)) node = next;
-      else {
-        const created: JsonObject = {};
-        put(node, element, created);
-        node = created;
-      }
+      let child = node.children.get(element);
+      if (!child) node.children.set(element, (child = { owned: false, children: new Map() }));
+      node = child;
     }
-    owned.push(node);
+    node.owned = true;
   }
-  // A path that is owned and also has owned paths under it is marked with ".".
-  for (const node of owned) if (Object.keys(node).length > 0 && !Object.hasOwn(node, '.')) sortedInsertDot(node);
-  return root;
-}
-
-function sortedInsertDot(node: JsonObject): void {
-  const members = Object.entries(node);
-  for (const [k] of members) delete node[k];
-  node['.'] = {};
-  for (const [k, v] of members) put(node, k, v);
+  const write = (node: Node): JsonObject => {
+    const out: JsonObject = {};
+    if (node.owned && node.children.size > 0) out['.'] = {};
+    for (const element of [...node.children.keys()].sort(compareElements)) put(out, element, write(node.children.get(element)!));
+    return out;
+  };
+  return write(root);
 }
 
 interface Manager {
@@ -1249,7 +1247,7 @@ export interface PatchContext {
   apiVersion: string;
   /** `?fieldManager=`: required for apply; for the other patch types, the manager their Update is recorded for. */
   manager?: string;
-  /** `?force=true` (apply only). */
+  /** `?force=`, when the request has it: apply takes over conflicting fields; other patch types refuse it. */
   force?: boolean;
   now: Date;
 }

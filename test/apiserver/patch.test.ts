@@ -445,6 +445,11 @@ describe('applyServerSideApply', () => {
         },
       },
     ]);
+    assert.equal(
+      JSON.stringify(managedFields[0]!.fieldsV1),
+      '{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{"k:{\\"name\\":\\"web\\"}":{".":{},"f:image":{},"f:name":{}}}}}}}',
+      'FieldsV1 is written in structured-merge-diff\'s order, "." first',
+    );
     assert.deepEqual((object.metadata as JsonObject).managedFields, managedFields);
   });
 
