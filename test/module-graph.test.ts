@@ -24,7 +24,6 @@ const ALLOWED: Record<string, readonly string[]> = {
   hbone: ['common', 'identity'],
   xds: ['common', 'identity', 'telemetry'],
   config: ['common', 'api'],
-  apiserver: ['common', 'api'],
   model: ['common', 'api', 'xds'],
   analysis: ['common', 'api', 'model', 'xds'],
   controlplane: ['common', 'api', 'config', 'identity', 'model', 'telemetry', 'xds'],

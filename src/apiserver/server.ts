@@ -17,7 +17,7 @@ import { ServedTypes } from './discovery.js';
 import { ApiError, alreadyExists, badRequest, conflict, expired, invalid, methodNotAllowed, notFound, pathNotFound, tooLarge, unauthorized, unsupportedMediaType } from './errors.js';
 import { parseFieldSelector } from './selectors.js';
 import type { ChangeEvent, KubeObject, ResourceStore } from './store.js';
-import { APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, PatchError, applyPatch } from './patch.js';
+import { APPLY_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, PatchError, applyPatch, type Json, type JsonObject, type PatchContext } from './patch.js';
 import { toEventTable, toTable } from './tables.js';
 
 export interface UserInfo {
@@ -434,21 +434,7 @@ export class ApiServer {
     const old = this.store.getObject(type.group, type.kind, target.namespace, target.name!);
     if (!old && contentType !== APPLY_PATCH) throw notFound(type, target.name!);
     if (!old) this.checkNamespace(target);
-    if (![MERGE_PATCH, JSON_PATCH, STRATEGIC_MERGE_PATCH, APPLY_PATCH].includes(contentType)) {
-      throw unsupportedMediaType([JSON_PATCH, MERGE_PATCH, APPLY_PATCH, ...(type.printerColumns ? [] : [STRATEGIC_MERGE_PATCH])]);
-    }
-    let next: KubeObject;
-    try {
-      next = applyPatch(contentType, old, patch, {
-        kind: type.printerColumns ? undefined : type.kind,
-        manager: query.get('fieldManager') ?? '',
-        force: query.get('force') === 'true',
-        apiVersion: groupVersion(type.group, target.version),
-      }) as KubeObject;
-    } catch (err) {
-      if (err instanceof PatchError) throw new ApiError(err.code, err.reason, err.message, err.causes ? { causes: err.causes } : undefined);
-      throw err;
-    }
+    let next = applyPatch(contentType, old as JsonObject | undefined, patch as Json, patchContext(type.kind, groupVersion(type.group, target.version), query)) as KubeObject;
     next = this.checkBody(next, target);
     if (!old) {
       if (type.status) delete next.status;
@@ -590,7 +576,7 @@ export class ApiServer {
       else if (method === 'PATCH') {
         const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
         const patch = JSON.parse((await readBody(req)).toString('utf8')) as unknown;
-        body = applyPatch(contentType, old, patch, { kind: type.printerColumns ? undefined : type.kind, manager: query.get('fieldManager') ?? '', force: true, apiVersion: old.apiVersion }) as KubeObject;
+        body = applyPatch(contentType, old as JsonObject, patch as Json, patchContext(type.kind, old.apiVersion, query)) as KubeObject;
       } else throw methodNotAllowed();
       return this.commit(req, res, target, query, old, body, true);
     }
@@ -627,7 +613,9 @@ export class ApiServer {
     else if (method === 'PATCH') {
       const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
       const patch = JSON.parse((await readBody(req)).toString('utf8')) as unknown;
-      scale = applyPatch(contentType === STRATEGIC_MERGE_PATCH ? MERGE_PATCH : contentType, toScale(old), patch, { manager: query.get('fieldManager') ?? '', force: true, apiVersion: 'autoscaling/v1' }) as typeof scale;
+      // Scale is not a kind with merge keys of its own: a strategic patch of it is a merge patch.
+      const asMerge = contentType.startsWith(STRATEGIC_MERGE_PATCH) ? MERGE_PATCH : contentType;
+      scale = applyPatch(asMerge, toScale(old) as unknown as JsonObject, patch as Json, patchContext('Scale', 'autoscaling/v1', query)) as typeof scale;
     } else throw methodNotAllowed();
     const replicas = scale.spec?.replicas;
     if (!Number.isInteger(replicas) || (replicas as number) < 0) {
@@ -654,6 +642,13 @@ export class ApiServer {
 }
 
 // ---- helpers -----------------------------------------------------------------------------------------------------------
+
+/** What a patch needs from the request: the kind (for merge keys), the URL's apiVersion, fieldManager and force. */
+function patchContext(kind: string, apiVersion: string, query: URLSearchParams): PatchContext {
+  const manager = query.get('fieldManager');
+  const force = query.get('force');
+  return { kind, apiVersion, now: new Date(), ...(manager ? { manager } : {}), ...(force !== null ? { force: force === 'true' } : {}) };
+}
 
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;

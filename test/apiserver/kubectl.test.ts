@@ -144,7 +144,7 @@ spec:
     assert.deepEqual(get('', 'ConfigMap', 'default', 'cfg')!.data, { b: 'two', c: '3' });
     const failed = await kubectl(['patch', 'configmap', 'cfg', '--type=json', '-p', '[{"op":"test","path":"/data/b","value":"2"}]']);
     assert.notEqual(failed.code, 0);
-    assert.match(failed.stderr, /test failed/);
+    assert.match(failed.stderr, /the server rejected our request due to an error in our request/);
     await ok(['patch', 'configmap', 'cfg', '-p', '{"metadata":{"labels":{"x":"y"}}}']);
     assert.deepEqual(get('', 'ConfigMap', 'default', 'cfg')!.metadata.labels, { x: 'y' });
   });
