@@ -526,6 +526,12 @@ export class LocalCluster {
     if (!daemonSetUid) this.publishComponentObjects();
   }
 
+  /** TokenReview of a service account token this cluster issued (see ServiceAccountIssuer.review). */
+  async reviewToken(token: string, audiences: string[]): Promise<Record<string, unknown>> {
+    if (!this.tokenIssuer) return { authenticated: false, error: 'the cluster has not made its token issuer yet' };
+    return this.tokenIssuer.review(token, audiences, (ns, name) => this.store.get('Pod', ns, name)?.metadata.uid);
+  }
+
   /** Where a component pod's process runs and logs (`kubectl exec`/`logs` on istio-system's pods). */
   componentPod(pod: { metadata: { annotations?: Record<string, string> }; spec?: unknown }): { netnsPath: string; logPath: string } | undefined {
     const name = pod.metadata.annotations?.[COMPONENT_ANNOTATION];

@@ -15,7 +15,7 @@ export interface KubeApiOptions {
   cluster: LocalCluster;
   clusterName: string;
   kubeconfigPath: string;
-  backend: Pick<ApiBackend, 'podLog' | 'podExec' | 'authenticateToken' | 'reviewToken'>;
+  backend: Pick<ApiBackend, 'podLog' | 'podExec'>;
   log: (line: string) => void;
 }
 
@@ -30,6 +30,11 @@ export async function startKubeApi(opts: KubeApiOptions): Promise<{ server: ApiS
       if (findModelType(object.kind)?.group === parseApiVersion(object.apiVersion).group) cluster.released(object as unknown as Resource);
     },
     changed: () => void cluster.reconcile(),
+    reviewToken: (token, audiences) => cluster.reviewToken(token, audiences),
+    authenticateToken: async (token) => {
+      const review = (await cluster.reviewToken(token, [])) as { authenticated?: boolean; user?: { username: string; groups: string[] } };
+      return review.authenticated && review.user ? { username: review.user.username, groups: review.user.groups } : undefined;
+    },
   };
   const server = new ApiServer({ store: cluster.store, tls: { cert: certs.serving.cert, key: certs.serving.key, clientCA: certs.ca }, backend, log: opts.log });
   const port = await server.listen();

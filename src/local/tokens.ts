@@ -6,7 +6,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { SignJWT, exportJWK, calculateJwkThumbprint } from 'jose';
+import { SignJWT, calculateJwkThumbprint, exportJWK, jwtVerify } from 'jose';
 import { ISTIO_TOKEN, KUBERNETES_TOKEN_ISSUER } from '../controlplane/auth.js';
 
 /** A TokenRequest's spec, what a projected source asks the API server for. */
@@ -82,6 +82,44 @@ export class ServiceAccountIssuer {
       .setNotBefore(iat)
       .setExpirationTime(iat + request.expirationSeconds)
       .sign(this.key);
+  }
+
+  /**
+   * A TokenReview's status for a token this issuer signed, as kube-apiserver's authenticator answers it: signature,
+   * issuer, lifetime, an audience in common with `audiences` (none asked: the API server's own, the issuer), and the
+   * pod it is bound to still there with the same uid. A bad token is `authenticated: false` with the error, not an
+   * HTTP error.
+   */
+  async review(token: string, audiences: string[], podUid: (namespace: string, name: string) => string | undefined): Promise<Record<string, unknown>> {
+    const wanted = audiences.length ? audiences : [KUBERNETES_TOKEN_ISSUER];
+    try {
+      const { payload } = await jwtVerify(token, createPublicKey(this.key), { issuer: KUBERNETES_TOKEN_ISSUER, algorithms: ['ES256'] });
+      const aud = Array.isArray(payload.aud) ? payload.aud : payload.aud ? [payload.aud] : [];
+      const common = wanted.filter((a) => aud.includes(a));
+      if (common.length === 0) return { authenticated: false, error: 'token audiences do not match the requested audiences' };
+      const claims = payload['kubernetes.io'] as { namespace?: string; serviceaccount?: { name?: string; uid?: string }; pod?: { name?: string; uid?: string }; node?: { name?: string } } | undefined;
+      const ns = claims?.namespace;
+      const sa = claims?.serviceaccount?.name;
+      if (!ns || !sa || payload.sub !== `system:serviceaccount:${ns}:${sa}`) return { authenticated: false, error: 'token lacks the service account claims' };
+      const pod = claims.pod;
+      if (pod?.name && podUid(ns, pod.name) !== pod.uid) return { authenticated: false, error: 'Token has been invalidated' };
+      const extra: Record<string, string[]> = {};
+      if (pod?.name && pod.uid) Object.assign(extra, { 'authentication.kubernetes.io/pod-name': [pod.name], 'authentication.kubernetes.io/pod-uid': [pod.uid] });
+      if (claims.node?.name) extra['authentication.kubernetes.io/node-name'] = [claims.node.name];
+      if (payload.jti) extra['authentication.kubernetes.io/credential-id'] = [`JTI=${payload.jti}`];
+      return {
+        authenticated: true,
+        user: {
+          username: payload.sub,
+          ...(claims.serviceaccount?.uid ? { uid: claims.serviceaccount.uid } : {}),
+          groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'],
+          extra,
+        },
+        audiences: common,
+      };
+    } catch (err) {
+      return { authenticated: false, error: `invalid bearer token: ${(err as Error).message}` };
+    }
   }
 
   /**

@@ -77,3 +77,37 @@ describe('ProjectedTokenWriter', () => {
     assert.deepEqual(logged, []);
   });
 });
+
+describe('ServiceAccountIssuer.review (TokenReview)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ambit-review-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const alive = (ns: string, name: string) => (ns === 'shop' && name === 'wp-1' ? 'uid-wp-1' : undefined);
+
+  it("authenticates its own token as the service account, with the pod and node in extra, as istiod's CA needs", async () => {
+    const issuer = await ServiceAccountIssuer.load(join(dir, 'sa.key'), join(dir, 'sa.jwks.json'));
+    const token = await issuer.token(SUBJECT, { audiences: ['istio-ca'], expirationSeconds: 3600 });
+    const review = (await issuer.review(token, ['istio-ca'], alive)) as { authenticated: boolean; user: { username: string; groups: string[]; extra: Record<string, string[]> }; audiences: string[] };
+    assert.equal(review.authenticated, true);
+    assert.equal(review.user.username, 'system:serviceaccount:shop:wp');
+    assert.deepEqual(review.user.groups, ['system:serviceaccounts', 'system:serviceaccounts:shop', 'system:authenticated']);
+    assert.deepEqual(review.user.extra['authentication.kubernetes.io/pod-name'], ['wp-1']);
+    assert.deepEqual(review.user.extra['authentication.kubernetes.io/pod-uid'], ['uid-wp-1']);
+    assert.deepEqual(review.user.extra['authentication.kubernetes.io/node-name'], ['node-1']);
+    assert.deepEqual(review.audiences, ['istio-ca']);
+  });
+
+  it('refuses another audience, a token whose pod is gone, a tampered token and one from another issuer key', async () => {
+    const issuer = await ServiceAccountIssuer.load(join(dir, 'sa.key'), join(dir, 'sa.jwks.json'));
+    const token = await issuer.token(SUBJECT, { audiences: ['istio-ca'], expirationSeconds: 3600 });
+    assert.deepEqual(await issuer.review(token, ['other'], alive), { authenticated: false, error: 'token audiences do not match the requested audiences' });
+    assert.deepEqual(await issuer.review(token, [], alive), { authenticated: false, error: 'token audiences do not match the requested audiences' }, "without audiences the API server's own is asked");
+    assert.deepEqual(await issuer.review(token, ['istio-ca'], () => 'another-uid'), { authenticated: false, error: 'Token has been invalidated' });
+    const [h, p, sig] = token.split('.');
+    const tampered = `${h}.${Buffer.from(JSON.stringify({ ...decodeJwt(token), sub: 'system:serviceaccount:kube-system:admin' })).toString('base64url')}.${sig}`;
+    assert.equal(((await issuer.review(tampered, ['istio-ca'], alive)) as { authenticated: boolean }).authenticated, false);
+    assert.ok(p);
+    const other = await ServiceAccountIssuer.load(join(dir, 'other.key'), join(dir, 'other.jwks.json'));
+    const foreign = await other.token(SUBJECT, { audiences: ['istio-ca'], expirationSeconds: 3600 });
+    assert.match(((await issuer.review(foreign, ['istio-ca'], alive)) as { error: string }).error, /^invalid bearer token: /);
+  });
+});
