@@ -161,6 +161,8 @@ export interface ApplyResult {
   reason?: string;
 }
 
+const REDIRECTION_ANNOTATION = 'ambient.istio.io/redirection';
+
 /** Namespaces every cluster has: `default` as in Kubernetes, and the mesh's root namespace as after an install. */
 const BUILTIN_NAMESPACES = ['default', ROOT_NAMESPACE];
 const DEFAULT_GRACE_SECONDS = 30;
@@ -306,7 +308,18 @@ export class LocalCluster {
   private wantsCapture(rt: PodRuntime): boolean {
     const pod = this.store.get('Pod', rt.namespace, rt.name);
     if (!pod || pod.metadata.uid !== rt.uid) return false;
-    return podWantsCapture(pod, this.store.get('Namespace', undefined, rt.namespace));
+    // The redirection annotation is what capturing writes, not a reason to capture.
+    const { [REDIRECTION_ANNOTATION]: _written, ...annotations } = pod.metadata.annotations ?? {};
+    return podWantsCapture({ ...pod, metadata: { ...pod.metadata, annotations } }, this.store.get('Namespace', undefined, rt.namespace));
+  }
+
+  /** Istio's CNI marks a pod it captured with `ambient.istio.io/redirection: enabled` (istiod reads it) and removes it on release. */
+  private markRedirection(rt: PodRuntime, enabled: boolean): void {
+    const pod = this.store.get('Pod', rt.namespace, rt.name);
+    if (!pod || pod.metadata.uid !== rt.uid || (pod.metadata.annotations?.[REDIRECTION_ANNOTATION] === 'enabled') === enabled) return;
+    const { [REDIRECTION_ANNOTATION]: _old, ...others } = pod.metadata.annotations ?? {};
+    const annotations = enabled ? { ...others, [REDIRECTION_ANNOTATION]: 'enabled' } : others;
+    this.store.put({ ...pod, metadata: { ...pod.metadata, annotations } }, true);
   }
 
   /** Installs the capture rules, then hands the pod to its node's ztunnel; rules come off again if ztunnel refuses. */
@@ -324,6 +337,7 @@ export class LocalCluster {
       throw err;
     }
     rt.captured = true;
+    this.markRedirection(rt, true);
     this.log(`pod ${rt.namespace}/${rt.name}: captured, handed to ztunnel on ${rt.node.name}`);
   }
 
@@ -331,6 +345,7 @@ export class LocalCluster {
   private async releasePod(rt: PodRuntime): Promise<void> {
     await this.zds.get(rt.node.name)!.del(rt.uid);
     rt.captured = false;
+    this.markRedirection(rt, false);
     if (existsSync(rt.sandbox.netnsPath)) await removeCapture(rt.sandbox.netnsPath);
     this.log(`pod ${rt.namespace}/${rt.name}: released from capture`);
   }
