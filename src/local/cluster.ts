@@ -47,7 +47,7 @@ import {
 } from './layout.js';
 import { killProcessesInNetns, Ledger } from './ledger.js';
 import { applyServiceRules, createFabric, createNode, createPodNetwork, removePodNetwork, type ServiceRule } from './network.js';
-import { SupervisedProcess, type ProcessState } from './process.js';
+import { previousLogPath, SupervisedProcess, type ProcessState } from './process.js';
 import { call } from '../common/rpc.js';
 import {
   ContainerConfigError,
@@ -1020,6 +1020,7 @@ export class LocalCluster {
           // The sandbox enters workingDir once it is built, in the pod's view of the machine.
           cwd: '/',
           logPath: this.containerLogPath(rt, c.name),
+          keepPreviousLog: true,
           restartPolicy: pod.spec.restartPolicy ?? 'Always',
         },
         this.ledger,
@@ -1356,8 +1357,11 @@ export class LocalCluster {
     };
   }
 
-  /** The log file of a pod's container (a Deployment name picks one of its pods, as kubectl does). */
-  podLog(namespace: string, name: string, container?: string): { pod: string; container: string; path: string } {
+  /**
+   * The log file of a pod's container (a Deployment name picks one of its pods, as kubectl does); with `previous`,
+   * that of the instance before a restart.
+   */
+  podLog(namespace: string, name: string, container?: string, previous = false): { pod: string; container: string; path: string } {
     const rt = this.resolvePod(namespace, name);
     const names = rt.containers.map((c) => c.spec.name);
     if (!container && names.length > 1) {
@@ -1365,7 +1369,10 @@ export class LocalCluster {
     }
     const c = container ?? names[0];
     if (!c || !names.includes(c)) throw new Error(`container ${container} is not valid for pod ${rt.name}`);
-    return { pod: `${namespace}/${rt.name}`, container: c, path: this.containerLogPath(rt, c) };
+    const path = this.containerLogPath(rt, c);
+    if (!previous) return { pod: `${namespace}/${rt.name}`, container: c, path };
+    if (!existsSync(previousLogPath(path))) throw new Error(`previous terminated container "${c}" in pod "${rt.name}" not found`);
+    return { pod: `${namespace}/${rt.name}`, container: c, path: previousLogPath(path) };
   }
 
   private resolvePod(namespace: string, name: string): PodRuntime {

@@ -1,8 +1,9 @@
 // A supervised process: a container of a pod or a cluster component. It runs in its own process group with its
 // output appended to a log file (the file descriptor is handed to the child, so logs survive a supervisor crash),
-// and is restarted with exponential back-off according to its restart policy.
+// and is restarted with exponential back-off according to its restart policy. A container's restart begins a new
+// log and keeps the one before, as the kubelet keeps the last terminated container's log for `logs --previous`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
 import type { Ledger } from './ledger.js';
@@ -17,7 +18,14 @@ export interface ProcessSpec {
   env: Record<string, string>;
   cwd?: string;
   logPath: string;
+  /** On restart, move the log to previousLogPath(logPath) and start a new one; else every run appends to one log. */
+  keepPreviousLog?: boolean;
   restartPolicy: RestartPolicy;
+}
+
+/** Where a restarted process's previous log is kept: `app.log` → `app.previous.log`. */
+export function previousLogPath(logPath: string): string {
+  return logPath.replace(/(\.log)?$/, '.previous.log');
 }
 
 export type ProcessState =
@@ -119,9 +127,19 @@ export class SupervisedProcess {
       this.onStateChange();
       this.timer = setTimeout(() => {
         this.restarts++;
+        if (this.spec.keepPreviousLog) this.keepPreviousLog();
         this.launch();
       }, delay);
     });
+  }
+
+  /** Only at the restart itself: until then the log of the run that ended is the current one, as in kube. */
+  private keepPreviousLog(): void {
+    try {
+      renameSync(this.spec.logPath, previousLogPath(this.spec.logPath));
+    } catch {
+      // The pod's directory is going away: the new run appends to whatever log is there.
+    }
   }
 
   private appendLog(text: string): void {

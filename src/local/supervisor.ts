@@ -142,12 +142,13 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
     'POST /v1/logs': (body) => {
       const t = target(body);
       // A bare name (no namespace given) may be a component: `ambit logs ztunnel --node node-1`.
-      const b = body as { namespace?: string };
+      const b = body as { namespace?: string; previous?: unknown };
       if (!b.namespace) {
         const logs = cluster.componentLogs(t.name, t.node);
+        need(!logs || b.previous !== true, `--previous is for pod containers: ${t.name} appends every run to one log`);
         if (logs) return { logs };
       }
-      const log = cluster.podLog(t.namespace, t.name, t.container);
+      const log = cluster.podLog(t.namespace, t.name, t.container, b.previous === true);
       return { logs: [{ path: log.path }] };
     },
     'POST /v1/rollout/restart': async (body) => {

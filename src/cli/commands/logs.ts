@@ -70,14 +70,20 @@ export function register(program: Command): void {
       .option('--node <node>', 'only this node of a per-node component')
       .option('-n, --namespace <ns>', 'namespace when the target has none')
       .option('--tail <n>', 'only the last N lines', '-1')
-      .option('-f, --follow', 'keep printing new output'),
-  ).action(async (target: string, opts: { container?: string; node?: string; namespace?: string; tail: string; follow?: boolean; cluster?: string }) => {
+      .option('-f, --follow', 'keep printing new output')
+      .option('-p, --previous', "a pod container's output before its last restart"),
+  ).action(async (target: string, opts: { container?: string; node?: string; namespace?: string; tail: string; follow?: boolean; previous?: boolean; cluster?: string }) => {
     const client = ClusterClient.fromOptions(opts);
     const tail = Number(opts.tail);
     if (!Number.isInteger(tail)) throw new Error(`--tail must be an integer, got "${opts.tail}"`);
     // A bare name goes to the supervisor without a namespace: it may be a component.
     const t = target.includes('/') || opts.namespace ? parseTarget(target, opts.namespace) : { name: target };
-    const { logs } = await client.call<{ logs: { path: string; node?: string }[] }>('POST', '/v1/logs', { ...t, container: opts.container, node: opts.node });
+    const { logs } = await client.call<{ logs: { path: string; node?: string }[] }>('POST', '/v1/logs', {
+      ...t,
+      container: opts.container,
+      node: opts.node,
+      ...(opts.previous ? { previous: true } : {}),
+    });
     // Several logs (a per-node component without --node): every line says which node it came from.
     const prefixOf = (node: string | undefined) => (logs.length > 1 && node ? `[${node}] ` : '');
     const sizes = logs.map(({ path, node }) => {
@@ -90,6 +96,7 @@ export function register(program: Command): void {
         return 0;
       }
     });
-    if (opts.follow) await Promise.all(logs.map(({ path, node }, i) => follow(path, sizes[i]!, prefixOf(node))));
+    // A previous run's log is finished: nothing more will come to follow, as kubectl logs -p -f ends.
+    if (opts.follow && !opts.previous) await Promise.all(logs.map(({ path, node }, i) => follow(path, sizes[i]!, prefixOf(node))));
   });
 }
