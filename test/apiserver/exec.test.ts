@@ -3,17 +3,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { WebSocket } from 'ws';
 import { ApiError } from '../../src/apiserver/errors.js';
 import { handleExecUpgrade, serveExecRequest, type ExecBackend, type ExecSpawnOptions } from '../../src/apiserver/exec.js';
 import { eventually } from '../support/eventually.js';
+import { HAVE_KUBECTL, KUBECTL, POD_PATH as POD, startKubectlStub, type KubectlStub } from '../support/kubectl-stub.js';
 
-const POD_PATH = '/api/v1/namespaces/default/pods/web/exec';
+const POD_PATH = `${POD}/exec`;
 
 /** A pod `web` with one container `app` whose exec runs the command on this machine, in its own process group. */
 class TestPod implements ExecBackend {
@@ -124,6 +125,28 @@ describe('pods/exec over WebSocket', () => {
     // The status is the last frame: everything the command wrote came before it.
     assert.equal(s.frames.at(-1)!.channel, 3);
     assert.deepEqual(pod.spawned.at(-1)!.options, { command: ['sh', '-c', 'cat; echo oops >&2; exit 3'], container: 'app', tty: false, stdin: true });
+  });
+
+  it("@kubernetes/client-node's Exec: negotiates v5, passes stdin to EOF, reports the Status", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 't', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+      users: [{ name: 't' }],
+      contexts: [{ name: 't', cluster: 't', user: 't' }],
+      currentContext: 't',
+    });
+    let stdout = '';
+    let stderr = '';
+    const out = new PassThrough().on('data', (c: Buffer) => (stdout += c));
+    const err = new PassThrough().on('data', (c: Buffer) => (stderr += c));
+    let status: V1Status | undefined;
+    const ws = await new Exec(kc).exec('default', 'web', 'app', ['sh', '-c', 'cat; echo E >&2; exit 5'], out, err, Readable.from(['abc\n']), false, (s) => (status = s));
+    assert.equal(ws.protocol, 'v5.channel.k8s.io');
+    await new Promise((r) => ws.on('close', r));
+    assert.equal(stdout, 'abc\n');
+    assert.equal(stderr, 'E\n');
+    assert.equal(status?.reason, 'NonZeroExitCode');
+    assert.deepEqual(status?.details?.causes, [{ reason: 'ExitCode', message: '5' }]);
   });
 
   it('a zero exit is Success', async () => {
@@ -266,86 +289,20 @@ describe('pods/exec over WebSocket', () => {
   });
 });
 
-const KUBECTL = '/usr/lib/google-cloud-sdk/bin/kubectl.1.32';
-
-describe('kubectl exec (1.32, WebSocket)', { skip: !existsSync(KUBECTL) && `${KUBECTL} is not installed` }, () => {
+describe(`kubectl exec (${KUBECTL}, WebSocket)`, { skip: !HAVE_KUBECTL && `${KUBECTL} is not installed` }, () => {
   const pod = new TestPod();
-  let server: http.Server;
-  let dir: string;
-  let kubeconfig: string;
-  const unexpected: string[] = [];
+  let stub: KubectlStub;
   before(async () => {
-    // Just what `kubectl exec POD -- …` asks before the upgrade: legacy discovery and the pod.
-    const json = (res: http.ServerResponse, body: unknown) => {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    server = http.createServer((req, res) => {
-      const path = new URL(req.url!, 'http://x').pathname;
-      if (path === '/api') return json(res, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
-      if (path === '/apis') return json(res, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
-      if (path === '/api/v1') {
-        return json(res, {
-          kind: 'APIResourceList',
-          apiVersion: 'v1',
-          groupVersion: 'v1',
-          resources: [
-            { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list'], shortNames: ['po'] },
-            { name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] },
-          ],
-        });
-      }
-      if (path === '/api/v1/namespaces/default/pods/web') {
-        return json(res, {
-          kind: 'Pod',
-          apiVersion: 'v1',
-          metadata: { name: 'web', namespace: 'default', uid: '1' },
-          spec: { containers: [{ name: 'app', image: 'x' }], nodeName: 'node-1' },
-          status: { phase: 'Running' },
-        });
-      }
-      if (path === POD_PATH) return void serveExecRequest(req, res, pod);
-      unexpected.push(`${req.method} ${req.url}`);
-      res.writeHead(404, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify(new ApiError(404, 'NotFound', 'the server could not find the requested resource').status()));
+    stub = await startKubectlStub({
+      subresource: (req, res) => void serveExecRequest(req, res, pod),
+      upgrade: (req, socket, head) => void handleExecUpgrade(req, socket, head, pod),
     });
-    server.on('upgrade', (req, socket, head) => void handleExecUpgrade(req, socket, head, pod));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    dir = mkdtempSync(join(tmpdir(), 'ambit-kubectl-exec-'));
-    kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 't', cluster: { server: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}` } }],
-        users: [{ name: 't', user: {} }],
-        contexts: [{ name: 't', context: { cluster: 't', user: 't', namespace: 'default' } }],
-        'current-context': 't',
-      }),
-    );
   });
-  after(async () => {
-    await new Promise((r) => server.close(r));
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  function kubectl(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args], { env: { ...process.env, HOME: dir } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c) => (stdout += c));
-      child.stderr.on('data', (c) => (stderr += c));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end(input);
-    });
-  }
+  after(() => stub.close());
 
   it("prints the command's output and exits with its exit code", async () => {
-    const r = await kubectl(['exec', 'web', '--', 'sh', '-c', 'echo hi; exit 3']);
-    assert.deepEqual(unexpected, []);
+    const r = await stub.kubectl(['exec', 'web', '--', 'sh', '-c', 'echo hi; exit 3']);
+    assert.deepEqual(stub.unexpected, []);
     assert.equal(r.stdout, 'hi\n');
     assert.equal(r.code, 3, r.stderr);
     assert.equal(r.stderr, 'command terminated with exit code 3\n');
@@ -353,14 +310,14 @@ describe('kubectl exec (1.32, WebSocket)', { skip: !existsSync(KUBECTL) && `${KU
   });
 
   it('-i passes stdin through and ends it at EOF (v5 CLOSE)', async () => {
-    const r = await kubectl(['exec', '-i', 'web', '--', 'sh', '-c', 'tr a-z A-Z; echo done >&2'], 'shout\n');
+    const r = await stub.kubectl(['exec', '-i', 'web', '--', 'sh', '-c', 'tr a-z A-Z; echo done >&2'], { input: 'shout\n' });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'SHOUT\n');
     assert.equal(r.stderr, 'done\n');
   });
 
   it("the API server's refusal reaches the user through kubectl's SPDY fallback", async () => {
-    const r = await kubectl(['exec', 'web', '-c', 'nope', '--', 'true']);
+    const r = await stub.kubectl(['exec', 'web', '-c', 'nope', '--', 'true']);
     assert.equal(r.code, 1);
     assert.equal(r.stderr, 'Error from server (BadRequest): container nope is not valid for pod web\n');
   });

@@ -12,6 +12,7 @@ import { serveLogs, type ContainerLog, type LogsBackend } from '../../src/apiser
 import { Ledger } from '../../src/local/ledger.js';
 import { previousLogPath, SupervisedProcess } from '../../src/local/process.js';
 import { eventually } from '../support/eventually.js';
+import { HAVE_KUBECTL, KUBECTL, startKubectlStub, type KubectlStub } from '../support/kubectl-stub.js';
 
 /** Pod `web`: its containers' logs, or a pod not scheduled yet when `pending`. */
 class TestPod implements LogsBackend {
@@ -240,5 +241,54 @@ describe('pods/log', () => {
     } finally {
       pod.pending = false;
     }
+  });
+});
+
+describe(`kubectl logs (${KUBECTL})`, { skip: !HAVE_KUBECTL && `${KUBECTL} is not installed` }, () => {
+  const pod = new TestPod();
+  let dir: string;
+  let stub: KubectlStub;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ambit-kubectl-logs-'));
+    stub = await startKubectlStub({ subresource: (req, res) => void serveLogs(req, res, 'web', pod) });
+  });
+  after(async () => {
+    await stub.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function app(text: string, ended: Promise<void> = Promise.resolve()): ContainerLog {
+    const path = join(dir, 'app.log');
+    writeFileSync(path, text);
+    const log = { container: 'app', path, previousPath: previousLogPath(path), ended };
+    pod.containers.set('app', log);
+    return log;
+  }
+
+  it('prints the log, its tail, and follows it until the container ends', async () => {
+    app('a\nb\nc\n');
+    assert.deepEqual(await stub.kubectl(['logs', 'web']), { code: 0, stdout: 'a\nb\nc\n', stderr: '' });
+    assert.deepEqual(await stub.kubectl(['logs', 'web', '--tail=2', '--limit-bytes=3']), { code: 0, stdout: 'b\nc', stderr: '' });
+    let end!: () => void;
+    const log = app('first\n', new Promise<void>((r) => (end = r)));
+    let printed = '';
+    const following = stub.kubectl(['logs', '-f', 'web'], { progress: (out) => (printed = out) });
+    await eventually('kubectl printing the log so far', () => printed === 'first\n');
+    appendFileSync(log.path, 'second\n');
+    end();
+    assert.deepEqual(await following, { code: 0, stdout: 'first\nsecond\n', stderr: '' });
+    assert.deepEqual(stub.unexpected, []);
+  });
+
+  it("prints kube's errors for --previous without one, and the refusal of --timestamps", async () => {
+    app('x\n');
+    assert.deepEqual(await stub.kubectl(['logs', 'web', '-p']), {
+      code: 1,
+      stdout: '',
+      stderr: 'Error from server (BadRequest): previous terminated container "app" in pod "web" not found\n',
+    });
+    const r = await stub.kubectl(['logs', 'web', '--timestamps']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^Error from server \(BadRequest\): timestamps=true is not supported: /);
   });
 });
