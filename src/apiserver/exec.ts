@@ -15,8 +15,9 @@
 //
 // Without a pseudo-terminal in Node, `tty=true` runs the command on pipes like `tty=false`, with stderr merged
 // into stdout as a terminal would show it. The gaps: the program sees no terminal (isatty is false, so no prompt,
-// line editing or job control, and output may be block-buffered), resizes (channel 4) are ignored, and the client's
-// raw-mode keystrokes arrive untranslated (Enter is "\r", ^C is a byte, not SIGINT).
+// line editing or job control, and output may be block-buffered), resizes (channel 4) are ignored, and no line
+// discipline sits between the client's raw-mode terminal and the command: keystrokes arrive untranslated and unechoed
+// (Enter is "\r", ^C is a byte, not SIGINT), and output's "\n" is not turned into "\r\n".
 import type { ChildProcess } from 'node:child_process';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { constants } from 'node:os';

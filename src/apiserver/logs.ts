@@ -12,7 +12,7 @@
 // A restart starts a new file and keeps the one before as the previous instance's (`previous=true`), as the kubelet
 // keeps the last terminated container's log.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { watch, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ApiError, badRequest, invalid, type StatusCause } from './errors.js';
 
@@ -66,10 +66,14 @@ export async function serveLogs(req: IncomingMessage, res: ServerResponse, pod: 
       return;
     }
     file = await openLog(options.previous ? log.previousPath : log.path, options.previous, log.container, pod);
-    const size = file ? (await file.stat()).size : 0;
-    let start = file ? await sinceStart(file, options.since, log.container, pod) : 0;
-    if (file && options.tailLines !== undefined) start = Math.max(start, await tailStart(file, size, options.tailLines));
+    let start = 0;
+    if (file) {
+      const st = await file.stat();
+      if (options.since !== undefined) start = sinceStart(st, options.since, log.container, pod);
+      if (options.tailLines !== undefined) start = Math.max(start, await tailStart(file, st.size, options.tailLines));
+    }
     res.writeHead(200, { 'Content-Type': 'text/plain' });
+    // A previous instance has ended: there is nothing to follow.
     if (file) await stream(file, start, res, options.limitBytes, options.follow && !options.previous ? log : undefined);
     res.end();
   } catch (err) {
@@ -148,9 +152,7 @@ async function openLog(path: string, previous: boolean, container: string, pod: 
 }
 
 /** Where output written at or after `since` begins, judged by the file's times alone (see the header). */
-async function sinceStart(file: FileHandle, since: number | undefined, container: string, pod: string): Promise<number> {
-  if (since === undefined) return 0;
-  const st = await file.stat();
+function sinceStart(st: Stats, since: number, container: string, pod: string): number {
   if (st.mtimeMs < since) return st.size;
   // Where the birth time is unknown, 0 or the change time stands in for it; a real one is older than the last write.
   if (st.birthtimeMs > 0 && st.birthtimeMs < st.ctimeMs && st.birthtimeMs >= since) return 0;
@@ -233,10 +235,11 @@ async function stream(file: FileHandle, start: number, res: ServerResponse, limi
 
   try {
     if (!(await copy()) || !follow) return;
-    void follow.ended.then(() => {
+    const onEnded = () => {
       ended = true;
       poke();
-    });
+    };
+    void follow.ended.then(onEnded, onEnded);
     try {
       watcher = watch(follow.path, { persistent: false }, poke);
       watcher.on('error', () => undefined); // the poll still runs
