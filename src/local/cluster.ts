@@ -1358,6 +1358,50 @@ export class LocalCluster {
   }
 
   /**
+   * What `kubectl logs` and `kubectl exec` reach in a pod of the API: its containers, each container's logs (the
+   * current instance's, the one before, and when the current one ends), and the argv that runs a command in it: the
+   * container's sandbox, or for istio-system's component pods the component's network namespace. Errors are the
+   * kubelet's texts.
+   */
+  podAccess(namespace: string, name: string): {
+    containers: string[];
+    log(container: string): { path: string; previousPath: string; ended: Promise<void> };
+    command(container: string, command: string[]): { argv: string[]; env: Record<string, string>; cwd: string };
+  } {
+    const pod = this.store.get('Pod', namespace, name);
+    if (!pod) throw new Error(`pods "${name}" not found`);
+    const component = this.componentPod(pod);
+    if (component) {
+      const containers = pod.spec.containers.map((c) => c.name);
+      return {
+        containers,
+        // A component's runs share one log, and it runs until the cluster stops.
+        log: () => ({ path: component.logPath, previousPath: previousLogPath(component.logPath), ended: new Promise<void>(() => undefined) }),
+        command: (_container, command) => ({ argv: ['nsenter', `--net=${component.netnsPath}`, '--', ...command], env: { PATH: podPath(this.options.basePath ?? process.env.PATH) }, cwd: '/' }),
+      };
+    }
+    const rt = this.pods.get(resourceKey(pod));
+    if (!rt || rt.uid !== pod.metadata.uid) throw new Error(`container "${pod.spec.containers[0]?.name}" in pod "${name}" is waiting to start: ContainerCreating`);
+    const runtime = (container: string) => {
+      const cr = rt.containers.find((c) => c.spec.name === container);
+      if (!cr) throw new Error(`container ${container} is not valid for pod ${name}`);
+      return cr;
+    };
+    return {
+      containers: rt.containers.map((c) => c.spec.name),
+      log: (container) => {
+        const cr = runtime(container);
+        const path = this.containerLogPath(rt, container);
+        return { path, previousPath: previousLogPath(path), ended: cr.process.whenExited() };
+      },
+      command: (container, command) => {
+        const target = this.execTarget(namespace, name, container);
+        return { argv: sandboxArgv(target.sandbox, target.containerSandbox, command), env: target.env, cwd: target.cwd };
+      },
+    };
+  }
+
+  /**
    * The log file of a pod's container (a Deployment name picks one of its pods, as kubectl does); with `previous`,
    * that of the instance before a restart.
    */

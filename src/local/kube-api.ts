@@ -1,11 +1,16 @@
 // The local cluster's Kubernetes API, as kind's control-plane container serves it: an API CA made per cluster, a
 // serving certificate for 127.0.0.1, an admin client certificate (`kubernetes-admin`, group `system:masters`) in the
-// kubeconfig the supervisor writes, and the cluster's controllers behind the API (admission, pod logs and exec).
+// kubeconfig the supervisor writes, and the cluster's controllers behind the API (admission, pod logs and exec, token
+// review).
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { findModelType, parseApiVersion } from '../api/kinds.js';
 import type { Resource } from '../api/types.js';
 import { createApiCertificates, kubeconfigFor } from '../apiserver/certificates.js';
+import { badRequest } from '../apiserver/errors.js';
+import { handleExecUpgrade } from '../apiserver/exec.js';
+import { serveLogs } from '../apiserver/logs.js';
 import { ApiServer, type ApiBackend } from '../apiserver/server.js';
 import type { KubeObject } from '../apiserver/store.js';
 import type { LocalCluster } from './cluster.js';
@@ -15,7 +20,6 @@ export interface KubeApiOptions {
   cluster: LocalCluster;
   clusterName: string;
   kubeconfigPath: string;
-  backend: Pick<ApiBackend, 'podLog' | 'podExec'>;
   log: (line: string) => void;
 }
 
@@ -24,7 +28,6 @@ export async function startKubeApi(opts: KubeApiOptions): Promise<{ server: ApiS
   const certs = await createApiCertificates(['127.0.0.1'], { admin: { user: 'kubernetes-admin', groups: ['system:masters'] } });
   const { cluster } = opts;
   const backend: ApiBackend = {
-    ...opts.backend,
     admit: (object) => (findModelType(object.kind)?.group === parseApiVersion(object.apiVersion).group ? (cluster.admit(object as unknown as Resource) as unknown as KubeObject) : object),
     deleted: (object) => {
       if (findModelType(object.kind)?.group === parseApiVersion(object.apiVersion).group) cluster.released(object as unknown as Resource);
@@ -36,6 +39,39 @@ export async function startKubeApi(opts: KubeApiOptions): Promise<{ server: ApiS
       return review.authenticated && review.user ? { username: review.user.username, groups: review.user.groups } : undefined;
     },
   };
+  // kubectl logs / exec: the kubelet's errors become kube's 400s (the pod itself was found by the API server).
+  const access = (ns: string, name: string) => {
+    try {
+      return cluster.podAccess(ns, name);
+    } catch (err) {
+      throw badRequest((err as Error).message);
+    }
+  };
+  const pick = (a: ReturnType<typeof access>, pod: string, container: string | undefined): string => {
+    if (container !== undefined) {
+      if (!a.containers.includes(container)) throw badRequest(`container ${container} is not valid for pod ${pod}`);
+      return container;
+    }
+    if (a.containers.length > 1) throw badRequest(`a container name must be specified for pod ${pod}, choose one of: [${a.containers.join(' ')}]`);
+    return a.containers[0]!;
+  };
+  backend.podLog = (req, res, namespace, pod) =>
+    serveLogs(req, res, pod.metadata.name, {
+      containerLog: (container) => {
+        const a = access(namespace, pod.metadata.name);
+        const name = pick(a, pod.metadata.name, container);
+        return { container: name, ...a.log(name) };
+      },
+    });
+  backend.podExec = (req, socket, head, namespace, pod) =>
+    void handleExecUpgrade(req, socket, head, {
+      check: (container) => void pick(access(namespace, pod.metadata.name), pod.metadata.name, container),
+      spawnExec: ({ command, container }) => {
+        const a = access(namespace, pod.metadata.name);
+        const run = a.command(pick(a, pod.metadata.name, container), command);
+        return spawn(run.argv[0]!, run.argv.slice(1), { env: run.env, cwd: run.cwd, stdio: 'pipe', detached: true });
+      },
+    });
   const server = new ApiServer({ store: cluster.store, tls: { cert: certs.serving.cert, key: certs.serving.key, clientCA: certs.ca }, backend, log: opts.log });
   const port = await server.listen();
   const kubeconfig = kubeconfigFor(contextName(opts.clusterName), `https://127.0.0.1:${port}`, certs.ca, certs.clients.admin!);

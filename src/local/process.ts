@@ -152,6 +152,11 @@ export class SupervisedProcess {
     }
   }
 
+  /** Settles when the current instance exits (at once when none runs). */
+  whenExited(): Promise<void> {
+    return this.exited;
+  }
+
   /** Stops for good: SIGTERM to the process group, SIGKILL after `graceMs`. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
