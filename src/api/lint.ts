@@ -3,7 +3,6 @@
 // warnings here, because istiod still defines what happens when such a value reaches it (an ALLOW rule with a bad
 // port is dropped, a DENY rule ignores the value), and the model reproduces that behaviour.
 import { isIP } from 'node:net';
-import type { z } from 'zod';
 import { isRecord, show } from './schemas/common.js';
 import type { AuthorizationPolicy, DestinationRule, PeerAuthentication, RequestAuthentication, Resource, WorkloadSelector } from './types.js';
 
@@ -15,6 +14,8 @@ export interface ValidationIssue {
   severity: 'error' | 'warning';
   /** The problem is the mapping key that ends `path` (e.g. a label key), not the value stored under it. */
   aboutKey?: boolean;
+  /** A field the kind does not declare (kube-apiserver's strict decoding); `message` is its `unknown field "…"`. */
+  unknownField?: true;
 }
 
 const warning = (path: IssuePath, message: string): ValidationIssue => ({ path, message, severity: 'warning' });
@@ -169,40 +170,6 @@ export function lint(r: Resource): ValidationIssue[] {
       return selectorWarnings(r.spec.selector);
     case 'DestinationRule':
       return destinationRuleWarnings(r);
-    default:
-      return [];
-  }
-}
-
-/**
- * Fields `schema` does not name, as warnings on their keys. A misspelt security field is silently dropped, and that
- * widens the policy (`selecter:` makes a workload policy namespace-wide), so it must not pass unnoticed; it is not
- * an error because Kubernetes accepts and prunes unknown fields.
- */
-export function unknownFieldWarnings(schema: z.core.$ZodType, value: unknown, path: IssuePath): ValidationIssue[] {
-  const def = schema._zod.def as unknown as {
-    type: string;
-    innerType?: z.core.$ZodType;
-    element?: z.core.$ZodType;
-    valueType?: z.core.$ZodType;
-    shape?: Record<string, z.core.$ZodType>;
-  };
-  switch (def.type) {
-    case 'optional':
-    case 'default':
-      return unknownFieldWarnings(def.innerType!, value, path);
-    case 'array':
-      return Array.isArray(value) ? value.flatMap((v, i) => unknownFieldWarnings(def.element!, v, [...path, i])) : [];
-    case 'record':
-      return isRecord(value) ? Object.entries(value).flatMap(([k, v]) => unknownFieldWarnings(def.valueType!, v, [...path, k])) : [];
-    case 'object':
-      if (!isRecord(value)) return [];
-      return Object.entries(value).flatMap(([k, v]) => {
-        // Own fields only: `constructor` or `__proto__` in a document is an unknown field, not Object's prototype.
-        const field = Object.hasOwn(def.shape!, k) ? def.shape![k] : undefined;
-        if (field) return unknownFieldWarnings(field, v, [...path, k]);
-        return [{ ...warning([...path, k], `unknown field ${JSON.stringify(k)}, ignored`), aboutKey: true }];
-      });
     default:
       return [];
   }

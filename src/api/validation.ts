@@ -1,7 +1,8 @@
 // Validation of one decoded object (a YAML/JSON document) into a typed Resource. Structural rules (what the API
 // server and the CRDs reject) live in the zod schemas under ./schemas, one file per API group; warnings for objects
 // that are accepted but probably wrong live in ./lint.ts. This file picks the schema by apiVersion/kind, applies
-// what kubectl/kube-apiserver do before validation (drop nulls, default the namespace) and words zod's issues.
+// what kubectl/kube-apiserver do before validation (drop nulls, default the namespace), finds unknown fields as
+// kube-apiserver's strict decoding does (./fields.ts) and words zod's issues.
 import type { z } from 'zod';
 import { isRecord, show } from './schemas/common.js';
 import { deploymentSchema, namespaceSchema, nodeSchema, podSchema, serviceAccountSchema, serviceSchema } from './schemas/core.js';
@@ -10,46 +11,50 @@ import { destinationRuleSchema, serviceEntrySchema, virtualServiceSchema, worklo
 import { authorizationPolicySchema, peerAuthenticationSchema, requestAuthenticationSchema } from './schemas/security.js';
 import { gatewayClassSchema, gatewaySchema, grpcRouteSchema, httpRouteSchema } from './schemas/gateway.js';
 import { telemetrySchema } from './schemas/telemetry.js';
-import { lint, unknownFieldWarnings } from './lint.js';
-import { modelApiVersions } from './kinds.js';
+import { lint } from './lint.js';
+import { formatFieldPath, unknownFieldMessage, unknownFieldPaths } from './fields.js';
+import { modelApiVersions, typeOf, type ResourceType } from './kinds.js';
 import { isNamespaced, type Kind, type Resource } from './types.js';
 
 export type { IssuePath, ValidationIssue } from './lint.js';
 import type { IssuePath, ValidationIssue } from './lint.js';
 
 export interface ValidationResult {
+  /** The typed object: a kind the mesh reads, without errors. */
   resource?: Resource;
   issues: ValidationIssue[];
-  /** The document is an object of a kind Ambit does not serve (its only issue says so). */
+  /** The registry entry of the object's apiVersion and kind (also for kinds the mesh does not read). */
+  type?: ResourceType;
+  /** The apiVersion/kind is not one the registry serves (its only issue, an error, says so as kube's REST mapper). */
   unknownKind?: true;
 }
 
-interface KindSchema {
-  schema: z.ZodType;
-  /** The schema names every spec field the API has, so an unknown spec field is a likely typo worth a warning. */
-  completeSpec?: boolean;
-}
+/**
+ * kube-apiserver's `fieldValidation` for unknown fields: Strict refuses the object (what `kubectl apply` asks for
+ * by default), Warn accepts it with a warning per field (the server's default), Ignore drops them in silence.
+ */
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
-const KINDS: Record<Kind, KindSchema> = {
-  Namespace: { schema: namespaceSchema },
-  ServiceAccount: { schema: serviceAccountSchema },
-  Service: { schema: serviceSchema },
-  Pod: { schema: podSchema },
-  Deployment: { schema: deploymentSchema },
-  Node: { schema: nodeSchema },
-  EndpointSlice: { schema: endpointSliceSchema },
-  AuthorizationPolicy: { schema: authorizationPolicySchema, completeSpec: true },
-  PeerAuthentication: { schema: peerAuthenticationSchema, completeSpec: true },
-  RequestAuthentication: { schema: requestAuthenticationSchema, completeSpec: true },
-  DestinationRule: { schema: destinationRuleSchema },
-  VirtualService: { schema: virtualServiceSchema },
-  ServiceEntry: { schema: serviceEntrySchema, completeSpec: true },
-  WorkloadEntry: { schema: workloadEntrySchema, completeSpec: true },
-  Telemetry: { schema: telemetrySchema },
-  Gateway: { schema: gatewaySchema },
-  GatewayClass: { schema: gatewayClassSchema },
-  HTTPRoute: { schema: httpRouteSchema },
-  GRPCRoute: { schema: grpcRouteSchema },
+const KINDS: Record<Kind, z.ZodType> = {
+  Namespace: namespaceSchema,
+  ServiceAccount: serviceAccountSchema,
+  Service: serviceSchema,
+  Pod: podSchema,
+  Deployment: deploymentSchema,
+  Node: nodeSchema,
+  EndpointSlice: endpointSliceSchema,
+  AuthorizationPolicy: authorizationPolicySchema,
+  PeerAuthentication: peerAuthenticationSchema,
+  RequestAuthentication: requestAuthenticationSchema,
+  DestinationRule: destinationRuleSchema,
+  VirtualService: virtualServiceSchema,
+  ServiceEntry: serviceEntrySchema,
+  WorkloadEntry: workloadEntrySchema,
+  Telemetry: telemetrySchema,
+  Gateway: gatewaySchema,
+  GatewayClass: gatewayClassSchema,
+  HTTPRoute: httpRouteSchema,
+  GRPCRoute: grpcRouteSchema,
 };
 
 /** Every kind Ambit reads and the apiVersions accepted for it (for docs and `--help` text). */
@@ -112,10 +117,12 @@ function describe(iss: z.core.$ZodRawIssue): string {
 }
 
 /**
- * Validates one decoded document. Returns the typed resource only when there are no errors; warnings never block.
- * Unknown apiVersion/kind is a warning and yields no resource (Ambit ignores kinds it does not know, as istiod does).
+ * Validates one decoded document. Returns the typed resource only for a kind the mesh reads and only when there are
+ * no errors; warnings never block. Other kinds of the registry (ConfigMap, Istio's Gateway…) are only checked for
+ * unknown fields (`type` says which kind it is). An apiVersion/kind the registry does not serve is an error, as
+ * kubectl's REST mapping fails for it.
  */
-export function validateResource(raw: unknown, defaultNamespace = 'default'): ValidationResult {
+export function validateResource(raw: unknown, defaultNamespace = 'default', fieldValidation: FieldValidation = 'Warn'): ValidationResult {
   if (!isRecord(raw)) {
     return { issues: [{ path: [], severity: 'error', message: `expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found ${show(raw)}` }] };
   }
@@ -128,10 +135,18 @@ export function validateResource(raw: unknown, defaultNamespace = 'default'): Va
   if (issues.length > 0) return { issues };
   const apiVersion = raw.apiVersion as string;
   const kind = raw.kind as string;
-  const entry = Object.hasOwn(KINDS, kind) ? KINDS[kind as Kind] : undefined;
-  if (!entry || !modelApiVersions(kind as Kind).includes(apiVersion)) {
-    return { issues: [{ path: [], severity: 'warning', message: `unknown kind ${apiVersion}/${kind}, skipped` }], unknownKind: true };
+  const type = typeOf(apiVersion, kind);
+  if (!type) {
+    return { issues: [{ path: [], severity: 'error', message: `no matches for kind ${JSON.stringify(kind)} in version ${JSON.stringify(apiVersion)}` }], unknownKind: true };
   }
+  // Before nulls are dropped: `selectr: null` is as unknown to kube-apiserver as any other value.
+  if (fieldValidation !== 'Ignore') {
+    const severity = fieldValidation === 'Strict' ? 'error' : 'warning';
+    for (const path of unknownFieldPaths(apiVersion, kind, raw)) {
+      issues.push({ path, severity, message: unknownFieldMessage(formatFieldPath(path)), aboutKey: true, unknownField: true });
+    }
+  }
+  if (!type.model) return { issues, type };
 
   const input = withoutNulls(raw) as Record<string, unknown>;
   const meta = input.metadata;
@@ -140,7 +155,7 @@ export function validateResource(raw: unknown, defaultNamespace = 'default'): Va
     else if (meta.namespace === undefined || meta.namespace === '') meta.namespace = defaultNamespace;
   }
 
-  const parsed = entry.schema.safeParse(input, { reportInput: true, error: describe });
+  const parsed = KINDS[kind as Kind].safeParse(input, { reportInput: true, error: describe });
   if (!parsed.success) {
     for (const iss of parsed.error.issues) {
       const path = iss.path.map((p) => (typeof p === 'number' ? p : String(p)));
@@ -148,15 +163,11 @@ export function validateResource(raw: unknown, defaultNamespace = 'default'): Va
       if (iss.code === 'invalid_key') for (const inner of iss.issues) issues.push({ path, severity: 'error', message: inner.message, aboutKey: true });
       else issues.push({ path, severity: 'error', message: iss.message, ...(iss.code === 'custom' && iss.params?.aboutKey ? { aboutKey: true } : {}) });
     }
-    return { issues: dedupe(issues) };
+    return { issues: dedupe(issues), type };
   }
+  if (issues.some((i) => i.severity === 'error')) return { issues, type };
   const resource = parsed.data as Resource;
-  const warnings = lint(resource);
-  if (entry.completeSpec) {
-    const specSchema = (entry.schema as unknown as { shape: Record<string, z.core.$ZodType> }).shape.spec!;
-    warnings.push(...unknownFieldWarnings(specSchema, (resource as { spec?: unknown }).spec, ['spec']));
-  }
-  return { resource, issues: warnings };
+  return { resource, issues: [...issues, ...lint(resource)], type };
 }
 
 // A value can break two rules that say the same thing (e.g. a union's branches); report each message once per path.

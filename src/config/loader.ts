@@ -4,9 +4,10 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
-import { displayName, isNamespaced, resourceKey, type Kind, type Resource } from '../api/types.js';
+import { displayName, resourceKey, type Resource } from '../api/types.js';
 import { isRecord } from '../api/schemas/common.js';
-import { SUPPORTED_KINDS, formatPath, validateResource, type IssuePath } from '../api/validation.js';
+import { typeOf, type ResourceType } from '../api/kinds.js';
+import { formatPath, validateResource, type FieldValidation, type IssuePath } from '../api/validation.js';
 
 /** 1-based position; line 0/column 0 mean "the file as a whole" (e.g. it could not be read). */
 export interface SourceLocation {
@@ -25,6 +26,8 @@ export interface ConfigIssue {
   /** Field path inside the object, e.g. `spec.rules[0].from[0].source.principals`. */
   path?: string;
   message: string;
+  /** A field the kind does not declare; `message` is kube-apiserver's `unknown field "spec.x"`, which names it. */
+  unknownField?: true;
 }
 
 export interface LoadedObject {
@@ -39,18 +42,22 @@ export interface ObjectRef {
   name?: string;
 }
 
-/** A document of a kind Ambit does not serve, as read (for tools that report on such objects, e.g. analyze). */
-export interface UnknownKindObject {
+/**
+ * An object of a kind the registry serves but the mesh does not read (ConfigMap, Secret, Istio's Gateway, Sidecar…),
+ * as written: checked for unknown fields only.
+ */
+export interface OtherObject {
   raw: Record<string, unknown>;
+  type: ResourceType;
   location: SourceLocation;
-  /** The warning saying it was skipped (also in `issues`). */
-  issue: ConfigIssue;
 }
 
 export interface LoadResult {
+  /** Objects of the kinds the mesh reads, without errors. */
   objects: LoadedObject[];
   issues: ConfigIssue[];
-  unknownKinds: UnknownKindObject[];
+  /** Objects of the registry's other kinds, without errors. */
+  others: OtherObject[];
 }
 
 /** `FILE:LINE:COL: error: Kind ns/name: path: message` (parts that are unknown are left out). */
@@ -63,34 +70,48 @@ export function formatIssue(i: ConfigIssue): string {
 const STDIN_NAME = '<stdin>';
 const CONFIG_EXTENSIONS = ['.yaml', '.yml', '.json'];
 
+/** kubectl's `--validate`: what unknown fields are (errors that keep the object out, warnings, or nothing). */
+export type ValidateMode = 'strict' | 'warn' | 'ignore';
+
+export interface ParseOptions {
+  /** Namespace of namespaced objects that name none (kubectl's `-n`); default `default`. */
+  defaultNamespace?: string;
+  /** Unknown fields; default `strict`, as kubectl and kube-apiserver refuse them. */
+  validate?: ValidateMode;
+  /**
+   * An apiVersion/kind the registry does not serve: an `error`, as `kubectl apply` fails to map it (the default), or
+   * a `warning` and the object skipped, for readers of the mesh's configuration that meet whole manifests.
+   */
+  unknownKinds?: ConfigIssue['severity'];
+}
+
+const FIELD_VALIDATION: Record<ValidateMode, FieldValidation> = { strict: 'Strict', warn: 'Warn', ignore: 'Ignore' };
+
 /** Parses one text holding YAML documents (separated by `---`) or JSON; never throws. */
-export function parseText(text: string, file: string): LoadResult {
-  return withDuplicatesResolved(parseDocuments(text, file));
+export function parseText(text: string, file: string, opts: ParseOptions = {}): LoadResult {
+  return withDuplicatesResolved(parseDocuments(text, file, opts));
+}
+
+export interface LoadOptions extends ParseOptions {
+  /** How a file named on its own that holds nothing is reported (a file found in a directory: always a warning). */
+  emptyFile?: ConfigIssue['severity'];
 }
 
 /**
  * Loads files, directories (recursively: *.yaml, *.yml, *.json in sorted order) and `-` (stdin). A path that cannot
  * be read is an error issue, not an exception, so one typo does not hide the rest of the configuration.
  */
-export interface LoadOptions {
-  /** Namespace of namespaced objects that name none (kubectl's `-n`); default `default`. */
-  defaultNamespace?: string;
-  /** How a file named on its own that holds nothing is reported (a file found in a directory: always a warning). */
-  emptyFile?: ConfigIssue['severity'];
-}
-
 export async function loadPaths(paths: string[], stdin?: NodeJS.ReadableStream, opts: LoadOptions = {}): Promise<LoadResult> {
-  const ns = opts.defaultNamespace ?? 'default';
   const emptyFile = opts.emptyFile ?? 'error';
-  const all: LoadResult = { objects: [], issues: [], unknownKinds: [] };
+  const all: LoadResult = { objects: [], issues: [], others: [] };
   const add = (r: LoadResult) => {
     all.objects.push(...r.objects);
     all.issues.push(...r.issues);
-    all.unknownKinds.push(...r.unknownKinds);
+    all.others.push(...r.others);
   };
   for (const p of paths) {
     if (p === '-') {
-      add(withEmptyNoted(parseDocuments(await readStream(stdin ?? process.stdin), STDIN_NAME, ns), STDIN_NAME, emptyFile));
+      add(withEmptyNoted(parseDocuments(await readStream(stdin ?? process.stdin), STDIN_NAME, opts), STDIN_NAME, emptyFile));
       continue;
     }
     // kubectl reads -f URLs; Ambit does not fetch anything, and "no such file" would hide why.
@@ -117,7 +138,7 @@ export async function loadPaths(paths: string[], stdin?: NodeJS.ReadableStream, 
         continue;
       }
       // A file named on its own that holds nothing is a mistake; an empty file among a directory's may be a placeholder.
-      add(withEmptyNoted(parseDocuments(text, f, ns), f, isDirectory ? 'warning' : emptyFile));
+      add(withEmptyNoted(parseDocuments(text, f, opts), f, isDirectory ? 'warning' : emptyFile));
     }
   }
   return withDuplicatesResolved(all);
@@ -125,8 +146,8 @@ export async function loadPaths(paths: string[], stdin?: NodeJS.ReadableStream, 
 
 /** A file with no document (empty, only comments or only `---`) is reported, rather than silently applying nothing. */
 function withEmptyNoted(r: LoadResult, file: string, severity: ConfigIssue['severity']): LoadResult {
-  if (r.objects.length > 0 || r.issues.length > 0) return r;
-  return { objects: [], issues: [{ ...fileIssue(file, 'no objects found: the file is empty or holds only comments'), severity }], unknownKinds: [] };
+  if (r.objects.length > 0 || r.issues.length > 0 || r.others.length > 0) return r;
+  return { objects: [], issues: [{ ...fileIssue(file, 'no objects found: the file is empty or holds only comments'), severity }], others: [] };
 }
 
 async function configFilesUnder(dir: string): Promise<string[]> {
@@ -159,8 +180,8 @@ function fileIssue(file: string, message: string): ConfigIssue {
   return { severity: 'error', location: { file, line: 0, column: 0 }, message };
 }
 
-function parseDocuments(text: string, file: string, defaultNamespace = 'default'): LoadResult {
-  const result: LoadResult = { objects: [], issues: [], unknownKinds: [] };
+function parseDocuments(text: string, file: string, opts: ParseOptions): LoadResult {
+  const result: LoadResult = { objects: [], issues: [], others: [] };
   const lineCounter = new LineCounter();
   const at = (offset: number): SourceLocation => {
     const { line, col } = lineCounter.linePos(offset);
@@ -186,9 +207,9 @@ function parseDocuments(text: string, file: string, defaultNamespace = 'default'
       continue;
     }
     if (isList(value)) {
-      value.items.forEach((item, i) => addObject(result, item, doc, ['items', i], at, defaultNamespace));
+      value.items.forEach((item, i) => addObject(result, item, doc, ['items', i], at, opts));
     } else {
-      addObject(result, value, doc, [], at, defaultNamespace);
+      addObject(result, value, doc, [], at, opts);
     }
   }
   return result;
@@ -199,9 +220,14 @@ function isList(v: unknown): v is { items: unknown[] } {
   return isRecord(v) && v.kind === 'List' && (v.apiVersion === 'v1' || v.apiVersion === undefined) && Array.isArray(v.items);
 }
 
-function addObject(result: LoadResult, raw: unknown, doc: Document, base: IssuePath, at: (offset: number) => SourceLocation, defaultNamespace: string): void {
+function addObject(result: LoadResult, raw: unknown, doc: Document, base: IssuePath, at: (offset: number) => SourceLocation, opts: ParseOptions): void {
+  const defaultNamespace = opts.defaultNamespace ?? 'default';
   const location = at(nodeAt(doc, base).range?.[0] ?? 0);
-  const { resource, issues, unknownKind } = validateResource(raw, defaultNamespace);
+  const { resource, issues, type, unknownKind } = validateResource(raw, defaultNamespace, FIELD_VALIDATION[opts.validate ?? 'strict']);
+  if (unknownKind) {
+    result.issues.push(unknownKindIssue(raw as Record<string, unknown>, location, issues[0]!.message, opts.unknownKinds ?? 'error', defaultNamespace));
+    return;
+  }
   const subject = objectRef(resource ?? raw, defaultNamespace);
   const located = issues.map((i) => {
     const issue: ConfigIssue = { severity: i.severity, location: at(nodeAt(doc, [...base, ...i.path], i.aboutKey).range?.[0] ?? 0), message: i.message };
@@ -209,27 +235,47 @@ function addObject(result: LoadResult, raw: unknown, doc: Document, base: IssueP
       issue.object = displayName({ kind: subject.kind, metadata: subject });
       issue.subject = subject;
     }
-    if (i.path.length > 0) issue.path = formatPath(i.path);
+    // kube's `unknown field "spec.x"` names the field itself.
+    if (i.unknownField) issue.unknownField = true;
+    else if (i.path.length > 0) issue.path = formatPath(i.path);
     return issue;
   });
-  if (unknownKind) result.unknownKinds.push({ raw: raw as Record<string, unknown>, location, issue: located[0]! });
   // Report in reading order, like a compiler, rather than in the order the schema happened to check fields.
   located.sort((a, b) => a.location.line - b.location.line || a.location.column - b.location.column);
   result.issues.push(...located);
   if (resource) result.objects.push({ resource, location });
+  else if (type && !type.model && !issues.some((i) => i.severity === 'error')) result.others.push({ raw: raw as Record<string, unknown>, type, location });
+}
+
+/**
+ * An object whose apiVersion/kind the registry does not serve. As an error it is kubectl's own (cli-runtime's REST
+ * mapping), naming the object as written (an absent namespace is "") and the file it came from.
+ */
+function unknownKindIssue(raw: Record<string, unknown>, location: SourceLocation, noMatch: string, severity: ConfigIssue['severity'], defaultNamespace: string): ConfigIssue {
+  if (severity === 'warning') {
+    const subject = objectRef(raw, defaultNamespace)!;
+    return { severity, location, object: displayName({ kind: subject.kind, metadata: subject }), subject, message: `${noMatch}, skipped` };
+  }
+  const meta = isRecord(raw.metadata) ? raw.metadata : {};
+  const text = (v: unknown) => JSON.stringify(typeof v === 'string' ? v : '');
+  return {
+    severity,
+    location,
+    message: `resource mapping not found for name: ${text(meta.name)} namespace: ${text(meta.namespace)} from ${JSON.stringify(location.file)}: ${noMatch}\nensure CRDs are installed first`,
+  };
 }
 
 /** Kind, namespace and name, with the namespace defaulted as it will be once loaded; undefined if no kind. */
 function objectRef(raw: unknown, defaultNamespace: string): ObjectRef | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
-  const o = raw as { kind?: unknown; metadata?: unknown };
+  const o = raw as { apiVersion?: unknown; kind?: unknown; metadata?: unknown };
   if (typeof o.kind !== 'string' || o.kind === '') return undefined;
   const meta = (typeof o.metadata === 'object' && o.metadata !== null ? o.metadata : {}) as { name?: unknown; namespace?: unknown };
   const name = typeof meta.name === 'string' && meta.name !== '' ? meta.name : undefined;
-  const known = SUPPORTED_KINDS.some((k) => k.kind === o.kind);
+  const type = typeof o.apiVersion === 'string' ? typeOf(o.apiVersion, o.kind) : undefined;
   const explicit = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : undefined;
   // Only kinds we know are namespaced get kubectl's "default"; an unknown kind may be cluster-scoped.
-  const namespace = known ? (isNamespaced(o.kind as Kind) ? (explicit ?? defaultNamespace) : undefined) : explicit;
+  const namespace = type ? (type.namespaced ? (explicit ?? defaultNamespace) : undefined) : explicit;
   return { kind: o.kind, ...(name !== undefined ? { name } : {}), ...(namespace !== undefined ? { namespace } : {}) };
 }
 
@@ -291,5 +337,5 @@ function withDuplicatesResolved(r: LoadResult): LoadResult {
     }
     if (lastIndex.get(key) === i) objects.push(o);
   });
-  return { objects, issues, unknownKinds: r.unknownKinds };
+  return { objects, issues, others: r.others };
 }

@@ -150,7 +150,9 @@ export class ConfigWatcher {
 
   /** Reads all paths and applies the difference to the store. */
   async reload(): Promise<ReloadReport> {
-    const { objects, issues } = await loadPaths(this.paths);
+    // Files stand in for a cluster: an object with an unknown field is refused as kube-apiserver refuses it, while
+    // kinds no cluster of the mesh serves are skipped with a warning, as istiod ignores kinds it does not watch.
+    const { objects, issues } = await loadPaths(this.paths, undefined, { unknownKinds: 'warning' });
     const printed = new Set<string>();
     for (const issue of issues) {
       const line = formatIssue(issue);

@@ -53,17 +53,18 @@ describe('validateResource', () => {
     assert.deepEqual(served.Deployment, ['apps/v1']);
   });
 
-  it('skips unknown kinds and unknown versions of known kinds with a warning', () => {
-    assert.deepEqual(validateResource({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } }), {
-      issues: [{ path: [], severity: 'warning', message: 'unknown kind v1/ConfigMap, skipped' }],
-      unknownKind: true,
-    });
+  it('refuses apiVersions/kinds the registry does not serve, as kube\'s REST mapper; checks its other kinds for unknown fields only', () => {
     assert.deepEqual(validateResource({ apiVersion: 'apps/v1beta1', kind: 'Deployment', metadata: { name: 'x' } }), {
-      issues: [{ path: [], severity: 'warning', message: 'unknown kind apps/v1beta1/Deployment, skipped' }],
+      issues: [{ path: [], severity: 'error', message: 'no matches for kind "Deployment" in version "apps/v1beta1"' }],
       unknownKind: true,
     });
     // An inherited property name must not be mistaken for a kind.
-    assert.equal(validateResource({ apiVersion: 'v1', kind: 'toString', metadata: { name: 'x' } }).issues[0]!.severity, 'warning');
+    assert.equal(validateResource({ apiVersion: 'v1', kind: 'toString', metadata: { name: 'x' } }).unknownKind, true);
+    // A ConfigMap is served but not read by the mesh: no typed resource, only its unknown fields.
+    const cm = validateResource({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' }, data: { a: '1' }, dat: {} }, 'default', 'Strict');
+    assert.equal(cm.resource, undefined);
+    assert.equal(cm.type?.kind, 'ConfigMap');
+    assert.deepEqual(cm.issues, [{ path: ['dat'], severity: 'error', message: 'unknown field "dat"', aboutKey: true, unknownField: true }]);
   });
 
   it('rejects documents that are not objects and objects without apiVersion/kind', () => {
@@ -112,25 +113,39 @@ describe('validateResource', () => {
     assert.deepEqual(raw, snapshot);
   });
 
-  it('carries unknown fields through instead of failing; warns about them in security policies', () => {
-    const r = validateResource({
+  it('treats unknown fields as kube-apiserver\'s fieldValidation: Strict refuses, Warn (the default) carries them through, Ignore is silent', () => {
+    const raw = {
       apiVersion: 'security.istio.io/v1',
       kind: 'AuthorizationPolicy',
       metadata: { name: 'a', namespace: 'n', finalizers: ['x'] },
-      spec: { action: 'ALLOW', futureField: { enabled: true }, rules: [{ from: [{ source: { principals: ['p'], newMatcher: 1 } }] }] },
+      spec: { action: 'ALLOW', futureField: { enabled: true }, rules: [{ from: [{ source: { principals: ['p'], newMatcher: null } }] }] },
       extraTopLevel: 'kept',
-    });
-    assert.deepEqual(r.issues, [
-      { path: ['spec', 'rules', 0, 'from', 0, 'source', 'newMatcher'], severity: 'warning', message: 'unknown field "newMatcher", ignored', aboutKey: true },
-      { path: ['spec', 'futureField'], severity: 'warning', message: 'unknown field "futureField", ignored', aboutKey: true },
-    ]);
-    const spec = (r.resource as unknown as { spec: Record<string, unknown> }).spec;
+    };
+    // A custom resource's unknown fields come sorted, as apiextensions-apiserver lists them; a null value counts too.
+    const unknown = ['extraTopLevel', 'spec.futureField', 'spec.rules[0].from[0].source.newMatcher'];
+    const strict = validateResource(raw, 'default', 'Strict');
+    assert.equal(strict.resource, undefined);
+    assert.deepEqual(strict.issues.map((i) => [i.severity, formatPath(i.path), i.message, i.aboutKey]), unknown.map((f) => ['error', f, `unknown field "${f}"`, true]));
+    const warned = validateResource(raw);
+    assert.deepEqual(warned.issues.map((i) => [i.severity, i.message]), unknown.map((f) => ['warning', `unknown field "${f}"`]));
+    const spec = (warned.resource as unknown as { spec: Record<string, unknown> }).spec;
     assert.deepEqual(spec.futureField, { enabled: true });
-    assert.equal((r.resource as unknown as Record<string, unknown>).extraTopLevel, 'kept');
-    // Kinds whose schema types only the fields Ambit uses carry the rest silently.
-    const pod = validateResource({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', resources: { limits: { cpu: '1' } } }], volumes: [] } });
+    assert.equal((warned.resource as unknown as Record<string, unknown>).extraTopLevel, 'kept');
+    const ignored = validateResource(raw, 'default', 'Ignore');
+    assert.deepEqual(ignored.issues, []);
+    assert.equal(ignored.resource?.kind, 'AuthorizationPolicy');
+    // Fields the schemas leave untyped are still known fields of the kind.
+    const pod = validateResource({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', resources: { limits: { cpu: '1' } } }], volumes: [] } }, 'default', 'Strict');
     assert.deepEqual(pod.issues, []);
     assert.deepEqual((pod.resource as unknown as { spec: { volumes: unknown } }).spec.volumes, []);
+  });
+
+  it('reports unknown fields together with the schema\'s errors', () => {
+    const r = validateResource({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's' }, spec: { ports: [{ port: 0, nmae: 'http' }] } }, 'default', 'Strict');
+    assert.deepEqual(r.issues.map((i) => `${formatPath(i.path)}: ${i.message}`), [
+      'spec.ports[0].nmae: unknown field "spec.ports[0].nmae"',
+      'spec.ports[0].port: must be a port number 1-65535, found number 0',
+    ]);
   });
 
   it('reports every independent problem of an object in one pass', () => {

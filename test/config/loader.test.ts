@@ -57,11 +57,12 @@ describe('loadPaths', () => {
     ]);
     assert.deepEqual(issuesOf(r), [
       'tree/apps/policies/authz.json:8:48: error: AuthorizationPolicy demo/allow-client: spec.rules[0].from[0].source.serviceAccounts: Cannot set serviceAccounts with namespaces or principals',
-      'tree/z-other.yaml:1:1: warning: ConfigMap demo/settings: unknown kind v1/ConfigMap, skipped',
       `tree/z-other.yaml:6:1: warning: ServiceAccount demo/client: duplicate object, also defined at ${fx('tree/10-namespace.yaml')}:8:1; the last definition wins`,
     ]);
     const sa = r.objects.find((o) => o.resource.kind === 'ServiceAccount')!;
     assert.deepEqual(sa.resource.metadata.labels, { copy: 'second' });
+    // A kind the registry serves but the mesh does not read is kept aside, without an issue.
+    assert.deepEqual(r.others.map((o) => `${o.type.kind} @${o.location.file.slice(FIXTURES.length + 1)}:${o.location.line}:${o.location.column}`), ['ConfigMap @tree/z-other.yaml:1:1']);
   });
 
   it('keeps loading the other documents of a file when one has a YAML syntax error', async () => {
@@ -150,7 +151,7 @@ describe('parseText', () => {
     const r = parseText('# nothing here\n---\n---\n# still nothing\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n', 'sparse.yaml');
     assert.deepEqual(r.issues, []);
     assert.deepEqual(summary(r), ['Namespace -/x @sparse.yaml:6:1']);
-    assert.deepEqual(parseText('', 'empty.yaml'), { objects: [], issues: [], unknownKinds: [] });
+    assert.deepEqual(parseText('', 'empty.yaml'), { objects: [], issues: [], others: [] });
   });
 
   it('rejects duplicate mapping keys as a syntax error of that document only', () => {

@@ -58,18 +58,16 @@ const isStringMap = (v: unknown): v is Record<string, string> =>
   v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string'));
 
 /**
- * Kinds Ambit does not serve but analyze has something to say about (Sidecar, EnvoyFilter), read as they are: only
+ * Kinds the mesh does not read but analyze has something to say about (Sidecar, EnvoyFilter), read as they are: only
  * the fields the analyzers use are checked, and an object whose are malformed is reported (IST0106) and left out.
  */
-function foreignObjects(loaded: LoadResult, defaultNamespace: string): { foreign: ForeignObject[]; handled: Set<ConfigIssue>; invalid: Message[] } {
+function foreignObjects(loaded: LoadResult, defaultNamespace: string): { foreign: ForeignObject[]; invalid: Message[] } {
   const foreign: ForeignObject[] = [];
   const invalid: Message[] = [];
-  const handled = new Set<ConfigIssue>();
-  for (const u of loaded.unknownKinds) {
-    const kind = u.raw.kind as string;
+  for (const u of loaded.others) {
+    const kind = u.type.kind;
     const meta = (typeof u.raw.metadata === 'object' && u.raw.metadata !== null ? u.raw.metadata : {}) as Record<string, unknown>;
-    if (!FOREIGN_KINDS.has(kind) || !String(u.raw.apiVersion).startsWith('networking.istio.io/') || typeof meta.name !== 'string' || meta.name === '') continue;
-    handled.add(u.issue);
+    if (!FOREIGN_KINDS.has(kind) || u.type.group !== 'networking.istio.io' || typeof meta.name !== 'string' || meta.name === '') continue;
     const namespace = typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : defaultNamespace;
     const spec = (u.raw.spec ?? {}) as Record<string, unknown>;
     const selector = (spec as { workloadSelector?: { labels?: unknown } }).workloadSelector;
@@ -87,7 +85,7 @@ function foreignObjects(loaded: LoadResult, defaultNamespace: string): { foreign
     }
     foreign.push({ kind: kind as ForeignObject['kind'], metadata, spec: spec as ForeignObject['spec'], origin });
   }
-  return { foreign, handled, invalid };
+  return { foreign, invalid };
 }
 
 /** Schema errors and warnings of file objects, as istioctl's schema analyzer reports them (IST0106, IST0133). */
@@ -175,12 +173,13 @@ export function register(program: Command): void {
     let foreign: ForeignObject[] = [];
     const found: Message[] = [];
     if (paths.length > 0) {
-      // As istioctl: objects that name no namespace are in the one analyzed, and an empty file is no error.
-      const loaded = await loadPaths(paths, undefined, { defaultNamespace: namespace ?? 'default', emptyFile: 'warning' });
+      // As istioctl: objects that name no namespace are in the one analyzed, and an empty file is no error. Unknown
+      // fields and kinds are reported (IST0133), not refused: analysis says what is wrong rather than stopping.
+      const loaded = await loadPaths(paths, undefined, { defaultNamespace: namespace ?? 'default', emptyFile: 'warning', validate: 'warn', unknownKinds: 'warning' });
       const f = foreignObjects(loaded, namespace ?? 'default');
       foreign = f.foreign;
       found.push(...f.invalid);
-      const { messages, rest } = schemaMessages(loaded.issues.filter((i) => !f.handled.has(i)));
+      const { messages, rest } = schemaMessages(loaded.issues);
       found.push(...messages);
       const unparsed = new Set<string>();
       for (const issue of rest) {

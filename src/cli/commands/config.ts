@@ -19,9 +19,13 @@ function checkFormat(output: string): void {
   }
 }
 
-/** Loads the files into a store, reporting every issue on stderr (what did load is still used). */
+/**
+ * Loads the files into a store, reporting every issue on stderr (what did load is still used). An object with an
+ * unknown field is left out, as the cluster would refuse it; kinds no cluster of the mesh serves are skipped with a
+ * warning, since manifests hold more than the mesh's configuration.
+ */
 async function loadStore(paths: string[]): Promise<{ store: ConfigStore; issues: ConfigIssue[] }> {
-  const { objects, issues } = await loadPaths(paths);
+  const { objects, issues } = await loadPaths(paths, undefined, { unknownKinds: 'warning' });
   for (const issue of issues) process.stderr.write(`${formatIssue(issue)}\n`);
   const store = new ConfigStore();
   store.apply(objects.map((o) => o.resource));

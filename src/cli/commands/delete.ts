@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { ApplyResult } from '../../local/cluster.js';
 import { ClusterClient, withClusterOption } from '../../local/client.js';
 import { lookupModelKind } from '../../api/kinds.js';
-import { loadManifests, printResults } from '../../local/manifests.js';
+import { loadManifests, printResults, reportNotStored } from '../../local/manifests.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -23,10 +23,11 @@ export function register(program: Command): void {
     let failed = false;
     if (opts.filename.length) {
       if (kindWord) throw new Error('give either -f or KIND NAME..., not both');
-      const manifests = await loadManifests(opts.filename);
+      // As kubectl delete: the objects are only named, so their other fields are not validated.
+      const manifests = await loadManifests(opts.filename, 'ignore');
       refs = manifests.objects;
       locations = manifests.locations;
-      failed = manifests.failed;
+      failed = reportNotStored(manifests.others, 'deleted') || manifests.failed;
     } else {
       if (!kindWord || names.length === 0) throw new Error('nothing to delete: give -f PATH or KIND NAME...');
       const info = lookupModelKind(kindWord);

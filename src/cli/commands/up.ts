@@ -6,7 +6,7 @@ import { ClusterClient, withClusterOption } from '../../local/client.js';
 import { kubeconfigPathForMerge, mergeContext, parseClusterKubeconfig } from '../../local/kubeconfig.js';
 import { nodesTable, resourceTable } from '../../local/format.js';
 import { DEFAULT_NODES, MAX_NODES } from '../../local/layout.js';
-import { loadManifests, printResults } from '../../local/manifests.js';
+import { loadManifests, parseValidate, printResults, reportNotStored } from '../../local/manifests.js';
 import { ambitCommand } from '../invocation.js';
 import type { SupervisorStatus } from '../../local/supervisor.js';
 
@@ -23,22 +23,24 @@ export function register(program: Command): void {
       .option('-f, --filename <path>', 'manifest file, directory or - for stdin (repeatable)', collect, [] as string[])
       .option('--nodes <n>', `number of nodes when creating the cluster (default ${DEFAULT_NODES})`)
       .option('--timeout <seconds>', 'how long to wait for every pod to be ready', '180')
-      .option('--kubeconfig <path>', 'kubeconfig file to add the context ambit-<cluster> to (default: $KUBECONFIG, else ~/.kube/config)'),
-  ).action(async (opts: { filename: string[]; nodes?: string; timeout: string; cluster?: string; kubeconfig?: string }) => {
+      .option('--kubeconfig <path>', 'kubeconfig file to add the context ambit-<cluster> to (default: $KUBECONFIG, else ~/.kube/config)')
+      .option('--validate [mode]', 'unknown fields in the manifests: strict (or true) refuses the object, warn prints a warning, ignore (or false) drops them', 'strict'),
+  ).action(async (opts: { filename: string[]; nodes?: string; timeout: string; validate: string | boolean; cluster?: string; kubeconfig?: string }) => {
     const nodes = opts.nodes === undefined ? DEFAULT_NODES : Number(opts.nodes);
     if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES) throw new Error(`--nodes must be an integer from 1 to ${MAX_NODES}, got "${opts.nodes}"`);
     const timeout = Number(opts.timeout);
     if (!(timeout >= 0)) throw new Error(`--timeout must be a number of seconds, got "${opts.timeout}"`);
+    const validate = parseValidate(opts.validate);
     const client = ClusterClient.fromOptions(opts);
     // Read the manifests first: a typo should not cost a cluster start.
-    const manifests = opts.filename.length ? await loadManifests(opts.filename) : { objects: [] as Resource[], locations: [], failed: false };
+    const manifests = opts.filename.length ? await loadManifests(opts.filename, validate) : { objects: [] as Resource[], locations: [], others: [], failed: false };
     const started = await client.ensureRunning(nodes, (line) => process.stderr.write(line + '\n'));
     let status = await client.call<SupervisorStatus>('GET', '/v1/status');
     if (started) process.stdout.write(`Cluster "${client.name}" created with ${status.nodes.length} node(s) (state in ${client.layout.dir})\n`);
     else if (opts.nodes !== undefined && status.nodes.length !== nodes) {
       process.stderr.write(`warning: cluster "${client.name}" is already running with ${status.nodes.length} node(s); --nodes ${nodes} ignored (ambit down first to change it)\n`);
     }
-    let failed = manifests.failed;
+    let failed = reportNotStored(manifests.others, 'applied') || manifests.failed;
     // As kind does on create, so kubectl reaches the new cluster: only then, or when asked with --kubeconfig, since
     // every later `up` (to apply more) would otherwise switch the user's current context back.
     let context: string | undefined;
