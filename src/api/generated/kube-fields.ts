@@ -12,7 +12,7 @@ export const KUBE_KINDS: Readonly<Record<string, Readonly<Record<string, string>
   'v1': { ConfigMap: 'V1ConfigMap', Event: 'CoreV1Event', Namespace: 'V1Namespace', Node: 'V1Node', Pod: 'V1Pod', Secret: 'V1Secret', Service: 'V1Service', ServiceAccount: 'V1ServiceAccount' },
 };
 
-/** Object type → its fields (JSON names, in the API's order) → their types. */
+/** Object type → its fields (JSON names) → their types. */
 export const KUBE_TYPES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   ApiextensionsV1ServiceReference: { name: '', namespace: '', path: '', port: '' },
   ApiextensionsV1WebhookClientConfig: { caBundle: '', service: 'ApiextensionsV1ServiceReference', url: '' },
