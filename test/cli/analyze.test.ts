@@ -113,6 +113,14 @@ describe('ambit analyze on files', () => {
     assert.match(r.stdout, /^Warning \[IST0171\] \(AuthorizationPolicy shop\/get-only \S+:23\) A condition with a negative status is present: type=ZtunnelAccepted, reason=UnsupportedValue, message=ztunnel does not support HTTP attributes \(found: methods\)\. In ambient mode you must use a waypoint proxy to enforce HTTP rules\./m);
   });
 
+  it('an unknown field is a schema warning at its key, not a refusal: the object is still analyzed', () => {
+    const typo = TYPO_POLICY.replace('  selector:', '  selectr:');
+    const f = file('typo-field.yaml', MESH + '---\n' + typo);
+    const r = ambit(['--use-kube=false', '-A', f]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `Warning [IST0133] (AuthorizationPolicy shop/typo ${f}:27) Schema validation warning: unknown field "spec.selectr"\n`);
+  });
+
   it('migration leftovers: a Sidecar in an ambient namespace, and a schema error with its field, exit 79', () => {
     const f = file('migration.yaml', MESH + '---\n' + MIGRATION);
     const r = ambit(['--use-kube=false', '-A', f]);

@@ -184,6 +184,48 @@ describe('parseText', () => {
   });
 });
 
+describe('parseText: unknown fields and kinds', () => {
+  // A workload policy whose selector is misspelt: kube-apiserver refuses it; applied as written it would hold for the
+  // whole namespace.
+  const TYPO = 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ap, namespace: shop}\nspec:\n  selectr:\n    matchLabels: {app: web}\n  action: DENY\n  rules: [{}]\n';
+
+  it('refuses an object with an unknown field by default (strict), one error per field at its key', () => {
+    const r = parseText(TYPO, 'ap.yaml');
+    assert.deepEqual(r.issues.map(formatIssue), ['ap.yaml:5:3: error: AuthorizationPolicy shop/ap: unknown field "spec.selectr"']);
+    assert.equal(r.issues[0]!.unknownField, true);
+    assert.deepEqual(r.objects, []);
+  });
+
+  it('warn loads the object and says so; ignore loads it silently', () => {
+    const warned = parseText(TYPO, 'ap.yaml', { validate: 'warn' });
+    assert.deepEqual(warned.issues.map(formatIssue), ['ap.yaml:5:3: warning: AuthorizationPolicy shop/ap: unknown field "spec.selectr"']);
+    assert.deepEqual(summary(warned), ['AuthorizationPolicy shop/ap @ap.yaml:1:1']);
+    const ignored = parseText(TYPO, 'ap.yaml', { validate: 'ignore' });
+    assert.deepEqual(ignored.issues, []);
+    assert.deepEqual(summary(ignored), ['AuthorizationPolicy shop/ap @ap.yaml:1:1']);
+  });
+
+  it('checks the registry\'s other kinds for unknown fields and keeps them aside', () => {
+    const text = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\ndata: {a: "1"}\n---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  servers:\n  - port: {number: 80, protocol: HTTP, nmae: http}\n    hosts: ["*"]\n';
+    const r = parseText(text, 'other.yaml');
+    assert.deepEqual(r.issues.map(formatIssue), ['other.yaml:11:40: error: Gateway default/gw: unknown field "spec.servers[0].port.nmae"']);
+    assert.deepEqual(r.objects, []);
+    assert.deepEqual(r.others.map((o) => `${o.type.group || 'core'}/${o.type.kind} ${String((o.raw.metadata as { name: string }).name)} @${o.location.line}`), ['core/ConfigMap ok @1']);
+  });
+
+  it('reports an unknown apiVersion/kind as kubectl (name and namespace as written), or as a warning when asked', () => {
+    const text = 'apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: shop}\n---\napiVersion: apps/v1beta2\nkind: Deployment\nmetadata: {name: web}\n';
+    assert.deepEqual(parseText(text, 'f.yaml').issues.map(formatIssue), [
+      'f.yaml:1:1: error: resource mapping not found for name: "w" namespace: "shop" from "f.yaml": no matches for kind "Widget" in version "example.com/v1"\nensure CRDs are installed first',
+      'f.yaml:5:1: error: resource mapping not found for name: "web" namespace: "" from "f.yaml": no matches for kind "Deployment" in version "apps/v1beta2"\nensure CRDs are installed first',
+    ]);
+    assert.deepEqual(parseText(text, 'f.yaml', { unknownKinds: 'warning' }).issues.map(formatIssue), [
+      'f.yaml:1:1: warning: Widget shop/w: no matches for kind "Widget" in version "example.com/v1", skipped',
+      'f.yaml:5:1: warning: Deployment web: no matches for kind "Deployment" in version "apps/v1beta2", skipped',
+    ]);
+  });
+});
+
 describe('formatIssue', () => {
   it('leaves out the parts that are unknown', () => {
     assert.equal(
