@@ -189,12 +189,6 @@ export function modelType(kind: Kind): ResourceType {
   return t;
 }
 
-/** Every apiVersion the model accepts for a kind it reads. */
-export function modelApiVersions(kind: Kind): string[] {
-  const t = modelType(kind);
-  return t.versions.map((v) => groupVersion(t.group, v));
-}
-
 /** The registry entry for an object's apiVersion and kind (undefined for kinds the registry does not have). */
 export function typeOf(apiVersion: string, kind: string): ResourceType | undefined {
   const { group, version } = parseApiVersion(apiVersion);

@@ -13,7 +13,7 @@ import { gatewayClassSchema, gatewaySchema, grpcRouteSchema, httpRouteSchema } f
 import { telemetrySchema } from './schemas/telemetry.js';
 import { lint } from './lint.js';
 import { formatFieldPath, unknownFieldMessage, unknownFieldPaths } from './fields.js';
-import { modelApiVersions, typeOf, type ResourceType } from './kinds.js';
+import { typeOf, type ResourceType } from './kinds.js';
 import { isNamespaced, type Kind, type Resource } from './types.js';
 
 export type { IssuePath, ValidationIssue } from './lint.js';
@@ -56,12 +56,6 @@ const KINDS: Record<Kind, z.ZodType> = {
   HTTPRoute: httpRouteSchema,
   GRPCRoute: grpcRouteSchema,
 };
-
-/** Every kind Ambit reads and the apiVersions accepted for it (for docs and `--help` text). */
-export const SUPPORTED_KINDS: readonly { kind: Kind; apiVersions: readonly string[] }[] = Object.keys(KINDS).map((kind) => ({
-  kind: kind as Kind,
-  apiVersions: modelApiVersions(kind as Kind),
-}));
 
 /** Kubernetes treats a null field as unset; dropping them lets "key:" with no value mean "absent". */
 function withoutNulls(v: unknown): unknown {

@@ -3,7 +3,12 @@
 // Rule-by-rule messages and positions are covered through the loader in test/config/rules.test.ts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SUPPORTED_KINDS, formatPath, validateResource } from '../../src/api/validation.js';
+import { RESOURCE_TYPES, groupVersion } from '../../src/api/kinds.js';
+import type { Kind } from '../../src/api/types.js';
+import { formatPath, validateResource } from '../../src/api/validation.js';
+
+/** Every kind the mesh reads and the apiVersions accepted for it. */
+const SUPPORTED_KINDS = RESOURCE_TYPES.filter((t) => t.model).map((t) => ({ kind: t.kind as Kind, apiVersions: t.versions.map((v) => groupVersion(t.group, v)) }));
 import { RFC1123_LABEL_RULE, RFC1123_SUBDOMAIN_RULE, invalid } from '../support/kube-messages.js';
 
 /** The smallest valid object of each kind (metadata added by the test). */
