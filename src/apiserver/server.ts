@@ -11,6 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { InvalidObjectError } from '../api/errors.js';
+import { fieldTree, strictDecodingError, unknownFieldMessage, unknownFields } from '../api/fields.js';
 import { groupVersion, parseApiVersion, type ResourceType } from '../api/kinds.js';
 import { parseSelector } from '../api/label-selector.js';
 import { ServedTypes } from './discovery.js';
@@ -400,6 +401,7 @@ export class ApiServer {
       return sendJson(res, 201, { ...body, apiVersion: groupVersion(type.group, target.version), kind: type.kind, metadata: { creationTimestamp: null }, status: { allowed: true } });
     }
     const o = this.checkBody(body, target);
+    this.checkFields(o, query, res);
     const meta = o.metadata;
     if (!meta.name && typeof meta.generateName === 'string' && meta.generateName) meta.name = meta.generateName + randomSuffix();
     if (!meta.name) throw invalid(type, '', [{ field: 'metadata.name', message: 'Required value: name or generateName is required', reason: 'FieldValueRequired' }]);
@@ -416,6 +418,7 @@ export class ApiServer {
 
   private async update(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
     const body = this.checkBody(await readObject(req), target);
+    this.checkFields(body, query, res);
     if (body.metadata.name !== target.name) throw badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${target.name})`);
     const old = this.mustGet(target);
     this.commit(req, res, target, query, old, body);
@@ -436,6 +439,7 @@ export class ApiServer {
     if (!old) this.checkNamespace(target);
     let next = applyPatch(contentType, old as JsonObject | undefined, patch as Json, patchContext(type.kind, groupVersion(type.group, target.version), query)) as KubeObject;
     next = this.checkBody(next, target);
+    this.checkFields(next, query, res, patch);
     if (!old) {
       if (type.status) delete next.status;
       const admitted = this.admit(next, undefined, type);
@@ -500,9 +504,11 @@ export class ApiServer {
     if (!gone) return;
     this.backend.deleted?.(gone, type);
     if (type.group === '' && type.kind === 'Namespace') {
-      for (const t of this.served.types) {
-        if (!t.namespaced) continue;
-        for (const child of this.store.listObjects(t.group, t.kind, o.metadata.name)) this.remove(t, child);
+      for (const child of this.store.objectsIn(o.metadata.name)) {
+        const { group, version } = parseApiVersion(child.apiVersion);
+        const t = this.served.byKind(group, version, child.kind);
+        if (t) this.remove(t, child);
+        else this.store.removeObject(group, child.kind, child.metadata.namespace, child.metadata.name);
       }
     }
     if (type.group === 'apiextensions.k8s.io' && type.kind === 'CustomResourceDefinition') {
@@ -561,6 +567,31 @@ export class ApiServer {
       metadata.namespace = target.namespace;
     } else delete metadata.namespace;
     return { ...body, apiVersion, kind: type.kind, metadata } as KubeObject;
+  }
+
+  /**
+   * Unknown fields, as `fieldValidation` asks (kube-apiserver's default is Warn): Strict refuses the write with its
+   * strict decoding error (400 on create and update, 422 on a patch), Warn answers with one `Warning` header per
+   * field, which kubectl prints. Custom resources of users' CRDs are not checked (no schemas are kept).
+   */
+  private checkFields(o: KubeObject, query: URLSearchParams, res: ServerResponse, patch?: unknown): void {
+    const mode = query.get('fieldValidation') ?? 'Warn';
+    if (mode === 'Ignore' || !fieldTree(o.apiVersion, o.kind)) return;
+    if (mode !== 'Strict' && mode !== 'Warn') throw badRequest(`fieldValidation must be one of "Ignore", "Warn" or "Strict", got ${JSON.stringify(mode)}`);
+    // A main-resource write of a kind with a status subresource discards status, so status is not checked (the
+    // local cluster's pod status carries fields of its own, which a `kubectl label pod` must not warn about).
+    const { status: _status, ...written } = o;
+    const unknown = unknownFields(o.apiVersion, o.kind, this.served.byKind(parseApiVersion(o.apiVersion).group, parseApiVersion(o.apiVersion).version, o.kind)?.status ? written : o);
+    if (unknown.length === 0) return;
+    if (mode === 'Warn') {
+      res.setHeader('Warning', unknown.map((f) => `299 - ${JSON.stringify(unknownFieldMessage(f))}`));
+      return;
+    }
+    const message = strictDecodingError(o.kind, o.apiVersion, unknown);
+    if (patch === undefined) throw badRequest(message);
+    throw new ApiError(422, 'Invalid', `The request is invalid: patch: Invalid value: ${JSON.stringify(JSON.stringify(patch))}: ${message.slice(message.indexOf('strict decoding error'))}`, {
+      causes: [{ reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(JSON.stringify(patch))}: ${message.slice(message.indexOf('strict decoding error'))}`, field: 'patch' }],
+    });
   }
 
   // ---- subresources --------------------------------------------------------------------------------------------------

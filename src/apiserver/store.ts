@@ -124,6 +124,13 @@ export class ResourceStore {
     return out.sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
   }
 
+  /** Every object in a namespace, of any type (what goes with the namespace). */
+  objectsIn(namespace: string): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const objects of this.types.values()) for (const o of objects.values()) if (o.metadata.namespace === namespace) out.push(o);
+    return out;
+  }
+
   /**
    * Stores an object exactly as given (the API server has already merged, validated and decided what changed):
    * assigns uid and creationTimestamp on create, bumps generation when `specChanged`, and a new resourceVersion.

@@ -33,7 +33,7 @@ import { collectGarbage } from './garbage-collector.js';
 import { AddressPool, AddressPoolExhausted } from './ipam.js';
 import { InvalidObjectError } from '../api/errors.js';
 import { COMPONENT_ANNOTATION, componentObjects, isComponentObject, nodeObject, type ComponentPlacement } from './component-objects.js';
-import { findModelType, modelType, qualifiedKindName, qualifiedResource, typeOf } from '../api/kinds.js';
+import { type ResourceType, findModelType, modelType, parseApiVersion, qualifiedKindName, qualifiedResource, typeOf } from '../api/kinds.js';
 import {
   CLUSTER_DNS_IP,
   FABRIC_GATEWAY_IP,
@@ -62,7 +62,7 @@ import {
 } from './sandbox.js';
 import { inNetns, removeNetns, run, CommandError } from './sys.js';
 import type { ProbeRequest, ProbeResult } from './node-agent.js';
-import { ResourceStore, type ChangeListener } from '../apiserver/store.js';
+import { ResourceStore, isModelObject, type ChangeListener, type KubeObject } from '../apiserver/store.js';
 import {
   DEFAULT_TOKEN_EXPIRATION_SECONDS,
   MAX_TOKEN_EXPIRATION_SECONDS,
@@ -637,9 +637,9 @@ export class LocalCluster {
   // ---- apply / delete ----------------------------------------------------------------------------------------------
 
   /** Stores objects (in dependency order) and reconciles; one bad object never stops the others. */
-  async apply(resources: Resource[]): Promise<ApplyResult[]> {
-    const order = (r: Resource) => {
-      const i = APPLY_ORDER.indexOf(r.kind);
+  async apply(resources: (Resource | KubeObject)[]): Promise<ApplyResult[]> {
+    const order = (r: Resource | KubeObject) => {
+      const i = APPLY_ORDER.indexOf(r.kind as Kind);
       return i < 0 ? APPLY_ORDER.length : i;
     };
     const sorted = resources.map((r, i) => ({ r, i })).sort((a, b) => order(a.r) - order(b.r) || a.i - b.i);
@@ -647,7 +647,14 @@ export class LocalCluster {
     for (const { r, i } of sorted) {
       const name = objectLabel(r);
       try {
-        const prepared = this.admit(r);
+        const type = typeOf(r.apiVersion ?? '', r.kind);
+        if (type && !type.model) {
+          // A kind the mesh does not read (ConfigMap, Secret, Istio's Gateway…): stored as the API stores it.
+          const stored = this.admitOther(r as KubeObject, type);
+          results.push({ i, result: { object: name, message: `${qualifiedKindName(type)}/${stored.metadata.name} ${this.store.put(stored)}` } });
+          continue;
+        }
+        const prepared = this.admit(r as Resource);
         const outcome = this.store.put(prepared, prepared.kind === 'Namespace');
         if (prepared.kind === 'Namespace' && outcome === 'created') {
           this.store.put({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: prepared.metadata.name } });
@@ -662,32 +669,47 @@ export class LocalCluster {
   }
 
   /** Deletes objects (cascading like Kubernetes: a Namespace takes its objects, a Deployment its pods). */
-  async delete(refs: { kind: string; metadata: { name: string; namespace?: string } }[]): Promise<ApplyResult[]> {
+  async delete(refs: { apiVersion?: string; kind: string; metadata: { name: string; namespace?: string } }[]): Promise<ApplyResult[]> {
     const results: { i: number; result: ApplyResult }[] = [];
     // Namespaces last: deleting one takes its objects with it, which would turn the later entries into NotFound.
     const sorted = refs.map((ref, i) => ({ ref, i })).sort((a, b) => Number(a.ref.kind === 'Namespace') - Number(b.ref.kind === 'Namespace') || a.i - b.i);
     for (const { ref, i } of sorted) {
       const push = (result: ApplyResult) => results.push({ i, result });
-      const info = findModelType(ref.kind);
+      const info = ref.apiVersion ? typeOf(ref.apiVersion, ref.kind) : findModelType(ref.kind);
       const name = objectLabel(ref);
       if (!info) {
         push({ object: name, error: `the server doesn't have a resource type "${ref.kind}"` });
         continue;
       }
       const namespace = info.namespaced ? (ref.metadata.namespace ?? 'default') : undefined;
-      const removed = this.store.remove(info.kind, namespace, ref.metadata.name);
+      const removed = this.store.removeObject(info.group, info.kind, namespace, ref.metadata.name) as unknown as Resource | undefined;
       if (!removed) {
         push({ object: name, error: `Error from server (NotFound): ${qualifiedResource(info)} "${ref.metadata.name}" not found`, reason: 'NotFound' });
         continue;
       }
       this.released(removed);
-      if (removed.kind === 'Namespace') {
-        for (const r of this.store.list(undefined, removed.metadata.name)) this.released(this.store.remove(r.kind, r.metadata.namespace, r.metadata.name)!);
+      if (info.group === '' && removed.kind === 'Namespace') {
+        for (const o of this.store.objectsIn(removed.metadata.name)) {
+          const gone = this.store.removeObject(parseApiVersion(o.apiVersion).group, o.kind, o.metadata.namespace, o.metadata.name);
+          if (gone && isModelObject(gone)) this.released(gone as unknown as Resource);
+        }
       }
       push({ object: name, message: `${qualifiedKindName(info)} "${ref.metadata.name}" deleted` });
     }
     await this.reconcile();
     return results.sort((a, b) => a.i - b.i).map((r) => r.result);
+  }
+
+  /** Admission of a kind the mesh does not read: its namespace must exist; CRDs go through the Kubernetes API. */
+  private admitOther(input: KubeObject, type: ResourceType): KubeObject {
+    if (type.group === 'apiextensions.k8s.io') throw new Error('CustomResourceDefinitions are installed through the Kubernetes API: kubectl apply -f FILE');
+    const r = structuredClone(input);
+    if (!r.metadata?.name) throw new Error('metadata.name: Required value');
+    if (type.namespaced) {
+      r.metadata.namespace ??= 'default';
+      if (!this.store.get('Namespace', undefined, r.metadata.namespace)) throw new Error(`namespaces "${r.metadata.namespace}" not found`);
+    } else delete r.metadata.namespace;
+    return r;
   }
 
   released(r: Resource): void {

@@ -1,7 +1,7 @@
 // Reading manifests for `ambit up/apply/delete` and reporting what happened to each object, kubectl style.
-import { formatIssue, loadPaths, type OtherObject, type ValidateMode } from '../config/loader.js';
-import { qualifiedKindName } from '../api/kinds.js';
+import { formatIssue, loadPaths, type ValidateMode } from '../config/loader.js';
 import type { Resource } from '../api/types.js';
+import type { KubeObject } from '../apiserver/store.js';
 import type { ApplyResult } from './cluster.js';
 
 const VALIDATE_MODES: Record<string, ValidateMode> = { strict: 'strict', true: 'strict', warn: 'warn', ignore: 'ignore', false: 'ignore' };
@@ -14,12 +14,10 @@ export function parseValidate(value: string | boolean): ValidateMode {
 }
 
 export interface Manifests {
-  /** Objects of the kinds the mesh reads, without errors. */
-  objects: Resource[];
+  /** Objects without errors: the kinds the mesh reads, typed, and the registry's other kinds as written. */
+  objects: (Resource | KubeObject)[];
   /** `file:line:col` of each of `objects`. */
   locations: string[];
-  /** Objects of kinds the cluster serves but does not store. */
-  others: OtherObject[];
   failed: boolean;
 }
 
@@ -30,25 +28,12 @@ export async function loadManifests(paths: string[], validate: ValidateMode = 's
     // Under --validate=warn kubectl prints the API server's warning for each unknown field as it comes.
     process.stderr.write(issue.unknownField && issue.severity === 'warning' ? `Warning: ${issue.message}\n` : `${formatIssue(issue)}\n`);
   }
+  const at = (l: { file: string; line: number; column: number }) => `${l.file}:${l.line}:${l.column}`;
   return {
-    objects: objects.map((o) => o.resource),
-    locations: objects.map((o) => `${o.location.file}:${o.location.line}:${o.location.column}`),
-    others,
+    objects: [...objects.map((o) => o.resource), ...others.map((o) => o.raw as KubeObject)],
+    locations: [...objects.map((o) => at(o.location)), ...others.map((o) => at(o.location))],
     failed: issues.some((i) => i.severity === 'error'),
   };
-}
-
-/**
- * Objects of kinds the registry serves that the local cluster does not store (its store holds the kinds the mesh
- * reads): each is reported as an error rather than dropped in silence. Returns true when there were any.
- */
-export function reportNotStored(others: OtherObject[], verb: 'applied' | 'deleted'): boolean {
-  for (const o of others) {
-    const meta = typeof o.raw.metadata === 'object' && o.raw.metadata !== null ? (o.raw.metadata as { name?: unknown }) : {};
-    const where = `${o.location.file}:${o.location.line}:${o.location.column}`;
-    process.stderr.write(`${where}: error: ${qualifiedKindName(o.type)}/${String(meta.name ?? '')}: not ${verb}: the local cluster stores only the kinds the mesh reads\n`);
-  }
-  return others.length > 0;
 }
 
 /** Prints kubectl-like result lines; returns true when any object failed. */

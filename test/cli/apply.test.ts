@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadManifests, parseValidate, reportNotStored } from '../../src/local/manifests.js';
+import { loadManifests, parseValidate } from '../../src/local/manifests.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ambit-apply-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -73,14 +73,11 @@ describe('ambit apply -f: --validate', () => {
     assert.deepEqual(ignored.value.objects.map((o) => o.metadata.name), ['deny-web']);
   });
 
-  it("an unknown kind is kubectl's mapping error; a kind the cluster serves but does not store is reported as not applied", async () => {
+  it("an unknown kind is kubectl's mapping error; the registry's other kinds load as written, after the mesh's", async () => {
     const f = file('mixed.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: "1"}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n');
     const loaded = await stderrOf(() => loadManifests([f]));
     assert.equal(loaded.stderr, `${f}:6:1: error: resource mapping not found for name: "w" namespace: "" from "${f}": no matches for kind "Widget" in version "example.com/v1"\nensure CRDs are installed first\n`);
-    assert.deepEqual(loaded.value.objects.map((o) => `${o.kind}/${o.metadata.name}`), ['Namespace/shop']);
-    const reported = await stderrOf(() => reportNotStored(loaded.value.others, 'applied'));
-    assert.equal(reported.value, true);
-    assert.equal(reported.stderr, `${f}:1:1: error: configmap/settings: not applied: the local cluster stores only the kinds the mesh reads\n`);
-    assert.equal((await stderrOf(() => reportNotStored([], 'applied'))).value, false);
+    assert.deepEqual(loaded.value.objects.map((o) => `${o.kind}/${o.metadata.name}`), ['Namespace/shop', 'ConfigMap/settings']);
+    assert.deepEqual(loaded.value.locations, [`${f}:11:1`, `${f}:1:1`]);
   });
 });

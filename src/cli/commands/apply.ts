@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { ApplyResult } from '../../local/cluster.js';
 import { ClusterClient, withClusterOption } from '../../local/client.js';
-import { loadManifests, parseValidate, printResults, reportNotStored } from '../../local/manifests.js';
+import { loadManifests, parseValidate, printResults } from '../../local/manifests.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -16,7 +16,7 @@ export function register(program: Command): void {
   ).action(async (opts: { filename: string[]; validate: string | boolean; cluster?: string }) => {
     const client = ClusterClient.fromOptions(opts);
     const manifests = await loadManifests(opts.filename, parseValidate(opts.validate));
-    let failed = reportNotStored(manifests.others, 'applied') || manifests.failed;
+    let failed = manifests.failed;
     if (manifests.objects.length) {
       const { results } = await client.call<{ results: ApplyResult[] }>('POST', '/v1/apply', { objects: manifests.objects });
       failed = printResults(results, manifests.locations) || failed;

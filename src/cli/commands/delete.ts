@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { ApplyResult } from '../../local/cluster.js';
 import { ClusterClient, withClusterOption } from '../../local/client.js';
 import { lookupModelKind } from '../../api/kinds.js';
-import { loadManifests, printResults, reportNotStored } from '../../local/manifests.js';
+import { loadManifests, printResults } from '../../local/manifests.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -18,7 +18,7 @@ export function register(program: Command): void {
       .option('-n, --namespace <ns>', 'namespace of named objects', 'default'),
   ).action(async (kindWord: string | undefined, names: string[], opts: { filename: string[]; namespace: string; cluster?: string }) => {
     const client = ClusterClient.fromOptions(opts);
-    let refs: { kind: string; metadata: { name: string; namespace?: string } }[] = [];
+    let refs: { apiVersion?: string; kind: string; metadata: { name: string; namespace?: string } }[] = [];
     let locations: string[] | undefined;
     let failed = false;
     if (opts.filename.length) {
@@ -27,7 +27,7 @@ export function register(program: Command): void {
       const manifests = await loadManifests(opts.filename, 'ignore');
       refs = manifests.objects;
       locations = manifests.locations;
-      failed = reportNotStored(manifests.others, 'deleted') || manifests.failed;
+      failed = manifests.failed;
     } else {
       if (!kindWord || names.length === 0) throw new Error('nothing to delete: give -f PATH or KIND NAME...');
       const info = lookupModelKind(kindWord);

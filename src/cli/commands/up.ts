@@ -6,7 +6,7 @@ import { ClusterClient, withClusterOption } from '../../local/client.js';
 import { kubeconfigPathForMerge, mergeContext, parseClusterKubeconfig } from '../../local/kubeconfig.js';
 import { nodesTable, resourceTable } from '../../local/format.js';
 import { DEFAULT_NODES, MAX_NODES } from '../../local/layout.js';
-import { loadManifests, parseValidate, printResults, reportNotStored } from '../../local/manifests.js';
+import { loadManifests, parseValidate, printResults } from '../../local/manifests.js';
 import { ambitCommand } from '../invocation.js';
 import type { SupervisorStatus } from '../../local/supervisor.js';
 
@@ -33,14 +33,14 @@ export function register(program: Command): void {
     const validate = parseValidate(opts.validate);
     const client = ClusterClient.fromOptions(opts);
     // Read the manifests first: a typo should not cost a cluster start.
-    const manifests = opts.filename.length ? await loadManifests(opts.filename, validate) : { objects: [] as Resource[], locations: [], others: [], failed: false };
+    const manifests = opts.filename.length ? await loadManifests(opts.filename, validate) : { objects: [] as Resource[], locations: [], failed: false };
     const started = await client.ensureRunning(nodes, (line) => process.stderr.write(line + '\n'));
     let status = await client.call<SupervisorStatus>('GET', '/v1/status');
     if (started) process.stdout.write(`Cluster "${client.name}" created with ${status.nodes.length} node(s) (state in ${client.layout.dir})\n`);
     else if (opts.nodes !== undefined && status.nodes.length !== nodes) {
       process.stderr.write(`warning: cluster "${client.name}" is already running with ${status.nodes.length} node(s); --nodes ${nodes} ignored (ambit down first to change it)\n`);
     }
-    let failed = reportNotStored(manifests.others, 'applied') || manifests.failed;
+    let failed = manifests.failed;
     // As kind does on create, so kubectl reaches the new cluster: only then, or when asked with --kubeconfig, since
     // every later `up` (to apply more) would otherwise switch the user's current context back.
     let context: string | undefined;
