@@ -17,6 +17,7 @@ import { parseSelector } from '../api/label-selector.js';
 import { ServedTypes } from './discovery.js';
 import { ApiError, alreadyExists, badRequest, conflict, expired, invalid, methodNotAllowed, notFound, pathNotFound, tooLarge, unauthorized, unsupportedMediaType } from './errors.js';
 import { parseFieldSelector } from './selectors.js';
+import { PROTOBUF_CONTENT_TYPE, decodeProtobufObject } from './protobuf.js';
 import type { ChangeEvent, KubeObject, ResourceStore } from './store.js';
 import { APPLY_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, PatchError, applyPatch, type Json, type JsonObject, type PatchContext } from './patch.js';
 import { toEventTable, toTable } from './tables.js';
@@ -727,13 +728,11 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const PROTOBUF = 'application/vnd.kubernetes.protobuf';
-
 async function readObject(req: IncomingMessage): Promise<Record<string, unknown>> {
   const contentType = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim();
-  if (contentType === PROTOBUF) {
-    throw unsupportedMediaType(['application/json', 'application/yaml']);
-  }
+  // kubectl 1.32+ sends its typed-client bodies (create namespace, deployment, …; auth can-i) only as protobuf.
+  if (contentType === PROTOBUF_CONTENT_TYPE) return decodeProtobufObject(await readBody(req));
+  if (contentType !== 'application/json' && contentType !== 'application/yaml') throw unsupportedMediaType(['application/json', 'application/yaml', PROTOBUF_CONTENT_TYPE]);
   const raw = (await readBody(req)).toString('utf8');
   let value: unknown;
   try {
