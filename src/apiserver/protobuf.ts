@@ -59,7 +59,7 @@ export const PROTOBUF_KINDS: readonly string[] = Object.keys(MESSAGES);
  * for, 400 for a malformed body or a field it would otherwise silently drop.
  */
 export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
-  if (body.length <= MAGIC.length || !body.subarray(0, MAGIC.length).equals(MAGIC)) {
+  if (body.length < MAGIC.length || !body.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw badRequest(`the object provided is unrecognized: protobuf data does not start with the prefix ${JSON.stringify(MAGIC.toString('latin1'))}`);
   }
   const r = root();

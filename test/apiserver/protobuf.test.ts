@@ -317,6 +317,7 @@ describe('protobuf request bodies', () => {
     );
     assert.throws(() => decodeProtobufObject(Buffer.from('{"kind":"Namespace"}')), (e: unknown) => e instanceof ApiError && e.code === 400 && /does not start with the prefix "k8s\\u0000"/.test(e.message));
     assert.throws(() => decodeProtobufObject(Buffer.from('k8s\0\x0a\x05\x0a', 'latin1')), (e: unknown) => e instanceof ApiError && e.code === 400 && /unrecognized/.test(e.message));
+    assert.throws(() => decodeProtobufObject(Buffer.from('k8s\0', 'latin1')), (e: unknown) => e instanceof ApiError && e.code === 400 && /names no kind \(typeMeta \{\}\)/.test(e.message));
     assert.throws(
       () => decodeProtobufObject(envelope('', 'Namespace', Uint8Array.from([]))),
       (e: unknown) => e instanceof ApiError && e.code === 400 && /names no apiVersion/.test(e.message),
