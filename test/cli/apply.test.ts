@@ -78,6 +78,6 @@ describe('ambit apply -f: --validate', () => {
     const loaded = await stderrOf(() => loadManifests([f]));
     assert.equal(loaded.stderr, `${f}:6:1: error: resource mapping not found for name: "w" namespace: "" from "${f}": no matches for kind "Widget" in version "example.com/v1"\nensure CRDs are installed first\n`);
     assert.deepEqual(loaded.value.objects.map((o) => `${o.kind}/${o.metadata.name}`), ['Namespace/shop', 'ConfigMap/settings']);
-    assert.deepEqual(loaded.value.locations, [`${f}:11:1`, `${f}:1:1`]);
+    assert.deepEqual(loaded.value.locations, [`${f}:10:1`, `${f}:1:1`]);
   });
 });
