@@ -130,7 +130,7 @@ describe('kubectl, as the guides use it', { skip: KUBECTL ? false : 'kubectl is 
   });
 
   it('finds waypoint Gateways by label', async () => {
-    await c.ok(['waypoint', 'apply', '-n', 'shop', '--wait']);
+    await c.ok(['waypoint', 'apply', '-n', 'shop', '--for', 'service', '--wait']);
     assert.match(await ok(['get', 'gateway', '-n', 'shop', '-l', 'istio.io/waypoint-for']), /^waypoint\s+istio-waypoint\s+\S*\s+True\s+\S+$/m);
     assert.match(await ok(['get', 'pods', '-n', 'shop', '-l', 'gateway.networking.k8s.io/gateway-name=waypoint']), /^waypoint-\S+\s+1\/1\s+Running/m);
   });
