@@ -22,6 +22,7 @@ const SUITES: Suite[] = [
   { name: 'hbone', script: 'hbone.js', nodeFlags: [] },
   { name: 'l4', script: 'l4.js', nodeFlags: [] },
   { name: 'l7', script: 'l7.js', nodeFlags: [] },
+  { name: 'kube-api', script: 'kube-api.js', nodeFlags: [] },
 ];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, json: { type: 'string' } } });

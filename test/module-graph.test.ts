@@ -30,7 +30,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   ztunnel: ['common', 'xds', 'hbone', 'identity', 'inpod', 'cni', 'telemetry'],
   waypoint: ['common', 'xds', 'hbone', 'identity', 'telemetry'],
   apiserver: ['common', 'api', 'identity'],
-  local: ['common', 'api', 'apiserver', 'cni', 'config', 'controlplane', 'identity', 'model', 'xds'],
+  local: ['common', 'api', 'apiserver', 'cni', 'config', 'controlplane', 'identity', 'inpod', 'model', 'xds'],
 };
 
 // Static `import … from '…'`, `import '…'`, `import type …` and `export … from '…'`, in TypeScript or emitted JS.

@@ -6,6 +6,7 @@
 // docs/kubernetes-api.md).
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
@@ -85,6 +86,7 @@ export class ApiServer {
   private readonly backend: ApiBackend;
   private readonly log: (line: string) => void;
   private readonly watchers = new Set<() => void>();
+  private readonly extraListeners: NetServer[] = [];
 
   constructor(private readonly options: ApiServerOptions) {
     this.store = options.store;
@@ -110,7 +112,17 @@ export class ApiServer {
     return (server.address() as { port: number }).port;
   }
 
+  /**
+   * Serves connections accepted by another listener too (one made inside a network namespace, where the cluster's
+   * components reach the API); they get the same TLS and authentication.
+   */
+  serve(listener: NetServer): void {
+    listener.on('connection', (socket) => this.server?.emit('connection', socket));
+    this.extraListeners.push(listener);
+  }
+
   async close(): Promise<void> {
+    for (const l of this.extraListeners) l.close();
     for (const stop of this.watchers) stop();
     const server = this.server;
     if (!server) return;

@@ -6,26 +6,37 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { findModelType, parseApiVersion } from '../api/kinds.js';
-import type { Resource } from '../api/types.js';
+import { ROOT_NAMESPACE, type Resource } from '../api/types.js';
 import { createApiCertificates, kubeconfigFor } from '../apiserver/certificates.js';
 import { badRequest } from '../apiserver/errors.js';
 import { handleExecUpgrade } from '../apiserver/exec.js';
 import { serveLogs } from '../apiserver/logs.js';
 import { ApiServer, type ApiBackend } from '../apiserver/server.js';
 import type { KubeObject } from '../apiserver/store.js';
+import { PodNetns } from '../inpod/index.js';
 import type { LocalCluster } from './cluster.js';
 import { contextName } from './kubeconfig.js';
+import { FABRIC_GATEWAY_IP } from './layout.js';
+
+/** kube-apiserver's secure port, where components inside the cluster reach the API. */
+export const KUBE_API_FABRIC_PORT = 6443;
 
 export interface KubeApiOptions {
   cluster: LocalCluster;
   clusterName: string;
   kubeconfigPath: string;
+  /** Where the control plane's kubeconfig goes (server on the fabric address, istiod's certificate). */
+  controlPlaneKubeconfigPath: string;
   log: (line: string) => void;
 }
 
 /** Starts the API server on a free loopback port and writes the cluster's kubeconfig; returns the server. */
 export async function startKubeApi(opts: KubeApiOptions): Promise<{ server: ApiServer; port: number }> {
-  const certs = await createApiCertificates(['127.0.0.1'], { admin: { user: 'kubernetes-admin', groups: ['system:masters'] } });
+  const certs = await createApiCertificates(['127.0.0.1', FABRIC_GATEWAY_IP], {
+    admin: { user: 'kubernetes-admin', groups: ['system:masters'] },
+    // istiod's identity, as its in-cluster service account token would give it.
+    istiod: { user: `system:serviceaccount:${ROOT_NAMESPACE}:istiod`, groups: ['system:serviceaccounts', `system:serviceaccounts:${ROOT_NAMESPACE}`] },
+  });
   const { cluster } = opts;
   const backend: ApiBackend = {
     admit: (object) => (findModelType(object.kind)?.group === parseApiVersion(object.apiVersion).group ? (cluster.admit(object as unknown as Resource) as unknown as KubeObject) : object),
@@ -74,6 +85,19 @@ export async function startKubeApi(opts: KubeApiOptions): Promise<{ server: ApiS
     });
   const server = new ApiServer({ store: cluster.store, tls: { cert: certs.serving.cert, key: certs.serving.key, clientCA: certs.ca }, backend, log: opts.log });
   const port = await server.listen();
+  // The cluster's components (the control plane in the fabric namespace) reach the API at the fabric address, on
+  // kube-apiserver's port, through a listener made inside that namespace.
+  const fabric = PodNetns.open(cluster.fabricNetns);
+  try {
+    server.serve(fabric.listen(KUBE_API_FABRIC_PORT, { host: FABRIC_GATEWAY_IP }));
+  } finally {
+    fabric.close();
+  }
+  writeFileSync(
+    opts.controlPlaneKubeconfigPath,
+    stringify(kubeconfigFor(contextName(opts.clusterName), `https://${FABRIC_GATEWAY_IP}:${KUBE_API_FABRIC_PORT}`, certs.ca, certs.clients.istiod!)),
+    { mode: 0o600 },
+  );
   const kubeconfig = kubeconfigFor(contextName(opts.clusterName), `https://127.0.0.1:${port}`, certs.ca, certs.clients.admin!);
   writeFileSync(opts.kubeconfigPath, stringify(kubeconfig), { mode: 0o600 });
   opts.log(`Kubernetes API listening on https://127.0.0.1:${port} (kubeconfig ${opts.kubeconfigPath})`);

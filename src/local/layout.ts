@@ -69,6 +69,10 @@ export class StateLayout {
   get kubeconfig(): string {
     return join(this.dir, 'kubeconfig');
   }
+  /** The control plane's kubeconfig: the API inside the fabric namespace, with istiod's client certificate. */
+  get controlPlaneKubeconfig(): string {
+    return join(this.controlPlaneDir, 'kubeconfig');
+  }
   get supervisorLog(): string {
     return join(this.dir, 'supervisor.log');
   }

@@ -97,7 +97,7 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
   }
 
   // Lives as long as this process: shutdown ends with process.exit.
-  await startKubeApi({ cluster, clusterName: args.cluster, kubeconfigPath: layout.kubeconfig, log: (line) => process.stdout.write(`${line}\n`) });
+  await startKubeApi({ cluster, clusterName: args.cluster, kubeconfigPath: layout.kubeconfig, controlPlaneKubeconfigPath: layout.controlPlaneKubeconfig, log: (line) => process.stdout.write(`${line}\n`) });
 
   const target = (body: unknown) => {
     const b = body as { namespace?: string; name?: string; container?: string; node?: string } | undefined;
