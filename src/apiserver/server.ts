@@ -87,6 +87,8 @@ export class ApiServer {
   private readonly log: (line: string) => void;
   private readonly watchers = new Set<() => void>();
   private readonly extraListeners: NetServer[] = [];
+  /** Each stored object's JSON as a list item, for the apiVersion it was last listed at. */
+  private readonly itemJson = new WeakMap<KubeObject, { apiVersion: string; json: string }>();
 
   constructor(private readonly options: ApiServerOptions) {
     this.store = options.store;
@@ -317,18 +319,30 @@ export class ApiServer {
       return sendJson(res, 200, toTable(type, items.map((o) => this.versioned(o, target)), { includeObject: includeObject(query), resourceVersion }));
     }
     const custom = type.printerColumns !== undefined;
-    sendJson(res, 200, {
-      kind: `${type.kind}List`,
-      apiVersion: groupVersion(type.group, version),
-      metadata: { resourceVersion },
+    const apiVersion = groupVersion(type.group, version);
+    // The body is put together from each item's JSON, kept per stored object (a write replaces the object, so a
+    // cached text never goes stale): a list of thousands of pods costs string joins, not a full serialization.
+    const parts: string[] = [];
+    for (const o of items) {
+      const cached = this.itemJson.get(o);
+      if (cached?.apiVersion === apiVersion) {
+        parts.push(cached.json);
+        continue;
+      }
+      const v = this.versioned(o, target);
       // Typed lists of built-in kinds leave kind and apiVersion out of their items; custom resource lists keep them.
-      items: items.map((o) => {
-        const v = this.versioned(o, target);
-        if (custom) return v;
+      let json: string;
+      if (custom) json = JSON.stringify(v);
+      else {
         const { kind: _k, apiVersion: _a, ...rest } = v;
-        return rest;
-      }),
-    });
+        json = JSON.stringify(rest);
+      }
+      this.itemJson.set(o, { apiVersion, json });
+      parts.push(json);
+    }
+    const body = `{"kind":${JSON.stringify(`${type.kind}List`)},"apiVersion":${JSON.stringify(apiVersion)},"metadata":{"resourceVersion":${JSON.stringify(resourceVersion)}},"items":[${parts.join(',')}]}`;
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, private' });
+    res.end(body);
   }
 
   /** An object as the requested version shows it (the versions of a type share one schema here). */

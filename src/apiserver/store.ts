@@ -121,7 +121,7 @@ export class ResourceStore {
     if (!objects) return [];
     const out: KubeObject[] = [];
     for (const o of objects.values()) if (namespace === undefined || o.metadata.namespace === namespace) out.push(o);
-    return out.sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
+    return out.sort(byNamespaceAndName);
   }
 
   /** Every object in a namespace, of any type (what goes with the namespace). */
@@ -222,6 +222,14 @@ function isModelType(group: string, kind: string): boolean {
 /** Whether an object is of a kind the mesh model reads (Istio's Gateway is not; the Gateway API's is). */
 export function isModelObject(o: { apiVersion: string; kind: string }): boolean {
   return isModelType(parseApiVersion(o.apiVersion).group, o.kind);
+}
+
+/** Namespace, then name, by code units (as kube-apiserver's etcd keys sort); no locale rules on a hot path. */
+function byNamespaceAndName(a: KubeObject, b: KubeObject): number {
+  const na = a.metadata.namespace ?? '';
+  const nb = b.metadata.namespace ?? '';
+  if (na !== nb) return na < nb ? -1 : 1;
+  return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
 }
 
 function sortKey(o: { kind: string; metadata: { namespace?: string; name: string } }): string {
