@@ -20,6 +20,7 @@ function subresourcesOf(t: ResourceType, version: string): Subresource[] {
     out.push({ name: 'log', kind: self, verbs: ['get'] });
     out.push({ name: 'exec', kind: { group: '', version: 'v1', kind: 'PodExecOptions' }, verbs: ['create', 'get'] });
   }
+  if (t.group === '' && t.kind === 'ServiceAccount') out.push({ name: 'token', kind: { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' }, verbs: ['create'] });
   return out;
 }
 

@@ -45,6 +45,8 @@ export interface ApiBackend {
   podExec?(req: IncomingMessage, socket: Duplex, head: Buffer, namespace: string, pod: KubeObject, query: URLSearchParams): void;
   /** A bearer token's user (service account tokens), or undefined when it is not valid. */
   authenticateToken?(token: string): Promise<UserInfo | undefined>;
+  /** TokenRequest: a token for a service account (bound to a pod when one is given); no audiences: the API's own. */
+  requestToken?(serviceAccount: KubeObject, spec: { audiences: string[]; expirationSeconds: number }, pod: KubeObject | undefined): Promise<{ token: string; expirationTimestamp: string }>;
   /** TokenReview: `status` of a token for the given audiences. */
   reviewToken?(token: string, audiences: string[]): Promise<Record<string, unknown>>;
 }
@@ -639,6 +641,7 @@ export class ApiServer {
       return this.commit(req, res, target, query, old, body, true);
     }
     if (subresource === 'scale' && type.scale) return this.scale(req, res, target, query);
+    if (subresource === 'token' && type.group === '' && type.kind === 'ServiceAccount' && method === 'POST') return this.tokenRequest(req, res, target);
     if (subresource === 'log' && type.group === '' && type.kind === 'Pod' && method === 'GET') {
       const pod = this.mustGet(target);
       if (!this.backend.podLog) throw methodNotAllowed();
@@ -686,6 +689,39 @@ export class ApiServer {
     const stored = isDryRun(query) ? admitted : this.store.write(admitted, true);
     if (!isDryRun(query)) this.afterWrite(target.type);
     sendJson(res, 200, toScale(stored));
+  }
+
+  /** `kubectl create token SA`: a TokenRequest answered with a token of the cluster's issuer. */
+  private async tokenRequest(req: IncomingMessage, res: ServerResponse, target: Target): Promise<void> {
+    const sa = this.mustGet(target);
+    const body = await readObject(req);
+    const spec = (body.spec ?? {}) as { audiences?: unknown; expirationSeconds?: unknown; boundObjectRef?: { kind?: string; name?: string; uid?: string } };
+    const requestType = { kind: 'TokenRequest', group: 'authentication.k8s.io', plural: 'tokenrequests' };
+    const seconds = spec.expirationSeconds === undefined ? 3600 : Number(spec.expirationSeconds);
+    if (!Number.isInteger(seconds) || seconds < 600) {
+      throw invalid(requestType, sa.metadata.name, [{ field: 'spec.expirationSeconds', message: `Invalid value: ${JSON.stringify(spec.expirationSeconds)}: may not specify a duration less than 10 minutes` }]);
+    }
+    if (seconds > 2 ** 32) {
+      throw invalid(requestType, sa.metadata.name, [{ field: 'spec.expirationSeconds', message: `Invalid value: ${seconds}: may not specify a duration larger than 2^32 seconds` }]);
+    }
+    const audiences = Array.isArray(spec.audiences) ? spec.audiences.filter((a): a is string => typeof a === 'string') : [];
+    let pod: KubeObject | undefined;
+    const bound = spec.boundObjectRef;
+    if (bound) {
+      if (bound.kind !== 'Pod') throw badRequest(`cannot bind token for ${String(bound.kind)} kind: only Pod tokens are issued by this cluster`);
+      pod = this.store.getObject('', 'Pod', target.namespace, bound.name ?? '');
+      if (!pod) throw notFound({ plural: 'pods', group: '' }, bound.name ?? '');
+      if (bound.uid && bound.uid !== pod.metadata.uid) throw new ApiError(409, 'Conflict', `the UID in the bound object reference (${bound.uid}) does not match the UID in record. The object might have been deleted and then recreated`);
+    }
+    if (!this.backend.requestToken) throw methodNotAllowed();
+    const { token, expirationTimestamp } = await this.backend.requestToken(sa, { audiences, expirationSeconds: seconds }, pod);
+    sendJson(res, 201, {
+      kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { name: sa.metadata.name, namespace: sa.metadata.namespace, creationTimestamp: null },
+      spec: { audiences, expirationSeconds: seconds, boundObjectRef: bound ?? null },
+      status: { token, expirationTimestamp },
+    });
   }
 
   private async tokenReview(res: ServerResponse, body: Record<string, unknown>, target: Target): Promise<void> {

@@ -541,6 +541,29 @@ export class LocalCluster {
     if (!daemonSetUid) this.publishComponentObjects();
   }
 
+  /** TokenRequest (`kubectl create token`): a token of the cluster's issuer for a service account, bound to a pod when given. */
+  async requestToken(
+    serviceAccount: { metadata: { name: string; namespace?: string; uid?: string } },
+    spec: { audiences: string[]; expirationSeconds: number },
+    pod: { metadata: { name: string; uid?: string }; spec?: unknown } | undefined,
+  ): Promise<{ token: string; expirationTimestamp: string }> {
+    if (!this.tokenIssuer) throw new Error('the cluster has not made its token issuer yet');
+    const now = Date.now();
+    const nodeName = (pod?.spec as { nodeName?: string } | undefined)?.nodeName;
+    const token = await this.tokenIssuer.token(
+      {
+        namespace: serviceAccount.metadata.namespace!,
+        serviceAccount: serviceAccount.metadata.name,
+        ...(serviceAccount.metadata.uid ? { serviceAccountUid: serviceAccount.metadata.uid } : {}),
+        ...(pod ? { pod: { name: pod.metadata.name, uid: pod.metadata.uid! } } : {}),
+        ...(nodeName ? { node: nodeName } : {}),
+      },
+      { audiences: spec.audiences.length ? spec.audiences : [KUBERNETES_TOKEN_ISSUER], expirationSeconds: spec.expirationSeconds },
+      now,
+    );
+    return { token, expirationTimestamp: new Date(Math.floor(now / 1000) * 1000 + spec.expirationSeconds * 1000).toISOString().replace('.000Z', 'Z') };
+  }
+
   /** TokenReview of a service account token this cluster issued (see ServiceAccountIssuer.review). */
   async reviewToken(token: string, audiences: string[]): Promise<Record<string, unknown>> {
     if (!this.tokenIssuer) return { authenticated: false, error: 'the cluster has not made its token issuer yet' };

@@ -45,6 +45,7 @@ export async function startKubeApi(opts: KubeApiOptions): Promise<{ server: ApiS
     },
     changed: () => void cluster.reconcile(),
     reviewToken: (token, audiences) => cluster.reviewToken(token, audiences),
+    requestToken: (serviceAccount, spec, pod) => cluster.requestToken(serviceAccount, spec, pod),
     authenticateToken: async (token) => {
       const review = (await cluster.reviewToken(token, [])) as { authenticated?: boolean; user?: { username: string; groups: string[] } };
       return review.authenticated && review.user ? { username: review.user.username, groups: review.user.groups } : undefined;

@@ -38,8 +38,9 @@ export interface TokenSubject {
   serviceAccount: string;
   /** The ServiceAccount object's uid; left out of the token when the caller has no object (Kubernetes' `omitempty`). */
   serviceAccountUid?: string;
-  pod: { name: string; uid: string };
-  node: string;
+  /** The pod a token is bound to (projected tokens always are; `kubectl create token` may leave it out). */
+  pod?: { name: string; uid: string };
+  node?: string;
 }
 
 export class ServiceAccountIssuer {
@@ -68,9 +69,9 @@ export class ServiceAccountIssuer {
     return new SignJWT({
       'kubernetes.io': {
         namespace: subject.namespace,
-        pod: { name: subject.pod.name, uid: subject.pod.uid },
+        ...(subject.pod ? { pod: { name: subject.pod.name, uid: subject.pod.uid } } : {}),
         serviceaccount: { name: subject.serviceAccount, ...(subject.serviceAccountUid ? { uid: subject.serviceAccountUid } : {}) },
-        node: { name: subject.node },
+        ...(subject.node ? { node: { name: subject.node } } : {}),
       },
     })
       .setProtectedHeader({ alg: 'ES256', kid: this.kid })

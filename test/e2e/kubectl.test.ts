@@ -135,6 +135,19 @@ describe('kubectl, as the guides use it', { skip: KUBECTL ? false : 'kubectl is 
     assert.match(await ok(['get', 'pods', '-n', 'shop', '-l', 'gateway.networking.k8s.io/gateway-name=waypoint']), /^waypoint-\S+\s+1\/1\s+Running/m);
   });
 
+  it('issues service account tokens (kubectl create token) that TokenReview authenticates, as istiod checks them', async () => {
+    const token = (await ok(['create', 'token', 'default', '-n', 'shop', '--audience', 'istio-ca'])).trim();
+    assert.match(token, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
+    const review = JSON.parse(await ok(['create', '-f', '-', '-o', 'json'], JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: ['istio-ca'] } }))) as {
+      status: { authenticated: boolean; user: { username: string; groups: string[] }; audiences: string[] };
+    };
+    assert.equal(review.status.authenticated, true);
+    assert.equal(review.status.user.username, 'system:serviceaccount:shop:default');
+    assert.deepEqual(review.status.audiences, ['istio-ca']);
+    const other = JSON.parse(await ok(['create', '-f', '-', '-o', 'json'], JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: ['another'] } }))) as { status: { authenticated: boolean } };
+    assert.equal(other.status.authenticated, false);
+  });
+
   it('follows a pod with get -w', async () => {
     const child = spawn(KUBECTL!, ['get', 'pods', '-n', 'shop', '-w'], { env: c.env });
     let out = '';
