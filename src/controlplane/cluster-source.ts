@@ -3,15 +3,14 @@
 // with back-off when it drops, and keep serving the last known state meanwhile. Status computed by the control plane
 // is written back (`POST /v1/status`), so `ambit get ap -o yaml` shows it as `kubectl` would; objects the control
 // plane creates (a waypoint's Deployment, Service and ServiceAccount) are written through the same API.
-import { resourceKey, type Kind, type Resource } from '../api/types.js';
+import { resourceKey, type Resource } from '../api/types.js';
 import { call, streamJson } from '../common/rpc.js';
 import type { ObjectStatus } from '../model/ambient.js';
 import type { ConfigStore } from '../model/store.js';
+import { STATUS_IS_INPUT, forStore, ownStatus } from './cluster-objects.js';
 import type { Logger } from './log.js';
 import type { ClusterWriter } from './waypoint-controller.js';
 
-/** Kinds whose status is input to the mesh (pod IPs and readiness); any other object's status is our own output. */
-const STATUS_IS_INPUT = new Set<Kind>(['Pod', 'Service', 'Deployment']);
 const RECONNECT_MIN_MS = 200;
 const RECONNECT_MAX_MS = 5000;
 const STATUS_PUSH_MS = 300;
@@ -30,24 +29,6 @@ export interface ClusterSourceOptions {
   statuses?: () => ObjectStatus[];
 }
 
-/** What the store gets: no server bookkeeping that changes without a real change, no status we write ourselves. */
-function forStore(r: Resource): Resource {
-  const { resourceVersion: _rv, ...metadata } = r.metadata;
-  const out = { ...r, metadata } as Resource & { status?: { conditions?: unknown; addresses?: unknown } };
-  if (r.kind === 'Gateway') {
-    // A waypoint once reported with addresses stays usable (istiod reads its own status.addresses back).
-    const addresses = out.status?.addresses;
-    if (Array.isArray(addresses) && addresses.length > 0) out.status = { addresses };
-    else delete out.status;
-  } else if (!STATUS_IS_INPUT.has(r.kind)) delete out.status;
-  else if (out.status?.conditions !== undefined && r.kind === 'Service') {
-    // A Service's conditions are the WaypointBound condition we write: reading it back would be a loop.
-    const { conditions: _c, ...rest } = out.status;
-    out.status = rest;
-  }
-  return out;
-}
-
 interface StatusItem {
   kind: string;
   namespace: string;
@@ -62,13 +43,7 @@ interface StatusItem {
 function statusItem(s: ObjectStatus): StatusItem {
   const item: StatusItem = { kind: s.kind, namespace: s.namespace, name: s.name };
   if (s.ownedConditions) return { ...item, conditions: s.conditions, ownedConditions: s.ownedConditions };
-  // A route's status is its parents' (Gateway API RouteStatus has no conditions of its own).
-  if (s.parents) return { ...item, status: { parents: s.parents } };
-  const status: Record<string, unknown> = {};
-  if (s.addresses) status.addresses = s.addresses;
-  status.conditions = s.conditions;
-  if (s.listeners) status.listeners = s.listeners;
-  return { ...item, status };
+  return { ...item, status: ownStatus(s) };
 }
 
 export class ClusterSource implements ClusterWriter {

@@ -1,7 +1,7 @@
 // Assembles a whole control plane: CA material, node tokens and service account token keys, the config store and
-// ambient index fed by a ConfigWatcher (files) and/or a ClusterSource (a local cluster's watch feed), the waypoint
-// controller (when there is a cluster to write to), and the gRPC/debug servers. `ambit controlplane` is this plus
-// signal handling.
+// ambient index fed by a ConfigWatcher (files) and/or a cluster (a KubeSource reading the Kubernetes API, or a
+// ClusterSource following a local cluster's watch feed), the waypoint controller (when there is a cluster to write
+// to), and the gRPC/debug servers. `ambit controlplane` is this plus signal handling.
 import { join } from 'node:path';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN } from '../api/types.js';
 import { AmbientIndex } from '../model/ambient.js';
@@ -14,7 +14,7 @@ import { ConfigWatcher, type ReloadReport } from './config-watch.js';
 import { scopedLogger, type Logger } from './log.js';
 import { ControlPlaneServer, DEFAULT_XDS_LISTEN } from './server.js';
 import { noticeUnappliedConfig } from './unapplied-notices.js';
-import { WaypointController } from './waypoint-controller.js';
+import { WaypointController, type ClusterWriter } from './waypoint-controller.js';
 import { ADDRESS_ON_DEMAND } from './on-demand.js';
 import { xdsTypesOf, type XdsAuthorizer, type XdsSource } from './xds.js';
 
@@ -22,6 +22,11 @@ export interface RunOptions {
   config: string[];
   /** A local cluster's supervisor socket to follow (`GET /v1/watch`), alongside or instead of `config`. */
   clusterWatch?: string;
+  /**
+   * Read a Kubernetes API server (alongside or instead of `config`; not with `clusterWatch`): the kubeconfig file, or
+   * when it is absent client-node's default lookup ($KUBECONFIG, ~/.kube/config, then the in-cluster service account).
+   */
+  kubernetes?: { kubeconfig?: string };
   stateDir: string;
   /** Default: `<stateDir>/node-tokens.json`. */
   nodeTokens?: string;
@@ -84,6 +89,15 @@ export function meshXdsAuthorizer(index: AmbientIndex): XdsAuthorizer {
 export async function runControlPlane(opts: RunOptions): Promise<RunningControlPlane> {
   const logger = opts.logger ?? scopedLogger;
   const log = logger('controlplane');
+  if (opts.clusterWatch && opts.kubernetes) throw new Error("follow either a local cluster's watch feed or a Kubernetes API server, not both");
+  // Loaded only when used: client-node (with its generated API models) costs about 1 s and 90 MB of memory to load,
+  // which a control plane serving files should not pay. The kubeconfig is read first, so a missing one fails fast.
+  const kube = opts.kubernetes
+    ? await Promise.all([import('./kube-client.js'), import('./kube-source.js')]).then(([client, source]) => ({
+        kubeConfig: client.loadKubeConfig(opts.kubernetes!.kubeconfig),
+        KubeSource: source.KubeSource,
+      }))
+    : undefined;
   const trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const ca = await MeshCa.load({ trustDomain, stateDir: opts.stateDir, certFile: opts.caCert, keyFile: opts.caKey });
   const nodeTokens = new TokenFileAuthenticator(opts.nodeTokens ?? join(opts.stateDir, 'node-tokens.json'));
@@ -101,8 +115,10 @@ export async function runControlPlane(opts: RunOptions): Promise<RunningControlP
   const sources: { start(): Promise<unknown>; close(): void }[] = [];
   if (opts.config.length) sources.push(new ConfigWatcher(opts.config, store, logger('config'), opts.debounceMs, opts.onReload));
   let controller: WaypointController | undefined;
-  if (opts.clusterWatch) {
-    const cluster = new ClusterSource({ socketPath: opts.clusterWatch, store, log: logger('cluster'), statuses: () => index.statuses() });
+  let cluster: (ClusterWriter & { start(): Promise<unknown>; close(): void }) | undefined;
+  if (opts.clusterWatch) cluster = new ClusterSource({ socketPath: opts.clusterWatch, store, log: logger('cluster'), statuses: () => index.statuses() });
+  else if (kube) cluster = new kube.KubeSource({ kubeConfig: kube.kubeConfig, store, log: logger('cluster'), statuses: () => index.statuses() });
+  if (cluster) {
     sources.push(cluster);
     controller = new WaypointController({
       store,

@@ -1,7 +1,8 @@
-// `ambit controlplane --config PATH… | --cluster-watch SOCKET`: istiod's role. Reads the configuration files or a
-// local cluster's objects, translates them into what ztunnels and waypoints receive, serves it over Delta ADS together
-// with the mesh CA on one TLS port, deploys waypoints for Gateways of class istio-waypoint (in a cluster), and follows
-// changes until stopped.
+// `ambit controlplane [--kubeconfig PATH] [--config PATH…] | --cluster-watch SOCKET`: istiod's role. Reads a
+// Kubernetes cluster through its API (with --kubeconfig, or with no other source given: $KUBECONFIG, ~/.kube/config,
+// then the in-cluster service account), configuration files, or a local cluster's watch feed; translates them into
+// what ztunnels and waypoints receive, serves it over Delta ADS together with the mesh CA on one TLS port, deploys
+// waypoints for Gateways of class istio-waypoint (in a cluster), and follows changes until stopped.
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_TRUST_DOMAIN } from '../../api/types.js';
@@ -15,6 +16,7 @@ import { DEFAULT_CLUSTER, stateDirFor } from '../../local/layout.js';
 interface Options {
   config?: string[];
   clusterWatch?: string;
+  kubeconfig?: string;
   listen: string;
   debugListen: string;
   stateDir?: string;
@@ -34,6 +36,10 @@ export function register(program: Command): void {
     .description("Run the control plane (istiod's role): xDS for ztunnels and waypoints, the mesh certificate authority, waypoint deployment")
     .option('--config <path...>', 'configuration files or directories (*.yaml, *.yml, *.json) to serve and watch')
     .option('--cluster-watch <supervisor.sock>', "follow a local cluster's objects through its supervisor socket (GET /v1/watch)")
+    .option(
+      '--kubeconfig <path>',
+      'read the Kubernetes cluster of this kubeconfig (its current context); with no --config, --cluster-watch or --kubeconfig: $KUBECONFIG, ~/.kube/config, then the in-cluster service account',
+    )
     .option('--listen <addr>', 'TLS gRPC address for xDS and the CA', DEFAULT_XDS_LISTEN)
     .option('--debug-listen <addr>', 'plain HTTP address for /ready, /debug/status and /metrics', DEFAULT_DEBUG_LISTEN)
     .option('--state-dir <dir>', `where the self-signed root CA is kept (default: the "${DEFAULT_CLUSTER}" cluster's state dir/controlplane)`)
@@ -46,7 +52,9 @@ export function register(program: Command): void {
     .option('--default-workload-cert-ttl <duration>', 'lifetime of a workload certificate whose request names none (env DEFAULT_WORKLOAD_CERT_TTL; default 24h)')
     .option('--max-workload-cert-ttl <duration>', 'longest workload certificate lifetime a request may ask for; longer is refused (env MAX_WORKLOAD_CERT_TTL; default 2160h)')
     .action(async (opts: Options) => {
-      if (!opts.config?.length && !opts.clusterWatch) throw new Error('give --config PATH… and/or --cluster-watch SOCKET: the control plane needs a source of configuration');
+      if (opts.clusterWatch && opts.kubeconfig) throw new Error('give --cluster-watch SOCKET or --kubeconfig PATH, not both: the control plane follows one cluster');
+      // istiod's default: the cluster it runs in (or the one the user's kubeconfig names).
+      const readsKubernetes = opts.kubeconfig !== undefined || (!opts.config?.length && !opts.clusterWatch);
       // istiod's environment variables, a flag winning over them.
       const settings = new SettingsReader(process.env);
       const seconds = (v: string, name: string) => {
@@ -61,6 +69,7 @@ export function register(program: Command): void {
       const cp = await runControlPlane({
         ...opts,
         config: opts.config ?? [],
+        kubernetes: readsKubernetes ? { kubeconfig: opts.kubeconfig } : undefined,
         stateDir: opts.stateDir ?? join(stateDirFor(DEFAULT_CLUSTER), 'controlplane'),
         defaultWorkloadCertTtlSeconds,
         maxWorkloadCertTtlSeconds,
