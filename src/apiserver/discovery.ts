@@ -26,7 +26,12 @@ function subresourcesOf(t: ResourceType, version: string): Subresource[] {
 
 export class ServedTypes {
   private custom: ResourceType[] = [];
-  private all: ResourceType[] = discoveryOrder(RESOURCE_TYPES);
+  private all: ResourceType[];
+
+  /** `builtIn`: the types served without a CRD (a cluster without Istio's or the Gateway API's CRDs has fewer). */
+  constructor(private readonly builtIn: readonly ResourceType[] = RESOURCE_TYPES) {
+    this.all = discoveryOrder(builtIn);
+  }
 
   /** Every served type, in discovery order. */
   get types(): readonly ResourceType[] {
@@ -51,11 +56,11 @@ export class ServedTypes {
     const custom: ResourceType[] = [];
     for (const crd of crds) {
       const t = customType(crd);
-      if (!t || RESOURCE_TYPES.some((b) => b.group === t.group && b.plural === t.plural)) continue;
+      if (!t || this.builtIn.some((b) => b.group === t.group && b.plural === t.plural)) continue;
       custom.push(t);
     }
     this.custom = custom;
-    this.all = discoveryOrder([...RESOURCE_TYPES, ...custom]);
+    this.all = discoveryOrder([...this.builtIn, ...custom]);
   }
 
   /** Whether a type comes from a user's CRD (deleting the CRD deletes its objects). */

@@ -79,6 +79,14 @@ export const unauthorized = () => new ApiError(401, 'Unauthorized', 'Unauthorize
 export const expired = (requested: number | string, oldest: number) =>
   new ApiError(410, 'Expired', `too old resource version: ${requested} (${oldest})`);
 
+/**
+ * A watch from a resourceVersion this server never issued. kube-apiserver's versions only grow, so it waits for its
+ * cache to catch up and then answers 504 "Too large resource version"; here such a version comes from a store that
+ * restarted and will never catch up, so the answer is 410, on which every client (client-go, client-node) lists again.
+ */
+export const unknownVersion = (requested: number, current: number) =>
+  new ApiError(410, 'Expired', `Too large resource version: ${requested}, current: ${current}`);
+
 export const unsupportedMediaType = (accepted: string[]) =>
   new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`);
 

@@ -16,7 +16,7 @@ import { fieldTree, strictDecodingError, unknownFieldMessage, unknownFields } fr
 import { groupVersion, parseApiVersion, type ResourceType } from '../api/kinds.js';
 import { parseSelector } from '../api/label-selector.js';
 import { ServedTypes } from './discovery.js';
-import { ApiError, alreadyExists, badRequest, conflict, expired, invalid, methodNotAllowed, notFound, pathNotFound, tooLarge, unauthorized, unsupportedMediaType } from './errors.js';
+import { ApiError, alreadyExists, badRequest, conflict, expired, invalid, methodNotAllowed, notFound, pathNotFound, tooLarge, unauthorized, unknownVersion, unsupportedMediaType } from './errors.js';
 import { parseFieldSelector } from './selectors.js';
 import { PROTOBUF_CONTENT_TYPE, decodeProtobufObject } from './protobuf.js';
 import type { ChangeEvent, KubeObject, ResourceStore } from './store.js';
@@ -60,6 +60,11 @@ export interface ApiServerOptions {
   port?: number;
   backend?: ApiBackend;
   log?: (line: string) => void;
+  /**
+   * The types served without a CRD; default: the whole registry (as if Istio and the Gateway API were installed).
+   * Leaving some out stands for a cluster without their CRDs: requests for them get 404 until a CRD is created.
+   */
+  builtInTypes?: readonly ResourceType[];
 }
 
 /** kube-apiserver's request body limit. */
@@ -82,7 +87,7 @@ interface Target {
 }
 
 export class ApiServer {
-  readonly served = new ServedTypes();
+  readonly served: ServedTypes;
   private server: Server | undefined;
   private readonly store: ResourceStore;
   private readonly backend: ApiBackend;
@@ -93,6 +98,7 @@ export class ApiServer {
   private readonly itemJson = new WeakMap<KubeObject, { apiVersion: string; json: string }>();
 
   constructor(private readonly options: ApiServerOptions) {
+    this.served = new ServedTypes(options.builtInTypes);
     this.store = options.store;
     this.backend = options.backend ?? {};
     this.log = options.log ?? (() => undefined);
@@ -367,7 +373,9 @@ export class ApiServer {
     const fromStart = rvParam === '' || rvParam === '0';
     const from = fromStart ? this.store.resourceVersion : Number(rvParam);
     if (!Number.isInteger(from) || from < 0) throw badRequest(`invalid resourceVersion: ${JSON.stringify(rvParam)}`);
-    const backlog = fromStart ? [] : this.store.changesSince(from);
+    // A version newer than the store's was issued by an earlier store (the server restarted without its history):
+    // nothing after it will ever come, so the watcher is told to list again, as for one too old.
+    const backlog = fromStart ? [] : from > this.store.resourceVersion ? undefined : this.store.changesSince(from);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache, private' });
     res.flushHeaders();
     let first = true;
@@ -377,7 +385,8 @@ export class ApiServer {
       res.write(`${JSON.stringify({ type: eventType, object })}\n`);
     };
     if (backlog === undefined) {
-      res.end(`${JSON.stringify({ type: 'ERROR', object: expired(from, this.store.oldestResumable).status() })}\n`);
+      const error = from > this.store.resourceVersion ? unknownVersion(from, this.store.resourceVersion) : expired(from, this.store.oldestResumable);
+      res.end(`${JSON.stringify({ type: 'ERROR', object: error.status() })}\n`);
       return;
     }
     const relevant = (e: ChangeEvent): [string, KubeObject] | undefined => {
