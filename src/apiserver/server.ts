@@ -6,7 +6,7 @@
 // docs/kubernetes-api.md).
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Server as NetServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
@@ -96,6 +96,7 @@ export class ApiServer {
   private readonly extraListeners: NetServer[] = [];
   /** Each stored object's JSON as a list item, for the apiVersion it was last listed at. */
   private readonly itemJson = new WeakMap<KubeObject, { apiVersion: string; json: string }>();
+  private readonly sockets = new Set<Socket>();
 
   constructor(private readonly options: ApiServerOptions) {
     this.served = new ServedTypes(options.builtInTypes);
@@ -111,6 +112,10 @@ export class ApiServer {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(req, socket, head));
     server.on('tlsClientError', () => undefined);
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     // Watches are long-lived by design; kubectl's own timeouts govern the rest.
     server.requestTimeout = 0;
     server.headersTimeout = 60_000;
@@ -133,11 +138,14 @@ export class ApiServer {
 
   async close(): Promise<void> {
     for (const l of this.extraListeners) l.close();
-    for (const stop of this.watchers) stop();
     const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Stop accepting before ending the watches: informers reconnect as soon as their watch ends, and a connection
+    // accepted after the others were closed would hold close() forever (its watch never ends by itself).
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    for (const stop of this.watchers) stop();
+    // Every socket, also those still in their TLS handshake (not yet an HTTP connection closeAllConnections knows).
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
   }
 
   // ---- request handling ----------------------------------------------------------------------------------------------

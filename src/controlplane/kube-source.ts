@@ -61,6 +61,8 @@ interface KindWatch {
   type: ModelType;
   /** The preferred version's apiVersion, given to list items (typed lists leave it out of them). */
   apiVersion: string;
+  /** The collection in every namespace, at the preferred version. */
+  path: string;
   informer: ListWatch<KubeObj>;
   /** Listed and watched at least once, or found not served: start() waits for every kind to get here. */
   synced: boolean;
@@ -186,17 +188,14 @@ export class KubeSource implements ClusterWriter {
       const kw: KindWatch = {
         type,
         apiVersion: groupVersion(type.group, version),
+        path,
         informer: undefined as unknown as ListWatch<KubeObj>,
         synced: false,
         absent: false,
         failing: false,
         backoff: new Backoff(RESTART_BACKOFF.initialMs, RESTART_BACKOFF.maxMs),
       };
-      kw.informer = new ListWatch<KubeObj>(path, new AnsweredWatch(this.opts.kubeConfig, () => this.watching(kw)), () => this.list(kw, path), false);
-      kw.informer.on('add', (o) => this.received(kw, o));
-      kw.informer.on('update', (o) => this.received(kw, o));
-      kw.informer.on('delete', (o) => this.removed(kw, o));
-      kw.informer.on('error', (err) => this.failed(kw, err));
+      kw.informer = this.informer(kw);
       this.watches.set(type.kind, kw);
       this.run(kw);
     }
@@ -215,14 +214,29 @@ export class KubeSource implements ClusterWriter {
 
   // ---- reading -----------------------------------------------------------------------------------------------------
 
+  /** A new informer for the kind; what an informer it replaced still reports is ignored. */
+  private informer(kw: KindWatch): ListWatch<KubeObj> {
+    const informer: ListWatch<KubeObj> = new ListWatch<KubeObj>(
+      kw.path,
+      new AnsweredWatch(this.opts.kubeConfig, () => kw.informer === informer && this.watching(kw)),
+      () => this.list(kw),
+      false,
+    );
+    informer.on('add', (o) => kw.informer === informer && this.received(kw, o));
+    informer.on('update', (o) => kw.informer === informer && this.received(kw, o));
+    informer.on('delete', (o) => kw.informer === informer && this.removed(kw, o));
+    informer.on('error', (err) => kw.informer === informer && this.failed(kw, err));
+    return informer;
+  }
+
   private run(kw: KindWatch): void {
     // A failure before the request is sent (credentials that cannot be loaded) rejects instead of reaching 'error'.
     kw.informer.start().catch((err: unknown) => this.failed(kw, err));
   }
 
-  private async list(kw: KindWatch, path: string): Promise<KubernetesListObject<KubeObj>> {
+  private async list(kw: KindWatch): Promise<KubernetesListObject<KubeObj>> {
     if (kw.synced && !kw.absent) this.opts.log.info(`re-listing ${qualifiedResource(kw.type)}: the watch could not resume`);
-    const list = await this.client.get<KubernetesListObject<KubeObj>>(path);
+    const list = await this.client.get<KubernetesListObject<KubeObj>>(kw.path);
     // Lists of built-in kinds leave kind and apiVersion out of their items; the store and validation need them.
     for (const item of list.items) {
       item.kind ??= kw.type.kind;
@@ -264,6 +278,11 @@ export class KubeSource implements ClusterWriter {
       if (!kw.absent) {
         this.opts.log.info(`${qualifiedResource(kw.type)} (${kw.apiVersion}) is not served by the cluster; taking it as empty and asking again`);
       }
+      // Its objects are gone with it (a deleted CRD takes its objects). A new informer starts with an empty cache: the
+      // old one would take objects listed again later for ones it still holds, and not report them.
+      for (const o of kw.informer.list()) this.removed(kw, o);
+      void kw.informer.stop();
+      kw.informer = this.informer(kw);
       kw.absent = true;
       kw.failing = false;
       this.markSynced(kw);

@@ -1,9 +1,12 @@
 // The API server as informers meet it across restarts and installs: a watch resuming from a resourceVersion that a
 // previous store issued (the server restarted without its history) is told to list again (410), and a server that
-// stands for a cluster without Istio's CRDs answers 404 for their resources until the CRD is created.
+// stands for a cluster without Istio's CRDs answers 404 for their resources until the CRD is created, and close()
+// returns though a client is connecting at that moment.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
 import { request } from 'node:https';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -36,8 +39,7 @@ describe('API server: watch resume after a restart, kinds without CRDs', () => {
     store.put(ns as never);
     api = await TestApiServer.start({ store, dir, builtInTypes: RESOURCE_TYPES.filter((t) => t.group !== 'security.istio.io') });
   });
-  after(async () => {
-    await api.close();
+  after(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -94,5 +96,15 @@ describe('API server: watch resume after a restart, kinds without CRDs', () => {
     const list = await api.json('GET', path);
     assert.equal(list.code, 200);
     assert.deepEqual((list.body.items as { metadata: { name: string } }[]).map((i) => i.metadata.name), ['deny']);
+  });
+
+  it('closes though a connection is still in its TLS handshake', { timeout: 10_000 }, async () => {
+    // What an informer reconnecting at the moment of close() looks like to the server: accepted, not yet HTTP.
+    const socket = connect(api.port, '127.0.0.1');
+    await once(socket, 'connect');
+    const ended = once(socket, 'close');
+    await api.close();
+    await ended;
+    await assert.rejects(api.json('GET', '/api/v1/namespaces'), /ECONNREFUSED/);
   });
 });
