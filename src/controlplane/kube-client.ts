@@ -3,8 +3,9 @@
 // into its typed models, which drop fields they do not know (an Istio CRD's spec, anything newer than the client),
 // turn timestamps into Dates and, for lists of built-in kinds, cannot fill in the items' kind; the mesh model reads
 // the objects exactly as the API server sends them, as the watch events already are.
+import { createHash } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 
 /** A request that took longer is given up (a list of every pod of a large cluster takes well under a second). */
@@ -41,7 +42,15 @@ export function loadKubeConfig(path?: string): KubeConfig {
 }
 
 export class KubeClient {
+  /** Connections kept open across requests, and what TLS material they were made with. */
+  private agent: { agent: Agent; material: string } | undefined;
+
   constructor(readonly config: KubeConfig) {}
+
+  close(): void {
+    this.agent?.agent.destroy();
+    this.agent = undefined;
+  }
 
   /** The API server's URL (`https://host:port`, possibly with a path prefix). */
   get server(): string {
@@ -65,6 +74,7 @@ export class KubeClient {
     opts.method = method;
     opts.headers = { ...opts.headers, accept: 'application/json', ...(payload ? { 'content-type': contentType, 'content-length': payload.length } : {}) };
     const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+    if (url.protocol === 'https:' && !this.config.getCurrentCluster()!.proxyUrl) opts.agent = this.keptAlive(opts);
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req: ClientRequest = send(url, opts, resolve);
       req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${path}: no answer within ${REQUEST_TIMEOUT_MS / 1000}s`)));
@@ -85,5 +95,22 @@ export class KubeClient {
       throw new KubeApiError(code, status.reason, `${method} ${path}: ${status.message ?? `HTTP ${code}`}`);
     }
     return JSON.parse(text) as T;
+  }
+
+  /**
+   * client-node gives every request an agent of its own, so each one pays a TLS handshake (about 8 ms with a client
+   * certificate: a thousand status writes would take seconds). One keep-alive agent serves them all instead, made
+   * again when the TLS material changes (client-node re-reads certificate files on every request).
+   */
+  private keptAlive(opts: RequestOptions): Agent {
+    const tls = { ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername };
+    const hash = createHash('sha256');
+    for (const v of Object.values(tls)) hash.update(String(v)).update('\0');
+    const material = hash.digest('hex');
+    if (this.agent?.material !== material) {
+      this.agent?.agent.destroy();
+      this.agent = { agent: new Agent({ ...tls, keepAlive: true }), material };
+    }
+    return this.agent.agent;
   }
 }

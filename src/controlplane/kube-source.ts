@@ -210,6 +210,7 @@ export class KubeSource implements ClusterWriter {
       clearTimeout(kw.restartTimer);
       void kw.informer.stop();
     }
+    this.client.close();
   }
 
   // ---- reading -----------------------------------------------------------------------------------------------------

@@ -241,3 +241,50 @@ describe('KubeSource', () => {
     assert.ok(lines.filter((l) => l.includes('re-listing pods')).length > relists);
   });
 });
+
+describe('KubeSource at scale', () => {
+  const PODS = 5000;
+  const POLICIES = 1000;
+  const NAMESPACES = 10;
+  const dir = mkdtempSync(join(tmpdir(), 'ambit-kube-scale-'));
+  const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  let api: TestApiServer;
+  let source: KubeSource | undefined;
+  let desired: ObjectStatus[] = [];
+
+  before(async () => {
+    const cluster = new ResourceStore();
+    for (let n = 0; n < NAMESPACES; n++) cluster.put(namespace(`ns-${n}`, { 'istio.io/dataplane-mode': 'ambient' }), true);
+    for (let i = 0; i < PODS; i++) cluster.put(pod(`pod-${i}`, `10.244.${i >> 8}.${i & 255}`, {}, `ns-${i % NAMESPACES}`), true);
+    for (let i = 0; i < POLICIES; i++) cluster.put({ ...policy(`policy-${i}`, 'DENY'), metadata: { name: `policy-${i}`, namespace: `ns-${i % NAMESPACES}` } }, true);
+    api = await TestApiServer.start({ store: cluster, dir });
+  });
+  after(async () => {
+    source?.close();
+    await api.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it(`syncs ${PODS} pods and ${POLICIES} AuthorizationPolicies, and writes their status`, { timeout: 120_000 }, async () => {
+    const store = new ConfigStore();
+    source = new KubeSource({ kubeConfig: loadKubeConfig(api.kubeconfigPath), store, log: quiet, statuses: () => desired });
+    const t0 = performance.now();
+    await source.start();
+    const syncMs = performance.now() - t0;
+    assert.equal(store.countOf('Pod'), PODS);
+    assert.equal(store.countOf('AuthorizationPolicy'), POLICIES);
+
+    desired = Array.from({ length: POLICIES }, (_, i) => ({
+      kind: 'AuthorizationPolicy' as const,
+      namespace: `ns-${i % NAMESPACES}`,
+      name: `policy-${i}`,
+      conditions: [condition('ZtunnelAccepted', 'attached to ztunnel')],
+    }));
+    const t1 = performance.now();
+    const written = () =>
+      api.store.listObjects('security.istio.io', 'AuthorizationPolicy').filter((o) => (o.status as { conditions: { message: string }[] }).conditions[0]!.message === 'attached to ztunnel').length;
+    await eventually('every status written', () => written() === POLICIES, { timeoutMs: 60_000 });
+    const statusMs = performance.now() - t1;
+    console.log(`initial sync of ${PODS} pods and ${POLICIES} AuthorizationPolicies: ${syncMs.toFixed(0)} ms; ${POLICIES} status writes: ${statusMs.toFixed(0)} ms`);
+  });
+});
