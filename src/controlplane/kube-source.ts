@@ -171,6 +171,7 @@ export class KubeSource implements ClusterWriter {
   private pushing = false;
   private statusTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private initialSyncDone = false;
   private startedAt = 0;
   private firstSync!: () => void;
   private readonly synced = new Promise<void>((resolve) => (this.firstSync = resolve));
@@ -262,6 +263,8 @@ export class KubeSource implements ClusterWriter {
     kw.synced = true;
     const all = [...this.watches.values()];
     if (all.length < MODEL_TYPES.length || !all.every((w) => w.synced)) return;
+    this.initialSyncDone = true;
+    this.flush();
     const absent = all.filter((w) => w.absent).map((w) => qualifiedResource(w.type));
     let objects = 0;
     for (const w of all) objects += w.informer.list().length;
@@ -340,7 +343,10 @@ export class KubeSource implements ClusterWriter {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.pending.size === 0) return;
+    // Until every kind is listed the store gets nothing: the first state arrives whole, as one change (the waypoint
+    // controller would otherwise create objects whose kind is merely not listed yet, and the index would translate
+    // pods whose namespace it has not seen).
+    if (!this.initialSyncDone || this.pending.size === 0) return;
     const upserts: Resource[] = [];
     const removals: string[] = [];
     for (const [k, v] of this.pending) {

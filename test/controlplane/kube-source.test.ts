@@ -1,9 +1,10 @@
 // KubeSource against a real API server (src/apiserver over HTTPS, client certificate from a kubeconfig): the first
-// sync of every kind (component pods and invalid objects left out, a kind without its CRD not blocking start), live
-// changes, statuses written through the status subresource (only when they change; a Service's conditions merged),
-// a waypoint's objects created, replaced and deleted, a kind picked up once its CRD is installed, a restart of the
-// server without its history (the informers list again and apply what vanished meanwhile) and a resume past the
-// kept history (410 Expired, then a list).
+// sync of every kind as one change (component pods and invalid objects left out, a kind without its CRD not blocking
+// start), live changes, statuses written through the status subresource (only when they change; a Service's
+// conditions merged), a waypoint's objects created, replaced and deleted, a kind picked up once its CRD is installed,
+// a restart of the server without its history (the informers list again and apply what vanished meanwhile), a resume
+// past the kept history (410 Expired, then a list); the sync time at 5,000 pods and 1,000 policies; and the assembled
+// control plane reading the API.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { ResourceStore, type KubeObject } from '../../src/apiserver/store.js';
 import { loadKubeConfig } from '../../src/controlplane/kube-client.js';
 import { KubeSource } from '../../src/controlplane/kube-source.js';
 import type { Logger } from '../../src/controlplane/log.js';
+import { runControlPlane, type RunningControlPlane } from '../../src/controlplane/run.js';
 import type { ObjectStatus } from '../../src/model/ambient.js';
 import { ConfigStore } from '../../src/model/store.js';
 import { TestApiServer } from '../support/api-server.js';
@@ -88,7 +90,11 @@ describe('KubeSource', () => {
   });
 
   it('lists every kind, leaving out component pods and invalid objects, though one kind is not served', async () => {
+    const changes: number[] = [];
+    const unsubscribe = store.subscribe((c) => changes.push(c.added.length));
     await source.start();
+    unsubscribe();
+    assert.deepEqual(changes, [5], 'the first state reaches the store whole, as one change');
     assert.deepEqual(store.list('Namespace').map((n) => n.metadata.name).sort(), ['istio-system', 'shop']);
     assert.deepEqual(store.list('Pod').map((p) => p.metadata.name), ['web'], 'the component pod is not a workload');
     const web = store.list('Pod')[0]!;
@@ -286,5 +292,51 @@ describe('KubeSource at scale', () => {
     await eventually('every status written', () => written() === POLICIES, { timeoutMs: 60_000 });
     const statusMs = performance.now() - t1;
     console.log(`initial sync of ${PODS} pods and ${POLICIES} AuthorizationPolicies: ${syncMs.toFixed(0)} ms; ${POLICIES} status writes: ${statusMs.toFixed(0)} ms`);
+  });
+});
+
+describe('the control plane reading Kubernetes (runControlPlane with kubernetes.kubeconfig)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ambit-kube-cp-'));
+  const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  let api: TestApiServer;
+  let cp: RunningControlPlane | undefined;
+
+  before(async () => {
+    const cluster = new ResourceStore();
+    cluster.put(namespace('shop', { 'istio.io/dataplane-mode': 'ambient' }), true);
+    cluster.put(pod('web', '10.244.1.5'), true);
+    cluster.put(policy('deny-evil', 'DENY'), true);
+    cluster.put({
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'waypoint', namespace: 'shop' },
+      spec: { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
+    });
+    api = await TestApiServer.start({ store: cluster, dir });
+  });
+  after(async () => {
+    await cp?.close();
+    await api.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves the cluster's workloads, writes policy status and deploys the waypoint through the API", async () => {
+    cp = await runControlPlane({
+      config: [],
+      kubernetes: { kubeconfig: api.kubeconfigPath },
+      stateDir: dir,
+      listen: '127.0.0.1:0',
+      debugListen: '127.0.0.1:0',
+      logger: () => quiet,
+    });
+    assert.ok(cp.index.hasPod('shop', 'web', api.store.getObject('', 'Pod', 'shop', 'web')!.metadata.uid!));
+    const cluster = api.store;
+    await eventually('the policy status', () => (objectIn(cluster, 'security.istio.io', 'AuthorizationPolicy', 'deny-evil')!.status as { conditions: { type: string; message: string }[] }).conditions.some((c) => c.type === 'ZtunnelAccepted' && c.message !== 'old'));
+    await eventually("the waypoint's objects", () => ['ServiceAccount', 'Service'].every((kind) => objectIn(cluster, '', kind, 'waypoint')) && objectIn(cluster, 'apps', 'Deployment', 'waypoint'));
+    assert.ok(objectIn(cluster, 'gateway.networking.k8s.io', 'GatewayClass', 'istio-waypoint'));
+  });
+
+  it('refuses to follow both a watch feed and a Kubernetes API server', async () => {
+    await assert.rejects(runControlPlane({ config: [], clusterWatch: join(dir, 'supervisor.sock'), kubernetes: {}, stateDir: dir }), /not both/);
   });
 });
