@@ -117,7 +117,7 @@ function asJson<T>(v: T): T {
  * resourceVersion because a merge patch replaces the whole list, so a condition another writer added since we read
  * the object must make the write fail (409, retried) rather than vanish.
  */
-export function statusPatch(current: KubeObj, s: ObjectStatus | undefined, owned: string[] | undefined): Record<string, unknown> | undefined {
+function statusPatch(current: KubeObj, s: ObjectStatus | undefined, owned: string[] | undefined): Record<string, unknown> | undefined {
   const status = current.status ?? {};
   if (owned) {
     const ours = new Set(owned);
