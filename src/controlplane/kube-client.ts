@@ -29,8 +29,13 @@ export class KubeApiError extends Error {
  */
 export function loadKubeConfig(path?: string): KubeConfig {
   const kc = new KubeConfig();
-  if (path !== undefined) kc.loadFromFile(path);
-  else {
+  if (path !== undefined) {
+    try {
+      kc.loadFromFile(path);
+    } catch (err) {
+      throw new Error(`cannot load the kubeconfig ${path}: ${(err as Error).message}`);
+    }
+  } else {
     kc.loadFromDefault();
     if (kc.getCurrentContext() === 'loaded-context' && kc.getCurrentCluster()?.server === 'http://localhost:8080') {
       throw new Error('no Kubernetes configuration found: give --kubeconfig PATH, set $KUBECONFIG, create ~/.kube/config, or run in a pod with a service account');
