@@ -1,9 +1,10 @@
 // Feeds the config store from a Kubernetes API server, as istiod does: one client-node informer per kind the mesh
 // model reads (list, then watch from the list's resourceVersion, at the kind's preferred version), each object
-// validated as the configuration files are. start() resolves once every kind has been listed and is being watched;
-// a kind the server does not serve (Istio's or the Gateway API's CRDs not installed) counts as having no objects and
-// is asked for again later. A watch that fails is restarted with back-off while the store keeps the last known state;
-// one that cannot resume (410 Expired) lists again, and what vanished meanwhile is deleted. Status computed by the
+// validated as the configuration files are. start() resolves once every kind has been listed and is being watched,
+// the whole first state reaching the store as one change; a kind the server does not serve (Istio's or the Gateway
+// API's CRDs not installed) counts as having no objects and is asked for again later. A watch that fails is
+// restarted with back-off while the store keeps the last known state; one that cannot resume (410 Expired) lists
+// again, and what vanished meanwhile is deleted. Status computed by the
 // control plane is written through the objects' status subresource, only when it differs from what the cluster has;
 // the objects of a waypoint are created or replaced through the API (the WaypointController's ClusterWriter).
 //
@@ -250,7 +251,6 @@ export class KubeSource implements ClusterWriter {
   /** The watch is open: the list before it (if any) has been handed to the handlers. */
   private watching(kw: KindWatch): void {
     if (this.closed) return;
-    this.flush();
     kw.backoff.reset();
     if (kw.failing || kw.absent) this.opts.log.info(`watching ${qualifiedResource(kw.type)} again`);
     kw.failing = false;
@@ -277,7 +277,8 @@ export class KubeSource implements ClusterWriter {
 
   private failed(kw: KindWatch, err: unknown): void {
     if (this.closed) return;
-    const code = err instanceof KubeApiError ? err.statusCode : (err as { statusCode?: number } | undefined)?.statusCode;
+    // A KubeApiError from our list, or the error client-node's Watch makes of a reply other than 200.
+    const code = (err as { statusCode?: number } | undefined)?.statusCode;
     if (code === 404) {
       if (!kw.absent) {
         this.opts.log.info(`${qualifiedResource(kw.type)} (${kw.apiVersion}) is not served by the cluster; taking it as empty and asking again`);
