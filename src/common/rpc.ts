@@ -14,9 +14,6 @@ export class RpcError extends Error {
 
 export type Handler = (body: unknown, query: URLSearchParams, res: ServerResponse) => Promise<unknown> | unknown;
 
-/** Marks a handler that wrote the response itself (e.g. a stream). */
-export const STREAMED = Symbol('streamed');
-
 export async function serveJson(socketPath: string, routes: Record<string, Handler>): Promise<Server> {
   const server = createServer((req, res) => void dispatch(routes, req, res));
   if (existsSync(socketPath)) unlinkSync(socketPath); // A stale socket of a process that is gone.
@@ -49,8 +46,7 @@ async function dispatch(routes: Record<string, Handler>, req: IncomingMessage, r
     } catch (err) {
       throw new RpcError(400, `request body is not JSON: ${(err as Error).message}`);
     }
-    const result = await handler(body, url.searchParams, res);
-    if (result !== STREAMED) reply(200, result ?? {});
+    reply(200, (await handler(body, url.searchParams, res)) ?? {});
   } catch (err) {
     const status = err instanceof RpcError ? err.status : 500;
     reply(status, { error: err instanceof Error ? err.message : String(err) });
@@ -98,48 +94,3 @@ export function call<T = unknown>(socketPath: string, method: string, path: stri
   });
 }
 
-/**
- * Opens a stream of newline-delimited JSON values; calls `onValue` for each until the stream ends or `close()` is
- * called. Resolves once the response headers arrived.
- */
-export function streamJson(
-  socketPath: string,
-  path: string,
-  onValue: (value: unknown) => void,
-  onEnd: (err?: Error) => void,
-): Promise<{ close(): void }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ socketPath, method: 'GET', path }, (res) => {
-      if ((res.statusCode ?? 500) >= 400) {
-        reject(new RpcError(res.statusCode ?? 500, `watch ${path} failed with HTTP ${res.statusCode}`));
-        res.resume();
-        return;
-      }
-      let pending = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        pending += chunk;
-        let nl: number;
-        while ((nl = pending.indexOf('\n')) >= 0) {
-          const line = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
-          if (!line) continue;
-          try {
-            onValue(JSON.parse(line));
-          } catch (err) {
-            req.destroy(new Error(`bad line in ${path} stream: ${(err as Error).message}`));
-            return;
-          }
-        }
-      });
-      res.on('end', () => onEnd());
-      res.on('error', (err) => onEnd(err));
-      resolve({ close: () => req.destroy() });
-    });
-    req.on('error', (err) => {
-      reject(err);
-      onEnd(err);
-    });
-    req.end();
-  });
-}

@@ -1,6 +1,6 @@
 // Assembles a whole control plane: CA material, node tokens and service account token keys, the config store and
-// ambient index fed by a ConfigWatcher (files) and/or a cluster (a KubeSource reading the Kubernetes API, or a
-// ClusterSource following a local cluster's watch feed), the waypoint controller (when there is a cluster to write
+// ambient index fed by a ConfigWatcher (files) and/or a cluster (a KubeSource reading the Kubernetes API), the
+// waypoint controller (when there is a cluster to write
 // to), and the gRPC/debug servers. `ambit controlplane` is this plus signal handling.
 import { join } from 'node:path';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN } from '../api/types.js';
@@ -9,7 +9,6 @@ import { ConfigStore } from '../model/store.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT } from '../xds/types.js';
 import { AnyAuthenticator, ServiceAccountTokenAuthenticator, TokenFileAuthenticator, type NodeAuthenticator } from './auth.js';
 import { MeshCa } from './ca.js';
-import { ClusterSource } from './cluster-source.js';
 import { ConfigWatcher, type ReloadReport } from './config-watch.js';
 import { scopedLogger, type Logger } from './log.js';
 import { ControlPlaneServer, DEFAULT_XDS_LISTEN } from './server.js';
@@ -20,10 +19,8 @@ import { xdsTypesOf, type XdsAuthorizer, type XdsSource } from './xds.js';
 
 export interface RunOptions {
   config: string[];
-  /** A local cluster's supervisor socket to follow (`GET /v1/watch`), alongside or instead of `config`. */
-  clusterWatch?: string;
   /**
-   * Read a Kubernetes API server (alongside or instead of `config`; not with `clusterWatch`): the kubeconfig file, or
+   * Read a Kubernetes API server (alongside or instead of `config`): the kubeconfig file, or
    * when it is absent client-node's default lookup ($KUBECONFIG, ~/.kube/config, then the in-cluster service account).
    */
   kubernetes?: { kubeconfig?: string };
@@ -89,7 +86,6 @@ export function meshXdsAuthorizer(index: AmbientIndex): XdsAuthorizer {
 export async function runControlPlane(opts: RunOptions): Promise<RunningControlPlane> {
   const logger = opts.logger ?? scopedLogger;
   const log = logger('controlplane');
-  if (opts.clusterWatch && opts.kubernetes) throw new Error("follow either a local cluster's watch feed or a Kubernetes API server, not both");
   // Loaded only when used: client-node (with its generated API models) costs about 1 s and 90 MB of memory to load,
   // which a control plane serving files should not pay. The kubeconfig is read first, so a missing one fails fast.
   const kube = opts.kubernetes
@@ -116,8 +112,7 @@ export async function runControlPlane(opts: RunOptions): Promise<RunningControlP
   if (opts.config.length) sources.push(new ConfigWatcher(opts.config, store, logger('config'), opts.debounceMs, opts.onReload));
   let controller: WaypointController | undefined;
   let cluster: (ClusterWriter & { start(): Promise<unknown>; close(): void }) | undefined;
-  if (opts.clusterWatch) cluster = new ClusterSource({ socketPath: opts.clusterWatch, store, log: logger('cluster'), statuses: () => index.statuses() });
-  else if (kube) cluster = new kube.KubeSource({ kubeConfig: kube.kubeConfig, store, log: logger('cluster'), statuses: () => index.statuses() });
+  if (kube) cluster = new kube.KubeSource({ kubeConfig: kube.kubeConfig, store, log: logger('cluster'), statuses: () => index.statuses() });
   if (cluster) {
     sources.push(cluster);
     controller = new WaypointController({

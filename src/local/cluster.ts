@@ -32,6 +32,8 @@ import { resolvConf, serviceFqdn, type DnsRecords } from './dns.js';
 import { collectGarbage } from './garbage-collector.js';
 import { AddressPool, AddressPoolExhausted } from './ipam.js';
 import { InvalidObjectError } from '../api/errors.js';
+import type { ApiServer } from '../apiserver/server.js';
+import { startKubeApi } from './kube-api.js';
 import { COMPONENT_ANNOTATION, componentObjects, isComponentObject, nodeObject, type ComponentPlacement } from './component-objects.js';
 import { type ResourceType, findModelType, modelType, parseApiVersion, qualifiedKindName, qualifiedResource, typeOf } from '../api/kinds.js';
 import {
@@ -207,6 +209,7 @@ export class LocalCluster {
   private captureTimer: NodeJS.Timeout | undefined;
   private capturing: Promise<void> = Promise.resolve();
   private tokenIssuer: ServiceAccountIssuer | undefined;
+  private kubeApi: ApiServer | undefined;
 
   constructor(readonly options: ClusterOptions) {
     this.layout = new StateLayout(options.stateDir);
@@ -247,9 +250,19 @@ export class LocalCluster {
       this.nodes.push(node);
     }
     await this.prepareMesh();
+    // The Kubernetes API comes before the components: the control plane reads the cluster through it.
+    this.kubeApi = (
+      await startKubeApi({
+        cluster: this,
+        clusterName: this.options.name,
+        kubeconfigPath: this.layout.kubeconfig,
+        controlPlaneKubeconfigPath: this.layout.controlPlaneKubeconfig,
+        log: this.log,
+      })
+    ).server;
     for (const spec of this.options.components ?? COMPONENTS) this.startComponent(spec);
-    // Only the node agents gate the start: the control plane follows this cluster's API, which is served once
-    // start() returns, and ztunnels need the control plane. `waitReady` (ambit up) covers the rest.
+    // Only the node agents gate the start: ztunnels need the control plane, which needs its first sync of the API.
+    // `waitReady` (ambit up) covers the rest.
     await this.waitComponentsHealthy(30_000, (c) => c.spec === this.nodeAgentSpec);
     this.healthTimer = setInterval(() => void this.checkComponents(), HEALTH_INTERVAL_MS);
     for (const ns of BUILTIN_NAMESPACES) {
@@ -269,6 +282,7 @@ export class LocalCluster {
     clearTimeout(this.captureTimer);
     await this.reconciling?.catch(() => undefined);
     await this.capturing;
+    await this.kubeApi?.close();
     await Promise.all([...this.pods.values()].map((p) => this.stopPod(p, 5)));
     await Promise.all(this.components.map((c) => c.process.stop(3000)));
     for (const zds of this.zds.values()) zds.close();
@@ -387,7 +401,6 @@ export class LocalCluster {
     return {
       cluster: this.options.name,
       stateDir: this.options.stateDir,
-      supervisorSocket: this.layout.socket,
       fabricIP: FABRIC_GATEWAY_IP,
       clusterDnsIP: CLUSTER_DNS_IP,
       ...(node

@@ -8,8 +8,6 @@ import { StateLayout } from './layout.js';
 export interface ComponentContext {
   cluster: string;
   stateDir: string;
-  /** The supervisor's API socket: where a component watches the cluster's resources (GET /v1/watch). */
-  supervisorSocket: string;
   fabricIP: string;
   clusterDnsIP: string;
   /** Set for per-node components. */
@@ -58,7 +56,8 @@ export const nodeAgent: ComponentSpec = {
 };
 
 /**
- * istiod's role, fed live by the supervisor's watch feed. Its debug port stays on the fabric namespace's loopback
+ * istiod's role, reading the cluster through its Kubernetes API (in the fabric namespace, with istiod's client
+ * certificate). Its debug port stays on the fabric namespace's loopback
  * (admin endpoints are local only), so health is checked on the gRPC port, which opens only after the first sync.
  */
 export const controlPlane: ComponentSpec = {
@@ -68,7 +67,7 @@ export const controlPlane: ComponentSpec = {
     const layout = new StateLayout(ctx.stateDir);
     return [
       process.execPath, CLI, 'controlplane',
-      '--cluster-watch', ctx.supervisorSocket,
+      '--kubeconfig', layout.controlPlaneKubeconfig,
       '--listen', `${ctx.fabricIP}:${CONTROL_PLANE_PORT}`,
       '--state-dir', layout.controlPlaneDir,
       '--node-tokens', layout.nodeTokens,

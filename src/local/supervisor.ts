@@ -4,18 +4,14 @@
 //
 //   node dist/src/local/supervisor.js --cluster NAME --state-dir DIR --nodes N [--rootless]
 import { chmodSync, mkdirSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { isNamespaced, type Kind, type Resource } from '../api/types.js';
-import { isModelObject } from '../apiserver/store.js';
 import { LocalCluster } from './cluster.js';
-import { isComponentObject } from './component-objects.js';
-import { startKubeApi } from './kube-api.js';
 import { lookupModelKind } from '../api/kinds.js';
 import { StateLayout, validateClusterName } from './layout.js';
 import { cleanUp } from './ledger.js';
 import { supervisorNamespaces } from './sys.js';
-import { RpcError, STREAMED, serveJson } from '../common/rpc.js';
+import { RpcError, serveJson } from '../common/rpc.js';
 
 export interface SupervisorStatus {
   cluster: string;
@@ -29,9 +25,6 @@ export interface SupervisorStatus {
   rootless: boolean;
 }
 
-/** Kinds whose status the cluster writes itself. */
-const CLUSTER_MANAGED_KINDS = new Set<Kind>(['Namespace', 'ServiceAccount', 'Pod', 'Deployment', 'Service']);
-
 function need(cond: unknown, message: string): asserts cond {
   if (!cond) throw new RpcError(400, message);
 }
@@ -40,21 +33,6 @@ function objectsOf(body: unknown): Resource[] {
   const objects = (body as { objects?: unknown })?.objects;
   need(Array.isArray(objects), 'body must be {"objects": [...]}');
   return objects as Resource[];
-}
-
-function watch(cluster: LocalCluster, res: ServerResponse): typeof STREAMED {
-  res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-  // List-then-watch with no gap: the snapshot and the subscription happen in the same tick.
-  // The feed carries the mesh's kinds only (what the control plane's model reads), without the objects standing for
-  // the cluster's own components (istio-system's ztunnel and istiod pods).
-  const forModel = (r: Resource) => isModelObject(r) && !isComponentObject(r);
-  for (const resource of cluster.store.list()) if (forModel(resource)) res.write(JSON.stringify({ type: 'ADDED', resource }) + '\n');
-  res.write(JSON.stringify({ type: 'SYNCED' }) + '\n');
-  const unsubscribe = cluster.onChange((e) => {
-    if (forModel(e.resource)) res.write(JSON.stringify({ type: e.type, resource: e.resource }) + '\n');
-  });
-  res.on('close', unsubscribe);
-  return STREAMED;
 }
 
 export async function runSupervisor(args: { cluster: string; stateDir: string; nodes: number; rootless: boolean }): Promise<void> {
@@ -96,9 +74,6 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
     return;
   }
 
-  // Lives as long as this process: shutdown ends with process.exit.
-  await startKubeApi({ cluster, clusterName: args.cluster, kubeconfigPath: layout.kubeconfig, controlPlaneKubeconfigPath: layout.controlPlaneKubeconfig, log: (line) => process.stdout.write(`${line}\n`) });
-
   const target = (body: unknown) => {
     const b = body as { namespace?: string; name?: string; container?: string; node?: string } | undefined;
     need(typeof b?.name === 'string' && b.name, 'body needs "name"');
@@ -130,7 +105,6 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
       const items = (kind ? cluster.store.list(kind) : cluster.store.list()).filter((r) => namespace === undefined || !isNamespaced(r.kind) || r.metadata.namespace === namespace);
       return { items };
     },
-    'GET /v1/watch': (_body, _query, res) => watch(cluster, res),
     'POST /v1/wait': async (body) => {
       const timeoutMs = Number((body as { timeoutMs?: number })?.timeoutMs ?? 0);
       return { pending: await cluster.waitReady(Math.max(0, Math.min(timeoutMs, 3_600_000))) };
@@ -156,38 +130,6 @@ export async function runSupervisor(args: { cluster: string; stateDir: string; n
       need(typeof b?.name === 'string' && b.name, 'body needs "name" (a component, e.g. ztunnel)');
       need(b.node === undefined || typeof b.node === 'string', '"node" must be a node name');
       return { restarted: await cluster.rolloutRestart(b.name, (b.node as string | undefined) || undefined) };
-    },
-    'POST /v1/status': (body) => {
-      // The control plane reports status here, as istiod writes it to the Kubernetes API. Objects the cluster itself
-      // runs keep the status the cluster gives them; on those the control plane may only merge the condition types
-      // it owns (a Service's istio.io/WaypointBound), as istiod does with a server-side apply of its conditions.
-      const items = (body as { items?: unknown })?.items;
-      need(Array.isArray(items), 'body must be {"items": [{kind, namespace, name, status} | {kind, namespace, name, conditions, ownedConditions}]}');
-      let updated = 0;
-      for (const item of items as { kind?: string; namespace?: string; name?: string; status?: unknown; conditions?: unknown; ownedConditions?: unknown }[]) {
-        const info = item?.kind ? lookupModelKind(item.kind) : undefined;
-        need(info && typeof item.name === 'string', `each item needs a known "kind" and a "name"`);
-        const namespace = isNamespaced(info.kind) ? item.namespace : undefined;
-        const current = cluster.store.get(info.kind, namespace, item.name!) as (Resource & { status?: Record<string, unknown> }) | undefined;
-        if (!current) continue;
-        if (item.ownedConditions !== undefined) {
-          need(
-            Array.isArray(item.ownedConditions) && Array.isArray(item.conditions),
-            `${info.kind} ${item.name}: "ownedConditions" and "conditions" must be lists`,
-          );
-          const owned = new Set(item.ownedConditions as string[]);
-          const kept = ((current.status?.conditions ?? []) as { type?: string }[]).filter((c) => !owned.has(c.type ?? ''));
-          const conditions = [...kept, ...(item.conditions as unknown[])];
-          const { conditions: _old, ...rest } = current.status ?? {};
-          const next = conditions.length ? { ...rest, conditions } : rest;
-          cluster.store.setStatus(info.kind, namespace, item.name!, Object.keys(next).length ? next : undefined);
-        } else {
-          need(!CLUSTER_MANAGED_KINDS.has(info.kind), `the status of ${info.kind} objects is managed by the cluster; send "conditions" with "ownedConditions" to merge conditions`);
-          cluster.store.setStatus(info.kind, namespace, item.name!, item.status);
-        }
-        updated++;
-      }
-      return { updated };
     },
     'GET /v1/component/admin': async (_body, query) => {
       // Read-only: a GET on a component's loopback admin port (ztunnel's /config_dump, the control plane's /debug/*).

@@ -335,8 +335,4 @@ describe('the control plane reading Kubernetes (runControlPlane with kubernetes.
     await eventually("the waypoint's objects", () => ['ServiceAccount', 'Service'].every((kind) => objectIn(cluster, '', kind, 'waypoint')) && objectIn(cluster, 'apps', 'Deployment', 'waypoint'));
     assert.ok(objectIn(cluster, 'gateway.networking.k8s.io', 'GatewayClass', 'istio-waypoint'));
   });
-
-  it('refuses to follow both a watch feed and a Kubernetes API server', async () => {
-    await assert.rejects(runControlPlane({ config: [], clusterWatch: join(dir, 'supervisor.sock'), kubernetes: {}, stateDir: dir }), /not both/);
-  });
 });

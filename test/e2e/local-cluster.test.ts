@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { spawnSync } from 'node:child_process';
-import { call, streamJson } from '../../src/common/rpc.js';
+import { call } from '../../src/common/rpc.js';
 import { StateLayout } from '../../src/local/layout.js';
 import { ECHO_SERVER, FETCH, LOOKUP, TCP_ROUND_TRIP, TestCluster, eventually, hostSnapshot } from './local-harness.js';
 
@@ -288,31 +288,6 @@ spec:
     assert.equal(never.code, 1);
     assert.match(never.stderr, /pod shop\/never: Running \(Readiness probe failed: Get "http:\/\/10\.244\.\d+\.\d+:8081\/healthz": dial tcp .*connection refused/);
     await c.ok(['delete', 'pod', 'never', 'slow', '-n', NS]);
-  });
-
-  it('feeds the cluster view to watchers: snapshot, SYNCED, then changes', async () => {
-    const events: { type: string; resource?: { kind: string; metadata: { name: string }; status?: { podIP?: string } } }[] = [];
-    const stream = await streamJson(`${c.stateDir}/supervisor.sock`, '/v1/watch', (e) => events.push(e as (typeof events)[number]), () => undefined);
-    try {
-      await eventually('SYNCED', async () => (events.some((e) => e.type === 'SYNCED') ? true : undefined));
-      const synced = events.findIndex((e) => e.type === 'SYNCED');
-      const snapshot = events.slice(0, synced);
-      assert.ok(snapshot.every((e) => e.type === 'ADDED'));
-      const web = snapshot.filter((e) => e.resource?.kind === 'Pod' && e.resource.metadata.name.startsWith('web-'));
-      assert.equal(web.length, 2);
-      assert.ok(web.every((e) => e.resource?.status?.podIP), 'pods carry status.podIP');
-      assert.ok(snapshot.some((e) => e.resource?.kind === 'Service' && e.resource.metadata.name === 'web'));
-      await c.ok(['apply', '-f', c.manifest('pa.yaml', `
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: strict, namespace: ${NS}}
-spec: {mtls: {mode: STRICT}}
-`)]);
-      await eventually('the PeerAuthentication event', async () =>
-        events.slice(synced).some((e) => e.type === 'ADDED' && e.resource?.kind === 'PeerAuthentication') ? true : undefined);
-    } finally {
-      stream.close();
-    }
   });
 
   it('applies the valid objects of a file with errors and exits non-zero', async () => {

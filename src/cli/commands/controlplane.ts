@@ -1,6 +1,6 @@
-// `ambit controlplane [--kubeconfig PATH] [--config PATH…] | --cluster-watch SOCKET`: istiod's role. Reads a
-// Kubernetes cluster through its API (with --kubeconfig, or with no other source given: $KUBECONFIG, ~/.kube/config,
-// then the in-cluster service account), configuration files, or a local cluster's watch feed; translates them into
+// `ambit controlplane [--kubeconfig PATH] [--config PATH…]`: istiod's role. Reads a Kubernetes cluster through its API
+// (with --kubeconfig, or with no files given: $KUBECONFIG, ~/.kube/config, then the in-cluster service account; the
+// local cluster starts it with a kubeconfig of its own) and/or configuration files; translates them into
 // what ztunnels and waypoints receive, serves it over Delta ADS together with the mesh CA on one TLS port, deploys
 // waypoints for Gateways of class istio-waypoint (in a cluster), and follows changes until stopped.
 import { join } from 'node:path';
@@ -15,7 +15,6 @@ import { DEFAULT_CLUSTER, stateDirFor } from '../../local/layout.js';
 
 interface Options {
   config?: string[];
-  clusterWatch?: string;
   kubeconfig?: string;
   listen: string;
   debugListen: string;
@@ -35,10 +34,9 @@ export function register(program: Command): void {
     .command('controlplane')
     .description("Run the control plane (istiod's role): xDS for ztunnels and waypoints, the mesh certificate authority, waypoint deployment")
     .option('--config <path...>', 'configuration files or directories (*.yaml, *.yml, *.json) to serve and watch')
-    .option('--cluster-watch <supervisor.sock>', "follow a local cluster's objects through its supervisor socket (GET /v1/watch)")
     .option(
       '--kubeconfig <path>',
-      'read the Kubernetes cluster of this kubeconfig (its current context); with no --config, --cluster-watch or --kubeconfig: $KUBECONFIG, ~/.kube/config, then the in-cluster service account',
+      'read the Kubernetes cluster of this kubeconfig (its current context); with neither --config nor --kubeconfig: $KUBECONFIG, ~/.kube/config, then the in-cluster service account',
     )
     .option('--listen <addr>', 'TLS gRPC address for xDS and the CA', DEFAULT_XDS_LISTEN)
     .option('--debug-listen <addr>', 'plain HTTP address for /ready, /debug/status and /metrics', DEFAULT_DEBUG_LISTEN)
@@ -52,9 +50,8 @@ export function register(program: Command): void {
     .option('--default-workload-cert-ttl <duration>', 'lifetime of a workload certificate whose request names none (env DEFAULT_WORKLOAD_CERT_TTL; default 24h)')
     .option('--max-workload-cert-ttl <duration>', 'longest workload certificate lifetime a request may ask for; longer is refused (env MAX_WORKLOAD_CERT_TTL; default 2160h)')
     .action(async (opts: Options) => {
-      if (opts.clusterWatch && opts.kubeconfig) throw new Error('give --cluster-watch SOCKET or --kubeconfig PATH, not both: the control plane follows one cluster');
       // istiod's default: the cluster it runs in (or the one the user's kubeconfig names).
-      const readsKubernetes = opts.kubeconfig !== undefined || (!opts.config?.length && !opts.clusterWatch);
+      const readsKubernetes = opts.kubeconfig !== undefined || !opts.config?.length;
       // istiod's environment variables, a flag winning over them.
       const settings = new SettingsReader(process.env);
       const seconds = (v: string, name: string) => {
