@@ -22,7 +22,7 @@ export interface OwnerReference {
   apiVersion: string;
   kind: string;
   name: string;
-  /** Required by Kubernetes; the local cluster's own Pod → ReplicaSet references have none (it keeps no ReplicaSets). */
+  /** Required by Kubernetes (the validation requires it); optional in the type for objects read before validation. */
   uid?: string;
   controller?: boolean;
 }

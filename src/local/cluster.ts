@@ -920,7 +920,9 @@ export class LocalCluster {
         labels: { ...(tmpl.metadata?.labels ?? {}), 'pod-template-hash': hash },
         ...(tmpl.metadata?.annotations ? { annotations: { ...tmpl.metadata.annotations } } : {}),
         // Kubernetes' owner chain (Deployment → ReplicaSet → Pod): Istio names workloads after it.
-        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${d.metadata.name}-${hash}`, controller: true }],
+        // Kubernetes requires the owner's uid; the cluster keeps no ReplicaSet objects, so the uid stands for the one
+        // the Deployment's template would have (the same for every pod of that template).
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${d.metadata.name}-${hash}`, uid: replicaSetUid(d.metadata.uid ?? '', hash), controller: true }],
       } as Pod['metadata'],
       spec: structuredClone(tmpl.spec),
       status: { phase: 'Pending' },
@@ -1578,6 +1580,12 @@ export class LocalCluster {
 
 function objectLabel(r: { kind?: string; metadata?: { name?: string; namespace?: string } }): string {
   return displayName({ kind: r?.kind ?? '<no kind>', metadata: r?.metadata });
+}
+
+/** A stable UUID-shaped uid for a Deployment's ReplicaSet of a template hash. */
+function replicaSetUid(deploymentUid: string, hash: string): string {
+  const h = createHash('sha256').update(`${deploymentUid}/${hash}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 function templateHash(template: Deployment['spec']['template']): string {
