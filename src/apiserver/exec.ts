@@ -24,6 +24,7 @@ import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { ApiError, badRequest } from './errors.js';
+import { queryFlag } from './query.js';
 
 const EXEC_PROTOCOL_V5 = 'v5.channel.k8s.io';
 const EXEC_PROTOCOL_V4 = 'v4.channel.k8s.io';
@@ -131,20 +132,14 @@ async function refusal(backend: ExecBackend, query: URLSearchParams): Promise<Ap
   );
 }
 
-/** kube-apiserver's query decoding: a flag is false when absent, "0" or "false" (any case), else true. */
-function flag(query: URLSearchParams, name: string): boolean {
-  const v = query.get(name);
-  return v !== null && v !== '0' && v.toLowerCase() !== 'false';
-}
-
 function parseExecQuery(query: URLSearchParams): ExecOptions {
-  const tty = flag(query, 'tty');
+  const tty = queryFlag(query, 'tty');
   const options: ExecOptions = {
     command: query.getAll('command'),
-    stdin: flag(query, 'stdin'),
-    stdout: flag(query, 'stdout'),
+    stdin: queryFlag(query, 'stdin'),
+    stdout: queryFlag(query, 'stdout'),
     // A terminal has one output stream; the kubelet drops stderr when tty is asked for.
-    stderr: flag(query, 'stderr') && !tty,
+    stderr: queryFlag(query, 'stderr') && !tty,
     tty,
   };
   const container = query.get('container');

@@ -15,6 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ApiError, badRequest, invalid, type StatusCause } from './errors.js';
+import { queryFlag } from './query.js';
 
 /** A container's logs, as the API server's router resolved them. */
 export interface ContainerLog {
@@ -90,12 +91,6 @@ export async function serveLogs(req: IncomingMessage, res: ServerResponse, pod: 
   }
 }
 
-/** kube-apiserver's query decoding: a flag is false when absent, "0" or "false" (any case), else true. */
-function flag(query: URLSearchParams, name: string): boolean {
-  const v = query.get(name);
-  return v !== null && v !== '0' && v.toLowerCase() !== 'false';
-}
-
 /** An int64 query parameter, with Go's strconv.ParseInt error as kube-apiserver returns it. */
 function integer(query: URLSearchParams, name: string): number | undefined {
   const v = query.get(name);
@@ -107,7 +102,7 @@ function integer(query: URLSearchParams, name: string): number | undefined {
 }
 
 function parseLogQuery(query: URLSearchParams, pod: string): LogOptions {
-  const options: LogOptions = { follow: flag(query, 'follow'), previous: flag(query, 'previous'), timestamps: flag(query, 'timestamps') };
+  const options: LogOptions = { follow: queryFlag(query, 'follow'), previous: queryFlag(query, 'previous'), timestamps: queryFlag(query, 'timestamps') };
   const container = query.get('container');
   if (container) options.container = container;
   const tailLines = integer(query, 'tailLines');
