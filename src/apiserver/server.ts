@@ -281,6 +281,8 @@ export class ApiServer {
     const type = this.served.find(group, version, rest[0]!);
     if (!type || rest.length > 3) return undefined;
     if (namespace !== undefined && !type.namespaced) return undefined;
+    // A namespaced type's cluster-wide path is a collection only (`/api/v1/pods`): there is no `/api/v1/pods/x`.
+    if (namespace === undefined && type.namespaced && rest.length > 1) return undefined;
     return { type, version, namespace, name: rest[1], subresource: rest[2] };
   }
 
@@ -291,6 +293,9 @@ export class ApiServer {
     if (verbs && !(method === 'POST' && verbs.includes('create') && !name)) throw methodNotAllowed();
     if (subresource) return this.subresource(req, res, target, query);
     if (!name) {
+      // kube-apiserver serves only list and watch on a namespaced type's cluster-wide path (`/api/v1/pods`): a create
+      // there would store an object without a namespace, and a deletecollection would empty every namespace.
+      if (type.namespaced && target.namespace === undefined && method !== 'GET') throw methodNotAllowed();
       if (method === 'GET') return query.get('watch') === 'true' || query.get('watch') === '1' ? this.watch(req, res, target, query) : this.list(req, res, target, query);
       if (method === 'POST') return this.create(req, res, target, query);
       if (method === 'DELETE') return this.deleteCollection(req, res, target, query);
