@@ -72,6 +72,16 @@ const MAX_BODY_BYTES = 3 * 1024 * 1024;
 /** The watch deadline when the client gives none (kube-apiserver picks 30–60 min from --min-request-timeout). */
 const DEFAULT_WATCH_SECONDS = 1800;
 const BOOKMARK_INTERVAL_MS = 60_000;
+/** The longest delay a Node timer holds (longer ones fire at once); a watch's deadline is clamped to it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * How far a watch may run ahead of a client that does not read (beyond its initial events) before the server closes
+ * it, as kube-apiserver's watch cache closes a watcher that falls behind; the client resumes from the last event it
+ * read. Without it, every change would queue in memory for as long as the client stalls.
+ */
+const MAX_WATCH_BACKLOG_BYTES = 16 * 1024 * 1024;
+/** How long a closed watch waits for a stalled client to take what was queued before its connection is dropped. */
+const WATCH_DRAIN_MS = 30_000;
 /** The Kubernetes release whose API this server follows (what `kubectl version` shows as the server). */
 export const SERVED_KUBERNETES_VERSION = { major: '1', minor: '33', gitVersion: 'v1.33.0-ambit' };
 
@@ -392,10 +402,22 @@ export class ApiServer {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache, private' });
     res.flushHeaders();
     let first = true;
+    // What is queued when the initial events are written: only growth beyond it counts against a stalled client.
+    let baseline = Infinity;
+    let stop: () => void = () => undefined;
+    const write = (line: string) => {
+      if (res.writableEnded) return;
+      res.write(line);
+      if (res.writableLength - baseline > MAX_WATCH_BACKLOG_BYTES) {
+        this.log(`apiserver: closing a watch of ${type.plural} whose client is not reading (${res.writableLength} bytes queued)`);
+        stop();
+        setTimeout(() => res.destroy(), WATCH_DRAIN_MS).unref();
+      }
+    };
     const send = (eventType: string, o: KubeObject) => {
       const object = table ? toEventTable(type, this.versioned(o, target), { includeObject: includeObject(query), first }) : this.versioned(o, target);
       first = false;
-      res.write(`${JSON.stringify({ type: eventType, object })}\n`);
+      write(`${JSON.stringify({ type: eventType, object })}\n`);
     };
     if (backlog === undefined) {
       const error = from > this.store.resourceVersion ? unknownVersion(from, this.store.resourceVersion) : expired(from, this.store.oldestResumable);
@@ -417,20 +439,23 @@ export class ApiServer {
       const r = relevant(e);
       if (r) send(r[0], r[1]);
     }
+    baseline = res.writableLength;
     const unsubscribe = this.store.onChange((e) => {
       const r = relevant(e);
       if (r) send(r[0], r[1]);
     });
+    // timeoutSeconds=0 (or none) is the server's default, as kube-apiserver reads it.
     const timeout = Number(query.get('timeoutSeconds') ?? DEFAULT_WATCH_SECONDS);
+    const seconds = Number.isFinite(timeout) && timeout !== 0 ? timeout : DEFAULT_WATCH_SECONDS;
     const bookmarks = query.get('allowWatchBookmarks') === 'true';
     const bookmarkTimer = bookmarks
       ? setInterval(() => {
           const kind = type.kind;
-          res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind, apiVersion: groupVersion(type.group, target.version), metadata: { resourceVersion: String(this.store.resourceVersion) } } })}\n`);
+          write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind, apiVersion: groupVersion(type.group, target.version), metadata: { resourceVersion: String(this.store.resourceVersion) } } })}\n`);
         }, BOOKMARK_INTERVAL_MS)
       : undefined;
-    const deadline = setTimeout(() => stop(), Math.max(1, Number.isFinite(timeout) ? timeout : DEFAULT_WATCH_SECONDS) * 1000);
-    const stop = () => {
+    const deadline = setTimeout(() => stop(), Math.min(Math.max(1, seconds) * 1000, MAX_TIMER_MS));
+    stop = () => {
       unsubscribe();
       clearInterval(bookmarkTimer);
       clearTimeout(deadline);

@@ -3,6 +3,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request, type RequestOptions } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createApiCertificates, type ApiCertificates } from '../../src/apiserver/certificates.js';
 import { ApiServer } from '../../src/apiserver/server.js';
 import { ResourceStore, type KubeObject } from '../../src/apiserver/store.js';
@@ -41,6 +43,23 @@ describe('ApiServer', () => {
       });
       req.on('error', fail);
       req.end(body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
+    });
+
+  /** Opens a request and hands back the response unread. */
+  const open = (method: string, path: string): Promise<IncomingMessage> =>
+    new Promise((done, fail) => {
+      const req = request(options(method, path), done);
+      req.on('error', fail);
+      req.end();
+    });
+
+  /** Reads a watch stream until it ends; the events it carried. */
+  const events = (res: IncomingMessage): Promise<{ type: string; object: KubeObject }[]> =>
+    new Promise((done, fail) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', fail);
+      res.on('end', () => done(Buffer.concat(chunks).toString().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { type: string; object: KubeObject })));
     });
 
   const configMap = (namespace: string, name: string, data: Record<string, string> = {}): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data });
@@ -87,6 +106,39 @@ describe('ApiServer', () => {
       assert.equal(status.status, 200);
       assert.equal((status.body.metadata as { name: string }).name, 'default');
       assert.equal((await call('GET', '/api/v1/namespaces/other')).status, 200);
+    });
+  });
+
+  describe('watch', () => {
+    it('closes a watch whose client stops reading once it has fallen far behind, and the client resumes from the last event it read', async () => {
+      const res = await open('GET', '/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=10&resourceVersion=' + store.resourceVersion);
+      res.pause();
+      const big = 'x'.repeat(256 * 1024);
+      const total = 200; // 50 MiB of events, far beyond what a stalled client may leave queued
+      for (let i = 0; i < total; i++) store.write(configMap('default', 'flood', { big, i: String(i) }), true);
+      res.resume();
+      const got = await events(res);
+      assert.ok(got.length > 0 && got.length < total, `the watch ended early (${got.length} of ${total} events)`);
+      // What it sent is whole and in order: an informer resumes from the last resourceVersion it saw.
+      const last = got[got.length - 1]!.object.metadata.resourceVersion!;
+      const rest = await open('GET', `/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${last}&timeoutSeconds=1`);
+      const more = await events(rest);
+      assert.equal(got.length + more.length, total);
+      assert.equal((more[more.length - 1]!.object.data as Record<string, string>).i, String(total - 1));
+    });
+
+    it('reads timeoutSeconds as kube-apiserver does: 0 is the default, and a deadline beyond a timer is not "at once"', async () => {
+      const zero = await open('GET', '/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=0');
+      const long = await open('GET', '/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=3000000');
+      let ended = 0;
+      for (const res of [zero, long]) {
+        res.on('end', () => ended++);
+        res.resume();
+      }
+      await sleep(1500);
+      assert.equal(ended, 0, 'both watches are still open');
+      zero.destroy();
+      long.destroy();
     });
   });
 });
