@@ -149,6 +149,11 @@ function mergeMembers(target: JsonObject, patch: JsonObject): void {
 
 /** kube-apiserver refuses longer JSON patches (maxJSONPatchOperations). */
 const MAX_JSON_PATCH_OPERATIONS = 10000;
+/**
+ * What a JSON patch's `copy` operations may add in all, in bytes of JSON (kube-apiserver's JSONPatchMaxCopyBytes,
+ * json-patch's AccumulatedCopySizeLimit): without it, a few dozen copies of a member into itself double it each time.
+ */
+const MAX_JSON_PATCH_COPY_BYTES = 3 * 1024 * 1024;
 
 interface Operation {
   op: string;
@@ -164,7 +169,7 @@ interface Operation {
  */
 export function applyJsonPatch(target: JsonObject, operations: Json): JsonObject {
   const decoded = decodeOperations(operations);
-  const document: { root: JsonObject | Json[] } = { root: structuredClone(target) };
+  const document: { root: JsonObject | Json[]; copiedBytes: number } = { root: structuredClone(target), copiedBytes: 0 };
   for (const operation of decoded) {
     try {
       applyOperation(document, operation);
@@ -304,7 +309,7 @@ function wrap(prefix: string, action: () => void): void {
   }
 }
 
-function applyOperation(document: { root: Container }, operation: Operation): void {
+function applyOperation(document: { root: Container; copiedBytes: number }, operation: Operation): void {
   const { op, path, from } = operation;
   const value = operation.value ?? null;
   const pathOf = (verb: string): string => {
@@ -372,6 +377,10 @@ function applyOperation(document: { root: Container }, operation: Operation): vo
       const target = pathOf('copy');
       const to = locate(document.root, target);
       if (!to) throw new PointerError(`copy operation does not apply: doc is missing destination path: ${target}: ${MISSING}`);
+      document.copiedBytes += Buffer.byteLength(JSON.stringify(copied ?? null));
+      if (document.copiedBytes > MAX_JSON_PATCH_COPY_BYTES) {
+        throw new PointerError(`Unable to complete the copy, the accumulated size increase of copy is ${document.copiedBytes}, exceeding the limit ${MAX_JSON_PATCH_COPY_BYTES}`);
+      }
       wrap('error while adding value during copy', () => addAt(to.container, to.key, structuredClone(copied ?? null)));
       return;
     }

@@ -135,6 +135,16 @@ describe('applyJsonPatch (RFC 6902, evanphx/json-patch v4)', () => {
     }
   });
 
+  it("bounds what copy operations add in all, as kube-apiserver's JSONPatchMaxCopyBytes does (3 MiB of JSON)", () => {
+    // Each copy of /d into itself doubles it: 40 of them would ask for a trillion strings.
+    const doubling: Json = Array.from({ length: 40 }, (_, i) => ({ op: 'copy', from: '/d', path: `/d/c${i}` }));
+    const patched = throwsPatchError(() => applyJsonPatch({ d: { s: 'x'.repeat(64 * 1024) } }, doubling), { code: 422, reason: 'Invalid', message: REJECTED });
+    assert.match(patched.detail!, /^Unable to complete the copy, the accumulated size increase of copy is \d+, exceeding the limit 3145728$/);
+    // Copies that stay under the bound still apply.
+    const small = applyJsonPatch({ d: { s: 'x'.repeat(1024) } }, [{ op: 'copy', from: '/d', path: '/e' }, { op: 'copy', from: '/e', path: '/f' }]);
+    assert.deepEqual(Object.keys(small), ['d', 'e', 'f']);
+  });
+
   it('is atomic: a later failure leaves the target untouched', () => {
     const target = { a: 1 };
     throwsPatchError(() => applyJsonPatch(target, [{ op: 'replace', path: '/a', value: 2 }, { op: 'test', path: '/a', value: 1 }]), { code: 422 });
