@@ -502,13 +502,7 @@ export class ApiServer {
 
   private async patch(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-    const raw = await readBody(req);
-    let patch: unknown;
-    try {
-      patch = contentType === APPLY_PATCH ? parseYaml(raw.toString('utf8')) : JSON.parse(raw.toString('utf8'));
-    } catch (err) {
-      throw badRequest(`error decoding patch: ${(err as Error).message}`);
-    }
+    const patch = await readPatch(req, contentType);
     const { type } = target;
     const old = this.store.getObject(type.group, type.kind, target.namespace, target.name!);
     if (!old && contentType !== APPLY_PATCH) throw notFound(type, target.name!);
@@ -682,7 +676,7 @@ export class ApiServer {
       if (method === 'PUT') body = this.checkBody(await readObject(req), target);
       else if (method === 'PATCH') {
         const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-        const patch = JSON.parse((await readBody(req)).toString('utf8')) as unknown;
+        const patch = await readPatch(req, contentType);
         body = applyPatch(contentType, old as JsonObject, patch as Json, patchContext(type.kind, old.apiVersion, query)) as KubeObject;
       } else throw methodNotAllowed();
       return this.commit(req, res, target, query, old, body, true);
@@ -720,7 +714,7 @@ export class ApiServer {
     if (method === 'PUT') scale = (await readObject(req)) as typeof scale;
     else if (method === 'PATCH') {
       const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-      const patch = JSON.parse((await readBody(req)).toString('utf8')) as unknown;
+      const patch = await readPatch(req, contentType);
       // Scale is not a kind with merge keys of its own: a strategic patch of it is a merge patch.
       const asMerge = contentType.startsWith(STRATEGIC_MERGE_PATCH) ? MERGE_PATCH : contentType;
       scale = applyPatch(asMerge, toScale(old) as unknown as JsonObject, patch as Json, patchContext('Scale', 'autoscaling/v1', query)) as typeof scale;
@@ -835,6 +829,16 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/** A PATCH body: YAML (or JSON) for server-side apply, JSON for the other patch types. */
+async function readPatch(req: IncomingMessage, contentType: string): Promise<unknown> {
+  const raw = (await readBody(req)).toString('utf8');
+  try {
+    return contentType === APPLY_PATCH ? parseYaml(raw) : JSON.parse(raw);
+  } catch (err) {
+    throw badRequest(`error decoding patch: ${(err as Error).message}`);
+  }
 }
 
 async function readObject(req: IncomingMessage): Promise<Record<string, unknown>> {

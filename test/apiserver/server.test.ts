@@ -141,4 +141,32 @@ describe('ApiServer', () => {
       long.destroy();
     });
   });
+
+  describe('status and scale patches', () => {
+    const deployment = (): KubeObject => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'nginx' }] } } },
+      status: { replicas: 1 },
+    });
+
+    it('answers a body that does not parse with 400, not an internal error', async () => {
+      store.write(deployment(), true);
+      for (const sub of ['status', 'scale']) {
+        const reply = await call('PATCH', `/apis/apps/v1/namespaces/default/deployments/web/${sub}`, '{"spec":', { 'content-type': 'application/merge-patch+json' });
+        assert.equal(reply.status, 400, `${sub}: ${JSON.stringify(reply.body)}`);
+        assert.equal(reply.body.reason, 'BadRequest');
+        assert.match(String(reply.body.message), /^error decoding patch: /);
+      }
+    });
+
+    it('takes a server-side apply of status as YAML, as kubectl apply --server-side --subresource=status sends it', async () => {
+      store.write(deployment(), true);
+      const yaml = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nstatus:\n  readyReplicas: 1\n';
+      const reply = await call('PATCH', '/apis/apps/v1/namespaces/default/deployments/web/status?fieldManager=test&force=true', yaml, { 'content-type': 'application/apply-patch+yaml' });
+      assert.equal(reply.status, 200, JSON.stringify(reply.body));
+      assert.equal((store.getObject('apps', 'Deployment', 'default', 'web')!.status as { readyReplicas?: number }).readyReplicas, 1);
+    });
+  });
 });
