@@ -275,7 +275,15 @@ export class ApiServer {
 
   /** `/api/v1/namespaces/ns/pods/x/log`, `/apis/apps/v1/deployments` → the target. */
   private resolve(path: string): Target | undefined {
-    const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+    // A malformed escape is the client's error: Go's URL parser refuses the request line with 400.
+    const bad = /%(?![0-9a-fA-F]{2})[^/]{0,2}/.exec(path);
+    if (bad) throw badRequest(`invalid URL escape ${JSON.stringify(bad[0])}`);
+    let parts: string[];
+    try {
+      parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+    } catch {
+      return undefined; // escapes of bytes that are not UTF-8: no name of an object
+    }
     let group: string;
     let version: string;
     let rest: string[];

@@ -109,6 +109,16 @@ describe('ApiServer', () => {
     });
   });
 
+  describe('paths', () => {
+    it('answers a malformed escape in the path with 400 and escapes of bytes that are not UTF-8 with 404, never an internal error', async () => {
+      const bad = await call('GET', '/api/v1/namespaces/default/configmaps/%zz');
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.message, 'invalid URL escape "%zz"');
+      assert.equal((await call('GET', '/api/v1/namespaces/default/configmaps/%ff')).status, 404);
+      assert.equal((await call('GET', '/api/v1/namespaces/default/configmaps/a%2Fb')).status, 404);
+    });
+  });
+
   describe('watch', () => {
     it('closes a watch whose client stops reading once it has fallen far behind, and the client resumes from the last event it read', async () => {
       const res = await open('GET', '/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=10&resourceVersion=' + store.resourceVersion);
