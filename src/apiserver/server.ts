@@ -107,6 +107,8 @@ export class ApiServer {
   /** Each stored object's JSON as a list item, for the apiVersion it was last listed at. */
   private readonly itemJson = new WeakMap<KubeObject, { apiVersion: string; json: string }>();
   private readonly sockets = new Set<Socket>();
+  /** Each stored object's last watch event line (`<type> <apiVersion>` as key): every watcher of a type sends the same. */
+  private readonly eventJson = new WeakMap<KubeObject, { key: string; line: string }>();
 
   constructor(private readonly options: ApiServerOptions) {
     this.served = new ServedTypes(options.builtInTypes);
@@ -423,9 +425,18 @@ export class ApiServer {
       }
     };
     const send = (eventType: string, o: KubeObject) => {
-      const object = table ? toEventTable(type, this.versioned(o, target), { includeObject: includeObject(query), first }) : this.versioned(o, target);
-      first = false;
-      write(`${JSON.stringify({ type: eventType, object })}\n`);
+      if (table) {
+        const object = toEventTable(type, this.versioned(o, target), { includeObject: includeObject(query), first });
+        first = false;
+        return write(`${JSON.stringify({ type: eventType, object })}\n`);
+      }
+      // A stored object never changes (a write replaces it), so its line is serialized once for all its watchers.
+      const key = `${eventType} ${groupVersion(type.group, target.version)}`;
+      const cached = this.eventJson.get(o);
+      if (cached?.key === key) return write(cached.line);
+      const line = `${JSON.stringify({ type: eventType, object: this.versioned(o, target) })}\n`;
+      this.eventJson.set(o, { key, line });
+      write(line);
     };
     if (backlog === undefined) {
       const error = from > this.store.resourceVersion ? unknownVersion(from, this.store.resourceVersion) : expired(from, this.store.oldestResumable);

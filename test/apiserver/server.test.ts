@@ -137,6 +137,25 @@ describe('ApiServer', () => {
       assert.equal((more[more.length - 1]!.object.data as Record<string, string>).i, String(total - 1));
     });
 
+    it('serializes a change once for all the watchers of its type, not once per watcher', async () => {
+      const watches = await Promise.all(Array.from({ length: 5 }, () => open('GET', '/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1&resourceVersion=' + store.resourceVersion)));
+      const streams = watches.map(events);
+      const stringify = JSON.stringify;
+      let serialized = 0;
+      JSON.stringify = ((value: unknown, ...rest: []) => {
+        if ((value as { type?: string } | null)?.type === 'MODIFIED') serialized++;
+        return stringify(value, ...rest);
+      }) as typeof JSON.stringify;
+      try {
+        store.write(configMap('default', 'shared', { v: '1' }), true);
+        store.write(configMap('default', 'shared', { v: '2' }), true);
+      } finally {
+        JSON.stringify = stringify;
+      }
+      assert.equal(serialized, 1);
+      for (const got of await Promise.all(streams)) assert.deepEqual(got.map((e) => [e.type, (e.object.data as Record<string, string>).v]), [['ADDED', '1'], ['MODIFIED', '2']]);
+    });
+
     it('reads timeoutSeconds as kube-apiserver does: 0 is the default, and a deadline beyond a timer is not "at once"', async () => {
       const zero = await open('GET', '/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=0');
       const long = await open('GET', '/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=3000000');
