@@ -74,6 +74,17 @@ export const methodNotAllowed = () => new ApiError(405, 'MethodNotAllowed', 'the
 
 export const pathNotFound = () => new ApiError(404, 'NotFound', 'the server could not find the requested resource');
 
+/**
+ * 403 as kube-apiserver's authorizer words it: `pods "web" is forbidden: User "u" cannot get resource "pods" in API
+ * group "" in the namespace "default"` (`at the cluster scope` for cluster-wide requests).
+ */
+export function forbidden(user: string, verb: string, t: Pick<ResourceType, 'plural' | 'group'>, subresource: string | undefined, namespace: string | undefined, name: string | undefined): ApiError {
+  const resource = subresource ? `${t.plural}/${subresource}` : t.plural;
+  const what = name ? `${qualifiedResource(t)} "${name}"` : qualifiedResource(t);
+  const scope = namespace ? `in the namespace "${namespace}"` : 'at the cluster scope';
+  return new ApiError(403, 'Forbidden', `${what} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${t.group}" ${scope}`, details(t, name));
+}
+
 export const unauthorized = () => new ApiError(401, 'Unauthorized', 'Unauthorized');
 
 export const expired = (requested: number | string, oldest: number) =>

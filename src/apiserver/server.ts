@@ -16,7 +16,8 @@ import { fieldTree, strictDecodingError, unknownFieldMessage, unknownFields } fr
 import { groupVersion, parseApiVersion, type ResourceType } from '../api/kinds.js';
 import { parseSelector } from '../api/label-selector.js';
 import { ServedTypes } from './discovery.js';
-import { ApiError, alreadyExists, badRequest, conflict, expired, invalid, methodNotAllowed, notFound, pathNotFound, tooLarge, unauthorized, unknownVersion, unsupportedMediaType } from './errors.js';
+import { ApiError, alreadyExists, badRequest, conflict, expired, forbidden, invalid, methodNotAllowed, notFound, pathNotFound, tooLarge, unauthorized, unknownVersion, unsupportedMediaType } from './errors.js';
+import { queryFlag } from './query.js';
 import { parseFieldSelector } from './selectors.js';
 import { PROTOBUF_CONTENT_TYPE, decodeProtobufObject } from './protobuf.js';
 import type { ChangeEvent, KubeObject, ResourceStore } from './store.js';
@@ -26,6 +27,16 @@ import { toEventTable, toTable } from './tables.js';
 export interface UserInfo {
   username: string;
   groups: string[];
+}
+
+/** Who made a request, and how they proved it. */
+interface Caller extends UserInfo {
+  /**
+   * `certificate`: a client certificate of the cluster's API CA (only the cluster's admin and its components hold
+   * one); `token`: a service account token. Tokens are authenticated (TokenReview, `auth can-i`) but given no access
+   * to resources: there is no RBAC, and a pod's token must not be cluster admin.
+   */
+  via: 'certificate' | 'token';
 }
 
 /** What the cluster behind the API does besides storing objects. */
@@ -162,19 +173,19 @@ export class ApiServer {
 
   // ---- request handling ----------------------------------------------------------------------------------------------
 
-  private async authenticate(req: IncomingMessage): Promise<UserInfo> {
+  private async authenticate(req: IncomingMessage): Promise<Caller> {
     const socket = req.socket as TLSSocket;
     if (socket.authorized) {
       const cert = socket.getPeerCertificate();
       const subject = cert.subject as unknown as Record<string, string | string[]> | undefined;
       const cn = subject?.CN;
       const o = subject?.O;
-      if (typeof cn === 'string' && cn) return { username: cn, groups: [...(Array.isArray(o) ? o : o ? [o] : []), 'system:authenticated'] };
+      if (typeof cn === 'string' && cn) return { username: cn, groups: [...(Array.isArray(o) ? o : o ? [o] : []), 'system:authenticated'], via: 'certificate' };
     }
     const auth = req.headers.authorization;
     if (auth?.startsWith('Bearer ') && this.backend.authenticateToken) {
       const user = await this.backend.authenticateToken(auth.slice(7).trim());
-      if (user) return user;
+      if (user) return { ...user, via: 'token' };
     }
     throw unauthorized();
   }
@@ -184,11 +195,12 @@ export class ApiServer {
       const url = new URL(req.url ?? '/', 'https://apiserver');
       const path = url.pathname.replace(/\/+$/, '') || '/';
       if (path === '/healthz' || path === '/livez' || path === '/readyz') return sendText(res, 200, 'ok');
-      await this.authenticate(req);
+      const caller = await this.authenticate(req);
       if (await this.nonResource(req, res, path)) return;
       const target = this.resolve(path);
       if (!target) throw pathNotFound();
-      await this.resource(req, res, target, url.searchParams);
+      authorize(caller, req.method ?? 'GET', target, url.searchParams);
+      await this.resource(req, res, target, url.searchParams, caller);
     } catch (err) {
       this.fail(res, err);
     }
@@ -210,10 +222,11 @@ export class ApiServer {
       socket.end(`HTTP/1.1 ${e.code} ${e.reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     };
     try {
-      await this.authenticate(req);
+      const caller = await this.authenticate(req);
       const url = new URL(req.url ?? '/', 'https://apiserver');
       const target = this.resolve(url.pathname);
       if (!target || target.subresource !== 'exec' || target.type.kind !== 'Pod' || target.type.group !== '' || !target.name) throw pathNotFound();
+      authorize(caller, 'POST', target, url.searchParams);
       const pod = this.store.getObject('', 'Pod', target.namespace, target.name);
       if (!pod) throw notFound(target.type, target.name);
       if (!this.backend.podExec) throw methodNotAllowed();
@@ -306,7 +319,7 @@ export class ApiServer {
     return { type, version, namespace, name: rest[1], subresource: rest[2] };
   }
 
-  private async resource(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
+  private async resource(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams, caller: Caller): Promise<void> {
     const { type, name, subresource } = target;
     const verbs = type.verbs;
     const method = req.method ?? 'GET';
@@ -316,8 +329,8 @@ export class ApiServer {
       // kube-apiserver serves only list and watch on a namespaced type's cluster-wide path (`/api/v1/pods`): a create
       // there would store an object without a namespace, and a deletecollection would empty every namespace.
       if (type.namespaced && target.namespace === undefined && method !== 'GET') throw methodNotAllowed();
-      if (method === 'GET') return query.get('watch') === 'true' || query.get('watch') === '1' ? this.watch(req, res, target, query) : this.list(req, res, target, query);
-      if (method === 'POST') return this.create(req, res, target, query);
+      if (method === 'GET') return queryFlag(query, 'watch') ? this.watch(req, res, target, query) : this.list(req, res, target, query);
+      if (method === 'POST') return this.create(req, res, target, query, caller);
       if (method === 'DELETE') return this.deleteCollection(req, res, target, query);
       throw methodNotAllowed();
     }
@@ -487,13 +500,14 @@ export class ApiServer {
 
   // ---- writes --------------------------------------------------------------------------------------------------------
 
-  private async create(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
+  private async create(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams, caller: Caller): Promise<void> {
     const { type } = target;
     const body = await readObject(req);
     if (type.group === 'authentication.k8s.io' && type.kind === 'TokenReview') return this.tokenReview(res, body, target);
     if (type.group === 'authorization.k8s.io' && type.kind === 'SelfSubjectAccessReview') {
-      // There is no authorization: every authenticated user may do everything.
-      return sendJson(res, 201, { ...body, apiVersion: groupVersion(type.group, target.version), kind: type.kind, metadata: { creationTimestamp: null }, status: { allowed: true } });
+      // The cluster's certificate holders may do everything, service account tokens nothing (see authorize).
+      const allowed = caller.via === 'certificate';
+      return sendJson(res, 201, { ...body, apiVersion: groupVersion(type.group, target.version), kind: type.kind, metadata: { creationTimestamp: null }, status: { allowed, ...(allowed ? {} : { reason: 'service account tokens are given no access to this cluster' }) } });
     }
     const o = this.checkBody(body, target);
     this.checkFields(o, query, res);
@@ -802,6 +816,35 @@ function patchContext(kind: string, apiVersion: string, query: URLSearchParams):
   const manager = query.get('fieldManager');
   const force = query.get('force');
   return { kind, apiVersion, now: new Date(), ...(manager ? { manager } : {}), ...(force !== null ? { force: force === 'true' } : {}) };
+}
+
+/** kube's verb for a request on a target. */
+function verbOf(method: string, target: Target, query: URLSearchParams): string {
+  switch (method) {
+    case 'GET':
+      return target.name ? 'get' : queryFlag(query, 'watch') ? 'watch' : 'list';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return target.name ? 'delete' : 'deletecollection';
+    default:
+      return method.toLowerCase();
+  }
+}
+
+/**
+ * What a caller may do. Holders of the cluster's client certificates may do everything; a service account token may
+ * only ask what it may do (SelfSubjectAccessReview, answered no). There are no roles to grant more.
+ */
+function authorize(caller: Caller, method: string, target: Target, query: URLSearchParams): void {
+  if (caller.via === 'certificate') return;
+  const { type } = target;
+  if (type.group === 'authorization.k8s.io' && type.kind === 'SelfSubjectAccessReview' && method === 'POST') return;
+  throw forbidden(caller.username, verbOf(method, target, query), type, target.subresource, target.namespace, target.name);
 }
 
 function toApiError(err: unknown): ApiError {

@@ -210,6 +210,8 @@ export class LocalCluster {
   private capturing: Promise<void> = Promise.resolve();
   private tokenIssuer: ServiceAccountIssuer | undefined;
   private kubeApi: ApiServer | undefined;
+  /** The uids of the istio-system pods standing for components (see publishComponentObjects). */
+  private readonly componentPodUids = new Set<string>();
 
   constructor(readonly options: ClusterOptions) {
     this.layout = new StateLayout(options.stateDir);
@@ -549,7 +551,10 @@ export class LocalCluster {
       }));
     if (placements.length === 0) return;
     const daemonSetUid = this.store.getObject('apps', 'DaemonSet', ROOT_NAMESPACE, 'ztunnel')?.metadata.uid;
-    for (const o of componentObjects(placements, this.nodes.length, daemonSetUid)) this.store.put(o, true);
+    for (const o of componentObjects(placements, this.nodes.length, daemonSetUid)) {
+      this.store.put(o, true);
+      if (o.kind === 'Pod') this.componentPodUids.add(this.store.getObject('', 'Pod', o.metadata.namespace, o.metadata.name)!.metadata.uid!);
+    }
     // The DaemonSet is new: its pods get their owner reference on this second pass.
     if (!daemonSetUid) this.publishComponentObjects();
   }
@@ -586,7 +591,9 @@ export class LocalCluster {
   /** Where a component pod's process runs and logs (`kubectl exec`/`logs` on istio-system's pods). */
   componentPod(pod: { metadata: { annotations?: Record<string, string> }; spec?: unknown }): { netnsPath: string; logPath: string } | undefined {
     const name = pod.metadata.annotations?.[COMPONENT_ANNOTATION];
-    if (!name) return undefined;
+    // Only the pods the cluster published stand for a component: a user's pod with the annotation gets no way into a
+    // node's namespace.
+    if (!name || !this.componentPodUids.has((pod.metadata as { uid?: string }).uid ?? '')) return undefined;
     const nodeName = (pod.spec as { nodeName?: string } | undefined)?.nodeName;
     const c = this.components.find((x) => x.spec.name === name && (x.spec.scope === 'cluster' || x.node?.name === nodeName));
     if (!c) return undefined;

@@ -66,11 +66,56 @@ describe('ApiServer', () => {
 
   before(async () => {
     certs = await createApiCertificates(['127.0.0.1'], { admin: { user: 'kubernetes-admin', groups: ['system:masters'] } });
-    server = new ApiServer({ store, tls: { cert: certs.serving.cert, key: certs.serving.key, clientCA: certs.ca } });
+    server = new ApiServer({
+      store,
+      tls: { cert: certs.serving.cert, key: certs.serving.key, clientCA: certs.ca },
+      // A stand-in token authenticator: "pod-token" is a service account's, anything else is not a token.
+      backend: { authenticateToken: async (token) => (token === 'pod-token' ? { username: 'system:serviceaccount:default:web', groups: ['system:serviceaccounts', 'system:authenticated'] } : undefined) },
+    });
     port = await server.listen();
     for (const name of ['default', 'other']) store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase: 'Active' } } as KubeObject, true);
   });
   after(() => server.close());
+
+  describe('authorization', () => {
+    /** A request with a bearer token and no client certificate. */
+    const withToken = (method: string, path: string, token: string, body?: unknown): Promise<Reply> =>
+      new Promise((done, fail) => {
+        const req = request({ host: '127.0.0.1', port, method, path, ca: certs.ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => done({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, unknown> }));
+        });
+        req.on('error', fail);
+        req.end(body === undefined ? undefined : JSON.stringify(body));
+      });
+
+    it("gives a service account token no access to resources, with kube-apiserver's Forbidden texts", async () => {
+      const list = await withToken('GET', '/api/v1/namespaces/default/pods', 'pod-token');
+      assert.equal(list.status, 403);
+      assert.equal(list.body.reason, 'Forbidden');
+      assert.equal(list.body.message, 'pods is forbidden: User "system:serviceaccount:default:web" cannot list resource "pods" in API group "" in the namespace "default"');
+      const exec = await withToken('POST', '/api/v1/namespaces/istio-system/pods/ztunnel-x/exec?command=sh', 'pod-token');
+      assert.equal(exec.body.message, 'pods "ztunnel-x" is forbidden: User "system:serviceaccount:default:web" cannot create resource "pods/exec" in API group "" in the namespace "istio-system"');
+      const nodes = await withToken('GET', '/api/v1/nodes?watch=true', 'pod-token');
+      assert.equal(nodes.body.message, 'nodes is forbidden: User "system:serviceaccount:default:web" cannot watch resource "nodes" in API group "" at the cluster scope');
+      const create = await withToken('POST', '/api/v1/namespaces/default/configmaps', 'pod-token', configMap('default', 'sneaky'));
+      assert.equal(create.status, 403);
+      assert.equal(store.getObject('', 'ConfigMap', 'default', 'sneaky'), undefined);
+      // Discovery stays open to every authenticated caller, as kube's system:discovery role has it.
+      assert.equal((await withToken('GET', '/api', 'pod-token')).status, 200);
+    });
+
+    it('answers a token what it may do (nothing), and refuses what is no token', async () => {
+      const review = { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: 'list', resource: 'pods', namespace: 'default' } } };
+      const asToken = await withToken('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', 'pod-token', review);
+      assert.equal(asToken.status, 201);
+      assert.equal((asToken.body.status as { allowed: boolean }).allowed, false);
+      const asAdmin = await call('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', review);
+      assert.equal((asAdmin.body.status as { allowed: boolean }).allowed, true);
+      assert.equal((await withToken('GET', '/api/v1/namespaces/default/pods', 'forged')).status, 401);
+    });
+  });
 
   describe("a namespaced type's cluster-wide path", () => {
     it('lists across namespaces but refuses create and deletecollection with 405, as kube-apiserver does', async () => {

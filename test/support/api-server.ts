@@ -1,21 +1,13 @@
 // A real Kubernetes API server (src/apiserver) on 127.0.0.1 for tests: an API CA, a serving certificate for
 // 127.0.0.1 and an admin client certificate, as the local cluster makes them, and a kubeconfig naming them. It can be
 // stopped and started again on the same port, over the same store or a new one (a restart that lost its history).
-import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
 import type { ResourceType } from '../../src/api/kinds.js';
 import { ApiServer } from '../../src/apiserver/server.js';
 import type { ResourceStore } from '../../src/apiserver/store.js';
-import { createRootCA, signCertificate } from '../../src/identity/certs.js';
-
-const TTL_SECONDS = 24 * 3600;
-
-function keyPair(): { publicKey: string; privateKey: string } {
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return { publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(), privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
-}
+import { createApiCertificates, kubeconfigFor } from '../../src/apiserver/certificates.js';
 
 export interface TestApiServerOptions {
   store: ResourceStore;
@@ -39,38 +31,11 @@ export class TestApiServer {
 
   static async start(opts: TestApiServerOptions): Promise<TestApiServer> {
     const t = new TestApiServer(opts);
-    const ca = await createRootCA({ trustDomain: 'kubernetes', commonName: 'kubernetes', ttlSeconds: TTL_SECONDS });
-    const serving = keyPair();
-    const servingCert = await signCertificate({
-      publicKey: serving.publicKey,
-      issuerCertPem: ca.certPem,
-      issuerKeyPem: ca.keyPem,
-      uriSans: [],
-      ipSans: ['127.0.0.1'],
-      ttlSeconds: TTL_SECONDS,
-      subject: 'CN=kube-apiserver',
-    });
-    const admin = keyPair();
-    const adminCert = await signCertificate({
-      publicKey: admin.publicKey,
-      issuerCertPem: ca.certPem,
-      issuerKeyPem: ca.keyPem,
-      uriSans: [],
-      ttlSeconds: TTL_SECONDS,
-      subject: 'O=system:masters, CN=kubernetes-admin',
-    });
-    t.tls = { cert: servingCert, key: serving.privateKey, clientCA: ca.certPem };
-    t.client = { cert: adminCert, key: admin.privateKey };
+    const certs = await createApiCertificates(['127.0.0.1'], { admin: { user: 'kubernetes-admin', groups: ['system:masters'] } });
+    t.tls = { cert: certs.serving.cert, key: certs.serving.key, clientCA: certs.ca };
+    t.client = certs.clients.admin!;
     await t.listen();
-    const b64 = (pem: string) => Buffer.from(pem).toString('base64');
-    const kubeconfig = {
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'test', cluster: { server: `https://127.0.0.1:${t.port}`, 'certificate-authority-data': b64(ca.certPem) } }],
-      users: [{ name: 'admin', user: { 'client-certificate-data': b64(adminCert), 'client-key-data': b64(admin.privateKey) } }],
-      contexts: [{ name: 'test', context: { cluster: 'test', user: 'admin' } }],
-      'current-context': 'test',
-    };
+    const kubeconfig = kubeconfigFor('test', `https://127.0.0.1:${t.port}`, certs.ca, t.client);
     writeFileSync(t.kubeconfigPath, JSON.stringify(kubeconfig), { mode: 0o600 });
     return t;
   }
