@@ -7,6 +7,7 @@
 //
 // Inputs are never mutated: each entry point clones its target once and builds everything else from fresh values.
 // Keys are read with Object.hasOwn and written through `put`, so a patch naming `__proto__` stays data.
+import { kubeTime } from '../common/time.js';
 
 export type Json = null | boolean | number | string | Json[] | JsonObject;
 export interface JsonObject {
@@ -1042,11 +1043,6 @@ function writeManagers(managers: Manager[]): ManagedFieldsEntry[] {
   );
 }
 
-/** metav1.Time: RFC 3339 in whole seconds. */
-function formatTime(now: Date): string {
-  return now.toISOString().replace(/\.\d+Z$/, 'Z');
-}
-
 /** What changed between two objects, as structured-merge-diff's Compare reports it. */
 function compareObjects(before: JsonObject | undefined, after: JsonObject, fields: Fields | undefined, subresource: string | undefined) {
   const beforePaths = before ? fieldSetOf(before, fields, subresource) : new Map<string, FieldPath>();
@@ -1100,7 +1096,7 @@ export function updateManagedFields(
       managers.push(self);
     }
     self.paths = without(new Map([...self.paths, ...changed]), removed);
-    self.entry = { ...self.entry, time: formatTime(now) };
+    self.entry = { ...self.entry, time: kubeTime(now) };
   }
   return writeManagers(managers);
 }
@@ -1157,7 +1153,7 @@ export function applyServerSideApply(live: JsonObject | undefined, applied: Json
 
   for (const other of others) other.paths = without(other.paths, changed, removed);
   const self: Manager = {
-    entry: { manager, operation: 'Apply', apiVersion: options.apiVersion, time: formatTime(options.now), fieldsType: 'FieldsV1', fieldsV1: {} },
+    entry: { manager, operation: 'Apply', apiVersion: options.apiVersion, time: kubeTime(options.now), fieldsType: 'FieldsV1', fieldsV1: {} },
     id,
     paths: configPaths,
   };

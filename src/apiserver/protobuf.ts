@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { isAbsolute, join, resolve } from 'node:path';
 import protobuf from 'protobufjs';
+import { kubeTime } from '../common/time.js';
 import { ApiError, badRequest } from './errors.js';
 
 export const PROTOBUF_CONTENT_TYPE = 'application/vnd.kubernetes.protobuf';
@@ -148,7 +149,7 @@ function isZero(v: unknown): boolean {
 
 /** `2025-01-01T00:00:00Z`: metav1.Time has whole seconds (kube-apiserver drops the nanos of protobuf times, too). */
 function rfc3339(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return kubeTime(seconds * 1000);
 }
 
 /**

@@ -23,6 +23,7 @@ import { PROTOBUF_CONTENT_TYPE, decodeProtobufObject } from './protobuf.js';
 import type { ChangeEvent, KubeObject, ResourceStore } from './store.js';
 import { APPLY_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, PatchError, applyPatch, type Json, type JsonObject, type PatchContext } from './patch.js';
 import { toEventTable, toTable } from './tables.js';
+import { kubeTime } from '../common/time.js';
 
 export interface UserInfo {
   username: string;
@@ -238,9 +239,8 @@ export class ApiServer {
 
   /** Paths that are not resources: version, OpenAPI, discovery. Returns false for resource paths. */
   private async nonResource(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> {
-    if (req.method !== 'GET' && (path === '/version' || path.startsWith('/openapi') || path === '/api' || path === '/apis' || /^\/apis?\/[^/]+(\/[^/]+)?$/.test(path))) {
-      if (path === '/api' || path === '/apis' || path === '/version' || path.startsWith('/openapi') || this.isDiscoveryPath(path)) throw methodNotAllowed();
-    }
+    // Discovery, version and OpenAPI documents are read-only.
+    if (req.method !== 'GET' && (path === '/version' || path.startsWith('/openapi') || path === '/api' || path === '/apis' || isDiscoveryPath(path))) throw methodNotAllowed();
     if (path === '/version') {
       sendJson(res, 200, { ...SERVED_KUBERNETES_VERSION, gitCommit: '', gitTreeState: 'clean', buildDate: '', goVersion: '', compiler: 'ambit', platform: `${process.platform}/${process.arch === 'x64' ? 'amd64' : process.arch}` });
       return true;
@@ -282,10 +282,6 @@ export class ApiServer {
       return true;
     }
     return false;
-  }
-
-  private isDiscoveryPath(path: string): boolean {
-    return /^\/apis\/[^/]+(\/[^/]+)?$/.test(path) || path === '/api/v1';
   }
 
   /** `/api/v1/namespaces/ns/pods/x/log`, `/apis/apps/v1/deployments` → the target. */
@@ -818,6 +814,11 @@ function patchContext(kind: string, apiVersion: string, query: URLSearchParams):
   return { kind, apiVersion, now: new Date(), ...(manager ? { manager } : {}), ...(force !== null ? { force: force === 'true' } : {}) };
 }
 
+/** `/api/v1`, `/apis/<group>`, `/apis/<group>/<version>`: the discovery documents below `/api` and `/apis`. */
+function isDiscoveryPath(path: string): boolean {
+  return /^\/apis\/[^/]+(\/[^/]+)?$/.test(path) || path === '/api/v1';
+}
+
 /** kube's verb for a request on a target. */
 function verbOf(method: string, target: Target, query: URLSearchParams): string {
   switch (method) {
@@ -963,7 +964,7 @@ function admitCrd(o: KubeObject, type: ResourceType): KubeObject {
   if (!Array.isArray(spec?.versions) || spec.versions.length === 0) causes.push({ field: 'spec.versions', message: 'Invalid value: null: must have exactly one version marked as storage version' });
   if (causes.length) throw invalid(type, o.metadata.name, causes);
   const names = spec!.names!;
-  const now = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const now = kubeTime();
   const storage = spec!.versions!.find((v) => v.storage)?.name ?? spec!.versions![0]!.name;
   return {
     ...o,

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { findModelType, modelType, parseApiVersion } from '../api/kinds.js';
 import type { Kind, ObjectMeta, Resource } from '../api/types.js';
+import { kubeTime } from '../common/time.js';
 
 /** Any Kubernetes object: apiVersion, kind, metadata, and the rest untyped. */
 export interface KubeObject {
@@ -182,7 +183,7 @@ export class ResourceStore {
 
   private store(next: KubeObject, old: KubeObject | undefined, specChanged: boolean): KubeObject {
     next.metadata.uid = old?.metadata.uid ?? next.metadata.uid ?? randomUUID();
-    next.metadata.creationTimestamp = old?.metadata.creationTimestamp ?? new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+    next.metadata.creationTimestamp = old?.metadata.creationTimestamp ?? kubeTime();
     next.metadata.generation = (old?.metadata.generation ?? 0) + (specChanged || !old ? 1 : 0);
     next.metadata.resourceVersion = String(++this.version);
     const id = objectTypeId(next);

@@ -10,6 +10,7 @@
 // type) are read with their defaults, so an object stored without them prints as it would from a real cluster.
 import type { PrinterColumn, ResourceType } from '../api/kinds.js';
 import { age, humanDuration } from '../common/duration.js';
+import { kubeTime } from '../common/time.js';
 
 export type IncludeObject = 'None' | 'Metadata' | 'Object';
 export type Cell = string | number | boolean | null;
@@ -664,7 +665,7 @@ register('', 'Event', {
 /** Go's time.Time.UTC().Format(time.RFC3339): whole seconds; the zero time for an object without a timestamp. */
 function rfc3339(timestamp: string | undefined): string {
   const t = timestamp ? Date.parse(timestamp) : NaN;
-  return Number.isNaN(t) ? '0001-01-01T00:00:00Z' : new Date(t).toISOString().replace(/\.\d+Z$/, 'Z');
+  return Number.isNaN(t) ? '0001-01-01T00:00:00Z' : kubeTime(t);
 }
 
 const DEFAULT_PRINTER: Printer = {

@@ -74,6 +74,7 @@ import {
   type ProjectedToken,
 } from './tokens.js';
 import { ZdsServer } from './zds.js';
+import { kubeTime } from '../common/time.js';
 
 const ADMIN_GET_SCRIPT = fileURLToPath(new URL('./admin-get.js', import.meta.url));
 
@@ -547,7 +548,7 @@ export class LocalCluster {
         ip: c.node?.ip ?? FABRIC_GATEWAY_IP,
         healthy: c.healthy,
         restarts: c.process.restarts,
-        ...(c.process.state.state === 'running' ? { startedAt: c.process.state.startedAt.replace(/\.\d+Z$/, 'Z') } : {}),
+        ...(c.process.state.state === 'running' ? { startedAt: kubeTime(Date.parse(c.process.state.startedAt)) } : {}),
       }));
     if (placements.length === 0) return;
     const daemonSetUid = this.store.getObject('apps', 'DaemonSet', ROOT_NAMESPACE, 'ztunnel')?.metadata.uid;
@@ -579,7 +580,7 @@ export class LocalCluster {
       { audiences: spec.audiences.length ? spec.audiences : [KUBERNETES_TOKEN_ISSUER], expirationSeconds: spec.expirationSeconds },
       now,
     );
-    return { token, expirationTimestamp: new Date(Math.floor(now / 1000) * 1000 + spec.expirationSeconds * 1000).toISOString().replace('.000Z', 'Z') };
+    return { token, expirationTimestamp: kubeTime(now + spec.expirationSeconds * 1000) };
   }
 
   /** TokenReview of a service account token this cluster issued (see ServiceAccountIssuer.review). */
@@ -1474,12 +1475,7 @@ export class LocalCluster {
    */
   podLog(namespace: string, name: string, container?: string, previous = false): { pod: string; container: string; path: string } {
     const rt = this.resolvePod(namespace, name);
-    const names = rt.containers.map((c) => c.spec.name);
-    if (!container && names.length > 1) {
-      throw new Error(`a container name must be specified for pod ${rt.name}, choose one of: [${names.join(' ')}]`);
-    }
-    const c = container ?? names[0];
-    if (!c || !names.includes(c)) throw new Error(`container ${container} is not valid for pod ${rt.name}`);
+    const c = chooseContainer(rt.containers.map((x) => x.spec.name), rt.name, container);
     const path = this.containerLogPath(rt, c);
     if (!previous) return { pod: `${namespace}/${rt.name}`, container: c, path };
     if (!existsSync(previousLogPath(path))) throw new Error(`previous terminated container "${c}" in pod "${rt.name}" not found`);
@@ -1584,6 +1580,17 @@ export class LocalCluster {
 }
 
 // ---- helpers ---------------------------------------------------------------------------------------------------------
+
+/** The container a request names, or the pod's only one; the kubelet's errors otherwise. */
+export function chooseContainer(containers: string[], pod: string, container: string | undefined): string {
+  if (container === undefined) {
+    if (containers.length > 1) throw new Error(`a container name must be specified for pod ${pod}, choose one of: [${containers.join(' ')}]`);
+    if (containers[0] === undefined) throw new Error(`pod ${pod} has no containers`);
+    return containers[0];
+  }
+  if (!containers.includes(container)) throw new Error(`container ${container} is not valid for pod ${pod}`);
+  return container;
+}
 
 function objectLabel(r: { kind?: string; metadata?: { name?: string; namespace?: string } }): string {
   return displayName({ kind: r?.kind ?? '<no kind>', metadata: r?.metadata });

@@ -10,6 +10,7 @@ import { ROOT_NAMESPACE } from '../api/types.js';
 import type { KubeObject } from '../apiserver/store.js';
 import { SERVED_KUBERNETES_VERSION } from '../apiserver/server.js';
 import { AMBIT_VERSION } from '../common/version.js';
+import { kubeTime } from '../common/time.js';
 
 /** On a pod that stands for a supervised component: the component's name. */
 export const COMPONENT_ANNOTATION = 'ambit.dev/component';
@@ -49,8 +50,6 @@ function suffix(seed: string): string {
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
   return [...createHash('sha256').update(seed).digest().subarray(0, 5)].map((b) => alphabet[b % alphabet.length]).join('');
 }
-
-const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 
 export function nodeObject(n: NodeFacts): KubeObject {
   const ready = { type: 'Ready', status: n.ready ? 'True' : 'False', reason: n.ready ? 'KubeletReady' : 'KubeletNotReady', message: n.ready ? 'kubelet is posting ready status' : 'the node agent is not healthy' };
@@ -96,7 +95,7 @@ export function componentObjects(placements: ComponentPlacement[], nodes: number
   for (const p of placements) {
     const names = CONTAINERS[p.component];
     if (!names) continue;
-    const startedAt = p.startedAt ?? iso(Date.now());
+    const startedAt = p.startedAt ?? kubeTime();
     const cond = (type: string) => ({ type, status: p.healthy ? 'True' : 'False', lastTransitionTime: startedAt });
     out.push({
       apiVersion: 'v1',

@@ -14,7 +14,7 @@ import { serveLogs } from '../apiserver/logs.js';
 import { ApiServer, type ApiBackend } from '../apiserver/server.js';
 import type { KubeObject } from '../apiserver/store.js';
 import { PodNetns } from '../inpod/index.js';
-import type { LocalCluster } from './cluster.js';
+import { chooseContainer, type LocalCluster } from './cluster.js';
 import { contextName } from './kubeconfig.js';
 import { FABRIC_GATEWAY_IP } from './layout.js';
 
@@ -52,21 +52,15 @@ export async function startKubeApi(opts: KubeApiOptions): Promise<{ server: ApiS
     },
   };
   // kubectl logs / exec: the kubelet's errors become kube's 400s (the pod itself was found by the API server).
-  const access = (ns: string, name: string) => {
+  const kubelet = <T>(step: () => T): T => {
     try {
-      return cluster.podAccess(ns, name);
+      return step();
     } catch (err) {
       throw badRequest((err as Error).message);
     }
   };
-  const pick = (a: ReturnType<typeof access>, pod: string, container: string | undefined): string => {
-    if (container !== undefined) {
-      if (!a.containers.includes(container)) throw badRequest(`container ${container} is not valid for pod ${pod}`);
-      return container;
-    }
-    if (a.containers.length > 1) throw badRequest(`a container name must be specified for pod ${pod}, choose one of: [${a.containers.join(' ')}]`);
-    return a.containers[0]!;
-  };
+  const access = (ns: string, name: string) => kubelet(() => cluster.podAccess(ns, name));
+  const pick = (a: ReturnType<typeof access>, pod: string, container: string | undefined) => kubelet(() => chooseContainer(a.containers, pod, container));
   backend.podLog = (req, res, namespace, pod) =>
     serveLogs(req, res, pod.metadata.name, {
       containerLog: (container) => {
