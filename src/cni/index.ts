@@ -1,2 +1,4 @@
-// Pod traffic capture (the CNI agent's in-pod rules): see docs/capture.md.
+// istio-cni's node agent: in-pod capture rules (docs/capture.md), the ZDS server, and the agent that uses both.
 export * from './capture.js';
+export * from './agent.js';
+export * from './zds.js';

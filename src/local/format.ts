@@ -1,6 +1,6 @@
 // kubectl-style tables for `ambit get`, `ambit up` and `ambit status`.
 import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, Gateway, GatewayClass, Namespace, PeerAuthentication, Pod, Resource, Service, ServiceEntry, VirtualService, WorkloadEntry } from '../api/types.js';
-import { podStatusText } from './cluster.js';
+import { podStatusText } from './pods.js';
 import { modelType, qualifiedKindName } from '../api/kinds.js';
 import type { SupervisorStatus } from './supervisor.js';
 import { age } from '../common/duration.js';

@@ -14,7 +14,8 @@ import { serveLogs } from '../apiserver/logs.js';
 import { ApiServer, type ApiBackend } from '../apiserver/server.js';
 import type { KubeObject } from '../apiserver/store.js';
 import { PodNetns } from '../inpod/index.js';
-import { chooseContainer, type LocalCluster } from './cluster.js';
+import type { LocalCluster } from './cluster.js';
+import { chooseContainer } from './pods.js';
 import { contextName } from './kubeconfig.js';
 import { FABRIC_GATEWAY_IP } from './layout.js';
 

@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { OwnerReference, Resource } from '../../src/api/types.js';
-import { collectGarbage } from '../../src/local/garbage-collector.js';
+import { collectGarbage } from '../../src/local/controllers/garbage-collector.js';
 import { ResourceStore } from '../../src/apiserver/store.js';
 
 function gateway(name: string): Resource {

@@ -4,9 +4,9 @@
 // ones. A reference the cluster cannot resolve — a kind of a group it does not serve, no uid, a namespaced owner of a
 // cluster-scoped object — leaves the dependent alone, as Kubernetes' collector keeps retrying such an object and never
 // deletes it.
-import { isNamespaced, type OwnerReference, type Resource } from '../api/types.js';
-import { findModelType, parseApiVersion } from '../api/kinds.js';
-import type { ResourceStore } from '../apiserver/store.js';
+import { isNamespaced, type OwnerReference, type Resource } from '../../api/types.js';
+import { findModelType, parseApiVersion } from '../../api/kinds.js';
+import type { ResourceStore } from '../../apiserver/store.js';
 
 export interface GarbageCollection {
   /** Objects deleted because every owner they name is gone. */

@@ -6,7 +6,7 @@ import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ZdsServer, type ZdsWorkload } from '../../src/local/zds.js';
+import { ZdsServer, type ZdsWorkload } from '../../src/cni/zds.js';
 import { eventually } from '../support/eventually.js';
 
 /** A minimal ztunnel side: says hello, records every message, acks each one. */
