@@ -28,6 +28,7 @@ import { isComponentObject } from './component-objects.js';
 import { COMPONENTS, type ComponentSpec } from './components.js';
 import { DeploymentController } from './controllers/deployment.js';
 import { collectGarbage } from './controllers/garbage-collector.js';
+import { EventRecorder } from './events.js';
 import { AddressPool } from './ipam.js';
 import { Kubelet, type PodAccess } from './kubelet/kubelet.js';
 import { startKubeApi } from './kube-api.js';
@@ -79,6 +80,7 @@ export class LocalCluster {
   readonly fabricNetns: string;
   private readonly log: (line: string) => void;
   private readonly admission: Admission;
+  private readonly events: EventRecorder;
   private readonly deployments: DeploymentController;
   private readonly cni: CniAgent;
   private readonly kubelet: Kubelet;
@@ -98,7 +100,8 @@ export class LocalCluster {
     const log = (this.log = options.log ?? ((line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`)));
     const { store, layout, ledger, nodes } = this;
     this.admission = new Admission(store, nodes);
-    this.deployments = new DeploymentController(store, () => this.stopped);
+    this.events = new EventRecorder(store);
+    this.deployments = new DeploymentController(store, this.events, () => this.stopped);
     this.cni = new CniAgent({
       log,
       runningPods: () => this.kubelet.started().map((rt) => ({ pod: this.kubelet.cniPod(rt), wantsCapture: this.wantsCapture(rt) })),
@@ -110,6 +113,7 @@ export class LocalCluster {
       ledger,
       nodes,
       cni: this.cni,
+      events: this.events,
       wantsCapture: (pod) => this.wantsCapture(pod),
       tokenIssuer: () => this.tokenIssuer,
       ...(options.basePath !== undefined ? { basePath: options.basePath } : {}),
@@ -188,6 +192,7 @@ export class LocalCluster {
   async shutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.deploymentCheck);
+    this.events.close();
     this.components.stopChecks();
     this.services.close();
     await this.reconciling?.catch(() => undefined);

@@ -148,6 +148,23 @@ describe('kubectl, as the guides use it', { skip: KUBECTL ? false : 'kubectl is 
     assert.equal(other.status.authenticated, false);
   });
 
+  it("describes a pod and a Deployment with the scheduler's, kubelet's and controller's events", async () => {
+    const pod = await ok(['describe', 'pod', 'web', '-n', 'shop']);
+    assert.match(pod, /Normal\s+Scheduled\s+\S+\s+default-scheduler\s+Successfully assigned shop\/web to node-2/);
+    assert.match(pod, /Normal\s+Created\s+\S+\s+kubelet\s+Created container: web/);
+    assert.match(pod, /Normal\s+Started\s+\S+\s+kubelet\s+Started container web/);
+    await ok(['create', 'deployment', 'hello', '-n', 'shop', '--image', 'none', '--replicas', '2', '--', 'sleep', 'infinity']);
+    await ok(['scale', 'deployment', 'hello', '-n', 'shop', '--replicas', '1']);
+    const described = await eventually('the scale-down event', async () => {
+      const out = await ok(['describe', 'deployment', 'hello', '-n', 'shop']);
+      return /Scaled down replica set hello-\S+ from 2 to 1/.test(out) ? out : undefined;
+    });
+    assert.match(described, /Normal\s+ScalingReplicaSet\s+\S+\s+deployment-controller\s+Scaled up replica set hello-\S+ from 0 to 2/);
+    const events = await ok(['get', 'events', '-n', 'shop', '--field-selector', 'involvedObject.kind=Deployment']);
+    assert.match(events, /Normal\s+ScalingReplicaSet\s+deployment\/hello\s+Scaled down replica set/);
+    await ok(['delete', 'deployment', 'hello', '-n', 'shop']);
+  });
+
   it('follows a pod with get -w', async () => {
     const child = spawn(KUBECTL!, ['get', 'pods', '-n', 'shop', '-w'], { env: c.env });
     let out = '';

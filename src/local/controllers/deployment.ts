@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setImmediate } from 'node:timers/promises';
 import type { Deployment, Pod } from '../../api/types.js';
 import type { ResourceStore } from '../../apiserver/store.js';
+import type { EventRecorder } from '../events.js';
 import { isPodReady } from '../pods.js';
 
 /**
@@ -17,8 +18,16 @@ export const POD_BATCH = 16;
 export class DeploymentController {
   constructor(
     private readonly store: ResourceStore,
+    private readonly events: EventRecorder,
     private readonly stopped: () => boolean,
   ) {}
+
+  /** Kubernetes' ScalingReplicaSet event on the Deployment (the cluster keeps no ReplicaSet objects, but names them). */
+  private scaled(d: Deployment, hash: string, from: number, to: number): void {
+    const involved = { apiVersion: 'apps/v1', kind: 'Deployment', namespace: d.metadata.namespace!, name: d.metadata.name, ...(d.metadata.uid ? { uid: d.metadata.uid } : {}) };
+    const message = `Scaled ${to > from ? 'up' : 'down'} replica set ${d.metadata.name}-${hash} from ${from} to ${to}`;
+    this.events.record({ component: 'deployment-controller' }, involved, 'Normal', 'ScalingReplicaSet', message);
+  }
 
   /** One pass over every Deployment: orphaned pods go, then each Deployment's pods are brought to its spec. */
   async reconcile(): Promise<void> {
@@ -36,6 +45,7 @@ export class DeploymentController {
     const owned = this.store.list('Pod', ns).filter((p) => ownerDeployment(p) === d.metadata.name);
     const current = owned.filter((p) => p.metadata.labels?.['pod-template-hash'] === hash);
     const old = owned.filter((p) => p.metadata.labels?.['pod-template-hash'] !== hash);
+    if (current.length < replicas) this.scaled(d, hash, current.length, replicas);
     for (let n = current.length; n < replicas; n++) {
       this.store.put(podFromTemplate(d, hash), true);
       if ((n - current.length + 1) % POD_BATCH !== 0) continue;
@@ -46,11 +56,20 @@ export class DeploymentController {
     }
     // Scale down newest first.
     const surplus = current.sort((a, b) => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '')).slice(0, Math.max(0, current.length - replicas));
+    if (surplus.length) this.scaled(d, hash, current.length, replicas);
     for (const p of surplus) this.store.remove('Pod', ns, p.metadata.name);
     // Rolling replacement (maxSurge 1, maxUnavailable 0 for one replica): old pods go once every new replica is
     // ready, so the Service never runs dry. The pods created above count, not yet ready.
     const readyNew = current.filter((p) => isPodReady(p)).length;
-    if (old.length && readyNew >= replicas) for (const p of old) this.store.remove('Pod', ns, p.metadata.name);
+    if (old.length && readyNew >= replicas) {
+      const byHash = new Map<string, number>();
+      for (const p of old) {
+        const oldHash = p.metadata.labels?.['pod-template-hash'] ?? '';
+        byHash.set(oldHash, (byHash.get(oldHash) ?? 0) + 1);
+      }
+      for (const [oldHash, count] of byHash) this.scaled(d, oldHash, count, 0);
+      for (const p of old) this.store.remove('Pod', ns, p.metadata.name);
+    }
   }
 
   /** Every Deployment's replica counts, from its pods as they are now. */

@@ -10,6 +10,7 @@ import type { ResourceStore } from '../../apiserver/store.js';
 import type { CniAgent, CniPod } from '../../cni/agent.js';
 import { serviceAccountOf } from '../../model/workloads.js';
 import { ownerDeployment, POD_BATCH } from '../controllers/deployment.js';
+import { podObject, type EventRecorder, type EventType } from '../events.js';
 import { AddressPoolExhausted } from '../ipam.js';
 import type { StateLayout } from '../layout.js';
 import { killProcessesInNetns, type Ledger } from '../ledger.js';
@@ -25,6 +26,7 @@ import { ProjectedTokenWriter, type ServiceAccountIssuer } from '../tokens.js';
 import { containerEnv, containerSandbox, makeSandboxDir, projectedTokens } from './containers.js';
 
 export const DEFAULT_GRACE_SECONDS = 30;
+const SCHEDULER = { component: 'default-scheduler' };
 /** How long a pod whose sandbox failed to build waits before the next attempt. */
 const POD_RETRY_MS = 5000;
 
@@ -73,6 +75,7 @@ export interface KubeletOptions {
   ledger: Ledger;
   nodes: readonly NodeRuntime[];
   cni: CniAgent;
+  events: EventRecorder;
   /** Istio's selection: whether a pod should be in the mesh (asked when its sandbox is built). */
   wantsCapture: (pod: { namespace: string; name: string; uid: string }) => boolean;
   /** The cluster's service account token issuer, once it exists. */
@@ -92,6 +95,11 @@ export class Kubelet {
   private stopped = false;
 
   constructor(private readonly options: KubeletOptions) {}
+
+  /** An event of the kubelet on the pod's node about the pod or one of its containers. */
+  private event(rt: PodRuntime, type: EventType, reason: string, message: string, container?: string): void {
+    this.options.events.record({ component: 'kubelet', host: rt.node.name }, podObject(rt, container), type, reason, message);
+  }
 
   /** The pods whose containers run now. */
   started(): PodRuntime[] {
@@ -160,9 +168,12 @@ export class Kubelet {
     } catch (err) {
       if (!(err instanceof AddressPoolExhausted)) throw err;
       // Pods go to the node with the fewest, so when that one is full every node is (kube-scheduler's words).
-      this.setPendingStatus(pod, 'Unschedulable', `0/${nodes.length} nodes are available: ${nodes.length} Too many pods.`);
+      const message = `0/${nodes.length} nodes are available: ${nodes.length} Too many pods.`;
+      this.options.events.record(SCHEDULER, podObject({ namespace: ns, name: pod.metadata.name, uid: pod.metadata.uid! }), 'Warning', 'FailedScheduling', message);
+      this.setPendingStatus(pod, 'Unschedulable', message);
       return;
     }
+    this.options.events.record(SCHEDULER, podObject({ namespace: ns, name: pod.metadata.name, uid: pod.metadata.uid! }), 'Normal', 'Scheduled', `Successfully assigned ${ns}/${pod.metadata.name} to ${node.name}`);
     const { layout } = this.options;
     const dir = layout.podDir(ns, pod.metadata.name);
     const sandboxDir = makeSandboxDir(dir, ns, layout.rootCert);
@@ -191,6 +202,7 @@ export class Kubelet {
       rt.phase = 'Failed';
       rt.startError = error;
       log(`pod ${ns}/${pod.metadata.name}: ${rt.startError}`);
+      this.event(rt, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${error}`);
       this.publishPodStatus(rt);
       setTimeout(() => this.options.requestSync(), POD_RETRY_MS + 100);
     };
@@ -254,6 +266,7 @@ export class Kubelet {
         // Never started, as the kubelet leaves it: Waiting with the reason and the error, retried only by a new pod.
         proc.state = { state: 'waiting', reason: sandbox.reason, message: sandbox.message };
         log(`pod ${ns}/${pod.metadata.name}: container ${c.name}: Error: ${sandbox.message}`);
+        this.event(rt, 'Warning', 'Failed', `Error: ${sandbox.message}`, c.name);
       }
       const cr: ContainerRuntime = {
         spec: c,
@@ -283,12 +296,17 @@ export class Kubelet {
   private onContainerState(rt: PodRuntime, cr: ContainerRuntime): void {
     const s = cr.process.state;
     if (s.state === 'running') {
+      this.event(rt, 'Normal', 'Created', `Created container: ${cr.spec.name}`, cr.spec.name);
+      this.event(rt, 'Normal', 'Started', `Started container ${cr.spec.name}`, cr.spec.name);
       // A (re)started container is not ready until its probe says so.
       cr.probeReady = !cr.spec.readinessProbe;
       cr.probeSuccesses = 0;
       cr.probeFailures = 0;
       if (cr.spec.readinessProbe) this.scheduleProbe(rt, cr, (cr.spec.readinessProbe.initialDelaySeconds ?? 0) * 1000);
     } else {
+      if (s.state === 'waiting' && s.reason === 'CrashLoopBackOff') {
+        this.event(rt, 'Warning', 'BackOff', `Back-off restarting failed container ${cr.spec.name} in pod ${rt.name}_${rt.namespace}(${rt.uid})`, cr.spec.name);
+      }
       clearTimeout(cr.probeTimer);
       cr.probeReady = false;
     }
@@ -322,6 +340,7 @@ export class Kubelet {
       // Never ready yet: stay not ready; ready: only after failureThreshold failures in a row.
       if (cr.probeFailures >= (probe.failureThreshold ?? 3)) cr.probeReady = false;
       cr.probeMessage = `Readiness probe failed: ${result.message ?? ''}`.trim();
+      this.event(rt, 'Warning', 'Unhealthy', cr.probeMessage, cr.spec.name);
     }
     this.publishPodStatus(rt);
     this.scheduleProbe(rt, cr, (probe.periodSeconds ?? 10) * 1000);
@@ -348,7 +367,10 @@ export class Kubelet {
     rt.tokens?.stop();
     const spec = this.options.store.get('Pod', rt.namespace, rt.name)?.spec;
     const grace = graceSeconds ?? (typeof spec?.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : DEFAULT_GRACE_SECONDS);
-    for (const cr of rt.containers) clearTimeout(cr.probeTimer);
+    for (const cr of rt.containers) {
+      clearTimeout(cr.probeTimer);
+      if (cr.process.state.state === 'running') this.event(rt, 'Normal', 'Killing', `Stopping container ${cr.spec.name}`, cr.spec.name);
+    }
     await Promise.all(rt.containers.map((cr) => cr.process.stop(grace * 1000)));
     // What the containers leave in the sandbox (exec sessions, daemons) dies with the pod, as in Kubernetes.
     const stuck = await killProcessesInNetns(rt.sandbox.netnsPath);
