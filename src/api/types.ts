@@ -529,6 +529,10 @@ export function displayName(r: { kind: string; metadata?: { name?: string; names
 }
 
 export const ROOT_NAMESPACE = 'istio-system';
+/** Namespaces kube-apiserver's NamespaceLifecycle admission never lets anyone delete. */
+export const IMMORTAL_NAMESPACES: readonly string[] = ['default', 'kube-system', 'kube-public'];
+/** Its refusal, after `namespaces "<name>" is forbidden: `. */
+export const IMMORTAL_NAMESPACE_REASON = 'this namespace may not be deleted';
 export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
 export const DEFAULT_CLUSTER_ID = 'Kubernetes';
 export const LABEL_DATAPLANE_MODE = 'istio.io/dataplane-mode';

@@ -85,6 +85,11 @@ export function forbidden(user: string, verb: string, t: Pick<ResourceType, 'plu
   return new ApiError(403, 'Forbidden', `${what} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${t.group}" ${scope}`, details(t, name));
 }
 
+/** kube's NewForbidden: `<resource> "<name>" is forbidden: <reason>`. */
+export function forbiddenObject(t: Pick<ResourceType, 'plural' | 'group'>, name: string, reason: string): ApiError {
+  return new ApiError(403, 'Forbidden', `${qualifiedResource(t)} "${name}" is forbidden: ${reason}`, details(t, name));
+}
+
 export const unauthorized = () => new ApiError(401, 'Unauthorized', 'Unauthorized');
 
 export const expired = (requested: number | string, oldest: number) =>

@@ -12,11 +12,12 @@ import type { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { InvalidObjectError } from '../api/errors.js';
+import { IMMORTAL_NAMESPACES, IMMORTAL_NAMESPACE_REASON } from '../api/types.js';
 import { fieldTree, strictDecodingError, unknownFieldMessage, unknownFields } from '../api/fields.js';
 import { groupVersion, parseApiVersion, type ResourceType } from '../api/kinds.js';
 import { parseSelector } from '../api/label-selector.js';
 import { ServedTypes } from './discovery.js';
-import { ApiError, alreadyExists, badRequest, conflict, expired, forbidden, invalid, methodNotAllowed, notFound, pathNotFound, tooLarge, unauthorized, unknownVersion, unsupportedMediaType } from './errors.js';
+import { ApiError, alreadyExists, badRequest, conflict, expired, forbidden, forbiddenObject, invalid, methodNotAllowed, notFound, pathNotFound, tooLarge, unauthorized, unknownVersion, unsupportedMediaType } from './errors.js';
 import { queryFlag } from './query.js';
 import { parseFieldSelector } from './selectors.js';
 import { PROTOBUF_CONTENT_TYPE, decodeProtobufObject } from './protobuf.js';
@@ -576,6 +577,8 @@ export class ApiServer {
 
   private async delete(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
     const options = (await readOptionalObject(req)) as { preconditions?: { uid?: string; resourceVersion?: string } } | undefined;
+    // Admission (NamespaceLifecycle) runs before the object is read: an immortal namespace is refused even when absent.
+    checkDeletable(target.type, target.name!);
     const old = this.mustGet(target);
     const pre = options?.preconditions;
     if (pre?.uid && pre.uid !== old.metadata.uid) {
@@ -592,8 +595,12 @@ export class ApiServer {
   private async deleteCollection(req: IncomingMessage, res: ServerResponse, target: Target, query: URLSearchParams): Promise<void> {
     await readOptionalObject(req);
     const keep = this.filter(target, query);
-    const doomed = this.store.listObjects(target.type.group, target.type.kind, target.namespace).filter(keep);
+    const matched = this.store.listObjects(target.type.group, target.type.kind, target.namespace).filter(keep);
+    const doomed = matched.filter((o) => deletionRefusal(target.type, o.metadata.name) === undefined);
     if (!isDryRun(query)) for (const o of doomed) this.remove(target.type, o);
+    // As kube-apiserver, which deletes a collection item by item: the others go, the refusal is the answer.
+    const refused = matched.find((o) => deletionRefusal(target.type, o.metadata.name) !== undefined);
+    if (refused) checkDeletable(target.type, refused.metadata.name);
     sendJson(res, 200, { kind: `${target.type.kind}List`, apiVersion: groupVersion(target.type.group, target.version), metadata: { resourceVersion: String(this.store.resourceVersion) }, items: doomed });
   }
 
@@ -977,4 +984,14 @@ function admitCrd(o: KubeObject, type: ResourceType): KubeObject {
       storedVersions: [storage],
     },
   };
+}
+
+/** Why an object may not be deleted (kube's NamespaceLifecycle: `default`, `kube-system`, `kube-public`), or undefined. */
+function deletionRefusal(type: ResourceType, name: string): string | undefined {
+  return type.group === '' && type.kind === 'Namespace' && IMMORTAL_NAMESPACES.includes(name) ? IMMORTAL_NAMESPACE_REASON : undefined;
+}
+
+function checkDeletable(type: ResourceType, name: string): void {
+  const reason = deletionRefusal(type, name);
+  if (reason) throw forbiddenObject(type, name, reason);
 }

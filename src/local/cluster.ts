@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import {
   DEFAULT_TRUST_DOMAIN,
+  IMMORTAL_NAMESPACES,
+  IMMORTAL_NAMESPACE_REASON,
   ROOT_NAMESPACE,
   displayName,
   resourceKey,
@@ -351,6 +353,10 @@ export class LocalCluster {
       const name = objectLabel(ref);
       if (!info) {
         push({ object: name, error: `the server doesn't have a resource type "${ref.kind}"` });
+        continue;
+      }
+      if (info.group === '' && info.kind === 'Namespace' && IMMORTAL_NAMESPACES.includes(ref.metadata.name)) {
+        push({ object: name, error: `Error from server (Forbidden): ${qualifiedResource(info)} "${ref.metadata.name}" is forbidden: ${IMMORTAL_NAMESPACE_REASON}`, reason: 'Forbidden' });
         continue;
       }
       const namespace = info.namespaced ? (ref.metadata.namespace ?? 'default') : undefined;

@@ -154,6 +154,26 @@ describe('ApiServer', () => {
     });
   });
 
+  describe('namespace deletion', () => {
+    it("refuses to delete default, kube-system and kube-public with NamespaceLifecycle's 403, also in a collection whose others go", async () => {
+      for (const name of ['kube-system', 'doomed']) store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase: 'Active' } } as KubeObject, true);
+      for (const name of ['default', 'kube-system', 'kube-public']) {
+        const r = await call('DELETE', `/api/v1/namespaces/${name}`);
+        assert.equal(r.status, 403, name);
+        assert.equal(r.body.message, `namespaces "${name}" is forbidden: this namespace may not be deleted`);
+        assert.equal(r.body.reason, 'Forbidden');
+      }
+      assert.ok(store.getObject('', 'Namespace', undefined, 'default'));
+      const r = await call('DELETE', '/api/v1/namespaces?labelSelector=');
+      assert.equal(r.status, 403);
+      assert.equal(store.getObject('', 'Namespace', undefined, 'doomed'), undefined, 'the deletable namespaces of the collection are gone');
+      assert.ok(store.getObject('', 'Namespace', undefined, 'default'));
+      assert.ok(store.getObject('', 'Namespace', undefined, 'kube-system'));
+      // The suite's other tests use `other`.
+      store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'other' }, status: { phase: 'Active' } } as KubeObject, true);
+    });
+  });
+
   describe('paths', () => {
     it('answers a malformed escape in the path with 400 and escapes of bytes that are not UTF-8 with 404, never an internal error', async () => {
       const bad = await call('GET', '/api/v1/namespaces/default/configmaps/%zz');
