@@ -5,6 +5,7 @@ import { posix } from 'node:path';
 import { isNamespaced, type PodSpec, type Resource, type Service } from '../api/types.js';
 import { InvalidObjectError } from '../api/errors.js';
 import { typeOf, type ResourceType } from '../api/kinds.js';
+import { dns1123SubdomainProblem } from '../api/schemas/common.js';
 import { formatPath, validateResource } from '../api/validation.js';
 import type { KubeObject, ResourceStore } from '../apiserver/store.js';
 import { AddressPool } from './ipam.js';
@@ -77,11 +78,15 @@ export class Admission {
     return r;
   }
 
-  /** Admission of a kind the mesh does not read: its namespace must exist; CRDs go through the Kubernetes API. */
+  /** Admission of a kind the mesh does not read: a valid name, an existing namespace; CRDs go through the Kubernetes API. */
   admitOther(input: KubeObject, type: ResourceType): KubeObject {
     if (type.group === 'apiextensions.k8s.io') throw new Error('CustomResourceDefinitions are installed through the Kubernetes API: kubectl apply -f FILE');
     const r = structuredClone(input);
     if (!r.metadata?.name) throw new Error('metadata.name: Required value');
+    // kube-apiserver's NameIsDNSSubdomain, the rule of every kind served here that the mesh does not read, and of
+    // custom resources.
+    const nameProblems = dns1123SubdomainProblem(r.metadata.name);
+    if (nameProblems.length) throw new InvalidObjectError(type.kind, r.metadata.name, nameProblems.map((message) => ({ field: 'metadata.name', message })));
     if (type.namespaced) {
       r.metadata.namespace ??= 'default';
       this.requireNamespace(r.metadata.namespace);

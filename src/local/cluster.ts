@@ -16,7 +16,7 @@ import {
   type Kind,
   type Resource,
 } from '../api/types.js';
-import { findModelType, modelType, parseApiVersion, qualifiedKindName, qualifiedResource, typeOf } from '../api/kinds.js';
+import { findModelType, modelType, parseApiVersion, qualifiedKindName, qualifiedResource, typeOf, type ResourceType } from '../api/kinds.js';
 import type { ApiServer } from '../apiserver/server.js';
 import { ResourceStore, isModelObject, type ChangeListener, type KubeObject } from '../apiserver/store.js';
 import { CniAgent } from '../cni/agent.js';
@@ -381,6 +381,11 @@ export class LocalCluster {
   /** What a deleted object held goes back (a Service's cluster IP). */
   released(r: Resource): void {
     this.admission.released(r);
+  }
+
+  /** Admission of a kind the mesh does not read (see Admission.admitOther). */
+  admitOther(input: KubeObject, type: ResourceType): KubeObject {
+    return this.admission.admitOther(input, type);
   }
 
   /** Checks an object against the cluster and fills in what the cluster assigns (see Admission.admit). */

@@ -40,7 +40,8 @@ export async function startKubeApi(opts: KubeApiOptions): Promise<{ server: ApiS
   });
   const { cluster } = opts;
   const backend: ApiBackend = {
-    admit: (object) => (findModelType(object.kind)?.group === parseApiVersion(object.apiVersion).group ? (cluster.admit(object as unknown as Resource) as unknown as KubeObject) : object),
+    admit: (object, _old, type) =>
+      findModelType(object.kind)?.group === parseApiVersion(object.apiVersion).group ? (cluster.admit(object as unknown as Resource) as unknown as KubeObject) : cluster.admitOther(object, type),
     deleted: (object) => {
       if (findModelType(object.kind)?.group === parseApiVersion(object.apiVersion).group) cluster.released(object as unknown as Resource);
     },

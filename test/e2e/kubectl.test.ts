@@ -129,6 +129,15 @@ describe('kubectl, as the guides use it', { skip: KUBECTL ? false : 'kubectl is 
     assert.equal((await fetchWeb()).code, 0, 'and nothing is denied');
   });
 
+  it("refuses names kube-apiserver refuses, for kinds the mesh does not read too, and the namespaces it never deletes", async () => {
+    const r = await kubectl(['create', 'configmap', 'Bad_Name', '-n', 'shop']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /error: failed to create configmap: ConfigMap "Bad_Name" is invalid: metadata\.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of/);
+    const d = await kubectl(['delete', 'namespace', 'default']);
+    assert.notEqual(d.code, 0);
+    assert.match(d.stderr, /Error from server \(Forbidden\): namespaces "default" is forbidden: this namespace may not be deleted/);
+  });
+
   it('finds waypoint Gateways by label', async () => {
     await c.ok(['waypoint', 'apply', '-n', 'shop', '--for', 'service', '--wait']);
     assert.match(await ok(['get', 'gateway', '-n', 'shop', '-l', 'istio.io/waypoint-for']), /^waypoint\s+istio-waypoint\s+\S*\s+True\s+\S+$/m);
