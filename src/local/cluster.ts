@@ -305,7 +305,7 @@ export class LocalCluster {
   /** TokenReview of a service account token this cluster issued (see ServiceAccountIssuer.review). */
   async reviewToken(token: string, audiences: string[]): Promise<Record<string, unknown>> {
     if (!this.tokenIssuer) return { authenticated: false, error: 'the cluster has not made its token issuer yet' };
-    return this.tokenIssuer.review(token, audiences, (ns, name) => this.store.get('Pod', ns, name)?.metadata.uid);
+    return this.tokenIssuer.review(token, audiences, (kind, ns, name) => this.store.get(kind, ns, name)?.metadata.uid);
   }
 
   // ---- apply / delete ----------------------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 // The kubelet's and API server's share of service account tokens: an ES256 issuer key made once per cluster, and for
 // each projected `serviceAccountToken` source of a pod a token bound to that pod, shaped like Kubernetes' bound tokens
 // (`sub: system:serviceaccount:<ns>:<sa>`, `jti`, the service account, pod and node under `kubernetes.io`) with the
-// audience and lifetime the source asks for. The control plane verifies them with the public JWKS (and that the pod
-// still exists), so a waypoint gets certificates and configuration for its own identity only.
+// audience and lifetime the source asks for; and the API server's TokenReview of them. The control plane checks a
+// proxy's token with that TokenReview (or, without a Kubernetes API, against the issuer's public JWKS), so a waypoint
+// gets certificates and configuration for its own identity only and a ztunnel for the pods of its node.
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { SignJWT, calculateJwkThumbprint, exportJWK, jwtVerify } from 'jose';
+import { SignJWT, calculateJwkThumbprint, errors, exportJWK, jwtVerify, type JWTPayload } from 'jose';
 import { ISTIO_TOKEN, KUBERNETES_TOKEN_ISSUER } from '../controlplane/auth.js';
 
 /** A TokenRequest's spec, what a projected source asks the API server for. */
@@ -22,6 +23,8 @@ export const MAX_TOKEN_EXPIRATION_SECONDS = 2 ** 32;
 
 /** The kubelet refreshes a token once it is past 80 % of its lifetime or a day old, whichever comes first. */
 const MAX_TOKEN_AGE_SECONDS = 24 * 3600;
+/** The clock skew kube-apiserver allows when it checks a token's `exp` and `nbf` (go-jose's DefaultLeeway). */
+const CLOCK_LEEWAY_SECONDS = 60;
 /** How long a failed refresh waits before the next attempt (the kubelet retries on its next pod sync). */
 const REFRESH_RETRY_MS = 10_000;
 
@@ -30,8 +33,8 @@ export function tokenRefreshDelayMs(expirationSeconds: number): number {
   return Math.min(expirationSeconds * 0.8, MAX_TOKEN_AGE_SECONDS) * 1000;
 }
 
-/** The token Istio's proxies are given (their `istio-token` volume). */
-const ISTIO_TOKEN_REQUEST: TokenRequestSpec = { audiences: [ISTIO_TOKEN.audience], expirationSeconds: ISTIO_TOKEN.expirationSeconds };
+/** The token Istio's proxies are given (their `istio-token` volume): ztunnel's DaemonSet and waypoints alike. */
+export const ISTIO_TOKEN_REQUEST: TokenRequestSpec = { audiences: [ISTIO_TOKEN.audience], expirationSeconds: ISTIO_TOKEN.expirationSeconds };
 
 export interface TokenSubject {
   namespace: string;
@@ -86,41 +89,53 @@ export class ServiceAccountIssuer {
   }
 
   /**
-   * A TokenReview's status for a token this issuer signed, as kube-apiserver's authenticator answers it: signature,
-   * issuer, lifetime, an audience in common with `audiences` (none asked: the API server's own, the issuer), and the
-   * pod it is bound to still there with the same uid. A bad token is `authenticated: false` with the error, not an
-   * HTTP error.
+   * A TokenReview's status for a token this issuer signed, as kube-apiserver's service account authenticator answers
+   * it (pkg/serviceaccount): signature, issuer, lifetime, an audience in common with `audiences` (none asked: the API
+   * server's own, the issuer), then the service account and the pod it is bound to still there with the uids the token
+   * names. A bad token is `authenticated: false` with kube's error text, not an HTTP error; kube-apiserver's union of
+   * authenticators reports it together with the bearer token authenticator's `invalid bearer token`.
    */
-  async review(token: string, audiences: string[], podUid: (namespace: string, name: string) => string | undefined): Promise<Record<string, unknown>> {
+  async review(token: string, audiences: string[], uidOf: (kind: 'Pod' | 'ServiceAccount', namespace: string, name: string) => string | undefined): Promise<Record<string, unknown>> {
+    const refused = (error: string) => ({ authenticated: false, error: `[invalid bearer token, ${error}]` });
     const wanted = audiences.length ? audiences : [KUBERNETES_TOKEN_ISSUER];
+    let payload: JWTPayload;
     try {
-      const { payload } = await jwtVerify(token, createPublicKey(this.key), { issuer: KUBERNETES_TOKEN_ISSUER, algorithms: ['ES256'] });
-      const aud = Array.isArray(payload.aud) ? payload.aud : payload.aud ? [payload.aud] : [];
-      const common = wanted.filter((a) => aud.includes(a));
-      if (common.length === 0) return { authenticated: false, error: 'token audiences do not match the requested audiences' };
-      const claims = payload['kubernetes.io'] as { namespace?: string; serviceaccount?: { name?: string; uid?: string }; pod?: { name?: string; uid?: string }; node?: { name?: string } } | undefined;
-      const ns = claims?.namespace;
-      const sa = claims?.serviceaccount?.name;
-      if (!ns || !sa || payload.sub !== `system:serviceaccount:${ns}:${sa}`) return { authenticated: false, error: 'token lacks the service account claims' };
-      const pod = claims.pod;
-      if (pod?.name && podUid(ns, pod.name) !== pod.uid) return { authenticated: false, error: 'Token has been invalidated' };
-      const extra: Record<string, string[]> = {};
-      if (pod?.name && pod.uid) Object.assign(extra, { 'authentication.kubernetes.io/pod-name': [pod.name], 'authentication.kubernetes.io/pod-uid': [pod.uid] });
-      if (claims.node?.name) extra['authentication.kubernetes.io/node-name'] = [claims.node.name];
-      if (payload.jti) extra['authentication.kubernetes.io/credential-id'] = [`JTI=${payload.jti}`];
-      return {
-        authenticated: true,
-        user: {
-          username: payload.sub,
-          ...(claims.serviceaccount?.uid ? { uid: claims.serviceaccount.uid } : {}),
-          groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'],
-          extra,
-        },
-        audiences: common,
-      };
+      ({ payload } = await jwtVerify(token, createPublicKey(this.key), { issuer: KUBERNETES_TOKEN_ISSUER, algorithms: ['ES256'], clockTolerance: CLOCK_LEEWAY_SECONDS }));
     } catch (err) {
-      return { authenticated: false, error: `invalid bearer token: ${(err as Error).message}` };
+      if (err instanceof errors.JWTExpired) return refused('service account token has expired');
+      if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'nbf') return refused('service account token is not valid yet');
+      return refused((err as Error).message);
     }
+    const aud = Array.isArray(payload.aud) ? payload.aud : payload.aud ? [payload.aud] : [];
+    const common = wanted.filter((a) => aud.includes(a));
+    if (common.length === 0) return refused(`token audiences ${goQuoted(aud)} is invalid for the target audiences ${goQuoted(wanted)}`);
+    const claims = payload['kubernetes.io'] as { namespace?: string; serviceaccount?: { name?: string; uid?: string }; pod?: { name?: string; uid?: string }; node?: { name?: string } } | undefined;
+    const ns = claims?.namespace;
+    const sa = claims?.serviceaccount;
+    if (!ns || !sa?.name || payload.sub !== `system:serviceaccount:${ns}:${sa.name}`) return refused('token lacks the service account claims');
+    const saUid = uidOf('ServiceAccount', ns, sa.name);
+    if (saUid === undefined) return refused(`serviceaccount "${sa.name}" not found`);
+    if (sa.uid && saUid !== sa.uid) return refused(`service account UID (${saUid}) does not match claim (${sa.uid})`);
+    const pod = claims.pod;
+    if (pod?.name) {
+      const podUid = uidOf('Pod', ns, pod.name);
+      if (podUid === undefined) return refused('service account token has been invalidated');
+      if (podUid !== pod.uid) return refused(`pod UID (${podUid}) does not match service account pod ref claim (${pod.uid})`);
+    }
+    const extra: Record<string, string[]> = {};
+    if (pod?.name && pod.uid) Object.assign(extra, { 'authentication.kubernetes.io/pod-name': [pod.name], 'authentication.kubernetes.io/pod-uid': [pod.uid] });
+    if (claims.node?.name) extra['authentication.kubernetes.io/node-name'] = [claims.node.name];
+    if (payload.jti) extra['authentication.kubernetes.io/credential-id'] = [`JTI=${payload.jti}`];
+    return {
+      authenticated: true,
+      user: {
+        username: payload.sub,
+        ...(sa.uid ? { uid: sa.uid } : {}),
+        groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'],
+        extra,
+      },
+      audiences: common,
+    };
   }
 
   /**
@@ -136,6 +151,11 @@ export class ServiceAccountIssuer {
     else chownSync(tmp, owner, -1);
     renameSync(tmp, path);
   }
+}
+
+/** A list of strings as Go's `%q` prints a []string, as kube's error texts show them: `["a" "b"]`. */
+function goQuoted(values: string[]): string {
+  return `[${values.map((v) => JSON.stringify(v)).join(' ')}]`;
 }
 
 /** One projected token of a pod: the file it is written to, what it asks for, and the uid owning it (default root). */

@@ -81,33 +81,51 @@ describe('ProjectedTokenWriter', () => {
 describe('ServiceAccountIssuer.review (TokenReview)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ambit-review-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
-  const alive = (ns: string, name: string) => (ns === 'shop' && name === 'wp-1' ? 'uid-wp-1' : undefined);
+  const UIDS: Record<string, string> = { 'Pod/shop/wp-1': 'uid-wp-1', 'ServiceAccount/shop/wp': 'uid-sa' };
+  const alive = (kind: string, ns: string, name: string) => UIDS[`${kind}/${ns}/${name}`];
+  const issuer = () => ServiceAccountIssuer.load(join(dir, 'sa.key'), join(dir, 'sa.jwks.json'));
+  const error = async (review: Promise<Record<string, unknown>>) => {
+    const r = (await review) as { authenticated: boolean; error?: string };
+    assert.equal(r.authenticated, false);
+    return r.error;
+  };
 
   it("authenticates its own token as the service account, with the pod and node in extra, as istiod's CA needs", async () => {
-    const issuer = await ServiceAccountIssuer.load(join(dir, 'sa.key'), join(dir, 'sa.jwks.json'));
-    const token = await issuer.token(SUBJECT, { audiences: ['istio-ca'], expirationSeconds: 3600 });
-    const review = (await issuer.review(token, ['istio-ca'], alive)) as { authenticated: boolean; user: { username: string; groups: string[]; extra: Record<string, string[]> }; audiences: string[] };
+    const token = await (await issuer()).token(SUBJECT, { audiences: ['istio-ca'], expirationSeconds: 3600 });
+    const review = (await (await issuer()).review(token, ['istio-ca'], alive)) as { authenticated: boolean; user: { username: string; uid: string; groups: string[]; extra: Record<string, string[]> }; audiences: string[] };
     assert.equal(review.authenticated, true);
     assert.equal(review.user.username, 'system:serviceaccount:shop:wp');
+    assert.equal(review.user.uid, 'uid-sa');
     assert.deepEqual(review.user.groups, ['system:serviceaccounts', 'system:serviceaccounts:shop', 'system:authenticated']);
     assert.deepEqual(review.user.extra['authentication.kubernetes.io/pod-name'], ['wp-1']);
     assert.deepEqual(review.user.extra['authentication.kubernetes.io/pod-uid'], ['uid-wp-1']);
     assert.deepEqual(review.user.extra['authentication.kubernetes.io/node-name'], ['node-1']);
+    assert.match(review.user.extra['authentication.kubernetes.io/credential-id']![0]!, /^JTI=[0-9a-f-]{36}$/);
     assert.deepEqual(review.audiences, ['istio-ca']);
   });
 
-  it('refuses another audience, a token whose pod is gone, a tampered token and one from another issuer key', async () => {
-    const issuer = await ServiceAccountIssuer.load(join(dir, 'sa.key'), join(dir, 'sa.jwks.json'));
-    const token = await issuer.token(SUBJECT, { audiences: ['istio-ca'], expirationSeconds: 3600 });
-    assert.deepEqual(await issuer.review(token, ['other'], alive), { authenticated: false, error: 'token audiences do not match the requested audiences' });
-    assert.deepEqual(await issuer.review(token, [], alive), { authenticated: false, error: 'token audiences do not match the requested audiences' }, "without audiences the API server's own is asked");
-    assert.deepEqual(await issuer.review(token, ['istio-ca'], () => 'another-uid'), { authenticated: false, error: 'Token has been invalidated' });
-    const [h, p, sig] = token.split('.');
+  it("refuses with kube-apiserver's texts: another audience, a replaced or deleted pod or service account, an expired, tampered or foreign token", async () => {
+    const own = await issuer();
+    const token = await own.token(SUBJECT, { audiences: ['istio-ca'], expirationSeconds: 3600 });
+    assert.equal(await error(own.review(token, ['other', 'more'], alive)), '[invalid bearer token, token audiences ["istio-ca"] is invalid for the target audiences ["other" "more"]]');
+    assert.equal(
+      await error(own.review(token, [], alive)),
+      '[invalid bearer token, token audiences ["istio-ca"] is invalid for the target audiences ["https://kubernetes.default.svc.cluster.local"]]',
+      "without audiences the API server's own is asked",
+    );
+    const without = (key: string) => (kind: string, ns: string, name: string) => (`${kind}/${ns}/${name}` === key ? undefined : alive(kind, ns, name));
+    const replaced = (key: string) => (kind: string, ns: string, name: string) => (`${kind}/${ns}/${name}` === key ? 'another-uid' : alive(kind, ns, name));
+    assert.equal(await error(own.review(token, ['istio-ca'], without('Pod/shop/wp-1'))), '[invalid bearer token, service account token has been invalidated]');
+    assert.equal(await error(own.review(token, ['istio-ca'], replaced('Pod/shop/wp-1'))), '[invalid bearer token, pod UID (another-uid) does not match service account pod ref claim (uid-wp-1)]');
+    assert.equal(await error(own.review(token, ['istio-ca'], without('ServiceAccount/shop/wp'))), '[invalid bearer token, serviceaccount "wp" not found]');
+    assert.equal(await error(own.review(token, ['istio-ca'], replaced('ServiceAccount/shop/wp'))), '[invalid bearer token, service account UID (another-uid) does not match claim (uid-sa)]');
+    const expired = await own.token(SUBJECT, { audiences: ['istio-ca'], expirationSeconds: 600 }, Date.now() - 700_000);
+    assert.equal(await error(own.review(expired, ['istio-ca'], alive)), '[invalid bearer token, service account token has expired]');
+    const [h, , sig] = token.split('.');
     const tampered = `${h}.${Buffer.from(JSON.stringify({ ...decodeJwt(token), sub: 'system:serviceaccount:kube-system:admin' })).toString('base64url')}.${sig}`;
-    assert.equal(((await issuer.review(tampered, ['istio-ca'], alive)) as { authenticated: boolean }).authenticated, false);
-    assert.ok(p);
+    assert.match((await error(own.review(tampered, ['istio-ca'], alive)))!, /^\[invalid bearer token, /);
     const other = await ServiceAccountIssuer.load(join(dir, 'other.key'), join(dir, 'other.jwks.json'));
     const foreign = await other.token(SUBJECT, { audiences: ['istio-ca'], expirationSeconds: 3600 });
-    assert.match(((await issuer.review(foreign, ['istio-ca'], alive)) as { error: string }).error, /^invalid bearer token: /);
+    assert.match((await error(own.review(foreign, ['istio-ca'], alive)))!, /^\[invalid bearer token, /);
   });
 });
