@@ -789,6 +789,10 @@ export class ApiServer {
       pod = this.store.getObject('', 'Pod', target.namespace, bound.name ?? '');
       if (!pod) throw notFound({ plural: 'pods', group: '' }, bound.name ?? '');
       if (bound.uid && bound.uid !== pod.metadata.uid) throw new ApiError(409, 'Conflict', `the UID in the bound object reference (${bound.uid}) does not match the UID in record. The object might have been deleted and then recreated`);
+      // A token bound to a pod speaks for that pod: only the pod's own service account may have one.
+      if (((pod.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName ?? 'default') !== sa.metadata.name) {
+        throw badRequest(`cannot bind token for serviceaccount ${JSON.stringify(sa.metadata.name)} to pod running with different serviceaccount name.`);
+      }
     }
     if (!this.backend.requestToken) throw methodNotAllowed();
     const { token, expirationTimestamp } = await this.backend.requestToken(sa, { audiences, expirationSeconds: seconds }, pod);

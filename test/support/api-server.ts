@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
 import type { ResourceType } from '../../src/api/kinds.js';
-import { ApiServer } from '../../src/apiserver/server.js';
+import { ApiServer, type ApiBackend } from '../../src/apiserver/server.js';
 import type { ResourceStore } from '../../src/apiserver/store.js';
 import { createApiCertificates, kubeconfigFor } from '../../src/apiserver/certificates.js';
 
@@ -14,6 +14,8 @@ export interface TestApiServerOptions {
   /** Where the kubeconfig is written. */
   dir: string;
   builtInTypes?: readonly ResourceType[];
+  /** What the cluster behind the API does (a TokenReview answered by a token issuer). */
+  backend?: ApiBackend;
 }
 
 export class TestApiServer {
@@ -43,7 +45,7 @@ export class TestApiServer {
   /** Listens (again) on the same port, over `store` when given (a server that lost its history). */
   async listen(store?: ResourceStore): Promise<void> {
     if (store) this.store = store;
-    this.server = new ApiServer({ store: this.store, tls: this.tls, port: this.port, builtInTypes: this.opts.builtInTypes });
+    this.server = new ApiServer({ store: this.store, tls: this.tls, port: this.port, builtInTypes: this.opts.builtInTypes, backend: this.opts.backend });
     this.port = await this.server.listen();
   }
 
