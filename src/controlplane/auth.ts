@@ -1,13 +1,14 @@
 // Who is calling: every xDS stream and CA request carries `authorization: Bearer <token>`, and an authenticator maps
 // the token to a caller. Two kinds of callers exist, as in Istio: a node proxy (ztunnel) that acts for the pods on its
-// node, and a workload that acts for itself (a waypoint) with its pod's service account token. The local cluster
-// writes a JSON file of {token: node} for the first and signs Kubernetes-shaped service account JWTs for the second;
-// on Kubernetes both will be service-account tokens checked with a TokenReview, hence the interface may answer
-// asynchronously.
+// node, and a workload that acts for itself (a waypoint) with its pod's service account token. With a Kubernetes API,
+// both show service account tokens that the API server reviews (kube-auth.ts, asynchronous, hence the interface's
+// Promise). Without one (a control plane serving files), node proxies show opaque tokens listed in a JSON file of
+// {token: node}, and workloads service account JWTs verified offline against their issuer's public keys.
 import { readFileSync, statSync } from 'node:fs';
 import type { Metadata } from '@grpc/grpc-js';
 import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet } from 'jose';
 import { z } from 'zod';
+import { ROOT_NAMESPACE } from '../api/types.js';
 
 /** A pod's service account, proven by a token bound to that pod. */
 export interface ServiceAccountCaller {
@@ -135,6 +136,21 @@ export const ISTIO_TOKEN = {
   expirationSeconds: 43200,
   mountPath: '/var/run/secrets/tokens',
 } as const;
+/**
+ * The service accounts whose pods are node proxies (Istio's CA_TRUSTED_NODE_ACCOUNTS, `<namespace>/<name>`, the value
+ * Istio's chart gives istiod): their tokens speak for the pods of their node.
+ */
+export const DEFAULT_TRUSTED_NODE_ACCOUNTS: readonly string[] = [`${ROOT_NAMESPACE}/ztunnel`];
+
+/** A comma-separated list of `<namespace>/<service account>`, as istiod reads CA_TRUSTED_NODE_ACCOUNTS. */
+export function parseTrustedNodeAccounts(value: string, name: string): string[] {
+  return value.split(',').map((entry) => {
+    const account = entry.trim();
+    if (!/^[^/\s]+\/[^/\s]+$/.test(account)) throw new Error(`${name}: invalid entry "${entry}": expected <namespace>/<service account>, e.g. ${DEFAULT_TRUSTED_NODE_ACCOUNTS[0]}`);
+    return account;
+  });
+}
+
 /** The issuer of Kubernetes service account tokens in a kind-like cluster. */
 export const KUBERNETES_TOKEN_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
