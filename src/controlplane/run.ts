@@ -1,13 +1,13 @@
-// Assembles a whole control plane: CA material, node tokens and service account token keys, the config store and
-// ambient index fed by a ConfigWatcher (files) and/or a cluster (a KubeSource reading the Kubernetes API), the
-// waypoint controller (when there is a cluster to write
-// to), and the gRPC/debug servers. `ambit controlplane` is this plus signal handling.
+// Assembles a whole control plane: CA material, how callers are authenticated (TokenReviews with a cluster; node
+// tokens and service account token keys without one), the config store and ambient index fed by a ConfigWatcher
+// (files) and/or a cluster (a KubeSource reading the Kubernetes API), the waypoint controller (when there is a
+// cluster to write to), and the gRPC/debug servers. `ambit controlplane` is this plus signal handling.
 import { join } from 'node:path';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN } from '../api/types.js';
 import { AmbientIndex } from '../model/ambient.js';
 import { ConfigStore } from '../model/store.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT } from '../xds/types.js';
-import { AnyAuthenticator, ServiceAccountTokenAuthenticator, TokenFileAuthenticator, type NodeAuthenticator } from './auth.js';
+import { AnyAuthenticator, DEFAULT_TRUSTED_NODE_ACCOUNTS, ServiceAccountTokenAuthenticator, TokenFileAuthenticator, type NodeAuthenticator } from './auth.js';
 import { MeshCa } from './ca.js';
 import { ConfigWatcher, type ReloadReport } from './config-watch.js';
 import { scopedLogger, type Logger } from './log.js';
@@ -25,10 +25,18 @@ export interface RunOptions {
    */
   kubernetes?: { kubeconfig?: string };
   stateDir: string;
-  /** Default: `<stateDir>/node-tokens.json`. */
+  /**
+   * Without `kubernetes`: the node proxies' tokens, a JSON file of {token: node}; default `<stateDir>/node-tokens.json`.
+   * With it, node proxies authenticate with their service account token instead (a TokenReview).
+   */
   nodeTokens?: string;
-  /** JWKS of the cluster's service account token issuer: waypoints authenticate with their pod's token. */
+  /**
+   * Without `kubernetes`: JWKS of the service account token issuer whose tokens workloads (waypoints) show. With it,
+   * the API server reviews them instead.
+   */
   serviceAccountJwks?: string;
+  /** With `kubernetes`: `<namespace>/<name>` of the node proxies' service accounts (CA_TRUSTED_NODE_ACCOUNTS). */
+  trustedNodeAccounts?: readonly string[];
   /** `host:port` waypoint pods dial for xDS and certificates; default: `listen`. */
   advertiseAddress?: string;
   caCert?: string;
@@ -89,24 +97,38 @@ export async function runControlPlane(opts: RunOptions): Promise<RunningControlP
   // Loaded only when used: client-node (with its generated API models) costs about 1 s and 90 MB of memory to load,
   // which a control plane serving files should not pay. The kubeconfig is read first, so a missing one fails fast.
   const kube = opts.kubernetes
-    ? await Promise.all([import('./kube-client.js'), import('./kube-source.js')]).then(([client, source]) => ({
+    ? await Promise.all([import('./kube-client.js'), import('./kube-source.js'), import('./kube-auth.js')]).then(([client, source, auth]) => ({
         kubeConfig: client.loadKubeConfig(opts.kubernetes!.kubeconfig),
+        KubeClient: client.KubeClient,
         KubeSource: source.KubeSource,
+        TokenReviewAuthenticator: auth.TokenReviewAuthenticator,
       }))
     : undefined;
+  if (kube && (opts.nodeTokens !== undefined || opts.serviceAccountJwks !== undefined)) {
+    throw new Error('--node-tokens and --service-account-jwks serve a control plane without a Kubernetes API: reading one, it authenticates every caller by a TokenReview of its service account token');
+  }
   const trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const ca = await MeshCa.load({ trustDomain, stateDir: opts.stateDir, certFile: opts.caCert, keyFile: opts.caKey });
-  const nodeTokens = new TokenFileAuthenticator(opts.nodeTokens ?? join(opts.stateDir, 'node-tokens.json'));
-  if (nodeTokens.lastError) log.warn(`${nodeTokens.lastError}; every node is refused until it is fixed`);
 
   const store = new ConfigStore();
   const index = new AmbientIndex(store, { trustDomain });
   noticeUnappliedConfig(store, index.options.domainSuffix, logger('config'));
-  let authenticator: NodeAuthenticator = nodeTokens;
-  if (opts.serviceAccountJwks) {
-    const sa = new ServiceAccountTokenAuthenticator(opts.serviceAccountJwks, (ns, name, uid) => index.hasPod(ns, name, uid));
-    if (sa.lastError) log.warn(`${sa.lastError}; service account tokens are refused until it is fixed`);
-    authenticator = new AnyAuthenticator([nodeTokens, sa]);
+  let authenticator: NodeAuthenticator;
+  let reviewClient: { close(): void } | undefined;
+  if (kube) {
+    // Its own client (and connections): TokenReviews on a proxy's connect do not queue behind a flood of status writes.
+    const client = new kube.KubeClient(kube.kubeConfig);
+    reviewClient = client;
+    authenticator = new kube.TokenReviewAuthenticator({ client, trustedNodeAccounts: new Set(opts.trustedNodeAccounts ?? DEFAULT_TRUSTED_NODE_ACCOUNTS) });
+  } else {
+    const nodeTokens = new TokenFileAuthenticator(opts.nodeTokens ?? join(opts.stateDir, 'node-tokens.json'));
+    if (nodeTokens.lastError) log.warn(`${nodeTokens.lastError}; every node is refused until it is fixed`);
+    authenticator = nodeTokens;
+    if (opts.serviceAccountJwks) {
+      const sa = new ServiceAccountTokenAuthenticator(opts.serviceAccountJwks, (ns, name, uid) => index.hasPod(ns, name, uid));
+      if (sa.lastError) log.warn(`${sa.lastError}; service account tokens are refused until it is fixed`);
+      authenticator = new AnyAuthenticator([nodeTokens, sa]);
+    }
   }
   const sources: { start(): Promise<unknown>; close(): void }[] = [];
   if (opts.config.length) sources.push(new ConfigWatcher(opts.config, store, logger('config'), opts.debounceMs, opts.onReload));
@@ -127,6 +149,7 @@ export async function runControlPlane(opts: RunOptions): Promise<RunningControlP
   const closeSources = () => {
     controller?.close();
     for (const s of sources) s.close();
+    reviewClient?.close();
   };
   try {
     // Load before serving, so the first ztunnel to connect gets the whole configuration rather than part of it.

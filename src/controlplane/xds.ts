@@ -263,7 +263,7 @@ function globsOf(names: Iterable<string>): string[] {
 
 export interface XdsConnectionInfo {
   id: string;
-  /** Node name proven by a node token (empty for a workload's own service account token). */
+  /** Node name proven by a node proxy's token (empty for a workload's own service account token). */
   node: string;
   /** Who the bearer token proved the caller to be: `node node-1`, `serviceaccount ns/sa`. */
   caller: string;

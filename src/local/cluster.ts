@@ -4,8 +4,7 @@
 // and garbage collector (controllers/), the scheduler (scheduler.ts), the kubelet (kubelet/), kube-proxy and DNS
 // (services.ts), the CNI agent (../cni) and the component supervisor (component-supervisor.ts). After every change
 // the reconciler brings the running state towards the store.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import {
   DEFAULT_TRUST_DOMAIN,
   IMMORTAL_NAMESPACES,
@@ -27,6 +26,7 @@ import { podWantsCapture } from '../model/workloads.js';
 import { Admission } from './admission.js';
 import { ComponentSupervisor, type ComponentStatus } from './component-supervisor.js';
 import { isComponentObject } from './component-objects.js';
+import { ZtunnelTokens } from './component-tokens.js';
 import { COMPONENTS, type ComponentSpec } from './components.js';
 import { DeploymentController } from './controllers/deployment.js';
 import { collectGarbage } from './controllers/garbage-collector.js';
@@ -93,6 +93,8 @@ export class LocalCluster {
   private deploymentCheck: NodeJS.Timeout | undefined;
   private stopped = false;
   private tokenIssuer: ServiceAccountIssuer | undefined;
+  /** Each node's ztunnel pod's istio-token (component-tokens.ts). */
+  private ztunnelTokens: ZtunnelTokens | undefined;
   private kubeApi: ApiServer | undefined;
 
   constructor(readonly options: ClusterOptions) {
@@ -136,6 +138,7 @@ export class LocalCluster {
       ...(options.basePath !== undefined ? { basePath: options.basePath } : {}),
       log,
       onNodeAgentRecovered: () => this.services.resendDns(),
+      onPublished: () => this.ztunnelTokens?.sync(),
     });
     store.onChange((e) => {
       if (e.resource.kind === 'Pod' || e.resource.kind === 'Service') this.services.scheduleSync();
@@ -200,6 +203,7 @@ export class LocalCluster {
     await this.reconciling?.catch(() => undefined);
     await this.cni.settled();
     await this.kubeApi?.close();
+    this.ztunnelTokens?.stop();
     await this.kubelet.shutdown(5);
     await this.components.shutdown();
     await this.cni.close();
@@ -210,21 +214,15 @@ export class LocalCluster {
   // ---- the mesh: control plane credentials, capture ------------------------------------------------------------------
 
   /**
-   * What the control plane and the ztunnels need before they start: one random token per node (the control plane
-   * maps tokens to nodes, so a ztunnel only gets certificates for its own node's pods), the mesh root the ztunnels
-   * verify the control plane and their peers with, and each node's ZDS socket.
+   * What the control plane and the ztunnels need before they start: the service account token issuer (a ztunnel
+   * shows its pod's token, and the control plane gives it certificates only for the pods of that pod's node), the mesh
+   * root the ztunnels verify the control plane and their peers with, and each node's ZDS socket.
    */
   private async prepareMesh(): Promise<void> {
     const { layout } = this;
     mkdirSync(layout.controlPlaneDir, { recursive: true, mode: 0o700 });
-    const tokens: Record<string, string> = {};
-    for (const node of this.nodes) {
-      const token = randomBytes(32).toString('base64url');
-      tokens[token] = node.name;
-      writeFileSync(layout.nodeToken(node.name), token + '\n', { mode: 0o600 });
-    }
-    writeFileSync(layout.nodeTokens, JSON.stringify(tokens, null, 2) + '\n', { mode: 0o600 });
     this.tokenIssuer = await ServiceAccountIssuer.load(layout.serviceAccountKey, layout.serviceAccountJwks);
+    this.ztunnelTokens = new ZtunnelTokens({ issuer: this.tokenIssuer, store: this.store, layout, published: this.components.componentPodUids, log: this.log });
     // The control plane would create its root on first start too; creating it here means the ztunnels can be
     // given the file from the start. The control plane loads the same files.
     await MeshCa.load({ trustDomain: DEFAULT_TRUST_DOMAIN, stateDir: layout.controlPlaneDir });

@@ -1,9 +1,9 @@
 // The cluster's own parts as the Kubernetes objects an Istio user looks for: a Node per node, and in istio-system the
 // control plane pod (`app=istiod`) and one ztunnel pod per node (`app=ztunnel`) owned by the DaemonSet `ztunnel`,
-// as Istio's charts create them. The processes behind them are the supervisor's components; these objects mirror
-// their state (ready when the component's health check passes) so `kubectl get pods -n istio-system -l app=ztunnel`,
-// `kubectl logs` and `kubectl exec` work as the guides write them. The kubelet part of the cluster never starts
-// them: they carry the component annotation.
+// each running as its service account (`istiod`, `ztunnel`), as Istio's charts create them. The processes behind them
+// are the supervisor's components; these objects mirror their state (ready when the component's health check passes)
+// so `kubectl get pods -n istio-system -l app=ztunnel`, `kubectl logs` and `kubectl exec` work as the guides write
+// them. The kubelet part of the cluster never starts them: they carry the component annotation.
 import { createHash } from 'node:crypto';
 import { arch, release } from 'node:os';
 import { ROOT_NAMESPACE } from '../api/types.js';
@@ -77,7 +77,7 @@ export function nodeObject(n: NodeFacts): KubeObject {
   };
 }
 
-/** The DaemonSet ztunnel and the pods of every component placement. */
+/** The service accounts, the DaemonSet ztunnel and the pods of every component placement. */
 export function componentObjects(placements: ComponentPlacement[], nodes: number, daemonSetUid: string | undefined): KubeObject[] {
   const ztunnels = placements.filter((p) => p.component === 'ztunnel');
   const ready = ztunnels.filter((p) => p.healthy).length;
@@ -91,7 +91,14 @@ export function componentObjects(placements: ComponentPlacement[], nodes: number
     },
     status: { currentNumberScheduled: ztunnels.length, desiredNumberScheduled: nodes, numberMisscheduled: 0, numberReady: ready, updatedNumberScheduled: ztunnels.length, numberAvailable: ready, observedGeneration: 1 },
   };
-  const out: KubeObject[] = [daemonSet];
+  // A component's service account is what its pod's tokens name: ztunnel's is the control plane's trusted node account.
+  const serviceAccounts = [...new Set(placements.map((p) => p.component))].flatMap((component) => {
+    const names = CONTAINERS[component];
+    if (!names) return [];
+    const metadata = { name: names.pod, namespace: ROOT_NAMESPACE, labels: { app: names.pod }, annotations: { [COMPONENT_ANNOTATION]: component } };
+    return [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata } satisfies KubeObject];
+  });
+  const out: KubeObject[] = [...serviceAccounts, daemonSet];
   for (const p of placements) {
     const names = CONTAINERS[p.component];
     if (!names) continue;

@@ -56,12 +56,14 @@ export interface ComponentSupervisorOptions {
   log: (line: string) => void;
   /** A node agent became healthy again after it was not (it restarted, and lost what it was told). */
   onNodeAgentRecovered: () => void;
+  /** The components' objects were (re)published (the ztunnel pods' tokens follow them). */
+  onPublished?: () => void;
 }
 
 export class ComponentSupervisor {
   private readonly components: ComponentRuntime[] = [];
   /** The uids of the istio-system pods standing for components (see publishObjects). */
-  private readonly componentPodUids = new Set<string>();
+  readonly componentPodUids = new Set<string>();
   private healthTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -233,7 +235,10 @@ export class ComponentSupervisor {
     return agentProbe(via, { kind: check.kind, host: check.host, port: check.port, path: 'path' in check ? check.path : undefined, timeoutMs: 2000 });
   }
 
-  /** Nodes, and the istio-system pods and DaemonSet standing for the components, as they are now (see component-objects.ts). */
+  /**
+   * Nodes, and the istio-system service accounts, pods and DaemonSet standing for the components, as they are now (see
+   * component-objects.ts).
+   */
   publishObjects(): void {
     if (this.stopped) return;
     const { store, nodes } = this.options;
@@ -255,6 +260,7 @@ export class ComponentSupervisor {
       store.put(o, true);
       if (o.kind === 'Pod') this.componentPodUids.add(store.getObject('', 'Pod', o.metadata.namespace, o.metadata.name)!.metadata.uid!);
     }
+    this.options.onPublished?.();
     // The DaemonSet is new: its pods get their owner reference on this second pass.
     if (!daemonSetUid) this.publishObjects();
   }

@@ -57,8 +57,9 @@ export const nodeAgent: ComponentSpec = {
 
 /**
  * istiod's role, reading the cluster through its Kubernetes API (in the fabric namespace, with istiod's client
- * certificate). Its debug port stays on the fabric namespace's loopback
- * (admin endpoints are local only), so health is checked on the gRPC port, which opens only after the first sync.
+ * certificate), which also reviews the service account tokens the proxies authenticate with. Its debug port stays on
+ * the fabric namespace's loopback (admin endpoints are local only), so health is checked on the gRPC port, which
+ * opens only after the first sync.
  */
 export const controlPlane: ComponentSpec = {
   name: 'controlplane',
@@ -70,8 +71,6 @@ export const controlPlane: ComponentSpec = {
       '--kubeconfig', layout.controlPlaneKubeconfig,
       '--listen', `${ctx.fabricIP}:${CONTROL_PLANE_PORT}`,
       '--state-dir', layout.controlPlaneDir,
-      '--node-tokens', layout.nodeTokens,
-      '--service-account-jwks', layout.serviceAccountJwks,
     ];
   },
   health: (ctx) => ({ kind: 'tcpSocket', host: ctx.fabricIP, port: CONTROL_PLANE_PORT }),
@@ -91,7 +90,7 @@ export const ztunnel: ComponentSpec = {
       '--xds-address', controlPlane,
       '--ca-address', controlPlane,
       '--root-cert', layout.rootCert,
-      '--token-file', layout.nodeToken(node),
+      '--token-file', layout.ztunnelToken(node),
       '--zds-socket', layout.zdsSocket(node),
       '--instance-ip', ctx.node!.ip,
     ];

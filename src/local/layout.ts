@@ -99,22 +99,22 @@ export class StateLayout {
   zdsSocket(node: string): string {
     return join(this.nodeDir(node), 'zds.sock');
   }
-  /** The node's bearer token for the control plane (mode 0600). */
-  nodeToken(node: string): string {
-    return join(this.nodeDir(node), 'token');
+  /** The node's ztunnel's service account token (its istio-token), what it shows the control plane (mode 0600). */
+  ztunnelToken(node: string): string {
+    return join(this.nodeDir(node), 'istio-token');
   }
-  /** The control plane's --state-dir: its CA and the node token file. */
+  /** The control plane's --state-dir: its CA. */
   get controlPlaneDir(): string {
     return join(this.dir, 'controlplane');
-  }
-  get nodeTokens(): string {
-    return join(this.controlPlaneDir, 'node-tokens.json');
   }
   /** The mesh root the control plane's CA keeps in its state dir (MeshCa's layout), handed to ztunnels. */
   get rootCert(): string {
     return join(this.controlPlaneDir, 'ca', 'root-cert.pem');
   }
-  /** The cluster's service account token issuer (the API server's signing key, mode 0600, and its public JWKS). */
+  /**
+   * The cluster's service account token issuer: the API server's signing key (mode 0600), and its public JWKS, what a
+   * control plane without a Kubernetes API verifies tokens with (`--service-account-jwks`).
+   */
   get serviceAccountKey(): string {
     return join(this.dir, 'apiserver', 'sa-signer.key');
   }

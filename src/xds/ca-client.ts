@@ -1,7 +1,9 @@
 // Workload certificates from the mesh CA (IstioCertificateService/CreateCertificate over TLS). ztunnel authenticates
-// as its node (bearer token) and asks on behalf of the pods there, naming each pod's identity both in the CSR's URI SAN
-// and in the request metadata `ImpersonatedIdentity`; the CA only signs identities of pods scheduled on that node. A
-// waypoint authenticates with its own service account token and asks for that one identity.
+// as its node (a bearer token: its pod's service account token, bound to a pod on that node) and asks on behalf of
+// the pods there, naming each pod's identity both in the CSR's URI SAN and in the request metadata
+// `ImpersonatedIdentity`; the CA only signs identities of pods scheduled on that node. A waypoint authenticates with
+// its own service account token and asks for that one identity. The token file is read for every request, so a
+// refreshed token is used from then on.
 //
 // One request in flight per identity; certificates are cached and refreshed at half-life by a timer. While the CA is
 // unreachable the current certificate keeps serving until it expires, and refreshes are retried with backoff.

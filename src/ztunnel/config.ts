@@ -42,7 +42,10 @@ export interface ZtunnelConfig {
   caHostname: string;
   /** Mesh root certificate(s), PEM: verifies the control plane and peers. */
   rootCertFile: string;
-  /** The node's bearer token, re-read on every (re)connect so a rotated token is picked up. */
+  /**
+   * The bearer token that proves the node (its pod's service account token, or a node token without Kubernetes),
+   * re-read on every (re)connect and certificate request so a refreshed token is picked up.
+   */
   tokenFile: string;
   /** INPOD_UDS: the CNI agent's ZDS socket. */
   zdsSocket: string;

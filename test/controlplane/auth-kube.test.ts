@@ -1,9 +1,11 @@
 // Callers authenticated as istiod does with a Kubernetes API: TokenReviewAuthenticator against a real API server
 // (src/apiserver over HTTPS, the TokenReview answered by the local cluster's ServiceAccountIssuer, pods read back
 // through the API). A ztunnel's service account token (a trusted node account) makes a node caller on its pod's node;
-// any other pod's token a service account caller; refusals say why in istiod's and kube's words.
+// any other pod's token a service account caller; refusals say why in istiod's and kube's words. Then the assembled
+// control plane reading that API: a ztunnel's token gets xDS and the certificates of its own node's pods only, through
+// the real CA client.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,9 +13,15 @@ import { ResourceStore, type KubeObject } from '../../src/apiserver/store.js';
 import { AuthenticationError, DEFAULT_TRUSTED_NODE_ACCOUNTS, parseTrustedNodeAccounts } from '../../src/controlplane/auth.js';
 import { TokenReviewAuthenticator } from '../../src/controlplane/kube-auth.js';
 import { KubeClient, loadKubeConfig } from '../../src/controlplane/kube-client.js';
+import type { Logger } from '../../src/controlplane/log.js';
+import { runControlPlane, type RunningControlPlane } from '../../src/controlplane/run.js';
 import { ServiceAccountIssuer, type TokenSubject } from '../../src/local/tokens.js';
+import { SecretManager } from '../../src/xds/ca-client.js';
+import { TYPE_ADDRESS } from '../../src/xds/types.js';
 import { TestApiServer } from '../support/api-server.js';
 import { eventually } from '../support/eventually.js';
+import { RecordingLog } from '../ztunnel/helpers.js';
+import { AdsStream } from './helpers.js';
 
 const CLUSTER = 'failed to validate the JWT from cluster "Kubernetes": ';
 
@@ -187,5 +195,73 @@ describe('TokenReviewAuthenticator', () => {
     // Refusals are asked again: with the pod back (the same uid), the token passes at once.
     store.put(ztunnelA, true);
     assert.deepEqual(await cached.authenticate(token), { node: 'node-1' });
+  });
+});
+
+describe('the control plane reading Kubernetes authenticates ztunnels by their service account token', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ambit-kube-auth-cp-'));
+  const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const WEB = 'spiffe://cluster.local/ns/shop/sa/web';
+  const API = 'spiffe://cluster.local/ns/shop/sa/api';
+  let store: ResourceStore;
+  let issuer: ServiceAccountIssuer;
+  let api: TestApiServer;
+  let cp: RunningControlPlane;
+  let secrets: SecretManager;
+  const tokenFile = join(dir, 'istio-token');
+
+  before(async () => {
+    store = cluster();
+    issuer = await ServiceAccountIssuer.load(join(dir, 'sa.key'), join(dir, 'sa.jwks.json'));
+    api = await apiServer(store, issuer, dir);
+    cp = await runControlPlane({ config: [], kubernetes: { kubeconfig: api.kubeconfigPath }, stateDir: dir, listen: '127.0.0.1:0', debugListen: '127.0.0.1:0', logger: () => quiet });
+    await issuer.writeToken(tokenFile, subjectOf(store, 'istio-system', 'ztunnel-a'));
+    secrets = new SecretManager({
+      caAddress: `127.0.0.1:${cp.server.port}`,
+      serverName: 'istiod.istio-system.svc',
+      rootPem: cp.server.rootPem,
+      tokenFile,
+      ttlSeconds: 3600,
+      log: new RecordingLog().logger('cert'),
+      initialRetryMs: 60_000,
+      requestTimeoutMs: 5000,
+    });
+  });
+  after(async () => {
+    secrets?.close();
+    await cp?.close();
+    await api.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("issues node-1's ztunnel the certificate of a pod on node-1", async () => {
+    assert.equal((await secrets.fetch(WEB)).identity, WEB);
+  });
+
+  it('refuses it the certificate of a pod on node-2', async () => {
+    await assert.rejects(secrets.fetch(API), new RegExp(`PERMISSION_DENIED: node node-1 may not request a certificate for ${API}: no pod with that identity is scheduled on it$`));
+  });
+
+  it('serves it xDS, and refuses a stream whose token the cluster does not vouch for', async () => {
+    const ads = new AdsStream(cp.server.port, cp.server.rootPem, await issuer.token(subjectOf(store, 'istio-system', 'ztunnel-a')));
+    try {
+      ads.subscribe(TYPE_ADDRESS);
+      const names = (await ads.next()).resources.map((r) => r.name);
+      assert.ok(names.includes('Kubernetes//Pod/shop/web'), names.join(', '));
+    } finally {
+      ads.close();
+    }
+    const stranger = new AdsStream(cp.server.port, cp.server.rootPem, await issuer.token(subjectOf(store, 'istio-system', 'ztunnel-a'), { audiences: ['vault'], expirationSeconds: 3600 }));
+    const error = await stranger.closed;
+    stranger.close();
+    assert.match(error?.details ?? '', /^authentication failure: failed to validate the JWT from cluster "Kubernetes": .*token audiences \["vault"\] is invalid/);
+  });
+
+  it('refuses node tokens and issuer keys: with a Kubernetes API the cluster reviews every token', async () => {
+    writeFileSync(join(dir, 'node-tokens.json'), '{}');
+    await assert.rejects(
+      runControlPlane({ config: [], kubernetes: { kubeconfig: api.kubeconfigPath }, stateDir: dir, nodeTokens: join(dir, 'node-tokens.json'), logger: () => quiet }),
+      /^Error: --node-tokens and --service-account-jwks serve a control plane without a Kubernetes API/,
+    );
   });
 });

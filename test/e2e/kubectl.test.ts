@@ -1,10 +1,12 @@
 // The seed guides' kubectl commands, verbatim, against a local cluster (2 nodes): `ambit up` sets the context, the
 // ztunnel pods are found by label in istio-system with their logs and an exec into them, labelling a namespace
 // captures its running pods (Istio's redirection annotation appears), applying and deleting a policy with kubectl
-// changes enforcement, waypoint Gateways are found by label, and `kubectl get -w` follows a pod.
+// changes enforcement, waypoint Gateways are found by label, each ztunnel pod's istio-token is what TokenReview
+// says it is (and is written anew for a replaced pod), and `kubectl get -w` follows a pod.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FETCH, eventually, hostSnapshot } from './local-harness.js';
 import { MeshCluster } from './mesh-harness.js';
@@ -172,6 +174,54 @@ describe('kubectl, as the guides use it', { skip: KUBECTL ? false : 'kubectl is 
     const events = await ok(['get', 'events', '-n', 'shop', '--field-selector', 'involvedObject.kind=Deployment']);
     assert.match(events, /Normal\s+ScalingReplicaSet\s+deployment\/hello\s+Scaled down replica set/);
     await ok(['delete', 'deployment', 'hello', '-n', 'shop']);
+  });
+
+  it("gives each ztunnel pod its istio-token (service account ztunnel, audience istio-ca, bound to the pod and its node), written anew when the pod is replaced", async () => {
+    assert.match(await ok(['get', 'serviceaccount', 'ztunnel', '-n', 'istio-system']), /^ztunnel\s/m);
+    const ztunnelOn = async (node: string) => {
+      const pods = JSON.parse(await ok(['get', 'pods', '-n', 'istio-system', '-l', 'app=ztunnel', '-o', 'json'])) as { items: { metadata: { name: string; uid: string }; spec: { nodeName: string; serviceAccountName: string } }[] };
+      return pods.items.find((p) => p.spec.nodeName === node);
+    };
+    const tokenFile = join(c.stateDir, 'nodes', 'node-1', 'istio-token');
+    const review = async (token: string) =>
+      (JSON.parse(await ok(['create', '-f', '-', '-o', 'json'], JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: ['istio-ca'] } }))) as {
+        status: { authenticated: boolean; error?: string; user?: { username: string; extra: Record<string, string[]> } };
+      }).status;
+    const pod = (await ztunnelOn('node-1'))!;
+    assert.equal(pod.spec.serviceAccountName, 'ztunnel');
+    assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    const status = await review(token);
+    assert.equal(status.user?.username, 'system:serviceaccount:istio-system:ztunnel');
+    assert.deepEqual(
+      [status.user?.extra['authentication.kubernetes.io/pod-name'], status.user?.extra['authentication.kubernetes.io/pod-uid'], status.user?.extra['authentication.kubernetes.io/node-name']],
+      [[pod.metadata.name], [pod.metadata.uid], ['node-1']],
+    );
+    // Deleted, the pod object is published again (another uid): the old token is void and the node gets a new one,
+    // with which node-1's ztunnel keeps getting certificates (a pod started there now is served through the mesh).
+    await ok(['delete', 'pod', '-n', 'istio-system', pod.metadata.name]);
+    const replaced = await eventually('the ztunnel pod published again', async () => {
+      const p = await ztunnelOn('node-1');
+      return p && p.metadata.uid !== pod.metadata.uid ? p : undefined;
+    });
+    assert.match((await review(token)).error ?? '', /service account token has been invalidated|does not match service account pod ref claim/);
+    await eventually('a token bound to the new pod', async () => ((await review(readFileSync(tokenFile, 'utf8').trim())).user?.extra['authentication.kubernetes.io/pod-uid']?.[0] === replaced.metadata.uid ? true : undefined));
+    // shop is ambient (an earlier test labelled it); a service account new to node-1 makes its ztunnel ask the CA.
+    await ok(['apply', '-f', '-'], `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: late, namespace: shop}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: late, namespace: shop}
+spec:
+  nodeName: node-1
+  serviceAccountName: late
+  containers:
+  - {name: main, command: [sleep, infinity]}
+`);
+    await eventually('the new pod served through the mesh from node-1', async () => ((await c.exec('shop/late', FETCH, 'http://web.shop/')).code === 0 ? true : undefined), 60_000);
+    assert.match(await c.ok(['logs', 'ztunnel', '--node', 'node-1']), /fetched certificate.*spiffe:\/\/cluster\.local\/ns\/shop\/sa\/late/);
   });
 
   it('follows a pod with get -w', async () => {

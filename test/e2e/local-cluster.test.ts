@@ -426,8 +426,9 @@ spec:
       return ['keeper', 'app-user'].every((n) => pods.find((p) => p.name === n)?.ready);
     });
     const inPod = (pod: string, script: string) => c.cli(['exec', `${NS}/${pod}`, '--', 'sh', '-c', script]);
-    // The cluster's state directory (CA key, node tokens, other pods' files) is hidden, also from a root pod.
-    const secrets = [`${c.stateDir}/controlplane/ca/root-key.pem`, `${c.stateDir}/nodes/node-1/token`, `${c.stateDir}/controlplane/node-tokens.json`];
+    // The cluster's state directory (CA key, token signing key, the ztunnels' tokens, other pods' files) is hidden,
+    // also from a root pod.
+    const secrets = [`${c.stateDir}/controlplane/ca/root-key.pem`, `${c.stateDir}/apiserver/sa-signer.key`, `${c.stateDir}/nodes/node-1/istio-token`];
     for (const file of secrets) {
       const r = await inPod('client', `cat ${file}`);
       assert.notEqual(r.code, 0, `a pod read ${file}`);

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_TRUST_DOMAIN } from '../../api/types.js';
+import { DEFAULT_TRUSTED_NODE_ACCOUNTS, parseTrustedNodeAccounts } from '../../controlplane/auth.js';
 import { DEFAULT_WORKLOAD_CERT_TTL_SECONDS, MAX_WORKLOAD_CERT_TTL_SECONDS } from '../../controlplane/ca.js';
 import { scopedLogger } from '../../controlplane/log.js';
 import { SettingsReader, parseDuration } from '../../common/settings.js';
@@ -21,6 +22,7 @@ interface Options {
   stateDir?: string;
   nodeTokens?: string;
   serviceAccountJwks?: string;
+  caTrustedNodeAccounts?: string;
   advertiseAddress?: string;
   caCert?: string;
   caKey?: string;
@@ -41,8 +43,12 @@ export function register(program: Command): void {
     .option('--listen <addr>', 'TLS gRPC address for xDS and the CA', DEFAULT_XDS_LISTEN)
     .option('--debug-listen <addr>', 'plain HTTP address for /ready, /debug/status and /metrics', DEFAULT_DEBUG_LISTEN)
     .option('--state-dir <dir>', `where the self-signed root CA is kept (default: the "${DEFAULT_CLUSTER}" cluster's state dir/controlplane)`)
-    .option('--node-tokens <file>', 'JSON file {"<token>": "<node name>"} of accepted node tokens (default: <state-dir>/node-tokens.json)')
-    .option('--service-account-jwks <file>', "public keys (JWKS) of the cluster's service account token issuer: waypoints authenticate with their pod's token")
+    .option('--node-tokens <file>', 'without a Kubernetes API: JSON file {"<token>": "<node name>"} of accepted node tokens (default: <state-dir>/node-tokens.json)')
+    .option('--service-account-jwks <file>', "without a Kubernetes API: public keys (JWKS) of the service account token issuer whose pod tokens waypoints show")
+    .option(
+      '--ca-trusted-node-accounts <list>',
+      `with a Kubernetes API: <namespace>/<service account>,… whose pods are node proxies, getting certificates for the pods of their node (env CA_TRUSTED_NODE_ACCOUNTS; default ${DEFAULT_TRUSTED_NODE_ACCOUNTS.join(',')})`,
+    )
     .option('--advertise-address <host:port>', 'the xDS/CA address waypoint pods are told to dial (default: --listen)')
     .option('--ca-cert <file>', 'PEM bundle of your own CA: signing certificate, intermediates, root last (with --ca-key)')
     .option('--ca-key <file>', 'private key of the first certificate in --ca-cert')
@@ -62,6 +68,12 @@ export function register(program: Command): void {
       const flag = (v: string | undefined, name: string) => (v === undefined ? undefined : seconds(v, name));
       const defaultWorkloadCertTtlSeconds = settings.pick(flag(opts.defaultWorkloadCertTtl, '--default-workload-cert-ttl'), 'DEFAULT_WORKLOAD_CERT_TTL', seconds, DEFAULT_WORKLOAD_CERT_TTL_SECONDS);
       const maxWorkloadCertTtlSeconds = settings.pick(flag(opts.maxWorkloadCertTtl, '--max-workload-cert-ttl'), 'MAX_WORKLOAD_CERT_TTL', seconds, MAX_WORKLOAD_CERT_TTL_SECONDS);
+      const trustedNodeAccounts = settings.pick(
+        opts.caTrustedNodeAccounts === undefined ? undefined : parseTrustedNodeAccounts(opts.caTrustedNodeAccounts, '--ca-trusted-node-accounts'),
+        'CA_TRUSTED_NODE_ACCOUNTS',
+        parseTrustedNodeAccounts,
+        DEFAULT_TRUSTED_NODE_ACCOUNTS,
+      );
       if (settings.problems.length) throw new Error(settings.problems.join('; '));
       const cp = await runControlPlane({
         ...opts,
@@ -70,6 +82,7 @@ export function register(program: Command): void {
         stateDir: opts.stateDir ?? join(stateDirFor(DEFAULT_CLUSTER), 'controlplane'),
         defaultWorkloadCertTtlSeconds,
         maxWorkloadCertTtlSeconds,
+        trustedNodeAccounts,
       });
       const signal = await new Promise<string>((resolve) => {
         process.once('SIGINT', () => resolve('SIGINT'));

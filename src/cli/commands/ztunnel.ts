@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .option('--xds-address <host:port>', 'control plane Delta ADS address (XDS_ADDRESS)')
     .option('--ca-address <host:port>', 'certificate authority address (CA_ADDRESS; default: the xDS address)')
     .option('--root-cert <file>', 'mesh root certificate, PEM (ROOT_CERT)')
-    .option('--token-file <file>', "this node's bearer token for the control plane and CA (TOKEN_FILE)")
+    .option('--token-file <file>', "the bearer token shown to the control plane and CA, re-read on every connection and request: ztunnel's service account token, or a node token without Kubernetes (TOKEN_FILE)")
     .option('--zds-socket <file>', "the CNI agent's ZDS socket (INPOD_UDS)")
     .option('--log-format <format>', 'text or json (LOG_FORMAT)', logFormat)
     .option('--log-level <filter>', 'log filter, e.g. info or info,access=debug (RUST_LOG)')
