@@ -17,6 +17,7 @@ import { fieldTree, strictDecodingError, unknownFieldMessage, unknownFields } fr
 import { groupVersion, parseApiVersion, type ResourceType } from '../api/kinds.js';
 import { parseSelector } from '../api/label-selector.js';
 import { ServedTypes } from './discovery.js';
+import { OpenApiV3 } from './openapi.js';
 import { ApiError, alreadyExists, badRequest, conflict, expired, forbidden, forbiddenObject, invalid, methodNotAllowed, notFound, pathNotFound, tooLarge, unauthorized, unknownVersion, unsupportedMediaType } from './errors.js';
 import { queryFlag } from './query.js';
 import { parseFieldSelector } from './selectors.js';
@@ -111,6 +112,7 @@ interface Target {
 
 export class ApiServer {
   readonly served: ServedTypes;
+  private readonly openapi: OpenApiV3;
   private server: Server | undefined;
   private readonly store: ResourceStore;
   private readonly backend: ApiBackend;
@@ -126,6 +128,7 @@ export class ApiServer {
   constructor(private readonly options: ApiServerOptions) {
     this.served = new ServedTypes(options.builtInTypes);
     this.store = options.store;
+    this.openapi = new OpenApiV3(this.served, this.store);
     this.backend = options.backend ?? {};
     this.log = options.log ?? (() => undefined);
     this.refreshCustomTypes();
@@ -253,7 +256,18 @@ export class ApiServer {
       res.end();
       return true;
     }
-    if (path === '/openapi/v3' || path.startsWith('/openapi/')) throw pathNotFound();
+    if (path === '/openapi/v3') {
+      sendJson(res, 200, this.openapi.index());
+      return true;
+    }
+    if (path.startsWith('/openapi/v3/')) {
+      const doc = this.openapi.document(path.slice('/openapi/v3/'.length));
+      if (!doc) throw pathNotFound();
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(doc.body), etag: `"${doc.hash}"`, 'cache-control': 'no-cache, private' });
+      res.end(doc.body);
+      return true;
+    }
+    if (path.startsWith('/openapi/')) throw pathNotFound();
     if (path === '/api' || path === '/apis') {
       const core = path === '/api';
       const accept = req.headers.accept ?? '';

@@ -198,11 +198,47 @@ status: {acceptedNames: {kind: "", plural: ""}, conditions: null, storedVersions
     assert.equal(get('example.com', 'Widget', 'default', 'w1'), undefined, "a CRD's custom resources go with it");
   });
 
+  it('explains built-in kinds from their schemas, and custom ones once their CRD is stored', async () => {
+    const ports = await ok(['explain', 'pods.spec.containers.ports']);
+    assert.match(ports, /^FIELD: ports <\[\]ContainerPort>$/m);
+    assert.match(ports, /^ {2}containerPort\t<integer> -required-\n {4}Number of port to expose on the pod's IP address\./m);
+    assert.match(await ok(['explain', 'deployment.spec']), /^ {2}strategy\t<DeploymentStrategy>$/m);
+    const missing = await kubectl(['explain', 'peerauthentication']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /GVK map\[group:security\.istio\.io kind:PeerAuthentication version:v1\] not found in OpenAPI schema/);
+    await ok(['apply', '-f', '-'], `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: peerauthentications.security.istio.io}
+spec:
+  group: security.istio.io
+  names: {kind: PeerAuthentication, plural: peerauthentications, singular: peerauthentication, listKind: PeerAuthenticationList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            description: Peer authentication configuration for workloads.
+            type: object
+            properties:
+              mtls: {type: object, description: Mutual TLS settings for workload., properties: {mode: {type: string, description: Defines the mTLS mode used for peer authentication.}}}
+`);
+    const explained = await ok(['explain', 'peerauthentication.spec.mtls']);
+    assert.match(explained, /^ {2}mode\t<string>\n {4}Defines the mTLS mode used for peer authentication\.$/m);
+    await ok(['delete', 'crd', 'peerauthentications.security.istio.io']);
+  });
+
   for (const minor of [27, 30]) {
     const binary = join(VERSIONED, `kubectl.1.${minor}`);
     it(`kubectl 1.${minor} applies and lists (its own discovery and OpenAPI requests)`, { skip: existsSync(binary) ? false : `${binary} is not installed` }, async () => {
       const name = `cm-${minor}`;
       assert.match(await ok(['apply', '-f', '-'], `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}}\ndata: {k: v}\n`, binary), new RegExp(`configmap/${name} created`));
+      // An update is a strategic merge patch kubectl computes from its compiled-in types, OpenAPI v3 or not.
+      assert.match(await ok(['apply', '-f', '-'], `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}}\ndata: {k: w}\n`, binary), new RegExp(`configmap/${name} configured`));
       assert.match(await ok(['get', 'configmap', name], undefined, binary), new RegExp(`^NAME\\s+DATA\\s+AGE\\n${name}\\s+1\\s+\\d+s\\n$`));
       assert.match(await ok(['delete', 'configmap', name], undefined, binary), new RegExp(`configmap "${name}" deleted`));
     });
