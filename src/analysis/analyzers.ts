@@ -2,7 +2,7 @@
 // and rules (istio/istio pkg/config/analysis/analyzers), plus two of Ambit's own that use Istio's codes (a
 // use-waypoint label naming no Gateway; an EnvoyFilter, which no proxy of this mesh reads). Analyzers see every
 // object; the runner (analyze.ts) keeps the messages of the namespace asked for, as istioctl does.
-import type { AuthorizationPolicy, Condition, Container, DestinationRule, Namespace, Pod, Resource, Service, WorkloadSelector } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Container, DestinationRule, Namespace, Pod, Resource, Service, ServiceEntry, WorkloadSelector } from '../api/types.js';
 import { LABEL_DATAPLANE_MODE } from '../api/types.js';
 import { GATEWAY_NAME_LABEL, USE_WAYPOINT_LABEL, WAYPOINT_ACCEPTED, WAYPOINT_BOUND, useWaypointOf } from '../model/waypoints.js';
 import type { Labels } from '../model/store.js';
@@ -331,23 +331,67 @@ const envoyFilters: Analyzer = {
 };
 
 const CLUSTER_LOCAL = 'svc.cluster.local';
+const EXPORT_TO_ALL = '*';
+const EXPORT_TO_LOCAL = '.';
 
 // istioctl's ConvertHostToFQDN: only a short name (no dot, no wildcard) is completed with the namespace.
 function hostToFqdn(namespace: string, host: string): string {
   return !host.startsWith('*') && !host.includes('.') ? `${host}.${namespace}.${CLUSTER_LOCAL}` : host;
 }
 
-// Kubernetes Services seen as the ServiceEntries istioctl builds from them: FQDN, who may see it, and the selector.
-function serviceHosts(ctx: AnalysisContext): Map<string, Array<{ exportTo: string[]; namespace: string; selector: Labels }>> {
-  const out = new Map<string, Array<{ exportTo: string[]; namespace: string; selector: Labels }>>();
+/** A service as istioctl's analyzers look hosts up: a ServiceEntry, or a Kubernetes Service seen as one. */
+interface RegistryService {
+  ports: number[];
+  /**
+   * The pods behind it: a ServiceEntry's workloadSelector, a Service's selector (istioctl's conversion leaves a
+   * Service's out, so there a subset's labels alone have to match a pod; the Service's endpoints are what istiod uses).
+   */
+  selector: Labels;
+}
+
+/**
+ * istioctl's InitServiceEntryHostMap: every host of every ServiceEntry and Service under each namespace that sees it
+ * (`*`: all of them), keyed `scope/FQDN`; a Service wins over a ServiceEntry with the same key.
+ */
+function serviceRegistry(ctx: AnalysisContext): Map<string, RegistryService> {
+  const out = new Map<string, RegistryService>();
+  for (const o of ofKind(ctx, 'ServiceEntry')) {
+    const se: ServiceEntry = o.resource;
+    const ns = se.metadata.namespace ?? 'default';
+    const exportTo = se.spec.exportTo ?? [];
+    const scopes = exportTo.length === 0 || exportTo.includes(EXPORT_TO_ALL) ? [EXPORT_TO_ALL] : exportTo.map((e) => (e === EXPORT_TO_LOCAL ? ns : e));
+    const service = { ports: (se.spec.ports ?? []).map((p) => p.number), selector: se.spec.workloadSelector?.labels ?? {} };
+    for (const host of se.spec.hosts) for (const scope of scopes) out.set(`${scope}/${hostToFqdn(ns, host)}`, service);
+  }
   for (const o of ofKind(ctx, 'Service')) {
     const s: Service = o.resource;
     const ns = s.metadata.namespace ?? 'default';
-    const exportTo = (s.metadata.annotations?.['networking.istio.io/exportTo'] ?? '*').split(',').map((e) => e.trim()).filter(Boolean);
-    const fqdn = `${s.metadata.name}.${ns}.${CLUSTER_LOCAL}`;
-    out.set(fqdn, [...(out.get(fqdn) ?? []), { exportTo, namespace: ns, selector: s.spec.selector ?? {} }]);
+    const annotation = s.metadata.annotations?.['networking.istio.io/exportTo'] ?? '';
+    const scopes = annotation === '' ? [EXPORT_TO_ALL] : annotation.split(',').map((e) => e.trim()).map((e) => (e === EXPORT_TO_LOCAL ? ns : e));
+    const service = { ports: (s.spec.ports ?? []).map((p) => p.port), selector: s.spec.selector ?? {} };
+    for (const scope of scopes) out.set(`${scope}/${hostToFqdn(ns, s.metadata.name)}`, service);
   }
   return out;
+}
+
+/**
+ * istioctl's GetDestinationHost: the service a host names for an object of `namespace` exported to `exportTo` (a
+ * VirtualService's or DestinationRule's), exactly, else under a wildcard ServiceEntry host that this namespace sees.
+ */
+function lookupHost(registry: Map<string, RegistryService>, namespace: string, exportTo: string[] | undefined, host: string): RegistryService | undefined {
+  const fqdn = hostToFqdn(namespace, host);
+  const scopes = [EXPORT_TO_ALL, ...(exportTo?.length ? exportTo.map((e) => (e === EXPORT_TO_LOCAL ? namespace : e)) : [namespace])];
+  for (const scope of scopes) {
+    const exact = registry.get(`${scope}/${fqdn}`);
+    if (exact) return exact;
+  }
+  const unwildcarded = host.startsWith('*') ? host.slice(1) : host;
+  for (const [key, service] of registry) {
+    const slash = key.indexOf('/');
+    const [scope, registered] = [key.slice(0, slash), key.slice(slash + 1)];
+    if (registered.startsWith('*') && (scope === EXPORT_TO_ALL || scope === namespace) && unwildcarded.endsWith(registered.slice(1))) return service;
+  }
+  return undefined;
 }
 
 const NODE_TOPOLOGY = ['topology.kubernetes.io/region', 'topology.kubernetes.io/zone', 'topology.istio.io/subzone'];
@@ -356,7 +400,7 @@ const destinationRuleSubsets: Analyzer = {
   name: 'destinationrule.SubsetSelectPodAnalyzer',
   description: 'Checks if pods are selected by subsets in destination rules.',
   analyze(ctx) {
-    const services = serviceHosts(ctx);
+    const registry = serviceRegistry(ctx);
     const nodeLabels = new Map(ofKind(ctx, 'Node').map((o) => [o.resource.metadata.name, o.resource.metadata.labels ?? {}]));
     // Pod labels as istiod augments them: the node's topology and `kubernetes.io/hostname`.
     const podLabels = podsOf(ctx).map((p) => {
@@ -371,14 +415,13 @@ const destinationRuleSubsets: Analyzer = {
     for (const o of ofKind(ctx, 'DestinationRule')) {
       const dr: DestinationRule = o.resource;
       const ns = dr.metadata.namespace ?? 'default';
-      const fqdn = hostToFqdn(ns, dr.spec.host);
-      const visible = (services.get(fqdn) ?? []).find((s) => s.exportTo.some((e) => e === '*' || e === ns || (e === '.' && s.namespace === ns)));
-      if (!visible) {
+      const service = lookupHost(registry, ns, dr.spec.exportTo, dr.spec.host);
+      if (!service) {
         report(ctx, o, MESSAGES.UnknownDestinationRuleHost, MESSAGES.UnknownDestinationRuleHost.text(dr.spec.host));
         continue;
       }
       for (const subset of dr.spec.subsets ?? []) {
-        const selector = { ...visible.selector, ...(subset.labels ?? {}) };
+        const selector = { ...service.selector, ...(subset.labels ?? {}) };
         if (!podLabels.some((l) => matches(selector, l))) {
           report(ctx, o, MESSAGES.DestinationRuleSubsetNotSelectPods, MESSAGES.DestinationRuleSubsetNotSelectPods.text(subset.name));
         }

@@ -207,6 +207,7 @@ describe('destinationrule.SubsetSelectPodAnalyzer', () => {
   const node = `apiVersion: v1\nkind: Node\nmetadata: {name: node-1, labels: {topology.kubernetes.io/zone: z1}}`;
   const reviewsV1 = `${pod('reviews-v1', 'default', { app: 'reviews', version: 'v1' })}`.replace('spec: {', 'spec: {nodeName: node-1, ');
   const dr = (name: string, spec: string, namespace = 'default') => `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: ${spec}`;
+  const se = (name: string, spec: string, namespace = 'default') => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: ${spec}`;
   const cases: Array<[string, string[], string[]]> = [
     ['a host no Service has', [dr('fake-host', '{host: fake.default.svc.cluster.local}')], ['IST0174 DestinationRule default/fake-host']],
     ['a short host completed with its namespace', [dr('short', '{host: reviews}')], []],
@@ -214,6 +215,11 @@ describe('destinationrule.SubsetSelectPodAnalyzer', () => {
     ['a Service exported only to its own namespace', [dr('hidden', '{host: hidden.default.svc.cluster.local}', 'other'), svc.replace('name: reviews,', 'name: hidden, annotations: {networking.istio.io/exportTo: "."},')], ['IST0174 DestinationRule other/hidden']],
     ['subsets matching a pod, one through the node topology label istiod adds', [dr('subsets', '{host: reviews, subsets: [{name: v1, labels: {version: v1}}, {name: z1, labels: {topology.kubernetes.io/zone: z1}}]}')], []],
     ['a subset no pod matches', [dr('v2', '{host: reviews.default.svc.cluster.local, subsets: [{name: v2, labels: {version: v2}}]}')], ['IST0173 DestinationRule default/v2']],
+    ['a ServiceEntry host', [se('external', '{hosts: [api.example.com], ports: [{number: 443, name: tls, protocol: TLS}], resolution: DNS}'), dr('external', '{host: api.example.com}')], []],
+    ['a host under a wildcard ServiceEntry host', [se('eu', '{hosts: ["*.eu.example.com"], resolution: NONE}'), dr('eu', '{host: reviews.eu.example.com}')], []],
+    ['a ServiceEntry exported only to its own namespace', [se('private', '{hosts: [private.example.com], exportTo: ["."], resolution: NONE}', 'other'), dr('private', '{host: private.example.com}')], ['IST0174 DestinationRule default/private']],
+    ['a ServiceEntry exported to the rule\'s namespace', [se('shared', '{hosts: [shared.example.com], exportTo: [default], resolution: NONE}', 'other'), dr('shared', '{host: shared.example.com}')], []],
+    ['a ServiceEntry subset matches by its workloadSelector', [se('vm', '{hosts: [vm.example.com], workloadSelector: {labels: {app: reviews}}, resolution: STATIC}'), dr('vm', '{host: vm.example.com, subsets: [{name: v1, labels: {version: v1}}, {name: v3, labels: {version: v3}}]}')], ['IST0173 DestinationRule default/vm']],
   ];
   for (const [name, docs, expected] of cases) {
     it(name, () => assert.deepEqual(found([svc, node, reviewsV1, ...docs].join('\n---\n'), 'destinationrule.SubsetSelectPodAnalyzer'), expected));
