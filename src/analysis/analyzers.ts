@@ -2,7 +2,7 @@
 // and rules (istio/istio pkg/config/analysis/analyzers), plus two of Ambit's own that use Istio's codes (a
 // use-waypoint label naming no Gateway; an EnvoyFilter, which no proxy of this mesh reads). Analyzers see every
 // object; the runner (analyze.ts) keeps the messages of the namespace asked for, as istioctl does.
-import type { AuthorizationPolicy, Condition, Container, DestinationRule, Namespace, Pod, Resource, Service, ServiceEntry, WorkloadSelector } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Container, DestinationRule, Namespace, Pod, Resource, Service, ServiceEntry, VirtualService, WorkloadSelector } from '../api/types.js';
 import { LABEL_DATAPLANE_MODE } from '../api/types.js';
 import { GATEWAY_NAME_LABEL, USE_WAYPOINT_LABEL, WAYPOINT_ACCEPTED, WAYPOINT_BOUND, useWaypointOf } from '../model/waypoints.js';
 import type { Labels } from '../model/store.js';
@@ -11,7 +11,10 @@ import { isCaptured } from '../model/workloads.js';
 import { MESSAGES } from './messages.js';
 import type { MessageType } from './messages.js';
 
-/** Where an object came from: the cluster, or a file (with the line its document starts on). */
+/**
+ * Where an object came from: the cluster, or a file (with the line its document starts on, or in a message the line
+ * of the field the message is about, as istioctl points at it).
+ */
 export interface Origin {
   kind: string;
   namespace?: string;
@@ -27,7 +30,12 @@ export interface AnalyzedObject {
   origin: Origin;
   /** Read from a file rather than the cluster (its pods do not exist yet; a Deployment's template stands for them). */
   fromFile: boolean;
+  /** The line a field (a path into the object) is written on in its file; undefined if it is not (or not from a file). */
+  fieldLine?(path: FieldPath): number | undefined;
 }
+
+/** A path into an object: keys and list indices, e.g. `['spec', 'http', 0, 'route', 1, 'destination', 'host']`. */
+export type FieldPath = ReadonlyArray<string | number>;
 
 /**
  * An object of a kind Ambit does not serve but that Istio users bring along (Sidecar, EnvoyFilter): it has no effect
@@ -133,8 +141,10 @@ function matches(matchLabels: Labels | undefined, labels: Labels): boolean {
   return true;
 }
 
-function report(ctx: AnalysisContext, o: { origin: Origin }, type: MessageType, text: string): void {
-  ctx.report({ type, text, origin: o.origin });
+/** Reports a message on an object, at the line of `field` when the object is from a file that writes it. */
+function report(ctx: AnalysisContext, o: { origin: Origin; fieldLine?: AnalyzedObject['fieldLine'] }, type: MessageType, text: string, field?: FieldPath): void {
+  const line = field && o.fieldLine?.(field);
+  ctx.report({ type, text, origin: line ? { ...o.origin, line } : o.origin });
 }
 
 // istioctl's namespaceMatch: `*`, a `*suffix`, a `prefix*`, or the name (case-insensitively).
@@ -430,6 +440,71 @@ const destinationRuleSubsets: Analyzer = {
   },
 };
 
+// ---- VirtualServices (istio/istio pkg/config/analysis/analyzers/virtualservice) ------------------------------------
+
+/** A route's destination, as a VirtualService writes it. */
+interface Destination {
+  host?: string;
+  port?: { number?: number };
+}
+
+/** The parts of a VirtualService's rules the analyzers read (the API types leave its `http`, `tcp`, `tls` open). */
+interface VirtualServiceRules {
+  http?: Array<{ route?: Array<{ destination?: Destination }>; mirror?: Destination; mirrors?: Array<{ destination?: Destination }> }>;
+  tcp?: Array<{ route?: Array<{ destination?: Destination }> }>;
+  tls?: Array<{ route?: Array<{ destination?: Destination }> }>;
+}
+
+/** A destination of a VirtualService with the field istioctl points its messages at. */
+interface RoutedDestination {
+  destination: Destination;
+  mirror: boolean;
+  field: FieldPath;
+}
+
+// istioctl's getRouteDestinations (tcp, tls, then http routes) and getHTTPMirrorDestinations, in its order.
+function destinationsOf(vs: VirtualService): RoutedDestination[] {
+  const rules = vs.spec as VirtualServiceRules;
+  const out: RoutedDestination[] = [];
+  for (const kind of ['tcp', 'tls', 'http'] as const) {
+    (rules[kind] ?? []).forEach((rule, i) =>
+      (rule.route ?? []).forEach((r, j) => out.push({ destination: r.destination ?? {}, mirror: false, field: ['spec', kind, i, 'route', j, 'destination', 'host'] })),
+    );
+  }
+  (rules.http ?? []).forEach((rule, i) => {
+    if (rule.mirror) out.push({ destination: rule.mirror, mirror: true, field: ['spec', 'http', i, 'mirror', 'host'] });
+    // istioctl looks `mirrors` up as `mirrors[j].host`, a field no mirror has: its messages carry the document's line.
+    (rule.mirrors ?? []).forEach((m, j) => out.push({ destination: m.destination ?? {}, mirror: true, field: ['spec', 'http', i, 'mirrors', j, 'host'] }));
+  });
+  return out;
+}
+
+const destinationHosts: Analyzer = {
+  name: 'virtualservice.DestinationHostAnalyzer',
+  description: 'Checks the destination hosts associated with each virtual service',
+  analyze(ctx) {
+    const registry = serviceRegistry(ctx);
+    for (const o of ofKind(ctx, 'VirtualService')) {
+      const vs: VirtualService = o.resource;
+      const ns = vs.metadata.namespace ?? 'default';
+      for (const { destination, mirror, field } of destinationsOf(vs)) {
+        const host = destination.host ?? '';
+        const service = lookupHost(registry, ns, vs.spec.exportTo, host);
+        if (!service) {
+          report(ctx, o, MESSAGES.ReferencedResourceNotFound, MESSAGES.ReferencedResourceNotFound.text(mirror ? 'mirror host' : 'host', host), field);
+        } else if (destination.port === undefined) {
+          // Without a port the destination is ambiguous only when the service has several.
+          if (service.ports.length > 1) {
+            report(ctx, o, MESSAGES.VirtualServiceDestinationPortSelectorRequired, MESSAGES.VirtualServiceDestinationPortSelectorRequired.text(host, service.ports), field);
+          }
+        } else if (!service.ports.includes(destination.port.number ?? 0)) {
+          report(ctx, o, MESSAGES.ReferencedResourceNotFound, MESSAGES.ReferencedResourceNotFound.text('host:port', `${host}:${destination.port.number ?? 0}`), field);
+        }
+      }
+    }
+  },
+};
+
 // Ambit's own: a namespace or workload whose istio.io/use-waypoint names no Gateway. (A Service's shows as its
 // WaypointBound condition, which conditions.ConditionAnalyzer reports, as in Istio.)
 const useWaypoint: Analyzer = {
@@ -481,6 +556,6 @@ const portNames: Analyzer = {
 
 /** Every analyzer, in istioctl's `-L` order (sorted by name). */
 export const ANALYZERS: readonly Analyzer[] = [
-  authorizationPolicies, conditions, destinationRuleSubsets, envoyFilters, injection, gatewaySelectors, portNames, sidecarSelectors, useWaypoint,
+  authorizationPolicies, conditions, destinationHosts, destinationRuleSubsets, envoyFilters, injection, gatewaySelectors, portNames, sidecarSelectors, useWaypoint,
 ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 

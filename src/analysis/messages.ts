@@ -17,10 +17,10 @@ export interface MessageType {
   level: Level;
 }
 
-// Go's %v of a []string: the items separated by spaces, in brackets.
-const goList = (items: string[]): string => `[${items.join(' ')}]`;
-// Go's %q of a string (for the values that appear here: no control characters).
-const goQuote = (s: string): string => JSON.stringify(s);
+// Go's %v of a slice: the items separated by spaces, in brackets.
+const goList = (items: ReadonlyArray<string | number>): string => `[${items.join(' ')}]`;
+/** Go's %q of a string (for the values that appear here: no control characters). */
+export const goQuote = (s: string): string => JSON.stringify(s);
 
 export const MESSAGES = {
   ReferencedResourceNotFound: {
@@ -39,6 +39,11 @@ export const MESSAGES = {
   SchemaValidationError: {
     code: 'IST0106', name: 'SchemaValidationError', level: 'Error',
     text: (err: string) => `Schema validation error: ${err}`,
+  },
+  VirtualServiceDestinationPortSelectorRequired: {
+    code: 'IST0112', name: 'VirtualServiceDestinationPortSelectorRequired', level: 'Error',
+    text: (destHost: string, destPorts: number[]) =>
+      `This VirtualService routes to a service ${goQuote(destHost)} that exposes multiple ports ${goList(destPorts)}. Specifying a port in the destination is required to disambiguate.`,
   },
   PortNameIsNotUnderNamingConvention: {
     code: 'IST0118', name: 'PortNameIsNotUnderNamingConvention', level: 'Info',

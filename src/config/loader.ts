@@ -34,6 +34,8 @@ export interface LoadedObject {
   resource: Resource;
   /** Where the object's document (or `kind: List` item) starts. */
   location: SourceLocation;
+  /** Where a field of the object (a path into it, e.g. `['spec', 'hosts', 0]`) is written; undefined if it is not. */
+  fieldLocation(path: IssuePath): SourceLocation | undefined;
 }
 
 export interface ObjectRef {
@@ -243,7 +245,11 @@ function addObject(result: LoadResult, raw: unknown, doc: Document, base: IssueP
   // Report in reading order, like a compiler, rather than in the order the schema happened to check fields.
   located.sort((a, b) => a.location.line - b.location.line || a.location.column - b.location.column);
   result.issues.push(...located);
-  if (resource) result.objects.push({ resource, location });
+  const fieldLocation = (path: IssuePath): SourceLocation | undefined => {
+    const { node, resolved } = walk(doc, [...base, ...path]);
+    return resolved === base.length + path.length && node.range ? at(node.range[0]) : undefined;
+  };
+  if (resource) result.objects.push({ resource, location, fieldLocation });
   else if (type && !type.model && !issues.some((i) => i.severity === 'error')) result.others.push({ raw: raw as Record<string, unknown>, type, location });
 }
 
@@ -285,7 +291,13 @@ function objectRef(raw: unknown, defaultNamespace: string): ObjectRef | undefine
  * so does an issue about the key itself.
  */
 function nodeAt(doc: Document, path: IssuePath, aboutKey = false): Node {
+  return walk(doc, path, aboutKey).node;
+}
+
+/** nodeAt, and how many segments of `path` were found (all of them: the node is the field itself). */
+function walk(doc: Document, path: IssuePath, aboutKey = false): { node: Node; resolved: number } {
   let node = doc.contents as Node;
+  let resolved = 0;
   for (const [depth, seg] of path.entries()) {
     const current = isAlias(node) ? (node.resolve(doc) as Node | undefined) : node;
     if (!current) break;
@@ -302,8 +314,9 @@ function nodeAt(doc: Document, path: IssuePath, aboutKey = false): Node {
     }
     if (!next || !next.range) break;
     node = next;
+    resolved++;
   }
-  return node;
+  return { node, resolved };
 }
 
 function keyText(key: unknown): string | undefined {

@@ -226,6 +226,62 @@ describe('destinationrule.SubsetSelectPodAnalyzer', () => {
   }
 });
 
+// The VirtualService analyzers' fixtures: Istio's virtualservice_*.yaml test data, rewritten as our documents.
+const vs = (name: string, namespace: string, spec: string) => `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: ${spec}`;
+const serviceEntry = (name: string, namespace: string, spec: string) => `apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: ${spec}`;
+const service = (name: string, namespace: string, ports: string, annotations: Record<string, string> = {}) =>
+  `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: ${namespace}, annotations: ${JSON.stringify(annotations)}}\nspec: {ports: ${ports}}`;
+const routeTo = (destination: string, extra = '') => `{http: [{route: [{destination: ${destination}}]${extra}}]}`;
+
+describe('virtualservice.DestinationHostAnalyzer', () => {
+  // Istio's virtualservice_destinationhosts.yaml.
+  const world = [
+    service('reviews', 'default', '[{port: 42, name: tcp-test, protocol: TCP}]'),
+    service('reviews-2port', 'default', '[{port: 80, name: http-test}, {port: 443, name: https-test}]'),
+    service('details', 'default', '[{port: 9080, name: http}]', { 'networking.istio.io/exportTo': 'banana' }),
+    service('hello', 'hello', '[{port: 9080, name: http}]', { 'networking.istio.io/exportTo': 'hello1,hello2,.' }),
+    serviceEntry('external-reviews', 'default', '{hosts: [external-reviews.org], resolution: NONE}'),
+    serviceEntry('eu-wildcard', 'default', '{hosts: ["*.eu.bookinfo.com"], resolution: NONE}'),
+    serviceEntry('service-entry-other', 'other', '{hosts: [other.bookinfo.com], exportTo: ["."], resolution: NONE}'),
+    serviceEntry('service-entry-exported', 'other', '{hosts: [abc.bookinfo.com], exportTo: [default], resolution: NONE}'),
+  ];
+  const cases: Array<[string, string, string[]]> = [
+    ['a short host naming a Service (the base case)', vs('reviews', 'default', routeTo('{host: reviews, subset: v1}')), []],
+    // Istio's fixture also has a route without destination (reported with host ""): here the schema refuses one.
+    ['a host nothing defines', vs('reviews-bogushost', 'default', routeTo('{host: reviews-bogus, subset: v1}')), ['IST0101 VirtualService default/reviews-bogushost']],
+    ['a Service FQDN', vs('reviews-fqdn', 'default', routeTo('{host: reviews.default.svc.cluster.local, subset: v1}')), []],
+    ['a ServiceEntry host', vs('reviews-external', 'default', routeTo('{host: external-reviews.org}')), []],
+    ['a host under a wildcard ServiceEntry host', vs('reviews-bookinfo-eu', 'default', routeTo('{host: reviews.eu.bookinfo.com}')), []],
+    ['the wildcard ServiceEntry host itself', vs('reviews-bookinfo-eu-wildcard', 'default', routeTo('{host: "*.eu.bookinfo.com"}')), []],
+    ['a ServiceEntry host exported only to its own, other namespace', vs('reviews-bookinfo-other', 'default', routeTo('{host: other.bookinfo.com}')), ['IST0101 VirtualService default/reviews-bookinfo-other']],
+    ['a mirror to a known host', vs('reviews-mirror', 'default', routeTo('{host: reviews, subset: v1}', ', mirror: {host: reviews, subset: v1}')), []],
+    ['a mirror to a host nothing defines', vs('reviews-mirror-bogushost', 'default', routeTo('{host: reviews, subset: v1}', ', mirror: {host: reviews-bogus, subset: v1}')), ['IST0101 VirtualService default/reviews-mirror-bogushost']],
+    ['a port the Service does not have', vs('reviews-bogusport', 'default', routeTo('{host: reviews, subset: v1, port: {number: 999}}')), ['IST0101 VirtualService default/reviews-bogusport']],
+    ['no port for a Service with two', vs('reviews-2port-missing', 'default', routeTo('{host: reviews-2port, subset: v1}')), ['IST0112 VirtualService default/reviews-2port-missing']],
+    ['a port for a Service with two', vs('reviews-2port-present', 'default', routeTo('{host: reviews-2port, subset: v1, port: {number: 80}}')), []],
+    ['an FQDN of a Service in another namespace', vs('cross-namespace', 'istio-system', `{hosts: [reviews], ${routeTo('{host: reviews.default.svc.cluster.local}').slice(1)}`), []],
+    ['a Service exported to another namespace only', vs('cross-namespace-details', 'istio-system', `{hosts: [details], ${routeTo('{host: details.default.svc.cluster.local}').slice(1)}`), ['IST0101 VirtualService istio-system/cross-namespace-details']],
+    ['from the namespace a Service is exported to', vs('banana-details', 'banana', `{hosts: [details], ${routeTo('{host: details.default.svc.cluster.local}').slice(1)}`), []],
+    ['from each namespace of a Service\'s exportTo list', [vs('hello', 'hello1', routeTo('{host: hello.hello.svc.cluster.local}')), vs('hello', 'hello2', routeTo('{host: hello.hello.svc.cluster.local}')), vs('hello', 'hello', routeTo('{host: hello.hello.svc.cluster.local}'))].join('\n---\n'), []],
+    ['a VirtualService exported elsewhere looks its hosts up there', vs('hello-export-to-bogus', 'hello', `{exportTo: [bogus], ${routeTo('{host: hello.hello.svc.cluster.local}').slice(1)}`), ['IST0101 VirtualService hello/hello-export-to-bogus']],
+    ['a ServiceEntry of another namespace exported to this one', vs('vs-to-exported-serviceentry', 'default', routeTo('{host: abc.bookinfo.com}')), []],
+  ];
+  for (const [name, doc, expected] of cases) {
+    it(name, () => assert.deepEqual(found([...world, doc].join('\n---\n'), 'virtualservice.DestinationHostAnalyzer'), expected));
+  }
+
+  it('tcp and tls routes and mirrors are checked too; the texts are istioctl\'s', () => {
+    const doc = vs('all', 'default', `{hosts: [reviews], tcp: [{route: [{destination: {host: reviews-2port}}]}], tls: [{match: [{sniHosts: [reviews]}], route: [{destination: {host: nowhere}}]}], http: [{route: [{destination: {host: reviews, port: {number: 43}}}], mirrors: [{destination: {host: gone}}]}]}`);
+    const texts = analyze(input([...world, doc].join('\n---\n')), { analyzers: ['virtualservice.DestinationHostAnalyzer'] }).map((m) => `${m.type.code} ${m.text}`);
+    assert.deepEqual(texts, [
+      'IST0101 Referenced host not found: "nowhere"',
+      'IST0101 Referenced host:port not found: "reviews:43"',
+      'IST0101 Referenced mirror host not found: "gone"',
+      'IST0112 This VirtualService routes to a service "reviews-2port" that exposes multiple ports [80 443]. Specifying a port in the destination is required to disambiguate.',
+    ]);
+  });
+});
+
 describe('service.PortNameAnalyzer', () => {
   const svc = (name: string, ports: string, extra = '') => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: default${extra}}\nspec: {ports: ${ports}}`;
   it('reports ports whose protocol cannot be told from name or appProtocol, as istioctl; ExternalName tcp ports apart', () => {

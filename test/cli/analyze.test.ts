@@ -68,6 +68,27 @@ spec:
   mtls: {mode: STRICTT}
 `;
 
+// A Service with two ports, and a VirtualService routing to it without saying which.
+const TWO_PORTS = `apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80}, {name: http-admin, port: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: api
+  namespace: shop
+spec:
+  hosts: [api]
+  http:
+  - route:
+    - destination:
+        host: api
+`;
+
 let dir: string;
 const file = (name: string, text: string) => {
   const p = join(dir, name);
@@ -131,6 +152,14 @@ describe('ambit analyze on files', () => {
         `Warning [IST0167] (Sidecar shop/default ${f}:23) The policy has no impact: namespace is in ambient mode, the policy has no impact.\n`,
     );
     assert.doesNotMatch(r.stderr, /unknown kind/);
+  });
+
+  it('a message about a field points at its line, as istioctl does', () => {
+    const f = file('two-ports.yaml', MESH + '---\n' + TWO_PORTS);
+    const r = ambit(['--use-kube=false', '-n', 'shop', f]);
+    assert.equal(r.status, 79, r.stderr);
+    // The document starts on line 30; its destination's host is on line 40.
+    assert.equal(r.stdout, `Error [IST0112] (VirtualService shop/api ${f}:40) This VirtualService routes to a service "api" that exposes multiple ports [80 8080]. Specifying a port in the destination is required to disambiguate.\n`);
   });
 
   it('-o json and -o yaml print the messages and set no exit code', () => {

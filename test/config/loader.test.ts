@@ -140,6 +140,15 @@ describe('parseText', () => {
     ]);
   });
 
+  it("locates an object's fields, inside a kind: List too; a field not written has no location", () => {
+    const yaml = '---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: web}\n  spec:\n    ports:\n    - {name: http, port: 80}\n    - name: admin\n      port: 8080\n';
+    const [svc] = parseText(yaml, 'list.yaml').objects;
+    assert.deepEqual(svc!.fieldLocation(['spec', 'ports', 1, 'port']), { file: 'list.yaml', line: 12, column: 13 });
+    assert.equal(svc!.fieldLocation(['metadata', 'name'])?.line, 7);
+    assert.equal(svc!.fieldLocation(['spec', 'ports', 2]), undefined);
+    assert.equal(svc!.fieldLocation(['spec', 'selector']), undefined);
+  });
+
   it('defaults the namespace of namespaced kinds to "default" and drops it from cluster-scoped ones', () => {
     const r = parseText('apiVersion: v1\nkind: Namespace\nmetadata: {name: a, namespace: ignored}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: b}\n', 'ns.yaml');
     assert.deepEqual(r.issues, []);

@@ -187,7 +187,12 @@ export function register(program: Command): void {
         if (issue.severity === 'error') unparsed.add(issue.location.file);
       }
       parseErrors = unparsed.size;
-      const fromFiles: AnalyzedObject[] = loaded.objects.map((o) => ({ resource: o.resource, origin: originOf(o.resource, o.location), fromFile: true }));
+      const fromFiles: AnalyzedObject[] = loaded.objects.map((o) => ({
+        resource: o.resource,
+        origin: originOf(o.resource, o.location),
+        fromFile: true,
+        fieldLine: (path) => o.fieldLocation([...path])?.line,
+      }));
       for (const o of fromFiles) objects.set(resourceKey(o.resource), o);
       withComputedStatus([...objects.values()]);
     }
