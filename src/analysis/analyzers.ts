@@ -141,6 +141,11 @@ function matches(matchLabels: Labels | undefined, labels: Labels): boolean {
   return true;
 }
 
+/** `namespace/name`, as istioctl names an object in a message's text. */
+function fullName(r: Resource): string {
+  return `${r.metadata.namespace ?? 'default'}/${r.metadata.name}`;
+}
+
 /** Reports a message on an object, at the line of `field` when the object is from a file that writes it. */
 function report(ctx: AnalysisContext, o: { origin: Origin; fieldLine?: AnalyzedObject['fieldLine'] }, type: MessageType, text: string, field?: FieldPath): void {
   const line = field && o.fieldLine?.(field);
@@ -359,6 +364,12 @@ interface RegistryService {
   selector: Labels;
 }
 
+/** A `scope/FQDN` key (istioctl's ScopedFqdn) as its scope and FQDN. */
+function splitScoped(key: string): [scope: string, fqdn: string] {
+  const slash = key.indexOf('/');
+  return [key.slice(0, slash), key.slice(slash + 1)];
+}
+
 /**
  * istioctl's InitServiceEntryHostMap: every host of every ServiceEntry and Service under each namespace that sees it
  * (`*`: all of them), keyed `scope/FQDN`; a Service wins over a ServiceEntry with the same key.
@@ -397,8 +408,7 @@ function lookupHost(registry: Map<string, RegistryService>, namespace: string, e
   }
   const unwildcarded = host.startsWith('*') ? host.slice(1) : host;
   for (const [key, service] of registry) {
-    const slash = key.indexOf('/');
-    const [scope, registered] = [key.slice(0, slash), key.slice(slash + 1)];
+    const [scope, registered] = splitScoped(key);
     if (registered.startsWith('*') && (scope === EXPORT_TO_ALL || scope === namespace) && unwildcarded.endsWith(registered.slice(1))) return service;
   }
   return undefined;
@@ -505,6 +515,56 @@ const destinationHosts: Analyzer = {
   },
 };
 
+const MESH_GATEWAY = 'mesh';
+
+/** istio's host.Name.Matches: equal names, or one under the other's wildcard (both wildcards: the longer under the shorter). */
+function hostsOverlap(a: string, b: string): boolean {
+  if (a.startsWith('*') && b.startsWith('*')) return a.length < b.length ? b.slice(1).endsWith(a.slice(1)) : a.slice(1).endsWith(b.slice(1));
+  if (a.startsWith('*')) return b.endsWith(a.slice(1));
+  if (b.startsWith('*')) return a.endsWith(b.slice(1));
+  return a === b;
+}
+
+const conflictingMeshGatewayHosts: Analyzer = {
+  name: 'virtualservice.ConflictingMeshGatewayHostsAnalyzer',
+  description: 'Checks if multiple virtual services associated with the mesh gateway have conflicting hosts',
+  analyze(ctx) {
+    // `scope/FQDN` → the VirtualServices bound to the mesh (no `gateways`, or `mesh` among them) that name the host
+    // for the namespaces of the scope (their `exportTo`; `*`: all).
+    const byHost = new Map<string, AnalyzedObject[]>();
+    for (const o of ofKind(ctx, 'VirtualService')) {
+      const vs: VirtualService = o.resource;
+      const gateways = vs.spec.gateways ?? [];
+      if (gateways.length > 0 && !gateways.includes(MESH_GATEWAY)) continue;
+      const ns = vs.metadata.namespace ?? 'default';
+      const exportTo = vs.spec.exportTo ?? [];
+      const scopes = exportTo.length === 0 || exportTo.includes(EXPORT_TO_ALL) ? [EXPORT_TO_ALL] : new Set(exportTo.map((e) => (e === EXPORT_TO_LOCAL ? ns : e)));
+      for (const scope of scopes) {
+        for (const host of vs.spec.hosts ?? []) {
+          const key = `${scope}/${hostToFqdn(ns, host)}`;
+          byHost.set(key, [...(byHost.get(key) ?? []), o]);
+        }
+      }
+    }
+    // Each VirtualService is reported once, with the first conflict found (istioctl's is whichever its map yields).
+    const reported = new Set<AnalyzedObject>();
+    for (const [key, named] of byHost) {
+      const [scope, host] = splitScoped(key);
+      // A host seen in some namespaces also conflicts with those exported to all that overlap it (wildcards too).
+      const conflicting = scope === EXPORT_TO_ALL
+        ? named
+        : [...named, ...[...byHost].filter(([k]) => k.startsWith(`${EXPORT_TO_ALL}/`) && hostsOverlap(host, k.slice(2))).flatMap(([, list]) => list)];
+      if (conflicting.length < 2) continue;
+      const names = conflicting.map((o) => fullName(o.resource)).sort().join(',');
+      for (const o of conflicting) {
+        if (reported.has(o)) continue;
+        reported.add(o);
+        report(ctx, o, MESSAGES.ConflictingMeshGatewayVirtualServiceHosts, MESSAGES.ConflictingMeshGatewayVirtualServiceHosts.text(names, key), ['metadata', 'name']);
+      }
+    }
+  },
+};
+
 // Ambit's own: a namespace or workload whose istio.io/use-waypoint names no Gateway. (A Service's shows as its
 // WaypointBound condition, which conditions.ConditionAnalyzer reports, as in Istio.)
 const useWaypoint: Analyzer = {
@@ -556,6 +616,6 @@ const portNames: Analyzer = {
 
 /** Every analyzer, in istioctl's `-L` order (sorted by name). */
 export const ANALYZERS: readonly Analyzer[] = [
-  authorizationPolicies, conditions, destinationHosts, destinationRuleSubsets, envoyFilters, injection, gatewaySelectors, portNames, sidecarSelectors, useWaypoint,
+  authorizationPolicies, conditions, conflictingMeshGatewayHosts, destinationHosts, destinationRuleSubsets, envoyFilters, injection, gatewaySelectors, portNames, sidecarSelectors, useWaypoint,
 ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 

@@ -40,6 +40,11 @@ export const MESSAGES = {
     code: 'IST0106', name: 'SchemaValidationError', level: 'Error',
     text: (err: string) => `Schema validation error: ${err}`,
   },
+  ConflictingMeshGatewayVirtualServiceHosts: {
+    code: 'IST0109', name: 'ConflictingMeshGatewayVirtualServiceHosts', level: 'Error',
+    text: (virtualServices: string, host: string) =>
+      `The VirtualServices ${virtualServices} associated with mesh gateway define the same host ${host} which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.`,
+  },
   VirtualServiceDestinationPortSelectorRequired: {
     code: 'IST0112', name: 'VirtualServiceDestinationPortSelectorRequired', level: 'Error',
     text: (destHost: string, destPorts: number[]) =>

@@ -282,6 +282,67 @@ describe('virtualservice.DestinationHostAnalyzer', () => {
   });
 });
 
+describe('virtualservice.ConflictingMeshGatewayHostsAnalyzer', () => {
+  const mesh = (name: string, namespace: string, hosts: string[], extra = '') => vs(name, namespace, `{hosts: ${JSON.stringify(hosts)}${extra}, ${routeTo('{host: ratings}').slice(1)}`);
+  it('reports every VirtualService bound to the mesh that names a host another names (Istio\'s conflictingmeshgatewayhosts)', () => {
+    const docs = [
+      mesh('productpage', 'foo', ['productpage']),
+      mesh('bogus-productpage', 'foo', ['productpage']),
+      mesh('reviews', 'foo', ['reviews']),
+      // Bound to a gateway only: no conflict with foo/reviews.
+      mesh('reviews', 'bar', ['reviews.foo.svc.cluster.local'], ', gateways: [istio-ingressgateway]'),
+      mesh('ratings', 'foo', ['ratings'], ', gateways: [mesh]'),
+      mesh('ratings', 'bar', ['ratings.foo.svc.cluster.local', 'google.com'], ', gateways: [istio-ingressgateway, mesh]'),
+      // Exported to its own namespace only: no conflict with team2's.
+      mesh('ratings', 'team1', ['ratings'], ', gateways: [mesh], exportTo: ["."]'),
+      // Its google.com conflicts with bar/ratings', exported to all.
+      mesh('ratings', 'team2', ['ratings.team1.svc.cluster.local', 'google.com'], ', exportTo: ["."], gateways: [istio-ingressgateway, mesh]'),
+      mesh('ratings', 'team3', ['ratings'], ', gateways: [mesh], exportTo: ["*"]'),
+      mesh('ratings', 'team4', ['ratings.team3.svc.cluster.local'], ', gateways: [istio-ingressgateway, mesh]'),
+    ];
+    assert.deepEqual(found(docs.join('\n---\n'), 'virtualservice.ConflictingMeshGatewayHostsAnalyzer'), [
+      'IST0109 VirtualService bar/ratings',
+      'IST0109 VirtualService foo/bogus-productpage',
+      'IST0109 VirtualService foo/productpage',
+      'IST0109 VirtualService foo/ratings',
+      'IST0109 VirtualService team2/ratings',
+      'IST0109 VirtualService team3/ratings',
+      'IST0109 VirtualService team4/ratings',
+    ]);
+  });
+
+  it('takes exportTo and wildcards into account (Istio\'s conflictingmeshgatewayhosts_with_exportto)', () => {
+    const docs = [
+      mesh('productpage', 'foo', ['*.productpage']),
+      mesh('productpage', 'bar', ['*.productpage']),
+      // Each seen in foo only: no conflict.
+      mesh('productpage-b', 'foo', ['*.productpage.b'], ', exportTo: [foo]'),
+      mesh('productpage-b', 'bar', ['*.productpage.b'], ', exportTo: ["."]'),
+      // Seen in foo, and everywhere.
+      mesh('productpage-c', 'foo', ['*.productpage.c'], ', exportTo: [foo]'),
+      mesh('productpage-c', 'bar', ['*.productpage.c'], ', exportTo: ["*"]'),
+      // *.d, exported everywhere, covers *.productpage.d.
+      mesh('productpage-d', 'foo', ['*.productpage.d'], ', exportTo: ["."]'),
+      mesh('productpage-d', 'bar', ['*.d'], ', exportTo: ["*"]'),
+    ];
+    assert.deepEqual(found(docs.join('\n---\n'), 'virtualservice.ConflictingMeshGatewayHostsAnalyzer'), [
+      'IST0109 VirtualService bar/productpage',
+      'IST0109 VirtualService bar/productpage-c',
+      'IST0109 VirtualService bar/productpage-d',
+      'IST0109 VirtualService foo/productpage',
+      'IST0109 VirtualService foo/productpage-c',
+      'IST0109 VirtualService foo/productpage-d',
+    ]);
+  });
+
+  it('names the VirtualServices, sorted, and the host with its scope, as istioctl', () => {
+    const docs = [mesh('b', 'foo', ['productpage']), mesh('a', 'foo', ['productpage.foo.svc.cluster.local'])];
+    const texts = analyze(input(docs.join('\n---\n')), { analyzers: ['virtualservice.ConflictingMeshGatewayHostsAnalyzer'] }).map((m) => m.text);
+    const text = 'The VirtualServices foo/a,foo/b associated with mesh gateway define the same host */productpage.foo.svc.cluster.local which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.';
+    assert.deepEqual(texts, [text, text]);
+  });
+});
+
 describe('service.PortNameAnalyzer', () => {
   const svc = (name: string, ports: string, extra = '') => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: default${extra}}\nspec: {ports: ${ports}}`;
   it('reports ports whose protocol cannot be told from name or appProtocol, as istioctl; ExternalName tcp ports apart', () => {
