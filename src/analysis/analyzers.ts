@@ -4,11 +4,12 @@
 // object; the runner (analyze.ts) keeps the messages of the namespace asked for, as istioctl does.
 import type { AuthorizationPolicy, Condition, Container, DestinationRule, Namespace, Pod, Resource, Service, ServiceEntry, VirtualService, WorkloadSelector } from '../api/types.js';
 import { LABEL_DATAPLANE_MODE } from '../api/types.js';
+import { isRecord } from '../api/schemas/common.js';
 import { GATEWAY_NAME_LABEL, USE_WAYPOINT_LABEL, WAYPOINT_ACCEPTED, WAYPOINT_BOUND, useWaypointOf } from '../model/waypoints.js';
 import type { Labels } from '../model/store.js';
 import { portProtocol } from '../model/services.js';
 import { isCaptured } from '../model/workloads.js';
-import { MESSAGES } from './messages.js';
+import { MESSAGES, goQuote } from './messages.js';
 import type { MessageType } from './messages.js';
 
 /**
@@ -565,6 +566,163 @@ const conflictingMeshGatewayHosts: Analyzer = {
   },
 };
 
+/** A rule of a VirtualService's `http`, `tcp` or `tls`, as far as which rules are reached goes. */
+interface MatchedRule {
+  /** `http` rules only. */
+  name?: string;
+  match?: Array<Record<string, unknown>>;
+}
+
+interface StringMatch {
+  exact?: string;
+  prefix?: string;
+}
+
+/** The fields of an HTTP match istiod compares for overlapping URI prefixes. */
+interface HttpMatch {
+  name?: string;
+  uri?: StringMatch;
+  method?: StringMatch;
+  authority?: StringMatch;
+  headers?: Record<string, StringMatch>;
+  queryParams?: Record<string, StringMatch>;
+  withoutHeaders?: Record<string, StringMatch>;
+  port?: number;
+}
+
+// The map fields of a match: Go writes them whole. Its other fields are struct fields, left out at their zero value.
+const MATCH_MAPS = new Set(['headers', 'withoutHeaders', 'queryParams', 'sourceLabels']);
+
+const isGoZero = (v: unknown, mapField: boolean): boolean =>
+  v === undefined || v === null || v === false || v === 0 || v === '' || (Array.isArray(v) && v.length === 0) || (mapField && isRecord(v) && Object.keys(v).length === 0);
+
+// A value as Go's encoding/json writes the struct it decodes to (`omitempty` fields), keys sorted.
+function goJson(v: unknown, isMap = false): unknown {
+  if (Array.isArray(v)) return v.map((x) => goJson(x));
+  if (!isRecord(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) {
+    const mapField = !isMap && MATCH_MAPS.has(k);
+    if (!isMap && isGoZero(v[k], mapField)) continue;
+    out[k] = goJson(v[k], mapField);
+  }
+  return out;
+}
+
+/** istiod's asJSON: matches with the same text are the same match (an HTTP match's `name` does not count). */
+function matchIdentity(match: Record<string, unknown>): string {
+  return JSON.stringify(goJson({ ...match, name: undefined }));
+}
+
+/** An HTTP match with a URI prefix as istiod's genMatchHTTPRoutes sees it: values `exact:…` or `prefix:…`. */
+interface PrefixMatch {
+  rule: string;
+  match: string;
+  prefix: string;
+  port: number;
+  method: string;
+  authority: string;
+  headers: Map<string, string>;
+  queryParams: Map<string, string>;
+  withoutHeaders: Map<string, string>;
+}
+
+const exactOrPrefix = (m: StringMatch | undefined): string => (m?.exact ? `exact:${m.exact}` : m?.prefix ? `prefix:${m.prefix}` : '');
+const valuesOf = (matches: Record<string, StringMatch> | undefined) => new Map(Object.entries(matches ?? {}).map(([k, m]) => [k, exactOrPrefix(m)]));
+
+function prefixMatch(m: HttpMatch, rule: string, match: string): PrefixMatch | undefined {
+  if (!m.uri?.prefix) return undefined;
+  return {
+    rule, match, prefix: m.uri.prefix, port: m.port ?? 0,
+    // A match without a method counts as GET, as istiod has it.
+    method: exactOrPrefix(m.method) || 'exact:GET',
+    authority: exactOrPrefix(m.authority),
+    headers: valuesOf(m.headers), queryParams: valuesOf(m.queryParams), withoutHeaders: valuesOf(m.withoutHeaders),
+  };
+}
+
+/**
+ * istiod's coveredValidation: whether the earlier match `a` takes the requests of the later `b`: b's prefix extends
+ * a's, on the same port, and each other value of a starts with b's (istiod's direction), with the same header,
+ * query and without-header names.
+ */
+function covers(a: PrefixMatch, b: PrefixMatch): boolean {
+  const mapCovers = (x: Map<string, string>, y: Map<string, string>) => x.size === y.size && [...x].every(([k, v]) => y.has(k) && v.startsWith(y.get(k)!));
+  return b.prefix.startsWith(a.prefix) && a.port === b.port && a.method.startsWith(b.method) && a.authority.startsWith(b.authority) &&
+    mapCovers(a.headers, b.headers) && mapCovers(a.queryParams, b.queryParams) && mapCovers(a.withoutHeaders, b.withoutHeaders);
+}
+
+interface RuleFindings {
+  unused(rule: string, reason: string): void;
+  ineffective(rule: string, match: string, earlier: string): void;
+}
+
+/**
+ * istiod's analyzeUnreachable{HTTP,TCP,TLS}Rules, one algorithm for the three: a rule after one without matches is
+ * never reached, nor one whose matches all repeat earlier ones. Returns the HTTP matches with a URI prefix that repeat
+ * none, for the overlap check.
+ */
+function unreachableRules(rules: MatchedRule[], http: boolean, findings: RuleFindings): PrefixMatch[] {
+  // TCP and TLS rules and matches have no names.
+  const ruleName = (i: number) => (http && rules[i]!.name ? goQuote(rules[i]!.name!) : `#${i}`);
+  const first = new Map<string, number>();
+  const prefixes: PrefixMatch[] = [];
+  let catchAll = -1;
+  rules.forEach((rule, i) => {
+    const matches = rule.match ?? [];
+    if (matches.length === 0) {
+      if (catchAll >= 0) findings.unused(ruleName(i), 'only the last rule can have no matches');
+      catchAll = i;
+      return;
+    }
+    let repeats = 0;
+    matches.forEach((match, j) => {
+      if (catchAll >= 0) {
+        findings.unused(ruleName(i), 'route without matches defined before');
+        return;
+      }
+      const matchName = http && typeof match.name === 'string' && match.name ? goQuote(match.name) : `#${j}`;
+      const identity = matchIdentity(match);
+      const earlier = first.get(identity);
+      if (earlier !== undefined) {
+        findings.ineffective(ruleName(i), matchName, ruleName(earlier));
+        repeats++;
+        return;
+      }
+      first.set(identity, i);
+      const prefix = http ? prefixMatch(match as HttpMatch, ruleName(i), matchName) : undefined;
+      if (prefix) prefixes.push(prefix);
+    });
+    if (repeats === matches.length) findings.unused(ruleName(i), 'all matches used by prior rules');
+  });
+  return prefixes;
+}
+
+// Istio reports these from its schema validation of VirtualServices (the webhook's warnings); here the loader
+// validates files and the API server the cluster's objects, so only the warnings are left to this analyzer.
+const virtualServiceRules: Analyzer = {
+  name: 'schema.ValidationAnalyzer.VirtualService',
+  description: "Runs schema validation as an analyzer on 'VirtualService' resources",
+  analyze(ctx) {
+    for (const o of ofKind(ctx, 'VirtualService')) {
+      const rules = o.resource.spec as { http?: MatchedRule[]; tcp?: MatchedRule[]; tls?: MatchedRule[] };
+      const findings: RuleFindings = {
+        unused: (rule, reason) => report(ctx, o, MESSAGES.VirtualServiceUnreachableRule, MESSAGES.VirtualServiceUnreachableRule.text(rule, reason)),
+        ineffective: (rule, match, earlier) => report(ctx, o, MESSAGES.VirtualServiceIneffectiveMatch, MESSAGES.VirtualServiceIneffectiveMatch.text(rule, match, earlier)),
+      };
+      const prefixes = unreachableRules(rules.http ?? [], true, findings);
+      prefixes.forEach((a, i) => {
+        for (const b of prefixes.slice(i + 1)) {
+          // The same prefix is the duplicate check's.
+          if (b.prefix !== a.prefix && covers(a, b)) findings.ineffective(b.rule, `${b.match} of prefix ${b.prefix}`, `${a.match} of prefix ${a.prefix} on ${a.rule}`);
+        }
+      });
+      unreachableRules(rules.tcp ?? [], false, findings);
+      unreachableRules(rules.tls ?? [], false, findings);
+    }
+  },
+};
+
 // Ambit's own: a namespace or workload whose istio.io/use-waypoint names no Gateway. (A Service's shows as its
 // WaypointBound condition, which conditions.ConditionAnalyzer reports, as in Istio.)
 const useWaypoint: Analyzer = {
@@ -616,6 +774,7 @@ const portNames: Analyzer = {
 
 /** Every analyzer, in istioctl's `-L` order (sorted by name). */
 export const ANALYZERS: readonly Analyzer[] = [
-  authorizationPolicies, conditions, conflictingMeshGatewayHosts, destinationHosts, destinationRuleSubsets, envoyFilters, injection, gatewaySelectors, portNames, sidecarSelectors, useWaypoint,
+  authorizationPolicies, conditions, conflictingMeshGatewayHosts, destinationHosts, destinationRuleSubsets, envoyFilters, injection, gatewaySelectors, portNames,
+  sidecarSelectors, useWaypoint, virtualServiceRules,
 ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 

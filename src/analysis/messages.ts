@@ -69,6 +69,14 @@ export const MESSAGES = {
     code: 'IST0127', name: 'NoMatchingWorkloadsFound', level: 'Warning',
     text: (labels: string) => `No matching workloads for this resource with the following labels: ${labels}`,
   },
+  VirtualServiceUnreachableRule: {
+    code: 'IST0130', name: 'VirtualServiceUnreachableRule', level: 'Warning',
+    text: (ruleno: string, reason: string) => `VirtualService rule ${ruleno} not used (${reason}).`,
+  },
+  VirtualServiceIneffectiveMatch: {
+    code: 'IST0131', name: 'VirtualServiceIneffectiveMatch', level: 'Info',
+    text: (ruleno: string, matchno: string, dupno: string) => `VirtualService rule ${ruleno} match ${matchno} is not used (duplicate/overlapping match in rule ${dupno}).`,
+  },
   SchemaWarning: {
     code: 'IST0133', name: 'SchemaWarning', level: 'Warning',
     text: (err: string) => `Schema validation warning: ${err}`,

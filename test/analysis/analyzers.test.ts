@@ -343,6 +343,83 @@ describe('virtualservice.ConflictingMeshGatewayHostsAnalyzer', () => {
   });
 });
 
+describe('schema.ValidationAnalyzer.VirtualService', () => {
+  const to = (host: string) => `route: [{destination: {host: ${host}}}]`;
+  const rules = (name: string, namespace: string, spec: string) => vs(name, namespace, spec);
+  // Istio's virtualservice_dupmatches.yaml and virtualservice_overlappingmatches.yaml.
+  const docs = [
+    rules('sample-foo-cluster01', 'foo', `{hosts: [sample.foo.svc.cluster.local], http: [{fault: {delay: {fixedDelay: 5s, percentage: {value: 100}}}, ${to('sample.foo.svc.cluster.local')}}, {mirror: {host: sample.bar.svc.cluster.local}, ${to('sample.bar.svc.cluster.local')}}]}`),
+    rules('duplicate-match', 'default', `{hosts: [sample.baz.svc.cluster.local], http: [
+      {name: send /api/v1/products to sample.foo, match: [{name: prefix /api/v1/products, uri: {prefix: /api/v1/products}}], ${to('sample.foo.svc.cluster.local')}},
+      {name: send /api/v1/products to sample.bar, match: [{uri: {prefix: /api/v1/products}}], ${to('sample.bar.svc.cluster.local')}}]}`),
+    rules('almost-duplicate-match', 'default', `{hosts: [sample.bar.svc.cluster.local], http: [
+      {match: [{uri: {prefix: /api/v1/products}}], ${to('sample.foo.svc.cluster.local')}},
+      {name: send /api/v1/products and /potato to sample.bar, match: [{name: prefix /api/v1/products, uri: {prefix: /api/v1/products}}, {name: prefix /potato, uri: {prefix: /potato}}], ${to('sample.bar.svc.cluster.local')}}]}`),
+    rules('duplicate-tcp-match', 'default', `{hosts: ["*"], gateways: [tcp-echo-gateway], tcp: [{match: [{port: 31400}], ${to('tcp-echo')}}, {match: [{port: 31400}], ${to('tcp-echo')}}]}`),
+    rules('duplicate-empty-tcp', 'default', `{hosts: ["*"], gateways: [tcp-echo-gateway], tcp: [{${to('tcp-echo')}}, {${to('tcp-echo')}}]}`),
+    rules('almost-duplicate-tcp-match', 'default', `{hosts: ["*"], gateways: [tcp-echo-gateway], tcp: [{match: [{port: 31400}], ${to('tcp-echo')}}, {match: [{port: 31400}, {port: 31401}], ${to('tcp-echo')}}]}`),
+    rules('tls-routing', 'none', `{hosts: [www1.googleapis.com, api1.facebook.com], tls: [
+      {match: [{port: 2443, sniHosts: [www1.googleapis.com]}], ${to('www1.googleapis.com')}},
+      {match: [{port: 2443, sniHosts: [www1.googleapis.com]}], ${to('api1.facebook.com')}}]}`),
+    rules('tls-routing-almostmatch', 'none', `{hosts: [www1.example.com], tls: [
+      {match: [{port: 2443, sniHosts: [www1.example.com]}], ${to('www1.googleapis.com')}},
+      {match: [{port: 2443, sniHosts: [www1.example.com]}, {port: 8443, sniHosts: [www1.example.com]}], ${to('api1.facebook.com')}}]}`),
+    rules('non-method-get', 'default', `{hosts: [sample.baz.svc.cluster.local], http: [{name: send product to sample.foo, match: [{uri: {prefix: /api/v1/product}}, {uri: {prefix: /api/v1/products}, method: {exact: GET}}], ${to('sample.foo.svc.cluster.local')}}]}`),
+    rules('uri-with-prefix-exact', 'default', `{hosts: [sample.baz.svc.cluster.local], http: [{name: send product to sample.foo, match: [{uri: {prefix: /}}, {uri: {exact: /}, method: {exact: GET}}], ${to('sample.foo.svc.cluster.local')}}]}`),
+    rules('overlapping-in-single-match', 'default', `{hosts: [sample.baz.svc.cluster.local], http: [{name: send product to sample.foo, match: [{uri: {prefix: /api/v1/product}, method: {exact: GET}}, {uri: {prefix: /api/v1/products}, method: {exact: GET}}], ${to('sample.foo.svc.cluster.local')}}]}`),
+    rules('overlapping-in-two-matches', 'default', `{hosts: [sample.baz.svc.cluster.local], http: [
+      {name: send product to sample.foo, match: [{uri: {prefix: /api/v1/product}, method: {exact: GET}}], ${to('sample.foo.svc.cluster.local')}},
+      {name: send products to sample.bar, match: [{uri: {prefix: /api/v1/products}, method: {exact: GET}}], ${to('sample.bar.svc.cluster.local')}}]}`),
+    rules('overlapping-mathes-with-different-methods', 'default', `{hosts: [sample.baz.svc.cluster.local], http: [
+      {name: send product to sample.foo, match: [{uri: {prefix: /api/v1/prod}, method: {exact: GET}}], ${to('sample.foo.svc.cluster.local')}},
+      {name: send products to sample.bar, match: [{uri: {prefix: /api/v1/product}, method: {exact: GET}}, {uri: {prefix: /api/v1/products}, method: {exact: POST}}], ${to('sample.bar.svc.cluster.local')}}]}`),
+  ];
+  const messages = () => analyze(input(docs.join('\n---\n')), { analyzers: ['schema.ValidationAnalyzer.VirtualService'] });
+
+  it('reports rules never reached and matches that repeat or fall under earlier ones, as istioctl', () => {
+    assert.deepEqual(messages().map((m) => `${m.type.code} ${friendlyName(m.origin!)}`).sort(), [
+      'IST0130 VirtualService default/duplicate-empty-tcp',
+      'IST0130 VirtualService default/duplicate-match',
+      'IST0130 VirtualService default/duplicate-tcp-match',
+      'IST0130 VirtualService foo/sample-foo-cluster01',
+      'IST0130 VirtualService none/tls-routing',
+      'IST0131 VirtualService default/almost-duplicate-match',
+      'IST0131 VirtualService default/almost-duplicate-tcp-match',
+      'IST0131 VirtualService default/duplicate-match',
+      'IST0131 VirtualService default/duplicate-tcp-match',
+      'IST0131 VirtualService default/non-method-get',
+      'IST0131 VirtualService default/overlapping-in-single-match',
+      'IST0131 VirtualService default/overlapping-in-two-matches',
+      'IST0131 VirtualService default/overlapping-mathes-with-different-methods',
+      'IST0131 VirtualService none/tls-routing',
+      'IST0131 VirtualService none/tls-routing-almostmatch',
+    ]);
+  });
+
+  it('names rules and matches by name (quoted) or number, as istiod', () => {
+    const texts = new Map(messages().map((m) => [`${m.type.code} ${m.origin!.name}`, m.text]));
+    assert.equal(texts.get('IST0130 sample-foo-cluster01'), 'VirtualService rule #1 not used (only the last rule can have no matches).');
+    assert.equal(texts.get('IST0130 duplicate-match'), 'VirtualService rule "send /api/v1/products to sample.bar" not used (all matches used by prior rules).');
+    assert.equal(texts.get('IST0131 duplicate-match'), 'VirtualService rule "send /api/v1/products to sample.bar" match #0 is not used (duplicate/overlapping match in rule "send /api/v1/products to sample.foo").');
+    assert.equal(texts.get('IST0131 almost-duplicate-match'), 'VirtualService rule "send /api/v1/products and /potato to sample.bar" match "prefix /api/v1/products" is not used (duplicate/overlapping match in rule #0).');
+    assert.equal(texts.get('IST0131 tls-routing-almostmatch'), 'VirtualService rule #1 match #0 is not used (duplicate/overlapping match in rule #0).');
+    assert.equal(texts.get('IST0131 overlapping-in-two-matches'), 'VirtualService rule "send products to sample.bar" match #0 of prefix /api/v1/products is not used (duplicate/overlapping match in rule #0 of prefix /api/v1/product on "send product to sample.foo").');
+    // A match without a method counts as GET.
+    assert.equal(texts.get('IST0131 non-method-get'), 'VirtualService rule "send product to sample.foo" match #1 of prefix /api/v1/products is not used (duplicate/overlapping match in rule #0 of prefix /api/v1/product on "send product to sample.foo").');
+    assert.equal(messages().filter((m) => m.origin!.name === 'overlapping-mathes-with-different-methods').length, 1);
+  });
+
+  it('compares matches as Go writes them: zero values are no values, header names count', () => {
+    const http = (matches: string[]) => vs('v', 'default', `{hosts: [a], http: [${matches.map((m) => `{match: [${m}], ${to('a')}}`).join(', ')}]}`);
+    const codes = (doc: string) => analyze(input(doc), { analyzers: ['schema.ValidationAnalyzer.VirtualService'] }).map((m) => m.type.code);
+    assert.deepEqual(codes(http(['{uri: {exact: /a}, ignoreUriCase: false, headers: {}}', '{uri: {exact: /a}}'])), ['IST0130', 'IST0131']);
+    assert.deepEqual(codes(http(['{headers: {x: {exact: "1"}}}', '{headers: {y: {exact: "1"}}}'])), []);
+    assert.deepEqual(codes(http(['{uri: {prefix: /a}, port: 80}', '{uri: {prefix: /ab}, port: 8080}'])), []);
+    // After a rule without matches, every match of a later rule is unreachable (one message, reported per match).
+    assert.deepEqual(codes(http(['', '{uri: {exact: /a}}, {uri: {exact: /b}}']).replace('match: [], ', '')), ['IST0130']);
+  });
+});
+
 describe('service.PortNameAnalyzer', () => {
   const svc = (name: string, ports: string, extra = '') => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: default${extra}}\nspec: {ports: ${ports}}`;
   it('reports ports whose protocol cannot be told from name or appProtocol, as istioctl; ExternalName tcp ports apart', () => {
