@@ -77,9 +77,18 @@ export const MESSAGES = {
     code: 'IST0131', name: 'VirtualServiceIneffectiveMatch', level: 'Info',
     text: (ruleno: string, matchno: string, dupno: string) => `VirtualService rule ${ruleno} match ${matchno} is not used (duplicate/overlapping match in rule ${dupno}).`,
   },
+  VirtualServiceHostNotFoundInGateway: {
+    code: 'IST0132', name: 'VirtualServiceHostNotFoundInGateway', level: 'Warning',
+    text: (hosts: string[], virtualService: string, gateway: string) =>
+      `one or more host ${goList(hosts)} defined in VirtualService ${virtualService} not found in Gateway ${gateway}.`,
+  },
   SchemaWarning: {
     code: 'IST0133', name: 'SchemaWarning', level: 'Warning',
     text: (err: string) => `Schema validation warning: ${err}`,
+  },
+  ReferencedInternalGateway: {
+    code: 'IST0165', name: 'ReferencedInternalGateway', level: 'Warning',
+    text: (virtualService: string, gateway: string) => `Gateway reference in VirtualService ${virtualService} is to an implementation-generated internal Gateway: ${gateway}.`,
   },
   IneffectiveSelector: {
     code: 'IST0166', name: 'IneffectiveSelector', level: 'Warning',

@@ -7,15 +7,15 @@ import { analyze, formatMessages, friendlyName, listAnalyzers, originOf, type An
 import { ANALYZERS } from '../../src/analysis/analyzers.js';
 import { validateResource } from '../../src/api/validation.js';
 
-/** Objects from YAML documents (validated as the loader does); Sidecar and EnvoyFilter become foreign objects. */
+/** Objects from YAML documents (validated as the loader does); Sidecar, EnvoyFilter and Istio's Gateway become foreign objects. */
 function input(yaml: string, opts: { fromFile?: boolean } = {}): { objects: AnalyzedObject[]; foreign: ForeignObject[]; rootNamespace: string } {
   const objects: AnalyzedObject[] = [];
   const foreign: ForeignObject[] = [];
   for (const doc of yaml.split(/^---$/m).map((d) => d.trim()).filter(Boolean)) {
-    const raw = parseYaml(doc) as Record<string, unknown> & { kind: string; metadata: { name: string; namespace?: string }; spec?: object };
-    if (raw.kind === 'Sidecar' || raw.kind === 'EnvoyFilter') {
+    const raw = parseYaml(doc) as Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; spec?: object };
+    if (raw.apiVersion.startsWith('networking.istio.io/') && ['Sidecar', 'EnvoyFilter', 'Gateway'].includes(raw.kind)) {
       const metadata = { ...raw.metadata, namespace: raw.metadata.namespace ?? 'default' };
-      foreign.push({ kind: raw.kind, metadata, spec: (raw.spec ?? {}) as ForeignObject['spec'], origin: originOf({ kind: raw.kind, metadata }) });
+      foreign.push({ kind: raw.kind, metadata, spec: raw.spec ?? {}, origin: originOf({ kind: raw.kind, metadata }) } as ForeignObject);
       continue;
     }
     const { resource, issues } = validateResource(raw);
@@ -340,6 +340,88 @@ describe('virtualservice.ConflictingMeshGatewayHostsAnalyzer', () => {
     const texts = analyze(input(docs.join('\n---\n')), { analyzers: ['virtualservice.ConflictingMeshGatewayHostsAnalyzer'] }).map((m) => m.text);
     const text = 'The VirtualServices foo/a,foo/b associated with mesh gateway define the same host */productpage.foo.svc.cluster.local which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.';
     assert.deepEqual(texts, [text, text]);
+  });
+});
+
+describe('virtualservice.GatewayAnalyzer', () => {
+  const istioGateway = (name: string, namespace: string, hosts?: string[][]) =>
+    `apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: {selector: {istio: ingressgateway}${hosts ? `, servers: ${JSON.stringify(hosts.map((h) => ({ hosts: h, port: { name: 'http', number: 80, protocol: 'HTTP' } })))}` : ''}}`;
+  const bound = (name: string, namespace: string, gateways: string[], hosts: string[]) =>
+    vs(name, namespace, `{gateways: ${JSON.stringify(gateways)}, hosts: ${JSON.stringify(hosts)}, http: [{match: [{uri: {prefix: /}}], route: [{destination: {host: ratings}}]}]}`);
+  const check = (docs: string[]) => found(docs.join('\n---\n'), 'virtualservice.GatewayAnalyzer');
+
+  it('reports gateways that do not exist and gateways without the hosts (Istio\'s virtualservice_gateways)', () => {
+    assert.deepEqual(check([
+      istioGateway('httpbin-gateway', 'default'),
+      istioGateway('crossnamespace-gw', 'another'),
+      // The gateway exists, but serves no host.
+      bound('httpbin', 'default', ['httpbin-gateway'], ['*']),
+      bound('httpbin-bogus', 'default', ['httpbin-gateway-bogus'], ['*']),
+      // "mesh" is no gateway to look up.
+      bound('httpbin-mesh', 'default', ['mesh'], ['*']),
+      bound('cross-test', 'default', ['another/crossnamespace-gw'], ['*']),
+    ]), [
+      'IST0101 VirtualService default/httpbin-bogus',
+      'IST0132 VirtualService default/cross-test',
+      'IST0132 VirtualService default/httpbin',
+      'IST0132 VirtualService default/httpbin-bogus',
+    ]);
+  });
+
+  it('matches hosts exactly and under wildcards, per gateway (Istio\'s virtualservice_host_not_found_gateway)', () => {
+    const gw = (name: string, hosts: string[][]) => istioGateway(name, 'istio-system', hosts);
+    assert.deepEqual(check([
+      gw('testing-gateway-01-test-01', [['testing-01.com']]),
+      bound('testing-service-01-test-01', 'default', ['istio-system/testing-gateway-01-test-01'], ['testing-01.com']),
+      bound('testing-service-02-test-01', 'default', ['istio-system/testing-gateway-01-test-01'], ['wrong-01.com']),
+      gw('testing-gateway-01-test-02', [['*.testing-02.com']]),
+      bound('testing-service-01-test-02', 'default', ['istio-system/testing-gateway-01-test-02'], ['web.testing-02.com']),
+      bound('testing-service-02-test-02', 'default', ['istio-system/testing-gateway-01-test-02'], ['web.wrong.com']),
+      gw('testing-gateway-01-test-03', [['*.api.testing-03.com']]),
+      gw('testing-gateway-02-test-03', [['*.homepage.testing-03.com']]),
+      bound('testing-service-01-test-03', 'default', ['istio-system/testing-gateway-01-test-03', 'istio-system/testing-gateway-02-test-03'], ['user.api.testing-03.com', 'profile.homepage.testing-03.com']),
+      // Each gateway must serve one of the hosts: the second serves none of them.
+      bound('testing-service-02-test-03', 'default', ['istio-system/testing-gateway-01-test-03', 'istio-system/testing-gateway-02-test-03'], ['user.api.testing-03.com']),
+      gw('testing-gateway-01-test-04', [['*.testing-01-04.com'], ['web.testing-02-04.com']]),
+      bound('testing-service-01-test-04', 'default', ['istio-system/testing-gateway-01-test-04'], ['web.testing-02-04.com']),
+      bound('testing-service-02-test-04', 'default', ['istio-system/testing-gateway-01-test-04'], ['profile.user.testing-01-04.com']),
+      bound('testing-service-03-test-04', 'default', ['istio-system/testing-gateway-01-test-04'], ['user.testing-02-04.com', 'users.testing-02-04.com']),
+    ]), [
+      'IST0132 VirtualService default/testing-service-02-test-01',
+      'IST0132 VirtualService default/testing-service-02-test-02',
+      'IST0132 VirtualService default/testing-service-02-test-03',
+      'IST0132 VirtualService default/testing-service-03-test-04',
+    ]);
+  });
+
+  it('reads namespace prefixes of gateway hosts (Istio\'s virtualservice_host_not_found_gateway_with_ns_prefix)', () => {
+    const docs: string[] = [];
+    ['./testing-01.com', '*/testing-01.com', '*/*', 'testing-01.com'].forEach((host, i) => {
+      const name = i === 0 ? 'testing-gateway' : `testing-gateway-${i + 1}`;
+      docs.push(istioGateway(name, 'istio-system', [[host]]));
+      // One VirtualService in the gateway's namespace, one in another: only `./` keeps the host to its own.
+      for (const ns of ['istio-system', 'default']) docs.push(bound(`testing-service-01-test-0${i + 1}`, ns, [`istio-system/${name}`], ['testing-01.com']));
+    });
+    assert.deepEqual(check(docs), ['IST0132 VirtualService default/testing-service-01-test-01']);
+  });
+
+  it('reads the hostnames of a Kubernetes Gateway\'s listeners (Istio\'s virtualservice_kubernetes_gateways)', () => {
+    const kubeGateway = (hostname: string | undefined) =>
+      `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: my-gateway, namespace: default}\nspec: {gatewayClassName: istio, listeners: [{name: http, ${hostname ? `hostname: ${hostname}, ` : ''}port: 80, protocol: HTTP}]}`;
+    const vss = [bound('my-vs', 'default', ['default/my-gateway'], ['example.com']), bound('my-vs-host-mismatch', 'default', ['default/my-gateway'], ['wrong.example.com'])];
+    assert.deepEqual(check([kubeGateway('example.com'), ...vss]), ['IST0132 VirtualService default/my-vs-host-mismatch']);
+    // A listener without hostname takes every host.
+    assert.deepEqual(check([kubeGateway(undefined), ...vss]), []);
+  });
+
+  it('warns about a reference to a gateway istiod generates (Istio\'s virtualservice_internal_gateway_ref); the texts are istioctl\'s', () => {
+    const docs = [bound('httpbin', 'default', ['istio-ingress/gateway~istio-autogenerated-k8s-gateway~foo'], ['foo.com']), bound('bogus', 'default', ['nope'], ['a.com', 'b.com'])];
+    const texts = analyze(input(docs.join('\n---\n')), { analyzers: ['virtualservice.GatewayAnalyzer'] }).map((m) => `${m.type.code} ${m.text}`);
+    assert.deepEqual(texts, [
+      'IST0101 Referenced gateway not found: "nope"',
+      'IST0132 one or more host [a.com b.com] defined in VirtualService default/bogus not found in Gateway default/nope.',
+      'IST0165 Gateway reference in VirtualService default/httpbin is to an implementation-generated internal Gateway: istio-ingress/gateway~istio-autogenerated-k8s-gateway~foo.',
+    ]);
   });
 });
 

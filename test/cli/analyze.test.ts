@@ -8,6 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ResourceStore } from '../../src/apiserver/store.js';
+import { clusterForeignObjects } from '../../src/cli/commands/analyze.js';
+import { TestApiServer } from '../support/api-server.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -89,6 +92,28 @@ spec:
         host: api
 `;
 
+// An Istio ingress Gateway from a file, and a VirtualService bound to it for a host it does not serve.
+const INGRESS = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: ingress, namespace: shop}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [shop.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  hosts: [www.example.com]
+  gateways:
+  - ingress
+  http:
+  - route:
+    - destination: {host: web}
+`;
+
 let dir: string;
 const file = (name: string, text: string) => {
   const p = join(dir, name);
@@ -162,6 +187,18 @@ describe('ambit analyze on files', () => {
     assert.equal(r.stdout, `Error [IST0112] (VirtualService shop/api ${f}:40) This VirtualService routes to a service "api" that exposes multiple ports [80 8080]. Specifying a port in the destination is required to disambiguate.\n`);
   });
 
+  it("reads Istio's Gateways from files: a VirtualService host the gateway does not serve, at the gateways entry", () => {
+    const f = file('ingress.yaml', MESH + '---\n' + INGRESS);
+    const r = ambit(['--use-kube=false', '-n', 'shop', f]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `Warning [IST0132] (VirtualService shop/web ${f}:38) one or more host [www.example.com] defined in VirtualService shop/web not found in Gateway shop/ingress.\n`);
+    const broken = file('broken-ingress.yaml', MESH + '---\n' + INGRESS.replace('hosts: [shop.example.com]', 'hosts: shop.example.com'));
+    const b = ambit(['--use-kube=false', '-n', 'shop', broken]);
+    assert.equal(b.status, 79, b.stderr);
+    assert.match(b.stdout, /^Error \[IST0101\] \(VirtualService shop\/web \S+:38\) Referenced gateway not found: "ingress"$/m);
+    assert.match(b.stdout, /^Error \[IST0106\] \(Gateway shop\/ingress \S+:23\) Schema validation error: spec\.servers\[0\]\.hosts: expected a list of strings$/m);
+  });
+
   it('-o json and -o yaml print the messages and set no exit code', () => {
     const f = file('migration.yaml', MESH + '---\n' + MIGRATION);
     const json = ambit(['--use-kube=false', '-A', '-o', 'json', f]);
@@ -226,5 +263,23 @@ describe('ambit analyze on files', () => {
     assert.equal(r.status, 0);
     assert.match(r.stdout, /^\* auth\.AuthorizationPoliciesAnalyzer:\n {4}Checks the validity of authorization policies\n/);
     assert.match(r.stdout, /^\* waypoint\.UseWaypointAnalyzer:$/m);
+  });
+});
+
+describe('ambit analyze on a cluster', () => {
+  it("reads the kinds the supervisor does not list (Istio's Gateway, Sidecar, EnvoyFilter) from the cluster's API server", async () => {
+    const store = new ResourceStore();
+    store.put({ apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'ingress', namespace: 'shop' }, spec: { servers: [{ hosts: ['shop.example.com'] }] } });
+    store.put({ apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', metadata: { name: 'default', namespace: 'shop' }, spec: {} });
+    store.put({ apiVersion: 'networking.istio.io/v1alpha3', kind: 'EnvoyFilter', metadata: { name: 'lua', namespace: 'shop' }, spec: {} });
+    store.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'other', namespace: 'shop' }, data: {} });
+    const api = await TestApiServer.start({ store, dir });
+    try {
+      const got = await clusterForeignObjects(api.kubeconfigPath);
+      assert.deepEqual(got.map((o) => `${o.type.kind} ${(o.raw.metadata as { name: string }).name}`).sort(), ['EnvoyFilter lua', 'Gateway ingress', 'Sidecar default']);
+      assert.deepEqual(got.find((o) => o.type.kind === 'Gateway')!.raw.spec, { servers: [{ hosts: ['shop.example.com'] }] });
+    } finally {
+      await api.close();
+    }
   });
 });

@@ -6,7 +6,9 @@ import type { Command } from 'commander';
 import { ROOT_NAMESPACE, resourceKey, type Resource } from '../../api/types.js';
 import { analyze, atLeast, formatMessages, listAnalyzers, originOf, type AnalyzedObject, type ForeignObject, type Message, type OutputFormat, type Suppression } from '../../analysis/analyze.js';
 import { LEVELS, MESSAGES, isKnownCode, type Level } from '../../analysis/messages.js';
-import { formatIssue, loadPaths, type ConfigIssue, type LoadResult } from '../../config/loader.js';
+import { formatIssue, loadPaths, type ConfigIssue, type OtherObject } from '../../config/loader.js';
+import { RESOURCE_TYPES } from '../../api/kinds.js';
+import { isRecord } from '../../api/schemas/common.js';
 import { ClusterClient, withClusterOption } from '../../local/client.js';
 import { AmbientIndex } from '../../model/ambient.js';
 import { ConfigStore } from '../../model/store.js';
@@ -16,7 +18,8 @@ const FORMATS: OutputFormat[] = ['log', 'json', 'yaml'];
 const EXIT_DATA_ERROR = 65;
 const EXIT_ANALYZER_FOUND_ISSUES = 79;
 const ANALYSIS_DOCS = 'https://istio.io/latest/docs/reference/config/analysis';
-const FOREIGN_KINDS = new Set(['Sidecar', 'EnvoyFilter']);
+/** The registry's types of the kinds in ForeignObject: networking.istio.io's Sidecar, EnvoyFilter and Gateway. */
+const FOREIGN_TYPES = RESOURCE_TYPES.filter((t) => t.group === 'networking.istio.io' && ['Sidecar', 'EnvoyFilter', 'Gateway'].includes(t.kind));
 
 interface Options {
   filename?: string[];
@@ -55,37 +58,78 @@ function parseBool(flag: string, value: string): boolean {
 }
 
 const isStringMap = (v: unknown): v is Record<string, string> =>
-  v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string'));
+  v === undefined || (isRecord(v) && Object.values(v).every((x) => typeof x === 'string'));
+const isStringList = (v: unknown): v is string[] => v === undefined || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+
+/** An object of a kind the mesh does not read, as written: from a file (where it starts) or from the cluster. */
+export type WrittenObject = Pick<OtherObject, 'raw' | 'type'> & { location?: OtherObject['location'] };
+
+// The shape of the spec fields the analyzers read, per foreign kind.
+function specProblems(kind: string, spec: Record<string, unknown>): string[] {
+  if (kind === 'Gateway') {
+    const servers = spec.servers;
+    if (servers === undefined) return [];
+    if (!Array.isArray(servers)) return ['spec.servers: expected a list'];
+    return servers.flatMap((server: unknown, i) => {
+      if (!isRecord(server)) return [`spec.servers[${i}]: expected a mapping`];
+      return isStringList(server.hosts) ? [] : [`spec.servers[${i}].hosts: expected a list of strings`];
+    });
+  }
+  const selector = spec.workloadSelector;
+  return selector !== undefined && (!isRecord(selector) || !isStringMap(selector.labels)) ? ['spec.workloadSelector.labels: expected a map of strings'] : [];
+}
+
+/** One foreign object read: what the analyzers see of it, or the problems that keep it out. */
+interface ForeignRead {
+  /** `Kind/namespace/name`: a file's object replaces the cluster's with the same key, as for the mesh's kinds. */
+  key: string;
+  object?: ForeignObject;
+  invalid: Message[];
+}
 
 /**
- * Kinds the mesh does not read but analyze has something to say about (Sidecar, EnvoyFilter), read as they are: only
- * the fields the analyzers use are checked, and an object whose are malformed is reported (IST0106) and left out.
+ * A kind the mesh does not read but analyze has something to say about (Sidecar, EnvoyFilter, Istio's Gateway), read as
+ * it is: only the fields the analyzers use are checked, and an object whose are malformed is reported (IST0106) and
+ * left out. Undefined for any other kind, and for an object without a name.
  */
-function foreignObjects(loaded: LoadResult, defaultNamespace: string): { foreign: ForeignObject[]; invalid: Message[] } {
-  const foreign: ForeignObject[] = [];
-  const invalid: Message[] = [];
-  for (const u of loaded.others) {
-    const kind = u.type.kind;
-    const meta = (typeof u.raw.metadata === 'object' && u.raw.metadata !== null ? u.raw.metadata : {}) as Record<string, unknown>;
-    if (!FOREIGN_KINDS.has(kind) || u.type.group !== 'networking.istio.io' || typeof meta.name !== 'string' || meta.name === '') continue;
-    const namespace = typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : defaultNamespace;
-    const spec = (u.raw.spec ?? {}) as Record<string, unknown>;
-    const selector = (spec as { workloadSelector?: { labels?: unknown } }).workloadSelector;
-    const problems = [
-      !isStringMap(meta.labels) && 'metadata.labels: expected a map of strings',
-      !isStringMap(meta.annotations) && 'metadata.annotations: expected a map of strings',
-      (typeof spec !== 'object' || spec === null || Array.isArray(spec)) && 'spec: expected a mapping',
-      selector !== undefined && (typeof selector !== 'object' || selector === null || !isStringMap(selector.labels)) && 'spec.workloadSelector.labels: expected a map of strings',
-    ].filter((p): p is string => typeof p === 'string');
-    const metadata = { name: meta.name, namespace, ...(meta.labels ? { labels: meta.labels as Record<string, string> } : {}) };
-    const origin = originOf({ kind, metadata: { ...metadata, ...(meta.annotations && problems.length === 0 ? { annotations: meta.annotations as Record<string, string> } : {}) } }, u.location);
-    if (problems.length > 0) {
-      for (const p of problems) invalid.push({ type: MESSAGES.SchemaValidationError, text: MESSAGES.SchemaValidationError.text(p), origin });
-      continue;
-    }
-    foreign.push({ kind: kind as ForeignObject['kind'], metadata, spec: spec as ForeignObject['spec'], origin });
+function readForeign(u: WrittenObject, defaultNamespace: string): ForeignRead | undefined {
+  const kind = u.type.kind;
+  const meta = isRecord(u.raw.metadata) ? u.raw.metadata : {};
+  if (!FOREIGN_TYPES.includes(u.type) || typeof meta.name !== 'string' || meta.name === '') return undefined;
+  const namespace = typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : defaultNamespace;
+  const spec = u.raw.spec ?? {};
+  const problems = [
+    ...(isStringMap(meta.labels) ? [] : ['metadata.labels: expected a map of strings']),
+    ...(isStringMap(meta.annotations) ? [] : ['metadata.annotations: expected a map of strings']),
+    ...(isRecord(spec) ? specProblems(kind, spec) : ['spec: expected a mapping']),
+  ];
+  const metadata = { name: meta.name, namespace, ...(meta.labels ? { labels: meta.labels as Record<string, string> } : {}) };
+  const origin = originOf({ kind, metadata: { ...metadata, ...(meta.annotations && problems.length === 0 ? { annotations: meta.annotations as Record<string, string> } : {}) } }, u.location);
+  const key = `${kind}/${namespace}/${meta.name}`;
+  if (problems.length > 0) return { key, invalid: problems.map((p) => ({ type: MESSAGES.SchemaValidationError, text: MESSAGES.SchemaValidationError.text(p), origin })) };
+  // The kind's spec fields were checked just above.
+  return { key, object: { kind, metadata, spec, origin } as ForeignObject, invalid: [] };
+}
+
+/**
+ * A cluster's objects of the foreign kinds, from its Kubernetes API (`kubeconfig`): the supervisor lists only the
+ * kinds the mesh reads, the API server stores every kind it serves.
+ */
+export async function clusterForeignObjects(kubeconfig: string): Promise<WrittenObject[]> {
+  // client-node is only loaded when a cluster is read.
+  const { KubeClient, loadKubeConfig } = await import('../../controlplane/kube-client.js');
+  const kube = new KubeClient(loadKubeConfig(kubeconfig));
+  try {
+    const lists = await Promise.all(
+      FOREIGN_TYPES.map(async (type) => {
+        const list = await kube.get<{ items?: Array<Record<string, unknown>> }>(`/apis/${type.group}/${type.versions[0]}/${type.plural}`);
+        return (list.items ?? []).map((raw) => ({ raw, type }));
+      }),
+    );
+    return lists.flat();
+  } finally {
+    kube.close();
   }
-  return { foreign, invalid };
 }
 
 /** Schema errors and warnings of file objects, as istioctl's schema analyzer reports them (IST0106, IST0133). */
@@ -158,6 +202,13 @@ export function register(program: Command): void {
     const target = namespace === undefined ? 'all namespaces' : `namespace: ${namespace}`;
 
     const objects = new Map<string, AnalyzedObject>();
+    const foreign = new Map<string, ForeignRead>();
+    const readAll = (written: WrittenObject[]) => {
+      for (const u of written) {
+        const read = readForeign(u, namespace ?? 'default');
+        if (read) foreign.set(read.key, read);
+      }
+    };
     if (useKube) {
       const client = ClusterClient.fromOptions(opts);
       const { items } = await client.call<{ items: Resource[] }>('GET', '/v1/resources').catch((err: Error) => {
@@ -168,17 +219,16 @@ export function register(program: Command): void {
         return;
       }
       for (const r of items) objects.set(resourceKey(r), { resource: r, origin: originOf(r), fromFile: false });
+      if (client.kubeconfig() === undefined) throw new Error(`cluster "${client.name}" has no kubeconfig yet: its API server has not written ${client.layout.kubeconfig}`);
+      readAll(await clusterForeignObjects(client.layout.kubeconfig));
     }
     let parseErrors = 0;
-    let foreign: ForeignObject[] = [];
     const found: Message[] = [];
     if (paths.length > 0) {
       // As istioctl: objects that name no namespace are in the one analyzed, and an empty file is no error. Unknown
       // fields and kinds are reported (IST0133), not refused: analysis says what is wrong rather than stopping.
       const loaded = await loadPaths(paths, undefined, { defaultNamespace: namespace ?? 'default', emptyFile: 'warning', validate: 'warn', unknownKinds: 'warning' });
-      const f = foreignObjects(loaded, namespace ?? 'default');
-      foreign = f.foreign;
-      found.push(...f.invalid);
+      readAll(loaded.others);
       const { messages, rest } = schemaMessages(loaded.issues);
       found.push(...messages);
       const unparsed = new Set<string>();
@@ -197,8 +247,9 @@ export function register(program: Command): void {
       withComputedStatus([...objects.values()]);
     }
 
+    for (const read of foreign.values()) found.push(...read.invalid);
     const messages = analyze(
-      { objects: [...objects.values()], foreign, rootNamespace: ROOT_NAMESPACE },
+      { objects: [...objects.values()], foreign: [...foreign.values()].flatMap((read) => (read.object ? [read.object] : [])), rootNamespace: ROOT_NAMESPACE },
       { ...(namespace !== undefined ? { namespace } : {}), suppressions, analyzers: opts.analyzer },
       found,
     );
