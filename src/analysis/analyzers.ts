@@ -474,11 +474,19 @@ interface Destination {
   port?: { number?: number };
 }
 
-/** The parts of a VirtualService's rules the analyzers read (the API types leave its `http`, `tcp`, `tls` open). */
+/** A rule of a VirtualService's `http`, `tcp` or `tls`: the parts the analyzers read. */
+interface VirtualServiceRule {
+  /** `http` rules only, as are their matches' names. */
+  name?: string;
+  match?: Array<Record<string, unknown>>;
+  route?: Array<{ destination?: Destination }>;
+}
+
+/** A VirtualService's rules (the API types leave its `http`, `tcp` and `tls` open). */
 interface VirtualServiceRules {
-  http?: Array<{ route?: Array<{ destination?: Destination }>; mirror?: Destination; mirrors?: Array<{ destination?: Destination }> }>;
-  tcp?: Array<{ route?: Array<{ destination?: Destination }> }>;
-  tls?: Array<{ route?: Array<{ destination?: Destination }> }>;
+  http?: Array<VirtualServiceRule & { mirror?: Destination; mirrors?: Array<{ destination?: Destination }> }>;
+  tcp?: VirtualServiceRule[];
+  tls?: VirtualServiceRule[];
 }
 
 /** A destination of a VirtualService with the field istioctl points its messages at. */
@@ -567,9 +575,8 @@ const conflictingMeshGatewayHosts: Analyzer = {
     for (const [key, named] of byHost) {
       const [scope, host] = splitScoped(key);
       // A host seen in some namespaces also conflicts with those exported to all that overlap it (wildcards too).
-      const conflicting = scope === EXPORT_TO_ALL
-        ? named
-        : [...named, ...[...byHost].filter(([k]) => k.startsWith(`${EXPORT_TO_ALL}/`) && hostsOverlap(host, k.slice(2))).flatMap(([, list]) => list)];
+      const exportedToAll = scope === EXPORT_TO_ALL ? [] : [...byHost].filter(([k]) => splitScoped(k)[0] === EXPORT_TO_ALL && hostsOverlap(host, splitScoped(k)[1]));
+      const conflicting = [...named, ...exportedToAll.flatMap(([, list]) => list)];
       if (conflicting.length < 2) continue;
       const names = conflicting.map((o) => fullName(o.resource)).sort().join(',');
       for (const o of conflicting) {
@@ -638,13 +645,6 @@ const virtualServiceGateways: Analyzer = {
     }
   },
 };
-
-/** A rule of a VirtualService's `http`, `tcp` or `tls`, as far as which rules are reached goes. */
-interface MatchedRule {
-  /** `http` rules only. */
-  name?: string;
-  match?: Array<Record<string, unknown>>;
-}
 
 interface StringMatch {
   exact?: string;
@@ -735,7 +735,7 @@ interface RuleFindings {
  * never reached, nor one whose matches all repeat earlier ones. Returns the HTTP matches with a URI prefix that repeat
  * none, for the overlap check.
  */
-function unreachableRules(rules: MatchedRule[], http: boolean, findings: RuleFindings): PrefixMatch[] {
+function unreachableRules(rules: VirtualServiceRule[], http: boolean, findings: RuleFindings): PrefixMatch[] {
   // TCP and TLS rules and matches have no names.
   const ruleName = (i: number) => (http && rules[i]!.name ? goQuote(rules[i]!.name!) : `#${i}`);
   const first = new Map<string, number>();
@@ -778,7 +778,7 @@ const virtualServiceRules: Analyzer = {
   description: "Runs schema validation as an analyzer on 'VirtualService' resources",
   analyze(ctx) {
     for (const o of ofKind(ctx, 'VirtualService')) {
-      const rules = o.resource.spec as { http?: MatchedRule[]; tcp?: MatchedRule[]; tls?: MatchedRule[] };
+      const rules = o.resource.spec as VirtualServiceRules;
       const findings: RuleFindings = {
         unused: (rule, reason) => report(ctx, o, MESSAGES.VirtualServiceUnreachableRule, MESSAGES.VirtualServiceUnreachableRule.text(rule, reason)),
         ineffective: (rule, match, earlier) => report(ctx, o, MESSAGES.VirtualServiceIneffectiveMatch, MESSAGES.VirtualServiceIneffectiveMatch.text(rule, match, earlier)),
