@@ -10,9 +10,10 @@
 // committed file differs, so an upgrade cannot leave it stale.
 //
 // Usage: npm run build && node scripts/gen-kube-fields.mjs [--check]
-import { readFileSync, writeFileSync } from 'node:fs';
+
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { builtInModels, runGenerator } from './kube-models.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const OUTPUT = `${ROOT}src/api/generated/kube-fields.ts`;
@@ -45,18 +46,7 @@ export async function generate() {
   };
 
   const kinds = {};
-  // Built-in kinds are the registry's entries without CRD printer columns (custom resources always have them).
-  for (const t of RESOURCE_TYPES.filter((t) => t.printerColumns === undefined)) {
-    for (const v of t.versions) {
-      const apiVersion = groupVersion(t.group, v);
-      // Models are named <Version><Kind>, or <Group><Version><Kind> where two groups share a kind (CoreV1Event).
-      const prefix = t.group === '' ? 'Core' : t.group[0].toUpperCase() + t.group.slice(1, t.group.indexOf('.') < 0 ? undefined : t.group.indexOf('.'));
-      const base = `${v[0].toUpperCase()}${v.slice(1)}${t.kind}`;
-      const name = [`${prefix}${base}`, base].find((n) => Array.isArray(models[n]?.attributeTypeMap));
-      if (!name) throw new Error(`no client-node model for ${apiVersion} ${t.kind}`);
-      (kinds[apiVersion] ??= {})[t.kind] = encode(name);
-    }
-  }
+  for (const { apiVersion, kind, model } of builtInModels(models, RESOURCE_TYPES, groupVersion)) (kinds[apiVersion] ??= {})[kind] = encode(model);
   while (pending.length > 0) {
     const name = pending.pop();
     types.set(name, models[name].attributeTypeMap.map((a) => [a.baseName, encode(a.type)]));
@@ -84,14 +74,4 @@ export async function generate() {
   return lines.join('\n');
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const text = await generate();
-  if (process.argv.includes('--check')) {
-    if (readFileSync(OUTPUT, 'utf8') !== text) {
-      process.stderr.write(`${OUTPUT} is stale: run node scripts/gen-kube-fields.mjs\n`);
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(OUTPUT, text);
-  }
-}
+await runGenerator(import.meta.url, OUTPUT, generate);

@@ -10,10 +10,11 @@
 // test/apiserver/openapi.test.ts regenerates it and fails when the committed file differs.
 //
 // Usage: npm run build && node scripts/gen-kube-openapi.mjs [--check]
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { builtInModels, runGenerator } from './kube-models.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const OUTPUT = `${ROOT}openapi/kube-schemas.json`;
@@ -25,15 +26,19 @@ export function schemaName(model) {
   return m ? `${m[1] ?? ''}${m[2]}.${m[3]}` : model;
 }
 
-/** The descriptions in a model's declaration file: the class's (key '') and each field's. */
-function descriptions(modelsDir, model) {
-  let text;
+/**
+ * What a model's declaration file says beyond its attributeTypeMap: the class's description (key ''), each field's,
+ * and which fields are required (declared without `?`).
+ */
+const declarations = new Map();
+function declaration(modelsDir, model) {
+  if (declarations.has(model)) return declarations.get(model);
+  let text = '';
   try {
     text = readFileSync(join(modelsDir, `${model}.d.ts`), 'utf8');
   } catch {
-    return {};
+    // No declaration file: no descriptions.
   }
-  const out = {};
   const clean = (c) =>
     c
       .split('\n')
@@ -42,10 +47,14 @@ function descriptions(modelsDir, model) {
       .replace(/\s+/g, ' ')
       .replace(/\\(["'\\])/g, '$1')
       .trim();
+  const descriptions = {};
   const cls = /\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*export declare class /.exec(text);
-  if (cls) out[''] = clean(cls[1]);
-  for (const m of text.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*'([^']+)'\??:/g)) out[m[2]] = clean(m[1]);
-  return out;
+  if (cls) descriptions[''] = clean(cls[1]);
+  for (const m of text.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*'([^']+)'\??:/g)) descriptions[m[2]] = clean(m[1]);
+  const required = new Set([...text.matchAll(/^\s*'([^']+)':/gm)].map((m) => m[1]));
+  const found = { descriptions, required };
+  declarations.set(model, found);
+  return found;
 }
 
 export async function generate() {
@@ -80,39 +89,24 @@ export async function generate() {
   };
 
   const kinds = {};
-  for (const t of RESOURCE_TYPES.filter((t) => t.printerColumns === undefined)) {
-    for (const v of t.versions) {
-      const apiVersion = groupVersion(t.group, v);
-      const prefix = t.group === '' ? 'Core' : t.group[0].toUpperCase() + t.group.slice(1, t.group.indexOf('.') < 0 ? undefined : t.group.indexOf('.'));
-      const base = `${v[0].toUpperCase()}${v.slice(1)}${t.kind}`;
-      const model = [`${prefix}${base}`, base].find((n) => Array.isArray(models[n]?.attributeTypeMap));
-      if (!model) throw new Error(`no client-node model for ${apiVersion} ${t.kind}`);
-      ref(model);
-      (kinds[apiVersion] ??= {})[t.kind] = schemaName(model);
-    }
+  for (const { apiVersion, kind, model } of builtInModels(models, RESOURCE_TYPES, groupVersion)) {
+    ref(model);
+    (kinds[apiVersion] ??= {})[kind] = schemaName(model);
   }
   while (pending.length > 0) {
     const model = pending.shift();
-    const docs = descriptions(modelsDir, model);
+    const { descriptions, required: requiredNames } = declaration(modelsDir, model);
     const properties = {};
     const required = [];
     for (const a of models[model].attributeTypeMap) {
       const s = fieldSchema(a.type, a.format);
       // client-node keeps no description for a field of a model type; the model's own stands in for it.
-      const description = docs[a.name] ?? (s.allOf ? descriptions(modelsDir, a.type)[''] : undefined);
+      const description = descriptions[a.name] ?? (s.allOf ? declaration(modelsDir, a.type).descriptions[''] : undefined);
       properties[a.baseName] = description ? { ...s, description } : s;
+      if (requiredNames.has(a.name)) required.push(a.baseName);
     }
-    // The declaration file marks required fields without `?`.
-    const dts = (() => {
-      try {
-        return readFileSync(join(modelsDir, `${model}.d.ts`), 'utf8');
-      } catch {
-        return '';
-      }
-    })();
-    for (const m of dts.matchAll(/^\s*'([^']+)':/gm)) if (models[model].attributeTypeMap.some((a) => a.name === m[1])) required.push(models[model].attributeTypeMap.find((a) => a.name === m[1]).baseName);
     schemas[schemaName(model)] = {
-      ...(docs[''] ? { description: docs[''] } : {}),
+      ...(descriptions[''] ? { description: descriptions[''] } : {}),
       type: 'object',
       ...(required.length ? { required } : {}),
       properties,
@@ -122,14 +116,4 @@ export async function generate() {
   return `${JSON.stringify({ generatedFrom: `@kubernetes/client-node ${version}`, kinds, schemas: sorted })}\n`;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const text = await generate();
-  if (process.argv.includes('--check')) {
-    if (readFileSync(OUTPUT, 'utf8') !== text) {
-      process.stderr.write(`${OUTPUT} is stale: run node scripts/gen-kube-openapi.mjs\n`);
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(OUTPUT, text);
-  }
-}
+await runGenerator(import.meta.url, OUTPUT, generate);
