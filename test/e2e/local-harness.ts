@@ -109,13 +109,18 @@ export class TestCluster {
   /** Everything this cluster could leave behind: its mounts, processes mentioning its state dir, the dir itself. */
   leftovers(): string[] {
     const out: string[] = [];
-    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (line.includes(this.base)) out.push(`mount: ${line.split(' ')[4]}`);
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+    for (const line of mounts) if (line.includes(this.base)) out.push(`mount: ${line.split(' ')[4]}`);
+    // Once `down` freed them, the kernel may give this cluster's namespace inodes to another cluster's new namespaces
+    // (another test run on the machine): those are bind-mounted under that cluster's state dir, and their processes
+    // are not this cluster's leaks.
+    const foreign = new Set(mounts.map((l) => l.split(' ')).filter((f) => f[3]?.startsWith('net:[') && !f[4]?.startsWith(this.base)).map((f) => f[3]!));
     for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
       try {
         const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
         if (cmd.includes(this.base) && Number(pid) !== process.pid) out.push(`process ${pid}: ${cmd}`);
         const net = readlinkSync(`/proc/${pid}/ns/net`);
-        if (this.netnsInodes.has(net)) out.push(`process ${pid} in a cluster netns: ${cmd}`);
+        if (this.netnsInodes.has(net) && !foreign.has(net)) out.push(`process ${pid} in a cluster netns: ${cmd}`);
       } catch {
         // Exited while we looked.
       }
