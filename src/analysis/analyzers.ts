@@ -471,6 +471,7 @@ const destinationRuleSubsets: Analyzer = {
 /** A route's destination, as a VirtualService writes it. */
 interface Destination {
   host?: string;
+  subset?: string;
   port?: { number?: number };
 }
 
@@ -534,6 +535,44 @@ const destinationHosts: Analyzer = {
         } else if (!service.ports.includes(destination.port.number ?? 0)) {
           report(ctx, o, MESSAGES.ReferencedResourceNotFound, MESSAGES.ReferencedResourceNotFound.text('host:port', `${host}:${destination.port.number ?? 0}`), field);
         }
+      }
+    }
+  },
+};
+
+// istioctl's GetResourceNameFromHost: `name.namespace.svc.cluster.local` (the name: everything before the last two
+// labels) names an object of that namespace; any other host, short or not, is a name in `namespace`.
+function resourceNameOfHost(namespace: string, host: string): string {
+  const fqdn = /^(.+)\.(.+)\.svc\.cluster\.local$/.exec(host);
+  return fqdn ? `${fqdn[2]}/${fqdn[1]}` : `${namespace}/${host}`;
+}
+
+const hostSubsetKey = (name: string, subset: string): string => JSON.stringify([name, subset]);
+
+/**
+ * As istioctl: a subset is defined when a DestinationRule whose host names the same object (resourceNameOfHost, each
+ * in its own namespace) lists it. Hosts are compared as names, not matched: a rule for `*.example.com` defines no
+ * subset of `a.example.com`; neither rule's `exportTo` nor `workloadSelector` counts.
+ */
+const destinationRules: Analyzer = {
+  name: 'virtualservice.DestinationRuleAnalyzer',
+  description: 'Checks the destination rules associated with each virtual service',
+  analyze(ctx) {
+    const defined = new Set<string>();
+    for (const o of ofKind(ctx, 'DestinationRule')) {
+      const dr: DestinationRule = o.resource;
+      const name = resourceNameOfHost(dr.metadata.namespace ?? 'default', dr.spec.host);
+      for (const subset of dr.spec.subsets ?? []) defined.add(hostSubsetKey(name, subset.name));
+    }
+    for (const o of ofKind(ctx, 'VirtualService')) {
+      const vs: VirtualService = o.resource;
+      const ns = vs.metadata.namespace ?? 'default';
+      for (const { destination, mirror, field } of destinationsOf(vs)) {
+        const host = destination.host ?? '';
+        const subset = destination.subset ?? '';
+        if (subset === '' || defined.has(hostSubsetKey(resourceNameOfHost(ns, host), subset))) continue;
+        const reftype = mirror ? 'mirror+subset in destinationrule' : 'host+subset in destinationrule';
+        report(ctx, o, MESSAGES.ReferencedResourceNotFound, MESSAGES.ReferencedResourceNotFound.text(reftype, `${host}+${subset}`), field);
       }
     }
   },
@@ -847,7 +886,7 @@ const portNames: Analyzer = {
 
 /** Every analyzer, in istioctl's `-L` order (sorted by name). */
 export const ANALYZERS: readonly Analyzer[] = [
-  authorizationPolicies, conditions, conflictingMeshGatewayHosts, destinationHosts, destinationRuleSubsets, envoyFilters, injection, gatewaySelectors, portNames,
+  authorizationPolicies, conditions, conflictingMeshGatewayHosts, destinationHosts, destinationRules, destinationRuleSubsets, envoyFilters, injection, gatewaySelectors, portNames,
   sidecarSelectors, useWaypoint, virtualServiceGateways, virtualServiceRules,
 ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 

@@ -282,6 +282,43 @@ describe('virtualservice.DestinationHostAnalyzer', () => {
   });
 });
 
+describe('virtualservice.DestinationRuleAnalyzer', () => {
+  const dr = (name: string, namespace: string, host: string, subsets: string[]) =>
+    `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: {host: "${host}", subsets: ${JSON.stringify(subsets.map((n) => ({ name: n, labels: { version: n } })))}}`;
+  // Istio's virtualservice_destinationrules.yaml: a rule for reviews with subset v1.
+  const world = [dr('reviews', 'default', 'reviews', ['v1'])];
+  const cases: Array<[string, string, string[]]> = [
+    ['a subset the rule defines (the base case)', vs('reviews', 'default', routeTo('{host: reviews, subset: v1}')), []],
+    ['a subset no rule defines', vs('reviews-bogussubset', 'default', routeTo('{host: reviews, subset: bogus}')), ['IST0101 VirtualService default/reviews-bogussubset']],
+    ['the host as a Service FQDN', vs('reviews-fqdn', 'default', routeTo('{host: reviews.default.svc.cluster.local, subset: v1}')), []],
+    ['a mirror to a defined subset', vs('reviews-mirror', 'default', routeTo('{host: reviews, subset: v1}', ', mirror: {host: reviews, subset: v1}')), []],
+    ['a mirror to a subset no rule defines', vs('reviews-mirror-bogussubset', 'default', routeTo('{host: reviews, subset: v1}', ', mirror: {host: reviews, subset: bogus}')), ['IST0101 VirtualService default/reviews-mirror-bogussubset']],
+    // Beyond Istio's fixture, the rest of istioctl's rules.
+    ['no subset: nothing to look up, rule or not', vs('no-subset', 'default', routeTo('{host: ratings}')), []],
+    ['a short host names the VirtualService\'s namespace\'s service', vs('elsewhere', 'other', routeTo('{host: reviews, subset: v1}')), ['IST0101 VirtualService other/elsewhere']],
+    ['an FQDN from another namespace', vs('cross', 'other', routeTo('{host: reviews.default.svc.cluster.local, subset: v1}')), []],
+    ['a rule of another namespace naming the host by FQDN', [dr('ratings', 'istio-system', 'ratings.default.svc.cluster.local', ['v2']), vs('ratings', 'default', routeTo('{host: ratings, subset: v2}'))].join('\n---\n'), []],
+    ['a rule of another namespace naming a short host names its own', [dr('ratings', 'other', 'ratings', ['v2']), vs('ratings', 'default', routeTo('{host: ratings, subset: v2}'))].join('\n---\n'), ['IST0101 VirtualService default/ratings']],
+    ['a rule\'s exportTo is not consulted', [dr('ratings', 'other', 'ratings.default.svc.cluster.local', ['v2']).replace('spec: {', 'spec: {exportTo: ["."], '), vs('ratings', 'default', routeTo('{host: ratings, subset: v2}'))].join('\n---\n'), []],
+    ['another host, as named in the same namespace', [dr('api', 'default', 'api.example.com', ['v1']), vs('api', 'default', routeTo('{host: api.example.com, subset: v1}'))].join('\n---\n'), []],
+    ['another host, from another namespace: a different name for istioctl', [dr('api', 'default', 'api.example.com', ['v1']), vs('api', 'other', routeTo('{host: api.example.com, subset: v1}'))].join('\n---\n'), ['IST0101 VirtualService other/api']],
+    ['a wildcard rule host is a name, not a pattern', [dr('eu', 'default', '*.eu.example.com', ['v1']), vs('eu', 'default', routeTo('{host: a.eu.example.com, subset: v1}')), vs('eu-wildcard', 'default', routeTo('{host: "*.eu.example.com", subset: v1}'))].join('\n---\n'), ['IST0101 VirtualService default/eu']],
+  ];
+  for (const [name, doc, expected] of cases) {
+    it(name, () => assert.deepEqual(found([...world, doc].join('\n---\n'), 'virtualservice.DestinationRuleAnalyzer'), expected));
+  }
+
+  it('checks tcp and tls routes and mirrors too, with istioctl\'s texts', () => {
+    const doc = vs('all', 'default', `{hosts: [reviews], tcp: [{route: [{destination: {host: reviews, subset: t}}]}], tls: [{match: [{sniHosts: [reviews]}], route: [{destination: {host: reviews, subset: v1}}]}], http: [{route: [{destination: {host: reviews, subset: h}}], mirrors: [{destination: {host: reviews.default.svc.cluster.local, subset: m}}]}]}`);
+    const texts = analyze(input([...world, doc].join('\n---\n')), { analyzers: ['virtualservice.DestinationRuleAnalyzer'] }).map((m) => `${m.type.code} ${m.text}`);
+    assert.deepEqual(texts, [
+      'IST0101 Referenced host+subset in destinationrule not found: "reviews+h"',
+      'IST0101 Referenced host+subset in destinationrule not found: "reviews+t"',
+      'IST0101 Referenced mirror+subset in destinationrule not found: "reviews.default.svc.cluster.local+m"',
+    ]);
+  });
+});
+
 describe('virtualservice.ConflictingMeshGatewayHostsAnalyzer', () => {
   const mesh = (name: string, namespace: string, hosts: string[], extra = '') => vs(name, namespace, `{hosts: ${JSON.stringify(hosts)}${extra}, ${routeTo('{host: ratings}').slice(1)}`);
   it('reports every VirtualService bound to the mesh that names a host another names (Istio\'s conflictingmeshgatewayhosts)', () => {

@@ -199,6 +199,32 @@ describe('ambit analyze on files', () => {
     assert.match(b.stdout, /^Error \[IST0106\] \(Gateway shop\/ingress \S+:23\) Schema validation error: spec\.servers\[0\]\.hosts: expected a list of strings$/m);
   });
 
+  it('a subset no DestinationRule defines is reported at its destination\'s host line, as istioctl', () => {
+    const subsets = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: web, namespace: shop}
+spec:
+  host: web
+  subsets: [{name: v1, labels: {app: web}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  hosts: [web]
+  http:
+  - route:
+    - destination:
+        host: web
+        subset: v2
+`;
+    const f = file('subsets.yaml', MESH + '---\n' + subsets);
+    const r = ambit(['--use-kube=false', '-n', 'shop', '--analyzer', 'virtualservice.DestinationRuleAnalyzer', f]);
+    assert.equal(r.status, 79, r.stderr);
+    // The VirtualService starts on line 30; its destination's host is on line 38.
+    assert.equal(r.stdout, `Error [IST0101] (VirtualService shop/web ${f}:38) Referenced host+subset in destinationrule not found: "web+v2"\n`);
+  });
+
   it('-o json and -o yaml print the messages and set no exit code', () => {
     const f = file('migration.yaml', MESH + '---\n' + MIGRATION);
     const json = ambit(['--use-kube=false', '-A', '-o', 'json', f]);
