@@ -637,14 +637,24 @@ export function metricLabelSets(text: string, name: string, labels: Record<strin
 // ---- the harness ---------------------------------------------------------------------------------------------
 
 /** A port the kernel just handed out on loopback (for listeners whose port must be known before they start). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port for a waypoint listener to bind a moment later. It is picked below the kernel's ephemeral range (32768-60999
+ * by default), not asked of the kernel: a port the kernel just handed out is one it hands out again to the next
+ * outgoing connection of a test running in parallel, and the listener then fails with EADDRINUSE.
+ */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+}
+
+/** Whether `port` is free on every address, as the waypoint's listeners bind it. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, () => s.close(() => resolve(true)));
   });
 }
 
