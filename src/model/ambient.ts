@@ -5,7 +5,7 @@
 // to Services (whose routes waypoints receive with the Service, after those of the VirtualServices naming it). It is incremental: each store change marks only the
 // objects it can affect (via the store's label/selector indexes and the waypoint indexes below), recomputes those, and
 // emits only resources whose translation actually changed.
-import type { AuthorizationPolicy, Condition, Deployment, DestinationRule, EndpointSlice, Gateway, Kind, Namespace, Node, PeerAuthentication, Pod, RequestAuthentication, Resource, Service as KubeService, ServiceEntry, VirtualService, WorkloadEntry } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, PolicyTargetReference, Deployment, DestinationRule, EndpointSlice, Gateway, Kind, Namespace, Node, PeerAuthentication, Pod, RequestAuthentication, Resource, Service as KubeService, ServiceEntry, VirtualService, WorkloadEntry } from '../api/types.js';
 import { DEFAULT_CLUSTER_ID, DEFAULT_TRUST_DOMAIN, ROOT_NAMESPACE, resourceKey } from '../api/types.js';
 import type { Address, Authorization, PortList, Service, WaypointResource, WaypointRoute, WaypointTcpRoute, Workload } from '../xds/types.js';
 import { TYPE_ADDRESS, TYPE_AUTHORIZATION, TYPE_WAYPOINT, waypointResourceName } from '../xds/types.js';
@@ -32,6 +32,7 @@ import {
   WAYPOINT_CLASS,
   isCoreService,
   isGatewayTarget,
+  isServiceEntryTarget,
   isWaypointGateway,
   policyTargetKeys,
   resolveBinding,
@@ -42,6 +43,7 @@ import {
   waypointAcceptedCondition,
   waypointAddress,
   waypointBoundCondition,
+  waypointEntryService,
   waypointGatewayClass,
   waypointGatewayStatus,
   waypointOf,
@@ -450,6 +452,9 @@ export class AmbientIndex {
         d.serviceEntryWorkloads.add(key);
         // The pods and WorkloadEntries it selects carry its Services.
         for (const v of versions) this.markSelected(ns, (v as ServiceEntry).spec.workloadSelector?.labels, d);
+        // Policies targeting it report whether it is bound; waypoints sending to it re-read its DestinationRule's ports.
+        this.markPolicyBindings(key, d);
+        for (const w of this.destinationUsers.get(key) ?? []) d.waypointConfigs.add(w);
         break;
       case 'WorkloadEntry':
         d.workloadEntries.add(key);
@@ -546,10 +551,8 @@ export class AmbientIndex {
     for (const t of targetRefsOf(p)) {
       if (isGatewayTarget(t, 'Gateway')) d.waypointConfigs.add(`${ns}/${t.name}`);
       else if (isGatewayTarget(t, 'GatewayClass')) for (const key of this.waypoints.keys()) d.waypointConfigs.add(key);
-      else if (isCoreService(t)) {
-        const bound = this.serviceBindings.get(`Service/${ns}/${t.name}`)?.waypoint;
-        if (bound) d.waypointConfigs.add(bound.key);
-      }
+      else if (isCoreService(t)) this.markServiceWaypoint(`Service/${ns}/${t.name}`, d);
+      else if (isServiceEntryTarget(t)) this.markServiceWaypoint(`ServiceEntry/${ns}/${t.name}`, d);
     }
   }
 
@@ -872,7 +875,7 @@ export class AmbientIndex {
       next = serviceEntryServices(se, this.namespace(nsOf(se))?.metadata.annotations);
       if (binding.waypoint) for (const s of next) s.waypoint = waypointAddress(binding.waypoint);
     }
-    this.noteWaypointUser(key, binding.referenced);
+    this.setServiceBinding(key, se === undefined ? undefined : binding, d);
     this.setCondition(key, WAYPOINT_BOUND, se === undefined ? undefined : waypointBoundCondition(binding, se.metadata.generation), t);
     for (const s of previous) {
       deleteFrom(this.entriesByHostname, s.hostname, key);
@@ -917,8 +920,9 @@ export class AmbientIndex {
       if (deepEqual(owned, nextOwned)) continue;
       if (nextOwned.length > 0) this.entryWinners.set(key, nextOwned);
       else this.entryWinners.delete(key);
-      // Its endpoints and the workloads it selects list the Services it owns.
+      // Its endpoints and the workloads it selects list the Services it owns; its waypoint serves those.
       d.serviceEntryWorkloads.add(key);
+      this.markServiceWaypoint(key, d);
       const se = this.store.get(key) as ServiceEntry | undefined;
       if (se !== undefined) this.markSelected(ns, se.spec.workloadSelector?.labels, d);
     }
@@ -932,6 +936,7 @@ export class AmbientIndex {
       if (kept.length > 0) this.entryWinners.set(key, kept);
       else this.entryWinners.delete(key);
       d.serviceEntryWorkloads.add(key);
+      this.markServiceWaypoint(key, d);
     }
     // Namespaces where no entry (and no Kubernetes Service) has the hostname any more.
     for (const ns of namespaces) {
@@ -1129,17 +1134,28 @@ export class AmbientIndex {
       };
       next.set(waypointResourceName(w.namespace, w.name, self), self);
       for (const svcKey of this.boundServices.get(key) ?? []) {
-        const svc = this.store.get(svcKey) as KubeService | undefined;
-        if (svc === undefined) continue;
-        const targeting = this.targetingPolicies([svcKey], (t2, p) => isCoreService(t2) && nsOf(p) === nsOf(svc) && t2.name === svc.metadata.name);
-        const hostname = serviceHostname(svc.metadata.name, nsOf(svc), this.options.domainSuffix);
-        // VirtualService routes first: istiod's order between them and HTTPRoutes is undefined (docs/traffic-management.md).
-        const routes = [...this.virtualServiceRoutesOf(hostname, nsOf(svc), w.namespace), ...routesForWaypoint(this.routesOf(svcKey), nsOf(svc), w.namespace)];
-        const tcpRoutes = this.virtualServiceTcpRoutesOf(hostname, nsOf(svc), w.namespace, (svc.spec.ports ?? []).map((p) => p.port));
-        const r: WaypointResource = { service: waypointService(svc, hostname, policyNames(targeting), routes, tcpRoutes) };
-        const svcAuthns = authnNames([svcKey], (t2, ra) => isCoreService(t2) && nsOf(ra) === nsOf(svc) && t2.name === svc.metadata.name);
-        if (svcAuthns.length > 0) r.service!.requestAuthentications = svcAuthns;
-        next.set(waypointResourceName(w.namespace, w.name, r), r);
+        const obj = this.store.get(svcKey) as KubeService | ServiceEntry | undefined;
+        if (obj === undefined) continue;
+        const ns = nsOf(obj);
+        const targets = <P extends TargetingPolicy>(t2: PolicyTargetReference, p: P) =>
+          (obj.kind === 'Service' ? isCoreService(t2) : isServiceEntryTarget(t2)) && nsOf(p) === ns && t2.name === obj.metadata.name;
+        const policies = policyNames(this.targetingPolicies([svcKey], targets));
+        const svcAuthns = authnNames([svcKey], targets);
+        // A ServiceEntry stands for one Service per host it owns (hosts a Kubernetes Service or an older entry owns are not its).
+        const hosts =
+          obj.kind === 'Service'
+            ? [{ hostname: serviceHostname(obj.metadata.name, ns, this.options.domainSuffix), ports: (obj.spec.ports ?? []).map((p) => p.port) }]
+            : (this.entryWinners.get(svcKey) ?? []).map((s) => ({ hostname: s.hostname, ports: (obj.spec.ports ?? []).map((p) => p.number) }));
+        for (const { hostname, ports } of hosts) {
+          // VirtualService routes first: istiod's order between them and HTTPRoutes is undefined (docs/traffic-management.md).
+          const routes = [...this.virtualServiceRoutesOf(hostname, ns, w.namespace), ...routesForWaypoint(this.routesOf(svcKey), ns, w.namespace)];
+          const tcpRoutes = this.virtualServiceTcpRoutesOf(hostname, ns, w.namespace, ports);
+          const service =
+            obj.kind === 'Service' ? waypointService(obj, hostname, policies, routes, tcpRoutes) : waypointEntryService(obj, hostname, policies, routes, tcpRoutes);
+          if (svcAuthns.length > 0) service.requestAuthentications = svcAuthns;
+          const r: WaypointResource = { service };
+          next.set(waypointResourceName(w.namespace, w.name, r), r);
+        }
       }
       // By name: the order must not depend on the order the policies arrived in.
       for (const id of [...policies.keys()].sort()) {
@@ -1169,9 +1185,9 @@ export class AmbientIndex {
     this.destinationsOfWaypoint.delete(waypointKey);
     const rules = this.store.list('DestinationRule') as DestinationRule[];
     if (rules.length === 0) return;
-    const hosts = new Map<string, string>(); // hostname → Service store key
-    const note = (hostname: string) => {
-      const key = serviceKeyOfHost(hostname, this.options.domainSuffix);
+    const hosts = new Map<string, string>(); // hostname → store key of the Service or ServiceEntry owning it
+    const note = (hostname: string, namespace: string) => {
+      const key = serviceKeyOfHost(hostname, this.options.domainSuffix) ?? this.entryOwning(hostname, namespace);
       if (key === undefined) return;
       hosts.set(hostname, key);
       addTo(this.destinationUsers, key, waypointKey);
@@ -1179,26 +1195,27 @@ export class AmbientIndex {
     };
     for (const r of resources.values()) {
       if (r.service === undefined) continue;
-      note(r.service.hostname);
+      note(r.service.hostname, r.service.namespace);
       for (const route of r.service.routes) {
-        for (const b of route.backends) if (!b.invalid) note(b.hostname);
-        for (const m of route.mirrors ?? []) note(m.backend.hostname);
+        for (const b of route.backends) if (!b.invalid) note(b.hostname, b.namespace);
+        for (const m of route.mirrors ?? []) note(m.backend.hostname, m.backend.namespace);
       }
-      for (const route of r.service.tcpRoutes ?? []) for (const b of route.backends) note(b.hostname);
+      for (const route of r.service.tcpRoutes ?? []) for (const b of route.backends) note(b.hostname, b.namespace);
     }
     const [gatewayNs, gatewayName] = waypointKey.split('/') as [string, string];
     for (const [hostname, svcKey] of [...hosts].sort(([a], [b]) => compareStrings(a, b))) {
-      const svc = this.store.get(svcKey) as KubeService | undefined;
+      const svc = this.store.get(svcKey) as KubeService | ServiceEntry | undefined;
       if (svc === undefined) continue;
       const ns = nsOf(svc);
       const applying = destinationRulesFor(rules, hostname, ns, waypointNamespace, this.options);
       if (applying.length === 0) continue;
-      const selector = svc.spec.selector;
+      // A ServiceEntry's subsets pick nothing yet (its endpoints carry their own labels).
+      const selector = svc.kind === 'Service' ? svc.spec.selector : undefined;
       const translated = translateDestination(
         applying,
         hostname,
         ns,
-        (svc.spec.ports ?? []).map((p) => p.port),
+        svc.kind === 'Service' ? (svc.spec.ports ?? []).map((p) => p.port) : (svc.spec.ports ?? []).map((p) => p.number),
         {
           ...this.options,
           subsetWorkloads: (labels) => {
@@ -1222,6 +1239,14 @@ export class AmbientIndex {
       const r: WaypointResource = { destination: translated.destination };
       resources.set(waypointResourceName(gatewayNs, gatewayName, r), r);
     }
+  }
+
+  /** The ServiceEntry whose Service for `hostname` is sent in `namespace` (store key), if one owns it there. */
+  private entryOwning(hostname: string, namespace: string): string | undefined {
+    for (const key of this.entriesByHostname.get(hostname) ?? []) {
+      if (key.split('/')[1] === namespace && this.entryWinners.get(key)?.some((s) => s.hostname === hostname)) return key;
+    }
+    return undefined;
   }
 
   /** TargetRefs policies of a kind filed under any of `targetKeys` (store keys) with a target `matches` accepts, each once. */
@@ -1275,10 +1300,11 @@ export class AmbientIndex {
         const w = this.waypoints.get(ref);
         return w?.ready ? result(true, 'Accepted', `bound to ${ref}`) : result(false, 'TargetNotFound', 'not bound');
       }
-      if (isCoreService(target)) {
-        if (!this.store.get(`Service/${ns}/${target.name}`)) return result(false, 'TargetNotFound', `Service ${ref} was not found`);
-        const w = this.serviceBindings.get(`Service/${ns}/${target.name}`)?.waypoint;
-        return w ? result(true, 'Accepted', `bound to ${w.key}`) : result(false, 'AncestorNotBound', `Service ${ref} is not bound to a waypoint`);
+      const kind = isCoreService(target) ? 'Service' : isServiceEntryTarget(target) ? 'ServiceEntry' : undefined;
+      if (kind !== undefined) {
+        if (!this.store.get(`${kind}/${ns}/${target.name}`)) return result(false, 'TargetNotFound', `${kind} ${ref} was not found`);
+        const w = this.serviceBindings.get(`${kind}/${ns}/${target.name}`)?.waypoint;
+        return w ? result(true, 'Accepted', `bound to ${w.key}`) : result(false, 'AncestorNotBound', `${kind} ${ref} is not bound to a waypoint`);
       }
       return result(false, 'unknown', 'not bound');
     });
@@ -1368,11 +1394,13 @@ export class AmbientIndex {
     if (!host.startsWith('*')) {
       const svcKey = serviceKeyOfHost(host, this.options.domainSuffix);
       if (svcKey !== undefined) this.markServiceWaypoint(svcKey, d);
+      for (const entry of this.entriesByHostname.get(host) ?? []) this.markServiceWaypoint(entry, d);
       return;
     }
     for (const svcKey of this.serviceBindings.keys()) {
-      const [, ns, name] = svcKey.split('/');
-      if (hostMatches(host, serviceHostname(name!, ns!, this.options.domainSuffix))) this.markServiceWaypoint(svcKey, d);
+      const [kind, ns, name] = svcKey.split('/');
+      const hostnames = kind === 'ServiceEntry' ? (this.entryWinners.get(svcKey) ?? []).map((s) => s.hostname) : [serviceHostname(name!, ns!, this.options.domainSuffix)];
+      if (hostnames.some((h) => hostMatches(host, h))) this.markServiceWaypoint(svcKey, d);
     }
   }
 

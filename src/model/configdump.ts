@@ -9,7 +9,7 @@ import type { AmbientIndex } from './ambient.js';
 import { isServiceParent, type RouteParentStatus } from './routes.js';
 import type { ConfigStore } from './store.js';
 import { appliesTo, translateVirtualService, virtualServiceContext } from './virtualservices.js';
-import { WAYPOINT_CLASS, isCoreService, isGatewayTarget, isWaypointGateway, resolveBinding, targetRefsOf } from './waypoints.js';
+import { WAYPOINT_CLASS, isCoreService, isGatewayTarget, isServiceEntryTarget, isWaypointGateway, resolveBinding, targetRefsOf } from './waypoints.js';
 
 export interface ConfigDump {
   workloads: Record<string, unknown>[];
@@ -119,6 +119,12 @@ export function renderWaypointConfig(index: AmbientIndex, key: string): Waypoint
     const b = resolveBinding('service', s.metadata.labels, ns, store.get(`Namespace//${ns}`) as Namespace | undefined, (k) => index.waypoint(k));
     if (b.referenced === key) involvedServices.add(`${ns}/${s.metadata.name}`);
   }
+  const involvedEntries = new Set<string>();
+  for (const se of store.list('ServiceEntry')) {
+    const ns = se.metadata.namespace ?? '';
+    const b = resolveBinding('service', se.metadata.labels, ns, store.get(`Namespace//${ns}`) as Namespace | undefined, (k) => index.waypoint(k));
+    if (b.referenced === key) involvedEntries.add(`${ns}/${se.metadata.name}`);
+  }
   const parentService = (ref: ParentReference, routeNs: string) => (isServiceParent(ref) ? `${ref.namespace ?? routeNs}/${ref.name}` : undefined);
   const sent = new Set(policies.map((p) => `${p.namespace}/${p.name}`));
   const root = index.options.rootNamespace;
@@ -129,7 +135,8 @@ export function renderWaypointConfig(index: AmbientIndex, key: string): Waypoint
       (t) =>
         (isGatewayTarget(t, 'Gateway') && ns === namespace && t.name === name) ||
         (isGatewayTarget(t, 'GatewayClass') && ns === root && t.name === WAYPOINT_CLASS) ||
-        (isCoreService(t) && involvedServices.has(`${ns}/${t.name}`)),
+        (isCoreService(t) && involvedServices.has(`${ns}/${t.name}`)) ||
+        (isServiceEntryTarget(t) && involvedEntries.has(`${ns}/${t.name}`)),
     );
   };
 

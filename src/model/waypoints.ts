@@ -3,10 +3,10 @@
 // an AuthorizationPolicy with targetRefs. Sources: istio/istio pilot/pkg/serviceregistry/ambient/{waypoints.go,
 // status.go,policies.go}, pilot/pkg/config/kube/gateway/conversion.go (reportGatewayStatus) and
 // gatewaycommon/{conversion.go,gatewayclass.go}. Pure functions; the AmbientIndex keeps them incremental.
-import type { AuthorizationPolicy, Condition, Gateway, Namespace, PolicyTargetReference, RequestAuthentication, Service as KubeService } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Gateway, Namespace, PolicyTargetReference, RequestAuthentication, Service as KubeService, ServiceEntry } from '../api/types.js';
 import { parseDuration } from '../common/settings.js';
 import type { GatewayAddress, WaypointPolicy, WaypointRequestAuthentication, WaypointRoute, WaypointService, WaypointTcpRoute, WaypointTrafficType } from '../xds/types.js';
-import { portProtocol } from './services.js';
+import { parseProtocol, portProtocol } from './services.js';
 import type { Labels } from './store.js';
 import { selectorMatches } from './store.js';
 
@@ -291,7 +291,7 @@ export function policyTargetKeys(p: AuthorizationPolicy | RequestAuthentication)
       out.add(`GatewayClass//${t.name}`);
       continue;
     }
-    const kind = isCoreService(t) ? 'Service' : isGatewayTarget(t, 'Gateway') ? 'Gateway' : undefined;
+    const kind = isCoreService(t) ? 'Service' : isServiceEntryTarget(t) ? 'ServiceEntry' : isGatewayTarget(t, 'Gateway') ? 'Gateway' : undefined;
     if (kind === undefined) continue;
     out.add(`${kind}/${t.namespace || ns}/${t.name}`);
     out.add(`${kind}/${ns}/${t.name}`);
@@ -302,6 +302,11 @@ export function policyTargetKeys(p: AuthorizationPolicy | RequestAuthentication)
 /** `""` and `core` are the same group (istiod compares canonical groups). */
 export function isCoreService(t: PolicyTargetReference): boolean {
   return t.kind === 'Service' && ((t.group ?? '') === '' || t.group === 'core');
+}
+
+/** A ServiceEntry target (waypoints only, like a Service: the policy applies on the waypoint the entry is bound to). */
+export function isServiceEntryTarget(t: PolicyTargetReference): boolean {
+  return t.kind === 'ServiceEntry' && t.group === 'networking.istio.io';
 }
 
 export function isGatewayTarget(t: PolicyTargetReference, kind: 'Gateway' | 'GatewayClass'): boolean {
@@ -380,6 +385,22 @@ export function waypointService(s: KubeService, hostname: string, policies: stri
     namespace: s.metadata.namespace ?? '',
     hostname,
     ports: (s.spec.ports ?? []).map((p) => ({ port: p.port, name: p.name ?? '', protocol: portProtocol(p) })),
+    policies,
+    routes,
+    ...(tcpRoutes.length > 0 ? { tcpRoutes } : {}),
+  };
+}
+
+/**
+ * The waypoint's view of one host of a ServiceEntry bound to it: named after the entry, with the entry's ports and
+ * their declared protocols (istiod's convertPort), like the Service istiod derives for that host.
+ */
+export function waypointEntryService(se: ServiceEntry, hostname: string, policies: string[], routes: WaypointRoute[], tcpRoutes: WaypointTcpRoute[] = []): WaypointService {
+  return {
+    name: se.metadata.name,
+    namespace: se.metadata.namespace ?? '',
+    hostname,
+    ports: (se.spec.ports ?? []).map((p) => ({ port: p.number, name: p.name ?? '', protocol: parseProtocol(p.protocol) })),
     policies,
     routes,
     ...(tcpRoutes.length > 0 ? { tcpRoutes } : {}),

@@ -3,6 +3,7 @@
 // addressed workload itself;
 // reached over HBONE with the waypoint's own identity when the endpoint is in the mesh (its ztunnel then applies L4
 // policy to the waypoint's identity), else over plain TCP.
+import { lookup as dnsLookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -19,7 +20,10 @@ import type { WaypointState } from './state.js';
 
 export interface UpstreamTarget {
   workload: Workload;
+  /** The endpoint's IP, or the DNS name of an endpoint that has only a hostname (resolved at each connection). */
   ip: string;
+  /** `ip` is a DNS name (a ServiceEntry endpoint with DNS resolution). */
+  dns: boolean;
   /** The endpoint's own port (the Service's target port). */
   port: number;
   /** `ip:port`: Envoy's UPSTREAM_HOST. */
@@ -92,13 +96,14 @@ function workloadIp(w: Workload): string | undefined {
 }
 
 function target(w: Workload, port: number): UpstreamTarget | undefined {
-  const ip = workloadIp(w);
+  const ip = workloadIp(w) ?? (w.hostname || undefined);
   if (ip === undefined) return undefined;
   const address = formatAuthority(ip, port);
   const hbone = w.tunnelProtocol === 'HBONE';
   return {
     workload: w,
     ip,
+    dns: w.addresses.length === 0,
     port,
     address,
     hbone,
@@ -106,6 +111,21 @@ function target(w: Workload, port: number): UpstreamTarget | undefined {
     upstreamHost: hbone ? `envoy://connect_originate/${address}` : address,
     upstreamLocalAddress: hbone ? 'envoy://internal_client_address/' : undefined,
   };
+}
+
+/**
+ * The address of an endpoint known by its DNS name, as the waypoint's resolver (its pod's resolv.conf) answers now:
+ * IPv4 first, as Istio's clusters for IPv4 proxies look up. Envoy keeps a DNS cluster's addresses and refreshes them
+ * in the background; resolving per connection costs a lookup each, which pooled connections amortise.
+ */
+async function resolveEndpoint(hostname: string): Promise<string> {
+  try {
+    const answers = await dnsLookup(hostname, { all: true, order: 'ipv4first' });
+    if (answers[0] !== undefined) return answers[0].address;
+  } catch (e) {
+    throw new UpstreamConnectError('remote connection failure', `dns resolution failure: ${hostname}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+  throw new UpstreamConnectError('remote connection failure', `dns resolution failure: ${hostname}: no addresses`);
 }
 
 export interface UpstreamsOptions {
@@ -424,13 +444,14 @@ export class Upstreams {
 
   private async connectPlain(t: UpstreamTarget): Promise<Duplex> {
     const connectTimeoutMs = timerMs(t.cluster?.connectTimeoutMs || this.opts.connectTimeoutMs);
+    const ip = t.dns ? await resolveEndpoint(t.ip) : t.ip;
     if (t.hbone) {
       try {
         return await this.opts.pool.connect({
-          destination: { address: t.ip, port: 15008 },
+          destination: { address: ip, port: 15008 },
           certificate: await this.opts.certificate(),
           expectedIdentities: [identityOf(t.workload)],
-          target: { address: t.ip, port: t.port },
+          target: { address: ip, port: t.port },
         });
       } catch (e) {
         const timeout = e instanceof HboneConnectTimeoutError;
@@ -438,7 +459,7 @@ export class Upstreams {
       }
     }
     return new Promise<Duplex>((resolve, reject) => {
-      const socket = net.connect({ host: t.ip, port: t.port, noDelay: true });
+      const socket = net.connect({ host: ip, port: t.port, noDelay: true });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new UpstreamConnectError('connection timeout', 'connection timeout'));

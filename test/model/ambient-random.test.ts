@@ -1,5 +1,5 @@
 // Randomized check of the incremental ambient translation: a seeded sequence of edits (Service churn above all, with
-// targetRefs AuthorizationPolicies on Services, Gateways and the GatewayClass, HTTPRoutes and GRPCRoutes attached to Services,
+// targetRefs AuthorizationPolicies on Services, ServiceEntries, Gateways and the GatewayClass, HTTPRoutes and GRPCRoutes attached to Services,
 // VirtualServices naming Services (short names, FQDNs, wildcards) and routing to them, DestinationRules for them
 // (subsets resolved to the pods they pick), waypoints coming and going, selector policies, pods, Deployments,
 // EndpointSlices, ServiceEntries, WorkloadEntries and namespaces) applied to one index, which after every store change must equal an index built afresh over the same
@@ -191,6 +191,8 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
             { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'wp' },
             { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'nowhere' },
             { group: 'gateway.networking.k8s.io', kind: 'GatewayClass', name: 'istio-waypoint' },
+            { group: 'networking.istio.io', kind: 'ServiceEntry', name: 'se0' },
+            { group: 'networking.istio.io', kind: 'ServiceEntry', name: 'se1' },
             { group: 'example.com', kind: 'Thing', name: 's0' },
           ]);
         const action = pick(['ALLOW', 'ALLOW', 'DENY', 'CUSTOM'] as const);
@@ -257,8 +259,8 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
   // with or without a port (needed when the Service has several), now and then a subset.
   NAMESPACES.forEach((ns, n) => {
     const other = NAMESPACES[(n + 1) % NAMESPACES.length]!;
-    const host = () => pick([pick(SERVICES), `${pick(SERVICES)}.${other}.svc.cluster.local`, `${pick(SERVICES)}.${ns}.svc.cluster.local`, `*.${ns}.svc.cluster.local`, 'ghost']);
-    const destination = () => ({ host: pick([...SERVICES, 'ghost', `${pick(SERVICES)}.${other}.svc.cluster.local`]), ...maybe(0.5, { port: { number: pick([80, 9090]) } }), ...maybe(0.1, { subset: 'v1' }) });
+    const host = () => pick([pick(SERVICES), `${pick(SERVICES)}.${other}.svc.cluster.local`, `${pick(SERVICES)}.${ns}.svc.cluster.local`, `*.${ns}.svc.cluster.local`, 'ghost', 'api.example.com', '*.example.com']);
+    const destination = () => ({ host: pick([...SERVICES, 'ghost', `${pick(SERVICES)}.${other}.svc.cluster.local`, 'api.example.com']), ...maybe(0.5, { port: { number: pick([80, 9090]) } }), ...maybe(0.1, { subset: 'v1' }) });
     const http = () => ({
       ...maybe(0.6, { match: [{ uri: pick([{ prefix: '/a' }, { exact: '/a' }, { regex: '/a.*' }]), ...maybe(0.3, { port: pick([80, 9090]) }) }] }),
       ...(chance(0.8) ? { route: chance(0.7) ? [{ destination: destination() }] : [{ destination: destination(), weight: 70 }, { destination: destination(), weight: 30 }] } : { directResponse: { status: 404 } }),
@@ -280,7 +282,7 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
     pick([{ loadBalancer: { simple: pick(['ROUND_ROBIN', 'LEAST_CONN']) } }, { connectionPool: { tcp: { maxConnections: 1 + Math.floor(r() * 3) } } }, { outlierDetection: {}, portLevelSettings: [{ port: { number: 80 }, tls: { mode: 'SIMPLE' } }] }]);
   [...NAMESPACES, 'istio-system'].forEach((ns, n) => {
     const other = NAMESPACES[(n + 1) % NAMESPACES.length]!;
-    const host = () => pick([pick(SERVICES), `${pick(SERVICES)}.${other}.svc.cluster.local`, `*.${pick(NAMESPACES)}.svc.cluster.local`, '*']);
+    const host = () => pick([pick(SERVICES), `${pick(SERVICES)}.${other}.svc.cluster.local`, `*.${pick(NAMESPACES)}.svc.cluster.local`, '*', 'api.example.com']);
     for (const name of DESTINATION_RULES) {
       add(3, () => ({
         apiVersion: 'networking.istio.io/v1',
@@ -379,7 +381,7 @@ const destinations = { rendered: 0, subsetsWithEndpoints: 0 };
 // Workloads of EndpointSlice endpoints that are not pods, and pods given a Service by a slice naming them.
 const sliceReach = { sliceWorkloads: 0, podsWithSliceServices: 0 };
 // Services of ServiceEntries, workloads of their inline endpoints, and WorkloadEntries given a ServiceEntry's Service.
-const entryReach = { services: 0, endpointWorkloads: 0, workloadEntriesWithServices: 0 };
+const entryReach = { services: 0, endpointWorkloads: 0, workloadEntriesWithServices: 0, waypointServices: 0, waypointPolicies: 0, waypointRoutes: 0, waypointDestinations: 0 };
 
 for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
   test(`random edits (seed ${seed}): the incremental index equals a full rebuild after every change`, () => {
@@ -425,6 +427,13 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
       for (const res of index.snapshot(TYPE_WAYPOINT).values()) {
         const destination = (res as WaypointResource).destination;
         if (destination !== undefined) destinations.rendered++;
+        if (destination?.hostname.endsWith('.example.com')) entryReach.waypointDestinations++;
+        const service = (res as WaypointResource).service;
+        if (service?.hostname.endsWith('.example.com')) {
+          entryReach.waypointServices++;
+          if (service.policies.length > 0) entryReach.waypointPolicies++;
+          if (service.routes.length > 0) entryReach.waypointRoutes++;
+        }
         for (const c of destination?.clusters ?? []) if (c.subset !== '' && c.workloads.length > 0) destinations.subsetsWithEndpoints++;
         // By name: g1 is a GRPCRoute only, r1 and r2 are HTTPRoutes only.
         for (const route of (res as WaypointResource).service?.routes ?? []) {
@@ -452,4 +461,8 @@ test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programm
   assert.ok(entryReach.services > 0, 'ServiceEntry Services');
   assert.ok(entryReach.endpointWorkloads > 0, 'ServiceEntry endpoint workloads');
   assert.ok(entryReach.workloadEntriesWithServices > 0, 'WorkloadEntries selected by a ServiceEntry');
+  assert.ok(entryReach.waypointServices > 0, 'ServiceEntry Services sent to their waypoint');
+  assert.ok(entryReach.waypointPolicies > 0, 'policies targeting a ServiceEntry sent to its waypoint');
+  assert.ok(entryReach.waypointRoutes > 0, 'VirtualService routes for a ServiceEntry host');
+  assert.ok(entryReach.waypointDestinations > 0, 'DestinationRules for a ServiceEntry host');
 });

@@ -5,7 +5,7 @@
 // targetRefs (policies.go WaypointPolicyStatusCollection, pilot/pkg/model/service.go flattenConditions).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AuthorizationPolicy, Gateway, GatewayClass, GatewayListener, Namespace, Pod, Resource, Service } from '../../src/api/types.js';
+import type { AuthorizationPolicy, Gateway, GatewayClass, GatewayListener, Namespace, Pod, Resource, Service, ServiceEntry } from '../../src/api/types.js';
 import { AmbientIndex } from '../../src/model/ambient.js';
 import { portProtocol } from '../../src/model/services.js';
 import { ConfigStore } from '../../src/model/store.js';
@@ -35,6 +35,15 @@ function gateway(namespace: string, name: string, opts: { labels?: Labels; annot
 
 function kubeService(namespace: string, name: string, labels: Labels = {}, clusterIP = '10.96.0.10'): Service {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace, labels }, spec: { clusterIP, ports: [{ name: 'http', port: 80 }] } };
+}
+
+function serviceEntry(namespace: string, name: string, labels: Labels): ServiceEntry {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: { name, namespace, labels },
+    spec: { hosts: [`${name}.example.com`], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS' },
+  };
 }
 
 /** A waypoint as the index would see it: its Service exists with a cluster IP and `ready` of its pods are Ready. */
@@ -463,8 +472,11 @@ describe('WaypointAccepted: one target of each kind (WaypointPolicyStatusCollect
     } satisfies Pod,
     kubeService('shop', 'bound', { [USE]: 'wp' }, '10.96.0.11'),
     kubeService('shop', 'plain', {}, '10.96.0.12'),
+    serviceEntry('shop', 'egress', { [USE]: 'wp' }),
+    serviceEntry('shop', 'direct', {}),
   ];
   const G = 'gateway.networking.k8s.io';
+  const N = 'networking.istio.io';
   const cases: [string, string, AuthorizationPolicy['spec']['targetRefs'], string, string, string][] = [
     ['GatewayClass from the root namespace', 'istio-system', [{ group: G, kind: 'GatewayClass', name: 'istio-waypoint' }], 'True', 'Accepted', 'bound to istio-waypoint'],
     ['GatewayClass from another namespace', 'shop', [{ group: G, kind: 'GatewayClass', name: 'istio-waypoint' }], 'False', 'Invalid', 'AuthorizationPolicy must be in the root namespace `istio-system` when referencing a GatewayClass'],
@@ -476,6 +488,9 @@ describe('WaypointAccepted: one target of each kind (WaypointPolicyStatusCollect
     ['Service with group core', 'shop', [{ group: 'core', kind: 'Service', name: 'bound' }], 'True', 'Accepted', 'bound to shop/wp'],
     ['Service not bound', 'shop', [{ kind: 'Service', name: 'plain' }], 'False', 'AncestorNotBound', 'Service shop/plain is not bound to a waypoint'],
     ['Service that does not exist', 'shop', [{ kind: 'Service', name: 'gone' }], 'False', 'TargetNotFound', 'Service shop/gone was not found'],
+    ['ServiceEntry bound to a waypoint', 'shop', [{ group: N, kind: 'ServiceEntry', name: 'egress' }], 'True', 'Accepted', 'bound to shop/wp'],
+    ['ServiceEntry not bound', 'shop', [{ group: N, kind: 'ServiceEntry', name: 'direct' }], 'False', 'AncestorNotBound', 'ServiceEntry shop/direct is not bound to a waypoint'],
+    ['ServiceEntry that does not exist', 'shop', [{ group: N, kind: 'ServiceEntry', name: 'gone' }], 'False', 'TargetNotFound', 'ServiceEntry shop/gone was not found'],
   ];
   const store = new ConfigStore();
   store.apply(objects);
@@ -497,16 +512,18 @@ describe('WaypointAccepted: one target of each kind (WaypointPolicyStatusCollect
 
 describe('what a targetRefs policy is filed under (policyTargetKeys)', () => {
   const G = 'gateway.networking.k8s.io';
-  it('the store key of each Service, Gateway and GatewayClass it names, once; other kinds not at all', () => {
+  it('the store key of each Service, ServiceEntry, Gateway and GatewayClass it names, once; other kinds not at all', () => {
     const p = policy('shop', 'p', [
       { kind: 'Service', name: 'a' },
       { group: 'core', kind: 'Service', name: 'a' },
+      { group: 'networking.istio.io', kind: 'ServiceEntry', name: 'ext' },
       { group: G, kind: 'Gateway', name: 'wp' },
       { group: G, kind: 'GatewayClass', name: 'istio-waypoint' },
       { group: 'example.com', kind: 'Service', name: 'b' },
+      { kind: 'ServiceEntry', name: 'no-group' },
       { kind: 'Gateway', name: 'no-group' },
     ]);
-    assert.deepEqual(policyTargetKeys(p), ['Service/shop/a', 'Gateway/shop/wp', 'GatewayClass//istio-waypoint']);
+    assert.deepEqual(policyTargetKeys(p), ['Service/shop/a', 'ServiceEntry/shop/ext', 'Gateway/shop/wp', 'GatewayClass//istio-waypoint']);
   });
 
   it('a target namespace (refused by validation) files it under both namespaces: the status reads one, the waypoint the other', () => {
