@@ -16,6 +16,8 @@ import type { ProxyState } from './state.js';
 
 /** TTL of locally answered records, as ztunnel's DNS server uses. */
 export const DNS_TTL = 30;
+/** How long a question relayed to the cluster resolver may wait for its answer. */
+export const DNS_UPSTREAM_TIMEOUT_MS = 5000;
 const HEADER_LEN = 12;
 const QR = 0x8000;
 const RCODE_FORMERR = 1;
@@ -87,13 +89,17 @@ function headerOnlyReply(query: Buffer, rcode: number): Buffer {
 
 export class DnsProxy {
   private readonly tcpSockets = new Set<net.Socket>();
+  private readonly upstream: DnsUpstream;
   private closed = false;
 
   private constructor(
     private readonly opts: Required<Omit<DnsProxyOptions, 'log' | 'metrics'>> & Pick<DnsProxyOptions, 'log' | 'metrics'>,
     readonly udp: dgram.Socket,
     readonly tcp: net.Server,
-  ) {}
+  ) {
+    const { host, port } = opts.upstream;
+    this.upstream = { netns: opts.netns, host, port, mark: opts.mark, timeoutMs: opts.upstreamTimeoutMs };
+  }
 
   /**
    * Binds 15053 UDP and TCP inside the pod netns; bind errors (EADDRINUSE, …) reject naming the netns. SO_REUSEPORT
@@ -105,7 +111,7 @@ export class DnsProxy {
       port: DNS_CAPTURE_PORT,
       domain: 'cluster.local',
       mark: INPOD_MARK,
-      upstreamTimeoutMs: 5000,
+      upstreamTimeoutMs: DNS_UPSTREAM_TIMEOUT_MS,
       ...options,
     };
     const udp = opts.netns.bindUdp(opts.port, { host: opts.host, mark: opts.mark, reuseport: true });
@@ -161,7 +167,7 @@ export class DnsProxy {
     series?.upstreamRequests.inc();
     const started = series ? performance.now() : 0;
     try {
-      return await (transport === 'udp' ? this.forwardUdp(message) : this.forwardTcp(message));
+      return await (transport === 'udp' ? exchangeUdp(this.upstream, message) : exchangeTcp(this.upstream, message));
     } catch (err) {
       series?.upstreamFailures.inc();
       this.opts.log.warn('dns upstream request failed', {
@@ -239,55 +245,67 @@ export class DnsProxy {
       }
     });
   }
+}
 
-  private forwardUdp(message: Buffer): Promise<Buffer> {
-    const { host, port } = this.opts.upstream;
-    const socket = this.opts.netns.bindUdp(0, { host: net.isIPv6(host) ? '::' : '0.0.0.0', mark: this.opts.mark });
-    return new Promise<Buffer>((resolve, reject) => {
-      let finished = false;
-      const done = (err: Error | undefined, reply?: Buffer) => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(timer);
-        socket.close();
-        if (err) reject(err);
-        else resolve(reply!);
-      };
-      const timer = setTimeout(() => done(new Error(`no answer within ${this.opts.upstreamTimeoutMs} ms`)), this.opts.upstreamTimeoutMs);
-      socket.on('error', (err) => done(err));
-      socket.on('message', (reply) => {
-        // Only the answer to this query counts; stray datagrams are ignored until the timeout.
-        if (reply.length >= 2 && reply.readUInt16BE(0) === message.readUInt16BE(0)) done(undefined, reply);
-      });
-      socket.send(message, port, host, (err) => {
-        if (err) done(err);
-      });
-    });
-  }
+/** The cluster resolver as seen from one pod: dialed from inside the pod's netns with the proxy mark. */
+export interface DnsUpstream {
+  netns: PodNetns;
+  host: string;
+  port: number;
+  mark: number;
+  timeoutMs: number;
+}
 
-  private async forwardTcp(message: Buffer): Promise<Buffer> {
-    const { host, port } = this.opts.upstream;
-    const socket = await this.opts.netns.connect(host, port, { mark: this.opts.mark, timeoutMs: this.opts.upstreamTimeoutMs });
-    return new Promise<Buffer>((resolve, reject) => {
-      let received: Buffer = Buffer.alloc(0);
-      const done = (err: Error | undefined, reply?: Buffer) => {
-        socket.destroy();
-        if (err) reject(err);
-        else resolve(reply!);
-      };
-      socket.setTimeout(this.opts.upstreamTimeoutMs, () => done(new Error(`no answer within ${this.opts.upstreamTimeoutMs} ms`)));
-      socket.on('error', (err) => done(err));
-      socket.on('end', () => done(new Error('upstream closed the connection before answering')));
-      socket.on('data', (chunk: Buffer) => {
-        received = Buffer.concat([received, chunk]);
-        if (received.length >= 2 && received.length >= 2 + received.readUInt16BE(0)) {
-          done(undefined, received.subarray(2, 2 + received.readUInt16BE(0)));
-        }
-      });
-      const frame = Buffer.allocUnsafe(2 + message.length);
-      frame.writeUInt16BE(message.length, 0);
-      message.copy(frame, 2);
-      socket.write(frame);
+/** Sends one DNS message to the upstream over UDP and resolves with the reply that carries its id. */
+export function exchangeUdp(upstream: DnsUpstream, message: Buffer): Promise<Buffer> {
+  const { host, port, timeoutMs } = upstream;
+  // A socket per exchange: a fresh source port, and no reply to an earlier query can be taken for this one's.
+  const socket = upstream.netns.bindUdp(0, { host: net.isIPv6(host) ? '::' : '0.0.0.0', mark: upstream.mark });
+  return new Promise<Buffer>((resolve, reject) => {
+    let finished = false;
+    const done = (err: Error | undefined, reply?: Buffer) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      socket.close();
+      if (err) reject(err);
+      else resolve(reply!);
+    };
+    const timer = setTimeout(() => done(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('error', (err) => done(err));
+    socket.on('message', (reply) => {
+      // Only the answer to this query counts; stray datagrams are ignored until the timeout.
+      if (reply.length >= 2 && reply.readUInt16BE(0) === message.readUInt16BE(0)) done(undefined, reply);
     });
-  }
+    socket.send(message, port, host, (err) => {
+      if (err) done(err);
+    });
+  });
+}
+
+/** Sends one DNS message to the upstream over TCP (RFC 1035 §4.2.2 framing) and resolves with the reply. */
+export async function exchangeTcp(upstream: DnsUpstream, message: Buffer): Promise<Buffer> {
+  const { host, port, timeoutMs } = upstream;
+  const socket = await upstream.netns.connect(host, port, { mark: upstream.mark, timeoutMs });
+  return new Promise<Buffer>((resolve, reject) => {
+    let received: Buffer = Buffer.alloc(0);
+    const done = (err: Error | undefined, reply?: Buffer) => {
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(reply!);
+    };
+    socket.setTimeout(timeoutMs, () => done(new Error(`no answer within ${timeoutMs} ms`)));
+    socket.on('error', (err) => done(err));
+    socket.on('end', () => done(new Error('upstream closed the connection before answering')));
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      if (received.length >= 2 && received.length >= 2 + received.readUInt16BE(0)) {
+        done(undefined, received.subarray(2, 2 + received.readUInt16BE(0)));
+      }
+    });
+    const frame = Buffer.allocUnsafe(2 + message.length);
+    frame.writeUInt16BE(message.length, 0);
+    message.copy(frame, 2);
+    socket.write(frame);
+  });
 }
