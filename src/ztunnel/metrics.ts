@@ -1,6 +1,8 @@
-// ztunnel's DNS proxy and workload manager metrics (src/dns/metrics.rs, src/inpod/metrics.rs), with its names,
-// labels and help texts, so Istio's ztunnel dashboard ("DNS Request", "Workload Manager") plots Ambit unchanged.
+// ztunnel's DNS proxy, on-demand DNS and workload manager metrics (src/dns/metrics.rs, src/proxy/metrics.rs,
+// src/inpod/metrics.rs), with its names, labels and help texts, so Istio's ztunnel dashboard ("DNS Request",
+// "Workload Manager") plots Ambit unchanged.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { identityOf } from '../xds/address-state.js';
 import type { Workload } from '../xds/types.js';
 
 const DNS_LABELS = ['request_query_type', 'request_protocol', 'source_canonical_service', 'source_canonical_revision'] as const;
@@ -72,6 +74,59 @@ export class DnsMetrics {
         upstreamDuration: this.upstreamDuration.labels(labels),
       };
       byType.set(queryType, s);
+    }
+    return s;
+  }
+}
+
+/** ztunnel's OnDemandDnsLabels: the connecting workload, and the hostname that was resolved. */
+const ON_DEMAND_DNS_LABELS = [
+  'source_workload',
+  'source_canonical_service',
+  'source_canonical_revision',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'source_cluster',
+  'hostname',
+] as const;
+type OnDemandDnsLabel = (typeof ON_DEMAND_DNS_LABELS)[number];
+
+/** `istio_on_demand_dns_total`: connections whose endpoint had a hostname and no IP, one per resolution asked for. */
+export class OnDemandDnsMetrics {
+  private readonly requests: Counter<OnDemandDnsLabel>;
+  /** source workload → hostname → series; a workload update brings a new object and new series. */
+  private readonly cache = new WeakMap<Workload, Map<string, Counter.Internal>>();
+
+  constructor(registry: Registry) {
+    this.requests = new Counter({
+      name: 'istio_on_demand_dns_total',
+      help: 'The total number of requests that used on-demand DNS (unstable)',
+      labelNames: ON_DEMAND_DNS_LABELS,
+      registers: [registry],
+    });
+  }
+
+  series(source: Workload, hostname: string): Counter.Internal {
+    let byHostname = this.cache.get(source);
+    if (!byHostname) this.cache.set(source, (byHostname = new Map()));
+    let s = byHostname.get(hostname);
+    if (!s) {
+      const known = (v: string) => v || 'unknown';
+      // As ztunnel: app and version are the canonical name and revision again.
+      s = this.requests.labels({
+        source_workload: known(source.workloadName),
+        source_canonical_service: known(source.canonicalName),
+        source_canonical_revision: known(source.canonicalRevision),
+        source_workload_namespace: known(source.namespace),
+        source_principal: identityOf(source),
+        source_app: known(source.canonicalName),
+        source_version: known(source.canonicalRevision),
+        source_cluster: known(source.clusterId),
+        hostname: known(hostname),
+      });
+      byHostname.set(hostname, s);
     }
     return s;
   }
