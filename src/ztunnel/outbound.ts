@@ -4,6 +4,8 @@
 //   Service VIP → one healthy endpoint (service port mapped to its target port); pod IP → that workload, through its
 //   waypoint when it has one (workload traffic); captured (HBONE) workload → CONNECT over the pod's HBONE pool to
 //   podIP:15008; other workloads → plain TCP; unknown address → plain TCP passthrough to the original destination.
+// A Service endpoint with a hostname and no IP (a ServiceEntry with resolution DNS) is resolved when picked (ztunnel's
+// on-demand DNS); only that step is asynchronous, so every other connection is routed without waiting.
 // All upstream sockets are created inside the pod's netns with ztunnel's mark, so capture does not loop them back.
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -13,14 +15,26 @@ import { workloadBaggage } from './baggage.js';
 import { identityOf } from '../xds/address-state.js';
 import type { GatewayAddress, Service, Workload } from '../xds/types.js';
 import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemetry/connection.js';
+import { DnsLookupError, pickResolvedAddress, type ResolvedAddresses } from './on-demand-dns.js';
 import { hboneFailureFlag, localWorkloadError, type PodScope } from './pod-scope.js';
 import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serveRedirected, type RedirectedEndpoints, serviceRef, trackerObserver, workloadIp } from './upstream.js';
 
-type Route =
+/** Where a connection goes, with every address known. */
+type Destination =
   /** `ip` is the pod dialed on 15008; `target` the HBONE :authority (the pod's own port, or the original VIP:port for a waypoint). */
   | { kind: 'hbone'; workload: Workload; ip: string; target: { address: string; port: number }; expected: string[]; service?: Service }
   | { kind: 'tcp'; workload?: Workload; ip: string; port: number; service?: Service }
   | { kind: 'error'; message: string; flag: ResponseFlag };
+
+type Route =
+  | Destination
+  /** An endpoint known by `workload.hostname` only: its address is looked up before the connection can go on. */
+  | { kind: 'resolve'; workload: Workload; port: number; service: Service };
+
+/** For an address as normalizeIp writes it (an IPv4-mapped address is IPv4). */
+function isIpv6(ip: string): boolean {
+  return ip.includes(':');
+}
 
 function isLoopbackOrUnspecified(ip: string): boolean {
   return ip.startsWith('127.') || ip === '::1' || ip === '0.0.0.0' || ip === '::';
@@ -47,7 +61,8 @@ export class OutboundProxy {
     if (!local) return fail(localWorkloadError(this.scope.pod));
     if (client.destroyed) return;
 
-    const route = this.route(dstIp, dstPort);
+    const picked = this.route(dstIp, dstPort);
+    const route = picked.kind === 'resolve' ? await this.resolveEndpoint(picked, local, dstIp) : picked;
     if (route.kind === 'error') return fail(route.message, route.flag);
     if (route.kind === 'hbone') return this.viaHbone(client, local, srcIp, srcAddr, dstAddr, route);
     return this.viaTcp(client, local, srcAddr, dstAddr, route);
@@ -61,16 +76,18 @@ export class OutboundProxy {
       // ztunnel's UpstreamDestination::OriginalDestination: no endpoint is chosen, the connection goes where it was
       // dialed, as plain TCP (a ServiceEntry with resolution NONE).
       if (service.loadBalancing?.mode === 'PASSTHROUGH') return { kind: 'tcp', ip, port };
-      const candidates: { workload: Workload; ip: string; port: number }[] = [];
+      const candidates: { workload: Workload; port: number }[] = [];
       for (const ep of state.endpointsOf(service)) {
         const target = ep.targetPort(port);
-        const epIp = workloadIp(ep.workload);
-        if (target !== undefined && epIp !== undefined) candidates.push({ workload: ep.workload, ip: epIp, port: target });
+        const { workload } = ep;
+        if (target !== undefined && (workload.addresses.length > 0 || workload.hostname)) candidates.push({ workload, port: target });
       }
       if (candidates.length === 0) return { kind: 'error', message: `no healthy upstream: ${formatAuthority(ip, port)}`, flag: '-' };
       // Random choice: spreads load without shared round-robin state across the node's pod proxies.
       const pick = candidates[Math.floor(Math.random() * candidates.length)]!;
-      return this.toWorkload(pick.workload, pick.ip, pick.port, service);
+      const epIp = workloadIp(pick.workload, isIpv6(ip));
+      if (epIp === undefined) return { kind: 'resolve', workload: pick.workload, port: pick.port, service };
+      return this.toWorkload(pick.workload, epIp, pick.port, service);
     }
     const workload = state.workloadByIp(ip);
     if (workload) {
@@ -82,7 +99,7 @@ export class OutboundProxy {
   }
 
   /** A waypoint pod (ztunnel's fetch_waypoint): HBONE to its 15008, the original destination as :authority. */
-  private toWaypoint(gw: GatewayAddress, ip: string, port: number, service?: Service): Route {
+  private toWaypoint(gw: GatewayAddress, ip: string, port: number, service?: Service): Destination {
     const pick = this.waypointEndpoint(gw);
     const name = gw.hostname?.hostname ?? (gw.address ? bytesToIp(gw.address.address) : '');
     if (!pick) return { kind: 'error', message: `unknown waypoint: waypoint ${name} not found`, flag: '-' };
@@ -117,7 +134,30 @@ export class OutboundProxy {
     return state.endpointsOf(svc).some((ep) => identityOf(ep.workload) === this.scope.identity && ep.workload.name === this.scope.pod.name && ep.workload.namespace === this.scope.pod.namespace);
   }
 
-  private toWorkload(workload: Workload, ip: string, port: number, service?: Service): Route {
+  /**
+   * ztunnel's resolve_workload_address: the endpoint's hostname looked up through the cluster resolver, one address
+   * of the dialed address's family preferred. Counted in istio_on_demand_dns_total whatever the outcome.
+   */
+  private async resolveEndpoint(route: Extract<Route, { kind: 'resolve' }>, local: Workload, dstIp: string): Promise<Destination> {
+    const { workload } = route;
+    const hostname = workload.hostname!;
+    this.scope.onDemandDnsMetrics.series(local, hostname).inc();
+    let resolved: ResolvedAddresses;
+    try {
+      resolved = await this.scope.resolver.resolve(hostname);
+    } catch (e) {
+      if (!(e instanceof DnsLookupError)) throw e;
+      this.scope.log.warn('dns lookup failed', { hostname, error: e.message });
+      return { kind: 'error', message: `no ip addresses were resolved for workload: ${workload.uid}`, flag: '-' };
+    }
+    const ip = pickResolvedAddress(resolved, isIpv6(dstIp));
+    if (ip === undefined) {
+      return { kind: 'error', message: `ip addresses were resolved for workload ${workload.uid}, but valid dns response had no A/AAAA records`, flag: '-' };
+    }
+    return this.toWorkload(workload, ip, route.port, route.service);
+  }
+
+  private toWorkload(workload: Workload, ip: string, port: number, service?: Service): Destination {
     switch (workload.tunnelProtocol) {
       case 'HBONE': {
         const expected = [this.scope.state.identityOf(workload), ...(service?.subjectAltNames ?? [])];
@@ -136,7 +176,7 @@ export class OutboundProxy {
     srcIp: string,
     srcAddr: string,
     originalDstAddr: string,
-    route: Extract<Route, { kind: 'hbone' }>,
+    route: Extract<Destination, { kind: 'hbone' }>,
   ): Promise<void> {
     const { state, telemetry, config } = this.scope;
     const dstIdentity = state.identityOf(route.workload);
@@ -175,7 +215,7 @@ export class OutboundProxy {
     await this.pump(client, stream, tracker);
   }
 
-  private async viaTcp(client: net.Socket, local: Workload, srcAddr: string, originalDstAddr: string, route: Extract<Route, { kind: 'tcp' }>): Promise<void> {
+  private async viaTcp(client: net.Socket, local: Workload, srcAddr: string, originalDstAddr: string, route: Extract<Destination, { kind: 'tcp' }>): Promise<void> {
     const info: ConnectionInfo = {
       direction: 'outbound',
       srcAddr,

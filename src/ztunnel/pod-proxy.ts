@@ -9,10 +9,11 @@ import type { Workload } from '../xds/types.js';
 import { parseHostPort } from '../common/ip.js';
 import { ConnectionManager } from './connection-manager.js';
 import { OpenConnections } from './open-connections.js';
-import { DnsProxy } from './dns.js';
+import { DNS_UPSTREAM_TIMEOUT_MS, DnsProxy } from './dns.js';
 import { InboundProxy } from './inbound.js';
 import { InboundPlaintextProxy } from './inbound-plaintext.js';
 import { OutboundProxy } from './outbound.js';
+import { OnDemandResolver } from './on-demand-dns.js';
 import { http2Tuning, keepalive, type PodProxyContext, type PodScope } from './pod-scope.js';
 
 export type { PodInfo, PodProxyContext } from './pod-scope.js';
@@ -40,6 +41,7 @@ export class PodProxy {
     const identity = ctx.state.identityOf({ trustDomain: ctx.config.trustDomain, namespace: ctx.pod.namespace, serviceAccount: ctx.pod.serviceAccount });
     const { config, state } = ctx;
     const mark = config.packetMark;
+    const dnsUpstream = parseHostPort(config.dnsUpstream, 'DNS_UPSTREAM');
     const pool = new HbonePool({
       maxStreamsPerConnection: config.poolMaxStreamsPerConnection,
       idleTimeoutMs: config.poolUnusedReleaseTimeoutMs,
@@ -62,6 +64,7 @@ export class PodProxy {
       netns,
       identity,
       pool,
+      resolver: new OnDemandResolver({ netns, ...dnsUpstream, mark, timeoutMs: DNS_UPSTREAM_TIMEOUT_MS }),
       connections: new ConnectionManager(() => (local ? state.policiesFor(local) : []), log),
       localWorkload: async () => {
         local = state.workloadByName(ctx.pod.namespace, ctx.pod.name);
@@ -86,7 +89,7 @@ export class PodProxy {
           netns,
           pod: { namespace: ctx.pod.namespace },
           state,
-          upstream: parseHostPort(config.dnsUpstream, 'DNS_UPSTREAM'),
+          upstream: dnsUpstream,
           log,
           domain: config.clusterDomain,
           port: config.dnsPort,

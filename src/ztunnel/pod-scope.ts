@@ -10,7 +10,8 @@ import type { WorkloadCertificate } from '../identity/workload-cert.js';
 import type { PodNetns } from '../inpod/netns.js';
 import type { Service, Workload } from '../xds/types.js';
 import type { ConnectionTelemetry, ResponseFlag } from '../telemetry/connection.js';
-import type { DnsMetrics } from './metrics.js';
+import type { DnsMetrics, OnDemandDnsMetrics } from './metrics.js';
+import type { OnDemandResolver } from './on-demand-dns.js';
 import type { SecretManager } from '../xds/ca-client.js';
 import type { ZtunnelConfig } from './config.js';
 import type { ConnectionManager } from './connection-manager.js';
@@ -35,6 +36,8 @@ export interface PodProxyContext {
   telemetry: ConnectionTelemetry;
   /** The node's istio_dns_* series, shared by the pods' DNS proxies. */
   dnsMetrics?: DnsMetrics;
+  /** The node's istio_on_demand_dns_total, shared by the pods' outbound listeners. */
+  onDemandDnsMetrics: OnDemandDnsMetrics;
   /** Inbound HBONE connection caps, shared by every pod of the node. */
   hboneLimiter: HboneConnectionLimiter;
   log: ZtunnelLogger;
@@ -45,6 +48,8 @@ export interface PodScope extends PodProxyContext {
   /** This pod's SPIFFE identity; its certificate is served inbound and presented outbound. */
   identity: string;
   pool: HbonePool;
+  /** Resolves the hostname of an endpoint that has no IP, from this pod's netns. */
+  resolver: OnDemandResolver;
   connections: ConnectionManager;
   /** The pod's own workload from xDS, waiting up to `config.localWorkloadWaitMs` for it to arrive. */
   localWorkload(): Promise<Workload | undefined>;

@@ -15,9 +15,17 @@ import type { PodScope } from './pod-scope.js';
 export const RECURSIVE_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008]);
 export const RECURSIVE_CALL = 'attempted recursive call to ourselves';
 
-/** The workload's first address (ztunnel dials a workload by its first IP of the wanted family). */
-export function workloadIp(w: Workload): string | undefined {
-  const first = w.addresses[0];
+/**
+ * The workload's first address, or with `preferV6` given its first of that family if it has one (ztunnel's
+ * pick_workload_destination: the family of the address the application dialed).
+ */
+export function workloadIp(w: Workload, preferV6?: boolean): string | undefined {
+  const { addresses } = w;
+  if (preferV6 !== undefined) {
+    const length = preferV6 ? 16 : 4;
+    for (const a of addresses) if (a.length === length) return bytesToIp(a);
+  }
+  const first = addresses[0];
   return first ? bytesToIp(first) : undefined;
 }
 

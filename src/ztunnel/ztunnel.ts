@@ -18,7 +18,7 @@ import { ProxyState } from './state.js';
 import { XdsClient, proxyNodeId } from '../xds/client.js';
 import { XdsMetrics } from '../xds/metrics.js';
 import { registerProcessMetrics } from '../telemetry/process-metrics.js';
-import { DnsMetrics, WorkloadManagerMetrics } from './metrics.js';
+import { DnsMetrics, OnDemandDnsMetrics, WorkloadManagerMetrics } from './metrics.js';
 import { ZdsClient, type ZdsPod } from './zds.js';
 import { AMBIT_VERSION } from '../common/version.js';
 
@@ -45,6 +45,7 @@ export class Ztunnel {
   readonly telemetry: ZtunnelTelemetry;
   /** Registered only with the DNS proxy on, as ztunnel registers its DNS series. */
   private readonly dnsMetrics: DnsMetrics | undefined;
+  private readonly onDemandDnsMetrics: OnDemandDnsMetrics;
   private readonly workloadManager: WorkloadManagerMetrics;
   private admin: AdminServer | undefined;
   private readonly pods = new Map<string, PodEntry>();
@@ -67,6 +68,7 @@ export class Ztunnel {
     const { registry } = this.telemetry;
     registerProcessMetrics(registry);
     this.dnsMetrics = config.dnsCapture ? new DnsMetrics(registry) : undefined;
+    this.onDemandDnsMetrics = new OnDemandDnsMetrics(registry);
     this.workloadManager = new WorkloadManagerMetrics(registry, () => {
       let active = 0;
       for (const e of this.pods.values()) if (e.proxy) active++;
@@ -202,6 +204,7 @@ export class Ztunnel {
         config: this.opts.config,
         telemetry: this.telemetry,
         dnsMetrics: this.dnsMetrics,
+        onDemandDnsMetrics: this.onDemandDnsMetrics,
         hboneLimiter: this.hboneLimiter,
         log: this.opts.sink.logger('inpod'),
       }),

@@ -1,17 +1,20 @@
 // The ztunnel data path between real pod network namespaces: two captured pods (A client, B server) and an
 // un-captured pod C, each joined to a router netns by a veth; capture rules from src/cni; certificates from a real
 // CA over gRPC (SecretManager → ControlPlaneServer); a ProxyState fed directly with xDS-shaped objects; PodProxy for
-// A and B running in this process. Everything lives in namespaces the test creates (10.251.x.y only).
+// A and B running in this process. Everything lives in namespaces the test creates (10.251.x.y only). C also runs
+// the stand-in for the cluster resolver (DNS_UPSTREAM) that on-demand DNS asks.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
+import type * as dgram from 'node:dgram';
 import type * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
+import dnsPacket from 'dns-packet';
 import { installCapture } from '../../src/cni/index.js';
 import { TokenFileAuthenticator } from '../../src/controlplane/auth.js';
 import { MeshCa } from '../../src/controlplane/ca.js';
@@ -26,6 +29,7 @@ import { ZtunnelTelemetry, trafficLabels, type ConnectionInfo, type ConnectionTe
 import { LogSink } from '../../src/telemetry/log.js';
 import { SecretManager } from '../../src/xds/ca-client.js';
 import { loadConfig, type ZtunnelConfig } from '../../src/ztunnel/config.js';
+import { OnDemandDnsMetrics } from '../../src/ztunnel/metrics.js';
 import { PodProxy } from '../../src/ztunnel/pod-proxy.js';
 import { ProxyState } from '../../src/ztunnel/state.js';
 import { inNetns, run } from './inpod-fixture.js';
@@ -129,6 +133,8 @@ interface Topology {
   blackhole: string;
   /** A second address of C: the VIP of a PASSTHROUGH Service (a ServiceEntry with resolution NONE). */
   external: string;
+  /** A VIP per host of the DNS ServiceEntries (their endpoints known by hostname only), in host order. */
+  dnsVips: string[];
   cleanup(): Promise<void>;
 }
 
@@ -171,8 +177,59 @@ async function createTopology(): Promise<Topology> {
     tag, router, a: pods[0], b: pods[1], c: pods[2],
     ipA: net(0).pod, ipB: net(1).pod, ipC: net(2).pod,
     vip: `10.251.${t3}.200`, emptyVip: `10.251.${t3}.201`, blackhole: `10.251.${t3}.21`, external: `10.251.${t3}.19`,
+    dnsVips: DNS_HOSTS.map((_, i) => `10.251.${t3}.${210 + i}`),
     cleanup,
   };
+}
+
+// ---- the cluster resolver on-demand DNS asks ---------------------------------------------------------------------
+
+/** Hosts of DNS ServiceEntries, each answered its own way by ClusterResolver. */
+const DNS_HOSTS = ['api.example.test', 'missing.example.test', 'empty.example.test', 'big.example.test'] as const;
+type DnsHost = (typeof DNS_HOSTS)[number];
+/** Only ever data in an answer: IPv6 is not configured here, so picking it would fail the connection. */
+const UNREACHABLE_V6 = 'fd00:251::1';
+
+/**
+ * Answers, over UDP and TCP: api with C's address and UNREACHABLE_V6; missing NXDOMAIN; empty NOERROR without
+ * records; big only over TCP (the UDP reply is truncated).
+ */
+class ClusterResolver {
+  /** `<transport> <type> <name>` of each question, in arrival order. */
+  readonly seen: string[] = [];
+  constructor(readonly udp: dgram.Socket, readonly tcp: net.Server, private readonly ipC: string) {
+    udp.on('message', (msg, rinfo) => udp.send(this.answer(msg, 'udp'), rinfo.port, rinfo.address));
+    tcp.on('connection', (s) => {
+      s.on('error', () => undefined);
+      s.once('data', (frame: Buffer) => {
+        const reply = this.answer(frame.subarray(2, 2 + frame.readUInt16BE(0)), 'tcp');
+        const len = Buffer.alloc(2);
+        len.writeUInt16BE(reply.length);
+        s.end(Buffer.concat([len, reply]));
+      });
+    });
+  }
+
+  close(): void {
+    this.udp.close();
+    this.tcp.close();
+  }
+
+  private answer(msg: Buffer, transport: 'udp' | 'tcp'): Buffer {
+    const q = dnsPacket.decode(msg);
+    const question = q.questions![0]!;
+    const type = question.type as 'A' | 'AAAA';
+    this.seen.push(`${transport} ${type} ${question.name}`);
+    const host = question.name as DnsHost;
+    let flags = dnsPacket.RECURSION_AVAILABLE;
+    const answers: dnsPacket.Answer[] = [];
+    const address = (data: string): void => void answers.push({ name: question.name, type, class: 'IN', ttl: 300, data });
+    if (host === 'api.example.test') address(type === 'A' ? this.ipC : UNREACHABLE_V6);
+    else if (host === 'missing.example.test') flags |= 3; // NXDOMAIN
+    else if (host === 'big.example.test' && transport === 'udp') flags |= dnsPacket.TRUNCATED_RESPONSE;
+    else if (host === 'big.example.test' && type === 'A') address(this.ipC);
+    return dnsPacket.encode({ type: 'response', id: q.id, flags, questions: q.questions, answers });
+  }
 }
 
 // ---- xDS-shaped objects -----------------------------------------------------------------------------------------
@@ -187,6 +244,22 @@ function workload(name: string, ns: string, sa: string, ip: string, protocol: Wo
 
 function service(name: string, ns: string, vip: string, ports: Service['ports']): Service {
   return { name, namespace: ns, hostname: `${name}.${ns}.svc.${TD}`, addresses: [{ network: '', address: ipToBytes(vip)! }], ports, subjectAltNames: [] };
+}
+
+/**
+ * What the control plane sends for a ServiceEntry with resolution DNS and no endpoints: its Service, and one workload
+ * for the host, with no address but the hostname, plain TCP.
+ */
+function dnsServiceEntry(host: DnsHost, ns: string, vip: string): { service: Service; workload: Workload } {
+  const name = host.split('.')[0]!;
+  const ports = [{ servicePort: 80, targetPort: 8080 }];
+  const svc: Service = { name: host, namespace: ns, hostname: host, addresses: [{ network: '', address: ipToBytes(vip)! }], ports, subjectAltNames: [] };
+  const w: Workload = {
+    uid: `Kubernetes/networking.istio.io/ServiceEntry/${ns}/${name}/${host}`, name, namespace: ns, addresses: [], hostname: host, network: '',
+    tunnelProtocol: 'NONE', trustDomain: TD, serviceAccount: '', node: '', canonicalName: name, canonicalRevision: 'latest', workloadType: 'POD',
+    workloadName: name, services: { [`${ns}/${host}`]: { ports } }, authorizationPolicies: [], status: 'HEALTHY', clusterId: 'Kubernetes',
+  };
+  return { service: svc, workload: w };
 }
 
 function match(m: Partial<Match>): Match {
@@ -242,6 +315,8 @@ describe('ztunnel data path between pod netns', { timeout: 120_000 }, () => {
   let nsA: PodNetns;
   let nsC: PodNetns;
   let config: ZtunnelConfig;
+  let resolver: ClusterResolver | undefined;
+  let onDemandDnsMetrics: OnDemandDnsMetrics;
   let svcEcho: Service;
 
   const dial = async (from: PodNetns, ip: string, port: number): Promise<net.Socket> => {
@@ -277,9 +352,13 @@ describe('ztunnel data path between pod netns', { timeout: 120_000 }, () => {
     });
     telemetry = new RecordingTelemetry(new ZtunnelTelemetry({ log: sink }));
     config = loadConfig(
-      { nodeName: NODE, rootCertFile: '-', tokenFile: nodeToken, zdsSocket: '-', connectionTerminationDeadlineMs: 300, connectTimeoutMs: 1500 },
+      {
+        nodeName: NODE, rootCertFile: '-', tokenFile: nodeToken, zdsSocket: '-', connectionTerminationDeadlineMs: 300, connectTimeoutMs: 1500,
+        dnsUpstream: `${topo.ipC}:53`,
+      },
       {},
     );
+    onDemandDnsMetrics = new OnDemandDnsMetrics(telemetry.inner.registry);
 
     svcEcho = service('echo', NS_B, topo.vip, [{ servicePort: 80, targetPort: ECHO }]);
     const wlB = workload('server', NS_B, 'server', topo.ipB, 'HBONE', { [`${NS_B}/${svcEcho.hostname}`]: { ports: [{ servicePort: 80, targetPort: ECHO }] } });
@@ -291,6 +370,10 @@ describe('ztunnel data path between pod netns', { timeout: 120_000 }, () => {
         ['svc', { service: svcEcho }],
         ['empty', { service: service('empty', NS_B, topo.emptyVip, [{ servicePort: 80, targetPort: ECHO }]) }],
         ['external', { service: { ...service('external', NS_B, topo.external, [{ servicePort: 8080, targetPort: 8080 }]), loadBalancing: { mode: 'PASSTHROUGH', routingPreference: [] } } }],
+        ...DNS_HOSTS.flatMap((host, i) => {
+          const se = dnsServiceEntry(host, NS_B, topo!.dnsVips[i]!);
+          return [[`svc/${host}`, { service: se.service }], [se.workload.uid, { workload: se.workload }]] as const;
+        }),
       ]),
       [],
     );
@@ -312,13 +395,14 @@ describe('ztunnel data path between pod netns', { timeout: 120_000 }, () => {
     serve(nsB, ECHO, (s) => s.pipe(s));
     serve(nsB, WHOAMI, (s) => s.end(`${s.remoteAddress}`));
     serve(nsC, 8080, (s) => s.end(`c saw ${s.remoteAddress}`));
+    resolver = new ClusterResolver(nsC.bindUdp(53, { host: topo.ipC }), nsC.listen(53, { host: topo.ipC }), topo.ipC);
 
     await installCapture(topo.a);
     await installCapture(topo.b);
     for (const [ns, name, sa] of [[topo.a, 'client', 'client'], [topo.b, 'server', 'server']] as const) {
       const ctx = {
         pod: { uid: randomBytes(8).toString('hex'), name, namespace: name === 'client' ? NS_A : NS_B, serviceAccount: sa, netnsPath: `/run/netns/${ns}` },
-        state, secrets, config, telemetry, log: sink.logger('proxy'),
+        state, secrets, config, telemetry, onDemandDnsMetrics, log: sink.logger('proxy'),
         hboneLimiter: new HboneConnectionLimiter({ maxConnections: config.hboneMaxConnections, maxConnectionsPerPeer: config.hboneMaxConnectionsPerPeer }, () => undefined),
       };
       proxies.push(await PodProxy.start(ctx));
@@ -329,6 +413,7 @@ describe('ztunnel data path between pod netns', { timeout: 120_000 }, () => {
     for (const c of clients) c.destroy();
     for (const p of proxies) await p.close().catch(() => undefined);
     for (const s of servers) s.close();
+    resolver?.close();
     for (const n of netnses) n.close();
     secrets?.close();
     await cp?.close().catch(() => undefined);
@@ -425,6 +510,64 @@ describe('ztunnel data path between pod netns', { timeout: 120_000 }, () => {
     assert.equal(out.info.mtls, false);
     assert.equal(out.info.dstAddr, `${topo!.external}:8080`);
     assert.equal(out.info.dstService, undefined);
+  });
+
+  it('a DNS ServiceEntry endpoint known by hostname only is resolved on demand, from the pod, through DNS_UPSTREAM', async () => {
+    const [apiVip] = topo!.dnsVips;
+    const asked = resolver!.seen.length;
+    const from = telemetry.records.length;
+    const { data } = await roundTrip(await dial(nsA, apiVip!, 80), Buffer.alloc(0));
+    // The IPv4 answer, as the VIP dialed is IPv4; and the connection leaves from A's own address.
+    assert.equal(data.toString().replace('::ffff:', ''), `c saw ${topo!.ipA}`);
+    const out = await telemetry.closed((r) => r.info.direction === 'outbound', from);
+    assert.equal(out.error, undefined);
+    assert.equal(out.info.mtls, false);
+    assert.equal(out.info.dstAddr, `${topo!.ipC}:8080`);
+    assert.equal(out.info.dstService?.hostname, 'api.example.test');
+    assert.equal(out.info.dstWorkload?.name, 'api');
+    // Both families asked over UDP; the marked sockets got past the capture rules to C.
+    assert.deepEqual(resolver!.seen.slice(asked).sort(), ['udp A api.example.test', 'udp AAAA api.example.test']);
+
+    // The answer's TTL (300 s) keeps it: the next connection asks nothing, and is counted all the same.
+    const again = await roundTrip(await dial(nsA, apiVip!, 80), Buffer.alloc(0));
+    assert.equal(again.data.toString().replace('::ffff:', ''), `c saw ${topo!.ipA}`);
+    assert.equal(resolver!.seen.length, asked + 2);
+    const metrics = await telemetry.inner.registry.metrics();
+    assert.match(metrics, /# HELP istio_on_demand_dns_total The total number of requests that used on-demand DNS \(unstable\)/);
+    const labels = [
+      'source_workload="client"', 'source_canonical_service="client"', 'source_canonical_revision="v1"', `source_workload_namespace="${NS_A}"`,
+      `source_principal="${ID_A}"`, 'source_app="client"', 'source_version="v1"', 'source_cluster="Kubernetes"', 'hostname="api.example.test"',
+    ].join(',');
+    assert.ok(metrics.includes(`istio_on_demand_dns_total{${labels}} 2`), metrics);
+  });
+
+  it('on-demand DNS asks again over TCP when the UDP answer is truncated', async () => {
+    const asked = resolver!.seen.length;
+    const { data } = await roundTrip(await dial(nsA, topo!.dnsVips[3]!, 80), Buffer.alloc(0));
+    assert.equal(data.toString().replace('::ffff:', ''), `c saw ${topo!.ipA}`);
+    assert.ok(resolver!.seen.slice(asked).includes('tcp A big.example.test'), resolver!.seen.join('\n'));
+  });
+
+  it('on-demand DNS failures: NXDOMAIN and an answer without records fail the connection with ztunnel\'s texts', async () => {
+    const [, missingVip, emptyVip] = topo!.dnsVips;
+    const uid = (host: string) => `Kubernetes/networking.istio.io/ServiceEntry/${NS_B}/${host.split('.')[0]}/${host}`;
+    const refused = async (vip: string) => {
+      const from = telemetry.failures.length;
+      // The proxy resets the connection, possibly before the client saw its connect complete.
+      const res = await dial(nsA, vip, 80).then((s) => roundTrip(s, Buffer.from('x')), (e: Error) => ({ data: Buffer.alloc(0), error: e }));
+      assert.equal(res.data.length, 0);
+      return (await telemetry.failure((f) => f.info.direction === 'outbound' && f.info.dstAddr === `${vip}:80`, from)).error.message;
+    };
+    assert.equal(await refused(missingVip!), `no ip addresses were resolved for workload: ${uid('missing.example.test')}`);
+    assert.ok(logLines.some((l) => l.includes('\twarn\t') && l.includes('dns lookup failed') && l.includes('missing.example.test')), logLines.join(''));
+    assert.equal(
+      await refused(emptyVip!),
+      `ip addresses were resolved for workload ${uid('empty.example.test')}, but valid dns response had no A/AAAA records`,
+    );
+    // The access log carries the failure, as for every connection refused before it is set up.
+    assert.ok(logLines.some((l) => l.includes('connection failed') && l.includes('valid dns response had no A/AAAA records')), logLines.join(''));
+    // A failed resolution is counted too.
+    assert.match(await telemetry.inner.registry.metrics(), /istio_on_demand_dns_total\{[^}]*hostname="missing\.example\.test"\} 1/);
   });
 
   it('DENY by principal refuses the connection with ztunnel\'s error text; an unmatched ALLOW too', async () => {
