@@ -458,10 +458,14 @@ export class AmbientIndex {
         break;
       case 'WorkloadEntry':
         d.workloadEntries.add(key);
+        // Its labels may put it in a ServiceEntry's subset.
+        for (const w of this.subsetUsers.get(ns) ?? []) d.waypointConfigs.add(w);
         break;
       case 'EndpointSlice':
         this.indexEndpointSlice(key, old as EndpointSlice | undefined, cur as EndpointSlice | undefined);
         for (const v of versions) this.markEndpointSlice(key, v as EndpointSlice, d);
+        // Subsets of a Service without a selector pick among the pods its slices name.
+        for (const w of this.subsetUsers.get(ns) ?? []) d.waypointConfigs.add(w);
         break;
       case 'Namespace':
         // Routes whose parent Services are in it: the namespace's use-waypoint label is in their status.
@@ -1209,36 +1213,63 @@ export class AmbientIndex {
       const ns = nsOf(svc);
       const applying = destinationRulesFor(rules, hostname, ns, waypointNamespace, this.options);
       if (applying.length === 0) continue;
-      // A ServiceEntry's subsets pick nothing yet (its endpoints carry their own labels).
-      const selector = svc.kind === 'Service' ? svc.spec.selector : undefined;
       const translated = translateDestination(
         applying,
         hostname,
         ns,
         svc.kind === 'Service' ? (svc.spec.ports ?? []).map((p) => p.port) : (svc.spec.ports ?? []).map((p) => p.number),
-        {
-          ...this.options,
-          subsetWorkloads: (labels) => {
-            // A Service without a selector gets its endpoints from EndpointSlices, which subsets do not pick from
-            // yet; a subset whose labels contradict the selector has none.
-            if (!nonEmpty(selector)) return [];
-            for (const k in labels) if (k in selector && selector[k] !== labels[k]) return [];
-            const wanted = { ...labels, ...selector };
-            const uids: string[] = [];
-            for (const pod of this.store.matching('Pod', ns, wanted)) {
-              const uid = this.podUids.get(resourceKey(pod));
-              if (uid !== undefined) uids.push(uid);
-            }
-            for (const dep of this.store.matching('Deployment', ns, wanted)) uids.push(...(this.replicaUids.get(resourceKey(dep)) ?? []));
-            return uids.sort();
-          },
-        },
+        { ...this.options, subsetWorkloads: (labels) => this.subsetWorkloads(svcKey, svc, labels) },
       );
       if (translated === undefined) continue;
       if (translated.destination.clusters.some((c) => c.subset !== '')) addTo(this.subsetUsers, ns, waypointKey);
       const r: WaypointResource = { destination: translated.destination };
       resources.set(waypointResourceName(gatewayNs, gatewayName, r), r);
     }
+  }
+
+  /**
+   * The endpoints of a Service or ServiceEntry whose labels carry a subset's (istiod's subset selection; no labels:
+   * every endpoint): the pods a Service selects, or, without a selector, the pods its EndpointSlices name (their other
+   * endpoints have no labels); an entry's inline endpoints (by their labels) and the pods and WorkloadEntries its
+   * workloadSelector picks. Sorted uids.
+   */
+  private subsetWorkloads(svcKey: string, svc: KubeService | ServiceEntry, labels: Labels): string[] {
+    const ns = nsOf(svc);
+    const uids = new Set<string>();
+    const add = (uid: string | undefined) => uid !== undefined && uids.add(uid);
+    const selected = (selector: Labels) => {
+      // A subset whose labels contradict the selector has none.
+      for (const k in labels) if (k in selector && selector[k] !== labels[k]) return;
+      const wanted = { ...labels, ...selector };
+      for (const pod of this.store.matching('Pod', ns, wanted)) add(this.podUids.get(resourceKey(pod)));
+      for (const dep of this.store.matching('Deployment', ns, wanted)) for (const uid of this.replicaUids.get(resourceKey(dep)) ?? []) add(uid);
+      return wanted;
+    };
+    if (svc.kind === 'Service') {
+      const selector = svc.spec.selector;
+      if (nonEmpty(selector)) selected(selector);
+      else {
+        for (const slice of this.slicesByService.get(svcKey) ?? []) {
+          const es = this.store.get(slice) as EndpointSlice | undefined;
+          for (const { ref, uid } of es ? slicePodRefs(es) : []) {
+            // As for the slice's Service on the pod: the reference must be to this pod (its uid).
+            const pod = this.store.get(`Pod/${ref}`) as Pod | undefined;
+            if (pod && (pod.metadata.uid ?? '') === uid && selectorMatches(labels, pod.metadata.labels)) add(this.podUids.get(`Pod/${ref}`));
+          }
+          if (!nonEmpty(labels)) for (const uid of this.sliceUids.get(slice) ?? []) add(uid);
+        }
+      }
+    } else {
+      for (const { workload, labels: own } of serviceEntryWorkloads(svc, this.entryWinners.get(svcKey) ?? [], this.options)) {
+        if (selectorMatches(labels, own ?? {})) add(workload.uid);
+      }
+      const selector = svc.spec.workloadSelector?.labels;
+      if (nonEmpty(selector)) {
+        const wanted = selected(selector);
+        if (wanted) for (const we of this.store.matching('WorkloadEntry', ns, wanted)) add(this.workloadEntryUids.get(resourceKey(we)));
+      }
+    }
+    return [...uids].sort();
   }
 
   /** The ServiceEntry whose Service for `hostname` is sent in `namespace` (store key), if one owns it there. */

@@ -151,8 +151,11 @@ export class OutboundProxy {
       return { kind: 'error', message: `no ip addresses were resolved for workload: ${workload.uid}`, flag: '-' };
     }
     const ip = pickResolvedAddress(resolved, isIpv6(dstIp));
+    // hickory reports valid answers without records as an error (NoRecordsFound), so ztunnel's other text, "ip addresses
+    // were resolved … but valid dns response had no A/AAAA records", never shows; neither does it here.
     if (ip === undefined) {
-      return { kind: 'error', message: `ip addresses were resolved for workload ${workload.uid}, but valid dns response had no A/AAAA records`, flag: '-' };
+      this.scope.log.warn('dns lookup failed', { hostname, error: 'no A or AAAA records' });
+      return { kind: 'error', message: `no ip addresses were resolved for workload: ${workload.uid}`, flag: '-' };
     }
     return this.toWorkload(workload, ip, route.port, route.service);
   }

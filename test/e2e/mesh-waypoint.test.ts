@@ -2,6 +2,7 @@
 // it and the Gateway becomes Programmed; traffic to bound Services crosses it (client ztunnel → waypoint → server
 // ztunnel, both hops HBONE) with L7 authorization, Istio's metrics (scraped by a real Prometheus and queried with the
 // user guide's PromQL) and access log, for HTTP, gRPC and TCP; `istio.io/use-waypoint: none` opts a Service out; a
+// ServiceEntry bound to the waypoint gets its policy and VirtualService there on the way out of the mesh; a
 // rollout restart of the waypoint costs no more than the requests in flight; deleting the Gateway removes what was
 // deployed and traffic goes direct again. One cluster serves every assertion; tests run in order.
 import assert from 'node:assert/strict';
@@ -388,6 +389,70 @@ spec:
       assert.equal((JSON.parse(rest.body) as { pod: string }).pod, 'server', 'the catch-all route: the Service itself');
     } finally {
       await c.ok(['delete', 'virtualservice', 'server', '-n', 'shop']);
+    }
+  });
+
+  it('takes traffic to a ServiceEntry bound to it: the entry\'s policy and VirtualService apply, then the endpoint outside the mesh', async () => {
+    // An API outside the mesh: a pod in a namespace without the ambient label, reached by the entry's host name.
+    await c.apply('outside.yaml', `
+apiVersion: v1
+kind: Namespace
+metadata: {name: outside}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api, namespace: outside}
+spec:
+  nodeName: node-2
+  containers:
+  - name: echo
+    command: [ambit-echo, --http-port, "8080"]
+    env:
+    - name: POD_NAME
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    readinessProbe:
+      httpGet: {path: /healthz, port: 8080}
+      periodSeconds: 1
+`);
+    const api = await eventually('the api pod ready', async () => (await c.pods('outside')).find((p) => p.name === 'api' && p.ready && p.ip));
+    await c.apply('entry.yaml', `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: shop, labels: {istio.io/use-waypoint: waypoint}}
+spec:
+  hosts: [api.external.test]
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 8080}]
+  resolution: STATIC
+  endpoints: [{address: ${api.ip}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: shop}
+spec:
+  hosts: [api.external.test]
+  http:
+  - headers:
+      request:
+        set: {x-egress: waypoint}
+    route:
+    - destination: {host: api.external.test, port: {number: 80}}
+---${POLICY('api-admin', '{kind: ServiceEntry, group: networking.istio.io, name: api}', 'DENY', '  - to:\n    - operation: {paths: [/admin]}\n')}`);
+    try {
+      const reached = await eventually('api.external.test answered by the api pod through the waypoint', async () => {
+        const r = await curl('shop/client', 'http://api.external.test/v1', '-H', 'accept: application/json');
+        const body = r.status === 200 ? (JSON.parse(r.body) as { pod: string; headers: Record<string, string> }) : undefined;
+        return body?.pod === 'api' ? body : undefined;
+      });
+      assert.equal(reached.headers['x-egress'], 'waypoint', "the entry's VirtualService applied at the waypoint");
+      const denied = await curl('shop/client', 'http://api.external.test/admin');
+      assert.deepEqual([denied.status, denied.body], [403, 'RBAC: access denied']);
+      const r = await c.cli(['get', 'authorizationpolicy', 'api-admin', '-n', 'shop', '-o', 'json']);
+      const cond = (JSON.parse(r.stdout) as { status: { conditions: { type: string; status: string; message: string }[] } }).status.conditions.find((x) => x.type === 'WaypointAccepted');
+      assert.deepEqual([cond?.status, cond?.message], ['True', 'bound to shop/waypoint']);
+    } finally {
+      await c.ok(['delete', 'virtualservice', 'api', '-n', 'shop']);
+      await c.ok(['delete', 'serviceentry', 'api', '-n', 'shop']);
+      await c.ok(['delete', 'namespace', 'outside']);
     }
   });
 

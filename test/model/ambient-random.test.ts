@@ -282,7 +282,7 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
     pick([{ loadBalancer: { simple: pick(['ROUND_ROBIN', 'LEAST_CONN']) } }, { connectionPool: { tcp: { maxConnections: 1 + Math.floor(r() * 3) } } }, { outlierDetection: {}, portLevelSettings: [{ port: { number: 80 }, tls: { mode: 'SIMPLE' } }] }]);
   [...NAMESPACES, 'istio-system'].forEach((ns, n) => {
     const other = NAMESPACES[(n + 1) % NAMESPACES.length]!;
-    const host = () => pick([pick(SERVICES), `${pick(SERVICES)}.${other}.svc.cluster.local`, `*.${pick(NAMESPACES)}.svc.cluster.local`, '*', 'api.example.com']);
+    const host = () => pick([pick(SERVICES), `${pick(SERVICES)}.${other}.svc.cluster.local`, `*.${pick(NAMESPACES)}.svc.cluster.local`, '*', 'api.example.com', 'api.example.com']);
     for (const name of DESTINATION_RULES) {
       add(3, () => ({
         apiVersion: 'networking.istio.io/v1',
@@ -381,7 +381,7 @@ const destinations = { rendered: 0, subsetsWithEndpoints: 0 };
 // Workloads of EndpointSlice endpoints that are not pods, and pods given a Service by a slice naming them.
 const sliceReach = { sliceWorkloads: 0, podsWithSliceServices: 0 };
 // Services of ServiceEntries, workloads of their inline endpoints, and WorkloadEntries given a ServiceEntry's Service.
-const entryReach = { services: 0, endpointWorkloads: 0, workloadEntriesWithServices: 0, waypointServices: 0, waypointPolicies: 0, waypointRoutes: 0, waypointDestinations: 0 };
+const entryReach = { services: 0, endpointWorkloads: 0, workloadEntriesWithServices: 0, waypointServices: 0, waypointPolicies: 0, waypointRoutes: 0, waypointDestinations: 0, subsetsWithEndpoints: 0 };
 
 for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
   test(`random edits (seed ${seed}): the incremental index equals a full rebuild after every change`, () => {
@@ -434,7 +434,11 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
           if (service.policies.length > 0) entryReach.waypointPolicies++;
           if (service.routes.length > 0) entryReach.waypointRoutes++;
         }
-        for (const c of destination?.clusters ?? []) if (c.subset !== '' && c.workloads.length > 0) destinations.subsetsWithEndpoints++;
+        for (const c of destination?.clusters ?? []) {
+          if (c.subset === '' || c.workloads.length === 0) continue;
+          destinations.subsetsWithEndpoints++;
+          if (destination!.hostname.endsWith('.example.com')) entryReach.subsetsWithEndpoints++;
+        }
         // By name: g1 is a GRPCRoute only, r1 and r2 are HTTPRoutes only.
         for (const route of (res as WaypointResource).service?.routes ?? []) {
           if (route.route.includes('/vs')) programmedRoutes.VirtualService++;
@@ -465,4 +469,5 @@ test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programm
   assert.ok(entryReach.waypointPolicies > 0, 'policies targeting a ServiceEntry sent to its waypoint');
   assert.ok(entryReach.waypointRoutes > 0, 'VirtualService routes for a ServiceEntry host');
   assert.ok(entryReach.waypointDestinations > 0, 'DestinationRules for a ServiceEntry host');
+  assert.ok(entryReach.subsetsWithEndpoints > 0, 'DestinationRule subsets picking a ServiceEntry endpoint');
 });
