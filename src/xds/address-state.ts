@@ -260,7 +260,8 @@ export class AddressState {
     this.workloads.set(w.uid, w);
     this.addressNames.set(name, { workload: w.uid });
     this.workloadsByName.set(`${w.namespace}/${w.name}`, w.uid);
-    for (const a of w.addresses) {
+    // As ztunnel's WorkloadStore: a host-network workload shares its node's address, so that address does not name it.
+    for (const a of w.networkMode === 'HOST_NETWORK' ? [] : w.addresses) {
       const ip = bytesToIp(a);
       let set = this.workloadsByIp.get(ip);
       if (!set) this.workloadsByIp.set(ip, (set = new Set()));
@@ -297,7 +298,7 @@ export class AddressState {
       this.workloads.delete(w.uid);
       const byName = `${w.namespace}/${w.name}`;
       if (this.workloadsByName.get(byName) === w.uid) this.workloadsByName.delete(byName);
-      for (const a of w.addresses) {
+      for (const a of w.networkMode === 'HOST_NETWORK' ? [] : w.addresses) {
         const ip = bytesToIp(a);
         const set = this.workloadsByIp.get(ip);
         set?.delete(w.uid);

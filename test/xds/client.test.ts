@@ -102,6 +102,18 @@ describe('ztunnel xDS client', () => {
     assert.ok(serverLog.has('new delta connection for node:ztunnel-node-1.istio-system'), 'server saw our node id');
   });
 
+  it("a host-network workload is known by name but not by its (the node's) address, as in ztunnel's WorkloadStore", async () => {
+    const pod = workload('h', [10, 244, 1, 9]).workload!;
+    const host = { workload: { ...pod, networkMode: 'HOST_NETWORK' as const } };
+    source.set(TYPE_ADDRESS, { 'Kubernetes//Pod/default/h': host });
+    await eventually('the host-network workload', () => state.workloadByName('default', 'h') !== undefined);
+    assert.equal(state.workloadByIp('10.244.1.9'), undefined);
+    source.set(TYPE_ADDRESS, { 'Kubernetes//Pod/default/h': { workload: { ...pod, networkMode: 'STANDARD' as const } } });
+    await eventually('the same workload on the pod network', () => state.workloadByIp('10.244.1.9')?.name === 'h');
+    source.set(TYPE_ADDRESS, {}, ['Kubernetes//Pod/default/h']);
+    await eventually('its removal', () => state.workloadByName('default', 'h') === undefined && state.workloadByIp('10.244.1.9') === undefined);
+  });
+
   it('applies updates and removals, and signals policy changes', async () => {
     let policyChanges = 0;
     const off = state.onPolicyChange(() => policyChanges++);
