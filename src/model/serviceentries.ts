@@ -152,7 +152,10 @@ function canonical(labels: Record<string, string> | undefined, workloadName: str
   };
 }
 
-/** The parts of a workload an entry (or a ServiceEntry endpoint) gives itself: address or hostname, network, locality. */
+/**
+ * The parts of a workload an entry (or a ServiceEntry endpoint) gives itself: address or hostname, network, locality,
+ * and its `weight` as capacity (when above 0).
+ */
 function entryWorkload(
   uid: string,
   name: string,
@@ -161,6 +164,7 @@ function entryWorkload(
   labels: Record<string, string> | undefined,
   annotations: Record<string, string> | undefined,
   opts: MeshOptions,
+  workloadName = name,
 ): Workload {
   const address = spec.address ?? '';
   const ip = parseCidr(address);
@@ -174,10 +178,10 @@ function entryWorkload(
     trustDomain: opts.trustDomain,
     serviceAccount: spec.serviceAccount ?? '',
     node: '',
-    ...canonical(labels, name),
+    ...canonical(labels, workloadName),
     // istiod impersonates a pod.
     workloadType: 'POD',
-    workloadName: name,
+    workloadName,
     services: {},
     authorizationPolicies: [],
     // istiod has no health for entries.
@@ -185,6 +189,7 @@ function entryWorkload(
     clusterId: opts.clusterId,
   };
   if (w.addresses.length === 0) w.hostname = address;
+  if ((spec.weight ?? 0) > 0) w.capacity = { value: spec.weight! };
   const l = locality(spec.locality);
   if (l) w.locality = l;
   return w;
@@ -215,5 +220,22 @@ export function serviceEntryWorkloads(se: ServiceEntry, services: Service[], opt
 /** A WorkloadEntry's workload, without services, policies and waypoint (the caller's). */
 export function workloadEntryWorkload(we: WorkloadEntry, opts: MeshOptions): Workload {
   const labels = workloadEntryLabels(we);
-  return entryWorkload(workloadEntryUid(opts.clusterId, we), we.metadata.name, we.metadata.namespace ?? '', we.spec, labels, we.metadata.annotations, opts);
+  return entryWorkload(
+    workloadEntryUid(opts.clusterId, we),
+    we.metadata.name,
+    we.metadata.namespace ?? '',
+    we.spec,
+    labels,
+    we.metadata.annotations,
+    opts,
+    workloadEntryWorkloadName(we.metadata.name, we.metadata.annotations, labels),
+  );
+}
+
+/**
+ * istiod's WorkloadNameFromWorkloadEntry: the auto-registration group that created the entry, else the
+ * `service.istio.io/workload-name` label, else the entry's name.
+ */
+function workloadEntryWorkloadName(name: string, annotations: Record<string, string> | undefined, labels: Record<string, string>): string {
+  return annotations?.['istio.io/autoRegistrationGroup'] ?? labels['service.istio.io/workload-name'] ?? name;
 }

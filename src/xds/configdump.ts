@@ -64,7 +64,7 @@ export function dumpWorkload(w: Workload): Record<string, unknown> {
   out.status = w.status === 'HEALTHY' ? 'Healthy' : 'Unhealthy';
   out.clusterId = w.clusterId || 'Kubernetes';
   if (w.locality && (w.locality.region || w.locality.zone || w.locality.subzone)) out.locality = { ...w.locality };
-  out.capacity = 1;
+  out.capacity = w.capacity?.value ?? 1;
   const services: Record<string, Record<string, number>> = {};
   for (const key of Object.keys(w.services).sort()) services[key] = portMap(w.services[key]!.ports);
   if (Object.keys(services).length > 0) out.services = services;

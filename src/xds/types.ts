@@ -67,6 +67,8 @@ export interface Workload {
   locality?: { region: string; zone: string; subzone: string };
   /** Absent means STANDARD (the proto default). */
   networkMode?: NetworkMode;
+  /** google.protobuf.UInt32Value: the share of a Service's traffic relative to its other endpoints; absent: 1. */
+  capacity?: { value: number };
 }
 
 export interface Service {

@@ -15,6 +15,7 @@ import { workloadBaggage } from './baggage.js';
 import { identityOf } from '../xds/address-state.js';
 import type { GatewayAddress, Service, Workload } from '../xds/types.js';
 import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemetry/connection.js';
+import { loadBalance } from './load-balance.js';
 import { DnsLookupError, pickResolvedAddress, type ResolvedAddresses } from './on-demand-dns.js';
 import { hboneFailureFlag, localWorkloadError, type PodScope } from './pod-scope.js';
 import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serveRedirected, type RedirectedEndpoints, serviceRef, trackerObserver, workloadIp } from './upstream.js';
@@ -61,30 +62,28 @@ export class OutboundProxy {
     if (!local) return fail(localWorkloadError(this.scope.pod));
     if (client.destroyed) return;
 
-    const picked = this.route(dstIp, dstPort);
+    const picked = this.route(dstIp, dstPort, local);
     const route = picked.kind === 'resolve' ? await this.resolveEndpoint(picked, local, dstIp) : picked;
     if (route.kind === 'error') return fail(route.message, route.flag);
     if (route.kind === 'hbone') return this.viaHbone(client, local, srcIp, srcAddr, dstAddr, route);
     return this.viaTcp(client, local, srcAddr, dstAddr, route);
   }
 
-  private route(ip: string, port: number): Route {
+  private route(ip: string, port: number, local: Workload): Route {
     const { state } = this.scope;
     const service = state.serviceByVip(ip);
     if (service) {
-      if (service.waypoint) return this.toWaypoint(service.waypoint, ip, port, service);
+      if (service.waypoint) return this.toWaypoint(service.waypoint, ip, port, local, service);
       // ztunnel's UpstreamDestination::OriginalDestination: no endpoint is chosen, the connection goes where it was
       // dialed, as plain TCP (a ServiceEntry with resolution NONE).
       if (service.loadBalancing?.mode === 'PASSTHROUGH') return { kind: 'tcp', ip, port };
       const candidates: { workload: Workload; port: number }[] = [];
       for (const ep of state.endpointsOf(service)) {
         const target = ep.targetPort(port);
-        const { workload } = ep;
-        if (target !== undefined && (workload.addresses.length > 0 || workload.hostname)) candidates.push({ workload, port: target });
+        if (target !== undefined) candidates.push({ workload: ep.workload, port: target });
       }
-      if (candidates.length === 0) return { kind: 'error', message: `no healthy upstream: ${formatAuthority(ip, port)}`, flag: '-' };
-      // Random choice: spreads load without shared round-robin state across the node's pod proxies.
-      const pick = candidates[Math.floor(Math.random() * candidates.length)]!;
+      const pick = loadBalance(local, service.loadBalancing, candidates);
+      if (pick === undefined) return { kind: 'error', message: `no healthy upstream: ${formatAuthority(ip, port)}`, flag: '-' };
       const epIp = workloadIp(pick.workload, isIpv6(ip));
       if (epIp === undefined) return { kind: 'resolve', workload: pick.workload, port: pick.port, service };
       return this.toWorkload(pick.workload, epIp, pick.port, service);
@@ -92,23 +91,26 @@ export class OutboundProxy {
     const workload = state.workloadByIp(ip);
     if (workload) {
       // Workload-addressed traffic goes through the workload's waypoint, unless it is that waypoint's own.
-      if (workload.waypoint && !this.fromWaypoint(workload.waypoint)) return this.toWaypoint(workload.waypoint, ip, port);
+      if (workload.waypoint && !this.fromWaypoint(workload.waypoint)) return this.toWaypoint(workload.waypoint, ip, port, local);
       return this.toWorkload(workload, ip, port);
     }
     return { kind: 'tcp', ip, port };
   }
 
   /** A waypoint pod (ztunnel's fetch_waypoint): HBONE to its 15008, the original destination as :authority. */
-  private toWaypoint(gw: GatewayAddress, ip: string, port: number, service?: Service): Destination {
-    const pick = this.waypointEndpoint(gw);
+  private toWaypoint(gw: GatewayAddress, ip: string, port: number, local: Workload, service?: Service): Destination {
+    const pick = this.waypointEndpoint(gw, local);
     const name = gw.hostname?.hostname ?? (gw.address ? bytesToIp(gw.address.address) : '');
     if (!pick) return { kind: 'error', message: `unknown waypoint: waypoint ${name} not found`, flag: '-' };
     const expected = [identityOf(pick.workload), ...(pick.service?.subjectAltNames ?? [])];
     return { kind: 'hbone', workload: pick.workload, ip: pick.ip, target: { address: ip, port }, expected, ...(service ? { service } : {}) };
   }
 
-  /** One ready pod of the waypoint a GatewayAddress names (its Service's endpoints, or the workload at that IP). */
-  private waypointEndpoint(gw: GatewayAddress): { workload: Workload; ip: string; service?: Service } | undefined {
+  /**
+   * One ready pod of the waypoint a GatewayAddress names (its Service's endpoints, chosen by the Service's load
+   * balancer: a waypoint's Service prefers close endpoints; or the workload at that IP).
+   */
+  private waypointEndpoint(gw: GatewayAddress, local: Workload): { workload: Workload; ip: string; service?: Service } | undefined {
     const { state } = this.scope;
     if (gw.address) {
       const w = state.workloadByIp(bytesToIp(gw.address.address));
@@ -122,8 +124,8 @@ export class OutboundProxy {
       const epIp = workloadIp(ep.workload);
       if (epIp !== undefined) candidates.push({ workload: ep.workload, ip: epIp });
     }
-    if (candidates.length === 0) return undefined;
-    return { ...candidates[Math.floor(Math.random() * candidates.length)]!, service: svc };
+    const pick = loadBalance(local, svc.loadBalancing, candidates);
+    return pick && { ...pick, service: svc };
   }
 
   /** ztunnel's check_from_waypoint: this pod is one of the waypoint's own workloads (same identity and IP). */

@@ -1,0 +1,86 @@
+// Which endpoint of a Service a connection goes to, as ztunnel's ProxyState::load_balance: endpoints without an address
+// (no IP and no hostname) are never chosen; a Service with a locality-aware load balancer (STRICT or FAILOVER, from
+// `trafficDistribution: PreferClose`, `networking.istio.io/traffic-distribution` or `internalTrafficPolicy: Local`)
+// keeps only the endpoints that share the most of its routing preferences with the source — STRICT only those that
+// share all of them — and the choice among the rest is random, weighted by each workload's capacity (default 1).
+import type { Service, Workload } from '../xds/types.js';
+
+type LoadBalancing = NonNullable<Service['loadBalancing']>;
+
+/** How well an endpoint matches the source under `lb` (higher is closer); undefined: STRICT excludes it. */
+function rank(src: Workload, w: Workload, lb: LoadBalancing): number | undefined {
+  const prefs = lb.routingPreference;
+  // A NETWORK first preference ranks a same-network endpoint above all others, whatever else matches.
+  const networkPreferred = prefs[0] === 'NETWORK';
+  let matched = 0;
+  let adjust = 0;
+  for (const scope of prefs) {
+    let matches: boolean;
+    switch (scope) {
+      case 'REGION':
+        matches = (src.locality?.region ?? '') === (w.locality?.region ?? '');
+        break;
+      case 'ZONE':
+        matches = (src.locality?.zone ?? '') === (w.locality?.zone ?? '');
+        break;
+      case 'SUBZONE':
+        matches = (src.locality?.subzone ?? '') === (w.locality?.subzone ?? '');
+        break;
+      case 'NODE':
+        matches = src.node === w.node;
+        break;
+      case 'CLUSTER':
+        matches = src.clusterId === w.clusterId;
+        break;
+      case 'NETWORK':
+        matches = src.network === w.network;
+        if (networkPreferred) {
+          if (!matches) continue;
+          adjust = prefs.length - 1;
+        }
+        break;
+      default:
+        matches = false;
+    }
+    if (!matches) break;
+    matched++;
+  }
+  if (lb.mode === 'STRICT' && matched !== prefs.length) return undefined;
+  return matched + adjust;
+}
+
+/**
+ * One of `candidates` (a Service's endpoints that serve the port) for a connection from `src`, or undefined when none
+ * may be chosen.
+ */
+export function loadBalance<C extends { workload: Workload }>(src: Workload, lb: Service['loadBalancing'], candidates: readonly C[], random: () => number = Math.random): C | undefined {
+  let options: readonly C[] = candidates.filter((c) => c.workload.addresses.length > 0 || c.workload.hostname);
+  if (lb !== undefined && (lb.mode === 'STRICT' || lb.mode === 'FAILOVER')) {
+    let best = -1;
+    let ranked: C[] = [];
+    for (const c of options) {
+      const r = rank(src, c.workload, lb);
+      if (r === undefined || r < best) continue;
+      if (r > best) {
+        best = r;
+        ranked = [];
+      }
+      ranked.push(c);
+    }
+    options = ranked;
+  }
+  let total = 0;
+  for (const c of options) total += capacityOf(c.workload);
+  if (total === 0) return undefined;
+  let x = random() * total;
+  for (const c of options) {
+    x -= capacityOf(c.workload);
+    if (x < 0) return c;
+  }
+  return options[options.length - 1];
+}
+
+/** The workload's share of traffic relative to the others (istiod sends a WorkloadEntry's `weight`); unset: 1. */
+export function capacityOf(w: Workload): number {
+  return w.capacity?.value ?? 1;
+}
