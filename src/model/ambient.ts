@@ -199,13 +199,16 @@ export class AmbientIndex {
   private readonly policyTargets = new Map<string, string[]>();
   /** Waypoint key → its xDS resources by name. */
   private readonly waypointConfigs = new Map<string, Map<string, WaypointResource>>();
-  /** Store key of a Service or Namespace → store keys of the routes (HTTPRoute, GRPCRoute) whose translation read it. */
+  /**
+   * Store key of a Service, ServiceEntry or Namespace → store keys of the routes (HTTPRoute, GRPCRoute) whose
+   * translation read it.
+   */
   private readonly routesByDependency = new Map<string, Set<string>>();
   /** Route store key → the keys it is filed under in `routesByDependency`. */
   private readonly routeDependencies = new Map<string, string[]>();
-  /** Service store key → route store key → the routes that route gives the Service. */
+  /** Service or ServiceEntry store key → route store key → the routes that route gives it. */
   private readonly serviceRoutes = new Map<string, Map<string, ServiceRoutes>>();
-  /** Route store key → the Service store keys it gives routes to. */
+  /** Route store key → the Service and ServiceEntry store keys it gives routes to. */
   private readonly routeServices = new Map<string, string[]>();
   /** VirtualService store key → its translation. */
   private readonly virtualServices = new Map<string, TranslatedVirtualService>();
@@ -251,7 +254,11 @@ export class AmbientIndex {
       // The Kubernetes cluster domain; it happens to equal the default trust domain.
       domainSuffix: options.domainSuffix ?? 'cluster.local',
     };
-    this.routeContext = { ...virtualServiceContext((k) => this.store.get(k), this.options.domainSuffix), namespace: (name) => this.namespace(name) };
+    this.routeContext = {
+      ...virtualServiceContext((k) => this.store.get(k), this.options.domainSuffix),
+      serviceEntry: (ns, name) => this.store.get(`ServiceEntry/${ns}/${name}`) as ServiceEntry | undefined,
+      namespace: (name) => this.namespace(name),
+    };
     const existing = [...store.keys()];
     this.process({ added: existing, updated: [], removed: [], previous: new Map() });
     this.unsubscribe = store.subscribe((c) => this.process(c));
@@ -394,7 +401,7 @@ export class AmbientIndex {
     for (const key of dirty.deployments) this.recomputeDeployment(key, touched);
     for (const key of dirty.serviceEntryWorkloads) this.recomputeServiceEntryWorkloads(key, touched);
     for (const key of dirty.workloadEntries) this.recomputeWorkloadEntry(key, touched);
-    // After the Services: a route's programming reaches the waypoint each parent Service is bound to now.
+    // After the Services and ServiceEntries: a route's programming reaches the waypoint each parent is bound to now.
     for (const key of dirty.routes) this.recomputeRoute(key, dirty, touched);
     for (const key of dirty.virtualServices) this.recomputeVirtualService(key, dirty);
     for (const key of dirty.waypointConfigs) this.recomputeWaypointConfig(key, touched);
@@ -455,6 +462,8 @@ export class AmbientIndex {
         // Policies targeting it report whether it is bound; waypoints sending to it re-read its DestinationRule's ports.
         this.markPolicyBindings(key, d);
         for (const w of this.destinationUsers.get(key) ?? []) d.waypointConfigs.add(w);
+        // Routes whose parent it is: its existence, labels and ports are in their status and programming.
+        this.markRoutes(key, d);
         break;
       case 'WorkloadEntry':
         d.workloadEntries.add(key);
@@ -576,7 +585,7 @@ export class AmbientIndex {
     }
   }
 
-  /** Marks the routes whose translation read one object (a Service or Namespace, by store key). */
+  /** Marks the routes whose translation read one object (a Service, ServiceEntry or Namespace, by store key). */
   private markRoutes(key: string, d: Dirty): void {
     for (const route of this.routesByDependency.get(key) ?? []) d.routes.add(route);
   }
@@ -1344,7 +1353,7 @@ export class AmbientIndex {
 
   // ---- HTTPRoutes and GRPCRoutes ---------------------------------------------------------------------------------
 
-  /** Translates one route again: its routes per parent Service (re-sent to their waypoints) and its status. */
+  /** Translates one route again: its routes per parent Service or ServiceEntry (re-sent to their waypoints) and its status. */
   private recomputeRoute(key: string, d: Dirty, t: Touched): void {
     const route = this.store.get(key) as GatewayRoute | undefined;
     const translated =
@@ -1371,7 +1380,7 @@ export class AmbientIndex {
     this.setRouteStatus(key, translated?.parents ?? [], t);
   }
 
-  /** Files a route under the Services and Namespaces its translation read. */
+  /** Files a route under the Services, ServiceEntries and Namespaces its translation read. */
   private indexRouteDependencies(key: string, next: string[]): void {
     const prev = this.routeDependencies.get(key) ?? [];
     for (const dep of prev) if (!next.includes(dep)) deleteFrom(this.routesByDependency, dep, key);

@@ -6,7 +6,8 @@ import { dumpAuthorization, dumpService, dumpWorkload } from '../xds/configdump.
 import type { Workload, WaypointDestination, WaypointPolicy, WaypointRequestAuthentication, WaypointResource, WaypointSelf, WaypointService } from '../xds/types.js';
 import { TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
 import type { AmbientIndex } from './ambient.js';
-import { isServiceParent, type RouteParentStatus } from './routes.js';
+import { meshParentKey, type RouteParentStatus } from './routes.js';
+import { serviceHostname } from './services.js';
 import type { ConfigStore } from './store.js';
 import { appliesTo, translateVirtualService, virtualServiceContext } from './virtualservices.js';
 import { WAYPOINT_CLASS, isCoreService, isGatewayTarget, isServiceEntryTarget, isWaypointGateway, resolveBinding, targetRefsOf } from './waypoints.js';
@@ -73,7 +74,10 @@ export interface WaypointConfigDump {
   requestAuthentications?: WaypointRequestAuthentication[];
   /** The `istio.io/WaypointBound` condition of every Service naming this waypoint (bound or not). */
   serviceStatus: { namespace: string; name: string; conditions: Condition[] }[];
-  /** Ambit's `status.parents` entries of the HTTPRoutes and GRPCRoutes whose parent is one of those Services. */
+  /**
+   * Ambit's `status.parents` entries of the HTTPRoutes and GRPCRoutes whose parent is one of those Services, or a
+   * ServiceEntry naming this waypoint.
+   */
   routeStatus: { kind: string; namespace: string; name: string; parents: RouteParentStatus[] }[];
   /** The AuthorizationPolicies sent, or with a targetRef naming this waypoint, its class or one of those Services. */
   policyStatus: { namespace: string; name: string; conditions: Condition[] }[];
@@ -112,8 +116,10 @@ export function renderWaypointConfig(index: AmbientIndex, key: string): Waypoint
   const authns = mine.flatMap((r) => (r.requestAuthentication ? [r.requestAuthentication] : []));
 
   const store = index.store;
-  // Services naming this waypoint: the bound ones, and those that cannot bind (their condition says why).
-  const involvedServices = new Set(services.map((s) => `${s.namespace}/${s.name}`));
+  // Services naming this waypoint: the bound ones, and those that cannot bind (their condition says why). A
+  // ServiceEntry's hosts are sent named after the entry: they are among the entries below.
+  const suffix = index.options.domainSuffix;
+  const involvedServices = new Set(services.filter((s) => s.hostname === serviceHostname(s.name, s.namespace, suffix)).map((s) => `${s.namespace}/${s.name}`));
   for (const s of store.list('Service')) {
     const ns = s.metadata.namespace ?? '';
     const b = resolveBinding('service', s.metadata.labels, ns, store.get(`Namespace//${ns}`) as Namespace | undefined, (k) => index.waypoint(k));
@@ -125,7 +131,13 @@ export function renderWaypointConfig(index: AmbientIndex, key: string): Waypoint
     const b = resolveBinding('service', se.metadata.labels, ns, store.get(`Namespace//${ns}`) as Namespace | undefined, (k) => index.waypoint(k));
     if (b.referenced === key) involvedEntries.add(`${ns}/${se.metadata.name}`);
   }
-  const parentService = (ref: ParentReference, routeNs: string) => (isServiceParent(ref) ? `${ref.namespace ?? routeNs}/${ref.name}` : undefined);
+  // A route parent (Service or ServiceEntry) that names this waypoint.
+  const involvedParent = (ref: ParentReference, routeNs: string): boolean => {
+    const key = meshParentKey(ref, routeNs);
+    if (key === undefined) return false;
+    const [kind, ...rest] = key.split('/');
+    return (kind === 'Service' ? involvedServices : involvedEntries).has(rest.join('/'));
+  };
   const sent = new Set(policies.map((p) => `${p.namespace}/${p.name}`));
   const root = index.options.rootNamespace;
   const involvedPolicy = (p: AuthorizationPolicy): boolean => {
@@ -147,7 +159,7 @@ export function renderWaypointConfig(index: AmbientIndex, key: string): Waypoint
     if (s.kind === 'Service' && involvedServices.has(`${s.namespace}/${s.name}`) && s.conditions.length > 0) {
       out.serviceStatus.push({ namespace: s.namespace, name: s.name, conditions: s.conditions });
     } else if ((s.kind === 'HTTPRoute' || s.kind === 'GRPCRoute') && s.parents !== undefined) {
-      const parents = s.parents.filter((p) => involvedServices.has(parentService(p.parentRef, s.namespace) ?? ''));
+      const parents = s.parents.filter((p) => involvedParent(p.parentRef, s.namespace));
       if (parents.length > 0) out.routeStatus.push({ kind: s.kind, namespace: s.namespace, name: s.name, parents });
     } else if (s.kind === 'AuthorizationPolicy' && involvedPolicy(object as AuthorizationPolicy)) {
       out.policyStatus.push({ namespace: s.namespace, name: s.name, conditions: s.conditions });

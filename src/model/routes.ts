@@ -1,11 +1,11 @@
-// HTTPRoutes and GRPCRoutes attached to Services (Gateway API GAMMA) as istiod translates them for waypoints, and the
-// route status istiod writes. Sources: istio/istio pilot/pkg/config/kube/gateway/conversion.go (convertHTTPRoute,
+// HTTPRoutes and GRPCRoutes attached to Services and ServiceEntries (Gateway API GAMMA) as istiod translates them for
+// waypoints, and the route status istiod writes. Sources: istio/istio pilot/pkg/config/kube/gateway/conversion.go (convertHTTPRoute,
 // convertGRPCRoute, buildHTTPDestination, buildGRPCDestination, buildDestination, createURIMatch, createGRPCURIMatch,
 // createHeadersFilter, referenceAllowed, sortHTTPRoutes, parentRefString), route_collections.go (one route per match,
-// mesh parents, mergeHTTPRoutes), controller.go (HTTP and gRPC routes merged per host) and conditions.go
+// mesh parents, a ServiceEntry parent's hosts, mergeHTTPRoutes), controller.go (HTTP and gRPC routes merged per host) and conditions.go
 // (createRouteStatus); pilot/pkg/networking/core/route/route.go (TranslateRouteMatch: what Envoy gets).
 // Pure functions; the AmbientIndex keeps them incremental.
-import type { BackendRef, Condition, GRPCRoute, HTTPRoute, HTTPRouteRule, Namespace, ParentReference, Service as KubeService } from '../api/types.js';
+import type { BackendRef, Condition, GRPCRoute, HTTPRoute, HTTPRouteRule, Namespace, ParentReference, Service as KubeService, ServiceEntry } from '../api/types.js';
 import { RE2JS } from 're2js';
 import { parseDuration } from '../common/settings.js';
 import type { WaypointHeaderModifier, WaypointPathModifier, WaypointRedirect, WaypointRetry, WaypointRoute, WaypointRouteBackend, WaypointRouteMatch, WaypointValueMatch } from '../xds/types.js';
@@ -27,10 +27,12 @@ export interface RouteParentStatus {
 export interface RouteContext {
   domainSuffix: string;
   service(namespace: string, name: string): KubeService | undefined;
+  /** The ServiceEntry a parentRef names; absent: no entry exists (such parents are not found). */
+  serviceEntry?(namespace: string, name: string): ServiceEntry | undefined;
   namespace(name: string): Namespace | undefined;
 }
 
-/** The route kinds whose Service parents Ambit programs into waypoints. */
+/** The route kinds whose Service and ServiceEntry parents Ambit programs into waypoints. */
 export type GatewayRoute = HTTPRoute | GRPCRoute;
 type GRPCRouteRule = NonNullable<GRPCRoute['spec']['rules']>[number];
 type RouteRule = HTTPRouteRule | GRPCRouteRule;
@@ -53,13 +55,16 @@ const URI_RANK = { EXACT: 3, PREFIX: 2, REGEX: 1 } as const;
 
 /** One HTTPRoute or GRPCRoute, translated. */
 export interface TranslatedRoute {
-  /** Our entries of `status.parents`: one per Service parent, in istiod's order. Empty: no status of ours. */
+  /** Our entries of `status.parents`: one per Service or ServiceEntry parent, in istiod's order. Empty: no status of ours. */
   parents: RouteParentStatus[];
-  /** Store key of each parent Service that takes the route → its routes (with the parentRef's port). */
+  /**
+   * Store key of each parent that takes the route (`Service/<ns>/<name>`, `ServiceEntry/<ns>/<name>`: then every host
+   * the entry owns) → its routes (with the parentRef's port).
+   */
   services: Map<string, WaypointRoute[]>;
-  /** Store key of each parent Service → the precedence of each of its routes, in the order of `services`. */
+  /** Store key of each parent → the precedence of each of its routes, in the order of `services`. */
   precedence: Map<string, RoutePrecedence[]>;
-  /** Store keys of the Services and Namespaces the translation read: a change of one of them may change it. */
+  /** Store keys of the Services, ServiceEntries and Namespaces the translation read: a change of one may change it. */
   dependencies: string[];
 }
 
@@ -155,16 +160,29 @@ export function isServiceParent(ref: ParentReference): boolean {
   return ref.group === '' && ref.kind === 'Service';
 }
 
+/** A parentRef naming an Istio ServiceEntry (group `networking.istio.io`, which must be given). */
+export function isServiceEntryParent(ref: ParentReference): boolean {
+  return ref.group === 'networking.istio.io' && ref.kind === 'ServiceEntry';
+}
+
+/** Store key of the Service or ServiceEntry a mesh parentRef names; undefined: a parent of another kind. */
+export function meshParentKey(ref: ParentReference, routeNamespace: string): string | undefined {
+  const ns = ref.namespace ?? routeNamespace;
+  if (isServiceParent(ref)) return `Service/${ns}/${ref.name}`;
+  if (isServiceEntryParent(ref)) return `ServiceEntry/${ns}/${ref.name}`;
+  return undefined;
+}
+
 /**
- * The Service parents of a route, each once, in the order istiod appends new status entries (parentRefString
- * descending). Parents of other kinds belong to other controllers here: no status, no routes.
+ * The Service and ServiceEntry parents of a route, each once, in the order istiod appends new status entries
+ * (parentRefString descending). Parents of other kinds belong to other controllers here: no status, no routes.
  */
 function serviceParents(route: GatewayRoute): ParentReference[] {
   const ns = route.metadata.namespace ?? '';
   const byString = new Map<string, ParentReference>();
   for (const ref of route.spec.parentRefs ?? []) {
     const key = parentRefString(ref, ns);
-    if (isServiceParent(ref) && !byString.has(key)) byString.set(key, ref);
+    if (meshParentKey(ref, ns) !== undefined && !byString.has(key)) byString.set(key, ref);
   }
   return [...byString.keys()].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0)).map((k) => byString.get(k)!);
 }
@@ -193,13 +211,12 @@ function translateRoute(route: GatewayRoute, ctx: RouteContext): TranslatedRoute
   const deps = new Set<string>(backendDependencies(route));
   for (const ref of parents) {
     const ns = ref.namespace ?? routeNs;
-    deps.add(`Service/${ns}/${ref.name}`);
+    const key = meshParentKey(ref, routeNs)!;
+    deps.add(key);
     deps.add(`Namespace//${ns}`);
-    const svc = ctx.service(ns, ref.name);
-    const parent = parentResult(ref, svc, ctx.namespace(ns));
+    const parent = isServiceParent(ref) ? parentResult(ref, ctx.service(ns, ref.name), ctx.namespace(ns)) : entryParentResult(ref, ctx.serviceEntry?.(ns, ref.name), ctx.namespace(ns));
     out.parents.push(routeParentStatus(ref, route.metadata.generation, parent, rules));
     if (parent.port === undefined || rules.unsupported !== undefined || rules.routes.length === 0) continue;
-    const key = `Service/${ns}/${ref.name}`;
     const routes = rules.routes.map((r) => ({ ...r.route, port: parent.port! }));
     out.services.set(key, [...(out.services.get(key) ?? []), ...routes]);
     out.precedence.set(key, [...(out.precedence.get(key) ?? []), ...rules.routes.map((r) => r.precedence)]);
@@ -211,7 +228,7 @@ function translateRoute(route: GatewayRoute, ctx: RouteContext): TranslatedRoute
 interface ParentResult {
   /** Accepted False (istiod's ParentError); undefined: the parent takes the route. */
   denied?: RouteProblem;
-  /** The Service port the route is restricted to (0: all); undefined when denied. */
+  /** The Service (or ServiceEntry) port the route is restricted to (0: all); undefined when denied. */
   port?: number;
   /** The ResolvedWaypoints message. */
   waypoints: string;
@@ -222,13 +239,33 @@ function parentResult(ref: ParentReference, svc: KubeService | undefined, ns: Na
   if (svc === undefined) {
     return { denied: { reason: 'NoMatchingParent', message: `parent service: ${JSON.stringify(ref.name)} not found` }, waypoints: 'parent not found' };
   }
+  return portResult(ref, waypointsMessage(svc.metadata.labels, ns), (svc.spec.ports ?? []).map((p) => ({ name: p.name, port: p.port })));
+}
+
+/**
+ * istiod's referenceAllowed for a ServiceEntry parent: as for a Service, with the entry's texts. `port` and
+ * `sectionName` apply as for a Service (istiod checks neither against the entry's ports; Ambit reads a `sectionName`
+ * as the name of one of them, as it does for a Service).
+ */
+function entryParentResult(ref: ParentReference, se: ServiceEntry | undefined, ns: Namespace | undefined): ParentResult {
+  if (se === undefined) {
+    return { denied: { reason: 'NoMatchingParent', message: `parent service entry: ${JSON.stringify(ref.name)} not found` }, waypoints: 'parent not found' };
+  }
+  return portResult(ref, waypointsMessage(se.metadata.labels, ns), (se.spec.ports ?? []).map((p) => ({ name: p.name, port: p.number })));
+}
+
+/** The ResolvedWaypoints message: the parent or its namespace must name a waypoint. */
+function waypointsMessage(labels: Record<string, string> | undefined, ns: Namespace | undefined): string {
   // A namespace the store does not have counts as labelled, as in istiod.
-  const waypoints =
-    namesWaypoint(svc.metadata.labels) || ns === undefined || namesWaypoint(ns.metadata.labels)
-      ? 'All waypoints resolved'
-      : 'istio.io/use-waypoint label missing from parent and parent namespace; in ambient mode, route will not be respected';
+  return namesWaypoint(labels) || ns === undefined || namesWaypoint(ns.metadata.labels)
+    ? 'All waypoints resolved'
+    : 'istio.io/use-waypoint label missing from parent and parent namespace; in ambient mode, route will not be respected';
+}
+
+/** The port a parentRef restricts the route to: `port` as given, else the port `sectionName` names, else all (0). */
+function portResult(ref: ParentReference, waypoints: string, ports: { name?: string; port: number }[]): ParentResult {
   if (ref.port !== undefined || ref.sectionName === undefined) return { port: ref.port ?? 0, waypoints };
-  const named = (svc.spec.ports ?? []).find((p) => p.name === ref.sectionName);
+  const named = ports.find((p) => p.name === ref.sectionName);
   if (named === undefined) return { denied: { reason: 'NoMatchingParent', message: `sectionName ${JSON.stringify(ref.sectionName)} not found` }, waypoints };
   return { port: named.port, waypoints };
 }

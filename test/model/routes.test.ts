@@ -1,12 +1,13 @@
 // HTTPRoutes attached to Services (GAMMA) as istiod translates them for waypoints, and the route status it writes.
 // Cases follow istio/istio pilot/pkg/config/kube/gateway/testdata (route-precedence, mesh, invalid,
-// valid-invalid-parent-ref, zero) translated into Ambit's waypoint route types, then the same through the ambient
+// valid-invalid-parent-ref, zero, serviceentry) translated into Ambit's waypoint route types, then the same through the ambient
 // index: which waypoint resources a route change re-sends, and the status written.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Condition, HTTPRoute, Namespace, Service } from '../../src/api/types.js';
+import type { Condition, GRPCRoute, HTTPRoute, Namespace, Service, ServiceEntry } from '../../src/api/types.js';
 import { AmbientIndex, type AmbientChange, type ObjectStatus } from '../../src/model/ambient.js';
-import { orderServiceRoutes, routesForWaypoint, serviceRoutes, translateHTTPRoute, type RouteContext, type RouteParentStatus } from '../../src/model/routes.js';
+import { renderWaypointConfig } from '../../src/model/configdump.js';
+import { orderServiceRoutes, routesForWaypoint, serviceRoutes, translateGRPCRoute, translateHTTPRoute, type RouteContext, type RouteParentStatus } from '../../src/model/routes.js';
 import { ConfigStore } from '../../src/model/store.js';
 import { TYPE_WAYPOINT, type WaypointResource, type WaypointRoute } from '../../src/xds/types.js';
 import { parseYaml, WAYPOINT_MESH } from './helpers.js';
@@ -17,11 +18,12 @@ function service(namespace: string, name: string, labels: Record<string, string>
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace, labels }, spec: { ports } };
 }
 
-/** A cluster of Services and Namespaces to translate against. */
-function context(services: Service[], namespaces: Namespace[] = []): RouteContext {
+/** A cluster of Services, Namespaces and ServiceEntries to translate against. */
+function context(services: Service[], namespaces: Namespace[] = [], entries: ServiceEntry[] = []): RouteContext {
   return {
     domainSuffix: 'cluster.local',
     service: (ns, name) => services.find((s) => s.metadata.namespace === ns && s.metadata.name === name),
+    serviceEntry: (ns, name) => entries.find((e) => e.metadata.namespace === ns && e.metadata.name === name),
     namespace: (name) => namespaces.find((n) => n.metadata.name === name),
   };
 }
@@ -512,6 +514,140 @@ spec:
   });
 });
 
+describe('HTTPRoute and GRPCRoute parents of kind ServiceEntry (referenceAllowed, testdata/serviceentry.yaml)', () => {
+  const ns = (name: string, labels: Record<string, string> = {}): Namespace => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+  /** testdata/serviceentry.yaml's entry: two hosts, an HTTP and a TLS port. */
+  const egress = (labels: Record<string, string> = WAYPOINT_LABELS): ServiceEntry => ({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: { name: 'egress', namespace: 'default', labels },
+    spec: { hosts: ['google.com', '*.egress.com'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }, { number: 443, name: 'tls', protocol: 'TLS' }] },
+  });
+  const SE = { group: 'networking.istio.io', kind: 'ServiceEntry' };
+  const httpRoute = (parentRefs: string, rules = '[{backendRefs: [{name: echo, port: 80}]}]') =>
+    route(`
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: egress, namespace: default}
+spec:
+  parentRefs: ${parentRefs}
+  hostnames: [google.com]
+  rules: ${rules}
+`);
+  const cluster = (entries: ServiceEntry[], namespaces: Namespace[] = []) => context([service('default', 'echo')], namespaces, entries);
+
+  const cases: { name: string; parentRefs: string; entries: ServiceEntry[]; namespaces?: Namespace[]; ports: [string, number[]][]; parents: RouteParentStatus[] }[] = [
+    {
+      name: 'an entry with two hosts takes the route on every port (filed under the entry: every host it owns); hostnames do not matter',
+      parentRefs: '[{group: networking.istio.io, kind: ServiceEntry, name: egress}]',
+      entries: [egress()],
+      ports: [['ServiceEntry/default/egress', [0]]],
+      parents: [parent({ ...SE, name: 'egress' })],
+    },
+    {
+      name: '`port` restricts the routes to that port of the entry',
+      parentRefs: '[{group: networking.istio.io, kind: ServiceEntry, name: egress, port: 443}]',
+      entries: [egress()],
+      ports: [['ServiceEntry/default/egress', [443]]],
+      parents: [parent({ ...SE, name: 'egress', port: 443 })],
+    },
+    {
+      name: '`sectionName` names a port of the entry (as for a Service); one it lacks is Accepted False',
+      parentRefs: '[{group: networking.istio.io, kind: ServiceEntry, name: egress, sectionName: tls}, {group: networking.istio.io, kind: ServiceEntry, name: egress, sectionName: grpc}]',
+      entries: [egress()],
+      ports: [['ServiceEntry/default/egress', [443]]],
+      parents: [
+        parent({ ...SE, name: 'egress', sectionName: 'tls' }),
+        parent({ ...SE, name: 'egress', sectionName: 'grpc' }, [
+          condition('Accepted', false, 'NoMatchingParent', 'sectionName "grpc" not found'),
+          condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved'),
+          condition('ResolvedWaypoints', true, 'ResolvedWaypoints', 'All waypoints resolved'),
+        ]),
+      ],
+    },
+    {
+      name: 'an entry that does not exist: Accepted False/NoMatchingParent, "parent service entry" not found',
+      parentRefs: '[{group: networking.istio.io, kind: ServiceEntry, name: nope, namespace: other}]',
+      entries: [egress()],
+      ports: [],
+      parents: [
+        parent({ ...SE, name: 'nope', namespace: 'other' }, [
+          condition('Accepted', false, 'NoMatchingParent', 'parent service entry: "nope" not found'),
+          condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved'),
+          condition('ResolvedWaypoints', true, 'ResolvedWaypoints', 'parent not found'),
+        ]),
+      ],
+    },
+    {
+      name: 'an entry without istio.io/use-waypoint in a namespace without it: programmed, ResolvedWaypoints says the label is missing',
+      parentRefs: '[{group: networking.istio.io, kind: ServiceEntry, name: egress}]',
+      entries: [egress({})],
+      namespaces: [ns('default')],
+      ports: [['ServiceEntry/default/egress', [0]]],
+      parents: [parent({ ...SE, name: 'egress' }, valid(MISSING_LABEL))],
+    },
+    {
+      name: 'an entry without the label in a namespace with it: all waypoints resolved',
+      parentRefs: '[{group: networking.istio.io, kind: ServiceEntry, name: egress}]',
+      entries: [egress({ 'istio.io/use-waypoint': 'none' })],
+      namespaces: [ns('default', WAYPOINT_LABELS)],
+      ports: [['ServiceEntry/default/egress', [0]]],
+      parents: [parent({ ...SE, name: 'egress' })],
+    },
+    {
+      name: 'a Service and an entry of one name are two parents; the entry parent needs its group (else a Gateway, not ours)',
+      parentRefs: '[{group: networking.istio.io, kind: ServiceEntry, name: egress}, {group: "", kind: Service, name: egress}, {kind: ServiceEntry, name: egress}]',
+      entries: [egress()],
+      ports: [['ServiceEntry/default/egress', [0]]],
+      parents: [
+        parent({ ...SE, name: 'egress' }),
+        parent({ group: '', kind: 'Service', name: 'egress' }, [
+          condition('Accepted', false, 'NoMatchingParent', 'parent service: "egress" not found'),
+          condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved'),
+          condition('ResolvedWaypoints', true, 'ResolvedWaypoints', 'parent not found'),
+        ]),
+      ],
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const t = translateHTTPRoute(httpRoute(c.parentRefs), cluster(c.entries, c.namespaces));
+      assert.deepEqual(t.parents, c.parents);
+      assert.deepEqual(
+        [...t.services].map(([k, routes]) => [k, routes.map((r) => r.port)]),
+        c.ports,
+      );
+    });
+  }
+
+  it('the translation depends on the entry and its namespace (re-translated when either changes)', () => {
+    const t = translateHTTPRoute(httpRoute('[{group: networking.istio.io, kind: ServiceEntry, name: egress, namespace: other}]'), cluster([]));
+    assert.deepEqual(t.dependencies, ['Namespace//other', 'Service/default/echo', 'ServiceEntry/other/egress']);
+  });
+
+  it('a GRPCRoute with an entry parent: the same parents and status, its routes filed under the entry', () => {
+    const r = parseYaml(`
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: grpc, namespace: default}
+spec:
+  parentRefs: [{group: networking.istio.io, kind: ServiceEntry, name: egress, port: 80}]
+  rules:
+  - matches: [{method: {service: pkg.Svc}}]
+    backendRefs: [{name: echo, port: 80}]
+`)[0] as GRPCRoute;
+    const t = translateGRPCRoute(r, cluster([egress()]));
+    assert.deepEqual(t.parents, [parent({ ...SE, name: 'egress', port: 80 })]);
+    assert.deepEqual(
+      t.services.get('ServiceEntry/default/egress')!.map((x) => [x.route, x.port, x.match!.path]),
+      [['default/grpc', 80, { type: 'PREFIX', value: '/pkg.Svc' }]],
+    );
+    const missing = translateGRPCRoute(r, cluster([]));
+    assert.equal(missing.parents[0]!.conditions[0]!.message, 'parent service entry: "egress" not found');
+    assert.equal(missing.services.size, 0);
+  });
+});
+
 // ---- through the ambient index ---------------------------------------------------------------------------------------
 
 const NOW = '2026-01-01T00:00:00Z';
@@ -618,6 +754,79 @@ describe('HTTPRoutes in the ambient index', () => {
     const t = setup(BASE + '---' + ROUTE.replace('{group: "", kind: Service, name: web}', '{name: wp}'));
     assert.equal(t.routeStatus(), undefined);
     assert.deepEqual(t.waypointService()?.routes, []);
+    t.index.close();
+  });
+});
+
+describe('HTTPRoutes with a ServiceEntry parent in the ambient index', () => {
+  const ENTRY = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: egress, namespace: shop, labels: {istio.io/use-waypoint: wp}}
+spec:
+  hosts: [api.example.com, db.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}, {number: 5432, name: tcp, protocol: TCP}]
+  resolution: DNS
+`;
+  const SE_ROUTE = ROUTE.replace('{group: "", kind: Service, name: web}', '{group: networking.istio.io, kind: ServiceEntry, name: egress, port: 80}');
+  const HOSTS = ['shop/wp/service/shop/api.example.com', 'shop/wp/service/shop/db.example.com'];
+  const entryRoutes = (index: AmbientIndex) =>
+    [...index.snapshot(TYPE_WAYPOINT)]
+      .filter(([, r]) => (r as WaypointResource).service?.hostname.endsWith('.example.com'))
+      .map(([name, r]) => [name, (r as WaypointResource).service!.routes.map((x) => `${brief(x)} :${x.port}`)]);
+  const accepted = (t: ReturnType<typeof setup>) => t.routeStatus()?.parents?.map((p) => [p.conditions[0]!.message, p.conditions[2]!.message]);
+
+  it('every host of the bound entry gets the routes; a route edit re-sends exactly those hosts', () => {
+    const t = setup(BASE + '---' + ENTRY + '---' + SE_ROUTE);
+    assert.deepEqual(entryRoutes(t.index), HOSTS.map((h) => [h, ['shop/canary#0 PREFIX / h:x-canary :80']]));
+    assert.deepEqual(t.routeStatus()?.parents?.map((p) => p.parentRef), [{ group: 'networking.istio.io', kind: 'ServiceEntry', name: 'egress', port: 80 }]);
+    assert.deepEqual(accepted(t), [['Route was valid', 'All waypoints resolved']]);
+    t.changes.length = 0;
+    t.store.apply(parseYaml(SE_ROUTE.replace('value: "1"', 'value: "2"')));
+    assert.deepEqual(
+      t.changes.map((c) => [c.typeUrl, [...c.upserted.keys()].sort(), c.removed]),
+      [[TYPE_WAYPOINT, HOSTS, []]],
+    );
+    t.index.close();
+  });
+
+  it('relabelling, deleting and recreating the entry re-translates the route and re-sends its waypoint', () => {
+    const t = setup(BASE + '---' + ENTRY + '---' + SE_ROUTE);
+    t.store.apply(parseYaml(ENTRY.replace('labels: {istio.io/use-waypoint: wp}', 'labels: {}')));
+    assert.deepEqual(entryRoutes(t.index), [], 'no longer bound: the waypoint drops its hosts');
+    assert.deepEqual(accepted(t), [['Route was valid', MISSING_LABEL]]);
+
+    t.store.apply(parseYaml(ENTRY));
+    assert.equal(entryRoutes(t.index).length, 2);
+    assert.deepEqual(accepted(t), [['Route was valid', 'All waypoints resolved']]);
+
+    t.store.remove(['ServiceEntry/shop/egress']);
+    assert.deepEqual(accepted(t), [['parent service entry: "egress" not found', 'parent not found']]);
+    t.store.apply(parseYaml(ENTRY));
+    assert.deepEqual(entryRoutes(t.index), HOSTS.map((h) => [h, ['shop/canary#0 PREFIX / h:x-canary :80']]));
+    t.index.close();
+  });
+
+  it('`ambit config waypoint` lists the status of routes whose parent is an entry naming the waypoint', () => {
+    // A Service of the entry's name that is not bound here: its routes are not this waypoint's.
+    const other = `\napiVersion: v1\nkind: Service\nmetadata: {name: egress, namespace: shop}\nspec: {clusterIP: 10.96.0.9, ports: [{name: http, port: 80}]}\n`;
+    const svcRoute = ROUTE.replace('name: canary', 'name: other').replace('{group: "", kind: Service, name: web}', '{group: "", kind: Service, name: egress}');
+    const t = setup(BASE + '---' + ENTRY + '---' + SE_ROUTE + '---' + other + '---' + svcRoute);
+    const routeStatus = () => renderWaypointConfig(t.index, 'shop/wp')?.routeStatus.map((s) => [s.kind, s.name, s.parents.map((p) => `${p.parentRef.kind}/${p.parentRef.name}`)]);
+    assert.deepEqual(routeStatus(), [['HTTPRoute', 'canary', ['ServiceEntry/egress']]]);
+    t.store.apply(parseYaml(ENTRY.replace('labels: {istio.io/use-waypoint: wp}', 'labels: {}')));
+    assert.deepEqual(routeStatus(), []);
+    t.index.close();
+  });
+
+  it('moving the route from the entry to a Service re-sends both', () => {
+    const t = setup(BASE + '---' + ENTRY + '---' + SE_ROUTE);
+    t.changes.length = 0;
+    t.store.apply(parseYaml(ROUTE));
+    const upserted = t.changes.filter((c) => c.typeUrl === TYPE_WAYPOINT).flatMap((c) => [...c.upserted.keys()]);
+    assert.deepEqual(upserted.sort(), [...HOSTS, WEB]);
+    assert.deepEqual(entryRoutes(t.index), HOSTS.map((h) => [h, []]));
+    assert.equal(t.waypointService()?.routes.length, 1);
     t.index.close();
   });
 });
