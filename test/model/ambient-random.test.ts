@@ -1,5 +1,5 @@
 // Randomized check of the incremental ambient translation: a seeded sequence of edits (Service churn above all, with
-// targetRefs AuthorizationPolicies on Services, ServiceEntries, Gateways and the GatewayClass, HTTPRoutes and GRPCRoutes attached to Services,
+// targetRefs AuthorizationPolicies on Services, ServiceEntries, Gateways and the GatewayClass, HTTPRoutes and GRPCRoutes attached to Services and ServiceEntries,
 // VirtualServices naming Services (short names, FQDNs, wildcards) and routing to them, DestinationRules for them
 // (subsets resolved to the pods they pick), waypoints coming and going, selector policies, pods, Deployments,
 // EndpointSlices, ServiceEntries, WorkloadEntries and namespaces) applied to one index, which after every store change must equal an index built afresh over the same
@@ -209,8 +209,8 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
       }),
     );
   });
-  // HTTPRoutes and GRPCRoutes: parents among the Services of both namespaces (and ones that never exist, and a
-  // Gateway), backends likewise, now and then a filter Ambit does not implement or one the kind does not have; two
+  // HTTPRoutes and GRPCRoutes: parents among the Services and ServiceEntries of both namespaces (and ones that never
+  // exist, and a Gateway), backends likewise, now and then a filter Ambit does not implement or one the kind does not have; two
   // creation times so that ties are broken by name.
   NAMESPACES.forEach((ns, n) => {
     const other = NAMESPACES[(n + 1) % NAMESPACES.length]!;
@@ -221,6 +221,8 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
         { group: '', kind: 'Service', name: service(), port: pick([80, 9090]) },
         { group: '', kind: 'Service', name: service(), sectionName: pick(['http', 'grpc-api']) },
         { group: '', kind: 'Service', name: service(), namespace: other },
+        { group: 'networking.istio.io', kind: 'ServiceEntry', name: pick(['se0', 'se1', 'se9']) },
+        { group: 'networking.istio.io', kind: 'ServiceEntry', name: pick(['se0', 'se1']), ...pick([{ port: 80 }, { sectionName: 'http' }, { namespace: other }]) },
         { name: 'wp' },
       ]);
     const rule = (): HTTPRouteRule => ({
@@ -381,7 +383,7 @@ const destinations = { rendered: 0, subsetsWithEndpoints: 0 };
 // Workloads of EndpointSlice endpoints that are not pods, and pods given a Service by a slice naming them.
 const sliceReach = { sliceWorkloads: 0, podsWithSliceServices: 0 };
 // Services of ServiceEntries, workloads of their inline endpoints, and WorkloadEntries given a ServiceEntry's Service.
-const entryReach = { services: 0, endpointWorkloads: 0, workloadEntriesWithServices: 0, waypointServices: 0, waypointPolicies: 0, waypointRoutes: 0, waypointDestinations: 0, subsetsWithEndpoints: 0 };
+const entryReach = { services: 0, endpointWorkloads: 0, workloadEntriesWithServices: 0, waypointServices: 0, waypointPolicies: 0, waypointRoutes: 0, waypointGatewayRoutes: 0, waypointDestinations: 0, subsetsWithEndpoints: 0 };
 
 for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
   test(`random edits (seed ${seed}): the incremental index equals a full rebuild after every change`, () => {
@@ -432,7 +434,8 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
         if (service?.hostname.endsWith('.example.com')) {
           entryReach.waypointServices++;
           if (service.policies.length > 0) entryReach.waypointPolicies++;
-          if (service.routes.length > 0) entryReach.waypointRoutes++;
+          if (service.routes.some((x) => x.route.includes('/vs'))) entryReach.waypointRoutes++;
+          if (service.routes.some((x) => !x.route.includes('/vs'))) entryReach.waypointGatewayRoutes++;
         }
         for (const c of destination?.clusters ?? []) {
           if (c.subset === '' || c.workloads.length === 0) continue;
@@ -468,6 +471,7 @@ test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programm
   assert.ok(entryReach.waypointServices > 0, 'ServiceEntry Services sent to their waypoint');
   assert.ok(entryReach.waypointPolicies > 0, 'policies targeting a ServiceEntry sent to its waypoint');
   assert.ok(entryReach.waypointRoutes > 0, 'VirtualService routes for a ServiceEntry host');
+  assert.ok(entryReach.waypointGatewayRoutes > 0, 'HTTPRoutes and GRPCRoutes with a ServiceEntry parent programmed for its host');
   assert.ok(entryReach.waypointDestinations > 0, 'DestinationRules for a ServiceEntry host');
   assert.ok(entryReach.subsetsWithEndpoints > 0, 'DestinationRule subsets picking a ServiceEntry endpoint');
 });
