@@ -48,6 +48,8 @@ import {
   waypointGatewayStatus,
   waypointOf,
   waypointService,
+  weightedWaypoints,
+  resolveServiceBinding,
   type Binding,
   type GatewayStatus,
   type TargetBinding,
@@ -55,6 +57,12 @@ import {
 } from './waypoints.js';
 
 export type { MeshOptions } from './services.js';
+
+/** The waypoints that serve a bound Service: its primary and its canary, if any. */
+function owningWaypoints(b: Binding | undefined): string[] {
+  if (b?.waypoint === undefined) return [];
+  return b.canary ? [b.waypoint.key, b.canary.waypoint.key] : [b.waypoint.key];
+}
 
 type XdsResource = Address | Authorization | WaypointResource;
 /** The kinds whose targetRefs bind them to waypoints. */
@@ -676,11 +684,13 @@ export class AmbientIndex {
     const previousKey = this.serviceKeys.get(key);
     let next: Service | undefined;
     let nextKey: string | undefined;
-    const binding: Binding = s === undefined ? {} : this.bindingFor('service', s.metadata.labels, nsOf(s));
+    const binding: Binding = s === undefined ? {} : this.serviceBindingFor(s.metadata, nsOf(s));
     if (s !== undefined) {
       const ns = this.namespace(nsOf(s));
       next = buildService(s, this.options, ns?.metadata.annotations);
       if (next && binding.waypoint) next.waypoint = waypointAddress(binding.waypoint);
+      const weighted = weightedWaypoints(binding);
+      if (next && weighted) next.weightedWaypoints = weighted;
       nextKey = serviceKeyOf(s, this.options.domainSuffix);
     }
     this.setServiceBinding(key, s === undefined ? undefined : binding, d);
@@ -697,20 +707,25 @@ export class AmbientIndex {
     }
   }
 
-  /** Keeps the binding indexes of one Service; a change re-sends the waypoint configs and policy statuses it touches. */
+  /**
+   * Keeps the binding indexes of one Service or ServiceEntry (its primary waypoint and any canary both serve it); a
+   * change re-sends the waypoint configs and policy statuses it touches.
+   */
   private setServiceBinding(key: string, b: Binding | undefined, d: Dirty): void {
     const prev = this.serviceBindings.get(key);
     this.noteWaypointUser(key, b?.referenced);
-    if (prev?.waypoint?.key !== b?.waypoint?.key) {
-      if (prev?.waypoint) {
-        deleteFrom(this.boundServices, prev.waypoint.key, key);
-        d.waypointConfigs.add(prev.waypoint.key);
-      }
-      if (b?.waypoint) addTo(this.boundServices, b.waypoint.key, key);
-      this.markPolicyBindings(key, d);
+    this.noteWaypointUser(`${key}#canary`, b?.canaryReferenced);
+    const prevOwners = owningWaypoints(prev);
+    const nextOwners = owningWaypoints(b);
+    for (const w of prevOwners) {
+      if (nextOwners.includes(w)) continue;
+      deleteFrom(this.boundServices, w, key);
+      d.waypointConfigs.add(w);
     }
-    // The bound Service's ports may have changed even when the waypoint did not.
-    if (b?.waypoint) d.waypointConfigs.add(b.waypoint.key);
+    for (const w of nextOwners) addTo(this.boundServices, w, key);
+    if (prev?.waypoint?.key !== b?.waypoint?.key) this.markPolicyBindings(key, d);
+    // The bound Service's ports may have changed even when the waypoints did not.
+    for (const w of nextOwners) d.waypointConfigs.add(w);
     if (b === undefined) this.serviceBindings.delete(key);
     else this.serviceBindings.set(key, b);
   }
@@ -884,9 +899,13 @@ export class AmbientIndex {
     let next: Service[] = [];
     let binding: Binding = {};
     if (se !== undefined) {
-      binding = this.bindingFor('service', se.metadata.labels, nsOf(se));
+      binding = this.serviceBindingFor(se.metadata, nsOf(se));
       next = serviceEntryServices(se, this.namespace(nsOf(se))?.metadata.annotations);
-      if (binding.waypoint) for (const s of next) s.waypoint = waypointAddress(binding.waypoint);
+      const weighted = weightedWaypoints(binding);
+      for (const s of next) {
+        if (binding.waypoint) s.waypoint = waypointAddress(binding.waypoint);
+        if (weighted) s.weightedWaypoints = weighted.map((w) => ({ ...w }));
+      }
     }
     this.setServiceBinding(key, se === undefined ? undefined : binding, d);
     this.setCondition(key, WAYPOINT_BOUND, se === undefined ? undefined : waypointBoundCondition(binding, se.metadata.generation), t);
@@ -1039,10 +1058,11 @@ export class AmbientIndex {
     if (deepEqual(prev, next)) return;
     for (const user of this.waypointUsers.get(key) ?? []) {
       const kind = user.slice(0, user.indexOf('/'));
-      if (kind === 'Service') d.services.add(user);
+      // `#canary`: the object names this waypoint as its canary.
+      if (kind === 'Service') d.services.add(user.replace(/#canary$/, ''));
       else if (kind === 'ServiceEntry') {
         // The entry itself, or (`#endpoints`) its endpoints binding by their own labels: both are rebuilt.
-        const entry = user.replace(/#endpoints$/, '');
+        const entry = user.replace(/#(endpoints|canary)$/, '');
         d.serviceEntries.add(entry);
         d.serviceEntryWorkloads.add(entry);
       } else if (kind === 'WorkloadEntry') d.workloadEntries.add(user);
@@ -1088,6 +1108,10 @@ export class AmbientIndex {
       this.usesWaypoint.set(storeKey, referenced);
       addTo(this.waypointUsers, referenced, storeKey);
     }
+  }
+
+  private serviceBindingFor(meta: { labels?: Record<string, string> | undefined; annotations?: Record<string, string> | undefined }, namespace: string): Binding {
+    return resolveServiceBinding(meta, namespace, this.namespace(namespace), (k) => this.waypoints.get(k));
   }
 
   private bindingFor(target: 'service' | 'workload', labels: Record<string, string> | undefined, namespace: string): Binding {
@@ -1389,10 +1413,9 @@ export class AmbientIndex {
     else this.routeDependencies.delete(key);
   }
 
-  /** The waypoint a Service is bound to must re-send it (its routes changed). */
+  /** The waypoints a Service is bound to (its primary and canary) must re-send it (its routes changed). */
   private markServiceWaypoint(svcKey: string, d: Dirty): void {
-    const w = this.serviceBindings.get(svcKey)?.waypoint;
-    if (w !== undefined) d.waypointConfigs.add(w.key);
+    for (const w of owningWaypoints(this.serviceBindings.get(svcKey))) d.waypointConfigs.add(w);
   }
 
   /** Every route of the HTTPRoutes and GRPCRoutes attached to a Service (store key), in evaluation order. */

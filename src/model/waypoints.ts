@@ -5,7 +5,7 @@
 // gatewaycommon/{conversion.go,gatewayclass.go}. Pure functions; the AmbientIndex keeps them incremental.
 import type { AuthorizationPolicy, Condition, Gateway, Namespace, PolicyTargetReference, RequestAuthentication, Service as KubeService, ServiceEntry } from '../api/types.js';
 import { parseDuration } from '../common/settings.js';
-import type { GatewayAddress, WaypointPolicy, WaypointRequestAuthentication, WaypointRoute, WaypointService, WaypointTcpRoute, WaypointTrafficType } from '../xds/types.js';
+import type { GatewayAddress, WeightedWaypoint, WaypointPolicy, WaypointRequestAuthentication, WaypointRoute, WaypointService, WaypointTcpRoute, WaypointTrafficType } from '../xds/types.js';
 import { parseProtocol, portProtocol } from './services.js';
 import type { Labels } from './store.js';
 import { selectorMatches } from './store.js';
@@ -19,6 +19,10 @@ export const GATEWAY_CLASS_LABEL = 'gateway.networking.k8s.io/gateway-class-name
 export const USE_WAYPOINT_LABEL = 'istio.io/use-waypoint';
 export const USE_WAYPOINT_NAMESPACE_LABEL = 'istio.io/use-waypoint-namespace';
 export const WAYPOINT_FOR_LABEL = 'istio.io/waypoint-for';
+export const USE_WAYPOINT_CANARY_LABEL = 'istio.io/use-waypoint-canary';
+export const USE_WAYPOINT_CANARY_NAMESPACE_LABEL = 'istio.io/use-waypoint-canary-namespace';
+export const USE_WAYPOINT_CANARY_WEIGHT_ANNOTATION = 'istio.io/use-waypoint-canary-weight';
+export const INGRESS_USE_WAYPOINT_LABEL = 'istio.io/ingress-use-waypoint';
 export const NAME_OVERRIDE_ANNOTATION = 'gateway.istio.io/name-override';
 export const SERVICE_ACCOUNT_ANNOTATION = 'gateway.istio.io/service-account';
 export const HBONE_PORT = 15008;
@@ -68,6 +72,14 @@ export interface Binding {
   referenced?: string;
   waypoint?: WaypointGateway;
   error?: BindingError;
+  /** A Service's or ServiceEntry's canary waypoint, usable: it takes `weight` % of new connections. */
+  canary?: { waypoint: WaypointGateway; weight: number };
+  /** `namespace/name` of the canary waypoint named, usable or not. */
+  canaryReferenced?: string;
+  /** Why the canary named is not used (the primary still is). */
+  canaryError?: BindingError;
+  /** `istio.io/ingress-use-waypoint` of the object, else of its namespace: set at all, and true. */
+  ingress?: { present: boolean; use: boolean };
 }
 
 export function isWaypointGateway(g: Gateway): boolean {
@@ -178,11 +190,78 @@ export function resolveBinding(
   return { referenced: ref.key, waypoint: w };
 }
 
+/** Go's strconv.ParseBool. */
+function parseGoBool(v: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  return undefined;
+}
+
+/**
+ * istiod's binding of a Service or ServiceEntry (fetchWaypointForService, buildWeightedWaypoints,
+ * ingressUseWaypointFromLabels): the primary waypoint as resolveBinding finds it; then, once that is bound, a canary
+ * named by `istio.io/use-waypoint-canary` (+ `-namespace`) with `istio.io/use-waypoint-canary-weight` (an integer
+ * 0–100, default 0), read from the object or, when the object names no waypoint itself, from its namespace. A canary
+ * that is the primary, has a bad weight, or could not be a primary itself is not used and says why.
+ */
+export function resolveServiceBinding(
+  meta: { labels?: Labels | undefined; annotations?: Labels | undefined },
+  namespace: string,
+  ns: Namespace | undefined,
+  lookup: (key: string) => WaypointGateway | undefined,
+): Binding {
+  const b = resolveBinding('service', meta.labels, namespace, ns, lookup);
+  if (b.waypoint === undefined || b.error !== undefined) return b;
+  const ingressValue = meta.labels?.[INGRESS_USE_WAYPOINT_LABEL] ?? ns?.metadata.labels?.[INGRESS_USE_WAYPOINT_LABEL];
+  if (ingressValue !== undefined) b.ingress = { present: true, use: parseGoBool(ingressValue) === true };
+  // The namespace's canary applies only to objects inheriting the namespace's primary.
+  const fromNamespace = typeof useWaypointOf(meta.labels, namespace) !== 'object';
+  const labels = meta.labels?.[USE_WAYPOINT_CANARY_LABEL] === undefined && fromNamespace && ns?.metadata.labels?.[USE_WAYPOINT_CANARY_LABEL] !== undefined ? ns.metadata.labels : meta.labels;
+  const name = labels?.[USE_WAYPOINT_CANARY_LABEL];
+  if (name === undefined || name === '' || name === 'none') return b;
+  const key = `${labels?.[USE_WAYPOINT_CANARY_NAMESPACE_LABEL] ?? namespace}/${name}`;
+  b.canaryReferenced = key;
+  if (key === b.waypoint.key) {
+    b.canaryError = { reason: 'CanarySameAsPrimary', message: `canary waypoint "${key}" must differ from the primary waypoint` };
+    return b;
+  }
+  const rawWeight = meta.annotations?.[USE_WAYPOINT_CANARY_WEIGHT_ANNOTATION] ?? (fromNamespace ? ns?.metadata.annotations?.[USE_WAYPOINT_CANARY_WEIGHT_ANNOTATION] : undefined);
+  // strconv.Atoi: optional sign, decimal digits.
+  const weight = rawWeight === undefined ? 0 : /^[+-]?\d+$/.test(rawWeight) ? Number(rawWeight) : NaN;
+  if (!(weight >= 0 && weight <= 100)) {
+    b.canaryError = { reason: 'CanaryInvalidWeight', message: `canary waypoint "${key}" has an invalid weight; must be an integer in [0,100]` };
+    return b;
+  }
+  const w = lookup(key);
+  if (w === undefined || !w.ready) b.canaryError = { reason: 'WaypointIsNotReady', message: `waypoint "${key}" is not ready` };
+  else if (!allowsFrom(w, namespace, ns?.metadata.labels)) {
+    b.canaryError = { reason: 'AttachmentDenied', message: `we are not permitted to attach to waypoint "${key}" (missing allowedRoutes?)` };
+  } else if (w.trafficType !== 'service' && w.trafficType !== 'all') {
+    b.canaryError = { reason: 'UnsupportedTrafficType', message: `attempting to bind to traffic type "service" which the waypoint "${key}" does not support` };
+  } else b.canary = { waypoint: w, weight };
+  return b;
+}
+
+/** The waypoints of a bound Service and their shares of connections (istiod: the primary's is 100 − the canary's). */
+export function weightedWaypoints(b: Binding): WeightedWaypoint[] | undefined {
+  if (b.waypoint === undefined || b.canary === undefined) return undefined;
+  return [
+    { destination: waypointAddress(b.waypoint), weight: 100 - b.canary.weight },
+    { destination: waypointAddress(b.canary.waypoint), weight: b.canary.weight },
+  ];
+}
+
 /** The `istio.io/WaypointBound` condition of a Service (undefined: no condition, none was asked for). */
 export function waypointBoundCondition(b: Binding, generation: number | undefined): Condition | undefined {
   let c: Condition | undefined;
-  if (b.waypoint) c = { type: WAYPOINT_BOUND, status: 'True', reason: 'WaypointAccepted', message: `Successfully attached to waypoint ${b.waypoint.key}` };
-  else if (b.error) c = { type: WAYPOINT_BOUND, status: 'False', reason: b.error.reason, message: b.error.message };
+  if (b.waypoint) {
+    let message = `Successfully attached to waypoint ${b.waypoint.key}`;
+    if (b.ingress?.use) message += '. Ingress traffic will traverse the waypoint';
+    else if (b.ingress?.present) message += '. Ingress traffic is not using the waypoint, set the istio.io/ingress-use-waypoint label to true if desired.';
+    // The primary is bound; a canary that is not used does not change that.
+    if (b.canaryError) message += `. Canary waypoint not attached: ${b.canaryError.message}`;
+    c = { type: WAYPOINT_BOUND, status: 'True', reason: 'WaypointAccepted', message };
+  } else if (b.error) c = { type: WAYPOINT_BOUND, status: 'False', reason: b.error.reason, message: b.error.message };
   if (c && generation !== undefined) c.observedGeneration = generation;
   return c;
 }

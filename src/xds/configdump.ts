@@ -98,6 +98,7 @@ export function dumpService(s: Service, endpoints: Workload[]): Record<string, u
   out.endpoints = eps;
   out.subjectAltNames = [...s.subjectAltNames];
   if (s.waypoint) out.waypoint = gatewayAddress(s.waypoint);
+  if (s.weightedWaypoints?.length) out.weightedWaypoints = s.weightedWaypoints.map((w) => ({ destination: gatewayAddress(w.destination), weight: w.weight ?? 0 }));
   if (s.loadBalancing) {
     out.loadBalancer = {
       routingPreferences: s.loadBalancing.routingPreference.map((r) => LB_SCOPES[r] ?? r),

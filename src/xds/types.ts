@@ -82,6 +82,13 @@ export interface Service {
   loadBalancing?: { routingPreference: string[]; mode: string; healthPolicy?: string };
   ipFamilies?: 'AUTOMATIC' | 'IPV4_ONLY' | 'IPV6_ONLY' | 'DUAL';
   canonical?: boolean;
+  /** A canary between two waypoints: each takes its weight's share of new connections (`waypoint` stays the primary). */
+  weightedWaypoints?: WeightedWaypoint[];
+}
+
+export interface WeightedWaypoint {
+  destination: GatewayAddress;
+  weight: number;
 }
 
 /** Oneof `type` of istio.workload.Address: exactly one is set. */

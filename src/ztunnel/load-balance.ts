@@ -2,8 +2,9 @@
 // (no IP and no hostname) are never chosen; a Service with a locality-aware load balancer (STRICT or FAILOVER, from
 // `trafficDistribution: PreferClose`, `networking.istio.io/traffic-distribution` or `internalTrafficPolicy: Local`)
 // keeps only the endpoints that share the most of its routing preferences with the source — STRICT only those that
-// share all of them — and the choice among the rest is random, weighted by each workload's capacity (default 1).
-import type { Service, Workload } from '../xds/types.js';
+// share all of them — and the choice among the rest is random, weighted by each workload's capacity (default 1). A
+// Service with a canary waypoint sends each new connection to one of its waypoints by their weights.
+import type { GatewayAddress, Service, Workload } from '../xds/types.js';
 
 type LoadBalancing = NonNullable<Service['loadBalancing']>;
 
@@ -78,6 +79,24 @@ export function loadBalance<C extends { workload: Workload }>(src: Workload, lb:
     if (x < 0) return c;
   }
   return options[options.length - 1];
+}
+
+/**
+ * ztunnel's sample_weighted_waypoint: one of a Service's weighted waypoints (a canary), drawn in proportion to the
+ * weights; undefined when there are none or all weigh 0, and the Service's single waypoint applies.
+ */
+export function sampleWeightedWaypoint(service: Service, random: () => number = Math.random): GatewayAddress | undefined {
+  const list = service.weightedWaypoints;
+  if (list === undefined || list.length === 0) return undefined;
+  let total = 0;
+  for (const w of list) total += w.weight ?? 0;
+  if (total === 0) return undefined;
+  let x = random() * total;
+  for (const w of list) {
+    x -= w.weight ?? 0;
+    if (x < 0) return w.destination;
+  }
+  return list[list.length - 1]!.destination;
 }
 
 /** The workload's share of traffic relative to the others (istiod sends a WorkloadEntry's `weight`); unset: 1. */

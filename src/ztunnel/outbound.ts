@@ -15,7 +15,7 @@ import { workloadBaggage } from './baggage.js';
 import { identityOf } from '../xds/address-state.js';
 import type { GatewayAddress, Service, Workload } from '../xds/types.js';
 import type { ConnectionInfo, ConnectionTracker, ResponseFlag } from '../telemetry/connection.js';
-import { loadBalance } from './load-balance.js';
+import { loadBalance, sampleWeightedWaypoint } from './load-balance.js';
 import { DnsLookupError, pickResolvedAddress, type ResolvedAddresses } from './on-demand-dns.js';
 import { hboneFailureFlag, localWorkloadError, type PodScope } from './pod-scope.js';
 import { RECURSIVE_CALL, RECURSIVE_PORTS, connectInPod, errorText, peerWorkload, relay, serveRedirected, type RedirectedEndpoints, serviceRef, trackerObserver, workloadIp } from './upstream.js';
@@ -73,7 +73,7 @@ export class OutboundProxy {
     const { state } = this.scope;
     const service = state.serviceByVip(ip);
     if (service) {
-      if (service.waypoint) return this.toWaypoint(service.waypoint, ip, port, local, service);
+      if (service.waypoint) return this.toWaypoint(sampleWeightedWaypoint(service) ?? service.waypoint, ip, port, local, service);
       // ztunnel's UpstreamDestination::OriginalDestination: no endpoint is chosen, the connection goes where it was
       // dialed, as plain TCP (a ServiceEntry with resolution NONE).
       if (service.loadBalancing?.mode === 'PASSTHROUGH') return { kind: 'tcp', ip, port };

@@ -2,7 +2,8 @@
 // it and the Gateway becomes Programmed; traffic to bound Services crosses it (client ztunnel → waypoint → server
 // ztunnel, both hops HBONE) with L7 authorization, Istio's metrics (scraped by a real Prometheus and queried with the
 // user guide's PromQL) and access log, for HTTP, gRPC and TCP; `istio.io/use-waypoint: none` opts a Service out; a
-// ServiceEntry bound to the waypoint gets its policy and VirtualService there on the way out of the mesh; a
+// ServiceEntry bound to the waypoint gets its policy and VirtualService there on the way out of the mesh; a canary
+// waypoint takes its weight's share of new connections; a
 // rollout restart of the waypoint costs no more than the requests in flight; deleting the Gateway removes what was
 // deployed and traffic goes direct again. One cluster serves every assertion; tests run in order.
 import assert from 'node:assert/strict';
@@ -105,16 +106,16 @@ describe('waypoint in the local cluster', () => {
   };
   const expectStatus = (from: string, url: string, status: number, ...args: string[]) =>
     eventually(`${from} → ${url} ${args.join(' ')} answers ${status}`, async () => ((await curl(from, url, ...args)).status === status) || undefined, 20_000);
-  const waypointPod = async () => (await c.pods('shop')).find((p) => p.labels['gateway.networking.k8s.io/gateway-name'] === 'waypoint' && p.ready);
-  const waypointMetrics = async () => {
-    const pod = await waypointPod();
+  const waypointPod = async (gateway = 'waypoint') => (await c.pods('shop')).find((p) => p.labels['gateway.networking.k8s.io/gateway-name'] === gateway && p.ready);
+  const waypointMetrics = async (gateway = 'waypoint') => {
+    const pod = await waypointPod(gateway);
     assert.ok(pod, 'a ready waypoint pod');
     const r = await c.cli(['exec', `shop/${pod.name}`, '--', 'curl', '-s', 'http://127.0.0.1:15020/stats/prometheus'], undefined, 30_000);
     assert.equal(r.code, 0, r.stderr);
     return r.stdout;
   };
-  const requestsTo = async (service: string, code: string) =>
-    samples(await waypointMetrics(), 'istio_requests_total', { reporter: 'waypoint', destination_service: `${service}.shop.svc.cluster.local`, response_code: code }).reduce((a, b) => a + b, 0);
+  const requestsTo = async (service: string, code: string, gateway = 'waypoint') =>
+    samples(await waypointMetrics(gateway), 'istio_requests_total', { reporter: 'waypoint', destination_service: `${service}.shop.svc.cluster.local`, response_code: code }).reduce((a, b) => a + b, 0);
 
   before(async () => {
     hostBefore = hostSnapshot();
@@ -453,6 +454,26 @@ spec:
       await c.ok(['delete', 'virtualservice', 'api', '-n', 'shop']);
       await c.ok(['delete', 'serviceentry', 'api', '-n', 'shop']);
       await c.ok(['delete', 'namespace', 'outside']);
+    }
+  });
+
+  it('splits new connections between the primary and a canary waypoint by the canary weight', async () => {
+    await c.ok(['waypoint', 'apply', '-n', 'shop', '--name', 'canary', '--wait']);
+    await c.apply('canary.yaml', SERVICE('server', '{istio.io/use-waypoint-canary: canary}').replace('labels: {istio.io/use-waypoint-canary: canary}}', 'labels: {istio.io/use-waypoint-canary: canary}, annotations: {istio.io/use-waypoint-canary-weight: "50"}}'));
+    try {
+      const before = { primary: await requestsTo('server', '200'), canary: await requestsTo('server', '200', 'canary') };
+      // Each curl is a new connection; at 50 % both waypoints take some of 30 (all to one: 2 × 2^-30).
+      await eventually('both waypoints serve server', async () => {
+        for (let i = 0; i < 30; i++) assert.equal((await curl('shop/client', 'http://server.shop/')).status, 200);
+        const primary = (await requestsTo('server', '200')) - before.primary;
+        const canary = (await requestsTo('server', '200', 'canary')) - before.canary;
+        return (primary > 0 && canary > 0) || undefined;
+      });
+      const svc = JSON.parse(await c.ok(['get', 'service', 'server', '-n', 'shop', '-o', 'json'])) as { status?: { conditions?: { type: string; status: string; message: string }[] } };
+      assert.deepEqual(svc.status?.conditions?.map((x) => [x.type, x.status, x.message]), [['istio.io/WaypointBound', 'True', 'Successfully attached to waypoint shop/waypoint']]);
+    } finally {
+      await c.apply('server.yaml', SERVICE('server'));
+      await c.ok(['waypoint', 'delete', 'canary', '-n', 'shop']);
     }
   });
 

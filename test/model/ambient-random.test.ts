@@ -63,6 +63,8 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
   }
   NAMESPACES.forEach((ns, n) => {
     const other = NAMESPACES[(n + 1) % NAMESPACES.length]!;
+    // A canary: the other namespace's waypoint (usable when it admits this namespace), or this namespace's.
+    const canary = (): Record<string, string> => pick<Record<string, string>>([{ 'istio.io/use-waypoint-canary': 'wp', 'istio.io/use-waypoint-canary-namespace': other }, { 'istio.io/use-waypoint-canary': 'wp' }]);
     // The labels an object may carry to name a waypoint: this namespace's, the other's, none, or an opt-out.
     const useWaypoint = (): Record<string, string> => pick<Record<string, string>>([{}, {}, { 'istio.io/use-waypoint': 'wp' }, { 'istio.io/use-waypoint': 'wp', 'istio.io/use-waypoint-namespace': other }, { 'istio.io/use-waypoint': 'none' }]);
     add(1, () => ({
@@ -106,7 +108,13 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
         return {
           apiVersion: 'v1',
           kind: 'Service',
-          metadata: { name, namespace: ns, generation: 1 + Math.floor(r() * 3), labels: { ...useWaypoint(), ...maybe(0.3, { tier: pick(['fe', 'be']) }) } },
+          metadata: {
+            name,
+            namespace: ns,
+            generation: 1 + Math.floor(r() * 3),
+            labels: { ...useWaypoint(), ...maybe(0.3, { tier: pick(['fe', 'be']) }), ...maybe(0.3, canary()) },
+            ...maybe(0.3, { annotations: { 'istio.io/use-waypoint-canary-weight': pick(['0', '40', 'x']) } }),
+          },
           spec: { ...maybe(0.7, { selector: { app: pick(APPS) } }), clusterIP: `10.96.${n}.${i + 1}`, ports: ports.length ? ports : [{ name: 'http', port: 80 }] },
         };
       }),
@@ -181,6 +189,20 @@ function universe(r: () => number): { key: string; weight: number; make: () => R
       kind: 'Deployment',
       metadata: { name: 'd0', namespace: ns },
       spec: { replicas: 1 + Math.floor(r() * 2), selector: { matchLabels: { app: 'z' } }, template: { metadata: { labels: { app: 'z', ...useWaypoint() } }, spec: { containers: [{ name: 'c' }] } } },
+    }));
+    // A VirtualService for a ServiceEntry host (routes for it reach the entry's waypoint).
+    add(3, () => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'vs-entry', namespace: ns },
+      spec: { hosts: [pick(['api.example.com', 'db.example.com'])], http: [{ match: [{ uri: { prefix: '/v1' } }], route: [{ destination: { host: 'api.example.com', port: { number: 80 } } }] }] },
+    }));
+    // A policy for the waypoint in front of one of this namespace's ServiceEntries.
+    add(3, () => ({
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'ap-entry', namespace: ns },
+      spec: { action: 'DENY', rules: [{ to: [{ operation: { paths: ['/admin'] } }] }], targetRefs: [{ group: 'networking.istio.io', kind: 'ServiceEntry', name: pick(['se0', 'se1']) }] },
     }));
     POLICIES.forEach((name) =>
       add(5, () => {
@@ -383,6 +405,8 @@ const destinations = { rendered: 0, subsetsWithEndpoints: 0 };
 // Workloads of EndpointSlice endpoints that are not pods, and pods given a Service by a slice naming them.
 const sliceReach = { sliceWorkloads: 0, podsWithSliceServices: 0 };
 // Services of ServiceEntries, workloads of their inline endpoints, and WorkloadEntries given a ServiceEntry's Service.
+// Services whose canary waypoint was usable (sent with weighted waypoints).
+const canaryReach = { weighted: 0 };
 const entryReach = { services: 0, endpointWorkloads: 0, workloadEntriesWithServices: 0, waypointServices: 0, waypointPolicies: 0, waypointRoutes: 0, waypointGatewayRoutes: 0, waypointDestinations: 0, subsetsWithEndpoints: 0 };
 
 for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
@@ -415,8 +439,9 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
       store.remove(removals);
       check(index, store, seen, what);
       for (const a of index.snapshot(TYPE_ADDRESS).values()) {
-        const svc = (a as { service?: { hostname: string } }).service;
+        const svc = (a as { service?: { hostname: string; weightedWaypoints?: unknown[] } }).service;
         if (svc?.hostname.endsWith('.example.com')) entryReach.services++;
+        if (svc?.weightedWaypoints?.length) canaryReach.weighted++;
       }
       for (const w of index.allWorkloads()) {
         if (w.uid.includes('/networking.istio.io/ServiceEntry/')) entryReach.endpointWorkloads++;
@@ -474,4 +499,5 @@ test('the random edits reach what they churn: HTTPRoutes and GRPCRoutes programm
   assert.ok(entryReach.waypointGatewayRoutes > 0, 'HTTPRoutes and GRPCRoutes with a ServiceEntry parent programmed for its host');
   assert.ok(entryReach.waypointDestinations > 0, 'DestinationRules for a ServiceEntry host');
   assert.ok(entryReach.subsetsWithEndpoints > 0, 'DestinationRule subsets picking a ServiceEntry endpoint');
+  assert.ok(canaryReach.weighted > 0, 'Services with a usable canary waypoint');
 });

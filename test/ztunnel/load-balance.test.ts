@@ -4,8 +4,8 @@
 // choice is weighted by capacity.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { capacityOf, loadBalance } from '../../src/ztunnel/load-balance.js';
-import type { Service, Workload } from '../../src/xds/types.js';
+import { capacityOf, loadBalance, sampleWeightedWaypoint } from '../../src/ztunnel/load-balance.js';
+import type { GatewayAddress, Service, Workload } from '../../src/xds/types.js';
 
 function workload(name: string, fields: Partial<Workload> = {}): Workload {
   return {
@@ -85,5 +85,33 @@ describe("ztunnel's load balancing (test_load_balance)", () => {
     const counts = { heavy: 0, light: 0 };
     for (let i = 0; i < 100; i++) counts[loadBalance(workload('src'), undefined, [light, heavy], () => i / 100)!.workload.name as 'heavy' | 'light']++;
     assert.deepEqual(counts, { heavy: 75, light: 25 });
+  });
+});
+
+describe("ztunnel's canary waypoint choice (test_sample_weighted_waypoint)", () => {
+  const gw = (host: string): GatewayAddress => ({ hostname: { namespace: 'ns', hostname: host }, hboneMtlsPort: 15008 });
+  const [a, b] = [gw('primary'), gw('canary')];
+  const svc = (weighted: { destination: GatewayAddress; weight: number }[]): Service => ({
+    name: 's',
+    namespace: 'ns',
+    hostname: 's.ns.svc.cluster.local',
+    addresses: [],
+    ports: [],
+    subjectAltNames: [],
+    waypoint: a,
+    weightedWaypoints: weighted,
+  });
+  const draws = (s: Service) => Array.from({ length: 100 }, (_, i) => sampleWeightedWaypoint(s, () => i / 100)?.hostname?.hostname ?? 'single');
+
+  it('no weighted set, or every weight 0: none (the single waypoint applies)', () => {
+    assert.equal(sampleWeightedWaypoint(svc([])), undefined);
+    assert.equal(sampleWeightedWaypoint(svc([{ destination: a, weight: 0 }, { destination: b, weight: 0 }])), undefined);
+  });
+
+  it('a zero weight is never chosen; the split follows the weights', () => {
+    assert.deepEqual(new Set(draws(svc([{ destination: a, weight: 100 }, { destination: b, weight: 0 }]))), new Set(['primary']));
+    assert.deepEqual(new Set(draws(svc([{ destination: a, weight: 0 }, { destination: b, weight: 100 }]))), new Set(['canary']));
+    const split = draws(svc([{ destination: a, weight: 80 }, { destination: b, weight: 20 }]));
+    assert.deepEqual([split.filter((h) => h === 'primary').length, split.filter((h) => h === 'canary').length], [80, 20]);
   });
 });
