@@ -30,6 +30,7 @@ import {
   WAYPOINT_ACCEPTED,
   WAYPOINT_BOUND,
   WAYPOINT_CLASS,
+  WAYPOINT_MISSING,
   isCoreService,
   isGatewayTarget,
   isServiceEntryTarget,
@@ -44,6 +45,7 @@ import {
   waypointAddress,
   waypointBoundCondition,
   waypointEntryService,
+  waypointMissingCondition,
   waypointGatewayClass,
   waypointGatewayStatus,
   waypointOf,
@@ -106,7 +108,7 @@ const CONDITION_ORDER: Partial<Record<Kind, string[]>> = {
   Gateway: ['Accepted', 'Programmed', 'ResolvedRefs'],
   GatewayClass: ['Accepted'],
   Service: [WAYPOINT_BOUND],
-  ServiceEntry: [WAYPOINT_BOUND],
+  ServiceEntry: [WAYPOINT_BOUND, WAYPOINT_MISSING],
 };
 
 /** Objects to recompute for one store change, by store key. */
@@ -909,6 +911,7 @@ export class AmbientIndex {
     }
     this.setServiceBinding(key, se === undefined ? undefined : binding, d);
     this.setCondition(key, WAYPOINT_BOUND, se === undefined ? undefined : waypointBoundCondition(binding, se.metadata.generation), t);
+    this.setCondition(key, WAYPOINT_MISSING, se === undefined ? undefined : waypointMissingCondition(se, binding), t);
     for (const s of previous) {
       deleteFrom(this.entriesByHostname, s.hostname, key);
       d.hostnames.add(s.hostname);
@@ -1574,7 +1577,8 @@ export class AmbientIndex {
       if (c) out.conditions.push(c);
     }
     // A Service's status is the cluster's, a ServiceEntry's shared with istiod's address allocation.
-    if (kind === 'Service' || kind === 'ServiceEntry') out.ownedConditions = [WAYPOINT_BOUND];
+    if (kind === 'Service') out.ownedConditions = [WAYPOINT_BOUND];
+    if (kind === 'ServiceEntry') out.ownedConditions = [WAYPOINT_BOUND, WAYPOINT_MISSING];
     const parents = this.routeParents.get(storeKey);
     if (parents && slots) {
       out.parents = parents.map((p) => ({ parentRef: p.parentRef, controllerName: p.controllerName, conditions: p.slots.map((slot) => slots.get(slot)!) }));

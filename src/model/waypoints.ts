@@ -28,6 +28,8 @@ export const SERVICE_ACCOUNT_ANNOTATION = 'gateway.istio.io/service-account';
 export const HBONE_PORT = 15008;
 /** Service condition istiod writes on objects that use (or fail to use) a waypoint. */
 export const WAYPOINT_BOUND = 'istio.io/WaypointBound';
+/** ServiceEntry condition istiod writes when an entry that only works through a waypoint has none. */
+export const WAYPOINT_MISSING = 'istio.io/WaypointMissing';
 /** AuthorizationPolicy condition for policies with targetRefs. */
 export const WAYPOINT_ACCEPTED = 'WaypointAccepted';
 
@@ -263,6 +265,29 @@ export function waypointBoundCondition(b: Binding, generation: number | undefine
     c = { type: WAYPOINT_BOUND, status: 'True', reason: 'WaypointAccepted', message };
   } else if (b.error) c = { type: WAYPOINT_BOUND, status: 'False', reason: b.error.reason, message: b.error.message };
   if (c && generation !== undefined) c.observedGeneration = generation;
+  return c;
+}
+
+/**
+ * istiod's `istio.io/WaypointMissing` on a ServiceEntry that is not bound to a waypoint but needs one: a wildcard host
+ * (NoWaypointForWildcardService), or the `istio.io/connect-strategy: RACE_FIRST_TCP_CONNECT` annotation
+ * (NoWaypointForRacingConnectStrategy, which wins when both apply). Undefined: no such condition.
+ */
+export function waypointMissingCondition(se: ServiceEntry, b: Binding): Condition | undefined {
+  if (b.waypoint !== undefined) return undefined;
+  let c: Condition | undefined;
+  if ((se.spec.hosts ?? []).some((h) => h.startsWith('*'))) {
+    c = { type: WAYPOINT_MISSING, status: 'True', reason: 'NoWaypointForWildcardService', message: 'ServiceEntry will not apply until it is bound to a valid waypoint.' };
+  }
+  if (se.metadata.annotations?.['istio.io/connect-strategy']?.toUpperCase() === 'RACE_FIRST_TCP_CONNECT') {
+    c = {
+      type: WAYPOINT_MISSING,
+      status: 'True',
+      reason: 'NoWaypointForRacingConnectStrategy',
+      message: 'ServiceEntry has a non-default connect strategy but no waypoint bound. A waypoint is required for connect strategies to take effect for ambient clients.',
+    };
+  }
+  if (c && se.metadata.generation !== undefined) c.observedGeneration = se.metadata.generation;
   return c;
 }
 

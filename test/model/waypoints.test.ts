@@ -537,3 +537,42 @@ describe('what a targetRefs policy is filed under (policyTargetKeys)', () => {
     assert.deepEqual(policyTargetKeys(p), ['Service/shop/a']);
   });
 });
+
+describe('WaypointMissing on ServiceEntries (model/service.go GetConditions)', () => {
+  const entry = (name: string, hosts: string[], labels: Labels = {}, annotations: Labels = {}): ServiceEntry => ({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: { name, namespace: 'shop', labels, annotations, generation: 2 },
+    spec: { hosts, ports: [{ number: 443, name: 'tls', protocol: 'TLS' }], resolution: 'DYNAMIC_DNS' },
+  });
+  const RACE = { 'istio.io/connect-strategy': 'race_first_tcp_connect' };
+  const cases: [string, ServiceEntry, [string, string] | undefined][] = [
+    ['a wildcard host without a waypoint', entry('wild', ['*.example.com']), ['NoWaypointForWildcardService', 'ServiceEntry will not apply until it is bound to a valid waypoint.']],
+    ['a wildcard host bound to a waypoint', entry('wild-bound', ['*.example.com'], { [USE]: 'wp' }), undefined],
+    ['a plain host', entry('plain', ['api.example.com']), undefined],
+    [
+      'a racing connect strategy without a waypoint (any case; it wins over the wildcard)',
+      entry('race', ['*.example.com'], {}, RACE),
+      ['NoWaypointForRacingConnectStrategy', 'ServiceEntry has a non-default connect strategy but no waypoint bound. A waypoint is required for connect strategies to take effect for ambient clients.'],
+    ],
+    ['a racing connect strategy bound to a waypoint', entry('race-bound', ['api.example.com'], { [USE]: 'wp' }, RACE), undefined],
+  ];
+  for (const [name, se, want] of cases) {
+    it(name, () => {
+      const store = new ConfigStore();
+      store.apply([ns('shop'), gateway('shop', 'wp'), kubeService('shop', 'wp', MANAGED, '10.96.0.10'), { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'wp-1', namespace: 'shop', uid: 'u1', labels: MANAGED }, spec: { containers: [{ name: 'istio-proxy' }] }, status: { podIP: '10.1.0.9', conditions: [{ type: 'Ready', status: 'True' }] } } satisfies Pod, se]);
+      const index = new AmbientIndex(store, {}, () => new Date('2026-01-01T00:00:00Z'));
+      try {
+        const got = index.statuses().find((s) => s.kind === 'ServiceEntry')?.conditions.find((c) => c.type === 'istio.io/WaypointMissing');
+        assert.deepEqual(got && [got.status, got.reason, got.message, got.observedGeneration], want && ['True', ...want, 2]);
+        if (want) {
+          // Binding the entry later removes the condition.
+          store.apply([{ ...se, metadata: { ...se.metadata, labels: { [USE]: 'wp' } } }]);
+          assert.equal(index.statuses().find((s) => s.kind === 'ServiceEntry')?.conditions.find((c) => c.type === 'istio.io/WaypointMissing'), undefined);
+        }
+      } finally {
+        index.close();
+      }
+    });
+  }
+});
