@@ -61,7 +61,8 @@ export class AddressState {
   /** The resource name each address arrived under, so a removal by name finds what to unindex. */
   private readonly addressNames = new Map<string, { workload?: string; service?: string }>();
   private readonly services = new Map<string, Service>();
-  private readonly servicesByVip = new Map<string, string>();
+  /** VIP → keys of the services that have it (ServiceEntries in several namespaces may share one), in arrival order. */
+  private readonly servicesByVip = new Map<string, string[]>();
   /** Services whose VIP is a CIDR (a ServiceEntry's address range): matched when no exact VIP is, longest prefix first. */
   private readonly servicesByCidr: { net: Uint8Array; length: number; key: string }[] = [];
   private readonly servicesByHostname = new Map<string, Set<string>>();
@@ -101,35 +102,54 @@ export class AddressState {
     return uid === undefined ? undefined : this.workloads.get(uid);
   }
 
-  serviceByVip(ip: string): Service | undefined {
+  /**
+   * ztunnel's get_best_by_vip: among the services with this VIP, the best for a client in `clientNamespace` (see
+   * bestMatch); without an exact VIP, the CIDR VIP that contains the address, ranked by (in the client's namespace,
+   * longest prefix, canonical).
+   */
+  serviceByVip(ip: string, clientNamespace?: string): Service | undefined {
     const key = normalizeIp(ip);
     if (key === undefined) return undefined;
-    const name = this.servicesByVip.get(key) ?? (this.servicesByCidr.length > 0 ? this.serviceByCidr(key) : undefined);
-    return name === undefined ? undefined : this.services.get(name);
+    const keys = this.servicesByVip.get(key);
+    if (keys !== undefined) return this.bestMatch(keys, clientNamespace);
+    return this.servicesByCidr.length > 0 ? this.serviceByCidr(key, clientNamespace) : undefined;
   }
 
-  // ztunnel's get_best_by_cidr_vip, without the namespace preference (lookups here carry no client namespace).
-  private serviceByCidr(ip: string): string | undefined {
+  private serviceByCidr(ip: string, clientNamespace: string | undefined): Service | undefined {
     const bytes = ipToBytes(ip);
     if (!bytes) return undefined;
-    let best: { length: number; key: string } | undefined;
+    // Ranked as (in the client's namespace, prefix length, canonical), compared in that order; the first of equals wins.
+    let best: Service | undefined;
+    let bestRank = -1;
     for (const c of this.servicesByCidr) {
-      if ((best === undefined || c.length > best.length) && cidrContains(c.net, c.length, bytes)) best = c;
+      if (!cidrContains(c.net, c.length, bytes)) continue;
+      const service = this.services.get(c.key)!;
+      const rank = (service.namespace === clientNamespace ? 512 : 0) + c.length * 2 + (service.canonical ? 1 : 0);
+      if (rank > bestRank) {
+        best = service;
+        bestRank = rank;
+      }
     }
-    return best?.key;
+    return best;
   }
 
-  /** The service with this hostname; when several namespaces define it, the one in `preferNamespace` wins. */
-  serviceByHostname(hostname: string, preferNamespace?: string): Service | undefined {
+  /** ztunnel's get_best_by_host: the service with this hostname that is best for a client in `clientNamespace`. */
+  serviceByHostname(hostname: string, clientNamespace?: string): Service | undefined {
     const keys = this.servicesByHostname.get(hostname);
-    if (!keys) return undefined;
+    return keys === undefined ? undefined : this.bestMatch(keys, clientNamespace);
+  }
+
+  /** ztunnel's ServiceMatch::find_best_match: one in the client's namespace, else a canonical one, else the first. */
+  private bestMatch(keys: Iterable<string>, clientNamespace: string | undefined): Service | undefined {
+    let canonical: Service | undefined;
     let first: Service | undefined;
     for (const k of keys) {
       const s = this.services.get(k)!;
-      if (s.namespace === preferNamespace) return s;
+      if (s.namespace === clientNamespace) return s;
+      if (s.canonical) canonical = s;
       first ??= s;
     }
-    return first;
+    return canonical ?? first;
   }
 
   /** The service `namespace/hostname`. */
@@ -280,7 +300,12 @@ export class AddressState {
     this.addressNames.set(name, { service: key });
     for (const a of s.addresses) {
       if (isCidrVip(a)) this.servicesByCidr.push({ net: a.address, length: a.length!, key });
-      else this.servicesByVip.set(bytesToIp(a.address), key);
+      else {
+        const ip = bytesToIp(a.address);
+        const keys = this.servicesByVip.get(ip);
+        if (keys === undefined) this.servicesByVip.set(ip, [key]);
+        else if (!keys.includes(key)) keys.push(key);
+      }
     }
     let set = this.servicesByHostname.get(s.hostname);
     if (!set) this.servicesByHostname.set(s.hostname, (set = new Set()));
@@ -317,7 +342,10 @@ export class AddressState {
     this.services.delete(key);
     for (const a of s.addresses) {
       const ip = bytesToIp(a.address);
-      if (this.servicesByVip.get(ip) === key) this.servicesByVip.delete(ip);
+      const keys = this.servicesByVip.get(ip);
+      const at = keys?.indexOf(key) ?? -1;
+      if (at >= 0) keys!.splice(at, 1);
+      if (keys?.length === 0) this.servicesByVip.delete(ip);
     }
     for (let i = this.servicesByCidr.length - 1; i >= 0; i--) if (this.servicesByCidr[i]!.key === key) this.servicesByCidr.splice(i, 1);
     const set = this.servicesByHostname.get(s.hostname);

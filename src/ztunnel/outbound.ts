@@ -71,7 +71,7 @@ export class OutboundProxy {
 
   private route(ip: string, port: number, local: Workload): Route {
     const { state } = this.scope;
-    const service = state.serviceByVip(ip);
+    const service = state.serviceByVip(ip, local.namespace);
     if (service) {
       if (service.waypoint) return this.toWaypoint(sampleWeightedWaypoint(service) ?? service.waypoint, ip, port, local, service);
       // ztunnel's UpstreamDestination::OriginalDestination: no endpoint is chosen, the connection goes where it was

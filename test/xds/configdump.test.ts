@@ -49,3 +49,46 @@ describe('CIDR VIPs (a ServiceEntry address range)', () => {
     assert.equal(state.serviceByVip('10.50.7.10')?.name, 'wide');
   });
 });
+
+describe("services sharing a VIP or hostname (ztunnel's get_best_by_vip, get_best_by_host)", () => {
+  const svc = (namespace: string, host: string, address: { ip: string; length?: number }, canonical = false): Service =>
+    ({
+      name: host.split('.')[0], namespace, hostname: host, ports: [{ servicePort: 443, targetPort: 443 }], subjectAltNames: [], ...(canonical ? { canonical } : {}),
+      addresses: [{ network: '', address: ipToBytes(address.ip)!, ...(address.length !== undefined ? { length: address.length } : {}) }],
+    }) as unknown as Service;
+
+  it("the client's namespace first, else the canonical one, else the first to arrive; removing one leaves the others", () => {
+    const state = new AddressState(undefined);
+    state.applyAddresses(
+      new Map([
+        ['a/api.example.com', { service: svc('a', 'api.example.com', { ip: '240.1.0.1' }) }],
+        ['b/api.example.com', { service: svc('b', 'api.example.com', { ip: '240.1.0.1' }, true) }],
+        ['c/api.example.com', { service: svc('c', 'api.example.com', { ip: '240.1.0.1' }) }],
+      ]),
+      [],
+    );
+    for (const [client, want] of [['a', 'a'], ['c', 'c'], ['z', 'b'], [undefined, 'b']] as const) {
+      assert.equal(state.serviceByVip('240.1.0.1', client)?.namespace, want, `VIP from ${client}`);
+      assert.equal(state.serviceByHostname('api.example.com', client)?.namespace, want, `hostname from ${client}`);
+    }
+    state.applyAddresses(new Map(), ['b/api.example.com']);
+    assert.equal(state.serviceByVip('240.1.0.1', 'z')?.namespace, 'a');
+    assert.equal(state.serviceByVip('240.1.0.1', 'c')?.namespace, 'c');
+  });
+
+  it("CIDR VIPs: one in the client's namespace beats a longer prefix elsewhere; then the longest prefix; then the canonical one", () => {
+    const state = new AddressState(undefined);
+    state.applyAddresses(
+      new Map([
+        ['a/wide.example.com', { service: svc('a', 'wide.example.com', { ip: '10.60.0.0', length: 16 }) }],
+        ['b/narrow.example.com', { service: svc('b', 'narrow.example.com', { ip: '10.60.1.0', length: 24 }) }],
+        ['c/same.example.com', { service: svc('c', 'same.example.com', { ip: '10.60.1.0', length: 24 }, true) }],
+      ]),
+      [],
+    );
+    assert.equal(state.serviceByVip('10.60.1.5', 'a')?.hostname, 'wide.example.com');
+    assert.equal(state.serviceByVip('10.60.1.5', 'z')?.hostname, 'same.example.com');
+    assert.equal(state.serviceByVip('10.60.1.5', 'b')?.hostname, 'narrow.example.com');
+    assert.equal(state.serviceByVip('10.60.9.5', 'b')?.hostname, 'wide.example.com');
+  });
+});
