@@ -27,6 +27,13 @@ export function parseInteger(value: string, name: string, min: number, max: numb
   return n;
 }
 
+/** Go's strconv.ParseBool (istiod reads annotations and labels with it); undefined for anything else. */
+export function parseGoBool(v: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  return undefined;
+}
+
 export function parseBool(value: string, name: string): boolean {
   const v = value.trim().toLowerCase();
   if (v === 'true' || v === '1') return true;

@@ -194,14 +194,17 @@ export class AmbientIndex {
   /** Gateway store key → addresses and listener statuses (conditions live in `conditions`). */
   private readonly gatewayStatuses = new Map<string, Pick<ObjectStatus, 'addresses' | 'listeners'>>();
   private readonly waypoints = new Map<string, WaypointGateway>(); // `ns/name` → Gateway of class istio-waypoint
-  /** Waypoint key → store keys of the Services, Pods and Deployments that name it (bound or not). */
+  /**
+   * Waypoint key → store keys of the objects that name it (bound or not): Services, ServiceEntries, Pods, Deployments
+   * and WorkloadEntries; `<key>#canary` names it as a canary, `<ServiceEntry key>#endpoints` by an endpoint's labels.
+   */
   private readonly waypointUsers = new Map<string, Set<string>>();
-  private readonly usesWaypoint = new Map<string, string>(); // Service/Pod/Deployment store key → waypoint key it names
-  private readonly serviceBindings = new Map<string, Binding>(); // Service store key → its waypoint binding
-  /** Waypoint key → store keys of the Services bound to it. */
+  private readonly usesWaypoint = new Map<string, string>(); // such a user key → the waypoint key it names
+  private readonly serviceBindings = new Map<string, Binding>(); // Service or ServiceEntry store key → its binding
+  /** Waypoint key → store keys of the Services and ServiceEntries it serves (as their primary or canary waypoint). */
   private readonly boundServices = new Map<string, Set<string>>();
   /**
-   * Store key of a Service, Gateway or GatewayClass → store keys of the targetRefs AuthorizationPolicies (enforced by
+   * Store key of a Service, ServiceEntry, Gateway or GatewayClass → store keys of the targetRefs policies (enforced by
    * waypoints) naming it, so a change of that object reaches only those policies.
    */
   private readonly policiesByTarget = new Map<string, Set<string>>();
@@ -226,11 +229,14 @@ export class AmbientIndex {
   private readonly virtualServicesByHost = new Map<string, Set<string>>();
   /** Store keys of the VirtualServices with a wildcard host, checked against every Service. */
   private readonly wildcardVirtualServices = new Set<string>();
-  /** Namespace → keys of the waypoints with a DestinationRule subset of a Service there (pods change its endpoints). */
+  /**
+   * Namespace → keys of the waypoints with a DestinationRule subset of a Service or ServiceEntry there (its pods,
+   * WorkloadEntries and EndpointSlices change the subset's endpoints).
+   */
   private readonly subsetUsers = new Map<string, Set<string>>();
   /**
-   * Service store key → keys of the waypoints that send to it (its Destination depends on its existence and ports),
-   * and the reverse.
+   * Service store key, or `Host/<ns>/<hostname>` for a ServiceEntry host → keys of the waypoints that send to it (its
+   * Destination depends on its existence, owner and ports), and the reverse.
    */
   private readonly destinationUsers = new Map<string, Set<string>>();
   private readonly destinationsOfWaypoint = new Map<string, Set<string>>();
@@ -469,9 +475,8 @@ export class AmbientIndex {
         d.serviceEntryWorkloads.add(key);
         // The pods and WorkloadEntries it selects carry its Services.
         for (const v of versions) this.markSelected(ns, (v as ServiceEntry).spec.workloadSelector?.labels, d);
-        // Policies targeting it report whether it is bound; waypoints sending to it re-read its DestinationRule's ports.
+        // Policies targeting it report whether it is bound (waypoints sending to its hosts follow the hosts).
         this.markPolicyBindings(key, d);
-        for (const w of this.destinationUsers.get(key) ?? []) d.waypointConfigs.add(w);
         // Routes whose parent it is: its existence, labels and ports are in their status and programming.
         this.markRoutes(key, d);
         break;
@@ -973,6 +978,8 @@ export class AmbientIndex {
       d.serviceEntryWorkloads.add(key);
       this.markServiceWaypoint(key, d);
     }
+    // Waypoints sending to the hostname read its owner's ports and subsets.
+    for (const ns of namespaces) for (const w of this.destinationUsers.get(`Host/${ns}/${hostname}`) ?? []) d.waypointConfigs.add(w);
     // Namespaces where no entry (and no Kubernetes Service) has the hostname any more.
     for (const ns of namespaces) {
       if (!winners.has(ns) && kubeServiceKey !== `${ns}/${hostname}`) this.setService(`${ns}/${hostname}`, undefined, t);
@@ -1227,11 +1234,13 @@ export class AmbientIndex {
     if (rules.length === 0) return;
     const hosts = new Map<string, string>(); // hostname → store key of the Service or ServiceEntry owning it
     const note = (hostname: string, namespace: string) => {
-      const key = serviceKeyOfHost(hostname, this.options.domainSuffix) ?? this.entryOwning(hostname, namespace);
-      if (key === undefined) return;
-      hosts.set(hostname, key);
-      addTo(this.destinationUsers, key, waypointKey);
-      addTo(this.destinationsOfWaypoint, waypointKey, key);
+      const kube = serviceKeyOfHost(hostname, this.options.domainSuffix);
+      // Another host is a ServiceEntry's, which may come, go or change hands later: the waypoint depends on the host.
+      const dependency = kube ?? `Host/${namespace}/${hostname}`;
+      addTo(this.destinationUsers, dependency, waypointKey);
+      addTo(this.destinationsOfWaypoint, waypointKey, dependency);
+      const key = kube ?? this.entryOwning(hostname, namespace);
+      if (key !== undefined) hosts.set(hostname, key);
     };
     for (const r of resources.values()) {
       if (r.service === undefined) continue;
@@ -1254,7 +1263,7 @@ export class AmbientIndex {
         hostname,
         ns,
         svc.kind === 'Service' ? (svc.spec.ports ?? []).map((p) => p.port) : (svc.spec.ports ?? []).map((p) => p.number),
-        { ...this.options, subsetWorkloads: (labels) => this.subsetWorkloads(svcKey, svc, labels) },
+        { ...this.options, subsetWorkloads: (labels) => this.subsetWorkloads(svcKey, svc, hostname, labels) },
       );
       if (translated === undefined) continue;
       if (translated.destination.clusters.some((c) => c.subset !== '')) addTo(this.subsetUsers, ns, waypointKey);
@@ -1266,10 +1275,10 @@ export class AmbientIndex {
   /**
    * The endpoints of a Service or ServiceEntry whose labels carry a subset's (istiod's subset selection; no labels:
    * every endpoint): the pods a Service selects, or, without a selector, the pods its EndpointSlices name (their other
-   * endpoints have no labels); an entry's inline endpoints (by their labels) and the pods and WorkloadEntries its
-   * workloadSelector picks. Sorted uids.
+   * endpoints have no labels); an entry's inline endpoints of this host (by their labels); and the pods and
+   * WorkloadEntries a selector or workloadSelector picks. Sorted uids.
    */
-  private subsetWorkloads(svcKey: string, svc: KubeService | ServiceEntry, labels: Labels): string[] {
+  private subsetWorkloads(svcKey: string, svc: KubeService | ServiceEntry, hostname: string, labels: Labels): string[] {
     const ns = nsOf(svc);
     const uids = new Set<string>();
     const add = (uid: string | undefined) => uid !== undefined && uids.add(uid);
@@ -1279,7 +1288,7 @@ export class AmbientIndex {
       const wanted = { ...labels, ...selector };
       for (const pod of this.store.matching('Pod', ns, wanted)) add(this.podUids.get(resourceKey(pod)));
       for (const dep of this.store.matching('Deployment', ns, wanted)) for (const uid of this.replicaUids.get(resourceKey(dep)) ?? []) add(uid);
-      return wanted;
+      for (const we of this.store.matching('WorkloadEntry', ns, wanted)) add(this.workloadEntryUids.get(resourceKey(we)));
     };
     if (svc.kind === 'Service') {
       const selector = svc.spec.selector;
@@ -1296,14 +1305,12 @@ export class AmbientIndex {
         }
       }
     } else {
+      const key = `${ns}/${hostname}`;
       for (const { workload, labels: own } of serviceEntryWorkloads(svc, this.entryWinners.get(svcKey) ?? [], this.options)) {
-        if (selectorMatches(labels, own ?? {})) add(workload.uid);
+        if (key in workload.services && selectorMatches(labels, own ?? {})) add(workload.uid);
       }
       const selector = svc.spec.workloadSelector?.labels;
-      if (nonEmpty(selector)) {
-        const wanted = selected(selector);
-        if (wanted) for (const we of this.store.matching('WorkloadEntry', ns, wanted)) add(this.workloadEntryUids.get(resourceKey(we)));
-      }
+      if (nonEmpty(selector)) selected(selector);
     }
     return [...uids].sort();
   }

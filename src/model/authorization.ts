@@ -4,6 +4,7 @@
 import type { AuthorizationPolicy, AuthzCondition, AuthzOperation, AuthzRule, AuthzSource } from '../api/types.js';
 import type { Action, Authorization, CidrAddress, Clause, Match, Rule, ServiceAccountMatch, StringMatch } from '../xds/types.js';
 import { parseCidr } from '../common/ip.js';
+import { parseGoBool } from '../common/settings.js';
 
 /** The outcome istiod reports in the policy's ZtunnelAccepted condition (absent = plain "attached to ztunnel"). */
 export interface ConversionStatus {
@@ -48,13 +49,6 @@ export function emptyMatch(): Match {
 export function isEmptyMatch(m: Match): boolean {
   for (const k in m) if ((m as unknown as Record<string, unknown[]>)[k]!.length > 0) return false;
   return true;
-}
-
-/** Go's strconv.ParseBool, which istiod uses for the `istio.io/dry-run` annotation. */
-function parseGoBool(v: string): boolean | undefined {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
-  return undefined;
 }
 
 export function convertAuthorizationPolicy(rootNamespace: string, p: AuthorizationPolicy): ConvertedPolicy {

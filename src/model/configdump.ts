@@ -1,7 +1,7 @@
 // The ambient view rendered the way ztunnel's `/config_dump` shows it (src/xds/configdump.ts), plus the policy status
 // conditions Ambit writes; and one waypoint's view: the ambit.waypoint resources it would receive, plus the status
 // of the Services, routes and policies involved.
-import type { AuthorizationPolicy, Condition, Namespace, ParentReference, VirtualService } from '../api/types.js';
+import type { AuthorizationPolicy, Condition, Namespace, ParentReference, Service, ServiceEntry, VirtualService } from '../api/types.js';
 import { dumpAuthorization, dumpService, dumpWorkload } from '../xds/configdump.js';
 import type { Workload, WaypointDestination, WaypointPolicy, WaypointRequestAuthentication, WaypointResource, WaypointSelf, WaypointService } from '../xds/types.js';
 import { TYPE_WAYPOINT, waypointCollection } from '../xds/types.js';
@@ -10,7 +10,7 @@ import { meshParentKey, type RouteParentStatus } from './routes.js';
 import { serviceHostname } from './services.js';
 import type { ConfigStore } from './store.js';
 import { appliesTo, translateVirtualService, virtualServiceContext } from './virtualservices.js';
-import { WAYPOINT_CLASS, isCoreService, isGatewayTarget, isServiceEntryTarget, isWaypointGateway, resolveBinding, targetRefsOf } from './waypoints.js';
+import { WAYPOINT_CLASS, isCoreService, isGatewayTarget, isServiceEntryTarget, isWaypointGateway, resolveServiceBinding, targetRefsOf } from './waypoints.js';
 
 export interface ConfigDump {
   workloads: Record<string, unknown>[];
@@ -120,17 +120,15 @@ export function renderWaypointConfig(index: AmbientIndex, key: string): Waypoint
   // ServiceEntry's hosts are sent named after the entry: they are among the entries below.
   const suffix = index.options.domainSuffix;
   const involvedServices = new Set(services.filter((s) => s.hostname === serviceHostname(s.name, s.namespace, suffix)).map((s) => `${s.namespace}/${s.name}`));
-  for (const s of store.list('Service')) {
-    const ns = s.metadata.namespace ?? '';
-    const b = resolveBinding('service', s.metadata.labels, ns, store.get(`Namespace//${ns}`) as Namespace | undefined, (k) => index.waypoint(k));
-    if (b.referenced === key) involvedServices.add(`${ns}/${s.metadata.name}`);
-  }
+  // As primary or as canary.
+  const names = (o: Service | ServiceEntry): boolean => {
+    const ns = o.metadata.namespace ?? '';
+    const b = resolveServiceBinding(o.metadata, ns, store.get(`Namespace//${ns}`) as Namespace | undefined, (k) => index.waypoint(k));
+    return b.referenced === key || b.canaryReferenced === key;
+  };
+  for (const s of store.list('Service')) if (names(s)) involvedServices.add(`${s.metadata.namespace ?? ''}/${s.metadata.name}`);
   const involvedEntries = new Set<string>();
-  for (const se of store.list('ServiceEntry')) {
-    const ns = se.metadata.namespace ?? '';
-    const b = resolveBinding('service', se.metadata.labels, ns, store.get(`Namespace//${ns}`) as Namespace | undefined, (k) => index.waypoint(k));
-    if (b.referenced === key) involvedEntries.add(`${ns}/${se.metadata.name}`);
-  }
+  for (const se of store.list('ServiceEntry')) if (names(se)) involvedEntries.add(`${se.metadata.namespace ?? ''}/${se.metadata.name}`);
   // A route parent (Service or ServiceEntry) that names this waypoint.
   const involvedParent = (ref: ParentReference, routeNs: string): boolean => {
     const key = meshParentKey(ref, routeNs);

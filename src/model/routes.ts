@@ -27,8 +27,8 @@ export interface RouteParentStatus {
 export interface RouteContext {
   domainSuffix: string;
   service(namespace: string, name: string): KubeService | undefined;
-  /** The ServiceEntry a parentRef names; absent: no entry exists (such parents are not found). */
-  serviceEntry?(namespace: string, name: string): ServiceEntry | undefined;
+  /** The ServiceEntry a parentRef names. */
+  serviceEntry(namespace: string, name: string): ServiceEntry | undefined;
   namespace(name: string): Namespace | undefined;
 }
 
@@ -214,7 +214,7 @@ function translateRoute(route: GatewayRoute, ctx: RouteContext): TranslatedRoute
     const key = meshParentKey(ref, routeNs)!;
     deps.add(key);
     deps.add(`Namespace//${ns}`);
-    const parent = isServiceParent(ref) ? parentResult(ref, ctx.service(ns, ref.name), ctx.namespace(ns)) : entryParentResult(ref, ctx.serviceEntry?.(ns, ref.name), ctx.namespace(ns));
+    const parent = isServiceParent(ref) ? parentResult(ref, ctx.service(ns, ref.name), ctx.namespace(ns)) : entryParentResult(ref, ctx.serviceEntry(ns, ref.name), ctx.namespace(ns));
     out.parents.push(routeParentStatus(ref, route.metadata.generation, parent, rules));
     if (parent.port === undefined || rules.unsupported !== undefined || rules.routes.length === 0) continue;
     const routes = rules.routes.map((r) => ({ ...r.route, port: parent.port! }));

@@ -4,7 +4,7 @@
 // status.go,policies.go}, pilot/pkg/config/kube/gateway/conversion.go (reportGatewayStatus) and
 // gatewaycommon/{conversion.go,gatewayclass.go}. Pure functions; the AmbientIndex keeps them incremental.
 import type { AuthorizationPolicy, Condition, Gateway, Namespace, PolicyTargetReference, RequestAuthentication, Service as KubeService, ServiceEntry } from '../api/types.js';
-import { parseDuration } from '../common/settings.js';
+import { parseDuration, parseGoBool } from '../common/settings.js';
 import type { GatewayAddress, WeightedWaypoint, WaypointPolicy, WaypointRequestAuthentication, WaypointRoute, WaypointService, WaypointTcpRoute, WaypointTrafficType } from '../xds/types.js';
 import { parseProtocol, portProtocol } from './services.js';
 import type { Labels } from './store.js';
@@ -190,13 +190,6 @@ export function resolveBinding(
     };
   }
   return { referenced: ref.key, waypoint: w };
-}
-
-/** Go's strconv.ParseBool. */
-function parseGoBool(v: string): boolean | undefined {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
-  return undefined;
 }
 
 /**

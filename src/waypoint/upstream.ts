@@ -96,7 +96,9 @@ function workloadIp(w: Workload): string | undefined {
 }
 
 function target(w: Workload, port: number): UpstreamTarget | undefined {
-  const ip = workloadIp(w) ?? (w.hostname || undefined);
+  // A wildcard host (DYNAMIC_DNS) names no endpoint: Envoy's dynamic forward proxy, which would dial the request's
+  // host, is not implemented, so such a Service has no endpoints here.
+  const ip = workloadIp(w) ?? (w.hostname && !w.hostname.startsWith('*') ? w.hostname : undefined);
   if (ip === undefined) return undefined;
   const address = formatAuthority(ip, port);
   const hbone = w.tunnelProtocol === 'HBONE';
@@ -113,19 +115,50 @@ function target(w: Workload, port: number): UpstreamTarget | undefined {
   };
 }
 
+/** How long a DNS-named endpoint's address is kept: Istio's default `dnsRefreshRate` for DNS clusters. */
+const DNS_REFRESH_MS = 60_000;
+const DNS_CACHE_ENTRIES = 1024;
+
 /**
- * The address of an endpoint known by its DNS name, as the waypoint's resolver (its pod's resolv.conf) answers now:
- * IPv4 first, as Istio's clusters for IPv4 proxies look up. Envoy keeps a DNS cluster's addresses and refreshes them
- * in the background; resolving per connection costs a lookup each, which pooled connections amortise.
+ * Addresses of endpoints known by their DNS name (ServiceEntries with DNS resolution), as the waypoint's resolver (its
+ * pod's resolv.conf and hosts file) answers: IPv4 first, as Istio's clusters for IPv4 proxies look up. Envoy keeps a
+ * DNS cluster's addresses and refreshes them in the background; here a name is looked up when a connection needs it,
+ * kept for DNS_REFRESH_MS, and lookups of one name in flight are shared, so the search-path queries a name costs
+ * (the pod's `ndots`) are paid once a minute, not per connection.
  */
-async function resolveEndpoint(hostname: string): Promise<string> {
-  try {
-    const answers = await dnsLookup(hostname, { all: true, order: 'ipv4first' });
-    if (answers[0] !== undefined) return answers[0].address;
-  } catch (e) {
-    throw new UpstreamConnectError('remote connection failure', `dns resolution failure: ${hostname}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+class EndpointResolver {
+  private readonly cache = new Map<string, { address: string; expiresAt: number }>();
+  private readonly pending = new Map<string, Promise<string>>();
+
+  resolve(hostname: string, timeoutMs: number): Promise<string> {
+    const hit = this.cache.get(hostname);
+    if (hit !== undefined && hit.expiresAt > performance.now()) return Promise.resolve(hit.address);
+    let p = this.pending.get(hostname);
+    if (p === undefined) {
+      p = this.lookup(hostname).finally(() => this.pending.delete(hostname));
+      this.pending.set(hostname, p);
+    }
+    // The lookup counts against the connect timeout, as Envoy's resolution does not hold a request beyond it.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new UpstreamConnectError('connection timeout', `dns resolution failure: ${hostname}: timeout`)), timeoutMs);
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
-  throw new UpstreamConnectError('remote connection failure', `dns resolution failure: ${hostname}: no addresses`);
+
+  private async lookup(hostname: string): Promise<string> {
+    let answers: { address: string; family: number }[];
+    try {
+      answers = await dnsLookup(hostname, { all: true });
+    } catch (e) {
+      throw new UpstreamConnectError('remote connection failure', `dns resolution failure: ${hostname}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    }
+    const address = (answers.find((a) => a.family === 4) ?? answers[0])?.address;
+    if (address === undefined) throw new UpstreamConnectError('remote connection failure', `dns resolution failure: ${hostname}: no addresses`);
+    if (this.cache.size >= DNS_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(hostname, { address, expiresAt: performance.now() + DNS_REFRESH_MS });
+    return address;
+  }
 }
 
 export interface UpstreamsOptions {
@@ -386,6 +419,8 @@ export class Upstreams {
   /** TLS settings by their files, read once per configuration change. */
   private tlsOptions = new Map<string, tls.ConnectionOptions>();
 
+  private readonly resolver = new EndpointResolver();
+
   constructor(private readonly opts: UpstreamsOptions) {
     opts.state.onChange(() => {
       this.clusters.clear();
@@ -444,7 +479,7 @@ export class Upstreams {
 
   private async connectPlain(t: UpstreamTarget): Promise<Duplex> {
     const connectTimeoutMs = timerMs(t.cluster?.connectTimeoutMs || this.opts.connectTimeoutMs);
-    const ip = t.dns ? await resolveEndpoint(t.ip) : t.ip;
+    const ip = t.dns ? await this.resolver.resolve(t.ip, connectTimeoutMs) : t.ip;
     if (t.hbone) {
       try {
         return await this.opts.pool.connect({

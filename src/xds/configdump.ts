@@ -4,7 +4,7 @@
 // workloads/services/policies can also be read back as a ztunnel LOCAL_XDS configuration. Shared by the offline
 // view (`ambit config ztunnel`) and the proxies' admin endpoints.
 import { bytesToIp } from '../common/ip.js';
-import type { Authorization, CidrAddress, GatewayAddress, Match, NetworkAddress, Port, Service, StringMatch, Workload } from './types.js';
+import { capacityOf, type Authorization, type CidrAddress, type GatewayAddress, type Match, type NetworkAddress, type Port, type Service, type StringMatch, type Workload } from './types.js';
 
 const SCOPES: Record<Authorization['scope'], string> = { GLOBAL: 'Global', NAMESPACE: 'Namespace', WORKLOAD_SELECTOR: 'WorkloadSelector' };
 const ACTIONS: Record<Authorization['action'], string> = { ALLOW: 'Allow', DENY: 'Deny' };
@@ -64,7 +64,7 @@ export function dumpWorkload(w: Workload): Record<string, unknown> {
   out.status = w.status === 'HEALTHY' ? 'Healthy' : 'Unhealthy';
   out.clusterId = w.clusterId || 'Kubernetes';
   if (w.locality && (w.locality.region || w.locality.zone || w.locality.subzone)) out.locality = { ...w.locality };
-  out.capacity = w.capacity?.value ?? 1;
+  out.capacity = capacityOf(w);
   const services: Record<string, Record<string, number>> = {};
   for (const key of Object.keys(w.services).sort()) services[key] = portMap(w.services[key]!.ports);
   if (Object.keys(services).length > 0) out.services = services;

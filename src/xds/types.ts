@@ -71,6 +71,11 @@ export interface Workload {
   capacity?: { value: number };
 }
 
+/** A workload's share of a Service's traffic relative to its other endpoints (istiod sends a WorkloadEntry's `weight`); unset: 1. */
+export function capacityOf(w: Workload): number {
+  return w.capacity?.value ?? 1;
+}
+
 export interface Service {
   name: string;
   namespace: string;

@@ -4,7 +4,7 @@
 // keeps only the endpoints that share the most of its routing preferences with the source — STRICT only those that
 // share all of them — and the choice among the rest is random, weighted by each workload's capacity (default 1). A
 // Service with a canary waypoint sends each new connection to one of its waypoints by their weights.
-import type { GatewayAddress, Service, Workload } from '../xds/types.js';
+import { capacityOf, type GatewayAddress, type Service, type Workload } from '../xds/types.js';
 
 type LoadBalancing = NonNullable<Service['loadBalancing']>;
 
@@ -52,33 +52,32 @@ function rank(src: Workload, w: Workload, lb: LoadBalancing): number | undefined
 
 /**
  * One of `candidates` (a Service's endpoints that serve the port) for a connection from `src`, or undefined when none
- * may be chosen.
+ * may be chosen. Two passes over the list and no allocation: connections are routed at this rate.
  */
 export function loadBalance<C extends { workload: Workload }>(src: Workload, lb: Service['loadBalancing'], candidates: readonly C[], random: () => number = Math.random): C | undefined {
-  let options: readonly C[] = candidates.filter((c) => c.workload.addresses.length > 0 || c.workload.hostname);
-  if (lb !== undefined && (lb.mode === 'STRICT' || lb.mode === 'FAILOVER')) {
-    let best = -1;
-    let ranked: C[] = [];
-    for (const c of options) {
-      const r = rank(src, c.workload, lb);
-      if (r === undefined || r < best) continue;
-      if (r > best) {
-        best = r;
-        ranked = [];
-      }
-      ranked.push(c);
-    }
-    options = ranked;
-  }
+  const ranked = lb !== undefined && (lb.mode === 'STRICT' || lb.mode === 'FAILOVER') ? lb : undefined;
+  const rankOf = (w: Workload): number | undefined => (w.addresses.length === 0 && !w.hostname ? undefined : ranked === undefined ? 0 : rank(src, w, ranked));
+  let best = -1;
   let total = 0;
-  for (const c of options) total += capacityOf(c.workload);
+  for (const c of candidates) {
+    const r = rankOf(c.workload);
+    if (r === undefined || r < best) continue;
+    if (r > best) {
+      best = r;
+      total = 0;
+    }
+    total += capacityOf(c.workload);
+  }
   if (total === 0) return undefined;
   let x = random() * total;
-  for (const c of options) {
+  let last: C | undefined;
+  for (const c of candidates) {
+    if (rankOf(c.workload) !== best) continue;
+    last = c;
     x -= capacityOf(c.workload);
     if (x < 0) return c;
   }
-  return options[options.length - 1];
+  return last;
 }
 
 /**
@@ -97,9 +96,4 @@ export function sampleWeightedWaypoint(service: Service, random: () => number = 
     if (x < 0) return w.destination;
   }
   return list[list.length - 1]!.destination;
-}
-
-/** The workload's share of traffic relative to the others (istiod sends a WorkloadEntry's `weight`); unset: 1. */
-export function capacityOf(w: Workload): number {
-  return w.capacity?.value ?? 1;
 }

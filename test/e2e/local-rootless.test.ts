@@ -3,7 +3,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { FETCH, echoManifest, TestCluster, hostSnapshot } from './local-harness.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { FETCH, echoManifest, eventually, TestCluster, hostSnapshot } from './local-harness.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 const NOBODY = { uid: 65534, gid: 65534 };
 
@@ -43,5 +47,28 @@ describe('rootless local cluster', () => {
     for (const p of pods) assert.equal((await c.ok(['exec', 'echo', '--', 'node', '-e', FETCH, `http://${p.ip}:8080/`])).trim(), p.name);
     const who = (await c.ok(['exec', 'echo', '--', 'node', '-e', FETCH, 'http://echo/'])).trim();
     assert.ok(pods.some((p) => p.name === who), who);
+  });
+
+  it('serves `ambit dashboard prometheus --start` unprivileged: every node\'s ztunnel and the control plane are scraped', async () => {
+    const child = spawn(process.execPath, [CLI, 'dashboard', '--cluster', c.name, 'prometheus', '--start', '--port', '0', '--scrape-interval', '1s'], { env: c.env, ...NOBODY });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d));
+    child.stderr.on('data', (d: Buffer) => (output += d));
+    try {
+      const url = await eventually('prometheus ready', async () => {
+        if (child.exitCode !== null) throw new Error(`ambit dashboard prometheus --start exited ${child.exitCode}: ${output}`);
+        return /is ready: (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+      }, 60_000);
+      const up = await eventually('the ztunnels and the control plane up', async () => {
+        const r = await fetch(`${url}/api/v1/query?query=${encodeURIComponent('up == 1')}`, { signal: AbortSignal.timeout(5_000) });
+        const body = (await r.json()) as { data?: { result: { metric: Record<string, string> }[] } };
+        const apps = (body.data?.result ?? []).map((s) => `${s.metric.app}/${s.metric.node ?? ''}`).sort();
+        return apps.length >= 3 ? apps : undefined;
+      }, 60_000);
+      assert.deepEqual(up, ['istiod/', 'ztunnel/node-1', 'ztunnel/node-2']);
+    } finally {
+      child.kill('SIGINT');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+    }
   });
 });

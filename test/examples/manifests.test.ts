@@ -96,6 +96,7 @@ describe('examples/waypoint', () => {
     const t = translateHTTPRoute(route, {
       domainSuffix: 'cluster.local',
       service: (namespace, name) => (namespace === 'orders' && name === 'orders' ? orders : undefined),
+      serviceEntry: () => undefined,
       namespace: (name) => (name === 'orders' ? ns : undefined),
     });
     assert.deepEqual(t.parents[0]?.conditions.map((c) => [c.type, c.status, c.message]), [

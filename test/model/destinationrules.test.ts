@@ -620,6 +620,46 @@ spec: {address: 10.4.0.1}
     t.index.close();
   });
 
+  it('a ServiceEntry host a route sends to: its rule follows the entry created, changed and deleted later', () => {
+    const t = setup(
+      BASE +
+        `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {prefix: /ext}}]
+    route: [{destination: {host: api.example.com, port: {number: 80}}}]
+  - route: [{destination: {host: reviews}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api, namespace: shop}
+spec: {host: api.example.com, trafficPolicy: {tls: {mode: SIMPLE}}}
+`,
+    );
+    const dest = 'shop/wp/destination/shop/api.example.com';
+    assert.equal(t.destination(dest), undefined, 'no entry yet: no cluster to apply it to');
+    const entry = (ports: number[]) => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: shop}
+spec:
+  hosts: [api.example.com]
+  ports: [${ports.map((p) => `{number: ${p}, name: p${p}, protocol: HTTP}`).join(', ')}]
+  resolution: DNS
+`;
+    t.store.apply(parseYaml(entry([80])));
+    assert.deepEqual(t.destination(dest)?.clusters.map((c) => [c.port, c.tls?.mode]), [[80, 'SIMPLE']]);
+    t.store.apply(parseYaml(entry([80, 8080])));
+    assert.deepEqual(t.destination(dest)?.clusters.map((c) => c.port), [80, 8080], 'a port added');
+    t.store.remove(['ServiceEntry/shop/api']);
+    assert.equal(t.destination(dest), undefined, 'deleted');
+    t.index.close();
+  });
+
   it('a subset whose labels contradict the Service selector has no endpoints', () => {
     const t = setup(BASE + '---' + REVIEWS_DR.replace('{name: v1, labels: {version: v1}}', '{name: v1, labels: {app: ratings}}'));
     assert.deepEqual(t.destination(DEST('reviews'))!.clusters.find((c) => c.subset === 'v1')!.workloads, []);

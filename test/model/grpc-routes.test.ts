@@ -22,6 +22,7 @@ function service(namespace: string, name: string, labels: Record<string, string>
 const ctx: RouteContext = {
   domainSuffix: 'cluster.local',
   service: (ns, name) => [service('default', 'echo', WAYPOINT_LABELS), service('default', 'httpbin'), service('default', 'grpcbin')].find((s) => s.metadata.namespace === ns && s.metadata.name === name),
+  serviceEntry: () => undefined,
   namespace: () => undefined,
 };
 

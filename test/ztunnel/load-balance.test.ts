@@ -4,8 +4,8 @@
 // choice is weighted by capacity.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { capacityOf, loadBalance, sampleWeightedWaypoint } from '../../src/ztunnel/load-balance.js';
-import type { GatewayAddress, Service, Workload } from '../../src/xds/types.js';
+import { loadBalance, sampleWeightedWaypoint } from '../../src/ztunnel/load-balance.js';
+import { capacityOf, type GatewayAddress, type Service, type Workload } from '../../src/xds/types.js';
 
 function workload(name: string, fields: Partial<Workload> = {}): Workload {
   return {
