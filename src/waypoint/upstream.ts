@@ -20,9 +20,12 @@ import type { WaypointState } from './state.js';
 
 export interface UpstreamTarget {
   workload: Workload;
-  /** The endpoint's IP, or the DNS name of an endpoint that has only a hostname (resolved at each connection). */
+  /**
+   * The endpoint's IP, or the DNS name of an endpoint that has only a hostname (resolved when connecting), or a
+   * wildcard host (`*.example.com`: the request's host under it is resolved, as Envoy's dynamic forward proxy).
+   */
   ip: string;
-  /** `ip` is a DNS name (a ServiceEntry endpoint with DNS resolution). */
+  /** `ip` is a DNS name or a wildcard (a ServiceEntry endpoint with DNS or DYNAMIC_DNS resolution). */
   dns: boolean;
   /** The endpoint's own port (the Service's target port). */
   port: number;
@@ -96,9 +99,7 @@ function workloadIp(w: Workload): string | undefined {
 }
 
 function target(w: Workload, port: number): UpstreamTarget | undefined {
-  // A wildcard host (DYNAMIC_DNS) names no endpoint: Envoy's dynamic forward proxy, which would dial the request's
-  // host, is not implemented, so such a Service has no endpoints here.
-  const ip = workloadIp(w) ?? (w.hostname && !w.hostname.startsWith('*') ? w.hostname : undefined);
+  const ip = workloadIp(w) ?? (w.hostname || undefined);
   if (ip === undefined) return undefined;
   const address = formatAuthority(ip, port);
   const hbone = w.tunnelProtocol === 'HBONE';
@@ -113,6 +114,18 @@ function target(w: Workload, port: number): UpstreamTarget | undefined {
     upstreamHost: hbone ? `envoy://connect_originate/${address}` : address,
     upstreamLocalAddress: hbone ? 'envoy://internal_client_address/' : undefined,
   };
+}
+
+/** A wildcard endpoint (DYNAMIC_DNS): connections go to the request's host, so they are pooled per host. */
+export function isWildcardTarget(t: UpstreamTarget): boolean {
+  return t.dns && t.ip.startsWith('*.');
+}
+
+/** The request's host (without its port) when it is under `wildcard` (`*.example.com`); else the attempt fails. */
+function hostUnder(wildcard: string, requestHost: string | undefined): string {
+  const host = (requestHost ?? '').toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+  if (host.length > wildcard.length - 1 && host.endsWith(wildcard.slice(1))) return host;
+  throw new UpstreamConnectError('remote connection failure', `dns resolution failure: ${requestHost ? `host ${requestHost}` : 'no request host'} is not under ${wildcard}`);
 }
 
 /** How long a DNS-named endpoint's address is kept: Istio's default `dnsRefreshRate` for DNS clusters. */
@@ -472,14 +485,14 @@ export class Upstreams {
    * UpstreamConnectError.
    */
   async connect(t: UpstreamTarget, alpn?: string[], requestHost?: string): Promise<Duplex> {
-    const stream = await this.connectPlain(t);
+    const stream = await this.connectPlain(t, requestHost);
     const settings = t.cluster?.policy.tls;
     return settings === undefined ? stream : this.originateTls(t, stream, settings, alpn, settings.sni || requestHost || '');
   }
 
-  private async connectPlain(t: UpstreamTarget): Promise<Duplex> {
+  private async connectPlain(t: UpstreamTarget, requestHost: string | undefined): Promise<Duplex> {
     const connectTimeoutMs = timerMs(t.cluster?.connectTimeoutMs || this.opts.connectTimeoutMs);
-    const ip = t.dns ? await this.resolver.resolve(t.ip, connectTimeoutMs) : t.ip;
+    const ip = t.dns ? await this.resolver.resolve(isWildcardTarget(t) ? hostUnder(t.ip, requestHost) : t.ip, connectTimeoutMs) : t.ip;
     if (t.hbone) {
       try {
         return await this.opts.pool.connect({

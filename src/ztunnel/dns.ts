@@ -59,8 +59,10 @@ export interface DnsProxyOptions {
 type Transport = 'udp' | 'tcp';
 
 /**
- * The Service a query name stands for: the exact hostname, or a `svc.ns` / `svc.ns.svc` short name the pod's
- * resolver expanded with its first search domain (`<pod ns>.svc.<domain>`).
+ * The Service a query name stands for, as ztunnel's find_server: for the name itself and what it expands to as a
+ * Kubernetes short name, then the same for the name without each of the pod's search domains (`<pod ns>.svc.<domain>`,
+ * `svc.<domain>`, `<domain>`), the Service with that hostname, else one whose wildcard host covers it, the most specific first (`a.b.example.com`:
+ * `*.b.example.com`, then `*.example.com`, then `*.com`). A wildcard Service counts only with a VIP to answer.
  */
 export function serviceForName(
   state: Pick<ProxyState, 'serviceByHostname'>,
@@ -69,14 +71,43 @@ export function serviceForName(
   queryName: string,
 ): Service | undefined {
   const host = queryName.toLowerCase().replace(/\.$/, '');
-  const exact = state.serviceByHostname(host, podNamespace);
-  if (exact) return exact;
-  const searchSuffix = `.${podNamespace}.svc.${domain}`;
-  if (!host.endsWith(searchSuffix)) return undefined;
-  const labels = host.slice(0, -searchSuffix.length).split('.');
-  if (labels.length === 2) return state.serviceByHostname(`${labels.join('.')}.svc.${domain}`, podNamespace);
-  if (labels.length === 3 && labels[2] === 'svc') return state.serviceByHostname(`${labels.join('.')}.${domain}`, podNamespace);
+  const aliases = new Set([host, ...kubeFqdns(host, podNamespace, domain)]);
+  // The name with one of the pod's search domains taken off, and what that expands to.
+  for (const searchDomain of [`${podNamespace}.svc.${domain}`, `svc.${domain}`, domain]) {
+    if (!host.endsWith(`.${searchDomain}`)) continue;
+    const stripped = host.slice(0, -searchDomain.length - 1);
+    aliases.add(stripped);
+    for (const fqdn of kubeFqdns(stripped, podNamespace, domain)) aliases.add(fqdn);
+  }
+  for (const alias of aliases) {
+    const exact = state.serviceByHostname(alias, podNamespace);
+    if (exact) return exact;
+    for (let dot = alias.indexOf('.'); dot >= 0 && dot < alias.length - 1; dot = alias.indexOf('.', dot + 1)) {
+      const wildcard = state.serviceByHostname(`*${alias.slice(dot)}`, podNamespace);
+      if (wildcard && wildcard.addresses.length > 0) return wildcard;
+    }
+  }
   return undefined;
+}
+
+/**
+ * ztunnel's to_kube_fqdns: the Kubernetes names a short name may stand for (`svc` in the pod's namespace, `svc.ns`,
+ * `svc.ns.svc`, and a pod's `host.subdomain[.ns[.svc]]`).
+ */
+function kubeFqdns(name: string, podNamespace: string, domain: string): string[] {
+  const labels = name.split('.');
+  switch (labels.length) {
+    case 1:
+      return [`${name}.${podNamespace}.svc.${domain}`];
+    case 2:
+      return [`${name}.svc.${domain}`, `${name}.${podNamespace}.svc.${domain}`];
+    case 3:
+      return labels[2] === 'svc' ? [`${name}.${domain}`, `${name}.svc.${domain}`] : [`${name}.svc.${domain}`];
+    case 4:
+      return labels[3] === 'svc' ? [`${name}.${domain}`] : [];
+    default:
+      return [];
+  }
 }
 
 /** A reply with only a header (and no question): for queries too broken to echo. */

@@ -1,7 +1,8 @@
 // ServiceEntry hosts at the waypoint: a Service whose endpoint has only a DNS name (what the control plane sends for a
 // ServiceEntry with `resolution: DNS`) is reached at the address the waypoint's resolver gives for that name when it
 // connects, with the Service's L7 policy applied first; a name that does not resolve fails that request as a
-// connection failure. The name is `localhost` (the machine's hosts file), so nothing leaves loopback.
+// connection failure; a wildcard host (DYNAMIC_DNS) sends each request to its own host under the wildcard. The names
+// are `localhost` (the machine's hosts file) and a numeric one, so nothing leaves loopback.
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +12,8 @@ import { APPS, Harness, MeshClient, TD, WP_HOSTNAME, WP_NS, policy, waypointReso
 
 const EXTERNAL = 'api.example.test';
 const UNRESOLVABLE = 'nowhere.invalid';
+/** A wildcard host whose names the machine resolves without a resolver: `127.0.0.1` is under it (a numeric name). */
+const WILDCARD = '*.0.0.1';
 
 describe('ServiceEntry hosts with DNS endpoints at the waypoint', () => {
   let h: Harness;
@@ -19,7 +22,7 @@ describe('ServiceEntry hosts with DNS endpoints at the waypoint', () => {
   const seen: string[] = [];
 
   /** Octets of the two entries' VIPs in the harness's range (its own Services use 100–109). */
-  const vip = { external: 120, unresolvable: 121 };
+  const vip = { external: 120, unresolvable: 121, wildcard: 122 };
 
   function entry(hostname: string, endpoint: string, octet: number, port: number): Record<string, Address> {
     const key = `${APPS}/${hostname}`;
@@ -77,13 +80,19 @@ describe('ServiceEntry hosts with DNS endpoints at the waypoint', () => {
     const port = (server.address() as AddressInfo).port;
     h = await Harness.start();
     client = await MeshClient.dial(h);
-    h.source.set(TYPE_ADDRESS, { ...entry(EXTERNAL, 'localhost', vip.external, port), ...entry(UNRESOLVABLE, UNRESOLVABLE, vip.unresolvable, port) });
+    h.source.set(TYPE_ADDRESS, {
+      ...entry(EXTERNAL, 'localhost', vip.external, port),
+      ...entry(UNRESOLVABLE, UNRESOLVABLE, vip.unresolvable, port),
+      // A DYNAMIC_DNS entry's implicit endpoint is its wildcard host.
+      ...entry(WILDCARD, WILDCARD, vip.wildcard, port),
+    });
     h.source.set(TYPE_WAYPOINT, {
       ...bound(EXTERNAL, [`${APPS}/external-admin`]),
       ...bound(UNRESOLVABLE, []),
+      ...bound(WILDCARD, []),
       ...policy(APPS, 'external-admin', 'DENY', [{ to: [{ operation: { paths: ['/admin'] } }] }]),
     });
-    await h.waitForConfig('the ServiceEntry hosts', (dump) => (dump.boundServices as { hostname: string }[]).filter((s) => s.hostname.endsWith('.test') || s.hostname.endsWith('.invalid')).length === 2);
+    await h.waitForConfig('the ServiceEntry hosts', (dump) => (dump.boundServices as { hostname: string }[]).filter((s) => [EXTERNAL, UNRESOLVABLE, WILDCARD].includes(s.hostname)).length === 3);
   });
 
   after(async () => {
@@ -114,5 +123,15 @@ describe('ServiceEntry hosts with DNS endpoints at the waypoint', () => {
     assert.ok(line, 'an access-log line for the request');
     // Retried as any connection failure (the default policy's reset-before-request).
     assert.match(line!, / 503 UF,URX /);
+  });
+
+  it("a wildcard host's endpoint is the request's host under it (Envoy's dynamic forward proxy); another host fails", async () => {
+    const r = await client.http1(`${h.ip(vip.wildcard)}:80`, { path: '/any', headers: { host: '127.0.0.1' } });
+    assert.equal(r.status, 200);
+    assert.deepEqual(seen.splice(0), ['GET /any 127.0.0.1']);
+    const other = await client.http1(`${h.ip(vip.wildcard)}:80`, { path: '/', headers: { host: 'example.org' } });
+    assert.equal(other.status, 503);
+    assert.match(other.body.toString(), /transport failure reason: dns resolution failure: host example\.org is not under \*\.0\.0\.1$/);
+    assert.deepEqual(seen.splice(0), []);
   });
 });

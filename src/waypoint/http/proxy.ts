@@ -19,7 +19,7 @@ import type { HttpRequestAttributes, RequestAttributes } from '../authz/request.
 import type { WaypointState } from '../state.js';
 import type { DestinationServiceLabels, HttpRequestRecord, PeerLabels, ResponseFlag, WaypointTelemetry } from '../telemetry.js';
 import { modifyHeaders, queryParams, rewritePath, type CompiledRoute } from './router.js';
-import { UpstreamConnectError, localReplyBody, resetDetails, timerMs, type UpstreamCluster, type UpstreamTarget, type Upstreams } from '../upstream.js';
+import { UpstreamConnectError, isWildcardTarget, localReplyBody, resetDetails, timerMs, type UpstreamCluster, type UpstreamTarget, type Upstreams } from '../upstream.js';
 import { GrpcMessageCounter, grpcMessage, grpcStatusOf, isGrpcContentType } from './grpc.js';
 import { wwwAuthenticate } from './jwt.js';
 import { normalizePath } from './path.js';
@@ -1347,7 +1347,7 @@ export class HttpProxy {
 
   /** One websocket attempt: the upgrade request on a connection of its own, spliced through after a 101. */
   private async forwardUpgrade(x: UpgradeExchange, target: UpstreamTarget, headers: Headers, flags: ResponseFlag[]): Promise<void> {
-    const stream = await this.opts.upstreams.connect(target);
+    const stream = await this.opts.upstreams.connect(target, undefined, hostOf(x.authority));
     if (x.done) {
       stream.destroy();
       return;
@@ -1430,6 +1430,7 @@ export class HttpProxy {
    */
   private sessionKey(target: UpstreamTarget, host: string): string {
     const c = target.cluster;
+    if (isWildcardTarget(target)) return `${c?.key ?? ''}|${c?.settings ?? ''}|${host}|${target.address}`;
     return c !== undefined && c.ownPool ? `${c.key}|${c.settings}|${c.policy.tls ? host : ''}|${target.address}` : target.address;
   }
 
@@ -1767,7 +1768,8 @@ class TunnelAgent extends http.Agent {
   /** Pools by endpoint and, for TLS origination, the server name the request's host gives (auto SNI). */
   override getName(options?: http.ClientRequestArgs): string {
     const o = options as { upstream?: UpstreamTarget; upstreamHost?: string } | undefined;
-    return o?.upstream?.cluster?.policy.tls && o.upstreamHost ? `${super.getName(options)}:${o.upstreamHost}` : super.getName(options);
+    const perHost = o?.upstream !== undefined && (o.upstream.cluster?.policy.tls !== undefined || isWildcardTarget(o.upstream));
+    return perHost && o!.upstreamHost ? `${super.getName(options)}:${o!.upstreamHost}` : super.getName(options);
   }
 
   override createConnection(options: http.ClientRequestArgs, oncreate?: (err: Error | null, socket: Duplex) => void): undefined {
