@@ -289,6 +289,15 @@ describe('pods/exec over WebSocket', () => {
   });
 });
 
+/**
+ * kubectl's stderr without client-go's race report: its WebSocket client may read the frame the server announces the
+ * connection with (an empty one on the first output channel, as kube's wsstream sends) before it has set up that
+ * stream, and then logs `E… websocket.go:… Unknown stream id 1, discarding message` (nothing of the output is lost).
+ */
+function kubectlStderr(stderr: string): string {
+  return stderr.replace(/^E\d{4} [\d:.]+\s+\d+ websocket\.go:\d+\] Unknown stream id \d+, discarding message\n/gm, '');
+}
+
 describe(`kubectl exec (${KUBECTL}, WebSocket)`, { skip: !HAVE_KUBECTL && `${KUBECTL} is not installed` }, () => {
   const pod = new TestPod();
   let stub: KubectlStub;
@@ -305,7 +314,7 @@ describe(`kubectl exec (${KUBECTL}, WebSocket)`, { skip: !HAVE_KUBECTL && `${KUB
     assert.deepEqual(stub.unexpected, []);
     assert.equal(r.stdout, 'hi\n');
     assert.equal(r.code, 3, r.stderr);
-    assert.equal(r.stderr, 'command terminated with exit code 3\n');
+    assert.equal(kubectlStderr(r.stderr), 'command terminated with exit code 3\n');
     assert.equal(pod.spawned.at(-1)!.options.container, 'app');
   });
 
@@ -313,7 +322,7 @@ describe(`kubectl exec (${KUBECTL}, WebSocket)`, { skip: !HAVE_KUBECTL && `${KUB
     const r = await stub.kubectl(['exec', '-i', 'web', '--', 'sh', '-c', 'tr a-z A-Z; echo done >&2'], { input: 'shout\n' });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'SHOUT\n');
-    assert.equal(r.stderr, 'done\n');
+    assert.equal(kubectlStderr(r.stderr), 'done\n');
   });
 
   it("the API server's refusal reaches the user through kubectl's SPDY fallback", async () => {
