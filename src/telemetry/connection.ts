@@ -56,9 +56,8 @@ export interface ConnectionTelemetry {
   failed(info: Pick<ConnectionInfo, 'direction' | 'srcAddr' | 'dstAddr'>, error: { message: string; flag: ResponseFlag }): void;
 }
 
-/** ztunnel's `CommonTrafficLabels`, in its encoding order (locality labels, ztunnel ≥ 1.26, are not exported). */
-export const TRAFFIC_LABELS = [
-  'reporter',
+/** The source workload's labels, in the order Istio's metrics (ztunnel's and Envoy's) encode them. */
+export const SOURCE_LABELS = [
   'source_workload',
   'source_canonical_service',
   'source_canonical_revision',
@@ -67,6 +66,12 @@ export const TRAFFIC_LABELS = [
   'source_app',
   'source_version',
   'source_cluster',
+] as const;
+
+/** ztunnel's `CommonTrafficLabels`, in its encoding order (locality labels, ztunnel ≥ 1.26, are not exported). */
+export const TRAFFIC_LABELS = [
+  'reporter',
+  ...SOURCE_LABELS,
   'destination_service',
   'destination_service_namespace',
   'destination_service_name',

@@ -8,7 +8,7 @@
 // brought up to date only when a scrape collects them; the histograms are rendered at scrape time from the buckets
 // kept here.
 import { Counter, Registry, type Metric } from 'prom-client';
-import { TCP_METRIC_HELP } from '../telemetry/connection.js';
+import { SOURCE_LABELS, TCP_METRIC_HELP } from '../telemetry/connection.js';
 import { writeStdout } from '../telemetry/log.js';
 
 /**
@@ -140,14 +140,7 @@ export interface WaypointTelemetryOptions {
 /** The labels the HTTP and TCP metrics share, in Envoy's order for `reporter: SERVER_GATEWAY`. */
 const PEER_LABELS = [
   'reporter',
-  'source_workload',
-  'source_canonical_service',
-  'source_canonical_revision',
-  'source_workload_namespace',
-  'source_principal',
-  'source_app',
-  'source_version',
-  'source_cluster',
+  ...SOURCE_LABELS,
   'destination_workload',
   'destination_workload_namespace',
   'destination_principal',

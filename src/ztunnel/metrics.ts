@@ -2,6 +2,7 @@
 // src/inpod/metrics.rs), with its names, labels and help texts, so Istio's ztunnel dashboard ("DNS Request",
 // "Workload Manager") plots Ambit unchanged.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { SOURCE_LABELS } from '../telemetry/connection.js';
 import { identityOf } from '../xds/address-state.js';
 import type { Workload } from '../xds/types.js';
 
@@ -80,17 +81,7 @@ export class DnsMetrics {
 }
 
 /** ztunnel's OnDemandDnsLabels: the connecting workload, and the hostname that was resolved. */
-const ON_DEMAND_DNS_LABELS = [
-  'source_workload',
-  'source_canonical_service',
-  'source_canonical_revision',
-  'source_workload_namespace',
-  'source_principal',
-  'source_app',
-  'source_version',
-  'source_cluster',
-  'hostname',
-] as const;
+const ON_DEMAND_DNS_LABELS = [...SOURCE_LABELS, 'hostname'] as const;
 type OnDemandDnsLabel = (typeof ON_DEMAND_DNS_LABELS)[number];
 
 /** `istio_on_demand_dns_total`: connections whose endpoint had a hostname and no IP, one per resolution asked for. */

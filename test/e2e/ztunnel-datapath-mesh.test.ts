@@ -33,6 +33,7 @@ import { OnDemandDnsMetrics } from '../../src/ztunnel/metrics.js';
 import { PodProxy } from '../../src/ztunnel/pod-proxy.js';
 import { ProxyState } from '../../src/ztunnel/state.js';
 import { inNetns, run } from './inpod-fixture.js';
+import { serveDns } from '../support/dns-server.js';
 
 const TD = 'cluster.local';
 const NS_A = 'tz-client';
@@ -198,16 +199,7 @@ class ClusterResolver {
   /** `<transport> <type> <name>` of each question, in arrival order. */
   readonly seen: string[] = [];
   constructor(readonly udp: dgram.Socket, readonly tcp: net.Server, private readonly ipC: string) {
-    udp.on('message', (msg, rinfo) => udp.send(this.answer(msg, 'udp'), rinfo.port, rinfo.address));
-    tcp.on('connection', (s) => {
-      s.on('error', () => undefined);
-      s.once('data', (frame: Buffer) => {
-        const reply = this.answer(frame.subarray(2, 2 + frame.readUInt16BE(0)), 'tcp');
-        const len = Buffer.alloc(2);
-        len.writeUInt16BE(reply.length);
-        s.end(Buffer.concat([len, reply]));
-      });
-    });
+    serveDns(udp, tcp, (msg, transport) => this.answer(msg, transport));
   }
 
   close(): void {

@@ -15,6 +15,7 @@ import type { Address, Service, Workload } from '../../src/xds/types.js';
 import { DnsProxy } from '../../src/ztunnel/dns.js';
 import { ProxyState } from '../../src/ztunnel/state.js';
 import { inNetns, run } from './inpod-fixture.js';
+import { serveDns } from '../support/dns-server.js';
 
 const tag = `td${randomBytes(3).toString('hex')}`;
 const podNs = `${tag}-pod`;
@@ -53,16 +54,7 @@ function service(name: string, vips: string[]): Address {
 class Upstream {
   readonly seen: string[] = [];
   constructor(readonly udp: dgram.Socket, readonly tcp: net.Server) {
-    udp.on('message', (msg, rinfo) => udp.send(this.answer(msg, 'udp'), rinfo.port, rinfo.address));
-    tcp.on('connection', (s) => {
-      s.on('error', () => undefined);
-      s.once('data', (frame: Buffer) => {
-        const reply = this.answer(frame.subarray(2, 2 + frame.readUInt16BE(0)), 'tcp');
-        const len = Buffer.alloc(2);
-        len.writeUInt16BE(reply.length);
-        s.end(Buffer.concat([len, reply]));
-      });
-    });
+    serveDns(udp, tcp, (msg, transport) => this.answer(msg, transport));
   }
   private answer(msg: Buffer, transport: string): Buffer {
     const q = dnsPacket.decode(msg);
