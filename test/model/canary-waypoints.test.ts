@@ -6,49 +6,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TYPE_ADDRESS, TYPE_WAYPOINT, type Address, type WaypointResource } from '../../src/xds/types.js';
-import { parseYaml, WAYPOINT_MESH, waypointIndex } from './helpers.js';
+import { parseYaml, readyWaypoint, WAYPOINT_MESH, waypointIndex } from './helpers.js';
 
-/** A second waypoint `shop/canary` (ready), and one in `other` that admits every namespace. */
+/** A second ready waypoint `shop/canary`, one that takes only workload traffic, and a namespace `other`. */
 const CANARY = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: canary, namespace: shop}
-spec:
-  gatewayClassName: istio-waypoint
-  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: canary, namespace: shop, labels: {gateway.istio.io/managed: istio.io-mesh-controller, gateway.networking.k8s.io/gateway-name: canary}}
-spec: {clusterIP: 10.96.0.101, ports: [{name: mesh, port: 15008}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: canary-1, namespace: shop, uid: uid-canary-1, labels: {gateway.istio.io/managed: istio.io-mesh-controller, gateway.networking.k8s.io/gateway-name: canary}}
-spec: {serviceAccountName: canary, containers: [{name: istio-proxy}]}
-status: {podIP: 10.1.0.101, conditions: [{type: Ready, status: "True"}]}
----
+${readyWaypoint('canary', 101)}---
+${readyWaypoint('workloads-only', 102, { 'istio.io/waypoint-for': 'workload' })}---
 apiVersion: v1
 kind: Namespace
 metadata: {name: other}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: workloads-only, namespace: shop, labels: {istio.io/waypoint-for: workload}}
-spec:
-  gatewayClassName: istio-waypoint
-  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: workloads-only, namespace: shop, labels: {gateway.istio.io/managed: istio.io-mesh-controller, gateway.networking.k8s.io/gateway-name: workloads-only}}
-spec: {clusterIP: 10.96.0.102, ports: [{name: mesh, port: 15008}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: workloads-only-1, namespace: shop, uid: uid-wo-1, labels: {gateway.istio.io/managed: istio.io-mesh-controller, gateway.networking.k8s.io/gateway-name: workloads-only}}
-spec: {serviceAccountName: workloads-only, containers: [{name: istio-proxy}]}
-status: {podIP: 10.1.0.102, conditions: [{type: Ready, status: "True"}]}
 `;
 
 const RECEIVER = 'shop/reviews.shop.svc.cluster.local';

@@ -24,29 +24,38 @@ export function parseYaml(text: string): Resource[] {
   return out;
 }
 
-/** Namespace `shop` in ambient mode with a ready waypoint `wp` (its Gateway, Service and pod), as YAML documents. */
-export const WAYPOINT_MESH = `apiVersion: v1
-kind: Namespace
-metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
----
-apiVersion: gateway.networking.k8s.io/v1
+/**
+ * A ready waypoint in `shop` as YAML documents: its Gateway (with `gatewayLabels`), its Service at 10.96.0.<octet> and
+ * one ready pod at 10.1.0.<octet>, as the waypoint controller and kubelet would leave them.
+ */
+export function readyWaypoint(name: string, octet: number, gatewayLabels: Record<string, string> = {}): string {
+  const managed = `{gateway.istio.io/managed: istio.io-mesh-controller, gateway.networking.k8s.io/gateway-name: ${name}}`;
+  return `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: {name: wp, namespace: shop}
+metadata: {name: ${name}, namespace: shop, labels: ${JSON.stringify(gatewayLabels)}}
 spec:
   gatewayClassName: istio-waypoint
   listeners: [{name: mesh, port: 15008, protocol: HBONE}]
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: wp, namespace: shop, labels: {gateway.istio.io/managed: istio.io-mesh-controller, gateway.networking.k8s.io/gateway-name: wp}}
-spec: {clusterIP: 10.96.0.100, ports: [{name: mesh, port: 15008}]}
+metadata: {name: ${name}, namespace: shop, labels: ${managed}}
+spec: {clusterIP: 10.96.0.${octet}, ports: [{name: mesh, port: 15008}]}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: wp-1, namespace: shop, uid: uid-wp-1, labels: {gateway.istio.io/managed: istio.io-mesh-controller, gateway.networking.k8s.io/gateway-name: wp}}
-spec: {serviceAccountName: wp, containers: [{name: istio-proxy}]}
-status: {podIP: 10.1.0.100, conditions: [{type: Ready, status: "True"}]}
+metadata: {name: ${name}-1, namespace: shop, uid: uid-${name}-1, labels: ${managed}}
+spec: {serviceAccountName: ${name}, containers: [{name: istio-proxy}]}
+status: {podIP: 10.1.0.${octet}, conditions: [{type: Ready, status: "True"}]}
 `;
+}
+
+/** Namespace `shop` in ambient mode with a ready waypoint `wp` (its Gateway, Service and pod), as YAML documents. */
+export const WAYPOINT_MESH = `apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}
+---
+${readyWaypoint('wp', 100)}`;
 
 /**
  * An ambient index over `yaml` with a fixed clock, recording every change it emits: its waypoint resources by name,
