@@ -151,7 +151,7 @@ class EndpointResolver {
       p = this.lookup(hostname).finally(() => this.pending.delete(hostname));
       this.pending.set(hostname, p);
     }
-    // The lookup counts against the connect timeout, as Envoy's resolution does not hold a request beyond it.
+    // Bounded by the connect timeout; what it takes is deducted from the connect that follows (connectPlain).
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new UpstreamConnectError('connection timeout', `dns resolution failure: ${hostname}: timeout`)), timeoutMs);
@@ -491,8 +491,14 @@ export class Upstreams {
   }
 
   private async connectPlain(t: UpstreamTarget, requestHost: string | undefined): Promise<Duplex> {
-    const connectTimeoutMs = timerMs(t.cluster?.connectTimeoutMs || this.opts.connectTimeoutMs);
-    const ip = t.dns ? await this.resolver.resolve(isWildcardTarget(t) ? hostUnder(t.ip, requestHost) : t.ip, connectTimeoutMs) : t.ip;
+    let connectTimeoutMs = timerMs(t.cluster?.connectTimeoutMs || this.opts.connectTimeoutMs);
+    let ip = t.ip;
+    if (t.dns) {
+      // Resolving is part of connecting: one connect timeout covers both.
+      const started = performance.now();
+      ip = await this.resolver.resolve(isWildcardTarget(t) ? hostUnder(t.ip, requestHost) : t.ip, connectTimeoutMs);
+      connectTimeoutMs = Math.max(1, connectTimeoutMs - Math.round(performance.now() - started));
+    }
     if (t.hbone) {
       try {
         return await this.opts.pool.connect({
